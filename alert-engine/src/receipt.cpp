@@ -1,0 +1,86 @@
+#include "ldis/engine/receipt.hpp"
+
+#include <boost/json.hpp>
+#include <chrono>
+
+#include "ldis/engine/report_validator.hpp"
+
+namespace json = boost::json;
+
+namespace ldis::engine {
+namespace {
+
+json::array ErrorsJson(const std::vector<FieldError>& errors) {
+    json::array out;
+    for (const auto& e : errors) out.push_back(json::object{{"path", e.path}, {"message", e.message}});
+    return out;
+}
+
+std::string Base64(std::string_view in) {
+    static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    out.reserve((in.size() + 2) / 3 * 4);
+    std::size_t i = 0;
+    for (; i + 2 < in.size(); i += 3) {
+        const auto n = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
+                       static_cast<unsigned char>(in[i + 2]);
+        out += kAlphabet[(n >> 18) & 63];
+        out += kAlphabet[(n >> 12) & 63];
+        out += kAlphabet[(n >> 6) & 63];
+        out += kAlphabet[n & 63];
+    }
+    if (i < in.size()) {
+        const bool two = i + 1 < in.size();
+        const auto n = (static_cast<unsigned char>(in[i]) << 16) |
+                       (two ? static_cast<unsigned char>(in[i + 1]) << 8 : 0);
+        out += kAlphabet[(n >> 18) & 63];
+        out += kAlphabet[(n >> 12) & 63];
+        out += two ? kAlphabet[(n >> 6) & 63] : '=';
+        out += '=';
+    }
+    return out;
+}
+
+}  // namespace
+
+std::string_view ToString(ReceiptStatus status) {
+    switch (status) {
+        case ReceiptStatus::kAccepted: return "accepted";
+        case ReceiptStatus::kDuplicate: return "duplicate";
+        case ReceiptStatus::kRejected: return "rejected";
+    }
+    return "rejected";
+}
+
+std::string Receipt::ToJson() const {
+    json::object out;
+    out["report_id"] = report_id.empty() ? json::value(nullptr) : json::value(report_id);
+    out["reference"] = reference.empty() ? json::value(nullptr) : json::value(reference);
+    out["status"] = ToString(status);
+    out["errors"] = ErrorsJson(errors);
+    out["level"] = level ? json::value(*level) : json::value(nullptr);
+    out["alert_id"] = alert_id ? json::value(*alert_id) : json::value(nullptr);
+    return json::serialize(out);
+}
+
+std::string RejectionJson(std::string_view topic, std::string_view payload, const std::vector<FieldError>& errors,
+                          std::size_t max_copy) {
+    json::object out;
+    out["topic"] = topic;
+    out["size"] = payload.size();
+    const bool cut = payload.size() > max_copy;
+    const std::string_view copy = cut ? payload.substr(0, max_copy) : payload;
+    if (IsValidUtf8(copy)) {
+        out["payload"] = copy;
+    } else {
+        out["payload_base64"] = Base64(copy);
+    }
+    out["truncated"] = cut;
+    out["errors"] = ErrorsJson(errors);
+    out["received_at_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+    return json::serialize(out);
+}
+
+}  // namespace ldis::engine

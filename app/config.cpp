@@ -1,0 +1,381 @@
+#include "config.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "ldis/engine/report_validator.hpp"
+
+namespace fs = std::filesystem;
+
+namespace ldis::app {
+namespace {
+
+enum class Kind { kString, kInt, kBool };
+enum class Flag { kNone, kPath, kSecretFile };
+
+struct KeySpec {
+    const char* name;  // "section.key"
+    Kind kind;
+    const char* fallback;
+    Flag flag = Flag::kNone;
+};
+
+// Every key ldisd.toml may hold. Keys for later parts (templates, partners, rules,
+// substances, http, email) are accepted now so that one file serves every release.
+const KeySpec kKeys[] = {
+    {"log.level", Kind::kString, "info"},
+    {"mqtt.uri", Kind::kString, "tcp://127.0.0.1:1883"},
+    {"mqtt.client_id", Kind::kString, "ldisd"},
+    {"mqtt.shared_group", Kind::kString, ""},
+    {"mqtt.username", Kind::kString, ""},
+    {"mqtt.password_file", Kind::kString, "", Flag::kSecretFile},
+    {"mqtt.ca_file", Kind::kString, "", Flag::kPath},
+    {"mqtt.session_expiry_s", Kind::kInt, "604800"},
+    {"mqtt.keepalive_s", Kind::kInt, "30"},
+    {"mqtt.reconnect_min_s", Kind::kInt, "1"},
+    {"mqtt.reconnect_max_s", Kind::kInt, "30"},
+    {"mqtt.intake_connections", Kind::kInt, "1"},
+    {"store.path", Kind::kString, "ldis.db", Flag::kPath},
+    {"store.synchronous", Kind::kString, "full"},
+    {"store.max_batch", Kind::kInt, "512"},
+    {"http.listen", Kind::kString, "127.0.0.1:8080"},
+    {"http.public_url", Kind::kString, "http://127.0.0.1:8080"},
+    {"email.smtp_url", Kind::kString, "maildir:mail"},
+    {"email.from", Kind::kString, "LDIS Kent and Medway <ldis@example.org>"},
+    {"email.password_file", Kind::kString, "", Flag::kSecretFile},
+    {"alerts.reference_prefix", Kind::kString, "KM"},
+    {"paths.templates", Kind::kString, "../templates", Flag::kPath},
+    {"paths.partners", Kind::kString, "partners.toml", Flag::kPath},
+    {"paths.rules", Kind::kString, "rules.toml", Flag::kPath},
+    {"paths.substances", Kind::kString, "substances.toml", Flag::kPath},
+    {"paths.areas", Kind::kString, "areas.toml", Flag::kPath},
+    {"paths.schema", Kind::kString, "schema/report.schema.json", Flag::kPath},
+};
+
+const KeySpec* FindKey(std::string_view name) {
+    for (const auto& k : kKeys) {
+        if (name == k.name) return &k;
+    }
+    return nullptr;
+}
+
+std::size_t EditDistance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        cur[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t cost = std::tolower(a[i - 1]) == std::tolower(b[j - 1]) ? 0 : 1;
+            cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost});
+        }
+        std::swap(prev, cur);
+    }
+    return prev[b.size()];
+}
+
+std::string Suggest(std::string_view name) {
+    const KeySpec* best = nullptr;
+    std::size_t best_distance = 4;
+    for (const auto& k : kKeys) {
+        const auto d = EditDistance(name, k.name);
+        if (d < best_distance) {
+            best = &k;
+            best_distance = d;
+        }
+    }
+    return best ? std::string(" (did you mean ") + best->name + "?)" : std::string();
+}
+
+bool LooksSecret(std::string_view key) {
+    for (std::string_view word : {"password", "secret", "token", "api_key"}) {
+        if (key.find(word) != std::string_view::npos && !key.ends_with("_file")) return true;
+    }
+    return false;
+}
+
+std::string KindName(Kind k) {
+    switch (k) {
+        case Kind::kString: return "a string";
+        case Kind::kInt: return "a whole number";
+        case Kind::kBool: return "true or false";
+    }
+    return "a value";
+}
+
+// A value as read, with where it came from.
+struct Setting {
+    std::string text;
+    std::int64_t number = 0;
+    bool flag = false;
+    bool from_command_line = false;
+};
+
+bool Matches(const toml::node& node, Kind kind) {
+    switch (kind) {
+        case Kind::kString: return node.is_string();
+        case Kind::kInt: return node.is_integer();
+        case Kind::kBool: return node.is_boolean();
+    }
+    return false;
+}
+
+Setting FromNode(const toml::node& node) {
+    Setting s;
+    if (const auto* v = node.as_string()) s.text = v->get();
+    if (const auto* v = node.as_integer()) s.number = v->get();
+    if (const auto* v = node.as_boolean()) s.flag = v->get();
+    return s;
+}
+
+std::optional<std::string> ReadSecretFile(const std::string& path, std::string& problem) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        problem = "cannot read the secret file " + path;
+        return std::nullopt;
+    }
+    std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+    return secret;
+}
+
+std::string Absolute(const fs::path& base, const std::string& value) {
+    if (value.empty()) return value;
+    fs::path p(value);
+    if (p.is_relative()) p = base / p;
+    return p.lexically_normal().string();
+}
+
+}  // namespace
+
+std::string ConfigError::ToString() const {
+    if (file.empty()) return message;
+    std::ostringstream out;
+    out << file;
+    if (line > 0) out << ':' << line;
+    out << ": " << message;
+    return out.str();
+}
+
+std::string Config::ReportFilter() const {
+    const std::string filter = "ldis/v1/reports/+";
+    return mqtt_shared_group.empty() ? filter : "$share/" + mqtt_shared_group + "/" + filter;
+}
+
+ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& overrides) {
+    ConfigLoad load;
+    auto& errors = load.errors;
+    const fs::path file = fs::absolute(path).lexically_normal();
+    load.config.file = file.string();
+    const fs::path base = file.parent_path();
+
+    toml::table root;
+    try {
+        root = toml::parse_file(file.string());
+    } catch (const toml::parse_error& e) {
+        errors.push_back({path, static_cast<int>(e.source().begin.line), std::string(e.description())});
+        return load;
+    }
+
+    std::map<std::string, Setting> settings;
+    for (const auto& [section, node] : root) {
+        const auto* table = node.as_table();
+        if (table == nullptr) {
+            errors.push_back({path, static_cast<int>(node.source().begin.line),
+                              "\"" + std::string(section.str()) + "\" must be a [section]"});
+            continue;
+        }
+        for (const auto& [key, value] : *table) {
+            const std::string name = std::string(section.str()) + "." + std::string(key.str());
+            const int line = static_cast<int>(value.source().begin.line);
+            const KeySpec* spec = FindKey(name);
+            if (spec == nullptr) {
+                if (LooksSecret(key.str())) {
+                    errors.push_back({path, line, "secrets are not kept in the config file: use " + name +
+                                                      "_file, or the environment"});
+                } else {
+                    errors.push_back({path, line, "unknown key " + name + Suggest(name)});
+                }
+                continue;
+            }
+            if (!Matches(value, spec->kind)) {
+                errors.push_back({path, line, name + " must be " + KindName(spec->kind)});
+                continue;
+            }
+            Setting s = FromNode(value);
+            if (spec->flag != Flag::kNone) s.text = Absolute(base, s.text);
+            settings[name] = std::move(s);
+        }
+    }
+
+    for (const auto& item : overrides) {
+        const auto eq = item.find('=');
+        const std::string name = item.substr(0, eq);
+        if (eq == std::string::npos || name.empty()) {
+            errors.push_back({"--set", 0, "\"" + item + "\" is not of the form section.key=value"});
+            continue;
+        }
+        const std::string text = item.substr(eq + 1);
+        const KeySpec* spec = FindKey(name);
+        if (spec == nullptr) {
+            if (LooksSecret(name)) {
+                errors.push_back({"--set", 0, "secrets cannot be given on the command line: use " + name +
+                                                  "_file in the config file, or the environment"});
+            } else {
+                errors.push_back({"--set", 0, "unknown key " + name + Suggest(name)});
+            }
+            continue;
+        }
+        Setting s;
+        s.from_command_line = true;
+        if (spec->kind == Kind::kString) {
+            s.text = spec->flag != Flag::kNone ? Absolute(fs::current_path(), text) : text;
+        } else if (spec->kind == Kind::kInt) {
+            try {
+                std::size_t used = 0;
+                s.number = std::stoll(text, &used);
+                if (used != text.size()) throw std::invalid_argument(text);
+            } catch (const std::exception&) {
+                errors.push_back({"--set", 0, name + " must be a whole number, not \"" + text + "\""});
+                continue;
+            }
+        } else {
+            if (text != "true" && text != "false") {
+                errors.push_back({"--set", 0, name + " must be true or false, not \"" + text + "\""});
+                continue;
+            }
+            s.flag = text == "true";
+        }
+        settings[name] = std::move(s);
+    }
+
+    const auto get = [&](const char* name) -> Setting {
+        if (auto it = settings.find(name); it != settings.end()) return it->second;
+        const KeySpec* spec = FindKey(name);
+        Setting s;
+        if (spec->kind == Kind::kInt) s.number = std::stoll(spec->fallback);
+        else s.text = spec->flag != Flag::kNone ? Absolute(base, spec->fallback) : spec->fallback;
+        return s;
+    };
+    const auto line_of = [&](const std::string& name) {
+        const auto dot = name.find('.');
+        const auto* node = root[name.substr(0, dot)][name.substr(dot + 1)].node();
+        return node ? static_cast<int>(node->source().begin.line) : 0;
+    };
+    const auto fail = [&](const std::string& name, const std::string& message) {
+        const auto it = settings.find(name);
+        if (it != settings.end() && it->second.from_command_line) errors.push_back({"--set", 0, message});
+        else errors.push_back({path, line_of(name), message});
+    };
+
+    Config& c = load.config;
+    c.log_level = get("log.level").text;
+    if (c.log_level != "trace" && c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" &&
+        c.log_level != "error") {
+        fail("log.level", "log.level must be one of trace, debug, info, warn, error (got \"" + c.log_level + "\")");
+    }
+    c.mqtt_uri = get("mqtt.uri").text;
+    if (!(c.mqtt_uri.starts_with("tcp://") || c.mqtt_uri.starts_with("ssl://") ||
+          c.mqtt_uri.starts_with("mqtt://") || c.mqtt_uri.starts_with("mqtts://"))) {
+        fail("mqtt.uri", "mqtt.uri must start with tcp:// or ssl:// (got \"" + c.mqtt_uri + "\")");
+    }
+    c.mqtt_client_id = get("mqtt.client_id").text;
+    if (c.mqtt_client_id.empty() || c.mqtt_client_id.size() > 64) {
+        fail("mqtt.client_id", "mqtt.client_id must be 1 to 64 characters, the same at every start");
+    }
+    c.mqtt_shared_group = get("mqtt.shared_group").text;
+    if (c.mqtt_shared_group.find_first_of("/+#") != std::string::npos) {
+        fail("mqtt.shared_group", "mqtt.shared_group must not contain '/', '+' or '#'");
+    }
+    c.mqtt_username = get("mqtt.username").text;
+    c.mqtt_ca_file = get("mqtt.ca_file").text;
+    c.mqtt_session_expiry = std::chrono::seconds(get("mqtt.session_expiry_s").number);
+    c.mqtt_keepalive = std::chrono::seconds(get("mqtt.keepalive_s").number);
+    c.mqtt_reconnect_min = std::chrono::seconds(get("mqtt.reconnect_min_s").number);
+    c.mqtt_reconnect_max = std::chrono::seconds(get("mqtt.reconnect_max_s").number);
+    if (c.mqtt_session_expiry.count() < 60) {
+        fail("mqtt.session_expiry_s", "mqtt.session_expiry_s must be at least 60, so that reports published "
+                                      "while ldisd restarts are kept for it");
+    }
+    if (c.mqtt_reconnect_min.count() < 1 || c.mqtt_reconnect_max < c.mqtt_reconnect_min) {
+        fail("mqtt.reconnect_min_s", "mqtt.reconnect_min_s must be at least 1 and no more than reconnect_max_s");
+    }
+    c.mqtt_intake_connections = static_cast<int>(get("mqtt.intake_connections").number);
+    if (c.mqtt_intake_connections < 1 || c.mqtt_intake_connections > 32) {
+        fail("mqtt.intake_connections", "mqtt.intake_connections must be 1 to 32");
+    } else if (c.mqtt_intake_connections > 1 && c.mqtt_shared_group.empty()) {
+        fail("mqtt.intake_connections", "mqtt.intake_connections above 1 needs mqtt.shared_group, or every "
+                                        "connection would receive every report");
+    }
+
+    c.store_path = get("store.path").text;
+    const std::string sync = get("store.synchronous").text;
+    if (auto s = engine::ParseSynchronous(sync)) {
+        c.store_synchronous = *s;
+    } else {
+        fail("store.synchronous", "store.synchronous must be one of off, normal, full, extra (got \"" + sync + "\")");
+    }
+    c.store_max_batch = static_cast<int>(get("store.max_batch").number);
+    if (c.store_max_batch < 1 || c.store_max_batch > 100000) {
+        fail("store.max_batch", "store.max_batch must be 1 to 100000");
+    }
+
+    c.http_listen = get("http.listen").text;
+    c.http_public_url = get("http.public_url").text;
+    c.email_smtp_url = get("email.smtp_url").text;
+    if (c.email_smtp_url.starts_with("maildir:")) {
+        c.email_smtp_url = "maildir:" + Absolute(base, c.email_smtp_url.substr(8));
+    }
+    c.email_from = get("email.from").text;
+    c.reference_prefix = get("alerts.reference_prefix").text;
+    if (c.reference_prefix.empty() || c.reference_prefix.size() > 8 ||
+        !std::all_of(c.reference_prefix.begin(), c.reference_prefix.end(),
+                     [](unsigned char ch) { return std::isupper(ch) != 0 || std::isdigit(ch) != 0; })) {
+        fail("alerts.reference_prefix", "alerts.reference_prefix must be 1 to 8 capital letters or digits");
+    }
+    c.path_templates = get("paths.templates").text;
+    c.path_partners = get("paths.partners").text;
+    c.path_rules = get("paths.rules").text;
+    c.path_substances = get("paths.substances").text;
+    c.path_areas = get("paths.areas").text;
+    c.path_schema = get("paths.schema").text;
+
+    const auto secret = [&](const char* key, const char* env, std::string& out) {
+        if (const char* value = std::getenv(env); value != nullptr && *value != '\0') {
+            out = value;
+            return;
+        }
+        const std::string file_name = get(key).text;
+        if (file_name.empty()) return;
+        std::string problem;
+        if (auto value = ReadSecretFile(file_name, problem)) out = *value;
+        else fail(key, std::string(key) + ": " + problem);
+    };
+    secret("mqtt.password_file", "LDIS_MQTT_PASSWORD", c.mqtt_password);
+    secret("email.password_file", "LDIS_SMTP_PASSWORD", c.email_password);
+    return load;
+}
+
+ConfigLoad CheckConfig(const std::string& path, const std::vector<std::string>& overrides) {
+    ConfigLoad load = LoadConfig(path, overrides);
+    if (!load.ok()) return load;
+    try {
+        engine::LoadReportValidator(load.config.path_schema, load.config.path_areas);
+    } catch (const std::exception& e) {
+        // The message already reads "FILE[:LINE]: problem".
+        const std::string what = e.what();
+        load.errors.push_back({"", 0, what});
+    }
+    const fs::path store_dir = fs::path(load.config.store_path).parent_path();
+    if (!store_dir.empty() && !fs::is_directory(store_dir)) {
+        load.errors.push_back({path, 0, "store.path: the folder " + store_dir.string() + " does not exist"});
+    }
+    return load;
+}
+
+}  // namespace ldis::app

@@ -1,0 +1,77 @@
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "ldis/engine/report_store.hpp"
+
+namespace ldis::app {
+
+// One problem with the configuration: where (file and line, or "--set") and what.
+struct ConfigError {
+    std::string file;
+    int line = 0;
+    std::string message;
+    // "config/ldisd.toml:12: unknown key mqtt.urI (did you mean mqtt.uri?)"
+    std::string ToString() const;
+};
+
+// Everything ldisd reads from config/ldisd.toml (DESIGN §9), with paths made absolute.
+// Secrets are read from *_file keys or the environment, never the command line.
+struct Config {
+    std::string file;  // the config file, absolute
+
+    std::string log_level = "info";
+
+    std::string mqtt_uri;
+    std::string mqtt_client_id;
+    std::string mqtt_shared_group;
+    std::string mqtt_username;
+    std::string mqtt_password;  // secret, from mqtt.password_file or LDIS_MQTT_PASSWORD
+    std::string mqtt_ca_file;
+    std::chrono::seconds mqtt_session_expiry{0};
+    std::chrono::seconds mqtt_keepalive{0};
+    std::chrono::seconds mqtt_reconnect_min{0};
+    std::chrono::seconds mqtt_reconnect_max{0};
+    int mqtt_intake_connections = 1;
+
+    std::string store_path;
+    engine::Synchronous store_synchronous = engine::Synchronous::kFull;
+    int store_max_batch = 512;
+
+    std::string http_listen;
+    std::string http_public_url;
+
+    std::string email_smtp_url;
+    std::string email_from;
+    std::string email_password;  // secret, from email.password_file or LDIS_SMTP_PASSWORD
+
+    std::string reference_prefix;
+
+    std::string path_templates;
+    std::string path_partners;
+    std::string path_rules;
+    std::string path_substances;
+    std::string path_areas;
+    std::string path_schema;
+
+    // The MQTT topic filter for reports, through $share/{group}/ when a group is set.
+    std::string ReportFilter() const;
+};
+
+// Reads the config file and applies `overrides` ("section.key=value"). Returns every
+// error found, not only the first. Relative paths in the file resolve against the file's
+// folder; relative paths given with --set resolve against the working directory.
+struct ConfigLoad {
+    Config config;
+    std::vector<ConfigError> errors;
+    bool ok() const { return errors.empty(); }
+};
+ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& overrides);
+
+// As LoadConfig, then loads every file the configuration names (schema, areas) the way
+// ldisd would, adding their errors. What `ldisd --check-config` runs.
+ConfigLoad CheckConfig(const std::string& path, const std::vector<std::string>& overrides);
+
+}  // namespace ldis::app

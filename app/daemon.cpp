@@ -1,0 +1,209 @@
+#include "daemon.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+#include <memory>
+#include <thread>
+
+#include "ldis/broker/client.hpp"
+#include "ldis/engine/intake.hpp"
+#include "ldis/engine/receipt.hpp"
+#include "ldis/engine/report_store.hpp"
+#include "ldis/engine/report_validator.hpp"
+
+namespace net = boost::asio;
+
+namespace ldis::app {
+namespace {
+
+constexpr std::string_view kReportTopicPrefix = "ldis/v1/reports/";
+constexpr const char* kStatusTopic = "ldis/v1/status/ldisd";
+constexpr const char* kRejectedTopic = "ldis/v1/rejected";
+
+std::string_view TopicSource(std::string_view topic) {
+    return topic.starts_with(kReportTopicPrefix) ? topic.substr(kReportTopicPrefix.size()) : std::string_view();
+}
+
+}  // namespace
+
+void ApplyLogLevel(const std::string& level) {
+    spdlog::set_level(spdlog::level::from_str(level));
+}
+
+class Daemon::Impl {
+public:
+    Impl(const Config& config, engine::ReportStore& store) : config_(config), store_(store) {}
+
+    int Run(const std::string& config_path, const std::vector<std::string>& overrides) {
+        std::shared_ptr<const engine::ReportValidator> validator;
+        try {
+            validator = engine::LoadReportValidator(config_.path_schema, config_.path_areas);
+        } catch (const std::exception& e) {
+            spdlog::critical("cannot start: {}", e.what());
+            return 2;
+        }
+        intake_ = std::make_unique<engine::Intake>(validator, store_);
+
+        net::signal_set signals(io_, SIGINT, SIGTERM, SIGHUP);
+        WaitForSignal(signals, config_path, overrides);
+        auto work = net::make_work_guard(io_);
+        work_ = &work;
+
+        // Handlers hold the address of their slot: no reallocation after this.
+        clients_.reserve(static_cast<std::size_t>(config_.mqtt_intake_connections));
+        for (int i = 0; i < config_.mqtt_intake_connections; ++i) {
+            broker::ClientOptions options;
+            options.uri = config_.mqtt_uri;
+            options.client_id = i == 0 ? config_.mqtt_client_id
+                                       : config_.mqtt_client_id + "-" + std::to_string(i);
+            options.username = config_.mqtt_username;
+            options.password = config_.mqtt_password;
+            options.ca_file = config_.mqtt_ca_file;
+            options.subscriptions = {config_.ReportFilter()};
+            options.status_topic = i == 0 ? kStatusTopic : "";
+            options.session_expiry = config_.mqtt_session_expiry;
+            options.keepalive = config_.mqtt_keepalive;
+            options.reconnect_min = config_.mqtt_reconnect_min;
+            options.reconnect_max = config_.mqtt_reconnect_max;
+            auto* slot = &clients_.emplace_back();
+            *slot = std::make_unique<broker::Client>(
+                options, [this, slot](const broker::Message& m) { OnReport(**slot, m); },
+                [](bool) {});
+        }
+        for (auto& client : clients_) client->Start();
+        spdlog::info("ldisd started: store={} mqtt={} filter={} connections={}", config_.store_path,
+                     config_.mqtt_uri, config_.ReportFilter(), clients_.size());
+
+        io_.run();
+        spdlog::info("ldisd stopped: accepted={} duplicate={} rejected={}", intake_->counters().accepted.load(),
+                     intake_->counters().duplicate.load(), intake_->counters().rejected.load());
+        return 0;
+    }
+
+private:
+    void WaitForSignal(net::signal_set& signals, const std::string& config_path,
+                       const std::vector<std::string>& overrides) {
+        signals.async_wait([this, &signals, config_path, overrides](const boost::system::error_code& ec,
+                                                                     int signal) {
+            if (ec) return;
+            if (signal == SIGHUP) {
+                Reload(config_path, overrides);
+                WaitForSignal(signals, config_path, overrides);
+                return;
+            }
+            spdlog::info("ldisd stopping on signal {}", signal);
+            stopping_.store(true);
+            signals.cancel();
+            // Each Stop() lets the handler finish the report in hand, publishes
+            // "offline" and disconnects; receipts posted before this have gone out.
+            for (auto& client : clients_) {
+                if (!client->Stop(std::chrono::seconds(5))) spdlog::warn("mqtt did not stop within 5 s");
+            }
+            work_->reset();
+        });
+    }
+
+    void Reload(const std::string& config_path, const std::vector<std::string>& overrides) {
+        auto load = CheckConfig(config_path, overrides);
+        if (!load.ok()) {
+            for (const auto& e : load.errors) spdlog::error("reload refused: {}", e.ToString());
+            return;
+        }
+        try {
+            intake_->SetValidator(engine::LoadReportValidator(load.config.path_schema, load.config.path_areas));
+        } catch (const std::exception& e) {
+            spdlog::error("reload refused: {}", e.what());
+            return;
+        }
+        ApplyLogLevel(load.config.log_level);
+        if (load.config.mqtt_uri != config_.mqtt_uri || load.config.store_path != config_.store_path ||
+            load.config.mqtt_client_id != config_.mqtt_client_id ||
+            load.config.mqtt_intake_connections != config_.mqtt_intake_connections) {
+            spdlog::warn("reload: changes to mqtt.* and store.* take effect at the next restart");
+        }
+        spdlog::info("configuration reloaded from {}", config_path);
+    }
+
+    // Runs on Paho's callback thread. Returns only once the report is committed or
+    // rejected: Paho acknowledges the message when this returns.
+    void OnReport(broker::Client& client, const broker::Message& m) {
+        const std::string_view source = TopicSource(m.topic);
+        auto delay = std::chrono::milliseconds(100);
+        for (;;) {
+            auto outcome = intake_->Submit(m.payload, "mqtt", source);
+            if (outcome) {
+                PostReceipt(client, m, std::string(source), std::move(outcome.value()));
+                return;
+            }
+            if (stopping_.load()) {
+                // Returning would acknowledge a report that is not stored. Exit without
+                // acknowledging: the broker keeps it for the next start.
+                spdlog::critical("stopping with a report that cannot be stored ({}); exiting unacknowledged",
+                                 outcome.error().message);
+                spdlog::default_logger()->flush();
+                std::_Exit(75);
+            }
+            std::this_thread::sleep_for(delay);
+            delay = std::min(delay * 2, std::chrono::milliseconds(5000));
+        }
+    }
+
+    void PostReceipt(broker::Client& client, const broker::Message& m, std::string source,
+                     engine::IntakeOutcome outcome) {
+        broker::Message receipt;
+        receipt.topic = !m.response_topic.empty() ? m.response_topic
+                                                  : "ldis/v1/receipts/" + (source.empty() ? "unknown" : source);
+        receipt.correlation_data = m.correlation_data;
+        receipt.payload = outcome.receipt.ToJson();
+        std::optional<broker::Message> rejected;
+        if (outcome.rejected()) {
+            rejected.emplace();
+            rejected->topic = kRejectedTopic;
+            rejected->payload = engine::RejectionJson(m.topic, m.payload, outcome.receipt.errors);
+        }
+        net::post(io_, [&client, receipt = std::move(receipt), rejected = std::move(rejected)]() mutable {
+            client.Publish(std::move(receipt));
+            if (rejected) client.Publish(std::move(*rejected));
+        });
+    }
+
+    const Config& config_;
+    engine::ReportStore& store_;
+    std::unique_ptr<engine::Intake> intake_;
+    net::io_context io_{1};
+    net::executor_work_guard<net::io_context::executor_type>* work_ = nullptr;
+    std::vector<std::unique_ptr<broker::Client>> clients_;
+    std::atomic<bool> stopping_{false};
+};
+
+Daemon::Daemon(Config config, std::string config_path, std::vector<std::string> overrides)
+    : config_(std::move(config)), config_path_(std::move(config_path)), overrides_(std::move(overrides)) {}
+
+Daemon::~Daemon() = default;
+
+int Daemon::Run() {
+    std::unique_ptr<engine::ReportStore> store;
+    try {
+        engine::StoreOptions options;
+        options.path = config_.store_path;
+        options.synchronous = config_.store_synchronous;
+        options.max_batch = static_cast<std::size_t>(config_.store_max_batch);
+        options.reference_prefix = config_.reference_prefix;
+        store = std::make_unique<engine::ReportStore>(options);
+    } catch (const engine::StoreError& e) {
+        spdlog::critical("cannot start: {}", e.what());
+        return 3;
+    }
+    // Clients are destroyed before the store, which finishes queued writes as it closes.
+    Impl impl(config_, *store);
+    return impl.Run(config_path_, overrides_);
+}
+
+}  // namespace ldis::app

@@ -1,0 +1,99 @@
+// ldisctl: the LDIS command-line client. This release has the commands that work on the
+// database file on the host; the HTTP commands of DESIGN §9 come with the HTTP API.
+#include <CLI/CLI.hpp>
+
+#include <boost/json.hpp>
+#include <ctime>
+#include <iomanip>
+#include <iostream>
+
+#include "ldis/engine/report_store.hpp"
+
+namespace {
+
+std::string FormatTime(std::int64_t ms) {
+    const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+    std::tm utc{};
+    gmtime_r(&seconds, &utc);
+    std::ostringstream out;
+    out << std::put_time(&utc, "%Y-%m-%d %H:%M:%SZ");
+    return out.str();
+}
+
+boost::json::object RowJson(const ldis::engine::StoredReportRow& row) {
+    boost::json::error_code ec;
+    auto document = boost::json::parse(row.document, ec);
+    // The reporter's contact stays inside the system.
+    if (!ec && document.is_object()) {
+        if (auto* source = document.as_object().if_contains("source"); source && source->is_object()) {
+            source->as_object().erase("contact");
+        }
+    }
+    return {{"id", row.id},           {"reference", row.reference},     {"received_at_ms", row.received_at_ms},
+            {"channel", row.channel}, {"source_type", row.source_type}, {"authority", row.authority},
+            {"district", row.district}, {"report", ec ? boost::json::value(nullptr) : document}};
+}
+
+ldis::engine::ReportStore OpenStore(const std::string& path) {
+    ldis::engine::StoreOptions options;
+    options.path = path;
+    return ldis::engine::ReportStore(options);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App cli{"ldisctl: the LDIS command-line client"};
+    cli.require_subcommand(1);
+
+    auto* reports = cli.add_subcommand("reports", "stored reports (read from the database file)");
+    reports->require_subcommand(1);
+    std::string db;
+    bool as_json = false;
+    std::size_t limit = 20;
+    auto* list = reports->add_subcommand("list", "the newest reports, newest first");
+    list->add_option("--db", db, "the SQLite file (store.path)")->required();
+    list->add_option("--limit", limit, "how many")->capture_default_str();
+    list->add_flag("--json", as_json, "print JSON instead of a table");
+    std::string id;
+    auto* show = reports->add_subcommand("show", "one report, by id or reference");
+    show->add_option("id", id, "report id (UUID) or reference (KM-R000042)")->required();
+    show->add_option("--db", db, "the SQLite file (store.path)")->required();
+    CLI11_PARSE(cli, argc, argv);
+
+    try {
+        if (list->parsed()) {
+            auto store = OpenStore(db);
+            const auto rows = store.Recent(limit);
+            if (as_json) {
+                boost::json::array out;
+                for (const auto& row : rows) out.push_back(RowJson(row));
+                std::cout << boost::json::serialize(out) << '\n';
+                return 0;
+            }
+            std::cout << std::left << std::setw(12) << "REFERENCE" << std::setw(22) << "RECEIVED" << std::setw(8)
+                      << "VIA" << std::setw(16) << "SOURCE" << std::setw(20) << "DISTRICT" << "ID\n";
+            for (const auto& row : rows) {
+                std::cout << std::setw(12) << row.reference << std::setw(22) << FormatTime(row.received_at_ms)
+                          << std::setw(8) << row.channel << std::setw(16) << row.source_type << std::setw(20)
+                          << row.district << row.id << '\n';
+            }
+            std::cout << store.CountReports() << " report(s) stored\n";
+            return 0;
+        }
+        if (show->parsed()) {
+            auto store = OpenStore(db);
+            const auto row = store.Find(id);
+            if (!row) {
+                std::cerr << "ldisctl: no report with id or reference " << id << " in " << db << '\n';
+                return 4;
+            }
+            std::cout << boost::json::serialize(RowJson(*row)) << '\n';
+            return 0;
+        }
+    } catch (const std::exception& e) {
+        std::cerr << "ldisctl: " << e.what() << '\n';
+        return 3;
+    }
+    return 0;
+}

@@ -1,0 +1,76 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ldis::broker {
+
+// One MQTT application message, as bytes and the MQTT 5 properties LDIS uses.
+struct Message {
+    std::string topic;
+    std::string payload;
+    std::string response_topic;    // MQTT 5 Response Topic, or ""
+    std::string correlation_data;  // MQTT 5 Correlation Data (binary), or ""
+    int qos = 1;
+    bool retained = false;
+};
+
+struct ClientOptions {
+    std::string uri = "tcp://127.0.0.1:1883";   // tcp:// or ssl://
+    std::string client_id = "ldisd";
+    std::string username;
+    std::string password;                       // a secret: never logged
+    std::string ca_file;                        // for ssl://; "" uses the system store
+    std::vector<std::string> subscriptions;     // topic filters, subscribed at QoS 1 on every connect
+    std::string status_topic;                   // retained "online"; last will "offline"; "" for none
+    std::chrono::seconds session_expiry{7 * 24 * 3600};
+    std::chrono::seconds keepalive{30};
+    std::chrono::seconds reconnect_min{1};
+    std::chrono::seconds reconnect_max{30};
+    int max_buffered = 10000;                   // publishes kept while disconnected
+};
+
+// An MQTT 5 client on Paho C++ with a persistent session (clean start off, session
+// expiry set), automatic reconnect with backoff, re-subscription on every connect, a
+// retained online/offline status and a last will.
+//
+// Acknowledgement: the message handler runs on Paho's callback thread, one message at a
+// time, and Paho sends the PUBACK only after the handler returns (Paho C++ 1.2 on Paho C
+// 1.3.12; tests/integration/broker_client_test.cpp proves it). So a handler that returns
+// only once the message is durably stored never acknowledges what it has not stored.
+// A handler must not make blocking calls on this client.
+class Client {
+public:
+    using MessageHandler = std::function<void(const Message&)>;
+    using ConnectionHandler = std::function<void(bool connected)>;
+
+    // Handlers are installed before connecting. Throws std::invalid_argument on a bad URI.
+    Client(ClientOptions options, MessageHandler on_message, ConnectionHandler on_connection = {});
+    // Disconnects at once if still connected (prefer Stop()).
+    ~Client();
+    Client(const Client&) = delete;
+    Client& operator=(const Client&) = delete;
+
+    // Starts connecting in the background and returns at once. Thread-safe.
+    void Start();
+    // Waits until connected and subscribed, or the timeout passes.
+    bool WaitConnected(std::chrono::milliseconds timeout) const;
+    bool connected() const;
+
+    // Queues a publish and returns at once; buffered while disconnected. Thread-safe.
+    // Never blocks, so it may be called from the message handler.
+    void Publish(Message message);
+
+    // Publishes the offline status, waits for outstanding publishes and disconnects, all
+    // within `deadline`. Returns false if the deadline passed first. Thread-safe; idempotent.
+    bool Stop(std::chrono::milliseconds deadline);
+
+private:
+    class Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ldis::broker

@@ -1,0 +1,249 @@
+#include "ldis/broker/client.hpp"
+
+#include <mqtt/async_client.h>
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+namespace ldis::broker {
+
+class Client::Impl {
+public:
+    Impl(ClientOptions options, MessageHandler on_message, ConnectionHandler on_connection)
+        : options_(std::move(options)),
+          on_message_(std::move(on_message)),
+          on_connection_(std::move(on_connection)),
+          client_(options_.uri, options_.client_id,
+                  mqtt::create_options(MQTTVERSION_5, options_.max_buffered), nullptr) {
+        // Every handler goes in before connect(), as Paho requires.
+        client_.set_connected_handler([this](const std::string& cause) { OnConnected(cause); });
+        client_.set_connection_lost_handler([this](const std::string& cause) { OnLost(cause); });
+        client_.set_message_callback([this](mqtt::const_message_ptr msg) { OnMessage(msg); });
+    }
+
+    ~Impl() {
+        {
+            std::lock_guard lock(mutex_);
+            stopped_ = true;
+        }
+        changed_.notify_all();
+        if (retry_thread_.joinable()) retry_thread_.join();
+        try {
+            if (client_.is_connected()) client_.disconnect(0)->wait_for(std::chrono::seconds(1));
+        } catch (...) {
+            // Nothing can be done about a failed disconnect at destruction.
+        }
+    }
+
+    void Start() {
+        auto builder = mqtt::connect_options_builder()
+                           .mqtt_version(MQTTVERSION_5)
+                           .clean_start(false)
+                           .keep_alive_interval(options_.keepalive)
+                           .automatic_reconnect(options_.reconnect_min, options_.reconnect_max)
+                           .connect_timeout(std::chrono::seconds(10));
+        if (!options_.username.empty()) builder.user_name(options_.username);
+        if (!options_.password.empty()) builder.password(options_.password);
+        if (!options_.status_topic.empty()) {
+            builder.will(mqtt::will_options(options_.status_topic, std::string("offline"), 1, true));
+        }
+        if (options_.uri.rfind("ssl://", 0) == 0 || options_.uri.rfind("mqtts://", 0) == 0) {
+            auto ssl = mqtt::ssl_options_builder().enable_server_cert_auth(true);
+            if (!options_.ca_file.empty()) ssl.trust_store(options_.ca_file);
+            builder.ssl(ssl.finalize());
+        }
+        auto opts = builder.finalize();
+        // Paho C++ 1.2 drops properties set on the builder in finalize(): set them on the result.
+        opts.set_properties(mqtt::properties{
+            {mqtt::property::SESSION_EXPIRY_INTERVAL, static_cast<int>(options_.session_expiry.count())}});
+        connect_opts_ = opts;
+        retry_thread_ = std::thread([this] { RetryLoop(); });
+        Connect();
+    }
+
+    bool WaitConnected(std::chrono::milliseconds timeout) const {
+        std::unique_lock lock(mutex_);
+        return changed_.wait_for(lock, timeout, [this] { return ready_; });
+    }
+
+    bool connected() const {
+        std::lock_guard lock(mutex_);
+        return ready_;
+    }
+
+    void Publish(Message message) {
+        auto msg = mqtt::message::create(message.topic, message.payload, message.qos, message.retained);
+        if (!message.response_topic.empty() || !message.correlation_data.empty()) {
+            mqtt::properties props;
+            if (!message.response_topic.empty()) props.add({mqtt::property::RESPONSE_TOPIC, message.response_topic});
+            if (!message.correlation_data.empty()) {
+                props.add({mqtt::property::CORRELATION_DATA, mqtt::binary(message.correlation_data)});
+            }
+            msg->set_properties(props);
+        }
+        try {
+            client_.publish(msg);
+        } catch (const mqtt::exception& e) {
+            spdlog::warn("mqtt publish to {} not queued: {}", message.topic, e.what());
+        }
+    }
+
+    bool Stop(std::chrono::milliseconds deadline) {
+        {
+            std::lock_guard lock(mutex_);
+            if (stopped_) return true;
+            stopped_ = true;
+        }
+        changed_.notify_all();
+        const auto until = std::chrono::steady_clock::now() + deadline;
+        const auto left = [&] {
+            return std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                              until - std::chrono::steady_clock::now()));
+        };
+        bool clean = true;
+        try {
+            if (client_.is_connected() && !options_.status_topic.empty()) {
+                auto token = client_.publish(options_.status_topic, "offline", 7, 1, true);
+                clean = token->wait_for(left()) && clean;
+            }
+            for (auto& token : client_.get_pending_delivery_tokens()) {
+                if (!token->wait_for(left())) {
+                    clean = false;
+                    break;
+                }
+            }
+            if (client_.is_connected()) {
+                clean = client_.disconnect(static_cast<int>(left().count()))->wait_for(left()) && clean;
+            } else {
+                client_.stop_consuming();
+            }
+        } catch (const mqtt::exception& e) {
+            spdlog::warn("mqtt disconnect: {}", e.what());
+            clean = false;
+        }
+        return clean;
+    }
+
+private:
+    void Connect() {
+        try {
+            client_.connect(connect_opts_, nullptr, connect_listener_);
+        } catch (const mqtt::exception& e) {
+            spdlog::error("mqtt connect to {} failed at once: {}", options_.uri, e.what());
+        }
+    }
+
+    // Paho reconnects by itself only after a first successful connection; until then a
+    // failed connect is retried from this listener through the retry thread.
+    class ConnectListener : public mqtt::iaction_listener {
+    public:
+        explicit ConnectListener(Impl& owner) : owner_(owner) {}
+        void on_failure(const mqtt::token& token) override {
+            spdlog::warn("mqtt cannot reach {} (code {}); retrying in {} s", owner_.options_.uri,
+                         token.get_return_code(), owner_.options_.reconnect_min.count());
+            {
+                std::lock_guard lock(owner_.mutex_);
+                owner_.retry_ = true;
+            }
+            owner_.changed_.notify_all();
+        }
+        void on_success(const mqtt::token&) override {}
+
+    private:
+        Impl& owner_;
+    };
+
+    void RetryLoop() {
+        std::unique_lock lock(mutex_);
+        for (;;) {
+            changed_.wait(lock, [this] { return stopped_ || retry_; });
+            if (stopped_) return;
+            if (changed_.wait_for(lock, options_.reconnect_min, [this] { return stopped_; })) return;
+            retry_ = false;
+            lock.unlock();
+            Connect();
+            lock.lock();
+        }
+    }
+
+    void OnConnected(const std::string& cause) {
+        // Re-subscribe on every connect: a broker that lost the session must not lose us.
+        for (const auto& filter : options_.subscriptions) {
+            try {
+                client_.subscribe(filter, 1, mqtt::subscribe_options(), mqtt::properties());
+            } catch (const mqtt::exception& e) {
+                spdlog::error("mqtt subscribe {} failed: {}", filter, e.what());
+            }
+        }
+        if (!options_.status_topic.empty()) {
+            client_.publish(options_.status_topic, "online", 6, 1, true);
+        }
+        spdlog::info("mqtt connected to {} as {}{}", options_.uri, options_.client_id,
+                     cause.empty() ? "" : " (" + cause + ")");
+        {
+            std::lock_guard lock(mutex_);
+            ready_ = true;
+        }
+        changed_.notify_all();
+        if (on_connection_) on_connection_(true);
+    }
+
+    void OnLost(const std::string& cause) {
+        {
+            std::lock_guard lock(mutex_);
+            ready_ = false;
+        }
+        changed_.notify_all();
+        spdlog::warn("mqtt connection to {} lost{}; reconnecting", options_.uri,
+                     cause.empty() ? "" : ": " + cause);
+        if (on_connection_) on_connection_(false);
+    }
+
+    void OnMessage(const mqtt::const_message_ptr& msg) {
+        // Nothing may escape a Paho callback.
+        try {
+            Message m;
+            m.topic = msg->get_topic();
+            m.payload = msg->to_string();
+            m.qos = msg->get_qos();
+            m.retained = msg->is_retained();
+            const auto& props = msg->get_properties();
+            if (props.contains(mqtt::property::RESPONSE_TOPIC)) {
+                m.response_topic = mqtt::get<std::string>(props, mqtt::property::RESPONSE_TOPIC);
+            }
+            if (props.contains(mqtt::property::CORRELATION_DATA)) {
+                m.correlation_data = mqtt::get<std::string>(props, mqtt::property::CORRELATION_DATA);
+            }
+            on_message_(m);
+        } catch (const std::exception& e) {
+            spdlog::error("mqtt message on {} not handled: {}", msg->get_topic(), e.what());
+        }
+    }
+
+    ClientOptions options_;
+    MessageHandler on_message_;
+    ConnectionHandler on_connection_;
+    mqtt::async_client client_;
+    mqtt::connect_options connect_opts_;
+    ConnectListener connect_listener_{*this};
+    mutable std::mutex mutex_;
+    mutable std::condition_variable changed_;
+    bool ready_ = false;
+    bool stopped_ = false;
+    bool retry_ = false;
+    std::thread retry_thread_;
+};
+
+Client::Client(ClientOptions options, MessageHandler on_message, ConnectionHandler on_connection)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(on_message), std::move(on_connection))) {}
+Client::~Client() = default;
+void Client::Start() { impl_->Start(); }
+bool Client::WaitConnected(std::chrono::milliseconds timeout) const { return impl_->WaitConnected(timeout); }
+bool Client::connected() const { return impl_->connected(); }
+void Client::Publish(Message message) { impl_->Publish(std::move(message)); }
+bool Client::Stop(std::chrono::milliseconds deadline) { return impl_->Stop(deadline); }
+
+}  // namespace ldis::broker
