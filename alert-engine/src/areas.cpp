@@ -42,9 +42,9 @@ std::string FoldName(std::string_view name) {
     for (std::size_t i = 0; i < name.size(); ++i) {
         const auto c = static_cast<unsigned char>(name[i]);
         if (c == '&') {
-            if (!out.empty() && !space) out.push_back(' ');
+            if (!out.empty()) out.push_back(' ');
             out += "and";
-            space = false;
+            space = true;
             continue;
         }
         if (c == '\'' || c == 0xE2) {  // ASCII apostrophe, or the lead byte of U+2019

@@ -389,7 +389,8 @@ Validation ReportValidator::Validate(std::string_view payload, std::string_view 
             errors.push_back({"", "published to ldis/v1/reports/" + std::string(topic_source) +
                                       ", but \"" + std::string(topic_source) +
                                       "\" is not a source type; publish to ldis/v1/reports/{source.type}"});
-        } else if (!source_type.empty() && source_type != topic_source) {
+        } else if (std::find(std::begin(kSourceTypes), std::end(kSourceTypes), source_type) != std::end(kSourceTypes) &&
+                   source_type != topic_source) {
             errors.push_back({"/source/type", "is \"" + source_type + "\" but the report was published to ldis/v1/reports/" +
                                                   std::string(topic_source)});
         }

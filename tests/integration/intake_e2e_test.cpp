@@ -1,0 +1,287 @@
+// ldisd end to end: the real daemon, a real mosquitto, SQLite on disk.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "ldis/engine/report_store.hpp"
+#include "support/daemon.hpp"
+#include "support/mqtt_peer.hpp"
+#include "support/processes.hpp"
+#include "support/reports.hpp"
+
+namespace json = boost::json;
+using ldis::test::Ldisd;
+using ldis::test::Mosquitto;
+using ldis::test::MqttPeer;
+using ldis::test::NewUuid;
+using ldis::test::ParseObject;
+using ldis::test::Seen;
+using ldis::test::TempDir;
+
+namespace {
+
+constexpr auto kWait = std::chrono::seconds(10);
+
+class IntakeE2E : public ::testing::Test {
+protected:
+    void SetUp() override {
+        daemon_ = std::make_unique<Ldisd>(broker_, dir_);
+        daemon_->Start();
+        peer_ = std::make_unique<MqttPeer>(broker_.uri(), "submitter-" + NewUuid().substr(0, 8));
+        peer_->Subscribe("ldis/v1/receipts/#");
+        peer_->Subscribe("ldis/v1/rejected");
+        peer_->Subscribe("test/replies/#");
+    }
+    void TearDown() override {
+        peer_.reset();
+        if (HasFailure()) std::cerr << "ldisd log:\n" << daemon_->log();
+        daemon_->Stop(SIGTERM);
+    }
+
+    // Publishes with a response topic and correlation data; returns the receipt.
+    json::object Submit(const std::string& payload, const std::string& source = "hospital") {
+        const std::string correlation = NewUuid();
+        EXPECT_TRUE(peer_->Publish("ldis/v1/reports/" + source, payload, "test/replies/" + source, correlation));
+        const auto seen = peer_->WaitFor([&](const Seen& s) { return s.correlation_data == correlation; }, kWait);
+        if (!seen) {
+            ADD_FAILURE() << "no receipt for " << payload.substr(0, 200);
+            return {};
+        }
+        EXPECT_EQ(seen->topic, "test/replies/" + source);
+        return ParseObject(seen->payload);
+    }
+
+    json::object NextRejection() {
+        const auto seen = peer_->WaitForTopic("ldis/v1/rejected", kWait);
+        if (!seen) {
+            ADD_FAILURE() << "nothing on ldis/v1/rejected";
+            return {};
+        }
+        return ParseObject(seen->payload);
+    }
+
+    std::int64_t StoredCount() {
+        ldis::engine::StoreOptions o;
+        o.path = daemon_->db_path();
+        return ldis::engine::ReportStore(o).CountReports();
+    }
+
+    Mosquitto broker_;
+    TempDir dir_;
+    std::unique_ptr<Ldisd> daemon_;
+    std::unique_ptr<MqttPeer> peer_;
+};
+
+std::vector<std::string> ErrorPaths(const json::object& receipt) {
+    std::vector<std::string> paths;
+    for (const auto& e : receipt.at("errors").as_array()) paths.emplace_back(e.as_object().at("path").as_string());
+    return paths;
+}
+
+TEST_F(IntakeE2E, AcceptedReceiptOnResponseTopicWithCorrelationData) {
+    const auto id = NewUuid();
+    const auto receipt = Submit(ldis::test::ValidReportText(id));
+    EXPECT_EQ(receipt.at("status"), "accepted");
+    EXPECT_EQ(receipt.at("report_id"), json::value(id));
+    EXPECT_EQ(receipt.at("reference"), "KM-R000001");
+    EXPECT_TRUE(receipt.at("errors").as_array().empty());
+    EXPECT_EQ(StoredCount(), 1);
+}
+
+TEST_F(IntakeE2E, ReceiptGoesToTheSourceTopicWithoutAResponseTopic) {
+    const auto id = NewUuid();
+    auto report = ldis::test::ValidReport(id);
+    report["source"].as_object()["type"] = "custody";
+    report["area"].as_object()["establishment"] = "Medway Custody Suite";
+    ASSERT_TRUE(peer_->Publish("ldis/v1/reports/custody", json::serialize(report)));
+    const auto seen = peer_->WaitForTopic("ldis/v1/receipts/custody", kWait);
+    ASSERT_TRUE(seen);
+    EXPECT_EQ(ParseObject(seen->payload).at("report_id"), json::value(id));
+    EXPECT_EQ(ParseObject(seen->payload).at("status"), "accepted");
+}
+
+TEST_F(IntakeE2E, SameIdAgainIsADuplicateAndChangesNothing) {
+    const auto id = NewUuid();
+    const auto first = Submit(ldis::test::ValidReportText(id));
+    auto changed = ldis::test::ValidReport(id);
+    changed["harms"].as_object()["deaths"] = 1;
+    const auto again = Submit(json::serialize(changed));
+    EXPECT_EQ(again.at("status"), "duplicate");
+    EXPECT_EQ(again.at("reference"), first.at("reference"));
+    EXPECT_EQ(StoredCount(), 1);
+    ldis::engine::StoreOptions o;
+    o.path = daemon_->db_path();
+    const auto row = ldis::engine::ReportStore(o).Find(id);
+    ASSERT_TRUE(row);
+    EXPECT_EQ(json::parse(row->document).as_object().at("harms").as_object().count("deaths"), 0u);
+}
+
+TEST_F(IntakeE2E, MalformedJsonIsRejectedAndCopied) {
+    const auto receipt = Submit("{\"schema\": \"ldis.report/1\", ");
+    EXPECT_EQ(receipt.at("status"), "rejected");
+    EXPECT_EQ(ErrorPaths(receipt), std::vector<std::string>{""});
+    const auto copy = NextRejection();
+    EXPECT_EQ(copy.at("topic"), "ldis/v1/reports/hospital");
+    EXPECT_EQ(copy.at("payload"), "{\"schema\": \"ldis.report/1\", ");
+    EXPECT_FALSE(copy.at("errors").as_array().empty());
+}
+
+TEST_F(IntakeE2E, SchemaViolationsAreRejectedWithEveryPath) {
+    const auto id = NewUuid();
+    auto report = ldis::test::ValidReport(id);
+    report.erase("evidence");
+    report["harms"].as_object()["cases"] = "several";
+    report["nhs_number"] = "943 476 5919";
+    const auto receipt = Submit(json::serialize(report));
+    EXPECT_EQ(receipt.at("status"), "rejected");
+    EXPECT_EQ(receipt.at("report_id"), json::value(id));
+    auto paths = ErrorPaths(receipt);
+    std::sort(paths.begin(), paths.end());
+    EXPECT_EQ(paths, (std::vector<std::string>{"/evidence", "/harms/cases", "/nhs_number"}));
+    const auto copy = NextRejection();
+    EXPECT_EQ(copy.at("errors").as_array().size(), 3u);
+    EXPECT_EQ(StoredCount(), 0);
+}
+
+TEST_F(IntakeE2E, OversizedPayloadIsRejected) {
+    auto report = ldis::test::ValidReport(NewUuid());
+    report["description"] = std::string(70 * 1024, 'x');
+    const auto receipt = Submit(json::serialize(report));
+    EXPECT_EQ(receipt.at("status"), "rejected");
+    ASSERT_EQ(receipt.at("errors").as_array().size(), 1u);
+    EXPECT_NE(std::string(receipt.at("errors").as_array()[0].as_object().at("message").as_string()).find("64 KiB"),
+              std::string::npos);
+    const auto copy = NextRejection();
+    EXPECT_TRUE(copy.at("truncated").as_bool());
+    EXPECT_GT(copy.at("size").as_int64(), 70 * 1024);
+}
+
+TEST_F(IntakeE2E, InvalidUtf8AndUnknownSourceAreRejected) {
+    auto receipt = Submit(std::string("{\"id\": \"\xFF\xFE\"}"));
+    EXPECT_EQ(receipt.at("status"), "rejected");
+    EXPECT_TRUE(NextRejection().contains("payload_base64"));
+    receipt = Submit(ldis::test::ValidReportText(NewUuid()), "astrologer");
+    EXPECT_EQ(receipt.at("status"), "rejected");
+    EXPECT_EQ(ErrorPaths(receipt), std::vector<std::string>{""});
+}
+
+TEST_F(IntakeE2E, KeepsServingAfterBadInput) {
+    for (const std::string& bad : std::vector<std::string>{"", "null", "[]", "{", "\"just a string\"", std::string(100 * 1024, '{')}) {
+        EXPECT_EQ(Submit(bad).at("status"), "rejected");
+    }
+    EXPECT_TRUE(daemon_->running());
+    EXPECT_EQ(Submit(ldis::test::ValidReportText(NewUuid())).at("status"), "accepted");
+}
+
+TEST_F(IntakeE2E, SigtermStopsCleanlyAndPublishesOffline) {
+    MqttPeer watcher(broker_.uri(), "watcher-offline");
+    watcher.Subscribe("ldis/v1/status/ldisd");
+    ASSERT_TRUE(watcher.WaitFor([](const Seen& s) { return s.payload == "online"; }, kWait));
+    EXPECT_EQ(daemon_->Stop(SIGTERM), 0);
+    EXPECT_TRUE(watcher.WaitFor([](const Seen& s) { return s.payload == "offline"; }, kWait));
+    EXPECT_NE(daemon_->log().find("ldisd stopped"), std::string::npos);
+}
+
+TEST_F(IntakeE2E, LastWillSaysOfflineAfterSigkill) {
+    MqttPeer watcher(broker_.uri(), "watcher-will");
+    watcher.Subscribe("ldis/v1/status/ldisd");
+    ASSERT_TRUE(watcher.WaitFor([](const Seen& s) { return s.payload == "online"; }, kWait));
+    daemon_->Stop(SIGKILL);
+    EXPECT_TRUE(watcher.WaitFor([](const Seen& s) { return s.payload == "offline"; }, kWait));
+}
+
+TEST_F(IntakeE2E, LogsOneLinePerReportWithIdAndReference) {
+    const auto id = NewUuid();
+    const auto receipt = Submit(ldis::test::ValidReportText(id));
+    const std::string expected =
+        "report accepted id=" + id + " reference=" + std::string(receipt.at("reference").as_string());
+    EXPECT_TRUE(ldis::test::Eventually([&] { return daemon_->log().find(expected) != std::string::npos; },
+                                       std::chrono::seconds(5)));
+}
+
+// Daemons started with their own configuration files.
+class DaemonConfigTest : public ::testing::Test {
+protected:
+    std::string WriteConfig(const std::string& extra) {
+        std::filesystem::copy_file(ldis::test::SourcePath("config/areas.toml"), dir_ / "areas.toml");
+        const std::string path = dir_ / "ldisd.toml";
+        std::ofstream(path) << "[paths]\nareas = \"areas.toml\"\nschema = \""
+                            << ldis::test::SourcePath("config/schema/report.schema.json") << "\"\n"
+                            << extra;
+        return path;
+    }
+    Mosquitto broker_;
+    TempDir dir_;
+};
+
+TEST_F(DaemonConfigTest, CheckConfigNamesFileLineAndProblem) {
+    const std::string path = WriteConfig("[mqtt]\nclient_id = \"ldisd\"\nkeepalive = 30\n");
+    ldis::test::Process check({LDISD_PATH, "--config", path, "--check-config"}, dir_ / "check.log");
+    EXPECT_EQ(check.Wait(std::chrono::seconds(10)), 1);
+    EXPECT_NE(ldis::test::ReadFile(dir_ / "check.log")
+                  .find(path + ":6: unknown key mqtt.keepalive (did you mean mqtt.keepalive_s?)"),
+              std::string::npos)
+        << ldis::test::ReadFile(dir_ / "check.log");
+}
+
+TEST_F(DaemonConfigTest, CheckConfigPassesTheShippedConfiguration) {
+    ldis::test::Process check({LDISD_PATH, "--config", ldis::test::SourcePath("config/ldisd.toml"), "--check-config",
+                               "--set", "store.path=" + (dir_ / "x.db")},
+                              dir_ / "check.log");
+    EXPECT_EQ(check.Wait(std::chrono::seconds(10)), 0) << ldis::test::ReadFile(dir_ / "check.log");
+}
+
+TEST_F(DaemonConfigTest, CorruptDatabaseStopsStartWithAClearError) {
+    std::ofstream(dir_ / "ldis.db") << std::string(4096, 'z');
+    ldis::test::Process daemon({LDISD_PATH, "--config", ldis::test::SourcePath("config/ldisd.toml"), "--set",
+                                "store.path=" + (dir_ / "ldis.db"), "--set", "mqtt.uri=" + broker_.uri()},
+                               dir_ / "ldisd.log");
+    EXPECT_EQ(daemon.Wait(std::chrono::seconds(10)), 3);
+    EXPECT_NE(ldis::test::ReadFile(dir_ / "ldisd.log").find("is not an LDIS database or is corrupt"),
+              std::string::npos);
+}
+
+TEST_F(DaemonConfigTest, SighupReloadsAreas) {
+    const std::string path = WriteConfig("");
+    Ldisd daemon(broker_, dir_, {}, path);
+    daemon.Start();
+    MqttPeer peer(broker_.uri(), "submitter-reload");
+    peer.Subscribe("ldis/v1/receipts/#");
+    const auto submit_with_ward = [&](const std::string& ward) {
+        auto report = ldis::test::ValidReport(NewUuid());
+        report["area"].as_object()["ward"] = ward;
+        EXPECT_TRUE(peer.Publish("ldis/v1/reports/hospital", json::serialize(report)));
+        const auto seen = peer.WaitForTopic("ldis/v1/receipts/hospital", kWait);
+        return seen ? std::string(ParseObject(seen->payload).at("status").as_string()) : std::string("none");
+    };
+    EXPECT_EQ(submit_with_ward("Chatham Docks"), "rejected");
+    // A new ward is added to the areas file, and ldisd is told to reload.
+    std::string areas = ldis::test::ReadFile(dir_ / "areas.toml");
+    areas.replace(areas.find("\"All Saints\","), 13, "\"All Saints\", \"Chatham Docks\",");
+    std::ofstream(dir_ / "areas.toml") << areas;
+    kill(daemon.pid(), SIGHUP);
+    ASSERT_TRUE(ldis::test::Eventually(
+        [&] { return daemon.log().find("configuration reloaded") != std::string::npos; }, kWait));
+    EXPECT_EQ(submit_with_ward("Chatham Docks"), "accepted");
+    // A broken file is refused, and the daemon keeps what it had.
+    std::ofstream(dir_ / "areas.toml") << "[authorities\n";
+    kill(daemon.pid(), SIGHUP);
+    ASSERT_TRUE(ldis::test::Eventually([&] { return daemon.log().find("reload refused") != std::string::npos; },
+                                       kWait));
+    EXPECT_EQ(submit_with_ward("Chatham Docks"), "accepted");
+    EXPECT_EQ(daemon.Stop(SIGTERM), 0);
+}
+
+TEST_F(DaemonConfigTest, SecretsNeverReachTheLog) {
+    std::ofstream(dir_ / "mqtt.secret") << "s3cret-never-logged\n";
+    const std::string path = WriteConfig("[mqtt]\nusername = \"ldis\"\npassword_file = \"mqtt.secret\"\n"
+                                         "[log]\nlevel = \"trace\"\n");
+    Ldisd daemon(broker_, dir_, {}, path);
+    daemon.Start();
+    EXPECT_EQ(daemon.Stop(SIGTERM), 0);
+    EXPECT_EQ(daemon.log().find("s3cret-never-logged"), std::string::npos);
+}
+
+}  // namespace
