@@ -1,5 +1,6 @@
 #include "config.hpp"
 
+#include <toml++/toml.h>
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -7,7 +8,6 @@
 #include <map>
 #include <optional>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "ldis/engine/report_validator.hpp"
 
@@ -101,9 +101,12 @@ bool LooksSecret(std::string_view key) {
 
 std::string KindName(Kind k) {
     switch (k) {
-        case Kind::kString: return "a string";
-        case Kind::kInt: return "a whole number";
-        case Kind::kBool: return "true or false";
+        case Kind::kString:
+            return "a string";
+        case Kind::kInt:
+            return "a whole number";
+        case Kind::kBool:
+            return "true or false";
     }
     return "a value";
 }
@@ -118,9 +121,12 @@ struct Setting {
 
 bool Matches(const toml::node& node, Kind kind) {
     switch (kind) {
-        case Kind::kString: return node.is_string();
-        case Kind::kInt: return node.is_integer();
-        case Kind::kBool: return node.is_boolean();
+        case Kind::kString:
+            return node.is_string();
+        case Kind::kInt:
+            return node.is_integer();
+        case Kind::kBool:
+            return node.is_boolean();
     }
     return false;
 }
@@ -178,7 +184,8 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
     try {
         root = toml::parse_file(file.string());
     } catch (const toml::parse_error& e) {
-        errors.push_back({path, static_cast<int>(e.source().begin.line), std::string(e.description())});
+        errors.push_back(
+            {path, static_cast<int>(e.source().begin.line), std::string(e.description())});
         return load;
     }
 
@@ -196,8 +203,9 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
             const KeySpec* spec = FindKey(name);
             if (spec == nullptr) {
                 if (LooksSecret(key.str())) {
-                    errors.push_back({path, line, "secrets are not kept in the config file: use " + name +
-                                                      "_file, or the environment"});
+                    errors.push_back({path, line,
+                                      "secrets are not kept in the config file: use " + name +
+                                          "_file, or the environment"});
                 } else {
                     errors.push_back({path, line, "unknown key " + name + Suggest(name)});
                 }
@@ -224,8 +232,9 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
         const KeySpec* spec = FindKey(name);
         if (spec == nullptr) {
             if (LooksSecret(name)) {
-                errors.push_back({"--set", 0, "secrets cannot be given on the command line: use " + name +
-                                                  "_file in the config file, or the environment"});
+                errors.push_back({"--set", 0,
+                                  "secrets cannot be given on the command line: use " + name +
+                                      "_file in the config file, or the environment"});
             } else {
                 errors.push_back({"--set", 0, "unknown key " + name + Suggest(name)});
             }
@@ -241,12 +250,14 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
                 s.number = std::stoll(text, &used);
                 if (used != text.size()) throw std::invalid_argument(text);
             } catch (const std::exception&) {
-                errors.push_back({"--set", 0, name + " must be a whole number, not \"" + text + "\""});
+                errors.push_back(
+                    {"--set", 0, name + " must be a whole number, not \"" + text + "\""});
                 continue;
             }
         } else {
             if (text != "true" && text != "false") {
-                errors.push_back({"--set", 0, name + " must be true or false, not \"" + text + "\""});
+                errors.push_back(
+                    {"--set", 0, name + " must be true or false, not \"" + text + "\""});
                 continue;
             }
             s.flag = text == "true";
@@ -258,8 +269,10 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
         if (auto it = settings.find(name); it != settings.end()) return it->second;
         const KeySpec* spec = FindKey(name);
         Setting s;
-        if (spec->kind == Kind::kInt) s.number = std::stoll(spec->fallback);
-        else s.text = spec->flag != Flag::kNone ? Absolute(base, spec->fallback) : spec->fallback;
+        if (spec->kind == Kind::kInt)
+            s.number = std::stoll(spec->fallback);
+        else
+            s.text = spec->flag != Flag::kNone ? Absolute(base, spec->fallback) : spec->fallback;
         return s;
     };
     const auto line_of = [&](const std::string& name) {
@@ -269,15 +282,18 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
     };
     const auto fail = [&](const std::string& name, const std::string& message) {
         const auto it = settings.find(name);
-        if (it != settings.end() && it->second.from_command_line) errors.push_back({"--set", 0, message});
-        else errors.push_back({path, line_of(name), message});
+        if (it != settings.end() && it->second.from_command_line)
+            errors.push_back({"--set", 0, message});
+        else
+            errors.push_back({path, line_of(name), message});
     };
 
     Config& c = load.config;
     c.log_level = get("log.level").text;
-    if (c.log_level != "trace" && c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" &&
-        c.log_level != "error") {
-        fail("log.level", "log.level must be one of trace, debug, info, warn, error (got \"" + c.log_level + "\")");
+    if (c.log_level != "trace" && c.log_level != "debug" && c.log_level != "info" &&
+        c.log_level != "warn" && c.log_level != "error") {
+        fail("log.level", "log.level must be one of trace, debug, info, warn, error (got \"" +
+                              c.log_level + "\")");
     }
     c.mqtt_uri = get("mqtt.uri").text;
     if (!(c.mqtt_uri.starts_with("tcp://") || c.mqtt_uri.starts_with("ssl://") ||
@@ -286,7 +302,8 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
     }
     c.mqtt_client_id = get("mqtt.client_id").text;
     if (c.mqtt_client_id.empty() || c.mqtt_client_id.size() > 64) {
-        fail("mqtt.client_id", "mqtt.client_id must be 1 to 64 characters, the same at every start");
+        fail("mqtt.client_id",
+             "mqtt.client_id must be 1 to 64 characters, the same at every start");
     }
     c.mqtt_shared_group = get("mqtt.shared_group").text;
     if (c.mqtt_shared_group.find_first_of("/+#") != std::string::npos) {
@@ -299,18 +316,21 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
     c.mqtt_reconnect_min = std::chrono::seconds(get("mqtt.reconnect_min_s").number);
     c.mqtt_reconnect_max = std::chrono::seconds(get("mqtt.reconnect_max_s").number);
     if (c.mqtt_session_expiry.count() < 60) {
-        fail("mqtt.session_expiry_s", "mqtt.session_expiry_s must be at least 60, so that reports published "
-                                      "while ldisd restarts are kept for it");
+        fail("mqtt.session_expiry_s",
+             "mqtt.session_expiry_s must be at least 60, so that reports published "
+             "while ldisd restarts are kept for it");
     }
     if (c.mqtt_reconnect_min.count() < 1 || c.mqtt_reconnect_max < c.mqtt_reconnect_min) {
-        fail("mqtt.reconnect_min_s", "mqtt.reconnect_min_s must be at least 1 and no more than reconnect_max_s");
+        fail("mqtt.reconnect_min_s",
+             "mqtt.reconnect_min_s must be at least 1 and no more than reconnect_max_s");
     }
     c.mqtt_intake_connections = static_cast<int>(get("mqtt.intake_connections").number);
     if (c.mqtt_intake_connections < 1 || c.mqtt_intake_connections > 32) {
         fail("mqtt.intake_connections", "mqtt.intake_connections must be 1 to 32");
     } else if (c.mqtt_intake_connections > 1 && c.mqtt_shared_group.empty()) {
-        fail("mqtt.intake_connections", "mqtt.intake_connections above 1 needs mqtt.shared_group, or every "
-                                        "connection would receive every report");
+        fail("mqtt.intake_connections",
+             "mqtt.intake_connections above 1 needs mqtt.shared_group, or every "
+             "connection would receive every report");
     }
 
     c.store_path = get("store.path").text;
@@ -318,7 +338,8 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
     if (auto s = engine::ParseSynchronous(sync)) {
         c.store_synchronous = *s;
     } else {
-        fail("store.synchronous", "store.synchronous must be one of off, normal, full, extra (got \"" + sync + "\")");
+        fail("store.synchronous",
+             "store.synchronous must be one of off, normal, full, extra (got \"" + sync + "\")");
     }
     c.store_max_batch = static_cast<int>(get("store.max_batch").number);
     if (c.store_max_batch < 1 || c.store_max_batch > 100000) {
@@ -334,9 +355,11 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
     c.email_from = get("email.from").text;
     c.reference_prefix = get("alerts.reference_prefix").text;
     if (c.reference_prefix.empty() || c.reference_prefix.size() > 8 ||
-        !std::all_of(c.reference_prefix.begin(), c.reference_prefix.end(),
-                     [](unsigned char ch) { return std::isupper(ch) != 0 || std::isdigit(ch) != 0; })) {
-        fail("alerts.reference_prefix", "alerts.reference_prefix must be 1 to 8 capital letters or digits");
+        !std::all_of(c.reference_prefix.begin(), c.reference_prefix.end(), [](unsigned char ch) {
+            return std::isupper(ch) != 0 || std::isdigit(ch) != 0;
+        })) {
+        fail("alerts.reference_prefix",
+             "alerts.reference_prefix must be 1 to 8 capital letters or digits");
     }
     c.path_templates = get("paths.templates").text;
     c.path_partners = get("paths.partners").text;
@@ -353,8 +376,10 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
         const std::string file_name = get(key).text;
         if (file_name.empty()) return;
         std::string problem;
-        if (auto value = ReadSecretFile(file_name, problem)) out = *value;
-        else fail(key, std::string(key) + ": " + problem);
+        if (auto value = ReadSecretFile(file_name, problem))
+            out = *value;
+        else
+            fail(key, std::string(key) + ": " + problem);
     };
     secret("mqtt.password_file", "LDIS_MQTT_PASSWORD", c.mqtt_password);
     secret("email.password_file", "LDIS_SMTP_PASSWORD", c.email_password);
@@ -373,7 +398,8 @@ ConfigLoad CheckConfig(const std::string& path, const std::vector<std::string>& 
     }
     const fs::path store_dir = fs::path(load.config.store_path).parent_path();
     if (!store_dir.empty() && !fs::is_directory(store_dir)) {
-        load.errors.push_back({path, 0, "store.path: the folder " + store_dir.string() + " does not exist"});
+        load.errors.push_back(
+            {path, 0, "store.path: the folder " + store_dir.string() + " does not exist"});
     }
     return load;
 }

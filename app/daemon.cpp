@@ -1,10 +1,10 @@
 #include "daemon.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <csignal>
@@ -28,7 +28,8 @@ constexpr const char* kStatusTopic = "ldis/v1/status/ldisd";
 constexpr const char* kRejectedTopic = "ldis/v1/rejected";
 
 std::string_view TopicSource(std::string_view topic) {
-    return topic.starts_with(kReportTopicPrefix) ? topic.substr(kReportTopicPrefix.size()) : std::string_view();
+    return topic.starts_with(kReportTopicPrefix) ? topic.substr(kReportTopicPrefix.size())
+                                                 : std::string_view();
 }
 
 }  // namespace
@@ -61,8 +62,8 @@ public:
         for (int i = 0; i < config_.mqtt_intake_connections; ++i) {
             broker::ClientOptions options;
             options.uri = config_.mqtt_uri;
-            options.client_id = i == 0 ? config_.mqtt_client_id
-                                       : config_.mqtt_client_id + "-" + std::to_string(i);
+            options.client_id =
+                i == 0 ? config_.mqtt_client_id : config_.mqtt_client_id + "-" + std::to_string(i);
             options.username = config_.mqtt_username;
             options.password = config_.mqtt_password;
             options.ca_file = config_.mqtt_ca_file;
@@ -82,16 +83,17 @@ public:
                      config_.mqtt_uri, config_.ReportFilter(), clients_.size());
 
         io_.run();
-        spdlog::info("ldisd stopped: accepted={} duplicate={} rejected={}", intake_->counters().accepted.load(),
-                     intake_->counters().duplicate.load(), intake_->counters().rejected.load());
+        spdlog::info("ldisd stopped: accepted={} duplicate={} rejected={}",
+                     intake_->counters().accepted.load(), intake_->counters().duplicate.load(),
+                     intake_->counters().rejected.load());
         return 0;
     }
 
 private:
     void WaitForSignal(net::signal_set& signals, const std::string& config_path,
                        const std::vector<std::string>& overrides) {
-        signals.async_wait([this, &signals, config_path, overrides](const boost::system::error_code& ec,
-                                                                     int signal) {
+        signals.async_wait([this, &signals, config_path, overrides](
+                               const boost::system::error_code& ec, int signal) {
             if (ec) return;
             if (signal == SIGHUP) {
                 Reload(config_path, overrides);
@@ -104,7 +106,8 @@ private:
             // Each Stop() lets the handler finish the report in hand, publishes
             // "offline" and disconnects; receipts posted before this have gone out.
             for (auto& client : clients_) {
-                if (!client->Stop(std::chrono::seconds(5))) spdlog::warn("mqtt did not stop within 5 s");
+                if (!client->Stop(std::chrono::seconds(5)))
+                    spdlog::warn("mqtt did not stop within 5 s");
             }
             work_->reset();
         });
@@ -117,13 +120,15 @@ private:
             return;
         }
         try {
-            intake_->SetValidator(engine::LoadReportValidator(load.config.path_schema, load.config.path_areas));
+            intake_->SetValidator(
+                engine::LoadReportValidator(load.config.path_schema, load.config.path_areas));
         } catch (const std::exception& e) {
             spdlog::error("reload refused: {}", e.what());
             return;
         }
         ApplyLogLevel(load.config.log_level);
-        if (load.config.mqtt_uri != config_.mqtt_uri || load.config.store_path != config_.store_path ||
+        if (load.config.mqtt_uri != config_.mqtt_uri ||
+            load.config.store_path != config_.store_path ||
             load.config.mqtt_client_id != config_.mqtt_client_id ||
             load.config.mqtt_intake_connections != config_.mqtt_intake_connections) {
             spdlog::warn("reload: changes to mqtt.* and store.* take effect at the next restart");
@@ -145,8 +150,9 @@ private:
             if (stopping_.load()) {
                 // Returning would acknowledge a report that is not stored. Exit without
                 // acknowledging: the broker keeps it for the next start.
-                spdlog::critical("stopping with a report that cannot be stored ({}); exiting unacknowledged",
-                                 outcome.error().message);
+                spdlog::critical(
+                    "stopping with a report that cannot be stored ({}); exiting unacknowledged",
+                    outcome.error().message);
                 spdlog::default_logger()->flush();
                 std::_Exit(75);
             }
@@ -158,8 +164,9 @@ private:
     void PostReceipt(broker::Client& client, const broker::Message& m, std::string source,
                      engine::IntakeOutcome outcome) {
         broker::Message receipt;
-        receipt.topic = !m.response_topic.empty() ? m.response_topic
-                                                  : "ldis/v1/receipts/" + (source.empty() ? "unknown" : source);
+        receipt.topic = !m.response_topic.empty()
+                            ? m.response_topic
+                            : "ldis/v1/receipts/" + (source.empty() ? "unknown" : source);
         receipt.correlation_data = m.correlation_data;
         receipt.payload = outcome.receipt.ToJson();
         std::optional<broker::Message> rejected;
@@ -168,10 +175,11 @@ private:
             rejected->topic = kRejectedTopic;
             rejected->payload = engine::RejectionJson(m.topic, m.payload, outcome.receipt.errors);
         }
-        net::post(io_, [&client, receipt = std::move(receipt), rejected = std::move(rejected)]() mutable {
-            client.Publish(std::move(receipt));
-            if (rejected) client.Publish(std::move(*rejected));
-        });
+        net::post(
+            io_, [&client, receipt = std::move(receipt), rejected = std::move(rejected)]() mutable {
+                client.Publish(std::move(receipt));
+                if (rejected) client.Publish(std::move(*rejected));
+            });
     }
 
     const Config& config_;
@@ -184,7 +192,9 @@ private:
 };
 
 Daemon::Daemon(Config config, std::string config_path, std::vector<std::string> overrides)
-    : config_(std::move(config)), config_path_(std::move(config_path)), overrides_(std::move(overrides)) {}
+    : config_(std::move(config)),
+      config_path_(std::move(config_path)),
+      overrides_(std::move(overrides)) {}
 
 Daemon::~Daemon() = default;
 

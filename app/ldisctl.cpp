@@ -25,13 +25,19 @@ boost::json::object RowJson(const ldis::engine::StoredReportRow& row) {
     auto document = boost::json::parse(row.document, ec);
     // The reporter's contact stays inside the system.
     if (!ec && document.is_object()) {
-        if (auto* source = document.as_object().if_contains("source"); source && source->is_object()) {
+        if (auto* source = document.as_object().if_contains("source");
+            source && source->is_object()) {
             source->as_object().erase("contact");
         }
     }
-    return {{"id", row.id},           {"reference", row.reference},     {"received_at_ms", row.received_at_ms},
-            {"channel", row.channel}, {"source_type", row.source_type}, {"authority", row.authority},
-            {"district", row.district}, {"report", ec ? boost::json::value(nullptr) : document}};
+    return {{"id", row.id},
+            {"reference", row.reference},
+            {"received_at_ms", row.received_at_ms},
+            {"channel", row.channel},
+            {"source_type", row.source_type},
+            {"authority", row.authority},
+            {"district", row.district},
+            {"report", ec ? boost::json::value(nullptr) : document}};
 }
 
 ldis::engine::ReportStore OpenStore(const std::string& path) {
@@ -71,12 +77,15 @@ int main(int argc, char** argv) {
                 std::cout << boost::json::serialize(out) << '\n';
                 return 0;
             }
-            std::cout << std::left << std::setw(12) << "REFERENCE" << std::setw(22) << "RECEIVED" << std::setw(8)
-                      << "VIA" << std::setw(16) << "SOURCE" << std::setw(20) << "DISTRICT" << "ID\n";
+            std::cout << std::left << std::setw(12) << "REFERENCE" << std::setw(22) << "RECEIVED"
+                      << std::setw(8) << "VIA" << std::setw(16) << "SOURCE" << std::setw(20)
+                      << "DISTRICT"
+                      << "ID\n";
             for (const auto& row : rows) {
-                std::cout << std::setw(12) << row.reference << std::setw(22) << FormatTime(row.received_at_ms)
-                          << std::setw(8) << row.channel << std::setw(16) << row.source_type << std::setw(20)
-                          << row.district << row.id << '\n';
+                std::cout << std::setw(12) << row.reference << std::setw(22)
+                          << FormatTime(row.received_at_ms) << std::setw(8) << row.channel
+                          << std::setw(16) << row.source_type << std::setw(20) << row.district
+                          << row.id << '\n';
             }
             std::cout << store.CountReports() << " report(s) stored\n";
             return 0;
@@ -85,7 +94,8 @@ int main(int argc, char** argv) {
             auto store = OpenStore(db);
             const auto row = store.Find(id);
             if (!row) {
-                std::cerr << "ldisctl: no report with id or reference " << id << " in " << db << '\n';
+                std::cerr << "ldisctl: no report with id or reference " << id << " in " << db
+                          << '\n';
                 return 4;
             }
             std::cout << boost::json::serialize(RowJson(*row)) << '\n';

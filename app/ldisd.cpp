@@ -1,7 +1,7 @@
 // ldisd: the LDIS daemon. Parses flags, loads the configuration, wires the parts.
-#include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include <iostream>
 
@@ -16,8 +16,9 @@ int main(int argc, char** argv) {
     cli.add_option("-c,--config", config_path, "the configuration file")->capture_default_str();
     cli.add_option("--set", overrides, "override a key: section.key=value (not for secrets)")
         ->allow_extra_args(false);
-    cli.add_flag("--check-config", check_only,
-                 "validate every file ldisd would load, print each problem as FILE:LINE: problem, and exit");
+    cli.add_flag(
+        "--check-config", check_only,
+        "validate every file ldisd would load, print each problem as FILE:LINE: problem, and exit");
     CLI11_PARSE(cli, argc, argv);
 
     auto logger = spdlog::stderr_logger_mt("ldisd");

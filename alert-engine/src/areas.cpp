@@ -1,11 +1,11 @@
 #include "ldis/engine/areas.hpp"
 
+#include <toml++/toml.h>
 #include <algorithm>
 #include <cctype>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
-#include <toml++/toml.h>
 
 namespace ldis::engine {
 namespace {
@@ -84,8 +84,9 @@ Areas Areas::Parse(std::string_view toml_text, const std::string& origin) {
         const std::string section(key.str());
         if (section != "authorities" && section != "wards" && section != "former_wards" &&
             section != "establishments") {
-            Fail(Where(origin, node), "unknown section \"" + section +
-                                          "\" (expected authorities, wards, former_wards, establishments)");
+            Fail(Where(origin, node),
+                 "unknown section \"" + section +
+                     "\" (expected authorities, wards, former_wards, establishments)");
         }
     }
     const auto* authorities = root["authorities"].as_table();
@@ -100,8 +101,8 @@ Areas Areas::Parse(std::string_view toml_text, const std::string& origin) {
         for (const auto& [district, list] : *wards) {
             const std::string name(district.str());
             if (!areas.AuthorityOf(name)) {
-                Fail(Where(origin, list), "wards given for \"" + name +
-                                              "\", which is not a district of any authority");
+                Fail(Where(origin, list),
+                     "wards given for \"" + name + "\", which is not a district of any authority");
             }
             areas.wards_[name] = StringArray(list, origin, "wards." + name);
         }
@@ -110,15 +111,19 @@ Areas Areas::Parse(std::string_view toml_text, const std::string& origin) {
         for (const auto& [district, table_node] : *former) {
             const std::string name(district.str());
             const auto* table = table_node.as_table();
-            if (table == nullptr) Fail(Where(origin, table_node), "former_wards." + name + " must be a table");
+            if (table == nullptr)
+                Fail(Where(origin, table_node), "former_wards." + name + " must be a table");
             const auto& current = areas.wards_[name];
             for (const auto& [old_name, now] : *table) {
                 const auto* now_text = now.as_string();
-                if (now_text == nullptr) Fail(Where(origin, now), "a former ward maps to a ward name or \"\"");
+                if (now_text == nullptr)
+                    Fail(Where(origin, now), "a former ward maps to a ward name or \"\"");
                 const std::string target = now_text->get();
-                if (!target.empty() && std::find(current.begin(), current.end(), target) == current.end()) {
+                if (!target.empty() &&
+                    std::find(current.begin(), current.end(), target) == current.end()) {
                     Fail(Where(origin, now), "former ward \"" + std::string(old_name.str()) +
-                                                 "\" maps to \"" + target + "\", which is not a ward of " + name);
+                                                 "\" maps to \"" + target +
+                                                 "\", which is not a ward of " + name);
                 }
                 areas.former_[name][std::string(old_name.str())] = target;
             }
@@ -127,19 +132,20 @@ Areas Areas::Parse(std::string_view toml_text, const std::string& origin) {
     if (const auto* list = root["establishments"].as_array()) {
         for (const auto& node : *list) {
             const auto* table = node.as_table();
-            if (table == nullptr) Fail(Where(origin, node), "each [[establishments]] entry must be a table");
+            if (table == nullptr)
+                Fail(Where(origin, node), "each [[establishments]] entry must be a table");
             Establishment e;
             e.name = (*table)["name"].value_or(std::string());
             e.kind = (*table)["kind"].value_or(std::string());
             e.district = (*table)["district"].value_or(std::string());
             if (e.name.empty()) Fail(Where(origin, node), "an establishment has no name");
             if (e.kind != "prison" && e.kind != "custody" && e.kind != "hospital") {
-                Fail(Where(origin, node), "establishment \"" + e.name +
-                                              "\" has kind \"" + e.kind + "\" (expected prison, custody or hospital)");
+                Fail(Where(origin, node), "establishment \"" + e.name + "\" has kind \"" + e.kind +
+                                              "\" (expected prison, custody or hospital)");
             }
             if (!areas.AuthorityOf(e.district)) {
-                Fail(Where(origin, node), "establishment \"" + e.name + "\" names unknown district \"" +
-                                              e.district + "\"");
+                Fail(Where(origin, node), "establishment \"" + e.name +
+                                              "\" names unknown district \"" + e.district + "\"");
             }
             if (const auto* aliases = (*table)["aliases"].node()) {
                 e.aliases = StringArray(*aliases, origin, "aliases of " + e.name);
@@ -156,7 +162,8 @@ bool Areas::HasAuthority(std::string_view authority) const {
 
 std::optional<std::string> Areas::AuthorityOf(std::string_view district) const {
     for (const auto& [authority, districts] : authorities_) {
-        if (std::find(districts.begin(), districts.end(), district) != districts.end()) return authority;
+        if (std::find(districts.begin(), districts.end(), district) != districts.end())
+            return authority;
     }
     return std::nullopt;
 }

@@ -1,7 +1,7 @@
 #include "ldis/engine/intake.hpp"
 
-#include <boost/json.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/json.hpp>
 
 namespace ldis::engine {
 namespace {
@@ -45,15 +45,16 @@ Result<IntakeOutcome> Intake::Submit(std::string_view payload, std::string_view 
         outcome.receipt.errors = std::move(validation.errors);
         spdlog::warn("report rejected id={} channel={} bytes={} errors={} first=\"{} {}\"",
                      outcome.receipt.report_id.empty() ? "-" : outcome.receipt.report_id, channel,
-                     payload.size(), outcome.receipt.errors.size(), outcome.receipt.errors.front().path,
-                     outcome.receipt.errors.front().message);
+                     payload.size(), outcome.receipt.errors.size(),
+                     outcome.receipt.errors.front().path, outcome.receipt.errors.front().message);
         return outcome;
     }
     const Report& report = *validation.report;
     auto stored = store_.Insert(report, channel);
     if (!stored) {
         counters_.store_failures.fetch_add(1, std::memory_order_relaxed);
-        spdlog::error("report not stored id={} channel={}: {}", report.id, channel, stored.error().message);
+        spdlog::error("report not stored id={} channel={}: {}", report.id, channel,
+                      stored.error().message);
         return stored.error();
     }
     outcome.receipt.report_id = report.id;
@@ -61,13 +62,14 @@ Result<IntakeOutcome> Intake::Submit(std::string_view payload, std::string_view 
     if (stored.value().duplicate) {
         counters_.duplicate.fetch_add(1, std::memory_order_relaxed);
         outcome.receipt.status = ReceiptStatus::kDuplicate;
-        spdlog::info("report duplicate id={} reference={} channel={}", report.id, outcome.receipt.reference,
-                     channel);
+        spdlog::info("report duplicate id={} reference={} channel={}", report.id,
+                     outcome.receipt.reference, channel);
     } else {
         counters_.accepted.fetch_add(1, std::memory_order_relaxed);
         outcome.receipt.status = ReceiptStatus::kAccepted;
-        spdlog::info("report accepted id={} reference={} channel={} source={} district=\"{}\"", report.id,
-                     outcome.receipt.reference, channel, report.source_type, report.district);
+        spdlog::info("report accepted id={} reference={} channel={} source={} district=\"{}\"",
+                     report.id, outcome.receipt.reference, channel, report.source_type,
+                     report.district);
     }
     return outcome;
 }

@@ -12,17 +12,20 @@ namespace {
 
 json::array ErrorsJson(const std::vector<FieldError>& errors) {
     json::array out;
-    for (const auto& e : errors) out.push_back(json::object{{"path", e.path}, {"message", e.message}});
+    for (const auto& e : errors)
+        out.push_back(json::object{{"path", e.path}, {"message", e.message}});
     return out;
 }
 
 std::string Base64(std::string_view in) {
-    static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static constexpr char kAlphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     std::string out;
     out.reserve((in.size() + 2) / 3 * 4);
     std::size_t i = 0;
     for (; i + 2 < in.size(); i += 3) {
-        const auto n = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
+        const auto n = (static_cast<unsigned char>(in[i]) << 16) |
+                       (static_cast<unsigned char>(in[i + 1]) << 8) |
                        static_cast<unsigned char>(in[i + 2]);
         out += kAlphabet[(n >> 18) & 63];
         out += kAlphabet[(n >> 12) & 63];
@@ -45,9 +48,12 @@ std::string Base64(std::string_view in) {
 
 std::string_view ToString(ReceiptStatus status) {
     switch (status) {
-        case ReceiptStatus::kAccepted: return "accepted";
-        case ReceiptStatus::kDuplicate: return "duplicate";
-        case ReceiptStatus::kRejected: return "rejected";
+        case ReceiptStatus::kAccepted:
+            return "accepted";
+        case ReceiptStatus::kDuplicate:
+            return "duplicate";
+        case ReceiptStatus::kRejected:
+            return "rejected";
     }
     return "rejected";
 }
@@ -63,8 +69,8 @@ std::string Receipt::ToJson() const {
     return json::serialize(out);
 }
 
-std::string RejectionJson(std::string_view topic, std::string_view payload, const std::vector<FieldError>& errors,
-                          std::size_t max_copy) {
+std::string RejectionJson(std::string_view topic, std::string_view payload,
+                          const std::vector<FieldError>& errors, std::size_t max_copy) {
     json::object out;
     out["topic"] = topic;
     out["size"] = payload.size();

@@ -24,16 +24,19 @@ struct ReportValidator::Schema {
 namespace {
 
 constexpr std::string_view kSourceTypes[] = {
-    "panel",  "coroner",    "custody",  "police",   "hospital",       "ambulance",
-    "treatment", "outreach", "drug_checking", "prison", "pharmacy", "gp",
-    "housing", "youth",      "national_alert", "public", "other"};
+    "panel",     "coroner",  "custody",        "police", "hospital", "ambulance",
+    "treatment", "outreach", "drug_checking",  "prison", "pharmacy", "gp",
+    "housing",   "youth",    "national_alert", "public", "other"};
 
 std::string EscapePointerToken(std::string_view token) {
     std::string out;
     for (char c : token) {
-        if (c == '~') out += "~0";
-        else if (c == '/') out += "~1";
-        else out.push_back(c);
+        if (c == '~')
+            out += "~0";
+        else if (c == '/')
+            out += "~1";
+        else
+            out.push_back(c);
     }
     return out;
 }
@@ -63,8 +66,8 @@ const json::object* SchemaAt(const json::value& schema, const std::vector<std::s
     const json::object* node = schema.if_object();
     for (const auto& token : tokens) {
         if (node == nullptr) return nullptr;
-        if (const auto* props = node->if_contains("properties"); props && props->is_object() &&
-                                                                   props->as_object().contains(token)) {
+        if (const auto* props = node->if_contains("properties");
+            props && props->is_object() && props->as_object().contains(token)) {
             node = props->as_object().at(token).if_object();
         } else if (const auto* items = node->if_contains("items"); items && items->is_object()) {
             node = &items->as_object();
@@ -98,14 +101,21 @@ const json::value* InstanceAt(const json::value& doc, const std::vector<std::str
 
 std::string KindOf(const json::value& v) {
     switch (v.kind()) {
-        case json::kind::null: return "null";
-        case json::kind::bool_: return "true/false";
+        case json::kind::null:
+            return "null";
+        case json::kind::bool_:
+            return "true/false";
         case json::kind::int64:
-        case json::kind::uint64: return "a whole number";
-        case json::kind::double_: return "a number";
-        case json::kind::string: return "text";
-        case json::kind::array: return "a list";
-        case json::kind::object: return "an object";
+        case json::kind::uint64:
+            return "a whole number";
+        case json::kind::double_:
+            return "a number";
+        case json::kind::string:
+            return "text";
+        case json::kind::array:
+            return "a list";
+        case json::kind::object:
+            return "an object";
     }
     return "a value";
 }
@@ -130,7 +140,8 @@ std::string EnumList(const json::array& values) {
     std::string out;
     for (std::size_t i = 0; i < values.size(); ++i) {
         if (i != 0) out += ", ";
-        out += values[i].is_string() ? std::string(values[i].as_string()) : json::serialize(values[i]);
+        out +=
+            values[i].is_string() ? std::string(values[i].as_string()) : json::serialize(values[i]);
     }
     return out;
 }
@@ -144,11 +155,12 @@ std::string NumberText(const json::value* v) {
 std::optional<FieldError> Explain(const valijson::ValidationResults::Error& error,
                                   const json::value& schema, const json::value& doc) {
     const std::string& d = error.description;
-    for (std::string_view wrapper : {"Failed to validate against schema associated with property name",
-                                     "Failed to validate item #", "Failed to validate against additional properties",
-                                     "Object contains a property that could not be validated",
-                                     "Failed to validate against child schema", "Cannot validate item #",
-                                     "Failed to validate against any schemas allowed by anyOf"}) {
+    for (std::string_view wrapper :
+         {"Failed to validate against schema associated with property name",
+          "Failed to validate item #", "Failed to validate against additional properties",
+          "Object contains a property that could not be validated",
+          "Failed to validate against child schema", "Cannot validate item #",
+          "Failed to validate against any schemas allowed by anyOf"}) {
         if (d.rfind(wrapper, 0) == 0) return std::nullopt;
     }
     auto tokens = ContextTokens(error.context);
@@ -168,23 +180,31 @@ std::optional<FieldError> Explain(const valijson::ValidationResults::Error& erro
     const std::string got = value != nullptr ? " (got " + Quoted(*value) + ")" : "";
     if (d.rfind("Failed to match against any enum values", 0) == 0) {
         const auto* values = at("enum");
-        return FieldError{path, "must be one of: " + (values && values->is_array() ? EnumList(values->as_array())
-                                                                                  : std::string("the listed values")) +
-                                    got};
+        return FieldError{path,
+                          "must be one of: " +
+                              (values && values->is_array() ? EnumList(values->as_array())
+                                                            : std::string("the listed values")) +
+                              got};
     }
     if (d.rfind("Failed to match expected value set by 'const'", 0) == 0) {
         const auto* expected = at("const");
-        return FieldError{path, "must be " + (expected ? json::serialize(*expected) : std::string("the fixed value")) + got};
+        return FieldError{
+            path, "must be " +
+                      (expected ? json::serialize(*expected) : std::string("the fixed value")) +
+                      got};
     }
     if (d.rfind("Value type not permitted", 0) == 0) {
         const auto* type = at("type");
-        const std::string wanted = type && type->is_string() ? TypeWanted(type->as_string()) : "another type";
-        return FieldError{path, "must be " + wanted + (value ? ", not " + KindOf(*value) : std::string())};
+        const std::string wanted =
+            type && type->is_string() ? TypeWanted(type->as_string()) : "another type";
+        return FieldError{
+            path, "must be " + wanted + (value ? ", not " + KindOf(*value) : std::string())};
     }
     if (d.rfind("Failed to match regex", 0) == 0 || d.rfind("String should be a valid", 0) == 0) {
         const auto* description = at("description");
-        std::string hint = description && description->is_string() ? std::string(description->as_string())
-                                                                    : std::string("the documented form");
+        std::string hint = description && description->is_string()
+                               ? std::string(description->as_string())
+                               : std::string("the documented form");
         return FieldError{path, "must be " + hint + got};
     }
     if (d.rfind("Expected number greater than", 0) == 0) {
@@ -194,7 +214,8 @@ std::optional<FieldError> Explain(const valijson::ValidationResults::Error& erro
         return FieldError{path, "must be at most " + NumberText(at("maximum")) + got};
     }
     if (d.rfind("String should be no more than", 0) == 0) {
-        return FieldError{path, "must be at most " + NumberText(at("maxLength")) + " characters long"};
+        return FieldError{path,
+                          "must be at most " + NumberText(at("maxLength")) + " characters long"};
     }
     if (d.rfind("String should be no fewer than", 0) == 0) {
         return FieldError{path, "must not be empty"};
@@ -209,8 +230,8 @@ std::optional<FieldError> Explain(const valijson::ValidationResults::Error& erro
 }
 
 // Lists every field that the schema does not know, which valijson reports only once per object.
-void FindUnknownFields(const json::value& doc, const json::object* schema, std::vector<std::string>& tokens,
-                       std::vector<FieldError>& errors) {
+void FindUnknownFields(const json::value& doc, const json::object* schema,
+                       std::vector<std::string>& tokens, std::vector<FieldError>& errors) {
     if (schema == nullptr) return;
     if (const auto* obj = doc.if_object()) {
         const auto* props = schema->if_contains("properties");
@@ -260,8 +281,36 @@ std::string StringAt(const json::object& obj, std::string_view key) {
     return v && v->is_string() ? std::string(v->as_string()) : std::string();
 }
 
+// The schema's pattern checks the form of an RFC 3339 date; this checks that the day
+// exists (no 30 February), which a regular expression cannot do well.
+std::optional<FieldError> CheckCalendarDate(const json::object& obj, std::string_view key) {
+    const auto* v = obj.if_contains(key);
+    if (v == nullptr || !v->is_string() || v->as_string().size() < 10) return std::nullopt;
+    const std::string_view text = v->as_string();
+    const auto number = [&](std::size_t at, std::size_t len) {
+        int n = 0;
+        for (std::size_t i = at; i < at + len; ++i) {
+            if (text[i] < '0' || text[i] > '9') return -1;
+            n = n * 10 + (text[i] - '0');
+        }
+        return n;
+    };
+    const int year = number(0, 4);
+    const int month = number(5, 2);
+    const int day = number(8, 2);
+    if (year < 0 || month < 1 || month > 12 || day < 1)
+        return std::nullopt;  // the pattern reports these
+    static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    const int last = kDays[month - 1] + (month == 2 && leap ? 1 : 0);
+    if (day <= last) return std::nullopt;
+    return FieldError{"/" + std::string(key), "must be a date that exists (" +
+                                                  std::string(text.substr(0, 10)) + " does not)"};
+}
+
 std::string Lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::transform(s.begin(), s.end(), s.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     return s;
 }
 
@@ -302,7 +351,8 @@ bool IsValidUtf8(std::string_view text, std::size_t* bad_offset) {
             }
             cp = (cp << 6) | (s[i + k] & 0x3Fu);
         }
-        const bool overlong = (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
+        const bool overlong =
+            (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
         if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
             if (bad_offset) *bad_offset = i;
             return false;
@@ -312,7 +362,8 @@ bool IsValidUtf8(std::string_view text, std::size_t* bad_offset) {
     return true;
 }
 
-ReportValidator::ReportValidator(std::string_view schema_json, const std::string& schema_origin, Areas areas)
+ReportValidator::ReportValidator(std::string_view schema_json, const std::string& schema_origin,
+                                 Areas areas)
     : schema_(std::make_unique<Schema>()), areas_(std::move(areas)) {
     json::error_code ec;
     schema_->document = json::parse(schema_json, ec);
@@ -328,17 +379,20 @@ ReportValidator::ReportValidator(std::string_view schema_json, const std::string
 
 ReportValidator::~ReportValidator() = default;
 
-Validation ReportValidator::Validate(std::string_view payload, std::string_view topic_source) const {
+Validation ReportValidator::Validate(std::string_view payload,
+                                     std::string_view topic_source) const {
     Validation out;
     auto& errors = out.errors;
     if (payload.size() > kMaxPayloadBytes) {
-        errors.push_back({"", "payload is " + std::to_string(payload.size()) + " bytes; the limit is " +
-                                  std::to_string(kMaxPayloadBytes) + " bytes (64 KiB)"});
+        errors.push_back({"", "payload is " + std::to_string(payload.size()) +
+                                  " bytes; the limit is " + std::to_string(kMaxPayloadBytes) +
+                                  " bytes (64 KiB)"});
         return out;
     }
     std::size_t bad = 0;
     if (!IsValidUtf8(payload, &bad)) {
-        errors.push_back({"", "payload is not valid UTF-8 (first bad byte at offset " + std::to_string(bad) + ")"});
+        errors.push_back({"", "payload is not valid UTF-8 (first bad byte at offset " +
+                                  std::to_string(bad) + ")"});
         return out;
     }
     json::stream_parser parser;
@@ -346,7 +400,8 @@ Validation ReportValidator::Validate(std::string_view payload, std::string_view 
     const std::size_t used = parser.write(payload.data(), payload.size(), ec);
     if (!ec) parser.finish(ec);
     if (ec) {
-        errors.push_back({"", "malformed JSON at " + LineColumn(payload, used) + ": " + ec.message()});
+        errors.push_back(
+            {"", "malformed JSON at " + LineColumn(payload, used) + ": " + ec.message()});
         return out;
     }
     const json::value doc = parser.release();
@@ -355,11 +410,12 @@ Validation ReportValidator::Validate(std::string_view payload, std::string_view 
         return out;
     }
     const auto& obj = doc.as_object();
-    if (const auto* schema = obj.if_contains("schema"); schema && schema->is_string() &&
-                                                          schema->as_string() != kSchemaId &&
-                                                          schema->as_string().starts_with("ldis.report/")) {
-        errors.push_back({"/schema", "unknown schema version \"" + std::string(schema->as_string()) +
-                                         "\"; this server accepts \"" + std::string(kSchemaId) + "\""});
+    if (const auto* schema = obj.if_contains("schema");
+        schema && schema->is_string() && schema->as_string() != kSchemaId &&
+        schema->as_string().starts_with("ldis.report/")) {
+        errors.push_back(
+            {"/schema", "unknown schema version \"" + std::string(schema->as_string()) +
+                            "\"; this server accepts \"" + std::string(kSchemaId) + "\""});
         return out;
     }
 
@@ -379,20 +435,28 @@ Validation ReportValidator::Validate(std::string_view payload, std::string_view 
         }
     }
 
+    for (std::string_view key : {"submitted_at", "observed_at"}) {
+        if (auto error = CheckCalendarDate(obj, key)) errors.push_back(std::move(*error));
+    }
+
     const std::string source_type = obj.contains("source") && obj.at("source").is_object()
                                         ? StringAt(obj.at("source").as_object(), "type")
                                         : std::string();
     if (!topic_source.empty()) {
-        const bool known = std::find(std::begin(kSourceTypes), std::end(kSourceTypes), topic_source) !=
-                           std::end(kSourceTypes);
+        const bool known = std::find(std::begin(kSourceTypes), std::end(kSourceTypes),
+                                     topic_source) != std::end(kSourceTypes);
         if (!known) {
-            errors.push_back({"", "published to ldis/v1/reports/" + std::string(topic_source) +
-                                      ", but \"" + std::string(topic_source) +
-                                      "\" is not a source type; publish to ldis/v1/reports/{source.type}"});
-        } else if (std::find(std::begin(kSourceTypes), std::end(kSourceTypes), source_type) != std::end(kSourceTypes) &&
+            errors.push_back(
+                {"", "published to ldis/v1/reports/" + std::string(topic_source) + ", but \"" +
+                         std::string(topic_source) +
+                         "\" is not a source type; publish to ldis/v1/reports/{source.type}"});
+        } else if (std::find(std::begin(kSourceTypes), std::end(kSourceTypes), source_type) !=
+                       std::end(kSourceTypes) &&
                    source_type != topic_source) {
-            errors.push_back({"/source/type", "is \"" + source_type + "\" but the report was published to ldis/v1/reports/" +
-                                                  std::string(topic_source)});
+            errors.push_back(
+                {"/source/type", "is \"" + source_type +
+                                     "\" but the report was published to ldis/v1/reports/" +
+                                     std::string(topic_source)});
         }
     }
 
@@ -403,28 +467,32 @@ Validation ReportValidator::Validate(std::string_view payload, std::string_view 
         const std::string district = StringAt(area, "district");
         const auto owner = areas_.AuthorityOf(district);
         if (!authority.empty() && owner && *owner != authority) {
-            errors.push_back({"/area/district", "\"" + district + "\" is in " + *owner + ", not " + authority});
+            errors.push_back(
+                {"/area/district", "\"" + district + "\" is in " + *owner + ", not " + authority});
         }
         if (const auto* ward = area.if_contains("ward"); ward && ward->is_string() && owner) {
             if (auto match = areas_.FindWard(district, ward->as_string())) {
                 report.ward = match->name;
                 report.ward_current = match->current;
             } else {
-                errors.push_back({"/area/ward", "\"" + std::string(ward->as_string()) + "\" is not a ward of " +
-                                                    district + " in config/areas.toml"});
+                errors.push_back({"/area/ward", "\"" + std::string(ward->as_string()) +
+                                                    "\" is not a ward of " + district +
+                                                    " in config/areas.toml"});
             }
         }
         if (const auto* est = area.if_contains("establishment"); est && est->is_string()) {
             if (const auto* found = areas_.FindEstablishment(est->as_string())) {
                 if (owner && found->district != district) {
-                    errors.push_back({"/area/establishment", found->name + " is in " + found->district + ", not " +
-                                                                 district});
+                    errors.push_back(
+                        {"/area/establishment",
+                         found->name + " is in " + found->district + ", not " + district});
                 }
                 report.establishment = found->name;
             } else {
-                errors.push_back({"/area/establishment", "\"" + std::string(est->as_string()) +
-                                                             "\" is not a prison, custody suite or hospital in "
-                                                             "config/areas.toml"});
+                errors.push_back(
+                    {"/area/establishment", "\"" + std::string(est->as_string()) +
+                                                "\" is not a prison, custody suite or hospital in "
+                                                "config/areas.toml"});
             }
         }
         report.authority = authority;
@@ -449,7 +517,8 @@ std::shared_ptr<const ReportValidator> LoadReportValidator(const std::string& sc
     if (!in) throw std::runtime_error(schema_path + ": cannot open the report schema");
     std::ostringstream text;
     text << in.rdbuf();
-    return std::make_shared<const ReportValidator>(text.str(), schema_path, Areas::LoadFile(areas_path));
+    return std::make_shared<const ReportValidator>(text.str(), schema_path,
+                                                   Areas::LoadFile(areas_path));
 }
 
 }  // namespace ldis::engine

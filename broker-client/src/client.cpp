@@ -48,7 +48,8 @@ public:
         if (!options_.username.empty()) builder.user_name(options_.username);
         if (!options_.password.empty()) builder.password(options_.password);
         if (!options_.status_topic.empty()) {
-            builder.will(mqtt::will_options(options_.status_topic, std::string("offline"), 1, true));
+            builder.will(
+                mqtt::will_options(options_.status_topic, std::string("offline"), 1, true));
         }
         if (options_.uri.rfind("ssl://", 0) == 0 || options_.uri.rfind("mqtts://", 0) == 0) {
             auto ssl = mqtt::ssl_options_builder().enable_server_cert_auth(true);
@@ -58,7 +59,9 @@ public:
         auto opts = builder.finalize();
         // Paho C++ 1.2 drops properties set on the builder in finalize(): set them on the result.
         opts.set_properties(mqtt::properties{
-            {mqtt::property::SESSION_EXPIRY_INTERVAL, static_cast<int>(options_.session_expiry.count())}});
+            {mqtt::property::SESSION_EXPIRY_INTERVAL,
+             static_cast<int>(options_.session_expiry.count())},
+            {mqtt::property::RECEIVE_MAXIMUM, static_cast<int16_t>(options_.receive_maximum)}});
         connect_opts_ = opts;
         retry_thread_ = std::thread([this] { RetryLoop(); });
         Connect();
@@ -75,12 +78,15 @@ public:
     }
 
     void Publish(Message message) {
-        auto msg = mqtt::message::create(message.topic, message.payload, message.qos, message.retained);
+        auto msg =
+            mqtt::message::create(message.topic, message.payload, message.qos, message.retained);
         if (!message.response_topic.empty() || !message.correlation_data.empty()) {
             mqtt::properties props;
-            if (!message.response_topic.empty()) props.add({mqtt::property::RESPONSE_TOPIC, message.response_topic});
+            if (!message.response_topic.empty())
+                props.add({mqtt::property::RESPONSE_TOPIC, message.response_topic});
             if (!message.correlation_data.empty()) {
-                props.add({mqtt::property::CORRELATION_DATA, mqtt::binary(message.correlation_data)});
+                props.add(
+                    {mqtt::property::CORRELATION_DATA, mqtt::binary(message.correlation_data)});
             }
             msg->set_properties(props);
         }
@@ -100,8 +106,9 @@ public:
         changed_.notify_all();
         const auto until = std::chrono::steady_clock::now() + deadline;
         const auto left = [&] {
-            return std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                              until - std::chrono::steady_clock::now()));
+            return std::max(std::chrono::milliseconds(0),
+                            std::chrono::duration_cast<std::chrono::milliseconds>(
+                                until - std::chrono::steady_clock::now()));
         };
         bool clean = true;
         try {
@@ -116,7 +123,8 @@ public:
                 }
             }
             if (client_.is_connected()) {
-                clean = client_.disconnect(static_cast<int>(left().count()))->wait_for(left()) && clean;
+                clean =
+                    client_.disconnect(static_cast<int>(left().count()))->wait_for(left()) && clean;
             } else {
                 client_.stop_consuming();
             }
@@ -161,7 +169,8 @@ private:
         for (;;) {
             changed_.wait(lock, [this] { return stopped_ || retry_; });
             if (stopped_) return;
-            if (changed_.wait_for(lock, options_.reconnect_min, [this] { return stopped_; })) return;
+            if (changed_.wait_for(lock, options_.reconnect_min, [this] { return stopped_; }))
+                return;
             retry_ = false;
             lock.unlock();
             Connect();
@@ -215,7 +224,8 @@ private:
                 m.response_topic = mqtt::get<std::string>(props, mqtt::property::RESPONSE_TOPIC);
             }
             if (props.contains(mqtt::property::CORRELATION_DATA)) {
-                m.correlation_data = mqtt::get<std::string>(props, mqtt::property::CORRELATION_DATA);
+                m.correlation_data =
+                    mqtt::get<std::string>(props, mqtt::property::CORRELATION_DATA);
             }
             on_message_(m);
         } catch (const std::exception& e) {
@@ -238,12 +248,23 @@ private:
 };
 
 Client::Client(ClientOptions options, MessageHandler on_message, ConnectionHandler on_connection)
-    : impl_(std::make_unique<Impl>(std::move(options), std::move(on_message), std::move(on_connection))) {}
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(on_message),
+                                   std::move(on_connection))) {}
 Client::~Client() = default;
-void Client::Start() { impl_->Start(); }
-bool Client::WaitConnected(std::chrono::milliseconds timeout) const { return impl_->WaitConnected(timeout); }
-bool Client::connected() const { return impl_->connected(); }
-void Client::Publish(Message message) { impl_->Publish(std::move(message)); }
-bool Client::Stop(std::chrono::milliseconds deadline) { return impl_->Stop(deadline); }
+void Client::Start() {
+    impl_->Start();
+}
+bool Client::WaitConnected(std::chrono::milliseconds timeout) const {
+    return impl_->WaitConnected(timeout);
+}
+bool Client::connected() const {
+    return impl_->connected();
+}
+void Client::Publish(Message message) {
+    impl_->Publish(std::move(message));
+}
+bool Client::Stop(std::chrono::milliseconds deadline) {
+    return impl_->Stop(deadline);
+}
 
 }  // namespace ldis::broker

@@ -91,10 +91,16 @@ TEST(BrokerClientTest, PersistentSessionKeepsMessagesWhileDisconnected) {
         first.Stop(std::chrono::seconds(2));
     }
     MqttPeer publisher(broker.uri(), "publisher-session");
-    for (int i = 0; i < 5; ++i) ASSERT_TRUE(publisher.Publish("probe/" + std::to_string(i), "m" + std::to_string(i)));
+    for (int i = 0; i < 5; ++i)
+        ASSERT_TRUE(publisher.Publish("probe/" + std::to_string(i), "m" + std::to_string(i)));
     Client second(Options(broker, "session"), handler);
     second.Start();
-    EXPECT_TRUE(Eventually([&] { std::lock_guard lock(mutex); return got.size() == 5; }, std::chrono::seconds(10)));
+    EXPECT_TRUE(Eventually(
+        [&] {
+            std::lock_guard lock(mutex);
+            return got.size() == 5;
+        },
+        std::chrono::seconds(10)));
     second.Stop(std::chrono::seconds(2));
 }
 
@@ -102,8 +108,14 @@ TEST(BrokerClientTest, ReconnectsAndResubscribesWhenTheBrokerForgetsEverything) 
     Mosquitto broker(/*persistence=*/false);
     std::atomic<int> got{0};
     std::atomic<int> connects{0};
-    Client client(Options(broker, "resub"), [&](const Message& m) { if (m.payload == "after") ++got; },
-                  [&](bool up) { if (up) ++connects; });
+    Client client(
+        Options(broker, "resub"),
+        [&](const Message& m) {
+            if (m.payload == "after") ++got;
+        },
+        [&](bool up) {
+            if (up) ++connects;
+        });
     client.Start();
     ASSERT_TRUE(client.WaitConnected(std::chrono::seconds(10)));
     broker.Restart();  // no persistence: the session and its subscription are gone
@@ -145,13 +157,18 @@ TEST(BrokerClientTest, StopPublishesOfflineAndWillCoversACrash) {
                                 std::chrono::seconds(5)));
     // A crash: the broker publishes the last will.
     ldis::test::TempDir dir;
-    ldis::test::Process probe({BROKER_PROBE_PATH, broker.uri(), "crash", "crash"}, dir / "probe.log");
+    ldis::test::Process probe({BROKER_PROBE_PATH, broker.uri(), "crash", "crash"},
+                              dir / "probe.log");
     ASSERT_TRUE(watcher.WaitFor(
-        [](const ldis::test::Seen& s) { return s.topic == "probe-status/crash" && s.payload == "online"; },
+        [](const ldis::test::Seen& s) {
+            return s.topic == "probe-status/crash" && s.payload == "online";
+        },
         std::chrono::seconds(10)));
     EXPECT_EQ(probe.Wait(std::chrono::seconds(10)), 128 + SIGKILL);
     EXPECT_TRUE(watcher.WaitFor(
-        [](const ldis::test::Seen& s) { return s.topic == "probe-status/crash" && s.payload == "offline"; },
+        [](const ldis::test::Seen& s) {
+            return s.topic == "probe-status/crash" && s.payload == "offline";
+        },
         std::chrono::seconds(10)));
 }
 

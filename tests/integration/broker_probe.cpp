@@ -35,7 +35,8 @@ int main(int argc, char** argv) {
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
         kill(getpid(), SIGKILL);
     }
-    for (int i = 0; i < 3000 && !handled; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    for (int i = 0; i < 3000 && !handled; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     _exit(handled ? 0 : 4);
 }

@@ -26,7 +26,8 @@ std::set<std::string> StoredIds(const std::string& db) {
     ldis::engine::StoreOptions o;
     o.path = db;
     const auto ids = ldis::engine::ReportStore(o).ListIds();
-    EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), ids.size()) << "an id is stored twice";
+    EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), ids.size())
+        << "an id is stored twice";
     return {ids.begin(), ids.end()};
 }
 
@@ -52,7 +53,8 @@ TEST(DurabilityTest, RepeatedSigkillLosesNothingAndStoresEachReportOnce) {
         MqttPeer peer(broker.uri(), "durability-publisher");
         for (const auto& id : ids) {
             // Waits for the broker's PUBACK: from then on the broker owns the report.
-            if (!peer.Publish("ldis/v1/reports/hospital", ldis::test::ValidReportText(id))) publish_failed = true;
+            if (!peer.Publish("ldis/v1/reports/hospital", ldis::test::ValidReportText(id)))
+                publish_failed = true;
             ++published;
             std::this_thread::sleep_for(std::chrono::microseconds(1500));
         }
@@ -60,7 +62,8 @@ TEST(DurabilityTest, RepeatedSigkillLosesNothingAndStoresEachReportOnce) {
     int kills = 0;
     while (kills < kKills) {
         const int before = published.load();
-        Eventually([&] { return published.load() >= before + kReports / (kKills + 2); }, std::chrono::seconds(20));
+        Eventually([&] { return published.load() >= before + kReports / (kKills + 2); },
+                   std::chrono::seconds(20));
         daemon.Stop(SIGKILL);
         ++kills;
         // Reports go on arriving at the broker while ldisd is down.
@@ -71,7 +74,8 @@ TEST(DurabilityTest, RepeatedSigkillLosesNothingAndStoresEachReportOnce) {
     ASSERT_FALSE(publish_failed.load());
     EXPECT_EQ(kills, kKills);
 
-    const bool all = Eventually([&] { return StoredCount(daemon.db_path()) >= kReports; }, std::chrono::seconds(60));
+    const bool all = Eventually([&] { return StoredCount(daemon.db_path()) >= kReports; },
+                                std::chrono::seconds(60));
     EXPECT_EQ(daemon.Stop(SIGTERM), 0);
     const auto stored = StoredIds(daemon.db_path());
     std::size_t missing = 0;
@@ -91,7 +95,8 @@ TEST(DurabilityTest, BrokerRestartMidStreamLosesNothingPublishedAfterIt) {
         MqttPeer peer(broker.uri(), "restart-publisher-1");
         for (int i = 0; i < 300; ++i) {
             before.push_back(NewUuid());
-            ASSERT_TRUE(peer.Publish("ldis/v1/reports/hospital", ldis::test::ValidReportText(before.back())));
+            ASSERT_TRUE(peer.Publish("ldis/v1/reports/hospital",
+                                     ldis::test::ValidReportText(before.back())));
         }
     }
     broker.Restart();
@@ -99,15 +104,18 @@ TEST(DurabilityTest, BrokerRestartMidStreamLosesNothingPublishedAfterIt) {
         MqttPeer peer(broker.uri(), "restart-publisher-2");
         for (int i = 0; i < 300; ++i) {
             after.push_back(NewUuid());
-            ASSERT_TRUE(peer.Publish("ldis/v1/reports/hospital", ldis::test::ValidReportText(after.back())));
+            ASSERT_TRUE(peer.Publish("ldis/v1/reports/hospital",
+                                     ldis::test::ValidReportText(after.back())));
         }
     }
-    EXPECT_TRUE(Eventually([&] { return StoredCount(daemon.db_path()) >= 600; }, std::chrono::seconds(60)));
+    EXPECT_TRUE(
+        Eventually([&] { return StoredCount(daemon.db_path()) >= 600; }, std::chrono::seconds(60)));
     EXPECT_TRUE(daemon.running());
     EXPECT_EQ(daemon.Stop(SIGTERM), 0);
     const auto stored = StoredIds(daemon.db_path());
     for (const auto& id : after) EXPECT_TRUE(stored.count(id)) << "lost after the restart: " << id;
-    for (const auto& id : before) EXPECT_TRUE(stored.count(id)) << "lost across the restart: " << id;
+    for (const auto& id : before)
+        EXPECT_TRUE(stored.count(id)) << "lost across the restart: " << id;
 }
 
 TEST(DurabilityTest, ReportsPublishedWhileLdisdIsDownAreTakenInAtStart) {
@@ -121,14 +129,17 @@ TEST(DurabilityTest, ReportsPublishedWhileLdisdIsDownAreTakenInAtStart) {
     peer.Subscribe("ldis/v1/receipts/#");
     for (int i = 0; i < 50; ++i) {
         ids.push_back(NewUuid());
-        ASSERT_TRUE(peer.Publish("ldis/v1/reports/hospital", ldis::test::ValidReportText(ids.back())));
+        ASSERT_TRUE(
+            peer.Publish("ldis/v1/reports/hospital", ldis::test::ValidReportText(ids.back())));
     }
     daemon.Start();
-    EXPECT_TRUE(Eventually([&] { return StoredCount(daemon.db_path()) == 50; }, std::chrono::seconds(30)));
+    EXPECT_TRUE(
+        Eventually([&] { return StoredCount(daemon.db_path()) == 50; }, std::chrono::seconds(30)));
     // Every submitter still gets its receipt.
     std::set<std::string> receipted;
     while (auto seen = peer.WaitForTopic("ldis/v1/receipts/hospital", std::chrono::seconds(5))) {
-        receipted.insert(std::string(ldis::test::ParseObject(seen->payload).at("report_id").as_string()));
+        receipted.insert(
+            std::string(ldis::test::ParseObject(seen->payload).at("report_id").as_string()));
         if (receipted.size() == ids.size()) break;
     }
     EXPECT_EQ(receipted.size(), ids.size());

@@ -43,8 +43,10 @@ protected:
     // Publishes with a response topic and correlation data; returns the receipt.
     json::object Submit(const std::string& payload, const std::string& source = "hospital") {
         const std::string correlation = NewUuid();
-        EXPECT_TRUE(peer_->Publish("ldis/v1/reports/" + source, payload, "test/replies/" + source, correlation));
-        const auto seen = peer_->WaitFor([&](const Seen& s) { return s.correlation_data == correlation; }, kWait);
+        EXPECT_TRUE(peer_->Publish("ldis/v1/reports/" + source, payload, "test/replies/" + source,
+                                   correlation));
+        const auto seen =
+            peer_->WaitFor([&](const Seen& s) { return s.correlation_data == correlation; }, kWait);
         if (!seen) {
             ADD_FAILURE() << "no receipt for " << payload.substr(0, 200);
             return {};
@@ -76,7 +78,8 @@ protected:
 
 std::vector<std::string> ErrorPaths(const json::object& receipt) {
     std::vector<std::string> paths;
-    for (const auto& e : receipt.at("errors").as_array()) paths.emplace_back(e.as_object().at("path").as_string());
+    for (const auto& e : receipt.at("errors").as_array())
+        paths.emplace_back(e.as_object().at("path").as_string());
     return paths;
 }
 
@@ -151,7 +154,8 @@ TEST_F(IntakeE2E, OversizedPayloadIsRejected) {
     const auto receipt = Submit(json::serialize(report));
     EXPECT_EQ(receipt.at("status"), "rejected");
     ASSERT_EQ(receipt.at("errors").as_array().size(), 1u);
-    EXPECT_NE(std::string(receipt.at("errors").as_array()[0].as_object().at("message").as_string()).find("64 KiB"),
+    EXPECT_NE(std::string(receipt.at("errors").as_array()[0].as_object().at("message").as_string())
+                  .find("64 KiB"),
               std::string::npos);
     const auto copy = NextRejection();
     EXPECT_TRUE(copy.at("truncated").as_bool());
@@ -168,7 +172,8 @@ TEST_F(IntakeE2E, InvalidUtf8AndUnknownSourceAreRejected) {
 }
 
 TEST_F(IntakeE2E, KeepsServingAfterBadInput) {
-    for (const std::string& bad : std::vector<std::string>{"", "null", "[]", "{", "\"just a string\"", std::string(100 * 1024, '{')}) {
+    for (const std::string& bad : std::vector<std::string>{
+             "", "null", "[]", "{", "\"just a string\"", std::string(100 * 1024, '{')}) {
         EXPECT_EQ(Submit(bad).at("status"), "rejected");
     }
     EXPECT_TRUE(daemon_->running());
@@ -195,17 +200,19 @@ TEST_F(IntakeE2E, LastWillSaysOfflineAfterSigkill) {
 TEST_F(IntakeE2E, LogsOneLinePerReportWithIdAndReference) {
     const auto id = NewUuid();
     const auto receipt = Submit(ldis::test::ValidReportText(id));
-    const std::string expected =
-        "report accepted id=" + id + " reference=" + std::string(receipt.at("reference").as_string());
-    EXPECT_TRUE(ldis::test::Eventually([&] { return daemon_->log().find(expected) != std::string::npos; },
-                                       std::chrono::seconds(5)));
+    const std::string expected = "report accepted id=" + id +
+                                 " reference=" + std::string(receipt.at("reference").as_string());
+    EXPECT_TRUE(
+        ldis::test::Eventually([&] { return daemon_->log().find(expected) != std::string::npos; },
+                               std::chrono::seconds(5)));
 }
 
 // Daemons started with their own configuration files.
 class DaemonConfigTest : public ::testing::Test {
 protected:
     std::string WriteConfig(const std::string& extra) {
-        std::filesystem::copy_file(ldis::test::SourcePath("config/areas.toml"), dir_ / "areas.toml");
+        std::filesystem::copy_file(ldis::test::SourcePath("config/areas.toml"),
+                                   dir_ / "areas.toml");
         const std::string path = dir_ / "ldisd.toml";
         std::ofstream(path) << "[paths]\nareas = \"areas.toml\"\nschema = \""
                             << ldis::test::SourcePath("config/schema/report.schema.json") << "\"\n"
@@ -227,20 +234,22 @@ TEST_F(DaemonConfigTest, CheckConfigNamesFileLineAndProblem) {
 }
 
 TEST_F(DaemonConfigTest, CheckConfigPassesTheShippedConfiguration) {
-    ldis::test::Process check({LDISD_PATH, "--config", ldis::test::SourcePath("config/ldisd.toml"), "--check-config",
-                               "--set", "store.path=" + (dir_ / "x.db")},
+    ldis::test::Process check({LDISD_PATH, "--config", ldis::test::SourcePath("config/ldisd.toml"),
+                               "--check-config", "--set", "store.path=" + (dir_ / "x.db")},
                               dir_ / "check.log");
     EXPECT_EQ(check.Wait(std::chrono::seconds(10)), 0) << ldis::test::ReadFile(dir_ / "check.log");
 }
 
 TEST_F(DaemonConfigTest, CorruptDatabaseStopsStartWithAClearError) {
     std::ofstream(dir_ / "ldis.db") << std::string(4096, 'z');
-    ldis::test::Process daemon({LDISD_PATH, "--config", ldis::test::SourcePath("config/ldisd.toml"), "--set",
-                                "store.path=" + (dir_ / "ldis.db"), "--set", "mqtt.uri=" + broker_.uri()},
-                               dir_ / "ldisd.log");
+    ldis::test::Process daemon(
+        {LDISD_PATH, "--config", ldis::test::SourcePath("config/ldisd.toml"), "--set",
+         "store.path=" + (dir_ / "ldis.db"), "--set", "mqtt.uri=" + broker_.uri()},
+        dir_ / "ldisd.log");
     EXPECT_EQ(daemon.Wait(std::chrono::seconds(10)), 3);
-    EXPECT_NE(ldis::test::ReadFile(dir_ / "ldisd.log").find("is not an LDIS database or is corrupt"),
-              std::string::npos);
+    EXPECT_NE(
+        ldis::test::ReadFile(dir_ / "ldisd.log").find("is not an LDIS database or is corrupt"),
+        std::string::npos);
 }
 
 TEST_F(DaemonConfigTest, SighupReloadsAreas) {
@@ -254,7 +263,8 @@ TEST_F(DaemonConfigTest, SighupReloadsAreas) {
         report["area"].as_object()["ward"] = ward;
         EXPECT_TRUE(peer.Publish("ldis/v1/reports/hospital", json::serialize(report)));
         const auto seen = peer.WaitForTopic("ldis/v1/receipts/hospital", kWait);
-        return seen ? std::string(ParseObject(seen->payload).at("status").as_string()) : std::string("none");
+        return seen ? std::string(ParseObject(seen->payload).at("status").as_string())
+                    : std::string("none");
     };
     EXPECT_EQ(submit_with_ward("Chatham Docks"), "rejected");
     // A new ward is added to the areas file, and ldisd is told to reload.
@@ -268,16 +278,17 @@ TEST_F(DaemonConfigTest, SighupReloadsAreas) {
     // A broken file is refused, and the daemon keeps what it had.
     std::ofstream(dir_ / "areas.toml") << "[authorities\n";
     kill(daemon.pid(), SIGHUP);
-    ASSERT_TRUE(ldis::test::Eventually([&] { return daemon.log().find("reload refused") != std::string::npos; },
-                                       kWait));
+    ASSERT_TRUE(ldis::test::Eventually(
+        [&] { return daemon.log().find("reload refused") != std::string::npos; }, kWait));
     EXPECT_EQ(submit_with_ward("Chatham Docks"), "accepted");
     EXPECT_EQ(daemon.Stop(SIGTERM), 0);
 }
 
 TEST_F(DaemonConfigTest, SecretsNeverReachTheLog) {
     std::ofstream(dir_ / "mqtt.secret") << "s3cret-never-logged\n";
-    const std::string path = WriteConfig("[mqtt]\nusername = \"ldis\"\npassword_file = \"mqtt.secret\"\n"
-                                         "[log]\nlevel = \"trace\"\n");
+    const std::string path = WriteConfig(
+        "[mqtt]\nusername = \"ldis\"\npassword_file = \"mqtt.secret\"\n"
+        "[log]\nlevel = \"trace\"\n");
     Ldisd daemon(broker_, dir_, {}, path);
     daemon.Start();
     EXPECT_EQ(daemon.Stop(SIGTERM), 0);

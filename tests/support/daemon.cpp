@@ -19,7 +19,8 @@ bool Eventually(const std::function<bool()>& probe, std::chrono::milliseconds ti
     return probe();
 }
 
-Ldisd::Ldisd(const Mosquitto& broker, const TempDir& dir, std::vector<std::string> extra_sets, std::string config)
+Ldisd::Ldisd(const Mosquitto& broker, const TempDir& dir, std::vector<std::string> extra_sets,
+             std::string config)
     : uri_(broker.uri()),
       dir_(dir),
       extra_sets_(std::move(extra_sets)),
@@ -33,16 +34,27 @@ Ldisd::~Ldisd() {
 void Ldisd::Start() {
     ++starts_;
     const std::string log_path = dir_ / ("ldisd-" + std::to_string(starts_) + ".log");
-    std::vector<std::string> argv{LDISD_PATH, "--config", config_, "--set", "mqtt.uri=" + uri_,
-                                  "--set", "store.path=" + db_path_, "--set", "mqtt.reconnect_min_s=1",
-                                  "--set", "mqtt.reconnect_max_s=2"};
+    std::vector<std::string> argv{LDISD_PATH,
+                                  "--config",
+                                  config_,
+                                  "--set",
+                                  "mqtt.uri=" + uri_,
+                                  "--set",
+                                  "store.path=" + db_path_,
+                                  "--set",
+                                  "mqtt.reconnect_min_s=1",
+                                  "--set",
+                                  "mqtt.reconnect_max_s=2"};
     for (const auto& s : extra_sets_) {
         argv.push_back("--set");
         argv.push_back(s);
     }
     process_ = std::make_unique<Process>(argv, log_path);
     const bool connected = Eventually(
-        [&] { return ReadFile(log_path).find("mqtt connected") != std::string::npos || !process_->running(); },
+        [&] {
+            return ReadFile(log_path).find("mqtt connected") != std::string::npos ||
+                   !process_->running();
+        },
         std::chrono::seconds(20));
     if (!connected || !process_->running()) {
         throw std::runtime_error("ldisd did not connect; its log:\n" + ReadFile(log_path));
@@ -51,7 +63,8 @@ void Ldisd::Start() {
     // the subscription is in place.
     MqttPeer peer(uri_, "ldisd-start-probe-" + NewUuid().substr(0, 8));
     peer.Subscribe("ldis/v1/status/ldisd");
-    if (!peer.WaitFor([](const Seen& s) { return s.payload == "online"; }, std::chrono::seconds(10))) {
+    if (!peer.WaitFor([](const Seen& s) { return s.payload == "online"; },
+                      std::chrono::seconds(10))) {
         throw std::runtime_error("ldisd did not publish online; its log:\n" + ReadFile(log_path));
     }
 }
@@ -64,7 +77,8 @@ int Ldisd::Stop(int signal) {
 
 std::string Ldisd::log() const {
     std::string all;
-    for (int i = 1; i <= starts_; ++i) all += ReadFile(dir_ / ("ldisd-" + std::to_string(i) + ".log"));
+    for (int i = 1; i <= starts_; ++i)
+        all += ReadFile(dir_ / ("ldisd-" + std::to_string(i) + ".log"));
     return all;
 }
 

@@ -28,13 +28,15 @@ MqttPeer::MqttPeer(const std::string& uri, const std::string& client_id)
         }
         impl_->arrived.notify_all();
     });
-    auto opts = mqtt::connect_options_builder().mqtt_version(MQTTVERSION_5).clean_start(true).finalize();
+    auto opts =
+        mqtt::connect_options_builder().mqtt_version(MQTTVERSION_5).clean_start(true).finalize();
     impl_->client.connect(opts)->wait_for(std::chrono::seconds(10));
 }
 
 MqttPeer::~MqttPeer() {
     try {
-        if (impl_->client.is_connected()) impl_->client.disconnect()->wait_for(std::chrono::seconds(2));
+        if (impl_->client.is_connected())
+            impl_->client.disconnect()->wait_for(std::chrono::seconds(2));
     } catch (...) {
     }
 }
@@ -44,12 +46,13 @@ void MqttPeer::Subscribe(const std::string& filter) {
         ->wait_for(std::chrono::seconds(5));
 }
 
-bool MqttPeer::Publish(const std::string& topic, const std::string& payload, const std::string& response_topic,
-                       const std::string& correlation) {
+bool MqttPeer::Publish(const std::string& topic, const std::string& payload,
+                       const std::string& response_topic, const std::string& correlation) {
     auto msg = mqtt::message::create(topic, payload, 1, false);
     mqtt::properties props;
     if (!response_topic.empty()) props.add({mqtt::property::RESPONSE_TOPIC, response_topic});
-    if (!correlation.empty()) props.add({mqtt::property::CORRELATION_DATA, mqtt::binary(correlation)});
+    if (!correlation.empty())
+        props.add({mqtt::property::CORRELATION_DATA, mqtt::binary(correlation)});
     msg->set_properties(props);
     try {
         return impl_->client.publish(msg)->wait_for(std::chrono::seconds(10));
@@ -74,7 +77,8 @@ std::optional<Seen> MqttPeer::WaitFor(const std::function<bool(const Seen&)>& pr
     }
 }
 
-std::optional<Seen> MqttPeer::WaitForTopic(const std::string& topic, std::chrono::milliseconds timeout) {
+std::optional<Seen> MqttPeer::WaitForTopic(const std::string& topic,
+                                           std::chrono::milliseconds timeout) {
     return WaitFor([&](const Seen& s) { return s.topic == topic; }, timeout);
 }
 

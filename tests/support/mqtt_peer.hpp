@@ -28,10 +28,11 @@ public:
     ~MqttPeer();
     void Subscribe(const std::string& filter);
     // Publishes at QoS 1 and waits for the broker's PUBACK; false if it did not come.
-    bool Publish(const std::string& topic, const std::string& payload, const std::string& response_topic = {},
-                 const std::string& correlation = {});
+    bool Publish(const std::string& topic, const std::string& payload,
+                 const std::string& response_topic = {}, const std::string& correlation = {});
     // Waits for a message matching `pred`; removes and returns it.
-    std::optional<Seen> WaitFor(const std::function<bool(const Seen&)>& pred, std::chrono::milliseconds timeout);
+    std::optional<Seen> WaitFor(const std::function<bool(const Seen&)>& pred,
+                                std::chrono::milliseconds timeout);
     std::optional<Seen> WaitForTopic(const std::string& topic, std::chrono::milliseconds timeout);
     std::vector<Seen> Drain();
 

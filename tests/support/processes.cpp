@@ -48,10 +48,12 @@ TempDir::~TempDir() {
     if (std::getenv("LDIS_KEEP_TEST_DIRS") == nullptr) std::filesystem::remove_all(path_, ec);
 }
 
-Process::Process(std::vector<std::string> argv, std::string log_path) : log_path_(std::move(log_path)) {
+Process::Process(std::vector<std::string> argv, std::string log_path)
+    : log_path_(std::move(log_path)) {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_addopen(&actions, 1, log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                     0644);
     posix_spawn_file_actions_adddup2(&actions, 1, 2);
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     std::vector<char*> args;
@@ -104,16 +106,20 @@ bool WaitForPort(int port, std::chrono::milliseconds timeout) {
     return false;
 }
 
-Mosquitto::Mosquitto(bool persistence) : port_(FreePort()), persistence_(persistence) { Start(); }
+Mosquitto::Mosquitto(bool persistence) : port_(FreePort()), persistence_(persistence) {
+    Start();
+}
 
-Mosquitto::~Mosquitto() { Stop(); }
+Mosquitto::~Mosquitto() {
+    Stop();
+}
 
 void Mosquitto::Start() {
     const std::string conf = dir_ / "mosquitto.conf";
     std::ofstream out(conf);
     out << "listener " << port_ << " 127.0.0.1\n"
         << "allow_anonymous true\n"
-        << "max_queued_messages 0\n"       // keep every report for a stopped ldisd
+        << "max_queued_messages 0\n"  // keep every report for a stopped ldisd
         << "max_inflight_messages 100\n"
         << "set_tcp_nodelay true\n"
         << "log_dest stdout\n";
@@ -127,9 +133,11 @@ void Mosquitto::Start() {
     }
     out.close();
     ++starts_;
-    process_ = std::make_unique<Process>(std::vector<std::string>{"/usr/sbin/mosquitto", "-c", conf},
-                                         dir_ / ("mosquitto-" + std::to_string(starts_) + ".log"));
-    if (!WaitForPort(port_, std::chrono::seconds(10))) throw std::runtime_error("mosquitto did not start");
+    process_ =
+        std::make_unique<Process>(std::vector<std::string>{"/usr/sbin/mosquitto", "-c", conf},
+                                  dir_ / ("mosquitto-" + std::to_string(starts_) + ".log"));
+    if (!WaitForPort(port_, std::chrono::seconds(10)))
+        throw std::runtime_error("mosquitto did not start");
 }
 
 void Mosquitto::Stop() {

@@ -62,7 +62,7 @@ public:
     ~Mosquitto();
     int port() const { return port_; }
     std::string uri() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
-    void Stop();   // SIGTERM: mosquitto saves its persistence file
+    void Stop();  // SIGTERM: mosquitto saves its persistence file
     void Start();
     void Restart() {
         Stop();

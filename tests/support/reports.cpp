@@ -23,12 +23,19 @@ boost::json::object ValidReport(const std::string& id) {
         {"id", id},
         {"submitted_at", "2026-11-23T09:30:00Z"},
         {"observed_at", "2026-11-22T23:15:00+00:00"},
-        {"source", {{"type", "hospital"}, {"organisation", "Medway NHS Foundation Trust"},
-                    {"role", "ED nurse"}, {"contact", "ed.nurse@example.org"}}},
-        {"area", {{"authority", "Medway"}, {"district", "Medway"}, {"ward", "Gillingham North"},
-                  {"establishment", "Medway Maritime Hospital"}}},
+        {"source",
+         {{"type", "hospital"},
+          {"organisation", "Medway NHS Foundation Trust"},
+          {"role", "ED nurse"},
+          {"contact", "ed.nurse@example.org"}}},
+        {"area",
+         {{"authority", "Medway"},
+          {"district", "Medway"},
+          {"ward", "Gillingham North"},
+          {"establishment", "Medway Maritime Hospital"}}},
         {"setting", "community"},
-        {"substances", boost::json::array{{{"name", "heroin"}, {"sold_as", "brown"}, {"form", "powder"}}}},
+        {"substances",
+         boost::json::array{{{"name", "heroin"}, {"sold_as", "brown"}, {"form", "powder"}}}},
         {"route", "injected"},
         {"harms", {{"cases", 2}, {"hospitalisations", 2}, {"naloxone_doses", 3}}},
         {"symptoms", boost::json::array{"pinpoint pupils", "slow breathing"}},
@@ -36,10 +43,16 @@ boost::json::object ValidReport(const std::string& id) {
         {"evidence", "professional"}};
 }
 
-std::string ValidReportText(const std::string& id) { return boost::json::serialize(ValidReport(id)); }
+std::string ValidReportText(const std::string& id) {
+    return boost::json::serialize(ValidReport(id));
+}
 
-std::string SourcePath(const std::string& relative) { return std::string(LDIS_SOURCE_DIR) + "/" + relative; }
+std::string SourcePath(const std::string& relative) {
+    return std::string(LDIS_SOURCE_DIR) + "/" + relative;
+}
 
-boost::json::object ParseObject(const std::string& text) { return boost::json::parse(text).as_object(); }
+boost::json::object ParseObject(const std::string& text) {
+    return boost::json::parse(text).as_object();
+}
 
 }  // namespace ldis::test

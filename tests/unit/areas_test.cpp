@@ -27,8 +27,9 @@ TEST(AreasTest, ShippedFileHasTwoAuthoritiesAndThirteenDistricts) {
     EXPECT_TRUE(a.HasAuthority("Kent"));
     EXPECT_TRUE(a.HasAuthority("Medway"));
     EXPECT_FALSE(a.HasAuthority("Essex"));
-    for (const char* d : {"Ashford", "Canterbury", "Dartford", "Dover", "Folkestone & Hythe", "Gravesham", "Maidstone",
-                          "Sevenoaks", "Swale", "Thanet", "Tonbridge & Malling", "Tunbridge Wells"}) {
+    for (const char* d :
+         {"Ashford", "Canterbury", "Dartford", "Dover", "Folkestone & Hythe", "Gravesham",
+          "Maidstone", "Sevenoaks", "Swale", "Thanet", "Tonbridge & Malling", "Tunbridge Wells"}) {
         EXPECT_EQ(a.AuthorityOf(d), "Kent") << d;
     }
     EXPECT_EQ(a.AuthorityOf("Medway"), "Medway");
@@ -44,7 +45,8 @@ TEST(AreasTest, FormerWardsMapWhereUnambiguous) {
     auto peninsula = a.FindWard("Medway", "peninsula");
     ASSERT_TRUE(peninsula);
     EXPECT_TRUE(peninsula->former);
-    EXPECT_EQ(peninsula->current, "");  // split between All Saints and Hoo St Werburgh & High Halstow
+    EXPECT_EQ(peninsula->current,
+              "");  // split between All Saints and Hoo St Werburgh & High Halstow
     auto today = a.FindWard("Medway", "wayfield and weeds wood");
     ASSERT_TRUE(today);
     EXPECT_FALSE(today->former);
@@ -85,7 +87,8 @@ TEST(AreasTest, ErrorsNameFileAndLine) {
         Areas::Parse(text, "areas.toml");
         FAIL() << "expected an error";
     } catch (const std::runtime_error& e) {
-        EXPECT_EQ(std::string(e.what()), "areas.toml:4: establishment \"HMP Test\" names unknown district \"Atlantis\"");
+        EXPECT_EQ(std::string(e.what()),
+                  "areas.toml:4: establishment \"HMP Test\" names unknown district \"Atlantis\"");
     }
     try {
         Areas::Parse("[authorities\nKent = 1\n", "areas.toml");
@@ -97,7 +100,9 @@ TEST(AreasTest, ErrorsNameFileAndLine) {
         Areas::Parse("[authorities]\nKent = [\"Swale\"]\n[wardz]\n", "areas.toml");
         FAIL() << "expected an error";
     } catch (const std::runtime_error& e) {
-        EXPECT_NE(std::string(e.what()).find("areas.toml:3: unknown section \"wardz\""), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("areas.toml:3: unknown section \"wardz\""),
+                  std::string::npos)
+            << e.what();
     }
 }
 

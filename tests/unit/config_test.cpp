@@ -29,7 +29,8 @@ std::string Write(const TempDir& dir, const std::string& name, const std::string
 }
 
 TEST(ConfigTest, ShippedConfigurationIsValid) {
-    const auto load = CheckConfig(SourcePath("config/ldisd.toml"), {"store.path=/tmp/ldis-config-test.db"});
+    const auto load =
+        CheckConfig(SourcePath("config/ldisd.toml"), {"store.path=/tmp/ldis-config-test.db"});
     EXPECT_TRUE(load.ok()) << Errors(load);
     const auto& c = load.config;
     EXPECT_EQ(c.mqtt_uri, "tcp://127.0.0.1:1883");
@@ -43,7 +44,8 @@ TEST(ConfigTest, ShippedConfigurationIsValid) {
 TEST(ConfigTest, RelativePathsResolveAgainstTheConfigFolder) {
     TempDir dir;
     std::filesystem::create_directories(dir.path() / "etc");
-    const auto path = Write(dir, "etc/ldisd.toml", "[store]\npath = \"../data/ldis.db\"\n[paths]\nareas = \"a.toml\"\n");
+    const auto path = Write(dir, "etc/ldisd.toml",
+                            "[store]\npath = \"../data/ldis.db\"\n[paths]\nareas = \"a.toml\"\n");
     const auto load = LoadConfig(path, {});
     ASSERT_TRUE(load.ok()) << Errors(load);
     EXPECT_EQ(load.config.store_path, (dir.path() / "data/ldis.db").string());
@@ -55,7 +57,8 @@ TEST(ConfigTest, UnknownKeyNamesFileLineAndSuggestion) {
     const auto path = Write(dir, "ldisd.toml", "[mqtt]\nclient_id = \"x\"\nurI = \"tcp://h:1\"\n");
     const auto load = LoadConfig(path, {});
     ASSERT_EQ(load.errors.size(), 1u);
-    EXPECT_EQ(load.errors[0].ToString(), path + ":3: unknown key mqtt.urI (did you mean mqtt.uri?)");
+    EXPECT_EQ(load.errors[0].ToString(),
+              path + ":3: unknown key mqtt.urI (did you mean mqtt.uri?)");
 }
 
 TEST(ConfigTest, SyntaxErrorNamesFileAndLine) {
@@ -69,19 +72,22 @@ TEST(ConfigTest, SyntaxErrorNamesFileAndLine) {
 
 TEST(ConfigTest, WrongTypeAndBadValueNameTheLine) {
     TempDir dir;
-    const auto path = Write(dir, "ldisd.toml",
-                            "[mqtt]\nkeepalive_s = \"thirty\"\n[store]\nsynchronous = \"sometimes\"\n");
+    const auto path =
+        Write(dir, "ldisd.toml",
+              "[mqtt]\nkeepalive_s = \"thirty\"\n[store]\nsynchronous = \"sometimes\"\n");
     const auto load = LoadConfig(path, {});
     ASSERT_EQ(load.errors.size(), 2u) << Errors(load);
     EXPECT_EQ(load.errors[0].ToString(), path + ":2: mqtt.keepalive_s must be a whole number");
-    EXPECT_EQ(load.errors[1].ToString(),
-              path + ":4: store.synchronous must be one of off, normal, full, extra (got \"sometimes\")");
+    EXPECT_EQ(
+        load.errors[1].ToString(),
+        path + ":4: store.synchronous must be one of off, normal, full, extra (got \"sometimes\")");
 }
 
 TEST(ConfigTest, SetOverridesAnyKey) {
-    const auto load = LoadConfig(SourcePath("config/ldisd.toml"),
-                                 {"store.synchronous=normal", "mqtt.keepalive_s=5", "mqtt.uri=tcp://127.0.0.1:1",
-                                  "store.path=rel/x.db", "mqtt.shared_group=ldisd", "mqtt.intake_connections=4"});
+    const auto load =
+        LoadConfig(SourcePath("config/ldisd.toml"),
+                   {"store.synchronous=normal", "mqtt.keepalive_s=5", "mqtt.uri=tcp://127.0.0.1:1",
+                    "store.path=rel/x.db", "mqtt.shared_group=ldisd", "mqtt.intake_connections=4"});
     ASSERT_TRUE(load.ok()) << Errors(load);
     EXPECT_EQ(load.config.store_synchronous, ldis::engine::Synchronous::kNormal);
     EXPECT_EQ(load.config.mqtt_keepalive.count(), 5);
@@ -92,18 +98,21 @@ TEST(ConfigTest, SetOverridesAnyKey) {
 }
 
 TEST(ConfigTest, BadSetIsNamed) {
-    const auto load =
-        LoadConfig(SourcePath("config/ldisd.toml"), {"mqtt.keepalive_s=soon", "mqtt.nothing=1", "no-equals"});
+    const auto load = LoadConfig(SourcePath("config/ldisd.toml"),
+                                 {"mqtt.keepalive_s=soon", "mqtt.nothing=1", "no-equals"});
     ASSERT_EQ(load.errors.size(), 3u) << Errors(load);
-    EXPECT_EQ(load.errors[0].ToString(), "--set: mqtt.keepalive_s must be a whole number, not \"soon\"");
+    EXPECT_EQ(load.errors[0].ToString(),
+              "--set: mqtt.keepalive_s must be a whole number, not \"soon\"");
     EXPECT_EQ(load.errors[1].ToString().rfind("--set: unknown key mqtt.nothing", 0), 0u);
-    EXPECT_EQ(load.errors[2].ToString(), "--set: \"no-equals\" is not of the form section.key=value");
+    EXPECT_EQ(load.errors[2].ToString(),
+              "--set: \"no-equals\" is not of the form section.key=value");
 }
 
 TEST(ConfigTest, SecretsAreRefusedOnTheCommandLineWithoutEchoingThem) {
     const auto load = LoadConfig(SourcePath("config/ldisd.toml"), {"mqtt.password=hunter2-secret"});
     ASSERT_EQ(load.errors.size(), 1u);
-    EXPECT_NE(load.errors[0].message.find("secrets cannot be given on the command line"), std::string::npos);
+    EXPECT_NE(load.errors[0].message.find("secrets cannot be given on the command line"),
+              std::string::npos);
     EXPECT_EQ(Errors(load).find("hunter2-secret"), std::string::npos);
 }
 
@@ -112,8 +121,9 @@ TEST(ConfigTest, SecretsAreRefusedInTheFile) {
     const auto path = Write(dir, "ldisd.toml", "[mqtt]\npassword = \"hunter2-secret\"\n");
     const auto load = LoadConfig(path, {});
     ASSERT_EQ(load.errors.size(), 1u);
-    EXPECT_EQ(load.errors[0].ToString(),
-              path + ":2: secrets are not kept in the config file: use mqtt.password_file, or the environment");
+    EXPECT_EQ(load.errors[0].ToString(), path +
+                                             ":2: secrets are not kept in the config file: use "
+                                             "mqtt.password_file, or the environment");
 }
 
 TEST(ConfigTest, SecretsComeFromFileOrEnvironment) {
@@ -141,15 +151,19 @@ TEST(ConfigTest, SeveralConnectionsNeedASharedGroup) {
 
 TEST(ConfigTest, CheckConfigLoadsAreasAndSchema) {
     TempDir dir;
-    Write(dir, "areas.toml", "[authorities]\nKent = [\"Swale\"]\n\n[[establishments]]\nname = \"X\"\nkind = \"zoo\"\n"
-                             "district = \"Swale\"\n");
+    Write(dir, "areas.toml",
+          "[authorities]\nKent = [\"Swale\"]\n\n[[establishments]]\nname = \"X\"\nkind = \"zoo\"\n"
+          "district = \"Swale\"\n");
     const auto path = Write(dir, "ldisd.toml",
                             "[paths]\nareas = \"areas.toml\"\nschema = \"" +
-                                SourcePath("config/schema/report.schema.json") + "\"\n[store]\npath = \"x.db\"\n");
+                                SourcePath("config/schema/report.schema.json") +
+                                "\"\n[store]\npath = \"x.db\"\n");
     const auto load = CheckConfig(path, {});
     ASSERT_EQ(load.errors.size(), 1u) << Errors(load);
-    EXPECT_EQ(load.errors[0].ToString(),
-              (dir / "areas.toml") + ":4: establishment \"X\" has kind \"zoo\" (expected prison, custody or hospital)");
+    EXPECT_EQ(
+        load.errors[0].ToString(),
+        (dir / "areas.toml") +
+            ":4: establishment \"X\" has kind \"zoo\" (expected prison, custody or hospital)");
 }
 
 }  // namespace

@@ -37,7 +37,8 @@ TEST(ReceiptTest, RejectedReceiptListsErrors) {
 }
 
 TEST(ReceiptTest, RejectionCopiesTextPayload) {
-    const auto doc = ParseObject(ldis::engine::RejectionJson("ldis/v1/reports/police", "{oops", {{"", "bad"}}));
+    const auto doc =
+        ParseObject(ldis::engine::RejectionJson("ldis/v1/reports/police", "{oops", {{"", "bad"}}));
     EXPECT_EQ(doc.at("topic"), "ldis/v1/reports/police");
     EXPECT_EQ(doc.at("payload"), "{oops");
     EXPECT_EQ(doc.at("size").as_int64(), 5);
@@ -45,7 +46,8 @@ TEST(ReceiptTest, RejectionCopiesTextPayload) {
 }
 
 TEST(ReceiptTest, RejectionEncodesBinaryAsBase64) {
-    const auto doc = ParseObject(ldis::engine::RejectionJson("t", std::string("\xFF\x00\x01", 3), {}));
+    const auto doc =
+        ParseObject(ldis::engine::RejectionJson("t", std::string("\xFF\x00\x01", 3), {}));
     EXPECT_FALSE(doc.contains("payload"));
     EXPECT_EQ(doc.at("payload_base64"), "/wAB");
 }

@@ -23,7 +23,8 @@ namespace {
 
 Report MakeReport(const std::string& id) {
     static const auto validator = ldis::engine::LoadReportValidator(
-        ldis::test::SourcePath("config/schema/report.schema.json"), ldis::test::SourcePath("config/areas.toml"));
+        ldis::test::SourcePath("config/schema/report.schema.json"),
+        ldis::test::SourcePath("config/areas.toml"));
     auto v = validator->Validate(ldis::test::ValidReportText(id));
     EXPECT_TRUE(v.ok());
     return *v.report;
@@ -198,8 +199,10 @@ TEST(StoreTest, ReopensAfterCrashWithEveryAcknowledgedReport) {
     const auto ids = store.ListIds();
     const std::set<std::string> stored(ids.begin(), ids.end());
     std::size_t checked = 0;
-    for (std::size_t start = 0, end; (end = acknowledged.find('\n', start)) != std::string::npos; start = end + 1) {
-        EXPECT_TRUE(stored.count(acknowledged.substr(start, end - start))) << acknowledged.substr(start, end - start);
+    for (std::size_t start = 0, end; (end = acknowledged.find('\n', start)) != std::string::npos;
+         start = end + 1) {
+        EXPECT_TRUE(stored.count(acknowledged.substr(start, end - start)))
+            << acknowledged.substr(start, end - start);
         ++checked;
     }
     EXPECT_GE(checked, 400u);

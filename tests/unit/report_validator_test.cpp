@@ -15,8 +15,8 @@ using ldis::test::ValidReport;
 namespace {
 
 const ReportValidator& Validator() {
-    static const auto validator =
-        ldis::engine::LoadReportValidator(SourcePath("config/schema/report.schema.json"), SourcePath("config/areas.toml"));
+    static const auto validator = ldis::engine::LoadReportValidator(
+        SourcePath("config/schema/report.schema.json"), SourcePath("config/areas.toml"));
     return *validator;
 }
 
@@ -27,7 +27,9 @@ struct Case {
     std::string topic_source = "hospital";
 };
 
-void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const Case& c, std::ostream* os) {
+    *os << c.name;
+}
 
 std::vector<std::string> Paths(const ldis::engine::Validation& v) {
     std::vector<std::string> paths;
@@ -54,75 +56,135 @@ std::vector<Case> Cases() {
          },
          {}},
         {"ward spelt loosely", [&](json::object& r) { area(r)["ward"] = "st marys island"; }, {}},
-        {"ward with and for &", [&](json::object& r) { area(r)["ward"] = "Hempstead and Wigmore"; }, {}},
+        {"ward with and for &",
+         [&](json::object& r) { area(r)["ward"] = "Hempstead and Wigmore"; },
+         {}},
         {"former ward name", [&](json::object& r) { area(r)["ward"] = "Rochester East"; }, {}},
-        {"establishment by alias", [&](json::object& r) { area(r)["establishment"] = "medway maritime"; }, {}},
-        {"Kent district, prison", [&](json::object& r) {
-             area(r) = json::object{{"authority", "Kent"}, {"district", "Swale"}, {"establishment", "HMP Elmley"}};
-         }, {}},
-        {"Kent district without a ward list", [&](json::object& r) {
-             area(r) = json::object{{"authority", "Kent"}, {"district", "Thanet"}, {"ward", "Cliftonville West"}};
-         }, {}},
-        {"upper-case UUID", [](json::object& r) { r["id"] = "0B7F6C1E-4A8D-4C1E-9A55-3F1D2B8E7C60"; }, {}},
+        {"establishment by alias",
+         [&](json::object& r) { area(r)["establishment"] = "medway maritime"; },
+         {}},
+        {"Kent district, prison",
+         [&](json::object& r) {
+             area(r) = json::object{
+                 {"authority", "Kent"}, {"district", "Swale"}, {"establishment", "HMP Elmley"}};
+         },
+         {}},
+        {"Kent district without a ward list",
+         [&](json::object& r) {
+             area(r) = json::object{
+                 {"authority", "Kent"}, {"district", "Thanet"}, {"ward", "Cliftonville West"}};
+         },
+         {}},
+        {"upper-case UUID",
+         [](json::object& r) { r["id"] = "0B7F6C1E-4A8D-4C1E-9A55-3F1D2B8E7C60"; },
+         {}},
         {"national alert source on its topic",
-         [](json::object& r) { r["source"].as_object()["type"] = "national_alert"; r["national_ref"] = "NPSA-2026-01"; },
-         {}, "national_alert"},
+         [](json::object& r) {
+             r["source"].as_object()["type"] = "national_alert";
+             r["national_ref"] = "NPSA-2026-01";
+         },
+         {},
+         "national_alert"},
         {"HTTP has no topic source", [](json::object&) {}, {}, ""},
 
         // Missing and malformed required fields.
         {"missing id", [](json::object& r) { r.erase("id"); }, {"/id"}},
         {"id not a UUID", [](json::object& r) { r["id"] = "report-1"; }, {"/id"}},
         {"id a number", [](json::object& r) { r["id"] = 12; }, {"/id"}},
-        {"missing submitted_at", [](json::object& r) { r.erase("submitted_at"); }, {"/submitted_at"}},
-        {"submitted_at not a date", [](json::object& r) { r["submitted_at"] = "yesterday"; }, {"/submitted_at"}},
-        {"submitted_at 30 February", [](json::object& r) { r["submitted_at"] = "2026-02-30T10:00:00Z"; },
+        {"missing submitted_at",
+         [](json::object& r) { r.erase("submitted_at"); },
          {"/submitted_at"}},
-        {"missing source organisation", [](json::object& r) { r["source"].as_object().erase("organisation"); },
+        {"submitted_at not a date",
+         [](json::object& r) { r["submitted_at"] = "yesterday"; },
+         {"/submitted_at"}},
+        {"submitted_at 30 February",
+         [](json::object& r) { r["submitted_at"] = "2026-02-30T10:00:00Z"; },
+         {"/submitted_at"}},
+        {"missing source organisation",
+         [](json::object& r) { r["source"].as_object().erase("organisation"); },
          {"/source/organisation"}},
-        {"unknown source type", [](json::object& r) { r["source"].as_object()["type"] = "doctor"; },
+        {"unknown source type",
+         [](json::object& r) { r["source"].as_object()["type"] = "doctor"; },
          {"/source/type"}},
         {"missing area", [](json::object& r) { r.erase("area"); }, {"/area"}},
-        {"missing district", [&](json::object& r) { area(r).erase("district"); }, {"/area/district"}},
-        {"unknown district", [&](json::object& r) { area(r)["district"] = "Kent Downs"; }, {"/area/district"}},
-        {"district of the other authority", [&](json::object& r) {
+        {"missing district",
+         [&](json::object& r) { area(r).erase("district"); },
+         {"/area/district"}},
+        {"unknown district",
+         [&](json::object& r) { area(r)["district"] = "Kent Downs"; },
+         {"/area/district"}},
+        {"district of the other authority",
+         [&](json::object& r) {
              area(r) = json::object{{"authority", "Medway"}, {"district", "Swale"}};
-         }, {"/area/district"}},
-        {"ward not in Medway", [&](json::object& r) { area(r)["ward"] = "Sheerness"; }, {"/area/ward"}},
-        {"unknown establishment", [&](json::object& r) { area(r)["establishment"] = "HMP Nowhere"; },
+         },
+         {"/area/district"}},
+        {"ward not in Medway",
+         [&](json::object& r) { area(r)["ward"] = "Sheerness"; },
+         {"/area/ward"}},
+        {"unknown establishment",
+         [&](json::object& r) { area(r)["establishment"] = "HMP Nowhere"; },
          {"/area/establishment"}},
-        {"establishment in another district", [&](json::object& r) { area(r)["establishment"] = "HMP Elmley"; },
+        {"establishment in another district",
+         [&](json::object& r) { area(r)["establishment"] = "HMP Elmley"; },
          {"/area/establishment"}},
-        {"no substances", [](json::object& r) { r["substances"] = json::array{}; }, {"/substances"}},
-        {"substance without a name", [](json::object& r) {
+        {"no substances",
+         [](json::object& r) { r["substances"] = json::array{}; },
+         {"/substances"}},
+        {"substance without a name",
+         [](json::object& r) {
              r["substances"] = json::array{{{"sold_as", "blues"}}};
-         }, {"/substances/0/name"}},
-        {"unknown form", [](json::object& r) { r["substances"].as_array()[0].as_object()["form"] = "gel"; },
+         },
+         {"/substances/0/name"}},
+        {"unknown form",
+         [](json::object& r) { r["substances"].as_array()[0].as_object()["form"] = "gel"; },
          {"/substances/0/form"}},
-        {"missing harms.cases", [](json::object& r) { r["harms"].as_object().erase("cases"); }, {"/harms/cases"}},
-        {"cases as text", [](json::object& r) { r["harms"].as_object()["cases"] = "two"; }, {"/harms/cases"}},
-        {"negative deaths", [](json::object& r) { r["harms"].as_object()["deaths"] = -1; }, {"/harms/deaths"}},
-        {"fractional cases", [](json::object& r) { r["harms"].as_object()["cases"] = 1.5; }, {"/harms/cases"}},
+        {"missing harms.cases",
+         [](json::object& r) { r["harms"].as_object().erase("cases"); },
+         {"/harms/cases"}},
+        {"cases as text",
+         [](json::object& r) { r["harms"].as_object()["cases"] = "two"; },
+         {"/harms/cases"}},
+        {"negative deaths",
+         [](json::object& r) { r["harms"].as_object()["deaths"] = -1; },
+         {"/harms/deaths"}},
+        {"fractional cases",
+         [](json::object& r) { r["harms"].as_object()["cases"] = 1.5; },
+         {"/harms/cases"}},
         {"missing evidence", [](json::object& r) { r.erase("evidence"); }, {"/evidence"}},
         {"unknown evidence", [](json::object& r) { r["evidence"] = "hearsay"; }, {"/evidence"}},
         {"unknown setting", [](json::object& r) { r["setting"] = "beach"; }, {"/setting"}},
-        {"description too long", [](json::object& r) { r["description"] = std::string(4001, 'a'); },
+        {"description too long",
+         [](json::object& r) { r["description"] = std::string(4001, 'a'); },
          {"/description"}},
-        {"symptom not text", [](json::object& r) { r["symptoms"] = json::array{"vomiting", 3}; }, {"/symptoms/1"}},
-        {"related report not a UUID", [](json::object& r) {
+        {"symptom not text",
+         [](json::object& r) {
+             r["symptoms"] = json::array{"vomiting", 3};
+         },
+         {"/symptoms/1"}},
+        {"related report not a UUID",
+         [](json::object& r) {
              r["related_reports"] = json::array{"0b7f6c1e-4a8d-4c1e-9a55-3f1d2b8e7c60", "earlier"};
-         }, {"/related_reports/1"}},
-        {"observed_approximate as text", [](json::object& r) { r["observed_approximate"] = "yes"; },
+         },
+         {"/related_reports/1"}},
+        {"observed_approximate as text",
+         [](json::object& r) { r["observed_approximate"] = "yes"; },
          {"/observed_approximate"}},
 
         // Unknown fields are rejected, each one named.
-        {"unknown top-level field", [](json::object& r) { r["patient_name"] = "J Smith"; }, {"/patient_name"}},
-        {"unknown nested fields", [](json::object& r) {
+        {"unknown top-level field",
+         [](json::object& r) { r["patient_name"] = "J Smith"; },
+         {"/patient_name"}},
+        {"unknown nested fields",
+         [](json::object& r) {
              r["source"].as_object()["phone"] = "07700900123";
              r["substances"].as_array()[0].as_object()["purity"] = 40;
-         }, {"/source/phone", "/substances/0/purity"}},
+         },
+         {"/source/phone", "/substances/0/purity"}},
 
         // Schema versions.
-        {"unknown schema version", [](json::object& r) { r["schema"] = "ldis.report/2"; }, {"/schema"}},
+        {"unknown schema version",
+         [](json::object& r) { r["schema"] = "ldis.report/2"; },
+         {"/schema"}},
         {"foreign schema", [](json::object& r) { r["schema"] = "radar.report/1"; }, {"/schema"}},
         {"missing schema", [](json::object& r) { r.erase("schema"); }, {"/schema"}},
 
@@ -131,13 +193,15 @@ std::vector<Case> Cases() {
         {"topic source not a source type", [](json::object&) {}, {""}, "bananas"},
 
         // Several problems at once: every one is listed.
-        {"many problems", [&](json::object& r) {
+        {"many problems",
+         [&](json::object& r) {
              r.erase("id");
              r["evidence"] = "hearsay";
              r["harms"].as_object()["cases"] = -3;
              area(r)["ward"] = "Nowhere";
              r["extra"] = true;
-         }, {"/area/ward", "/evidence", "/extra", "/harms/cases", "/id"}},
+         },
+         {"/area/ward", "/evidence", "/extra", "/harms/cases", "/id"}},
     };
 }
 
@@ -179,7 +243,8 @@ TEST(ReportValidatorTest, MalformedJsonSaysWhere) {
     const auto v = ValidateText("{\"schema\": \"ldis.report/1\",\n \"id\": }");
     ASSERT_EQ(v.errors.size(), 1u);
     EXPECT_EQ(v.errors[0].path, "");
-    EXPECT_NE(v.errors[0].message.find("malformed JSON at line 2"), std::string::npos) << v.errors[0].message;
+    EXPECT_NE(v.errors[0].message.find("malformed JSON at line 2"), std::string::npos)
+        << v.errors[0].message;
 }
 
 TEST(ReportValidatorTest, TruncatedJsonRejected) {
@@ -269,7 +334,8 @@ TEST(ReportValidatorTest, ExtractsIndexedFields) {
 
 TEST(ReportValidatorTest, BrokenSchemaNamesTheFile) {
     try {
-        ReportValidator bad("{not json", "schema.json", ldis::engine::Areas::LoadFile(SourcePath("config/areas.toml")));
+        ReportValidator bad("{not json", "schema.json",
+                            ldis::engine::Areas::LoadFile(SourcePath("config/areas.toml")));
         FAIL() << "expected an error";
     } catch (const std::runtime_error& e) {
         EXPECT_NE(std::string(e.what()).find("schema.json"), std::string::npos);

@@ -48,10 +48,14 @@ std::int64_t NowMs() {
 
 const char* SynchronousPragma(Synchronous s) {
     switch (s) {
-        case Synchronous::kOff: return "PRAGMA synchronous=OFF";
-        case Synchronous::kNormal: return "PRAGMA synchronous=NORMAL";
-        case Synchronous::kFull: return "PRAGMA synchronous=FULL";
-        case Synchronous::kExtra: return "PRAGMA synchronous=EXTRA";
+        case Synchronous::kOff:
+            return "PRAGMA synchronous=OFF";
+        case Synchronous::kNormal:
+            return "PRAGMA synchronous=NORMAL";
+        case Synchronous::kFull:
+            return "PRAGMA synchronous=FULL";
+        case Synchronous::kExtra:
+            return "PRAGMA synchronous=EXTRA";
     }
     return "PRAGMA synchronous=FULL";
 }
@@ -83,14 +87,16 @@ public:
         std::string what = sqlite3_errmsg(db_);
         const int primary = rc & 0xFF;
         if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT) {
-            return "is not an LDIS database or is corrupt (" + what + "); restore it from a backup or move it aside";
+            return "is not an LDIS database or is corrupt (" + what +
+                   "); restore it from a backup or move it aside";
         }
         if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
             return "is locked by another process (" + what + "); is another ldisd using it?";
         }
         if (primary == SQLITE_FULL) return "cannot be written: the disk is full (" + what + ")";
         if (primary == SQLITE_READONLY || primary == SQLITE_CANTOPEN || primary == SQLITE_PERM) {
-            return "cannot be written (" + what + "); check the permissions of the file and its folder";
+            return "cannot be written (" + what +
+                   "); check the permissions of the file and its folder";
         }
         return what;
     }
@@ -203,27 +209,32 @@ public:
         if (rc != SQLITE_OK) throw StoreError(options_.path + ": " + writer_.Describe(rc));
         char* mode = nullptr;
         sqlite3_stmt* stmt = nullptr;
-        if (sqlite3_prepare_v2(writer_.get(), "PRAGMA journal_mode=WAL", -1, &stmt, nullptr) == SQLITE_OK &&
+        if (sqlite3_prepare_v2(writer_.get(), "PRAGMA journal_mode=WAL", -1, &stmt, nullptr) ==
+                SQLITE_OK &&
             sqlite3_step(stmt) == SQLITE_ROW) {
             mode = sqlite3_mprintf("%s", sqlite3_column_text(stmt, 0));
         }
         sqlite3_finalize(stmt);
         const bool wal = mode != nullptr && std::string_view(mode) == "wal";
         sqlite3_free(mode);
-        if (!wal) throw StoreError(options_.path + ": " + writer_.Describe(sqlite3_errcode(writer_.get())) +
-                                   " (could not switch to WAL mode)");
+        if (!wal)
+            throw StoreError(options_.path + ": " +
+                             writer_.Describe(sqlite3_errcode(writer_.get())) +
+                             " (could not switch to WAL mode)");
         writer_.ExecOrThrow(SynchronousPragma(options_.synchronous));
         writer_.ExecOrThrow("PRAGMA foreign_keys=ON");
         Migrate();
         insert_ = writer_.Prepare(
-            "INSERT INTO reports (seq, id, reference, received_at_ms, channel, submitted_at, observed_at, "
-            "source_type, organisation, authority, district, ward, ward_current, establishment, evidence, document) "
+            "INSERT INTO reports (seq, id, reference, received_at_ms, channel, submitted_at, "
+            "observed_at, "
+            "source_type, organisation, authority, district, ward, ward_current, establishment, "
+            "evidence, document) "
             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) "
             "ON CONFLICT(id) DO NOTHING");
         find_reference_ = writer_.Prepare("SELECT reference FROM reports WHERE id = ?1");
         LoadNextSeq();
-        reader_ = std::make_unique<Connection>(options_.path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
-                                               options_.busy_timeout_ms);
+        reader_ = std::make_unique<Connection>(
+            options_.path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, options_.busy_timeout_ms);
         thread_ = std::thread([this] { Run(); });
     }
 
@@ -258,19 +269,24 @@ public:
         return Query("ORDER BY seq DESC LIMIT ?2", {}, limit);
     }
 
-    std::vector<StoredReportRow> Query(const std::string& tail, std::string_view key, std::size_t limit) const {
+    std::vector<StoredReportRow> Query(const std::string& tail, std::string_view key,
+                                       std::size_t limit) const {
         std::lock_guard lock(reader_mutex_);
         sqlite3_stmt* stmt = nullptr;
         const std::string sql =
-            "SELECT id, reference, received_at_ms, source_type, authority, district, channel, document "
-            "FROM reports " + tail;
+            "SELECT id, reference, received_at_ms, source_type, authority, district, channel, "
+            "document "
+            "FROM reports " +
+            tail;
         sqlite3_prepare_v2(reader_->get(), sql.c_str(), -1, &stmt, nullptr);
         if (!key.empty()) BindText(stmt, 1, key);
-        if (sql.find("?2") != std::string::npos) sqlite3_bind_int64(stmt, 2, static_cast<sqlite3_int64>(limit));
+        if (sql.find("?2") != std::string::npos)
+            sqlite3_bind_int64(stmt, 2, static_cast<sqlite3_int64>(limit));
         std::vector<StoredReportRow> rows;
         while (rows.size() < limit && sqlite3_step(stmt) == SQLITE_ROW) {
-            rows.push_back(StoredReportRow{ColumnText(stmt, 0), ColumnText(stmt, 1), sqlite3_column_int64(stmt, 2),
-                                           ColumnText(stmt, 3), ColumnText(stmt, 4), ColumnText(stmt, 5),
+            rows.push_back(StoredReportRow{ColumnText(stmt, 0), ColumnText(stmt, 1),
+                                           sqlite3_column_int64(stmt, 2), ColumnText(stmt, 3),
+                                           ColumnText(stmt, 4), ColumnText(stmt, 5),
                                            ColumnText(stmt, 6), ColumnText(stmt, 7)});
         }
         sqlite3_finalize(stmt);
@@ -281,7 +297,8 @@ public:
         std::lock_guard lock(reader_mutex_);
         sqlite3_stmt* stmt = nullptr;
         sqlite3_prepare_v2(reader_->get(), "SELECT count(*) FROM reports", -1, &stmt, nullptr);
-        const std::int64_t n = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : -1;
+        const std::int64_t n =
+            sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : -1;
         sqlite3_finalize(stmt);
         return n;
     }
@@ -289,7 +306,8 @@ public:
     std::vector<std::string> ListIds() const {
         std::lock_guard lock(reader_mutex_);
         sqlite3_stmt* stmt = nullptr;
-        sqlite3_prepare_v2(reader_->get(), "SELECT id FROM reports ORDER BY seq", -1, &stmt, nullptr);
+        sqlite3_prepare_v2(reader_->get(), "SELECT id FROM reports ORDER BY seq", -1, &stmt,
+                           nullptr);
         std::vector<std::string> ids;
         while (sqlite3_step(stmt) == SQLITE_ROW) ids.push_back(ColumnText(stmt, 0));
         sqlite3_finalize(stmt);
@@ -312,7 +330,8 @@ private:
         }
         for (int v = version; v < kSchemaVersion; ++v) {
             Transaction tx(writer_);
-            if (tx.begun() != SQLITE_OK) throw StoreError(options_.path + ": " + writer_.Describe(tx.begun()));
+            if (tx.begun() != SQLITE_OK)
+                throw StoreError(options_.path + ": " + writer_.Describe(tx.begun()));
             writer_.ExecOrThrow(kMigrations[v]);
             writer_.ExecOrThrow(("PRAGMA user_version=" + std::to_string(v + 1)).c_str());
             const int rc = tx.Commit();
@@ -322,7 +341,8 @@ private:
 
     void LoadNextSeq() {
         sqlite3_stmt* stmt = nullptr;
-        sqlite3_prepare_v2(writer_.get(), "SELECT coalesce(max(seq), 0) FROM reports", -1, &stmt, nullptr);
+        sqlite3_prepare_v2(writer_.get(), "SELECT coalesce(max(seq), 0) FROM reports", -1, &stmt,
+                           nullptr);
         next_seq_ = (sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0) + 1;
         sqlite3_finalize(stmt);
     }
@@ -403,7 +423,8 @@ private:
             for (auto* p : batch) p->promise.set_value(Error{options_.path + ": " + failure});
             return;
         }
-        for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->promise.set_value(std::move(results[i]));
+        for (std::size_t i = 0; i < batch.size(); ++i)
+            batch[i]->promise.set_value(std::move(results[i]));
     }
 
     StoreOptions options_;
@@ -421,16 +442,25 @@ private:
     std::thread thread_;
 };
 
-ReportStore::ReportStore(StoreOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+ReportStore::ReportStore(StoreOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
 ReportStore::~ReportStore() = default;
 
 Result<StoredReport> ReportStore::Insert(const Report& report, std::string_view channel) {
     return impl_->Insert(report, channel);
 }
-std::optional<StoredReportRow> ReportStore::Find(std::string_view id) const { return impl_->Find(id); }
-std::int64_t ReportStore::CountReports() const { return impl_->Count(); }
-std::vector<std::string> ReportStore::ListIds() const { return impl_->ListIds(); }
-std::vector<StoredReportRow> ReportStore::Recent(std::size_t limit) const { return impl_->Recent(limit); }
+std::optional<StoredReportRow> ReportStore::Find(std::string_view id) const {
+    return impl_->Find(id);
+}
+std::int64_t ReportStore::CountReports() const {
+    return impl_->Count();
+}
+std::vector<std::string> ReportStore::ListIds() const {
+    return impl_->ListIds();
+}
+std::vector<StoredReportRow> ReportStore::Recent(std::size_t limit) const {
+    return impl_->Recent(limit);
+}
 
 int ReportStore::FileSchemaVersion(const std::string& path) {
     Connection c(path, SQLITE_OPEN_READONLY, 1000);

@@ -11,7 +11,7 @@ namespace ldis::engine {
 // A prison, custody suite or emergency department named in config/areas.toml.
 struct Establishment {
     std::string name;
-    std::string kind;      // "prison", "custody" or "hospital"
+    std::string kind;  // "prison", "custody" or "hospital"
     std::string district;
     std::vector<std::string> aliases;
 };
@@ -46,8 +46,8 @@ public:
     std::vector<std::string> WardsOf(std::string_view district) const;
 
 private:
-    std::map<std::string, std::vector<std::string>> authorities_;      // authority -> districts
-    std::map<std::string, std::vector<std::string>> wards_;            // district -> wards
+    std::map<std::string, std::vector<std::string>> authorities_;       // authority -> districts
+    std::map<std::string, std::vector<std::string>> wards_;             // district -> wards
     std::map<std::string, std::map<std::string, std::string>> former_;  // district -> old -> new
     std::vector<Establishment> establishments_;
 };

@@ -15,8 +15,8 @@ std::string_view ToString(ReceiptStatus status);
 
 // What a submitter is told about a report (DESIGN §5).
 struct Receipt {
-    std::string report_id;   // "" when the payload had no readable id
-    std::string reference;   // the short number a reporter quotes, when stored
+    std::string report_id;  // "" when the payload had no readable id
+    std::string reference;  // the short number a reporter quotes, when stored
     ReceiptStatus status = ReceiptStatus::kRejected;
     std::vector<FieldError> errors;
     std::optional<std::string> level;

@@ -7,9 +7,9 @@ namespace ldis::engine {
 // A validated report: the fields the store indexes, and the document itself as compact JSON.
 // The document is kept whole inside the store; `source.contact` never leaves it.
 struct Report {
-    std::string id;             // lower-case UUID
-    std::string submitted_at;   // RFC 3339 as submitted
-    std::string observed_at;    // RFC 3339 or ""
+    std::string id;            // lower-case UUID
+    std::string submitted_at;  // RFC 3339 as submitted
+    std::string observed_at;   // RFC 3339 or ""
     std::string source_type;
     std::string organisation;
     std::string authority;
@@ -18,7 +18,7 @@ struct Report {
     std::string ward_current;   // the ward of today for a former ward, else == ward
     std::string establishment;  // canonical name or ""
     std::string evidence;
-    std::string document;       // the whole report, serialised
+    std::string document;  // the whole report, serialised
 };
 
 }  // namespace ldis::engine

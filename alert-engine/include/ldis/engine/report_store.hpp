@@ -20,7 +20,7 @@ struct StoreOptions {
     std::string path;
     Synchronous synchronous = Synchronous::kFull;
     int busy_timeout_ms = 5000;
-    std::size_t max_batch = 512;         // reports committed together at most
+    std::size_t max_batch = 512;          // reports committed together at most
     std::string reference_prefix = "KM";  // references look like KM-R000042
 };
 

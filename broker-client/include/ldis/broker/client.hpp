@@ -19,18 +19,20 @@ struct Message {
 };
 
 struct ClientOptions {
-    std::string uri = "tcp://127.0.0.1:1883";   // tcp:// or ssl://
+    std::string uri = "tcp://127.0.0.1:1883";  // tcp:// or ssl://
     std::string client_id = "ldisd";
     std::string username;
-    std::string password;                       // a secret: never logged
-    std::string ca_file;                        // for ssl://; "" uses the system store
-    std::vector<std::string> subscriptions;     // topic filters, subscribed at QoS 1 on every connect
-    std::string status_topic;                   // retained "online"; last will "offline"; "" for none
+    std::string password;                    // a secret: never logged
+    std::string ca_file;                     // for ssl://; "" uses the system store
+    std::vector<std::string> subscriptions;  // topic filters, subscribed at QoS 1 on every connect
+    std::string status_topic;                // retained "online"; last will "offline"; "" for none
     std::chrono::seconds session_expiry{7 * 24 * 3600};
     std::chrono::seconds keepalive{30};
     std::chrono::seconds reconnect_min{1};
     std::chrono::seconds reconnect_max{30};
-    int max_buffered = 10000;                   // publishes kept while disconnected
+    int max_buffered = 10000;   // publishes kept while disconnected
+    int receive_maximum = 256;  // unacknowledged messages the broker may send us:
+                                // a backlog waits at the broker, not in our memory
 };
 
 // An MQTT 5 client on Paho C++ with a persistent session (clean start off, session
