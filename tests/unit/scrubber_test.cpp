@@ -1,0 +1,149 @@
+#include "ldis/engine/scrubber.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <random>
+
+#include "support/reports.hpp"
+
+using ldis::engine::IsValidNhsNumber;
+using ldis::engine::Scrub;
+
+namespace {
+
+// Makes an NHS number: nine random digits and the modulus-11 check digit, or a
+// wrong check digit when `valid` is false. Returns "" when no valid check exists.
+std::string NhsNumber(std::mt19937& rng, bool valid) {
+    std::string d;
+    int sum = 0;
+    for (int i = 0; i < 9; ++i) {
+        const int digit = static_cast<int>(rng() % 10);
+        d.push_back(static_cast<char>('0' + digit));
+        sum += digit * (10 - i);
+    }
+    int check = 11 - sum % 11;
+    if (check == 11) check = 0;
+    if (check == 10) return {};
+    d.push_back(
+        static_cast<char>('0' + (valid ? check : (check + 1 + static_cast<int>(rng() % 9)) % 10)));
+    return d;
+}
+
+std::vector<std::string> Lines(const std::string& file) {
+    std::ifstream in(ldis::test::SourcePath("tests/fixtures/scrubber/" + file));
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) {
+        if (!line.empty() && line[0] != '#') lines.push_back(line);
+    }
+    return lines;
+}
+
+std::string WithoutSpaces(std::string s) {
+    std::string out;
+    for (char c : s) {
+        if (c != ' ' && c != '-') out.push_back(c);
+    }
+    return out;
+}
+
+TEST(ScrubberTest, NhsCheckDigit) {
+    EXPECT_TRUE(IsValidNhsNumber("9434765919"));
+    EXPECT_TRUE(IsValidNhsNumber("4010232137"));
+    EXPECT_FALSE(IsValidNhsNumber("9434765918"));
+    EXPECT_FALSE(IsValidNhsNumber("943476591"));
+    EXPECT_FALSE(IsValidNhsNumber("94347659a9"));
+}
+
+TEST(ScrubberTest, GeneratedValidNhsNumbersAreRemovedInEveryShape) {
+    std::mt19937 rng(20261123);
+    int made = 0;
+    while (made < 500) {
+        const std::string n = NhsNumber(rng, true);
+        if (n.empty()) continue;
+        ++made;
+        ASSERT_TRUE(IsValidNhsNumber(n)) << n;
+        for (const std::string& shape :
+             {n, n.substr(0, 3) + " " + n.substr(3, 3) + " " + n.substr(6),
+              n.substr(0, 3) + "-" + n.substr(3, 3) + "-" + n.substr(6)}) {
+            const auto out = Scrub("NHS number " + shape + " seen in ED.");
+            EXPECT_EQ(out.text.find(shape), std::string::npos) << shape << " -> " << out.text;
+            EXPECT_EQ(out.counts.nhs_numbers, 1) << shape;
+        }
+    }
+}
+
+TEST(ScrubberTest, GeneratedInvalidNhsNumbersAreNotCountedAsNhsNumbers) {
+    std::mt19937 rng(42);
+    int made = 0;
+    while (made < 500) {
+        const std::string n = NhsNumber(rng, false);
+        if (n.empty()) continue;
+        ++made;
+        ASSERT_FALSE(IsValidNhsNumber(n)) << n;
+        const auto out = Scrub("Batch " + n + " seized.");
+        EXPECT_EQ(out.counts.nhs_numbers, 0) << n;
+    }
+}
+
+TEST(ScrubberTest, NoPersonalDataSurvivesTheCorpus) {
+    const auto lines = Lines("personal.txt");
+    ASSERT_GE(lines.size(), 50u);
+    for (const auto& line : lines) {
+        const auto bar = line.find(" || ");
+        ASSERT_NE(bar, std::string::npos) << line;
+        const std::string sentence = line.substr(0, bar);
+        const auto out = Scrub(sentence);
+        EXPECT_GT(out.counts.total(), 0) << sentence;
+        std::string secrets = line.substr(bar + 4);
+        for (std::size_t start = 0; start <= secrets.size();) {
+            auto end = secrets.find(" | ", start);
+            if (end == std::string::npos) end = secrets.size();
+            const std::string secret = secrets.substr(start, end - start);
+            EXPECT_EQ(out.text.find(secret), std::string::npos)
+                << "\"" << secret << "\" survived in: " << out.text;
+            EXPECT_EQ(WithoutSpaces(out.text).find(WithoutSpaces(secret)), std::string::npos)
+                << "\"" << secret << "\" survived (ignoring spaces) in: " << out.text;
+            start = end + 3;
+        }
+    }
+}
+
+TEST(ScrubberTest, ClinicalSentencesAreNotMangled) {
+    const auto lines = Lines("clinical.txt");
+    ASSERT_GE(lines.size(), 25u);
+    for (const auto& line : lines) {
+        const auto out = Scrub(line);
+        EXPECT_EQ(out.text, line);
+        EXPECT_EQ(out.counts.total(), 0) << line;
+    }
+}
+
+TEST(ScrubberTest, PostcodeDistrictStays) {
+    const auto out = Scrub("Found near ME7 5NY and me8 0AA.");
+    EXPECT_EQ(out.text, "Found near ME7 and ME8.");
+    EXPECT_EQ(out.counts.postcodes, 2);
+}
+
+TEST(ScrubberTest, CountsEachKind) {
+    const auto out = Scrub(
+        "NHS 943 476 5919, DOB 12/03/1988, ME7 5NY, 07700 900123, a@example.org, A1234BC, "
+        "custody record 12/34567/26.");
+    EXPECT_EQ(out.counts.nhs_numbers, 1);
+    EXPECT_EQ(out.counts.dates_of_birth, 1);
+    EXPECT_EQ(out.counts.postcodes, 1);
+    EXPECT_EQ(out.counts.phone_numbers, 1);
+    EXPECT_EQ(out.counts.emails, 1);
+    EXPECT_EQ(out.counts.prison_numbers, 1);
+    EXPECT_EQ(out.counts.custody_numbers, 1);
+    EXPECT_EQ(out.counts.total(), 7);
+}
+
+TEST(ScrubberTest, SmallCountsAreSuppressed) {
+    EXPECT_EQ(ldis::engine::SmallCount(0), "0");
+    EXPECT_EQ(ldis::engine::SmallCount(1), "fewer than 3");
+    EXPECT_EQ(ldis::engine::SmallCount(2), "fewer than 3");
+    EXPECT_EQ(ldis::engine::SmallCount(3), "3");
+}
+
+}  // namespace
