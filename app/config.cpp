@@ -9,7 +9,9 @@
 #include <optional>
 #include <sstream>
 
+#include "ldis/engine/grading.hpp"
 #include "ldis/engine/report_validator.hpp"
+#include "ldis/engine/substances.hpp"
 
 namespace fs = std::filesystem;
 
@@ -395,6 +397,12 @@ ConfigLoad CheckConfig(const std::string& path, const std::vector<std::string>& 
         // The message already reads "FILE[:LINE]: problem".
         const std::string what = e.what();
         load.errors.push_back({"", 0, what});
+    }
+    try {
+        const auto substances = engine::Substances::LoadFile(load.config.path_substances);
+        engine::Rules::LoadFile(load.config.path_rules, substances);
+    } catch (const std::exception& e) {
+        load.errors.push_back({"", 0, e.what()});
     }
     const fs::path store_dir = fs::path(load.config.store_path).parent_path();
     if (!store_dir.empty() && !fs::is_directory(store_dir)) {

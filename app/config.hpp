@@ -70,8 +70,8 @@ struct ConfigLoad {
 };
 ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& overrides);
 
-// As LoadConfig, then loads every file the configuration names (schema, areas) the way
-// ldisd would, adding their errors. What `ldisd --check-config` runs.
+// As LoadConfig, then loads every file the configuration names (schema, areas,
+// substances, rules) the way ldisd would, adding their errors. What `ldisd --check-config` runs.
 ConfigLoad CheckConfig(const std::string& path, const std::vector<std::string>& overrides);
 
 }  // namespace ldis::app

@@ -39,30 +39,6 @@ public:
     }
 
     void Start() {
-        auto builder = mqtt::connect_options_builder()
-                           .mqtt_version(MQTTVERSION_5)
-                           .clean_start(false)
-                           .keep_alive_interval(options_.keepalive)
-                           .automatic_reconnect(options_.reconnect_min, options_.reconnect_max)
-                           .connect_timeout(std::chrono::seconds(10));
-        if (!options_.username.empty()) builder.user_name(options_.username);
-        if (!options_.password.empty()) builder.password(options_.password);
-        if (!options_.status_topic.empty()) {
-            builder.will(
-                mqtt::will_options(options_.status_topic, std::string("offline"), 1, true));
-        }
-        if (options_.uri.rfind("ssl://", 0) == 0 || options_.uri.rfind("mqtts://", 0) == 0) {
-            auto ssl = mqtt::ssl_options_builder().enable_server_cert_auth(true);
-            if (!options_.ca_file.empty()) ssl.trust_store(options_.ca_file);
-            builder.ssl(ssl.finalize());
-        }
-        auto opts = builder.finalize();
-        // Paho C++ 1.2 drops properties set on the builder in finalize(): set them on the result.
-        opts.set_properties(mqtt::properties{
-            {mqtt::property::SESSION_EXPIRY_INTERVAL,
-             static_cast<int>(options_.session_expiry.count())},
-            {mqtt::property::RECEIVE_MAXIMUM, static_cast<int16_t>(options_.receive_maximum)}});
-        connect_opts_ = opts;
         retry_thread_ = std::thread([this] { RetryLoop(); });
         Connect();
     }
@@ -136,12 +112,54 @@ public:
     }
 
 private:
+    // Built anew for each connect: a copied mqtt::connect_options keeps pointers into the
+    // object it was copied from (Paho C++ 1.2), so a stored copy must never be reused.
+    mqtt::connect_options BuildConnectOptions() const {
+        auto builder = mqtt::connect_options_builder()
+                           .mqtt_version(MQTTVERSION_5)
+                           .clean_start(false)
+                           .keep_alive_interval(options_.keepalive)
+                           .automatic_reconnect(options_.reconnect_min, options_.reconnect_max)
+                           .connect_timeout(std::chrono::seconds(10));
+        if (!options_.username.empty()) builder.user_name(options_.username);
+        if (!options_.password.empty()) builder.password(options_.password);
+        if (!options_.status_topic.empty()) {
+            builder.will(
+                mqtt::will_options(options_.status_topic, std::string("offline"), 1, true));
+        }
+        if (options_.uri.rfind("ssl://", 0) == 0 || options_.uri.rfind("mqtts://", 0) == 0) {
+            auto ssl = mqtt::ssl_options_builder().enable_server_cert_auth(true);
+            if (!options_.ca_file.empty()) ssl.trust_store(options_.ca_file);
+            builder.ssl(ssl.finalize());
+        }
+        auto opts = builder.finalize();
+        // Paho C++ 1.2 drops properties set on the builder in finalize(): set them on the result.
+        opts.set_properties(mqtt::properties{
+            {mqtt::property::SESSION_EXPIRY_INTERVAL,
+             static_cast<int>(options_.session_expiry.count())},
+            {mqtt::property::RECEIVE_MAXIMUM, static_cast<int16_t>(options_.receive_maximum)}});
+        return opts;
+    }
+
     void Connect() {
         try {
-            client_.connect(connect_opts_, nullptr, connect_listener_);
+            client_.connect(BuildConnectOptions(), nullptr, connect_listener_);
         } catch (const mqtt::exception& e) {
-            spdlog::error("mqtt connect to {} failed at once: {}", options_.uri, e.what());
+            spdlog::error("mqtt connect to {} refused at once: {}; retrying", options_.uri,
+                          e.what());
+            ScheduleRetry();
         }
+    }
+
+    // Before the first connection succeeds, Paho does not retry by itself: we do.
+    // After it, Paho's automatic reconnect owns retrying, and we must not race it.
+    void ScheduleRetry() {
+        {
+            std::lock_guard lock(mutex_);
+            if (ever_connected_) return;
+            retry_ = true;
+        }
+        changed_.notify_all();
     }
 
     // Paho reconnects by itself only after a first successful connection; until then a
@@ -150,13 +168,9 @@ private:
     public:
         explicit ConnectListener(Impl& owner) : owner_(owner) {}
         void on_failure(const mqtt::token& token) override {
-            spdlog::warn("mqtt cannot reach {} (code {}); retrying in {} s", owner_.options_.uri,
-                         token.get_return_code(), owner_.options_.reconnect_min.count());
-            {
-                std::lock_guard lock(owner_.mutex_);
-                owner_.retry_ = true;
-            }
-            owner_.changed_.notify_all();
+            spdlog::warn("mqtt cannot reach {} (code {}); retrying", owner_.options_.uri,
+                         token.get_return_code());
+            owner_.ScheduleRetry();
         }
         void on_success(const mqtt::token&) override {}
 
@@ -195,6 +209,8 @@ private:
         {
             std::lock_guard lock(mutex_);
             ready_ = true;
+            ever_connected_ = true;
+            retry_ = false;
         }
         changed_.notify_all();
         if (on_connection_) on_connection_(true);
@@ -237,13 +253,13 @@ private:
     MessageHandler on_message_;
     ConnectionHandler on_connection_;
     mqtt::async_client client_;
-    mqtt::connect_options connect_opts_;
     ConnectListener connect_listener_{*this};
     mutable std::mutex mutex_;
     mutable std::condition_variable changed_;
     bool ready_ = false;
     bool stopped_ = false;
     bool retry_ = false;
+    bool ever_connected_ = false;
     std::thread retry_thread_;
 };
 

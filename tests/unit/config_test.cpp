@@ -166,4 +166,22 @@ TEST(ConfigTest, CheckConfigLoadsAreasAndSchema) {
             ":4: establishment \"X\" has kind \"zoo\" (expected prison, custody or hospital)");
 }
 
+TEST(ConfigTest, CheckConfigLoadsRulesAndSubstances) {
+    TempDir dir;
+    Write(dir, "rules.toml",
+          "[[rule]]\nid = \"nitazene-harm\"\nlevel = \"red\"\nreason = \"r\"\nwhen = [\"family == "
+          "nitazine\"]\n");
+    const auto path = Write(
+        dir, "ldisd.toml",
+        "[paths]\nrules = \"rules.toml\"\nsubstances = \"" + SourcePath("config/substances.toml") +
+            "\"\nareas = \"" + SourcePath("config/areas.toml") + "\"\nschema = \"" +
+            SourcePath("config/schema/report.schema.json") + "\"\n[store]\npath = \"x.db\"\n");
+    const auto load = CheckConfig(path, {});
+    ASSERT_EQ(load.errors.size(), 1u) << Errors(load);
+    EXPECT_EQ(load.errors[0].ToString(),
+              (dir / "rules.toml") +
+                  ":5: rule \"nitazene-harm\" names unknown family \"nitazine\" "
+                  "(did you mean \"nitazene\"?)");
+}
+
 }  // namespace

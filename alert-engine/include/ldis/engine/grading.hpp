@@ -1,0 +1,74 @@
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ldis/engine/substances.hpp"
+
+namespace ldis::engine {
+
+// Levels in order: none < green < amber < red.
+enum class Level { kNone = 0, kGreen = 1, kAmber = 2, kRed = 3 };
+std::string_view ToString(Level level);
+bool ParseLevel(std::string_view text, Level& out);
+
+// What the rules may test, summed over a signal's reports (a lone report is a signal of
+// one). Counts are numbers; flags are 0 or 1; `family` and `evidence` are words.
+struct SignalFacts {
+    std::map<std::string, long long> numbers;
+    std::string family;    // "" when no substance matched a family
+    std::string evidence;  // the strongest: anecdotal < professional < corroborated < confirmed
+};
+
+// The facts rules.toml may name, with what each means (for --check-config and docs).
+const std::map<std::string, std::string>& FactNames();
+
+// Computes the facts of a set of reports (each the JSON text of a validated report).
+// Independent sources are distinct source organisations.
+SignalFacts FactsOf(const std::vector<std::string>& report_documents, const Substances& substances);
+
+// One rule that fired, and why.
+struct FiredRule {
+    std::string id;
+    Level level;
+    std::string reason;
+};
+
+struct Grade {
+    Level level = Level::kNone;
+    std::string confidence;  // the signal's evidence, raised to corroborated by 2+ sources
+    std::vector<FiredRule> fired;
+};
+
+// The rules of config/rules.toml. Immutable after loading; Apply() is thread-safe.
+class Rules {
+public:
+    // Throws std::runtime_error "FILE:LINE: problem" for a file that does not parse, an
+    // unknown field, an unknown family, a bad operator or level.
+    static Rules LoadFile(const std::string& path, const Substances& substances);
+    static Rules Parse(std::string_view toml_text, const std::string& origin,
+                       const Substances& substances);
+
+    // The level is the highest any rule grants; harm to anyone under 18 raises it by one.
+    Grade Apply(const SignalFacts& facts) const;
+    std::size_t size() const { return rules_.size(); }
+
+private:
+    struct Condition {
+        std::string field;
+        std::string op;
+        long long number = 0;
+        std::string word;
+    };
+    struct Rule {
+        std::string id;
+        Level level;
+        std::string reason;
+        std::vector<Condition> when;
+    };
+    std::vector<Rule> rules_;
+};
+
+}  // namespace ldis::engine

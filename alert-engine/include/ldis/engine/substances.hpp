@@ -1,0 +1,39 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ldis::engine {
+
+// One substance family of config/substances.toml.
+struct Family {
+    std::string id;     // "nitazene"
+    std::string label;  // "nitazenes (high-potency synthetic opioids)"
+    bool high_potency = false;
+    bool adulterant = false;
+    std::vector<std::string> names;
+    std::vector<std::string> patterns;  // "*nitazene": ends with; "mdmb*": starts with
+};
+
+// Maps substance names to families, coping with case, spacing, punctuation and small
+// misspellings of the configured names. Immutable after loading; thread-safe to read.
+class Substances {
+public:
+    // Throws std::runtime_error "FILE:LINE: problem".
+    static Substances LoadFile(const std::string& path);
+    static Substances Parse(std::string_view toml_text, const std::string& origin);
+
+    // The family of one name, or nullptr when none matches.
+    const Family* FamilyOf(std::string_view name) const;
+    const Family* Find(std::string_view family_id) const;
+    // Families in order of danger, most dangerous first.
+    const std::vector<Family>& families() const { return families_; }
+    // The more dangerous of two families (either may be nullptr).
+    const Family* MoreDangerous(const Family* a, const Family* b) const;
+
+private:
+    std::vector<Family> families_;
+};
+
+}  // namespace ldis::engine

@@ -1,0 +1,189 @@
+#include "ldis/engine/substances.hpp"
+
+#include <toml++/toml.h>
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace ldis::engine {
+namespace {
+
+// Lower case letters and digits only: "MDMB-4en-PINACA" and "mdmb 4en pinaca" agree.
+std::string Squash(std::string_view s) {
+    std::string out;
+    for (unsigned char c : s) {
+        if (std::isalnum(c)) out.push_back(static_cast<char>(std::tolower(c)));
+    }
+    return out;
+}
+
+std::size_t Distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        cur[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            cur[j] = std::min(
+                {prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+        }
+        std::swap(prev, cur);
+    }
+    return prev[b.size()];
+}
+
+// Misspellings allowed for a configured name of this length: none for short street
+// names ("H", "ket", "MSJ"), where one wrong letter makes another word.
+std::size_t Tolerance(std::size_t length) {
+    if (length >= 9) return 2;
+    if (length >= 6) return 1;
+    return 0;
+}
+
+bool MatchesPattern(const std::string& squashed, const std::string& pattern) {
+    if (pattern.size() > 1 && pattern.front() == '*') {
+        const std::string tail = Squash(pattern.substr(1));
+        return squashed.size() > tail.size() && squashed.ends_with(tail);
+    }
+    if (pattern.size() > 1 && pattern.back() == '*') {
+        const std::string head = Squash(pattern.substr(0, pattern.size() - 1));
+        return squashed.size() > head.size() && squashed.starts_with(head);
+    }
+    return squashed == Squash(pattern);
+}
+
+}  // namespace
+
+Substances Substances::LoadFile(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error(path + ": cannot open the substances file");
+    std::ostringstream text;
+    text << in.rdbuf();
+    return Parse(text.str(), path);
+}
+
+Substances Substances::Parse(std::string_view toml_text, const std::string& origin) {
+    toml::table root;
+    try {
+        root = toml::parse(toml_text, origin);
+    } catch (const toml::parse_error& e) {
+        std::ostringstream out;
+        out << origin << ':' << e.source().begin.line << ": " << e.description();
+        throw std::runtime_error(out.str());
+    }
+    const auto where = [&](const toml::node& n) {
+        return origin + ":" + std::to_string(n.source().begin.line);
+    };
+    for (const auto& [key, node] : root) {
+        if (key.str() != "families") {
+            throw std::runtime_error(where(node) + ": unknown section \"" + std::string(key.str()) +
+                                     "\" (expected [families.NAME])");
+        }
+    }
+    const auto* families = root["families"].as_table();
+    if (families == nullptr || families->empty()) {
+        throw std::runtime_error(origin + ":1: no [families.NAME] tables");
+    }
+    Substances out;
+    // toml++ keeps a table's keys sorted; the file's order is the order of danger.
+    std::vector<std::pair<std::uint32_t, std::string>> order;
+    for (const auto& [id, node] : *families)
+        order.emplace_back(node.source().begin.line, std::string(id.str()));
+    std::sort(order.begin(), order.end());
+    for (const auto& [line, id] : order) {
+        const auto& node = *families->get(id);
+        const auto* table = node.as_table();
+        if (table == nullptr)
+            throw std::runtime_error(where(node) + ": families." + id + " must be a table");
+        Family f;
+        f.id = id;
+        for (const auto& [key, value] : *table) {
+            const std::string k(key.str());
+            if (k == "label") {
+                f.label = value.value_or(std::string());
+            } else if (k == "high_potency" || k == "adulterant") {
+                if (!value.is_boolean())
+                    throw std::runtime_error(where(value) + ": " + k + " must be true or false");
+                (k == "high_potency" ? f.high_potency : f.adulterant) = value.as_boolean()->get();
+            } else if (k == "names" || k == "patterns") {
+                const auto* list = value.as_array();
+                if (list == nullptr)
+                    throw std::runtime_error(where(value) + ": " + k +
+                                             " must be a list of strings");
+                for (const auto& item : *list) {
+                    if (!item.is_string())
+                        throw std::runtime_error(where(item) + ": " + k + " must hold strings");
+                    (k == "names" ? f.names : f.patterns).push_back(item.as_string()->get());
+                }
+            } else {
+                throw std::runtime_error(
+                    where(value) + ": unknown key families." + id + "." + k +
+                    " (expected label, high_potency, adulterant, names, patterns)");
+            }
+        }
+        if (f.names.empty())
+            throw std::runtime_error(where(node) + ": families." + id + " lists no names");
+        if (f.label.empty()) f.label = id;
+        out.families_.push_back(std::move(f));
+    }
+    // A name in two families would make correlation depend on the order of this file.
+    for (std::size_t i = 0; i < out.families_.size(); ++i) {
+        for (std::size_t j = i + 1; j < out.families_.size(); ++j) {
+            for (const auto& a : out.families_[i].names) {
+                for (const auto& b : out.families_[j].names) {
+                    if (Squash(a) == Squash(b)) {
+                        throw std::runtime_error(origin + ": \"" + a + "\" is in both " +
+                                                 out.families_[i].id + " and " +
+                                                 out.families_[j].id);
+                    }
+                }
+            }
+        }
+    }
+    return out;
+}
+
+const Family* Substances::FamilyOf(std::string_view name) const {
+    const std::string s = Squash(name);
+    if (s.empty()) return nullptr;
+    for (const auto& f : families_) {
+        for (const auto& n : f.names) {
+            if (Squash(n) == s) return &f;
+        }
+    }
+    for (const auto& f : families_) {
+        for (const auto& p : f.patterns) {
+            if (MatchesPattern(s, p)) return &f;
+        }
+    }
+    // Misspellings: the nearest name within its tolerance, most dangerous family first.
+    const Family* best = nullptr;
+    std::size_t best_distance = 3;
+    for (const auto& f : families_) {
+        for (const auto& n : f.names) {
+            const std::string target = Squash(n);
+            const std::size_t d = Distance(s, target);
+            if (d <= Tolerance(target.size()) && d < best_distance) {
+                best = &f;
+                best_distance = d;
+            }
+        }
+    }
+    return best;
+}
+
+const Family* Substances::Find(std::string_view family_id) const {
+    for (const auto& f : families_) {
+        if (f.id == family_id) return &f;
+    }
+    return nullptr;
+}
+
+const Family* Substances::MoreDangerous(const Family* a, const Family* b) const {
+    if (a == nullptr) return b;
+    if (b == nullptr) return a;
+    return a < b ? a : b;  // families_ is in order of danger
+}
+
+}  // namespace ldis::engine
