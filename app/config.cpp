@@ -52,6 +52,8 @@ const KeySpec kKeys[] = {
     {"email.from", Kind::kString, "LDIS Kent and Medway <ldis@example.org>"},
     {"email.password_file", Kind::kString, "", Flag::kSecretFile},
     {"alerts.reference_prefix", Kind::kString, "KM"},
+    {"alerts.valid_days", Kind::kInt, "365"},
+    {"grading.window_days", Kind::kInt, "7"},
     {"paths.templates", Kind::kString, "../templates", Flag::kPath},
     {"paths.partners", Kind::kString, "partners.toml", Flag::kPath},
     {"paths.rules", Kind::kString, "rules.toml", Flag::kPath},
@@ -363,6 +365,14 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
         fail("alerts.reference_prefix",
              "alerts.reference_prefix must be 1 to 8 capital letters or digits");
     }
+    c.grading_window_days = static_cast<int>(get("grading.window_days").number);
+    if (c.grading_window_days < 1 || c.grading_window_days > 365) {
+        fail("grading.window_days", "grading.window_days must be 1 to 365");
+    }
+    c.alert_valid_days = static_cast<int>(get("alerts.valid_days").number);
+    if (c.alert_valid_days < 1 || c.alert_valid_days > 3650) {
+        fail("alerts.valid_days", "alerts.valid_days must be 1 to 3650");
+    }
     c.path_templates = get("paths.templates").text;
     c.path_partners = get("paths.partners").text;
     c.path_rules = get("paths.rules").text;
@@ -388,6 +398,16 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
     return load;
 }
 
+std::shared_ptr<const engine::GradingSetup> LoadGrading(const Config& config) {
+    auto substances = engine::Substances::LoadFile(config.path_substances);
+    auto rules = engine::Rules::LoadFile(config.path_rules, substances);
+    auto setup = std::make_shared<engine::GradingSetup>(
+        engine::GradingSetup{std::move(substances), std::move(rules), {}, {}});
+    setup->window_ms = static_cast<std::int64_t>(config.grading_window_days) * 24 * 3600 * 1000;
+    setup->valid_for_ms = static_cast<std::int64_t>(config.alert_valid_days) * 24 * 3600 * 1000;
+    return setup;
+}
+
 ConfigLoad CheckConfig(const std::string& path, const std::vector<std::string>& overrides) {
     ConfigLoad load = LoadConfig(path, overrides);
     if (!load.ok()) return load;
@@ -399,8 +419,7 @@ ConfigLoad CheckConfig(const std::string& path, const std::vector<std::string>& 
         load.errors.push_back({"", 0, what});
     }
     try {
-        const auto substances = engine::Substances::LoadFile(load.config.path_substances);
-        engine::Rules::LoadFile(load.config.path_rules, substances);
+        LoadGrading(load.config);
     } catch (const std::exception& e) {
         load.errors.push_back({"", 0, e.what()});
     }

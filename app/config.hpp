@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,8 @@ struct Config {
     std::string email_password;  // secret, from email.password_file or LDIS_SMTP_PASSWORD
 
     std::string reference_prefix;
+    int alert_valid_days = 365;
+    int grading_window_days = 7;
 
     std::string path_templates;
     std::string path_partners;
@@ -69,6 +72,10 @@ struct ConfigLoad {
     bool ok() const { return errors.empty(); }
 };
 ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& overrides);
+
+// Loads substances.toml and rules.toml for the store. Throws std::runtime_error
+// "FILE:LINE: problem".
+std::shared_ptr<const engine::GradingSetup> LoadGrading(const Config& config);
 
 // As LoadConfig, then loads every file the configuration names (schema, areas,
 // substances, rules) the way ldisd would, adding their errors. What `ldisd --check-config` runs.

@@ -50,6 +50,12 @@ public:
             spdlog::critical("cannot start: {}", e.what());
             return 2;
         }
+        try {
+            store_.SetGrading(LoadGrading(config_));
+        } catch (const std::exception& e) {
+            spdlog::critical("cannot start: {}", e.what());
+            return 2;
+        }
         intake_ = std::make_unique<engine::Intake>(validator, store_);
 
         net::signal_set signals(io_, SIGINT, SIGTERM, SIGHUP);
@@ -130,7 +136,8 @@ private:
         if (load.config.mqtt_uri != config_.mqtt_uri ||
             load.config.store_path != config_.store_path ||
             load.config.mqtt_client_id != config_.mqtt_client_id ||
-            load.config.mqtt_intake_connections != config_.mqtt_intake_connections) {
+            load.config.mqtt_intake_connections != config_.mqtt_intake_connections ||
+            load.config.reference_prefix != config_.reference_prefix) {
             spdlog::warn("reload: changes to mqtt.* and store.* take effect at the next restart");
         }
         spdlog::info("configuration reloaded from {}", config_path);

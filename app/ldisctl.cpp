@@ -65,6 +65,17 @@ int main(int argc, char** argv) {
     auto* show = reports->add_subcommand("show", "one report, by id or reference");
     show->add_option("id", id, "report id (UUID) or reference (KM-R000042)")->required();
     show->add_option("--db", db, "the SQLite file (store.path)")->required();
+    auto* alerts = cli.add_subcommand("alerts", "alerts (read from the database file)");
+    alerts->require_subcommand(1);
+    auto* alerts_list = alerts->add_subcommand("list", "every alert, newest first");
+    alerts_list->add_option("--db", db, "the SQLite file (store.path)")->required();
+    alerts_list->add_flag("--json", as_json, "print JSON instead of a table");
+
+    auto* audit = cli.add_subcommand("audit", "the tamper-evident audit log");
+    audit->require_subcommand(1);
+    auto* verify =
+        audit->add_subcommand("verify", "check the hash chain; name the first broken entry");
+    verify->add_option("--db", db, "the SQLite file (store.path)")->required();
     CLI11_PARSE(cli, argc, argv);
 
     try {
@@ -88,6 +99,50 @@ int main(int argc, char** argv) {
                           << row.id << '\n';
             }
             std::cout << store.CountReports() << " report(s) stored\n";
+            return 0;
+        }
+        if (alerts_list->parsed()) {
+            auto store = OpenStore(db);
+            const auto rows = store.Alerts();
+            if (as_json) {
+                boost::json::array out;
+                for (const auto& a : rows) {
+                    out.push_back({{"reference", a.reference},
+                                   {"status", a.status},
+                                   {"level", a.level},
+                                   {"version", a.version},
+                                   {"provisional", a.provisional},
+                                   {"confidence", a.confidence},
+                                   {"family", a.family},
+                                   {"district", a.district},
+                                   {"reports", a.reports}});
+                }
+                std::cout << boost::json::serialize(out) << '\n';
+                return 0;
+            }
+            std::cout << std::left << std::setw(14) << "REFERENCE" << std::setw(10) << "STATUS"
+                      << std::setw(7) << "LEVEL" << std::setw(5) << "VER" << std::setw(24)
+                      << "FAMILY" << std::setw(20) << "DISTRICT"
+                      << "REPORTS\n";
+            for (const auto& a : rows) {
+                std::cout << std::setw(14) << a.reference << std::setw(10)
+                          << (a.status + (a.provisional ? "*" : "")) << std::setw(7) << a.level
+                          << std::setw(5) << a.version << std::setw(24) << a.family << std::setw(20)
+                          << a.district << a.reports << '\n';
+            }
+            std::cout << rows.size()
+                      << " alert(s); * issued provisionally, awaiting a coordinator\n";
+            return 0;
+        }
+        if (verify->parsed()) {
+            auto store = OpenStore(db);
+            const auto result = store.VerifyAudit();
+            if (!result.ok()) {
+                std::cerr << "ldisctl: audit log of " << db
+                          << " is broken: " << result.error().message << '\n';
+                return 5;
+            }
+            std::cout << "audit log OK: " << result.value() << " entries, hash chain intact\n";
             return 0;
         }
         if (show->parsed()) {

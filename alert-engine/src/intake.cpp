@@ -59,6 +59,9 @@ Result<IntakeOutcome> Intake::Submit(std::string_view payload, std::string_view 
     }
     outcome.receipt.report_id = report.id;
     outcome.receipt.reference = stored.value().reference;
+    if (!stored.value().level.empty()) outcome.receipt.level = stored.value().level;
+    if (!stored.value().alert_reference.empty())
+        outcome.receipt.alert_id = stored.value().alert_reference;
     if (stored.value().duplicate) {
         counters_.duplicate.fetch_add(1, std::memory_order_relaxed);
         outcome.receipt.status = ReceiptStatus::kDuplicate;
@@ -67,9 +70,12 @@ Result<IntakeOutcome> Intake::Submit(std::string_view payload, std::string_view 
     } else {
         counters_.accepted.fetch_add(1, std::memory_order_relaxed);
         outcome.receipt.status = ReceiptStatus::kAccepted;
-        spdlog::info("report accepted id={} reference={} channel={} source={} district=\"{}\"",
-                     report.id, outcome.receipt.reference, channel, report.source_type,
-                     report.district);
+        spdlog::info(
+            "report accepted id={} reference={} channel={} source={} district=\"{}\" level={} "
+            "alert={}",
+            report.id, outcome.receipt.reference, channel, report.source_type, report.district,
+            stored.value().level.empty() ? "-" : stored.value().level,
+            stored.value().alert_reference.empty() ? "-" : stored.value().alert_reference);
     }
     return outcome;
 }

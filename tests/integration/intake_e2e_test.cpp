@@ -93,6 +93,39 @@ TEST_F(IntakeE2E, AcceptedReceiptOnResponseTopicWithCorrelationData) {
     EXPECT_EQ(StoredCount(), 1);
 }
 
+TEST_F(IntakeE2E, ReceiptsCarryTheGradeAndTheAlertReference) {
+    // Two people in critical care after heroin in Medway: red, issued at once.
+    auto red = ldis::test::ValidReport(NewUuid());
+    red["harms"] = json::object{{"cases", 2}, {"critical_care", 2}};
+    const auto first = Submit(json::serialize(red));
+    EXPECT_EQ(first.at("status"), "accepted");
+    EXPECT_EQ(first.at("level"), "red");
+    ASSERT_TRUE(first.at("alert_id").is_string());
+    const std::string alert(first.at("alert_id").as_string());
+    EXPECT_EQ(alert.rfind("KM-", 0), 0u);
+    // A second report of the same family in Medway joins the same signal and alert.
+    auto more = ldis::test::ValidReport(NewUuid());
+    more["substances"] = json::array{{{"name", "brown"}}};
+    const auto second = Submit(json::serialize(more));
+    EXPECT_EQ(second.at("level"), "red");
+    EXPECT_EQ(second.at("alert_id"), json::value(alert));
+    // A seizure with nobody harmed is logged: level none, no alert.
+    auto seizure = ldis::test::ValidReport(NewUuid());
+    seizure["source"] = json::object{{"type", "police"}, {"organisation", "Kent Police"}};
+    seizure["area"] = json::object{{"authority", "Kent"}, {"district", "Dover"}};
+    seizure["harms"] = json::object{{"cases", 0}};
+    seizure["substances"] = json::array{{{"name", "cocaine"}}};
+    const auto third = Submit(json::serialize(seizure), "police");
+    EXPECT_EQ(third.at("level"), "none");
+    EXPECT_TRUE(third.at("alert_id").is_null());
+    ldis::engine::StoreOptions o;
+    o.path = daemon_->db_path();
+    const auto stored = ldis::engine::ReportStore(o).FindAlert(alert);
+    ASSERT_TRUE(stored);
+    EXPECT_EQ(stored->version, 2);
+    EXPECT_EQ(stored->status, "updated");
+}
+
 TEST_F(IntakeE2E, ReceiptGoesToTheSourceTopicWithoutAResponseTopic) {
     const auto id = NewUuid();
     auto report = ldis::test::ValidReport(id);
@@ -216,6 +249,9 @@ protected:
         const std::string path = dir_ / "ldisd.toml";
         std::ofstream(path) << "[paths]\nareas = \"areas.toml\"\nschema = \""
                             << ldis::test::SourcePath("config/schema/report.schema.json") << "\"\n"
+                            << "rules = \"" << ldis::test::SourcePath("config/rules.toml") << "\"\n"
+                            << "substances = \"" << ldis::test::SourcePath("config/substances.toml")
+                            << "\"\n"
                             << extra;
         return path;
     }
@@ -224,11 +260,12 @@ protected:
 };
 
 TEST_F(DaemonConfigTest, CheckConfigNamesFileLineAndProblem) {
-    const std::string path = WriteConfig("[mqtt]\nclient_id = \"ldisd\"\nkeepalive = 30\n");
+    const std::string path =
+        WriteConfig("[mqtt]\nclient_id = \"ldisd\"\nkeepalive = 30\n");  // lines 6-8
     ldis::test::Process check({LDISD_PATH, "--config", path, "--check-config"}, dir_ / "check.log");
     EXPECT_EQ(check.Wait(std::chrono::seconds(10)), 1);
     EXPECT_NE(ldis::test::ReadFile(dir_ / "check.log")
-                  .find(path + ":6: unknown key mqtt.keepalive (did you mean mqtt.keepalive_s?)"),
+                  .find(path + ":8: unknown key mqtt.keepalive (did you mean mqtt.keepalive_s?)"),
               std::string::npos)
         << ldis::test::ReadFile(dir_ / "check.log");
 }
@@ -293,6 +330,34 @@ TEST_F(DaemonConfigTest, SecretsNeverReachTheLog) {
     daemon.Start();
     EXPECT_EQ(daemon.Stop(SIGTERM), 0);
     EXPECT_EQ(daemon.log().find("s3cret-never-logged"), std::string::npos);
+}
+
+}  // namespace
+
+namespace {
+
+TEST_F(IntakeE2E, LdisctlAuditVerifyFindsTampering) {
+    auto red = ldis::test::ValidReport(NewUuid());
+    red["harms"] = json::object{{"cases", 2}, {"critical_care", 2}};
+    ASSERT_EQ(Submit(json::serialize(red)).at("status"), "accepted");
+    daemon_->Stop(SIGTERM);
+    const std::string db = daemon_->db_path();
+    ldis::test::Process good({LDISCTL_PATH, "audit", "verify", "--db", db},
+                             dir_ / "verify-good.log");
+    EXPECT_EQ(good.Wait(std::chrono::seconds(10)), 0)
+        << ldis::test::ReadFile(dir_ / "verify-good.log");
+    EXPECT_NE(ldis::test::ReadFile(dir_ / "verify-good.log").find("audit log OK: 3 entries"),
+              std::string::npos);
+    ASSERT_EQ(
+        std::system(
+            ("sqlite3 '" + db + "' \"UPDATE audit SET actor = 'mallory' WHERE seq = 2\"").c_str()),
+        0);
+    ldis::test::Process bad({LDISCTL_PATH, "audit", "verify", "--db", db}, dir_ / "verify-bad.log");
+    EXPECT_EQ(bad.Wait(std::chrono::seconds(10)), 5);
+    EXPECT_NE(ldis::test::ReadFile(dir_ / "verify-bad.log")
+                  .find("audit entry 2 (signal.graded signal-1)"),
+              std::string::npos)
+        << ldis::test::ReadFile(dir_ / "verify-bad.log");
 }
 
 }  // namespace

@@ -154,10 +154,12 @@ TEST(ConfigTest, CheckConfigLoadsAreasAndSchema) {
     Write(dir, "areas.toml",
           "[authorities]\nKent = [\"Swale\"]\n\n[[establishments]]\nname = \"X\"\nkind = \"zoo\"\n"
           "district = \"Swale\"\n");
-    const auto path = Write(dir, "ldisd.toml",
-                            "[paths]\nareas = \"areas.toml\"\nschema = \"" +
-                                SourcePath("config/schema/report.schema.json") +
-                                "\"\n[store]\npath = \"x.db\"\n");
+    const auto path =
+        Write(dir, "ldisd.toml",
+              "[paths]\nareas = \"areas.toml\"\nschema = \"" +
+                  SourcePath("config/schema/report.schema.json") + "\"\nrules = \"" +
+                  SourcePath("config/rules.toml") + "\"\nsubstances = \"" +
+                  SourcePath("config/substances.toml") + "\"\n[store]\npath = \"x.db\"\n");
     const auto load = CheckConfig(path, {});
     ASSERT_EQ(load.errors.size(), 1u) << Errors(load);
     EXPECT_EQ(

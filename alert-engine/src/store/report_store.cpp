@@ -2,13 +2,21 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <ctime>
 #include <deque>
 #include <future>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
+
+#include <openssl/evp.h>
+#include <boost/json.hpp>
+
+#include "ldis/engine/lifecycle.hpp"
 
 namespace ldis::engine {
 namespace {
@@ -37,8 +45,139 @@ constexpr const char* kMigrations[] = {
     );
     CREATE INDEX reports_by_area ON reports(district, received_at_ms);
     )sql",
+    R"sql(
+    CREATE TABLE signals (
+        id             INTEGER PRIMARY KEY,
+        family         TEXT NOT NULL,
+        authority      TEXT NOT NULL,
+        district       TEXT NOT NULL,
+        opened_at_ms   INTEGER NOT NULL,
+        first_seen_ms  INTEGER NOT NULL,
+        last_seen_ms   INTEGER NOT NULL,
+        level          TEXT NOT NULL DEFAULT 'none',
+        confidence     TEXT NOT NULL DEFAULT 'anecdotal'
+    );
+    CREATE INDEX signals_by_key ON signals(family, district, last_seen_ms);
+    CREATE TABLE signal_reports (
+        signal_id  INTEGER NOT NULL REFERENCES signals(id),
+        report_seq INTEGER NOT NULL UNIQUE REFERENCES reports(seq),
+        PRIMARY KEY (signal_id, report_seq)
+    );
+    CREATE TABLE alerts (
+        id             INTEGER PRIMARY KEY,
+        reference      TEXT NOT NULL UNIQUE,
+        signal_id      INTEGER NOT NULL REFERENCES signals(id),
+        status         TEXT NOT NULL,
+        level          TEXT NOT NULL,
+        confidence     TEXT NOT NULL,
+        audience       TEXT NOT NULL,
+        version        INTEGER NOT NULL,
+        provisional    INTEGER NOT NULL,
+        created_at_ms  INTEGER NOT NULL,
+        updated_at_ms  INTEGER NOT NULL,
+        issued_at_ms   INTEGER,
+        valid_until_ms INTEGER
+    );
+    CREATE INDEX alerts_by_signal ON alerts(signal_id, status);
+    CREATE TABLE alert_versions (
+        alert_id      INTEGER NOT NULL REFERENCES alerts(id),
+        version       INTEGER NOT NULL,
+        status        TEXT NOT NULL,
+        level         TEXT NOT NULL,
+        confidence    TEXT NOT NULL,
+        rules         TEXT NOT NULL,
+        facts         TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (alert_id, version)
+    );
+    CREATE TABLE audit (
+        seq       INTEGER PRIMARY KEY,
+        at_ms     INTEGER NOT NULL,
+        actor     TEXT NOT NULL,
+        action    TEXT NOT NULL,
+        subject   TEXT NOT NULL,
+        detail    TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash      TEXT NOT NULL
+    );
+    )sql",
 };
 static_assert(std::size(kMigrations) == ReportStore::kSchemaVersion);
+
+// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+std::int64_t DaysFromCivil(std::int64_t y, unsigned m, unsigned d) {
+    y -= m <= 2;
+    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const auto yoe = static_cast<unsigned>(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+// Milliseconds since the epoch of an RFC 3339 date-time the schema has accepted, or -1.
+std::int64_t ParseTimeMs(std::string_view t) {
+    if (t.size() < 19) return -1;
+    const auto num = [&](std::size_t at, std::size_t len) {
+        std::int64_t n = 0;
+        for (std::size_t i = at; i < at + len; ++i) {
+            if (t[i] < '0' || t[i] > '9') return std::int64_t{-1};
+            n = n * 10 + (t[i] - '0');
+        }
+        return n;
+    };
+    const auto year = num(0, 4), month = num(5, 2), day = num(8, 2);
+    const auto hour = num(11, 2), minute = num(14, 2), second = num(17, 2);
+    if (year < 0 || month < 1 || day < 1 || hour < 0 || minute < 0 || second < 0) return -1;
+    std::size_t i = 19;
+    std::int64_t millis = 0;
+    if (i < t.size() && t[i] == '.') {
+        std::int64_t scale = 100;
+        for (++i; i < t.size() && t[i] >= '0' && t[i] <= '9'; ++i, scale /= 10)
+            millis += (t[i] - '0') * scale;
+    }
+    std::int64_t offset_min = 0;
+    if (i < t.size() && (t[i] == '+' || t[i] == '-') && i + 6 <= t.size()) {
+        offset_min = num(i + 1, 2) * 60 + num(i + 4, 2);
+        if (t[i] == '-') offset_min = -offset_min;
+    }
+    const auto days = DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
+    return ((days * 24 + hour) * 60 + minute - offset_min) * 60000 + second * 1000 + millis;
+}
+
+std::string Sha256Hex(std::string_view data) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr);
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned int i = 0; i < length; ++i) {
+        out.push_back(kHex[digest[i] >> 4]);
+        out.push_back(kHex[digest[i] & 15]);
+    }
+    return out;
+}
+
+// What an audit entry's hash covers: every field, and the hash of the entry before.
+std::string AuditHash(const std::string& prev_hash, std::int64_t seq, std::int64_t at_ms,
+                      std::string_view actor, std::string_view action, std::string_view subject,
+                      std::string_view detail) {
+    const std::string seq_text = std::to_string(seq);
+    const std::string at_text = std::to_string(at_ms);
+    std::string data = prev_hash;
+    for (const std::string_view part :
+         {std::string_view(seq_text), std::string_view(at_text), actor, action, subject, detail}) {
+        data.push_back('\x1f');
+        data.append(part);
+    }
+    return Sha256Hex(data);
+}
+
+int YearOf(std::int64_t ms) {
+    const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+    std::tm utc{};
+    gmtime_r(&seconds, &utc);
+    return utc.tm_year + 1900;
+}
 
 std::int64_t NowMs() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -109,6 +248,12 @@ public:
         if (rc != SQLITE_OK) throw StoreError(path_ + ": " + Describe(rc));
     }
 
+    // A statement prepared on first use and kept; reset after each use (StatementUse).
+    sqlite3_stmt* Cached(const char* sql) {
+        if (auto it = by_sql_.find(sql); it != by_sql_.end()) return it->second;
+        return by_sql_[sql] = Prepare(sql);
+    }
+
     // A statement prepared once and reset after each use.
     sqlite3_stmt* Prepare(const char* sql) {
         sqlite3_stmt* stmt = nullptr;
@@ -122,6 +267,7 @@ private:
     std::string path_;
     sqlite3* db_ = nullptr;
     std::vector<sqlite3_stmt*> cache_;
+    std::unordered_map<const char*, sqlite3_stmt*> by_sql_;
 };
 
 // Resets a cached statement whatever happens.
@@ -233,6 +379,8 @@ public:
             "ON CONFLICT(id) DO NOTHING");
         find_reference_ = writer_.Prepare("SELECT reference FROM reports WHERE id = ?1");
         LoadNextSeq();
+        LoadLastAuditHash();
+        grading_ = options_.grading;
         reader_ = std::make_unique<Connection>(
             options_.path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, options_.busy_timeout_ms);
         thread_ = std::thread([this] { Run(); });
@@ -245,6 +393,11 @@ public:
         }
         wake_.notify_all();
         thread_.join();
+    }
+
+    void SetGrading(std::shared_ptr<const GradingSetup> grading) {
+        std::lock_guard lock(mutex_);
+        grading_ = std::move(grading);
     }
 
     Result<StoredReport> Insert(const Report& report, std::string_view channel) {
@@ -291,6 +444,89 @@ public:
         }
         sqlite3_finalize(stmt);
         return rows;
+    }
+
+    std::vector<StoredAlert> Alerts(std::string_view reference) const {
+        std::lock_guard lock(reader_mutex_);
+        sqlite3_stmt* stmt = nullptr;
+        const std::string sql =
+            "SELECT a.reference, a.signal_id, a.status, a.level, a.confidence, a.audience, "
+            "a.version, "
+            "a.provisional, s.family, s.district, v.rules, "
+            "(SELECT count(*) FROM signal_reports sr WHERE sr.signal_id = a.signal_id) "
+            "FROM alerts a JOIN signals s ON s.id = a.signal_id "
+            "JOIN alert_versions v ON v.alert_id = a.id AND v.version = a.version " +
+            std::string(reference.empty() ? "ORDER BY a.id DESC" : "WHERE a.reference = ?1");
+        sqlite3_prepare_v2(reader_->get(), sql.c_str(), -1, &stmt, nullptr);
+        if (!reference.empty()) BindText(stmt, 1, reference);
+        std::vector<StoredAlert> out;
+        while (sqlite3_step(stmt) == SQLITE_ROW) {
+            StoredAlert a;
+            a.reference = ColumnText(stmt, 0);
+            a.signal_id = sqlite3_column_int64(stmt, 1);
+            a.status = ColumnText(stmt, 2);
+            a.level = ColumnText(stmt, 3);
+            a.confidence = ColumnText(stmt, 4);
+            a.audience = ColumnText(stmt, 5);
+            a.version = sqlite3_column_int(stmt, 6);
+            a.provisional = sqlite3_column_int(stmt, 7) != 0;
+            a.family = ColumnText(stmt, 8);
+            a.district = ColumnText(stmt, 9);
+            boost::json::error_code ec;
+            const auto rules = boost::json::parse(ColumnText(stmt, 10), ec);
+            if (!ec && rules.is_array()) {
+                for (const auto& r : rules.as_array()) a.rules.emplace_back(r.at("id").as_string());
+            }
+            a.reports = sqlite3_column_int(stmt, 11);
+            out.push_back(std::move(a));
+        }
+        sqlite3_finalize(stmt);
+        return out;
+    }
+
+    std::int64_t CountSignals() const {
+        std::lock_guard lock(reader_mutex_);
+        sqlite3_stmt* stmt = nullptr;
+        sqlite3_prepare_v2(reader_->get(), "SELECT count(*) FROM signals", -1, &stmt, nullptr);
+        const std::int64_t n =
+            sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : -1;
+        sqlite3_finalize(stmt);
+        return n;
+    }
+
+    Result<std::int64_t> VerifyAudit() const {
+        std::lock_guard lock(reader_mutex_);
+        sqlite3_stmt* stmt = nullptr;
+        sqlite3_prepare_v2(reader_->get(),
+                           "SELECT seq, at_ms, actor, action, subject, detail, prev_hash, hash "
+                           "FROM audit ORDER BY seq",
+                           -1, &stmt, nullptr);
+        std::string prev(64, '0');
+        std::int64_t expected_seq = 1;
+        std::int64_t n = 0;
+        std::string problem;
+        while (problem.empty() && sqlite3_step(stmt) == SQLITE_ROW) {
+            const std::int64_t seq = sqlite3_column_int64(stmt, 0);
+            const std::string action = ColumnText(stmt, 3);
+            const std::string subject = ColumnText(stmt, 4);
+            const std::string name =
+                "audit entry " + std::to_string(seq) + " (" + action + " " + subject + ")";
+            if (seq != expected_seq) {
+                problem = "audit entry " + std::to_string(expected_seq) +
+                          " is missing (the next is " + std::to_string(seq) + ")";
+            } else if (ColumnText(stmt, 6) != prev) {
+                problem = name + " does not follow the entry before it: its prev_hash was changed";
+            } else if (AuditHash(prev, seq, sqlite3_column_int64(stmt, 1), ColumnText(stmt, 2),
+                                 action, subject, ColumnText(stmt, 5)) != ColumnText(stmt, 7)) {
+                problem = name + " does not match its hash: it was changed after it was written";
+            }
+            prev = ColumnText(stmt, 7);
+            ++expected_seq;
+            ++n;
+        }
+        sqlite3_finalize(stmt);
+        if (!problem.empty()) return Error{problem};
+        return n;
     }
 
     std::int64_t Count() const {
@@ -364,6 +600,7 @@ private:
                     batch.push_back(queue_.front());
                     queue_.pop_front();
                 }
+                batch_grading_ = grading_;
             }
             Commit(batch);
             batch.clear();
@@ -404,15 +641,22 @@ private:
                 if (rc != SQLITE_DONE) break;
                 rc = SQLITE_OK;
                 if (sqlite3_changes(writer_.get()) == 1) {
-                    results.push_back({r.id, reference, false});
-                    ++next_seq_;
+                    results.push_back({r.id, reference, false, {}, {}});
+                    const std::int64_t seq = next_seq_++;
+                    audit_.push_back({now, "ldisd", "report.accepted", reference,
+                                      "{\"id\":\"" + r.id + "\",\"channel\":\"" +
+                                          std::string(batch[i]->channel) + "\"}"});
+                    if (batch_grading_)
+                        rc = GradeNew(r, seq, reference, now, *batch_grading_, results.back());
+                    if (rc == SQLITE_OK) rc = FlushAudit();
                 } else {
                     StatementUse find(find_reference_);
                     BindText(find_reference_, 1, r.id);
                     rc = sqlite3_step(find_reference_);
                     if (rc != SQLITE_ROW) break;
                     rc = SQLITE_OK;
-                    results.push_back({r.id, ColumnText(find_reference_, 0), true});
+                    results.push_back({r.id, ColumnText(find_reference_, 0), true, {}, {}});
+                    GradeOf(r.id, results.back());
                 }
             }
             if (rc == SQLITE_OK) rc = tx.Commit();
@@ -420,11 +664,306 @@ private:
         }
         if (!failure.empty()) {
             next_seq_ = first_seq;
+            audit_.clear();
+            LoadLastAuditHash();
             for (auto* p : batch) p->promise.set_value(Error{options_.path + ": " + failure});
             return;
         }
         for (std::size_t i = 0; i < batch.size(); ++i)
             batch[i]->promise.set_value(std::move(results[i]));
+    }
+
+    void LoadLastAuditHash() {
+        sqlite3_stmt* stmt =
+            writer_.Cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
+        StatementUse use(stmt);
+        if (sqlite3_step(stmt) == SQLITE_ROW) {
+            last_audit_seq_ = sqlite3_column_int64(stmt, 0);
+            last_audit_hash_ = ColumnText(stmt, 1);
+        } else {
+            last_audit_seq_ = 0;
+            last_audit_hash_ = std::string(64, '0');
+        }
+    }
+
+    // Appends the transaction's audit entries to the hash chain.
+    int FlushAudit() {
+        sqlite3_stmt* stmt = writer_.Cached(
+            "INSERT INTO audit (seq, at_ms, actor, action, subject, detail, prev_hash, hash) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+        for (const auto& e : audit_) {
+            const std::int64_t seq = last_audit_seq_ + 1;
+            const std::string hash =
+                AuditHash(last_audit_hash_, seq, e.at_ms, e.actor, e.action, e.subject, e.detail);
+            StatementUse use(stmt);
+            sqlite3_bind_int64(stmt, 1, seq);
+            sqlite3_bind_int64(stmt, 2, e.at_ms);
+            BindText(stmt, 3, e.actor);
+            BindText(stmt, 4, e.action);
+            BindText(stmt, 5, e.subject);
+            BindText(stmt, 6, e.detail);
+            BindText(stmt, 7, last_audit_hash_);
+            BindText(stmt, 8, hash);
+            const int rc = sqlite3_step(stmt);
+            if (rc != SQLITE_DONE) return rc;
+            last_audit_seq_ = seq;
+            last_audit_hash_ = hash;
+        }
+        audit_.clear();
+        return SQLITE_OK;
+    }
+
+    // For a duplicate: the grade of the signal its first copy joined.
+    void GradeOf(const std::string& id, StoredReport& out) {
+        sqlite3_stmt* stmt = writer_.Cached(
+            "SELECT s.level, (SELECT a.reference FROM alerts a WHERE a.signal_id = s.id "
+            "AND a.status IN ('draft','issued','updated') ORDER BY a.id DESC LIMIT 1) "
+            "FROM reports r JOIN signal_reports sr ON sr.report_seq = r.seq JOIN signals s ON s.id "
+            "= sr.signal_id "
+            "WHERE r.id = ?1");
+        StatementUse use(stmt);
+        BindText(stmt, 1, id);
+        if (sqlite3_step(stmt) == SQLITE_ROW) {
+            out.level = ColumnText(stmt, 0);
+            out.alert_reference = ColumnText(stmt, 1);
+        }
+    }
+
+    // Correlates a new report into its signal, grades the signal again on all its
+    // reports, and creates or revises the signal's one live alert, by policy. Runs in
+    // the transaction that stores the report. Returns an SQLite code.
+    int GradeNew(const Report& r, std::int64_t seq, const std::string& reference, std::int64_t now,
+                 const GradingSetup& g, StoredReport& out) {
+        const SignalFacts own = FactsOf({r.document}, g.substances);
+        std::string family = own.family;
+        if (family.empty()) {
+            // No known family: correlate on the first substance's name.
+            boost::json::error_code ec;
+            const auto doc = boost::json::parse(r.document, ec);
+            std::string name;
+            if (!ec)
+                name = boost::json::value_to<std::string>(doc.at("substances").at(0).at("name"));
+            std::transform(name.begin(), name.end(), name.begin(),
+                           [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+            family = "other:" + name;
+        }
+        std::int64_t seen = ParseTimeMs(r.observed_at.empty() ? r.submitted_at : r.observed_at);
+        if (seen < 0) seen = now;
+
+        std::int64_t signal_id = 0;
+        {
+            sqlite3_stmt* stmt = writer_.Cached(
+                "SELECT id FROM signals WHERE family = ?1 AND district = ?2 AND last_seen_ms >= ?3 "
+                "AND first_seen_ms <= ?4 ORDER BY id DESC LIMIT 1");
+            StatementUse use(stmt);
+            BindText(stmt, 1, family);
+            BindText(stmt, 2, r.district);
+            sqlite3_bind_int64(stmt, 3, seen - g.window_ms);
+            sqlite3_bind_int64(stmt, 4, seen + g.window_ms);
+            const int rc = sqlite3_step(stmt);
+            if (rc == SQLITE_ROW)
+                signal_id = sqlite3_column_int64(stmt, 0);
+            else if (rc != SQLITE_DONE)
+                return rc;
+        }
+        if (signal_id == 0) {
+            sqlite3_stmt* stmt = writer_.Cached(
+                "INSERT INTO signals (family, authority, district, opened_at_ms, first_seen_ms, "
+                "last_seen_ms) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?5)");
+            StatementUse use(stmt);
+            BindText(stmt, 1, family);
+            BindText(stmt, 2, r.authority);
+            BindText(stmt, 3, r.district);
+            sqlite3_bind_int64(stmt, 4, now);
+            sqlite3_bind_int64(stmt, 5, seen);
+            if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE) return rc;
+            signal_id = sqlite3_last_insert_rowid(writer_.get());
+        } else {
+            sqlite3_stmt* stmt = writer_.Cached(
+                "UPDATE signals SET first_seen_ms = min(first_seen_ms, ?2), last_seen_ms = "
+                "max(last_seen_ms, ?2) "
+                "WHERE id = ?1");
+            StatementUse use(stmt);
+            sqlite3_bind_int64(stmt, 1, signal_id);
+            sqlite3_bind_int64(stmt, 2, seen);
+            if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE) return rc;
+        }
+        {
+            sqlite3_stmt* stmt = writer_.Cached(
+                "INSERT INTO signal_reports (signal_id, report_seq) VALUES (?1, ?2)");
+            StatementUse use(stmt);
+            sqlite3_bind_int64(stmt, 1, signal_id);
+            sqlite3_bind_int64(stmt, 2, seq);
+            if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE) return rc;
+        }
+        std::vector<std::string> documents;
+        {
+            sqlite3_stmt* stmt = writer_.Cached(
+                "SELECT r.document FROM signal_reports sr JOIN reports r ON r.seq = sr.report_seq "
+                "WHERE sr.signal_id = ?1 ORDER BY r.seq");
+            StatementUse use(stmt);
+            sqlite3_bind_int64(stmt, 1, signal_id);
+            int rc;
+            while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+                documents.push_back(ColumnText(stmt, 0));
+            if (rc != SQLITE_DONE) return rc;
+        }
+        const SignalFacts facts = FactsOf(documents, g.substances);
+        const Grade grade = g.rules.Apply(facts);
+        const std::string level(ToString(grade.level));
+        boost::json::array fired;
+        for (const auto& f : grade.fired) {
+            fired.push_back(
+                {{"id", f.id}, {"level", std::string(ToString(f.level))}, {"reason", f.reason}});
+        }
+        boost::json::object facts_json;
+        for (const auto& [k, v] : facts.numbers) facts_json[k] = v;
+        facts_json["family"] = facts.family;
+        facts_json["evidence"] = facts.evidence;
+        const std::string rules_text = boost::json::serialize(fired);
+        const std::string signal_ref = "signal-" + std::to_string(signal_id);
+        {
+            sqlite3_stmt* stmt =
+                writer_.Cached("UPDATE signals SET level = ?2, confidence = ?3 WHERE id = ?1");
+            StatementUse use(stmt);
+            sqlite3_bind_int64(stmt, 1, signal_id);
+            BindText(stmt, 2, level);
+            BindText(stmt, 3, grade.confidence);
+            if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE) return rc;
+        }
+        audit_.push_back(
+            {now, "ldisd", "signal.graded", signal_ref,
+             boost::json::serialize(boost::json::object{{"report", reference},
+                                                        {"level", level},
+                                                        {"confidence", grade.confidence},
+                                                        {"reports", documents.size()},
+                                                        {"rules", fired}})});
+        out.level = level;
+
+        // The signal's live alert, if any.
+        std::int64_t alert_id = 0;
+        std::string alert_reference, status_text;
+        int version = 0;
+        {
+            sqlite3_stmt* stmt = writer_.Cached(
+                "SELECT id, reference, status, version FROM alerts WHERE signal_id = ?1 "
+                "AND status IN ('draft','issued','updated') ORDER BY id DESC LIMIT 1");
+            StatementUse use(stmt);
+            sqlite3_bind_int64(stmt, 1, signal_id);
+            const int rc = sqlite3_step(stmt);
+            if (rc == SQLITE_ROW) {
+                alert_id = sqlite3_column_int64(stmt, 0);
+                alert_reference = ColumnText(stmt, 1);
+                status_text = ColumnText(stmt, 2);
+                version = sqlite3_column_int(stmt, 3);
+            } else if (rc != SQLITE_DONE) {
+                return rc;
+            }
+        }
+        if (alert_id == 0 && grade.level == Level::kNone) return SQLITE_OK;  // logged, no alert
+
+        const PolicyDecision policy = DecidePolicy(grade.level);
+        AlertStatus status = policy.status;
+        bool provisional = policy.provisional;
+        std::string action = "alert.created";
+        if (alert_id == 0) {
+            const int year = YearOf(now);
+            const std::string prefix = options_.reference_prefix + "-" + std::to_string(year) + "-";
+            sqlite3_stmt* count =
+                writer_.Cached("SELECT count(*) FROM alerts WHERE reference LIKE ?1 || '%'");
+            std::int64_t n = 0;
+            {
+                StatementUse use(count);
+                BindText(count, 1, prefix);
+                if (sqlite3_step(count) == SQLITE_ROW) n = sqlite3_column_int64(count, 0);
+            }
+            char number[24];
+            std::snprintf(number, sizeof number, "%04lld", static_cast<long long>(n + 1));
+            alert_reference = prefix + number;
+            version = 1;
+            sqlite3_stmt* stmt = writer_.Cached(
+                "INSERT INTO alerts (reference, signal_id, status, level, confidence, audience, "
+                "version, provisional, "
+                "created_at_ms, updated_at_ms, issued_at_ms, valid_until_ms) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8, ?8, ?9, ?10)");
+            StatementUse use(stmt);
+            BindText(stmt, 1, alert_reference);
+            sqlite3_bind_int64(stmt, 2, signal_id);
+            BindText(stmt, 3, ToString(status));
+            BindText(stmt, 4, level);
+            BindText(stmt, 5, grade.confidence);
+            BindText(stmt, 6, policy.audience);
+            sqlite3_bind_int(stmt, 7, provisional ? 1 : 0);
+            sqlite3_bind_int64(stmt, 8, now);
+            if (status == AlertStatus::kIssued) {
+                sqlite3_bind_int64(stmt, 9, now);
+                sqlite3_bind_int64(stmt, 10, now + g.valid_for_ms);
+            } else {
+                sqlite3_bind_null(stmt, 9);
+                sqlite3_bind_null(stmt, 10);
+            }
+            if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE) return rc;
+            alert_id = sqlite3_last_insert_rowid(writer_.get());
+        } else {
+            // A change in the signal is a new version of its one alert, never a second alert.
+            AlertStatus from = AlertStatus::kDraft;
+            ParseAlertStatus(status_text, from);
+            auto next = Transition(alert_reference, from, AlertAction::kRevise);
+            status = next.ok() ? next.value() : from;
+            // A draft whose signal has become red goes out at once, as a new red alert would.
+            if (from == AlertStatus::kDraft && policy.status == AlertStatus::kIssued)
+                status = AlertStatus::kIssued;
+            provisional =
+                status != AlertStatus::kDraft && (provisional || from == AlertStatus::kDraft);
+            ++version;
+            action = "alert.version";
+            sqlite3_stmt* stmt = writer_.Cached(
+                "UPDATE alerts SET status = ?2, level = ?3, confidence = ?4, version = ?5, "
+                "updated_at_ms = ?6, "
+                "provisional = CASE WHEN status = 'draft' THEN ?7 ELSE provisional END, "
+                "issued_at_ms = coalesce(issued_at_ms, CASE WHEN ?2 != 'draft' THEN ?6 END), "
+                "valid_until_ms = coalesce(valid_until_ms, CASE WHEN ?2 != 'draft' THEN ?6 + ?8 "
+                "END) "
+                "WHERE id = ?1");
+            StatementUse use(stmt);
+            sqlite3_bind_int64(stmt, 1, alert_id);
+            BindText(stmt, 2, ToString(status));
+            BindText(stmt, 3, level);
+            BindText(stmt, 4, grade.confidence);
+            sqlite3_bind_int(stmt, 5, version);
+            sqlite3_bind_int64(stmt, 6, now);
+            sqlite3_bind_int(stmt, 7, provisional ? 1 : 0);
+            sqlite3_bind_int64(stmt, 8, g.valid_for_ms);
+            if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE) return rc;
+        }
+        {
+            sqlite3_stmt* stmt = writer_.Cached(
+                "INSERT INTO alert_versions (alert_id, version, status, level, confidence, rules, "
+                "facts, created_at_ms) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+            StatementUse use(stmt);
+            sqlite3_bind_int64(stmt, 1, alert_id);
+            sqlite3_bind_int(stmt, 2, version);
+            BindText(stmt, 3, ToString(status));
+            BindText(stmt, 4, level);
+            BindText(stmt, 5, grade.confidence);
+            BindText(stmt, 6, rules_text);
+            const std::string facts_text = boost::json::serialize(facts_json);
+            BindText(stmt, 7, facts_text);
+            sqlite3_bind_int64(stmt, 8, now);
+            if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE) return rc;
+        }
+        audit_.push_back(
+            {now, "ldisd", action, alert_reference,
+             boost::json::serialize(boost::json::object{{"version", version},
+                                                        {"status", std::string(ToString(status))},
+                                                        {"level", level},
+                                                        {"provisional", provisional},
+                                                        {"signal", signal_ref},
+                                                        {"report", reference}})});
+        out.alert_reference = alert_reference;
+        return SQLITE_OK;
     }
 
     StoreOptions options_;
@@ -434,6 +973,16 @@ private:
     std::int64_t next_seq_ = 1;
     std::unique_ptr<Connection> reader_;
     mutable std::mutex reader_mutex_;
+
+    std::shared_ptr<const GradingSetup> grading_;        // guarded by mutex_
+    std::shared_ptr<const GradingSetup> batch_grading_;  // the writer thread's copy for one batch
+    struct AuditEntry {
+        std::int64_t at_ms;
+        std::string actor, action, subject, detail;
+    };
+    std::vector<AuditEntry> audit_;  // entries of the transaction in hand, written by FlushAudit
+    std::string last_audit_hash_;
+    std::int64_t last_audit_seq_ = 0;
 
     std::mutex mutex_;
     std::condition_variable wake_;
@@ -460,6 +1009,25 @@ std::vector<std::string> ReportStore::ListIds() const {
 }
 std::vector<StoredReportRow> ReportStore::Recent(std::size_t limit) const {
     return impl_->Recent(limit);
+}
+
+void ReportStore::SetGrading(std::shared_ptr<const GradingSetup> grading) {
+    impl_->SetGrading(std::move(grading));
+}
+std::vector<StoredAlert> ReportStore::Alerts() const {
+    return impl_->Alerts({});
+}
+std::optional<StoredAlert> ReportStore::FindAlert(std::string_view reference) const {
+    if (reference.empty()) return std::nullopt;
+    auto all = impl_->Alerts(reference);
+    if (all.empty()) return std::nullopt;
+    return std::move(all.front());
+}
+std::int64_t ReportStore::CountSignals() const {
+    return impl_->CountSignals();
+}
+Result<std::int64_t> ReportStore::VerifyAudit() const {
+    return impl_->VerifyAudit();
 }
 
 int ReportStore::FileSchemaVersion(const std::string& path) {

@@ -3,10 +3,12 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "ldis/engine/grading.hpp"
 #include "ldis/engine/report.hpp"
 #include "ldis/engine/result.hpp"
 
@@ -16,19 +18,48 @@ namespace ldis::engine {
 enum class Synchronous { kOff, kNormal, kFull, kExtra };
 std::optional<Synchronous> ParseSynchronous(std::string_view text);
 
+// What grading needs, shared by the store and replaced whole on reload.
+struct GradingSetup {
+    Substances substances;
+    Rules rules;
+    std::int64_t window_ms = 7LL * 24 * 3600 * 1000;  // a report joins a signal this close in time
+    std::int64_t valid_for_ms = 365LL * 24 * 3600 * 1000;  // an alert's valid_until, from issue
+};
+
 struct StoreOptions {
     std::string path;
     Synchronous synchronous = Synchronous::kFull;
     int busy_timeout_ms = 5000;
     std::size_t max_batch = 512;          // reports committed together at most
-    std::string reference_prefix = "KM";  // references look like KM-R000042
+    std::string reference_prefix = "KM";  // references look like KM-R000042 and KM-2026-0007
+    // When set, every new report is correlated, graded and alerted on in the
+    // transaction that stores it. Without it reports are only stored.
+    std::shared_ptr<const GradingSetup> grading;
 };
 
 // The outcome of storing one report.
 struct StoredReport {
     std::string id;
     std::string reference;
-    bool duplicate = false;  // the id was already stored; nothing changed
+    bool duplicate = false;       // the id was already stored; nothing changed
+    std::string level;            // the grade of the report's signal: none, green, amber, red
+    std::string alert_reference;  // the signal's live alert, when it has one
+};
+
+// One alert as stored, with its latest version's grade.
+struct StoredAlert {
+    std::string reference;
+    std::int64_t signal_id = 0;
+    std::string status;
+    std::string level;
+    std::string confidence;
+    std::string audience;
+    int version = 0;
+    bool provisional = false;
+    std::string family;
+    std::string district;
+    std::vector<std::string> rules;  // ids of the rules that fired for the latest version
+    int reports = 0;
 };
 
 // A stored report as read back.
@@ -55,7 +86,7 @@ public:
 // many concurrent Insert() calls share one fsync. Reads use their own connection.
 class ReportStore {
 public:
-    static constexpr int kSchemaVersion = 1;
+    static constexpr int kSchemaVersion = 2;
 
     // Opens or creates the file, checks its integrity header and migrates it.
     // Throws StoreError naming the file and the problem.
@@ -76,6 +107,18 @@ public:
     std::vector<std::string> ListIds() const;
     // The most recently received reports, newest first.
     std::vector<StoredReportRow> Recent(std::size_t limit) const;
+
+    // Replaces the grading setup (configuration reload). Thread-safe.
+    void SetGrading(std::shared_ptr<const GradingSetup> grading);
+
+    // Alerts, newest first, and one by reference.
+    std::vector<StoredAlert> Alerts() const;
+    std::optional<StoredAlert> FindAlert(std::string_view reference) const;
+    std::int64_t CountSignals() const;
+
+    // Checks the audit log's hash chain. Returns the number of entries, or an Error
+    // naming the first entry that does not match.
+    Result<std::int64_t> VerifyAudit() const;
 
     // The user_version of a database file, without migrating it. Throws StoreError.
     static int FileSchemaVersion(const std::string& path);

@@ -1,0 +1,82 @@
+#include "ldis/engine/lifecycle.hpp"
+
+namespace ldis::engine {
+
+std::string_view ToString(AlertStatus status) {
+    switch (status) {
+        case AlertStatus::kDraft:
+            return "draft";
+        case AlertStatus::kIssued:
+            return "issued";
+        case AlertStatus::kUpdated:
+            return "updated";
+        case AlertStatus::kCancelled:
+            return "cancelled";
+        case AlertStatus::kExpired:
+            return "expired";
+    }
+    return "draft";
+}
+
+bool ParseAlertStatus(std::string_view text, AlertStatus& out) {
+    for (auto s : {AlertStatus::kDraft, AlertStatus::kIssued, AlertStatus::kUpdated,
+                   AlertStatus::kCancelled, AlertStatus::kExpired}) {
+        if (ToString(s) == text) {
+            out = s;
+            return true;
+        }
+    }
+    return false;
+}
+
+std::string_view ToString(AlertAction action) {
+    switch (action) {
+        case AlertAction::kApprove:
+            return "approve";
+        case AlertAction::kRevise:
+            return "update";
+        case AlertAction::kCancel:
+            return "cancel";
+        case AlertAction::kExpire:
+            return "expire";
+    }
+    return "update";
+}
+
+bool IsLive(AlertStatus status) {
+    return status == AlertStatus::kDraft || status == AlertStatus::kIssued ||
+           status == AlertStatus::kUpdated;
+}
+
+Result<AlertStatus> Transition(std::string_view reference, AlertStatus from, AlertAction action) {
+    const auto refuse = [&](std::string_view why) -> Result<AlertStatus> {
+        return Error{"cannot " + std::string(ToString(action)) + " " + std::string(reference) +
+                     ": " + std::string(why)};
+    };
+    if (!IsLive(from)) return refuse("it is " + std::string(ToString(from)));
+    switch (action) {
+        case AlertAction::kApprove:
+            if (from != AlertStatus::kDraft)
+                return refuse("it is already " + std::string(ToString(from)));
+            return AlertStatus::kIssued;
+        case AlertAction::kRevise:
+            // A draft stays a draft with a new version; an issued alert becomes updated.
+            return from == AlertStatus::kDraft ? AlertStatus::kDraft : AlertStatus::kUpdated;
+        case AlertAction::kCancel:
+            return AlertStatus::kCancelled;
+        case AlertAction::kExpire:
+            if (from == AlertStatus::kDraft)
+                return refuse("a draft was never issued, so it cannot expire");
+            return AlertStatus::kExpired;
+    }
+    return refuse("unknown action");
+}
+
+PolicyDecision DecidePolicy(Level level, std::string_view audience) {
+    if (level == Level::kRed && audience != "public") {
+        return {AlertStatus::kIssued, true, std::string(audience)};
+    }
+    return {AlertStatus::kDraft, false, std::string(audience)};
+}
+
+}  // namespace ldis::engine

@@ -1,0 +1,76 @@
+#include "ldis/engine/lifecycle.hpp"
+
+#include <gtest/gtest.h>
+
+using ldis::engine::AlertAction;
+using ldis::engine::AlertStatus;
+using ldis::engine::Level;
+using ldis::engine::Transition;
+
+namespace {
+
+struct Row {
+    AlertStatus from;
+    AlertAction action;
+    bool legal;
+    AlertStatus to;
+};
+
+TEST(LifecycleTest, EveryTransition) {
+    using S = AlertStatus;
+    using A = AlertAction;
+    const Row rows[] = {
+        {S::kDraft, A::kApprove, true, S::kIssued},
+        {S::kDraft, A::kRevise, true, S::kDraft},
+        {S::kDraft, A::kCancel, true, S::kCancelled},
+        {S::kDraft, A::kExpire, false, S::kDraft},
+        {S::kIssued, A::kApprove, false, S::kIssued},
+        {S::kIssued, A::kRevise, true, S::kUpdated},
+        {S::kIssued, A::kCancel, true, S::kCancelled},
+        {S::kIssued, A::kExpire, true, S::kExpired},
+        {S::kUpdated, A::kApprove, false, S::kUpdated},
+        {S::kUpdated, A::kRevise, true, S::kUpdated},
+        {S::kUpdated, A::kCancel, true, S::kCancelled},
+        {S::kUpdated, A::kExpire, true, S::kExpired},
+        {S::kCancelled, A::kApprove, false, S::kDraft},
+        {S::kCancelled, A::kRevise, false, S::kDraft},
+        {S::kCancelled, A::kCancel, false, S::kDraft},
+        {S::kCancelled, A::kExpire, false, S::kDraft},
+        {S::kExpired, A::kApprove, false, S::kDraft},
+        {S::kExpired, A::kRevise, false, S::kDraft},
+        {S::kExpired, A::kCancel, false, S::kDraft},
+        {S::kExpired, A::kExpire, false, S::kDraft},
+    };
+    for (const auto& r : rows) {
+        const auto result = Transition("KM-2026-0007", r.from, r.action);
+        EXPECT_EQ(result.ok(), r.legal) << ToString(r.from) << " + " << ToString(r.action);
+        if (r.legal && result.ok()) {
+            EXPECT_EQ(ToString(result.value()), ToString(r.to))
+                << ToString(r.from) << " + " << ToString(r.action);
+        }
+        if (!r.legal && !result.ok()) {
+            EXPECT_NE(result.error().message.find("KM-2026-0007"), std::string::npos);
+        }
+    }
+}
+
+TEST(LifecycleTest, RefusalsSayWhy) {
+    EXPECT_EQ(
+        Transition("KM-2026-0007", AlertStatus::kCancelled, AlertAction::kApprove).error().message,
+        "cannot approve KM-2026-0007: it is cancelled");
+    EXPECT_EQ(
+        Transition("KM-2026-0008", AlertStatus::kIssued, AlertAction::kApprove).error().message,
+        "cannot approve KM-2026-0008: it is already issued");
+}
+
+TEST(LifecycleTest, DefaultPolicy) {
+    const auto red = ldis::engine::DecidePolicy(Level::kRed);
+    EXPECT_EQ(red.status, AlertStatus::kIssued);
+    EXPECT_TRUE(red.provisional);
+    EXPECT_EQ(red.audience, "professionals");
+    EXPECT_EQ(ldis::engine::DecidePolicy(Level::kAmber).status, AlertStatus::kDraft);
+    EXPECT_EQ(ldis::engine::DecidePolicy(Level::kGreen).status, AlertStatus::kDraft);
+    EXPECT_EQ(ldis::engine::DecidePolicy(Level::kRed, "public").status, AlertStatus::kDraft);
+}
+
+}  // namespace
