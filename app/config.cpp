@@ -401,10 +401,13 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
 std::shared_ptr<const engine::GradingSetup> LoadGrading(const Config& config) {
     auto substances = engine::Substances::LoadFile(config.path_substances);
     auto rules = engine::Rules::LoadFile(config.path_rules, substances);
-    auto setup = std::make_shared<engine::GradingSetup>(
-        engine::GradingSetup{std::move(substances), std::move(rules), {}, {}});
+    auto setup = std::make_shared<engine::GradingSetup>();
+    setup->substances = std::move(substances);
+    setup->rules = std::move(rules);
     setup->window_ms = static_cast<std::int64_t>(config.grading_window_days) * 24 * 3600 * 1000;
     setup->valid_for_ms = static_cast<std::int64_t>(config.alert_valid_days) * 24 * 3600 * 1000;
+    setup->templates = engine::AlertTemplates::LoadDir(config.path_templates + "/alert");
+    setup->public_url = config.http_public_url;
     return setup;
 }
 

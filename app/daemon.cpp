@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
 #include <csignal>
@@ -85,6 +86,8 @@ public:
                 [](bool) {});
         }
         for (auto& client : clients_) client->Start();
+        net::steady_timer expiry(io_);
+        ScheduleExpiry(expiry);
         spdlog::info("ldisd started: store={} mqtt={} filter={} connections={}", config_.store_path,
                      config_.mqtt_uri, config_.ReportFilter(), clients_.size());
 
@@ -109,6 +112,7 @@ private:
             spdlog::info("ldisd stopping on signal {}", signal);
             stopping_.store(true);
             signals.cancel();
+            if (expiry_) expiry_->cancel();
             // Each Stop() lets the handler finish the report in hand, publishes
             // "offline" and disconnects; receipts posted before this have gone out.
             for (auto& client : clients_) {
@@ -116,6 +120,29 @@ private:
                     spdlog::warn("mqtt did not stop within 5 s");
             }
             work_->reset();
+        });
+    }
+
+    // Expires alerts whose valid_until has passed, once a minute.
+    void ScheduleExpiry(net::steady_timer& timer) {
+        expiry_ = &timer;
+        timer.expires_after(std::chrono::seconds(1));
+        timer.async_wait([this, &timer](const boost::system::error_code& ec) {
+            if (ec || stopping_.load()) return;
+            const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+            auto expired = store_.ExpireDue(now);
+            if (!expired.ok()) {
+                spdlog::error("alert expiry: {}", expired.error().message);
+            } else {
+                for (const auto& reference : expired.value())
+                    spdlog::info("alert expired reference={}", reference);
+            }
+            timer.expires_after(std::chrono::seconds(60));
+            timer.async_wait([this, &timer](const boost::system::error_code& again) {
+                if (!again) ScheduleExpiry(timer);
+            });
         });
     }
 
@@ -196,6 +223,7 @@ private:
     net::executor_work_guard<net::io_context::executor_type>* work_ = nullptr;
     std::vector<std::unique_ptr<broker::Client>> clients_;
     std::atomic<bool> stopping_{false};
+    net::steady_timer* expiry_ = nullptr;
 };
 
 Daemon::Daemon(Config config, std::string config_path, std::vector<std::string> overrides)

@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 #include <ctime>
+#include <fstream>
 
 #include "ldis/engine/report_store.hpp"
 #include "ldis/engine/report_validator.hpp"
@@ -17,10 +18,13 @@ using ldis::test::SourcePath;
 namespace {
 
 std::shared_ptr<const ldis::engine::GradingSetup> Grading() {
-    auto substances = ldis::engine::Substances::LoadFile(SourcePath("config/substances.toml"));
-    auto rules = ldis::engine::Rules::LoadFile(SourcePath("config/rules.toml"), substances);
-    return std::make_shared<ldis::engine::GradingSetup>(ldis::engine::GradingSetup{
-        std::move(substances), std::move(rules), 7LL * 24 * 3600 * 1000, 365LL * 24 * 3600 * 1000});
+    auto setup = std::make_shared<ldis::engine::GradingSetup>();
+    setup->substances = ldis::engine::Substances::LoadFile(SourcePath("config/substances.toml"));
+    setup->rules =
+        ldis::engine::Rules::LoadFile(SourcePath("config/rules.toml"), setup->substances);
+    setup->templates = ldis::engine::AlertTemplates::LoadDir(SourcePath("templates/alert"));
+    setup->public_url = "https://ldis.example.org";
+    return setup;
 }
 
 std::string ThisYear() {
@@ -213,6 +217,127 @@ TEST_F(CorrelationTest, AuditEntryRemovedIsFound) {
     const auto result = ReportStore(o).VerifyAudit();
     ASSERT_FALSE(result.ok());
     EXPECT_EQ(result.error().message, "audit entry 2 is missing (the next is 3)");
+}
+
+TEST_F(CorrelationTest, ACoordinatorApprovesADraft) {
+    const auto amber =
+        Submit("2026-11-01T10:00:00Z", "heroin", {{"cases", 1}, {"critical_care", 1}});
+    const auto approved = store_->Act(amber.alert_reference, ldis::engine::AlertAction::kApprove,
+                                      "coordinator:alice");
+    ASSERT_TRUE(approved.ok()) << approved.error().message;
+    EXPECT_EQ(approved.value().status, "issued");
+    EXPECT_EQ(approved.value().version, 2);
+    EXPECT_FALSE(approved.value().provisional);
+    const auto again = store_->Act(amber.alert_reference, ldis::engine::AlertAction::kApprove,
+                                   "coordinator:alice");
+    ASSERT_FALSE(again.ok());
+    EXPECT_EQ(again.error().message,
+              "cannot approve " + amber.alert_reference + ": it is already issued");
+    EXPECT_TRUE(store_->VerifyAudit().ok());
+}
+
+TEST_F(CorrelationTest, ACoordinatorConfirmsAProvisionalRedAlert) {
+    const auto red = Submit("2026-11-01T10:00:00Z", "heroin", {{"cases", 2}, {"critical_care", 2}});
+    ASSERT_TRUE(store_->FindAlert(red.alert_reference)->provisional);
+    const auto confirmed =
+        store_->Act(red.alert_reference, ldis::engine::AlertAction::kApprove, "coordinator:bob");
+    ASSERT_TRUE(confirmed.ok()) << confirmed.error().message;
+    EXPECT_EQ(confirmed.value().status, "issued");
+    EXPECT_FALSE(confirmed.value().provisional);
+}
+
+TEST_F(CorrelationTest, ACancelledAlertCannotBeApprovedAndANewOneIsOpened) {
+    const auto amber =
+        Submit("2026-11-01T10:00:00Z", "heroin", {{"cases", 1}, {"critical_care", 1}});
+    ASSERT_TRUE(
+        store_->Act(amber.alert_reference, ldis::engine::AlertAction::kCancel, "coordinator:alice")
+            .ok());
+    const auto refused = store_->Act(amber.alert_reference, ldis::engine::AlertAction::kApprove,
+                                     "coordinator:alice");
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().message,
+              "cannot approve " + amber.alert_reference + ": it is cancelled");
+    // The signal goes on; its next change opens a new alert rather than reviving the cancelled one.
+    const auto more =
+        Submit("2026-11-02T10:00:00Z", "heroin", {{"cases", 1}, {"critical_care", 1}});
+    EXPECT_NE(more.alert_reference, amber.alert_reference);
+    EXPECT_FALSE(store_->Act("KM-2026-9999", ldis::engine::AlertAction::kCancel, "x").ok());
+}
+
+TEST_F(CorrelationTest, IssuedAlertsExpireWhenTheirTimeIsUp) {
+    const auto red = Submit("2026-11-01T10:00:00Z", "heroin", {{"cases", 2}, {"critical_care", 2}});
+    const auto draft =
+        Submit("2026-11-01T10:00:00Z", "spice", {{"cases", 1}, {"critical_care", 1}});
+    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    auto none_yet = store_->ExpireDue(now);
+    ASSERT_TRUE(none_yet.ok());
+    EXPECT_TRUE(none_yet.value().empty());
+    const auto later = store_->ExpireDue(now + 366LL * 24 * 3600 * 1000);
+    ASSERT_TRUE(later.ok());
+    EXPECT_EQ(later.value(), std::vector<std::string>{red.alert_reference});  // drafts never expire
+    EXPECT_EQ(store_->FindAlert(red.alert_reference)->status, "expired");
+    EXPECT_EQ(store_->FindAlert(draft.alert_reference)->status, "draft");
+    EXPECT_TRUE(store_->VerifyAudit().ok());
+}
+
+TEST_F(CorrelationTest, AlertTextHasEverySectionAndNothingPersonal) {
+    auto r = ldis::test::ValidReport(ldis::test::NewUuid());
+    r["harms"] = json::object{{"cases", 2}, {"critical_care", 2}, {"naloxone_doses", 5}};
+    r["symptoms"] = json::array{"slow breathing", "patient 943 476 5919 blue lips"};
+    r["substances"] = json::array{
+        {{"name", "protonitazene"}, {"sold_as", "heroin"}, {"appearance", "brown powder"}}};
+    static const auto validator = ldis::engine::LoadReportValidator(
+        SourcePath("config/schema/report.schema.json"), SourcePath("config/areas.toml"));
+    const auto v = validator->Validate(json::serialize(r));
+    ASSERT_TRUE(v.ok());
+    const auto stored = store_->Insert(*v.report, "mqtt");
+    ASSERT_TRUE(stored.ok());
+    const auto alert = store_->FindAlert(stored.value().alert_reference);
+    ASSERT_TRUE(alert);
+    const auto body = json::parse(alert->body).as_object();
+    for (const auto& section : ldis::engine::AlertTemplates::SectionNames()) {
+        ASSERT_TRUE(body.contains(section)) << section;
+        EXPECT_FALSE(body.at(section).as_string().empty()) << section;
+    }
+    const std::string summary(body.at("summary").as_string());
+    EXPECT_EQ(summary.rfind("Drug Alert " + alert->reference + " v1 (provisional): nitazenes", 0),
+              0u)
+        << summary;
+    // Medway Maritime is an establishment: two cases read "fewer than 3".
+    EXPECT_NE(summary.find("fewer than 3 affected"), std::string::npos) << summary;
+    EXPECT_NE(std::string(body.at("harms").as_string()).find("blue lips"), std::string::npos);
+    EXPECT_EQ(alert->body.find("943 476 5919"), std::string::npos);
+    EXPECT_EQ(alert->scrubbed, 1);
+    EXPECT_EQ(alert->body.find("ed.nurse@example.org"),
+              std::string::npos);  // the reporter's contact
+    EXPECT_EQ(alert->body.find("Medway NHS Foundation Trust"), std::string::npos);
+    EXPECT_NE(std::string(body.at("acknowledgement").as_string()).find("within 4 hours"),
+              std::string::npos);
+    EXPECT_NE(std::string(body.at("history").as_string()).find("v1 issued (red)"),
+              std::string::npos);
+}
+
+TEST_F(CorrelationTest, LargerCountsAreShownWhenNoWardOrEstablishmentIsNamed) {
+    const auto a = Submit("2026-11-01T10:00:00Z", "spice", {{"cases", 4}, {"critical_care", 1}});
+    const auto alert = store_->FindAlert(a.alert_reference);
+    ASSERT_TRUE(alert);
+    EXPECT_NE(alert->body.find("4 affected"), std::string::npos) << alert->body;
+}
+
+TEST(AlertTemplatesTest, ABrokenTemplateIsNamed) {
+    ldis::test::TempDir dir;
+    for (const auto& section : ldis::engine::AlertTemplates::SectionNames()) {
+        std::ofstream(dir / (section + ".mustache"))
+            << (section == "harms" ? "{{#open}} never closed" : "ok");
+    }
+    try {
+        ldis::engine::AlertTemplates::LoadDir(dir.path().string());
+        FAIL() << "expected an error";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("harms.mustache"), std::string::npos) << e.what();
+    }
 }
 
 }  // namespace

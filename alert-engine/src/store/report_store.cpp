@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <ctime>
 #include <deque>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -87,6 +88,8 @@ constexpr const char* kMigrations[] = {
         confidence    TEXT NOT NULL,
         rules         TEXT NOT NULL,
         facts         TEXT NOT NULL,
+        body          TEXT NOT NULL DEFAULT '{}',
+        scrubbed      INTEGER NOT NULL DEFAULT 0,
         created_at_ms INTEGER NOT NULL,
         PRIMARY KEY (alert_id, version)
     );
@@ -395,6 +398,37 @@ public:
         thread_.join();
     }
 
+    // Runs `job` on the writer thread, between batches, and returns its result.
+    template <typename T>
+    Result<T> OnWriter(std::function<Result<T>()> job) {
+        std::promise<Result<T>> done;
+        auto future = done.get_future();
+        {
+            std::lock_guard lock(mutex_);
+            if (closing_) return Error{"the store is closing"};
+            jobs_.push_back([&] { done.set_value(job()); });
+        }
+        wake_.notify_one();
+        return future.get();
+    }
+
+    Result<StoredAlert> Act(std::string_view reference, AlertAction action,
+                            std::string_view actor) {
+        const std::string ref(reference);
+        const std::string who(actor);
+        auto outcome = OnWriter<std::string>(
+            [&]() -> Result<std::string> { return ActOnWriter(ref, action, who); });
+        if (!outcome.ok()) return outcome.error();
+        auto alert = Alerts(ref);
+        if (alert.empty()) return Error{"no alert " + ref};
+        return alert.front();
+    }
+
+    Result<std::vector<std::string>> ExpireDue(std::int64_t now_ms) {
+        return OnWriter<std::vector<std::string>>(
+            [&]() -> Result<std::vector<std::string>> { return ExpireOnWriter(now_ms); });
+    }
+
     void SetGrading(std::shared_ptr<const GradingSetup> grading) {
         std::lock_guard lock(mutex_);
         grading_ = std::move(grading);
@@ -452,7 +486,7 @@ public:
         const std::string sql =
             "SELECT a.reference, a.signal_id, a.status, a.level, a.confidence, a.audience, "
             "a.version, "
-            "a.provisional, s.family, s.district, v.rules, "
+            "a.provisional, s.family, s.district, v.rules, v.scrubbed, v.body, "
             "(SELECT count(*) FROM signal_reports sr WHERE sr.signal_id = a.signal_id) "
             "FROM alerts a JOIN signals s ON s.id = a.signal_id "
             "JOIN alert_versions v ON v.alert_id = a.id AND v.version = a.version " +
@@ -477,7 +511,9 @@ public:
             if (!ec && rules.is_array()) {
                 for (const auto& r : rules.as_array()) a.rules.emplace_back(r.at("id").as_string());
             }
-            a.reports = sqlite3_column_int(stmt, 11);
+            a.scrubbed = sqlite3_column_int(stmt, 11);
+            a.body = ColumnText(stmt, 12);
+            a.reports = sqlite3_column_int(stmt, 13);
             out.push_back(std::move(a));
         }
         sqlite3_finalize(stmt);
@@ -594,7 +630,14 @@ private:
         for (;;) {
             {
                 std::unique_lock lock(mutex_);
-                wake_.wait(lock, [this] { return closing_ || !queue_.empty(); });
+                wake_.wait(lock, [this] { return closing_ || !queue_.empty() || !jobs_.empty(); });
+                if (!jobs_.empty()) {
+                    auto job = std::move(jobs_.front());
+                    jobs_.pop_front();
+                    lock.unlock();
+                    job();
+                    continue;
+                }
                 if (queue_.empty()) return;  // closing, and nothing left to write
                 while (!queue_.empty() && batch.size() < options_.max_batch) {
                     batch.push_back(queue_.front());
@@ -671,6 +714,147 @@ private:
         }
         for (std::size_t i = 0; i < batch.size(); ++i)
             batch[i]->promise.set_value(std::move(results[i]));
+    }
+
+    // The latest version's rules and facts, copied into a new version row.
+    int AddVersion(std::int64_t alert_id, int version, std::string_view status, std::int64_t now) {
+        sqlite3_stmt* stmt = writer_.Cached(
+            "INSERT INTO alert_versions (alert_id, version, status, level, confidence, rules, "
+            "facts, body, "
+            "scrubbed, created_at_ms) "
+            "SELECT alert_id, ?2, ?3, level, confidence, rules, facts, body, scrubbed, ?4 FROM "
+            "alert_versions "
+            "WHERE alert_id = ?1 ORDER BY version DESC LIMIT 1");
+        StatementUse use(stmt);
+        sqlite3_bind_int64(stmt, 1, alert_id);
+        sqlite3_bind_int(stmt, 2, version);
+        BindText(stmt, 3, status);
+        sqlite3_bind_int64(stmt, 4, now);
+        const int rc = sqlite3_step(stmt);
+        return rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+
+    Result<std::string> ActOnWriter(const std::string& reference, AlertAction action,
+                                    const std::string& actor) {
+        const std::int64_t now = NowMs();
+        Transaction tx(writer_);
+        if (tx.begun() != SQLITE_OK)
+            return Error{options_.path + ": " + writer_.Describe(tx.begun())};
+        std::int64_t alert_id = 0;
+        std::string status_text;
+        int version = 0;
+        bool provisional = false;
+        {
+            sqlite3_stmt* stmt = writer_.Cached(
+                "SELECT id, status, version, provisional FROM alerts WHERE reference = ?1");
+            StatementUse use(stmt);
+            BindText(stmt, 1, reference);
+            if (sqlite3_step(stmt) != SQLITE_ROW) return Error{"no alert " + reference};
+            alert_id = sqlite3_column_int64(stmt, 0);
+            status_text = ColumnText(stmt, 1);
+            version = sqlite3_column_int(stmt, 2);
+            provisional = sqlite3_column_int(stmt, 3) != 0;
+        }
+        AlertStatus from = AlertStatus::kDraft;
+        ParseAlertStatus(status_text, from);
+        std::string audit_action;
+        AlertStatus to = from;
+        if (action == AlertAction::kApprove && from != AlertStatus::kDraft && IsLive(from) &&
+            provisional) {
+            audit_action = "alert.confirmed";  // a provisional red alert confirmed by a coordinator
+        } else {
+            auto next = Transition(reference, from, action);
+            if (!next.ok()) return next.error();
+            to = next.value();
+            audit_action = "alert." + std::string(ToString(action) == "approve"  ? "approved"
+                                                  : ToString(action) == "cancel" ? "cancelled"
+                                                  : ToString(action) == "expire" ? "expired"
+                                                                                 : "updated");
+        }
+        const int new_version = version + 1;
+        {
+            sqlite3_stmt* stmt = writer_.Cached(
+                "UPDATE alerts SET status = ?2, version = ?3, updated_at_ms = ?4, provisional = 0, "
+                "issued_at_ms = coalesce(issued_at_ms, CASE WHEN ?2 = 'issued' THEN ?4 END), "
+                "valid_until_ms = coalesce(valid_until_ms, CASE WHEN ?2 = 'issued' THEN ?4 + ?5 "
+                "END) "
+                "WHERE id = ?1");
+            StatementUse use(stmt);
+            sqlite3_bind_int64(stmt, 1, alert_id);
+            BindText(stmt, 2, ToString(to));
+            sqlite3_bind_int(stmt, 3, new_version);
+            sqlite3_bind_int64(stmt, 4, now);
+            std::shared_ptr<const GradingSetup> g;
+            {
+                std::lock_guard lock(mutex_);
+                g = grading_;
+            }
+            sqlite3_bind_int64(stmt, 5, g ? g->valid_for_ms : 365LL * 24 * 3600 * 1000);
+            if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE) {
+                return Error{options_.path + ": " + writer_.Describe(rc)};
+            }
+        }
+        if (const int rc = AddVersion(alert_id, new_version, ToString(to), now); rc != SQLITE_OK) {
+            return Error{options_.path + ": " + writer_.Describe(rc)};
+        }
+        audit_.push_back(
+            {now, actor, audit_action, reference,
+             boost::json::serialize(boost::json::object{{"from", std::string(ToString(from))},
+                                                        {"to", std::string(ToString(to))},
+                                                        {"version", new_version}})});
+        int rc = FlushAudit();
+        if (rc == SQLITE_OK) rc = tx.Commit();
+        if (rc != SQLITE_OK) {
+            audit_.clear();
+            LoadLastAuditHash();
+            return Error{options_.path + ": " + writer_.Describe(rc)};
+        }
+        return std::string(ToString(to));
+    }
+
+    Result<std::vector<std::string>> ExpireOnWriter(std::int64_t now) {
+        Transaction tx(writer_);
+        if (tx.begun() != SQLITE_OK)
+            return Error{options_.path + ": " + writer_.Describe(tx.begun())};
+        std::vector<std::pair<std::int64_t, std::pair<std::string, int>>> due;
+        {
+            sqlite3_stmt* stmt = writer_.Cached(
+                "SELECT id, reference, version FROM alerts WHERE status IN ('issued','updated') "
+                "AND valid_until_ms IS NOT NULL AND valid_until_ms < ?1");
+            StatementUse use(stmt);
+            sqlite3_bind_int64(stmt, 1, now);
+            while (sqlite3_step(stmt) == SQLITE_ROW) {
+                due.push_back({sqlite3_column_int64(stmt, 0),
+                               {ColumnText(stmt, 1), sqlite3_column_int(stmt, 2)}});
+            }
+        }
+        std::vector<std::string> expired;
+        int rc = SQLITE_OK;
+        for (const auto& [id, ref_version] : due) {
+            sqlite3_stmt* stmt = writer_.Cached(
+                "UPDATE alerts SET status = 'expired', version = ?2, updated_at_ms = ?3 WHERE id = "
+                "?1");
+            {
+                StatementUse use(stmt);
+                sqlite3_bind_int64(stmt, 1, id);
+                sqlite3_bind_int(stmt, 2, ref_version.second + 1);
+                sqlite3_bind_int64(stmt, 3, now);
+                rc = sqlite3_step(stmt) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+            }
+            if (rc == SQLITE_OK) rc = AddVersion(id, ref_version.second + 1, "expired", now);
+            if (rc != SQLITE_OK) break;
+            audit_.push_back({now, "ldisd", "alert.expired", ref_version.first,
+                              "{\"version\":" + std::to_string(ref_version.second + 1) + "}"});
+            expired.push_back(ref_version.first);
+        }
+        if (rc == SQLITE_OK) rc = FlushAudit();
+        if (rc == SQLITE_OK) rc = tx.Commit();
+        if (rc != SQLITE_OK) {
+            audit_.clear();
+            LoadLastAuditHash();
+            return Error{options_.path + ": " + writer_.Describe(rc)};
+        }
+        return expired;
     }
 
     void LoadLastAuditHash() {
@@ -937,11 +1121,33 @@ private:
             sqlite3_bind_int64(stmt, 8, g.valid_for_ms);
             if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE) return rc;
         }
+        AlertMeta meta;
+        meta.reference = alert_reference;
+        meta.version = version;
+        meta.status = std::string(ToString(status));
+        meta.provisional = provisional;
+        meta.authority = r.authority;
+        meta.district = r.district;
+        meta.public_url = g.public_url;
+        {
+            sqlite3_stmt* stmt = writer_.Cached(
+                "SELECT version, status, level FROM alert_versions WHERE alert_id = ?1 ORDER BY "
+                "version");
+            StatementUse use(stmt);
+            sqlite3_bind_int64(stmt, 1, alert_id);
+            while (sqlite3_step(stmt) == SQLITE_ROW) {
+                meta.history.push_back(
+                    {sqlite3_column_int(stmt, 0), ColumnText(stmt, 1), ColumnText(stmt, 2)});
+            }
+        }
+        const RenderedAlert rendered =
+            RenderAlert(g.templates, meta, documents, facts, grade, g.substances);
+        const std::string body = rendered.ToJson();
         {
             sqlite3_stmt* stmt = writer_.Cached(
                 "INSERT INTO alert_versions (alert_id, version, status, level, confidence, rules, "
-                "facts, created_at_ms) "
-                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+                "facts, "
+                "created_at_ms, body, scrubbed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
             StatementUse use(stmt);
             sqlite3_bind_int64(stmt, 1, alert_id);
             sqlite3_bind_int(stmt, 2, version);
@@ -952,6 +1158,8 @@ private:
             const std::string facts_text = boost::json::serialize(facts_json);
             BindText(stmt, 7, facts_text);
             sqlite3_bind_int64(stmt, 8, now);
+            BindText(stmt, 9, body);
+            sqlite3_bind_int(stmt, 10, rendered.scrubbed);
             if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE) return rc;
         }
         audit_.push_back(
@@ -987,6 +1195,7 @@ private:
     std::mutex mutex_;
     std::condition_variable wake_;
     std::deque<Pending*> queue_;
+    std::deque<std::function<void()>> jobs_;
     bool closing_ = false;
     std::thread thread_;
 };
@@ -1022,6 +1231,13 @@ std::optional<StoredAlert> ReportStore::FindAlert(std::string_view reference) co
     auto all = impl_->Alerts(reference);
     if (all.empty()) return std::nullopt;
     return std::move(all.front());
+}
+Result<StoredAlert> ReportStore::Act(std::string_view reference, AlertAction action,
+                                     std::string_view actor) {
+    return impl_->Act(reference, action, actor);
+}
+Result<std::vector<std::string>> ReportStore::ExpireDue(std::int64_t now_ms) {
+    return impl_->ExpireDue(now_ms);
 }
 std::int64_t ReportStore::CountSignals() const {
     return impl_->CountSignals();

@@ -8,7 +8,9 @@
 #include <string_view>
 #include <vector>
 
+#include "ldis/engine/alert_text.hpp"
 #include "ldis/engine/grading.hpp"
+#include "ldis/engine/lifecycle.hpp"
 #include "ldis/engine/report.hpp"
 #include "ldis/engine/result.hpp"
 
@@ -24,6 +26,8 @@ struct GradingSetup {
     Rules rules;
     std::int64_t window_ms = 7LL * 24 * 3600 * 1000;  // a report joins a signal this close in time
     std::int64_t valid_for_ms = 365LL * 24 * 3600 * 1000;  // an alert's valid_until, from issue
+    AlertTemplates templates;                              // empty: versions carry no text
+    std::string public_url;                                // the base of links in alert text
 };
 
 struct StoreOptions {
@@ -60,6 +64,8 @@ struct StoredAlert {
     std::string district;
     std::vector<std::string> rules;  // ids of the rules that fired for the latest version
     int reports = 0;
+    int scrubbed = 0;  // personal data removed from the text of the latest version (a count only)
+    std::string body;  // the latest version's sections as JSON {"summary": ..., ...}
 };
 
 // A stored report as read back.
@@ -110,6 +116,16 @@ public:
 
     // Replaces the grading setup (configuration reload). Thread-safe.
     void SetGrading(std::shared_ptr<const GradingSetup> grading);
+
+    // A coordinator's action on an alert: approve (a draft is issued; an issued
+    // provisional alert is confirmed), update (a new version), cancel. Thread-safe;
+    // returns once committed with its audit entry naming `actor`, or an Error saying why
+    // the action makes no sense ("cannot approve KM-2026-0007: it is cancelled").
+    Result<StoredAlert> Act(std::string_view reference, AlertAction action, std::string_view actor);
+
+    // Expires every issued alert whose valid_until has passed by `now_ms`. Returns the
+    // references expired. Thread-safe.
+    Result<std::vector<std::string>> ExpireDue(std::int64_t now_ms);
 
     // Alerts, newest first, and one by reference.
     std::vector<StoredAlert> Alerts() const;

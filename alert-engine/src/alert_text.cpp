@@ -1,0 +1,215 @@
+#include "ldis/engine/alert_text.hpp"
+
+#include <boost/json.hpp>
+#include <fstream>
+#include <kainjow/mustache.hpp>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+#include "ldis/engine/scrubber.hpp"
+
+namespace json = boost::json;
+namespace mus = kainjow::mustache;
+
+namespace ldis::engine {
+namespace {
+
+std::string Text(const json::object& o, std::string_view key) {
+    const auto* v = o.if_contains(key);
+    return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+std::string LevelLabel(Level level) {
+    switch (level) {
+        case Level::kRed:
+            return "Drug Alert";
+        case Level::kAmber:
+            return "Drug Warning";
+        case Level::kGreen:
+            return "Drug Information";
+        case Level::kNone:
+            return "Logged";
+    }
+    return "Logged";
+}
+
+std::string Action(Level level) {
+    switch (level) {
+        case Level::kRed:
+            return "Act now: warn the people you work with today and have naloxone ready.";
+        case Level::kAmber:
+            return "Warn the people you work with and watch for these harms.";
+        case Level::kGreen:
+            return "For information: be aware, and report any cases.";
+        case Level::kNone:
+            return "Logged for correlation; no action needed.";
+    }
+    return "";
+}
+
+mus::mustache Compile(const std::string& text) {
+    mus::mustache t{text};
+    // Alerts are plain text here; HTML escaping belongs to the HTML channel.
+    t.set_custom_escape([](const std::string& s) { return s; });
+    return t;
+}
+
+}  // namespace
+
+const std::vector<std::string>& AlertTemplates::SectionNames() {
+    static const std::vector<std::string> names = {
+        "summary",  "what",   "evidence", "harms",   "actions",         "advice",
+        "naloxone", "report", "contacts", "sharing", "acknowledgement", "history"};
+    return names;
+}
+
+AlertTemplates AlertTemplates::LoadDir(const std::string& folder) {
+    AlertTemplates out;
+    for (const auto& name : SectionNames()) {
+        const std::string path = folder + "/" + name + ".mustache";
+        std::ifstream in(path, std::ios::binary);
+        if (!in)
+            throw std::runtime_error(path + ": missing: every alert section needs its template");
+        std::ostringstream text;
+        text << in.rdbuf();
+        mus::mustache t{text.str()};
+        if (!t.is_valid()) throw std::runtime_error(path + ": " + t.error_message());
+        out.parts_.emplace_back(name, text.str());
+    }
+    return out;
+}
+
+std::string RenderedAlert::ToJson() const {
+    json::object o;
+    for (const auto& [name, text] : sections) o[name] = text;
+    o["scrubbed"] = scrubbed;
+    return json::serialize(o);
+}
+
+RenderedAlert RenderAlert(const AlertTemplates& templates, const AlertMeta& meta,
+                          const std::vector<std::string>& documents, const SignalFacts& facts,
+                          const Grade& grade, const Substances& substances) {
+    RenderedAlert out;
+    const auto clean = [&](const std::string& text) {
+        auto s = Scrub(text);
+        out.scrubbed += s.counts.total();
+        return s.text;
+    };
+    bool small_area = false;
+    std::set<std::string> source_types, settings, symptoms, seen_substances;
+    std::string first_seen, last_seen;
+    mus::data substance_list{mus::data::type::list};
+    for (const auto& text : documents) {
+        json::error_code ec;
+        const auto doc = json::parse(text, ec);
+        if (ec || !doc.is_object()) continue;
+        const auto& r = doc.as_object();
+        if (const auto* area = r.if_contains("area"); area && area->is_object()) {
+            small_area = small_area || !Text(area->as_object(), "ward").empty() ||
+                         !Text(area->as_object(), "establishment").empty();
+        }
+        if (const auto* source = r.if_contains("source"); source && source->is_object()) {
+            source_types.insert(
+                Text(source->as_object(), "type"));  // never the organisation or contact
+        }
+        if (!Text(r, "setting").empty()) settings.insert(Text(r, "setting"));
+        std::string when = Text(r, "observed_at");
+        if (when.empty()) when = Text(r, "submitted_at");
+        when = when.substr(0, 10);
+        if (first_seen.empty() || when < first_seen) first_seen = when;
+        if (when > last_seen) last_seen = when;
+        if (const auto* list = r.if_contains("symptoms"); list && list->is_array()) {
+            for (const auto& s : list->as_array()) {
+                if (s.is_string()) symptoms.insert(clean(std::string(s.as_string())));
+            }
+        }
+        if (const auto* list = r.if_contains("substances"); list && list->is_array()) {
+            for (const auto& item : list->as_array()) {
+                const auto& s = item.as_object();
+                const std::string key = Text(s, "name") + "|" + Text(s, "sold_as");
+                if (!seen_substances.insert(key).second) continue;
+                mus::data entry;
+                entry.set("name", clean(Text(s, "name")));
+                if (!Text(s, "sold_as").empty()) entry.set("sold_as", clean(Text(s, "sold_as")));
+                if (!Text(s, "form").empty()) entry.set("form", Text(s, "form"));
+                if (!Text(s, "appearance").empty())
+                    entry.set("appearance", clean(Text(s, "appearance")));
+                if (!Text(s, "markings").empty()) entry.set("markings", clean(Text(s, "markings")));
+                substance_list << entry;
+            }
+        }
+    }
+    const auto number = [&](const char* name) {
+        const auto it = facts.numbers.find(name);
+        return it == facts.numbers.end() ? 0LL : it->second;
+    };
+    const auto count_text = [&](const char* name) {
+        const long long n = number(name);
+        return small_area ? SmallCount(n) : std::to_string(n);
+    };
+    const Family* family = substances.Find(facts.family);
+
+    mus::data d;
+    d.set("reference", meta.reference);
+    d.set("version", std::to_string(meta.version));
+    d.set("level_label", LevelLabel(grade.level));
+    d.set("level", std::string(ToString(grade.level)));
+    if (meta.provisional) d.set("provisional", true);
+    d.set("family_label", family ? family->label : std::string("an unidentified substance"));
+    d.set("district", meta.district);
+    d.set("authority", meta.authority);
+    d.set("action", Action(grade.level));
+    d.set("cases_text", count_text("cases"));
+    d.set("deaths_text", count_text("deaths"));
+    if (number("deaths") > 0) d.set("deaths", true);
+    d.set("hospitalisations_text", count_text("hospitalisations"));
+    d.set("critical_care_text", count_text("critical_care"));
+    if (number("naloxone_doses") > 0)
+        d.set("naloxone_doses", std::to_string(number("naloxone_doses")));
+    d.set("reports", std::to_string(number("reports")));
+    d.set("sources", std::to_string(number("sources")));
+    std::string types;
+    for (const auto& t : source_types) types += (types.empty() ? "" : ", ") + t;
+    d.set("source_types", types);
+    d.set("confidence", grade.confidence);
+    if (number("confirmed") > 0) d.set("confirmed", true);
+    if (number("closed_setting") > 0) d.set("closed_setting", true);
+    mus::data reasons{mus::data::type::list};
+    for (const auto& f : grade.fired) reasons << mus::data(f.reason);
+    d.set("reasons", reasons);
+    mus::data symptom_list{mus::data::type::list};
+    for (const auto& s : symptoms) symptom_list << mus::data(s);
+    if (!symptoms.empty()) d.set("symptoms", symptom_list);
+    mus::data setting_list{mus::data::type::list};
+    for (const auto& s : settings) setting_list << mus::data(s);
+    d.set("settings", setting_list);
+    d.set("substances", substance_list);
+    d.set("first_seen", first_seen);
+    d.set("last_seen", last_seen);
+    d.set("public_url", meta.public_url);
+    if (grade.level == Level::kRed) d.set("acknowledge_within", "4 hours");
+    if (grade.level == Level::kAmber) d.set("acknowledge_within", "24 hours");
+    mus::data history{mus::data::type::list};
+    for (const auto& h : meta.history) {
+        mus::data line;
+        line.set("version", std::to_string(h.version));
+        line.set("status", h.status);
+        line.set("level", h.level);
+        history << line;
+    }
+    mus::data current;
+    current.set("version", std::to_string(meta.version));
+    current.set("status", meta.status);
+    current.set("level", std::string(ToString(grade.level)));
+    history << current;
+    d.set("history", history);
+
+    for (const auto& [name, text] : templates.parts()) {
+        auto t = Compile(text);
+        out.sections.emplace_back(name, t.render(d));
+    }
+    return out;
+}
+
+}  // namespace ldis::engine
