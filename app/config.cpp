@@ -54,6 +54,9 @@ const KeySpec kKeys[] = {
     {"alerts.reference_prefix", Kind::kString, "KM"},
     {"alerts.valid_days", Kind::kInt, "365"},
     {"grading.window_days", Kind::kInt, "7"},
+    {"policy.red", Kind::kString, "issue"},
+    {"policy.amber", Kind::kString, "draft"},
+    {"policy.green", Kind::kString, "draft"},
     {"paths.templates", Kind::kString, "../templates", Flag::kPath},
     {"paths.partners", Kind::kString, "partners.toml", Flag::kPath},
     {"paths.rules", Kind::kString, "rules.toml", Flag::kPath},
@@ -369,6 +372,18 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
     if (c.grading_window_days < 1 || c.grading_window_days > 365) {
         fail("grading.window_days", "grading.window_days must be 1 to 365");
     }
+    for (const auto& [key, level] : {std::pair{"policy.red", engine::Level::kRed},
+                                     std::pair{"policy.amber", engine::Level::kAmber},
+                                     std::pair{"policy.green", engine::Level::kGreen}}) {
+        const std::string value = get(key).text;
+        if (value != "issue" && value != "draft") {
+            fail(key,
+                 std::string(key) +
+                     " must be \"issue\" (at once) or \"draft\" (wait for a coordinator), not \"" +
+                     value + "\"");
+        }
+        c.policy.issue_at_once[static_cast<int>(level)] = value == "issue";
+    }
     c.alert_valid_days = static_cast<int>(get("alerts.valid_days").number);
     if (c.alert_valid_days < 1 || c.alert_valid_days > 3650) {
         fail("alerts.valid_days", "alerts.valid_days must be 1 to 3650");
@@ -408,6 +423,7 @@ std::shared_ptr<const engine::GradingSetup> LoadGrading(const Config& config) {
     setup->valid_for_ms = static_cast<std::int64_t>(config.alert_valid_days) * 24 * 3600 * 1000;
     setup->templates = engine::AlertTemplates::LoadDir(config.path_templates + "/alert");
     setup->public_url = config.http_public_url;
+    setup->policy = config.policy;
     return setup;
 }
 

@@ -51,6 +51,7 @@ struct Config {
     std::string reference_prefix;
     int alert_valid_days = 365;
     int grading_window_days = 7;
+    engine::Policy policy;
 
     std::string path_templates;
     std::string path_partners;

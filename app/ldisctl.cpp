@@ -115,20 +115,21 @@ int main(int argc, char** argv) {
                                    {"confidence", a.confidence},
                                    {"family", a.family},
                                    {"district", a.district},
-                                   {"reports", a.reports}});
+                                   {"reports", a.reports},
+                                   {"scrubbed", a.scrubbed}});
                 }
                 std::cout << boost::json::serialize(out) << '\n';
                 return 0;
             }
             std::cout << std::left << std::setw(14) << "REFERENCE" << std::setw(10) << "STATUS"
                       << std::setw(7) << "LEVEL" << std::setw(5) << "VER" << std::setw(24)
-                      << "FAMILY" << std::setw(20) << "DISTRICT"
-                      << "REPORTS\n";
+                      << "FAMILY" << std::setw(20) << "DISTRICT" << std::setw(9) << "REPORTS"
+                      << "SCRUBBED\n";
             for (const auto& a : rows) {
                 std::cout << std::setw(14) << a.reference << std::setw(10)
                           << (a.status + (a.provisional ? "*" : "")) << std::setw(7) << a.level
                           << std::setw(5) << a.version << std::setw(24) << a.family << std::setw(20)
-                          << a.district << a.reports << '\n';
+                          << a.district << std::setw(9) << a.reports << a.scrubbed << '\n';
             }
             std::cout << rows.size()
                       << " alert(s); * issued provisionally, awaiting a coordinator\n";

@@ -188,6 +188,53 @@ SignalFacts FactsOf(const std::vector<std::string>& documents, const Substances&
     return f;
 }
 
+SignalFacts Merge(const SignalFacts& a, const SignalFacts& b, const Substances& substances) {
+    SignalFacts out = a;
+    for (const auto& [name, value] : b.numbers) {
+        auto& mine = out.numbers[name];
+        if (name == "closed_setting" || name == "high_potency" || name == "adulterant") {
+            mine = std::max(mine, value);
+        } else {
+            mine += value;
+        }
+    }
+    const Family* family =
+        substances.MoreDangerous(a.family.empty() ? nullptr : substances.Find(a.family),
+                                 b.family.empty() ? nullptr : substances.Find(b.family));
+    out.family = family ? family->id : (a.family.empty() ? b.family : a.family);
+    if (family) {
+        out.numbers["high_potency"] = family->high_potency ? 1 : 0;
+        out.numbers["adulterant"] = family->adulterant ? 1 : 0;
+    }
+    out.evidence = EvidenceRank(b.evidence) > EvidenceRank(a.evidence) ? b.evidence : a.evidence;
+    if (out.evidence.empty()) out.evidence = "anecdotal";
+    return out;
+}
+
+std::string FactsToJson(const SignalFacts& facts) {
+    json::object o;
+    for (const auto& [k, v] : facts.numbers) o[k] = v;
+    o["family"] = facts.family;
+    o["evidence"] = facts.evidence;
+    return json::serialize(o);
+}
+
+SignalFacts FactsFromJson(std::string_view text) {
+    SignalFacts f;
+    json::error_code ec;
+    const auto doc = json::parse(text, ec);
+    if (ec || !doc.is_object()) return f;
+    for (const auto& [k, v] : doc.as_object()) {
+        if (k == "family" && v.is_string())
+            f.family = std::string(v.as_string());
+        else if (k == "evidence" && v.is_string())
+            f.evidence = std::string(v.as_string());
+        else if (v.is_int64() && FactNames().count(std::string(k)))
+            f.numbers[std::string(k)] = v.as_int64();
+    }
+    return f;
+}
+
 Rules Rules::LoadFile(const std::string& path, const Substances& substances) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw std::runtime_error(path + ": cannot open the rules file");

@@ -72,8 +72,9 @@ Result<AlertStatus> Transition(std::string_view reference, AlertStatus from, Ale
     return refuse("unknown action");
 }
 
-PolicyDecision DecidePolicy(Level level, std::string_view audience) {
-    if (level == Level::kRed && audience != "public") {
+PolicyDecision DecidePolicy(Level level, std::string_view audience, const Policy& policy) {
+    if (policy.issue_at_once[static_cast<int>(level)] && level != Level::kNone &&
+        audience != "public") {
         return {AlertStatus::kIssued, true, std::string(audience)};
     }
     return {AlertStatus::kDraft, false, std::string(audience)};

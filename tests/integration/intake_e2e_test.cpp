@@ -251,7 +251,7 @@ protected:
                             << ldis::test::SourcePath("config/schema/report.schema.json") << "\"\n"
                             << "rules = \"" << ldis::test::SourcePath("config/rules.toml") << "\"\n"
                             << "substances = \"" << ldis::test::SourcePath("config/substances.toml")
-                            << "\"\n"
+                            << "\"\ntemplates = \"" << ldis::test::SourcePath("templates") << "\"\n"
                             << extra;
         return path;
     }
@@ -265,7 +265,7 @@ TEST_F(DaemonConfigTest, CheckConfigNamesFileLineAndProblem) {
     ldis::test::Process check({LDISD_PATH, "--config", path, "--check-config"}, dir_ / "check.log");
     EXPECT_EQ(check.Wait(std::chrono::seconds(10)), 1);
     EXPECT_NE(ldis::test::ReadFile(dir_ / "check.log")
-                  .find(path + ":8: unknown key mqtt.keepalive (did you mean mqtt.keepalive_s?)"),
+                  .find(path + ":9: unknown key mqtt.keepalive (did you mean mqtt.keepalive_s?)"),
               std::string::npos)
         << ldis::test::ReadFile(dir_ / "check.log");
 }

@@ -1,5 +1,7 @@
 #include "config.hpp"
 
+#include "ldis/engine/lifecycle.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -143,6 +145,23 @@ TEST(ConfigTest, SecretsComeFromFileOrEnvironment) {
     EXPECT_EQ(load.errors[0].line, 2);
 }
 
+TEST(ConfigTest, PolicyPerLevel) {
+    auto load = LoadConfig(SourcePath("config/ldisd.toml"), {});
+    ASSERT_TRUE(load.ok()) << Errors(load);
+    EXPECT_TRUE(load.config.policy.issue_at_once[static_cast<int>(ldis::engine::Level::kRed)]);
+    EXPECT_FALSE(load.config.policy.issue_at_once[static_cast<int>(ldis::engine::Level::kAmber)]);
+    load = LoadConfig(SourcePath("config/ldisd.toml"), {"policy.amber=issue", "policy.red=draft"});
+    ASSERT_TRUE(load.ok()) << Errors(load);
+    EXPECT_TRUE(load.config.policy.issue_at_once[static_cast<int>(ldis::engine::Level::kAmber)]);
+    EXPECT_FALSE(load.config.policy.issue_at_once[static_cast<int>(ldis::engine::Level::kRed)]);
+    const auto amber = ldis::engine::DecidePolicy(ldis::engine::Level::kAmber, "professionals",
+                                                  load.config.policy);
+    EXPECT_EQ(amber.status, ldis::engine::AlertStatus::kIssued);
+    load = LoadConfig(SourcePath("config/ldisd.toml"), {"policy.green=sometimes"});
+    ASSERT_EQ(load.errors.size(), 1u);
+    EXPECT_NE(load.errors[0].message.find("policy.green must be"), std::string::npos);
+}
+
 TEST(ConfigTest, SeveralConnectionsNeedASharedGroup) {
     const auto load = LoadConfig(SourcePath("config/ldisd.toml"), {"mqtt.intake_connections=4"});
     ASSERT_EQ(load.errors.size(), 1u);
@@ -154,12 +173,12 @@ TEST(ConfigTest, CheckConfigLoadsAreasAndSchema) {
     Write(dir, "areas.toml",
           "[authorities]\nKent = [\"Swale\"]\n\n[[establishments]]\nname = \"X\"\nkind = \"zoo\"\n"
           "district = \"Swale\"\n");
-    const auto path =
-        Write(dir, "ldisd.toml",
-              "[paths]\nareas = \"areas.toml\"\nschema = \"" +
-                  SourcePath("config/schema/report.schema.json") + "\"\nrules = \"" +
-                  SourcePath("config/rules.toml") + "\"\nsubstances = \"" +
-                  SourcePath("config/substances.toml") + "\"\n[store]\npath = \"x.db\"\n");
+    const auto path = Write(dir, "ldisd.toml",
+                            "[paths]\nareas = \"areas.toml\"\nschema = \"" +
+                                SourcePath("config/schema/report.schema.json") + "\"\nrules = \"" +
+                                SourcePath("config/rules.toml") + "\"\nsubstances = \"" +
+                                SourcePath("config/substances.toml") + "\"\ntemplates = \"" +
+                                SourcePath("templates") + "\"\n[store]\npath = \"x.db\"\n");
     const auto load = CheckConfig(path, {});
     ASSERT_EQ(load.errors.size(), 1u) << Errors(load);
     EXPECT_EQ(

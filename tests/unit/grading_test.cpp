@@ -296,6 +296,25 @@ TEST(GradingTest, TableIsLargeEnough) {
     EXPECT_GE(Cases().size(), 30u);
 }
 
+// The store keeps a signal's facts and merges each new report's into them; that must
+// give what FactsOf gives on all the reports at once.
+TEST(GradingTest, MergingReportByReportEqualsFactsOfAll) {
+    for (const auto& c : Cases()) {
+        const auto all = ldis::engine::FactsOf(c.reports, Shipped());
+        auto merged = ldis::engine::FactsOf({c.reports.front()}, Shipped());
+        for (std::size_t i = 1; i < c.reports.size(); ++i) {
+            merged = ldis::engine::Merge(merged, ldis::engine::FactsOf({c.reports[i]}, Shipped()),
+                                         Shipped());
+        }
+        merged.numbers["sources"] =
+            all.numbers.at("sources");  // the store counts distinct organisations
+        const auto round_trip = ldis::engine::FactsFromJson(ldis::engine::FactsToJson(merged));
+        EXPECT_EQ(round_trip.numbers, all.numbers) << c.name;
+        EXPECT_EQ(round_trip.family, all.family) << c.name;
+        EXPECT_EQ(round_trip.evidence, all.evidence) << c.name;
+    }
+}
+
 TEST(SubstancesTest, FamiliesCopeWithCaseSpacingAndMisspellings) {
     const auto& s = Shipped();
     const auto family = [&](const char* name) {

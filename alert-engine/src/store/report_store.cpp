@@ -56,7 +56,8 @@ constexpr const char* kMigrations[] = {
         first_seen_ms  INTEGER NOT NULL,
         last_seen_ms   INTEGER NOT NULL,
         level          TEXT NOT NULL DEFAULT 'none',
-        confidence     TEXT NOT NULL DEFAULT 'anecdotal'
+        confidence     TEXT NOT NULL DEFAULT 'anecdotal',
+        facts          TEXT NOT NULL DEFAULT '{}'
     );
     CREATE INDEX signals_by_key ON signals(family, district, last_seen_ms);
     CREATE TABLE signal_reports (
@@ -64,6 +65,11 @@ constexpr const char* kMigrations[] = {
         report_seq INTEGER NOT NULL UNIQUE REFERENCES reports(seq),
         PRIMARY KEY (signal_id, report_seq)
     );
+    CREATE TABLE signal_sources (
+        signal_id    INTEGER NOT NULL REFERENCES signals(id),
+        organisation TEXT NOT NULL,
+        PRIMARY KEY (signal_id, organisation)
+    ) WITHOUT ROWID;
     CREATE TABLE alerts (
         id             INTEGER PRIMARY KEY,
         reference      TEXT NOT NULL UNIQUE,
@@ -981,11 +987,36 @@ private:
             sqlite3_bind_int64(stmt, 2, seq);
             if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE) return rc;
         }
+        // The signal's facts grow by this report's: no re-reading of every report.
+        bool new_source = false;
+        {
+            sqlite3_stmt* stmt = writer_.Cached(
+                "INSERT OR IGNORE INTO signal_sources (signal_id, organisation) VALUES (?1, ?2)");
+            StatementUse use(stmt);
+            sqlite3_bind_int64(stmt, 1, signal_id);
+            BindText(stmt, 2, r.organisation);
+            if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE) return rc;
+            new_source = sqlite3_changes(writer_.get()) == 1;
+        }
+        SignalFacts facts = own;
+        {
+            sqlite3_stmt* stmt = writer_.Cached("SELECT facts FROM signals WHERE id = ?1");
+            StatementUse use(stmt);
+            sqlite3_bind_int64(stmt, 1, signal_id);
+            const int rc = sqlite3_step(stmt);
+            if (rc != SQLITE_ROW) return rc;
+            const SignalFacts before = FactsFromJson(ColumnText(stmt, 0));
+            if (!before.numbers.empty()) {
+                facts = Merge(before, own, g.substances);
+                facts.numbers["sources"] = before.numbers.at("sources") + (new_source ? 1 : 0);
+            }
+        }
+        // The latest reports give the lists in the alert text (substances, symptoms).
         std::vector<std::string> documents;
         {
             sqlite3_stmt* stmt = writer_.Cached(
-                "SELECT r.document FROM signal_reports sr JOIN reports r ON r.seq = sr.report_seq "
-                "WHERE sr.signal_id = ?1 ORDER BY r.seq");
+                "SELECT document FROM reports WHERE seq IN (SELECT report_seq FROM signal_reports "
+                "WHERE signal_id = ?1 ORDER BY report_seq DESC LIMIT 20) ORDER BY seq");
             StatementUse use(stmt);
             sqlite3_bind_int64(stmt, 1, signal_id);
             int rc;
@@ -993,7 +1024,6 @@ private:
                 documents.push_back(ColumnText(stmt, 0));
             if (rc != SQLITE_DONE) return rc;
         }
-        const SignalFacts facts = FactsOf(documents, g.substances);
         const Grade grade = g.rules.Apply(facts);
         const std::string level(ToString(grade.level));
         boost::json::array fired;
@@ -1008,12 +1038,14 @@ private:
         const std::string rules_text = boost::json::serialize(fired);
         const std::string signal_ref = "signal-" + std::to_string(signal_id);
         {
-            sqlite3_stmt* stmt =
-                writer_.Cached("UPDATE signals SET level = ?2, confidence = ?3 WHERE id = ?1");
+            sqlite3_stmt* stmt = writer_.Cached(
+                "UPDATE signals SET level = ?2, confidence = ?3, facts = ?4 WHERE id = ?1");
             StatementUse use(stmt);
             sqlite3_bind_int64(stmt, 1, signal_id);
             BindText(stmt, 2, level);
             BindText(stmt, 3, grade.confidence);
+            const std::string signal_facts = FactsToJson(facts);
+            BindText(stmt, 4, signal_facts);
             if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE) return rc;
         }
         audit_.push_back(
@@ -1021,7 +1053,7 @@ private:
              boost::json::serialize(boost::json::object{{"report", reference},
                                                         {"level", level},
                                                         {"confidence", grade.confidence},
-                                                        {"reports", documents.size()},
+                                                        {"reports", facts.numbers["reports"]},
                                                         {"rules", fired}})});
         out.level = level;
 
@@ -1047,7 +1079,7 @@ private:
         }
         if (alert_id == 0 && grade.level == Level::kNone) return SQLITE_OK;  // logged, no alert
 
-        const PolicyDecision policy = DecidePolicy(grade.level);
+        const PolicyDecision policy = DecidePolicy(grade.level, "professionals", g.policy);
         AlertStatus status = policy.status;
         bool provisional = policy.provisional;
         std::string action = "alert.created";
@@ -1131,12 +1163,13 @@ private:
         meta.public_url = g.public_url;
         {
             sqlite3_stmt* stmt = writer_.Cached(
-                "SELECT version, status, level FROM alert_versions WHERE alert_id = ?1 ORDER BY "
-                "version");
+                "SELECT version, status, level FROM alert_versions WHERE alert_id = ?1 "
+                "ORDER BY version DESC LIMIT 9");
             StatementUse use(stmt);
             sqlite3_bind_int64(stmt, 1, alert_id);
             while (sqlite3_step(stmt) == SQLITE_ROW) {
-                meta.history.push_back(
+                meta.history.insert(
+                    meta.history.begin(),
                     {sqlite3_column_int(stmt, 0), ColumnText(stmt, 1), ColumnText(stmt, 2)});
             }
         }

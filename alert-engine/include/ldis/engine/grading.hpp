@@ -29,6 +29,15 @@ const std::map<std::string, std::string>& FactNames();
 // Independent sources are distinct source organisations.
 SignalFacts FactsOf(const std::vector<std::string>& report_documents, const Substances& substances);
 
+// The facts of two sets of reports together: counts add up; flags, family and evidence
+// take the stronger. `sources` adds up too, so the caller must set it from the distinct
+// organisations when the two sets may share one.
+SignalFacts Merge(const SignalFacts& a, const SignalFacts& b, const Substances& substances);
+
+// Facts as JSON, and back (unknown names are ignored).
+std::string FactsToJson(const SignalFacts& facts);
+SignalFacts FactsFromJson(std::string_view text);
+
 // One rule that fired, and why.
 struct FiredRule {
     std::string id;

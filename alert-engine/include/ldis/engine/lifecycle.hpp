@@ -32,9 +32,16 @@ struct PolicyDecision {
     std::string audience;  // professionals, services or public
 };
 
-// The default policy: red goes out at once to professionals, provisional until a
-// coordinator confirms it; amber and green wait as drafts; the public audience always
-// waits for a coordinator.
-PolicyDecision DecidePolicy(Level level, std::string_view audience = "professionals");
+// Per level, whether a new or re-graded alert is issued at once ("issue") or waits as a
+// draft ("draft"): ldisd.toml [policy]. Indexed by Level.
+struct Policy {
+    bool issue_at_once[4] = {false, false, false, true};  // none, green, amber, red
+};
+
+// Red goes out at once to professionals by default, provisional until a coordinator
+// confirms it; amber and green wait as drafts; the public audience always waits for a
+// coordinator, whatever the policy says.
+PolicyDecision DecidePolicy(Level level, std::string_view audience = "professionals",
+                            const Policy& policy = Policy{});
 
 }  // namespace ldis::engine

@@ -28,6 +28,7 @@ struct GradingSetup {
     std::int64_t valid_for_ms = 365LL * 24 * 3600 * 1000;  // an alert's valid_until, from issue
     AlertTemplates templates;                              // empty: versions carry no text
     std::string public_url;                                // the base of links in alert text
+    Policy policy;                                         // ldisd.toml [policy]
 };
 
 struct StoreOptions {
