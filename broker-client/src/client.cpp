@@ -178,14 +178,28 @@ private:
         Impl& owner_;
     };
 
+    // Retries a first connect that failed, and watches over Paho's automatic reconnect:
+    // if the connection has been down much longer than its backoff allows, reconnect by
+    // hand (Paho's own attempt has been seen to stall after a broker restart).
     void RetryLoop() {
         std::unique_lock lock(mutex_);
+        const auto stall = options_.reconnect_max * 3 + std::chrono::seconds(5);
         for (;;) {
-            changed_.wait(lock, [this] { return stopped_ || retry_; });
+            changed_.wait_for(lock, std::chrono::seconds(1), [this] { return stopped_ || retry_; });
             if (stopped_) return;
-            if (changed_.wait_for(lock, options_.reconnect_min, [this] { return stopped_; }))
-                return;
-            retry_ = false;
+            const auto now = std::chrono::steady_clock::now();
+            if (retry_) {
+                if (changed_.wait_for(lock, options_.reconnect_min, [this] { return stopped_; }))
+                    return;
+                retry_ = false;
+            } else if (!(ever_connected_ && !ready_ && now - lost_at_ > stall)) {
+                continue;
+            } else {
+                lost_at_ = now;
+                spdlog::warn("mqtt still not reconnected to {} after {} s; reconnecting by hand",
+                             options_.uri,
+                             std::chrono::duration_cast<std::chrono::seconds>(stall).count());
+            }
             lock.unlock();
             Connect();
             lock.lock();
@@ -220,6 +234,7 @@ private:
         {
             std::lock_guard lock(mutex_);
             ready_ = false;
+            lost_at_ = std::chrono::steady_clock::now();
         }
         changed_.notify_all();
         spdlog::warn("mqtt connection to {} lost{}; reconnecting", options_.uri,
@@ -260,6 +275,7 @@ private:
     bool stopped_ = false;
     bool retry_ = false;
     bool ever_connected_ = false;
+    std::chrono::steady_clock::time_point lost_at_{};
     std::thread retry_thread_;
 };
 

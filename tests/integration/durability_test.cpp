@@ -108,8 +108,9 @@ TEST(DurabilityTest, BrokerRestartMidStreamLosesNothingPublishedAfterIt) {
                                      ldis::test::ValidReportText(after.back())));
         }
     }
-    EXPECT_TRUE(
-        Eventually([&] { return StoredCount(daemon.db_path()) >= 600; }, std::chrono::seconds(60)));
+    const bool all =
+        Eventually([&] { return StoredCount(daemon.db_path()) >= 600; }, std::chrono::seconds(60));
+    EXPECT_TRUE(all) << "ldisd log:\n" << daemon.log();
     EXPECT_TRUE(daemon.running());
     EXPECT_EQ(daemon.Stop(SIGTERM), 0);
     const auto stored = StoredIds(daemon.db_path());
