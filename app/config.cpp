@@ -12,6 +12,7 @@
 #include "ldis/engine/grading.hpp"
 #include "ldis/engine/report_validator.hpp"
 #include "ldis/engine/substances.hpp"
+#include "ldis/engine/text.hpp"
 
 namespace fs = std::filesystem;
 
@@ -72,25 +73,11 @@ const KeySpec* FindKey(std::string_view name) {
     return nullptr;
 }
 
-std::size_t EditDistance(std::string_view a, std::string_view b) {
-    std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-    for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-    for (std::size_t i = 1; i <= a.size(); ++i) {
-        cur[0] = i;
-        for (std::size_t j = 1; j <= b.size(); ++j) {
-            const std::size_t cost = std::tolower(a[i - 1]) == std::tolower(b[j - 1]) ? 0 : 1;
-            cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost});
-        }
-        std::swap(prev, cur);
-    }
-    return prev[b.size()];
-}
-
 std::string Suggest(std::string_view name) {
     const KeySpec* best = nullptr;
     std::size_t best_distance = 4;
     for (const auto& k : kKeys) {
-        const auto d = EditDistance(name, k.name);
+        const auto d = engine::EditDistance(name, k.name);
         if (d < best_distance) {
             best = &k;
             best_distance = d;

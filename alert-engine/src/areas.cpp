@@ -1,20 +1,18 @@
 #include "ldis/engine/areas.hpp"
 
 #include <toml++/toml.h>
+
 #include <algorithm>
 #include <cctype>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include "toml_file.hpp"
 
 namespace ldis::engine {
 namespace {
 
-std::string Where(const std::string& origin, const toml::node& node) {
-    std::ostringstream out;
-    out << origin << ':' << node.source().begin.line;
-    return out.str();
-}
+using detail::Where;
 
 [[noreturn]] void Fail(const std::string& where, const std::string& problem) {
     throw std::runtime_error(where + ": " + problem);
@@ -63,22 +61,11 @@ std::string FoldName(std::string_view name) {
 }
 
 Areas Areas::LoadFile(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw std::runtime_error(path + ": cannot open the areas file");
-    std::ostringstream text;
-    text << in.rdbuf();
-    return Parse(text.str(), path);
+    return Parse(detail::ReadTextFile(path, "areas"), path);
 }
 
 Areas Areas::Parse(std::string_view toml_text, const std::string& origin) {
-    toml::table root;
-    try {
-        root = toml::parse(toml_text, origin);
-    } catch (const toml::parse_error& e) {
-        std::ostringstream out;
-        out << origin << ':' << e.source().begin.line << ": " << e.description();
-        throw std::runtime_error(out.str());
-    }
+    const toml::table root = detail::ParseToml(toml_text, origin);
     Areas areas;
     for (const auto& [key, node] : root) {
         const std::string section(key.str());

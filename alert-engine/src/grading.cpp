@@ -1,12 +1,15 @@
 #include "ldis/engine/grading.hpp"
 
 #include <toml++/toml.h>
+
 #include <algorithm>
 #include <boost/json.hpp>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include "ldis/engine/text.hpp"
+#include "toml_file.hpp"
 
 namespace json = boost::json;
 
@@ -30,33 +33,6 @@ long long Count(const json::object& o, std::string_view key) {
 std::string Text(const json::object& o, std::string_view key) {
     const auto* v = o.if_contains(key);
     return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
-std::size_t Distance(std::string_view a, std::string_view b) {
-    std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-    for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-    for (std::size_t i = 1; i <= a.size(); ++i) {
-        cur[0] = i;
-        for (std::size_t j = 1; j <= b.size(); ++j) {
-            cur[j] = std::min(
-                {prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-        }
-        std::swap(prev, cur);
-    }
-    return prev[b.size()];
-}
-
-std::string DidYouMean(std::string_view word, const std::vector<std::string>& choices) {
-    std::string best;
-    std::size_t best_distance = 3;
-    for (const auto& c : choices) {
-        const auto d = Distance(word, c);
-        if (d < best_distance) {
-            best = c;
-            best_distance = d;
-        }
-    }
-    return best.empty() ? std::string() : " (did you mean \"" + best + "\"?)";
 }
 
 }  // namespace
@@ -236,23 +212,12 @@ SignalFacts FactsFromJson(std::string_view text) {
 }
 
 Rules Rules::LoadFile(const std::string& path, const Substances& substances) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw std::runtime_error(path + ": cannot open the rules file");
-    std::ostringstream text;
-    text << in.rdbuf();
-    return Parse(text.str(), path, substances);
+    return Parse(detail::ReadTextFile(path, "rules"), path, substances);
 }
 
 Rules Rules::Parse(std::string_view toml_text, const std::string& origin,
                    const Substances& substances) {
-    toml::table root;
-    try {
-        root = toml::parse(toml_text, origin);
-    } catch (const toml::parse_error& e) {
-        std::ostringstream out;
-        out << origin << ':' << e.source().begin.line << ": " << e.description();
-        throw std::runtime_error(out.str());
-    }
+    const toml::table root = detail::ParseToml(toml_text, origin);
     const auto where = [&](const toml::node& node) {
         return origin + ":" + std::to_string(node.source().begin.line);
     };

@@ -1,11 +1,14 @@
 #include "ldis/engine/substances.hpp"
 
 #include <toml++/toml.h>
+
 #include <algorithm>
 #include <cctype>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include "ldis/engine/text.hpp"
+#include "toml_file.hpp"
 
 namespace ldis::engine {
 namespace {
@@ -17,20 +20,6 @@ std::string Squash(std::string_view s) {
         if (std::isalnum(c)) out.push_back(static_cast<char>(std::tolower(c)));
     }
     return out;
-}
-
-std::size_t Distance(std::string_view a, std::string_view b) {
-    std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-    for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-    for (std::size_t i = 1; i <= a.size(); ++i) {
-        cur[0] = i;
-        for (std::size_t j = 1; j <= b.size(); ++j) {
-            cur[j] = std::min(
-                {prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-        }
-        std::swap(prev, cur);
-    }
-    return prev[b.size()];
 }
 
 // Misspellings allowed for a configured name of this length: none for short street
@@ -56,22 +45,11 @@ bool MatchesPattern(const std::string& squashed, const std::string& pattern) {
 }  // namespace
 
 Substances Substances::LoadFile(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw std::runtime_error(path + ": cannot open the substances file");
-    std::ostringstream text;
-    text << in.rdbuf();
-    return Parse(text.str(), path);
+    return Parse(detail::ReadTextFile(path, "substances"), path);
 }
 
 Substances Substances::Parse(std::string_view toml_text, const std::string& origin) {
-    toml::table root;
-    try {
-        root = toml::parse(toml_text, origin);
-    } catch (const toml::parse_error& e) {
-        std::ostringstream out;
-        out << origin << ':' << e.source().begin.line << ": " << e.description();
-        throw std::runtime_error(out.str());
-    }
+    const toml::table root = detail::ParseToml(toml_text, origin);
     const auto where = [&](const toml::node& n) {
         return origin + ":" + std::to_string(n.source().begin.line);
     };
@@ -163,7 +141,7 @@ const Family* Substances::FamilyOf(std::string_view name) const {
     for (const auto& f : families_) {
         for (const auto& n : f.names) {
             const std::string target = Squash(n);
-            const std::size_t d = Distance(s, target);
+            const std::size_t d = EditDistance(s, target);
             if (d <= Tolerance(target.size()) && d < best_distance) {
                 best = &f;
                 best_distance = d;
