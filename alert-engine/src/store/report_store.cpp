@@ -526,15 +526,7 @@ public:
         return out;
     }
 
-    std::int64_t CountSignals() const {
-        std::lock_guard lock(reader_mutex_);
-        sqlite3_stmt* stmt = nullptr;
-        sqlite3_prepare_v2(reader_->get(), "SELECT count(*) FROM signals", -1, &stmt, nullptr);
-        const std::int64_t n =
-            sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : -1;
-        sqlite3_finalize(stmt);
-        return n;
-    }
+    std::int64_t CountSignals() const { return CountOf("SELECT count(*) FROM signals"); }
 
     Result<std::int64_t> VerifyAudit() const {
         std::lock_guard lock(reader_mutex_);
@@ -571,10 +563,13 @@ public:
         return n;
     }
 
-    std::int64_t Count() const {
+    std::int64_t Count() const { return CountOf("SELECT count(*) FROM reports"); }
+
+    // One number from the reader connection, or -1.
+    std::int64_t CountOf(const char* sql) const {
         std::lock_guard lock(reader_mutex_);
         sqlite3_stmt* stmt = nullptr;
-        sqlite3_prepare_v2(reader_->get(), "SELECT count(*) FROM reports", -1, &stmt, nullptr);
+        sqlite3_prepare_v2(reader_->get(), sql, -1, &stmt, nullptr);
         const std::int64_t n =
             sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : -1;
         sqlite3_finalize(stmt);
