@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -53,7 +54,26 @@ public:
         return ready_;
     }
 
+    // While disconnected, publishes wait here rather than in Paho: Paho C 1.3.12 frees
+    // its queued commands on connection loss while its send thread may still read them
+    // (a heap-use-after-free under ASan, and a stalled reconnect without it).
     void Publish(Message message) {
+        {
+            std::lock_guard lock(mutex_);
+            if (!ready_) {
+                if (held_.size() >= static_cast<std::size_t>(options_.max_buffered)) {
+                    spdlog::warn("mqtt publish to {} dropped: {} held while disconnected",
+                                 message.topic, held_.size());
+                    return;
+                }
+                held_.push_back(std::move(message));
+                return;
+            }
+        }
+        Send(message);
+    }
+
+    void Send(const Message& message) {
         auto msg =
             mqtt::message::create(message.topic, message.payload, message.qos, message.retained);
         if (!message.response_topic.empty() || !message.correlation_data.empty()) {
@@ -207,6 +227,7 @@ private:
     }
 
     void OnConnected(const std::string& cause) {
+        std::deque<Message> held;
         // Re-subscribe on every connect: a broker that lost the session must not lose us.
         for (const auto& filter : options_.subscriptions) {
             try {
@@ -225,7 +246,9 @@ private:
             ready_ = true;
             ever_connected_ = true;
             retry_ = false;
+            held.swap(held_);
         }
+        for (const auto& m : held) Send(m);
         changed_.notify_all();
         if (on_connection_) on_connection_(true);
     }
@@ -275,6 +298,7 @@ private:
     bool stopped_ = false;
     bool retry_ = false;
     bool ever_connected_ = false;
+    std::deque<Message> held_;  // publishes made while disconnected, sent on reconnection
     std::chrono::steady_clock::time_point lost_at_{};
     std::thread retry_thread_;
 };
