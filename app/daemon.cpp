@@ -203,10 +203,16 @@ private:
                             : "ldis/v1/receipts/" + (source.empty() ? "unknown" : source);
         receipt.correlation_data = m.correlation_data;
         receipt.payload = outcome.receipt.ToJson();
+        // QoS 0, not DESIGN's QoS 1: Paho C 1.3.12 can corrupt a queued publish when the
+        // connection drops, and replays a corrupt QoS 1 publish on every reconnection,
+        // which the broker refuses as malformed, for ever. The report is already committed;
+        // a submitter that misses a receipt resends and gets "duplicate" with the reference.
+        receipt.qos = 0;
         std::optional<broker::Message> rejected;
         if (outcome.rejected()) {
             rejected.emplace();
             rejected->topic = kRejectedTopic;
+            rejected->qos = 0;
             rejected->payload = engine::RejectionJson(m.topic, m.payload, outcome.receipt.errors);
         }
         net::post(
