@@ -1026,10 +1026,7 @@ private:
             fired.push_back(
                 {{"id", f.id}, {"level", std::string(ToString(f.level))}, {"reason", f.reason}});
         }
-        boost::json::object facts_json;
-        for (const auto& [k, v] : facts.numbers) facts_json[k] = v;
-        facts_json["family"] = facts.family;
-        facts_json["evidence"] = facts.evidence;
+        const std::string facts_text = FactsToJson(facts);  // the signal row and the version row
         const std::string rules_text = boost::json::serialize(fired);
         const std::string signal_ref = "signal-" + std::to_string(signal_id);
         {
@@ -1039,8 +1036,7 @@ private:
             sqlite3_bind_int64(stmt, 1, signal_id);
             BindText(stmt, 2, level);
             BindText(stmt, 3, grade.confidence);
-            const std::string signal_facts = FactsToJson(facts);
-            BindText(stmt, 4, signal_facts);
+            BindText(stmt, 4, facts_text);
             if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE) return rc;
         }
         audit_.push_back(
@@ -1183,7 +1179,6 @@ private:
             BindText(stmt, 4, level);
             BindText(stmt, 5, grade.confidence);
             BindText(stmt, 6, rules_text);
-            const std::string facts_text = boost::json::serialize(facts_json);
             BindText(stmt, 7, facts_text);
             sqlite3_bind_int64(stmt, 8, now);
             BindText(stmt, 9, body);
