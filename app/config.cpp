@@ -10,6 +10,8 @@
 #include <sstream>
 
 #include "ldis/engine/grading.hpp"
+#include "ldis/engine/messages.hpp"
+#include "ldis/engine/partners.hpp"
 #include "ldis/engine/report_validator.hpp"
 #include "ldis/engine/substances.hpp"
 #include "ldis/engine/text.hpp"
@@ -52,6 +54,23 @@ const KeySpec kKeys[] = {
     {"email.smtp_url", Kind::kString, "maildir:mail"},
     {"email.from", Kind::kString, "LDIS Kent and Medway <ldis@example.org>"},
     {"email.password_file", Kind::kString, "", Flag::kSecretFile},
+    {"email.username", Kind::kString, ""},
+    {"email.starttls", Kind::kBool, "false"},
+    {"email.ca_file", Kind::kString, "", Flag::kPath},
+    {"email.connections", Kind::kInt, "4"},
+    {"notify.base_url", Kind::kString, "https://api.notifications.service.gov.uk"},
+    {"notify.api_key_file", Kind::kString, "", Flag::kSecretFile},
+    {"notify.sms_template_id", Kind::kString, ""},
+    {"notify.email_template_id", Kind::kString, ""},
+    {"dispatch.channels", Kind::kString, "email,webhook,notify,mqtt"},
+    {"dispatch.max_attempts", Kind::kInt, "10"},
+    {"dispatch.retry_base_ms", Kind::kInt, "2000"},
+    {"dispatch.retry_max_ms", Kind::kInt, "600000"},
+    {"dispatch.max_in_flight", Kind::kInt, "256"},
+    {"dispatch.timeout_ms", Kind::kInt, "15000"},
+    {"escalation.red_ack_s", Kind::kInt, "14400"},
+    {"escalation.amber_ack_s", Kind::kInt, "86400"},
+    {"escalation.check_s", Kind::kInt, "30"},
     {"alerts.reference_prefix", Kind::kString, "KM"},
     {"alerts.valid_days", Kind::kInt, "365"},
     {"grading.window_days", Kind::kInt, "7"},
@@ -265,6 +284,8 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
         Setting s;
         if (spec->kind == Kind::kInt)
             s.number = std::stoll(spec->fallback);
+        else if (spec->kind == Kind::kBool)
+            s.flag = std::string_view(spec->fallback) == "true";
         else
             s.text = spec->flag != Flag::kNone ? Absolute(base, spec->fallback) : spec->fallback;
         return s;
@@ -347,6 +368,67 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
         c.email_smtp_url = "maildir:" + Absolute(base, c.email_smtp_url.substr(8));
     }
     c.email_from = get("email.from").text;
+    if (!c.email_smtp_url.starts_with("maildir:") && !c.email_smtp_url.starts_with("smtp://") &&
+        !c.email_smtp_url.starts_with("smtps://")) {
+        fail("email.smtp_url",
+             "email.smtp_url must start with smtp://, smtps:// or maildir: (got \"" +
+                 c.email_smtp_url + "\")");
+    }
+    if (c.email_from.find('@') == std::string::npos)
+        fail("email.from", "email.from must hold an email address, as \"LDIS <ldis@example.org>\"");
+    c.email_username = get("email.username").text;
+    c.email_starttls = get("email.starttls").flag;
+    c.email_ca_file = get("email.ca_file").text;
+    c.email_connections = static_cast<int>(get("email.connections").number);
+    if (c.email_connections < 1 || c.email_connections > 64)
+        fail("email.connections", "email.connections must be 1 to 64");
+    c.notify_base_url = get("notify.base_url").text;
+    if (!c.notify_base_url.starts_with("https://") && !c.notify_base_url.starts_with("http://"))
+        fail("notify.base_url", "notify.base_url must start with https:// or http://");
+    while (c.notify_base_url.ends_with("/")) c.notify_base_url.pop_back();
+    c.notify_sms_template_id = get("notify.sms_template_id").text;
+    c.notify_email_template_id = get("notify.email_template_id").text;
+    {
+        const std::string channels = get("dispatch.channels").text;
+        std::stringstream words(channels);
+        std::string word;
+        while (std::getline(words, word, ',')) {
+            word.erase(0, word.find_first_not_of(' '));
+            word.erase(word.find_last_not_of(' ') + 1);
+            if (word.empty()) continue;
+            engine::Channel channel;
+            if (word == "notify") {
+                c.dispatch.enabled.insert(engine::Channel::kNotifySms);
+                c.dispatch.enabled.insert(engine::Channel::kNotifyEmail);
+            } else if (engine::ParseChannel(word, channel)) {
+                c.dispatch.enabled.insert(channel);
+            } else {
+                fail("dispatch.channels", "dispatch.channels: unknown channel \"" + word +
+                                              "\"; choose from email, webhook, notify, mqtt");
+            }
+        }
+    }
+    c.dispatch.max_attempts = static_cast<int>(get("dispatch.max_attempts").number);
+    if (c.dispatch.max_attempts < 1 || c.dispatch.max_attempts > 100)
+        fail("dispatch.max_attempts", "dispatch.max_attempts must be 1 to 100");
+    c.dispatch.retry_base_ms = get("dispatch.retry_base_ms").number;
+    c.dispatch.retry_max_ms = get("dispatch.retry_max_ms").number;
+    if (c.dispatch.retry_base_ms < 10 || c.dispatch.retry_max_ms < c.dispatch.retry_base_ms)
+        fail("dispatch.retry_base_ms",
+             "dispatch.retry_base_ms must be at least 10 and no more than retry_max_ms");
+    c.dispatch_max_in_flight = static_cast<int>(get("dispatch.max_in_flight").number);
+    if (c.dispatch_max_in_flight < 1 || c.dispatch_max_in_flight > 10000)
+        fail("dispatch.max_in_flight", "dispatch.max_in_flight must be 1 to 10000");
+    c.dispatch_timeout_ms = static_cast<int>(get("dispatch.timeout_ms").number);
+    if (c.dispatch_timeout_ms < 100)
+        fail("dispatch.timeout_ms", "dispatch.timeout_ms must be at least 100");
+    c.dispatch.red_ack_ms = get("escalation.red_ack_s").number * 1000;
+    c.dispatch.amber_ack_ms = get("escalation.amber_ack_s").number * 1000;
+    if (c.dispatch.red_ack_ms < 1000 || c.dispatch.amber_ack_ms < 1000)
+        fail("escalation.red_ack_s", "escalation.red_ack_s and amber_ack_s must be at least 1");
+    c.escalation_check_s = static_cast<int>(get("escalation.check_s").number);
+    if (c.escalation_check_s < 1)
+        fail("escalation.check_s", "escalation.check_s must be at least 1");
     c.reference_prefix = get("alerts.reference_prefix").text;
     if (c.reference_prefix.empty() || c.reference_prefix.size() > 8 ||
         !std::all_of(c.reference_prefix.begin(), c.reference_prefix.end(), [](unsigned char ch) {
@@ -397,6 +479,7 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
     };
     secret("mqtt.password_file", "LDIS_MQTT_PASSWORD", c.mqtt_password);
     secret("email.password_file", "LDIS_SMTP_PASSWORD", c.email_password);
+    secret("notify.api_key_file", "LDIS_NOTIFY_API_KEY", c.notify_api_key);
     return load;
 }
 
@@ -411,6 +494,10 @@ std::shared_ptr<const engine::GradingSetup> LoadGrading(const Config& config) {
     setup->templates = engine::AlertTemplates::LoadDir(config.path_templates + "/alert");
     setup->public_url = config.http_public_url;
     setup->policy = config.policy;
+    const auto areas = engine::Areas::LoadFile(config.path_areas);
+    setup->partners = std::make_shared<const engine::Partners>(
+        engine::Partners::LoadFile(config.path_partners, &areas));
+    setup->dispatch = config.dispatch;
     return setup;
 }
 
@@ -426,6 +513,11 @@ ConfigLoad CheckConfig(const std::string& path, const std::vector<std::string>& 
     }
     try {
         LoadGrading(load.config);
+    } catch (const std::exception& e) {
+        load.errors.push_back({"", 0, e.what()});
+    }
+    try {
+        engine::MessageTemplates::LoadDir(load.config.path_templates + "/email");
     } catch (const std::exception& e) {
         load.errors.push_back({"", 0, e.what()});
     }

@@ -47,6 +47,20 @@ struct Config {
     std::string email_smtp_url;
     std::string email_from;
     std::string email_password;  // secret, from email.password_file or LDIS_SMTP_PASSWORD
+    std::string email_username;
+    bool email_starttls = false;
+    std::string email_ca_file;
+    int email_connections = 4;
+
+    std::string notify_base_url;
+    std::string notify_api_key;  // secret, from notify.api_key_file or LDIS_NOTIFY_API_KEY
+    std::string notify_sms_template_id;
+    std::string notify_email_template_id;
+
+    engine::DispatchPolicy dispatch{{}};  // channels from dispatch.channels; retries; ack times
+    int dispatch_max_in_flight = 256;
+    int dispatch_timeout_ms = 15000;
+    int escalation_check_s = 30;
 
     std::string reference_prefix;
     int alert_valid_days = 365;

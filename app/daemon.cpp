@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "ldis/broker/client.hpp"
+#include "ldis/engine/dispatcher.hpp"
 #include "ldis/engine/intake.hpp"
 #include "ldis/engine/receipt.hpp"
 #include "ldis/engine/report_store.hpp"
@@ -58,6 +59,12 @@ public:
             return 2;
         }
         intake_ = std::make_unique<engine::Intake>(validator, store_);
+        try {
+            dispatcher_ = std::make_unique<engine::Dispatcher>(io_, store_, DispatchOptions());
+        } catch (const std::exception& e) {
+            spdlog::critical("cannot start: {}", e.what());
+            return 2;
+        }
 
         net::signal_set signals(io_, SIGINT, SIGTERM, SIGHUP);
         WaitForSignal(signals, config_path, overrides);
@@ -86,6 +93,7 @@ public:
                 [](bool) {});
         }
         for (auto& client : clients_) client->Start();
+        dispatcher_->Start();
         net::steady_timer expiry(io_);
         ScheduleExpiry(expiry);
         spdlog::info("ldisd started: store={} mqtt={} filter={} connections={}", config_.store_path,
@@ -113,13 +121,17 @@ private:
             stopping_.store(true);
             signals.cancel();
             if (expiry_) expiry_->cancel();
-            // Each Stop() lets the handler finish the report in hand, publishes
-            // "offline" and disconnects; receipts posted before this have gone out.
-            for (auto& client : clients_) {
-                if (!client->Stop(std::chrono::seconds(5)))
-                    spdlog::warn("mqtt did not stop within 5 s");
-            }
-            work_->reset();
+            // Outcomes already known are recorded; transfers cut short are sent again,
+            // with the same idempotency key, at the next start.
+            dispatcher_->Stop([this] {
+                // Each Stop() lets the handler finish the report in hand, publishes
+                // "offline" and disconnects; receipts posted before this have gone out.
+                for (auto& client : clients_) {
+                    if (!client->Stop(std::chrono::seconds(5)))
+                        spdlog::warn("mqtt did not stop within 5 s");
+                }
+                work_->reset();
+            });
         });
     }
 
@@ -155,6 +167,14 @@ private:
         try {
             intake_->SetValidator(
                 engine::LoadReportValidator(load.config.path_schema, load.config.path_areas));
+        } catch (const std::exception& e) {
+            spdlog::error("reload refused: {}", e.what());
+            return;
+        }
+        try {
+            auto grading = LoadGrading(load.config);
+            dispatcher_->SetPartners(grading->partners);
+            store_.SetGrading(std::move(grading));
         } catch (const std::exception& e) {
             spdlog::error("reload refused: {}", e.what());
             return;
@@ -222,12 +242,44 @@ private:
             });
     }
 
+    engine::DispatcherOptions DispatchOptions() {
+        engine::DispatcherOptions o;
+        o.smtp_url = config_.email_smtp_url;
+        o.smtp_username = config_.email_username;
+        o.smtp_password = config_.email_password;
+        o.smtp_starttls = config_.email_starttls;
+        o.smtp_ca_file = config_.email_ca_file;
+        o.smtp_connections = config_.email_connections;
+        o.from = config_.email_from;
+        o.public_url = config_.http_public_url;
+        o.notify_base_url = config_.notify_base_url;
+        o.notify_api_key = config_.notify_api_key;
+        o.notify_sms_template = config_.notify_sms_template_id;
+        o.notify_email_template = config_.notify_email_template_id;
+        o.templates = engine::MessageTemplates::LoadDir(config_.path_templates + "/email");
+        o.partners = LoadGrading(config_)->partners;
+        o.max_in_flight = static_cast<std::size_t>(config_.dispatch_max_in_flight);
+        o.timeout = std::chrono::milliseconds(config_.dispatch_timeout_ms);
+        o.escalation_check = std::chrono::seconds(config_.escalation_check_s);
+        o.mqtt_publish = [this](const std::string& topic, const std::string& payload,
+                                std::function<void(bool, std::string)> done) {
+            broker::Message m;
+            m.topic = topic;
+            m.payload = payload;
+            m.qos = 1;
+            m.on_done = std::move(done);
+            clients_.front()->Publish(std::move(m));
+        };
+        return o;
+    }
+
     const Config& config_;
     engine::ReportStore& store_;
     std::unique_ptr<engine::Intake> intake_;
     net::io_context io_{1};
     net::executor_work_guard<net::io_context::executor_type>* work_ = nullptr;
     std::vector<std::unique_ptr<broker::Client>> clients_;
+    std::unique_ptr<engine::Dispatcher> dispatcher_;  // destroyed before io_ and clients_
     std::atomic<bool> stopping_{false};
     net::steady_timer* expiry_ = nullptr;
 };

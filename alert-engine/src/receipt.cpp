@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <chrono>
 
+#include "ldis/engine/codec.hpp"
 #include "ldis/engine/report_validator.hpp"
 
 namespace json = boost::json;
@@ -14,33 +15,6 @@ json::array ErrorsJson(const std::vector<FieldError>& errors) {
     json::array out;
     for (const auto& e : errors)
         out.push_back(json::object{{"path", e.path}, {"message", e.message}});
-    return out;
-}
-
-std::string Base64(std::string_view in) {
-    static constexpr char kAlphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    out.reserve((in.size() + 2) / 3 * 4);
-    std::size_t i = 0;
-    for (; i + 2 < in.size(); i += 3) {
-        const auto n = (static_cast<unsigned char>(in[i]) << 16) |
-                       (static_cast<unsigned char>(in[i + 1]) << 8) |
-                       static_cast<unsigned char>(in[i + 2]);
-        out += kAlphabet[(n >> 18) & 63];
-        out += kAlphabet[(n >> 12) & 63];
-        out += kAlphabet[(n >> 6) & 63];
-        out += kAlphabet[n & 63];
-    }
-    if (i < in.size()) {
-        const bool two = i + 1 < in.size();
-        const auto n = (static_cast<unsigned char>(in[i]) << 16) |
-                       (two ? static_cast<unsigned char>(in[i + 1]) << 8 : 0);
-        out += kAlphabet[(n >> 18) & 63];
-        out += kAlphabet[(n >> 12) & 63];
-        out += two ? kAlphabet[(n >> 6) & 63] : '=';
-        out += '=';
-    }
     return out;
 }
 

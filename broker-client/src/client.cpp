@@ -64,6 +64,7 @@ public:
                 if (held_.size() >= static_cast<std::size_t>(options_.max_buffered)) {
                     spdlog::warn("mqtt publish to {} dropped: {} held while disconnected",
                                  message.topic, held_.size());
+                    if (message.on_done) message.on_done(false, "dropped while disconnected");
                     return;
                 }
                 held_.push_back(std::move(message));
@@ -86,10 +87,34 @@ public:
             }
             msg->set_properties(props);
         }
+        if (!message.on_done) {
+            try {
+                client_.publish(msg);
+            } catch (const mqtt::exception& e) {
+                spdlog::warn("mqtt publish to {} not queued: {}", message.topic, e.what());
+            }
+            return;
+        }
+        // Deletes itself after the one callback Paho makes.
+        struct Done : mqtt::iaction_listener {
+            explicit Done(std::function<void(bool, std::string)> f) : fn(std::move(f)) {}
+            void on_success(const mqtt::token&) override {
+                fn(true, {});
+                delete this;
+            }
+            void on_failure(const mqtt::token& token) override {
+                fn(false, "publish failed (code " + std::to_string(token.get_return_code()) + ")");
+                delete this;
+            }
+            std::function<void(bool, std::string)> fn;
+        };
+        auto* done = new Done(message.on_done);
         try {
-            client_.publish(msg);
+            client_.publish(msg, nullptr, *done);
         } catch (const mqtt::exception& e) {
             spdlog::warn("mqtt publish to {} not queued: {}", message.topic, e.what());
+            done->fn(false, e.what());
+            delete done;
         }
     }
 

@@ -179,7 +179,8 @@ TEST(BrokerClientTest, PublishCarriesResponseTopicAndCorrelationData) {
     Client client(Options(broker, "props"), [](const Message&) {});
     client.Start();
     ASSERT_TRUE(client.WaitConnected(std::chrono::seconds(10)));
-    client.Publish(Message{"answers/1", "hello", "", std::string("\x00\x01corr", 6)});
+    Message m{"answers/1", "hello", "", std::string("\x00\x01corr", 6), 1, false, {}};
+    client.Publish(std::move(m));
     const auto seen = watcher.WaitForTopic("answers/1", std::chrono::seconds(5));
     ASSERT_TRUE(seen);
     EXPECT_EQ(seen->payload, "hello");

@@ -10,13 +10,17 @@
 #include <deque>
 #include <functional>
 #include <future>
+#include <map>
 #include <mutex>
+#include <random>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
 #include <openssl/evp.h>
 #include <boost/json.hpp>
 
+#include "ldis/engine/codec.hpp"
 #include "ldis/engine/lifecycle.hpp"
 
 namespace ldis::engine {
@@ -110,6 +114,38 @@ constexpr const char* kMigrations[] = {
         hash      TEXT NOT NULL
     );
     )sql",
+    R"sql(
+    CREATE TABLE deliveries (
+        id                 INTEGER PRIMARY KEY,
+        alert_id           INTEGER NOT NULL REFERENCES alerts(id),
+        version            INTEGER NOT NULL,
+        kind               TEXT NOT NULL,
+        partner            TEXT NOT NULL,
+        contact            TEXT NOT NULL,
+        slot               TEXT NOT NULL,
+        channel            TEXT NOT NULL,
+        address            TEXT NOT NULL,
+        status             TEXT NOT NULL,
+        attempts           INTEGER NOT NULL DEFAULT 0,
+        next_attempt_ms    INTEGER NOT NULL,
+        created_at_ms      INTEGER NOT NULL,
+        updated_at_ms      INTEGER NOT NULL,
+        delivered_at_ms    INTEGER,
+        last_error         TEXT,
+        ack_due_ms         INTEGER,
+        acknowledged_at_ms INTEGER,
+        escalated          INTEGER NOT NULL DEFAULT 0,
+        fallback_of        INTEGER,
+        detail             TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX deliveries_due ON deliveries(status, next_attempt_ms);
+    CREATE INDEX deliveries_by_alert ON deliveries(alert_id, partner);
+    CREATE INDEX deliveries_ack_due ON deliveries(ack_due_ms) WHERE escalated = 0;
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+    )sql",
 };
 static_assert(std::size(kMigrations) == ReportStore::kSchemaVersion);
 
@@ -151,19 +187,6 @@ std::int64_t ParseTimeMs(std::string_view t) {
     }
     const auto days = DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
     return ((days * 24 + hour) * 60 + minute - offset_min) * 60000 + second * 1000 + millis;
-}
-
-std::string Sha256Hex(std::string_view data) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr);
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned int i = 0; i < length; ++i) {
-        out.push_back(kHex[digest[i] >> 4]);
-        out.push_back(kHex[digest[i] & 15]);
-    }
-    return out;
 }
 
 // What an audit entry's hash covers: every field, and the hash of the entry before.
@@ -389,6 +412,7 @@ public:
         find_reference_ = writer_.Prepare("SELECT reference FROM reports WHERE id = ?1");
         LoadNextSeq();
         LoadLastAuditHash();
+        LoadAckKey();
         grading_ = options_.grading;
         reader_ = std::make_unique<Connection>(
             options_.path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, options_.busy_timeout_ms);
@@ -434,6 +458,152 @@ public:
         return OnWriter<std::vector<std::string>>(
             [&]() -> Result<std::vector<std::string>> { return ExpireOnWriter(now_ms); });
     }
+
+    void SetOutboxListener(std::function<void()> listener) {
+        std::lock_guard lock(mutex_);
+        outbox_listener_ = std::move(listener);
+    }
+
+    // Queues `job` for the writer thread and returns at once; false when closing.
+    bool Post(std::function<void()> job) {
+        {
+            std::lock_guard lock(mutex_);
+            if (closing_) return false;
+            jobs_.push_back(std::move(job));
+        }
+        wake_.notify_one();
+        return true;
+    }
+
+    void ClaimDue(std::int64_t now, std::size_t limit,
+                  std::function<void(Result<std::vector<OutboxItem>>)> done) {
+        if (!Post([this, now, limit, done] { done(ClaimOnWriter(now, limit)); }))
+            done(Error{"the store is closing"});
+    }
+
+    void Complete(std::vector<DeliveryOutcome> outcomes, std::int64_t now,
+                  std::function<void(Result<int>)> done) {
+        auto shared = std::make_shared<std::vector<DeliveryOutcome>>(std::move(outcomes));
+        if (!Post([this, shared, now, done] { done(CompleteOnWriter(*shared, now)); }))
+            done(Error{"the store is closing"});
+    }
+
+    void EscalateDue(std::int64_t now, std::function<void(Result<int>)> done) {
+        if (!Post([this, now, done] { done(EscalateOnWriter(now)); }))
+            done(Error{"the store is closing"});
+    }
+
+    Result<int> RecoverInFlight(std::int64_t now) {
+        return OnWriter<int>([&]() -> Result<int> {
+            sqlite3_stmt* stmt = writer_.Cached(
+                "UPDATE deliveries SET status = 'retrying', next_attempt_ms = ?1, updated_at_ms = "
+                "?1, last_error = 'interrupted: ldisd stopped while sending' "
+                "WHERE status = 'sending'");
+            StatementUse use(stmt);
+            sqlite3_bind_int64(stmt, 1, now);
+            const int rc = sqlite3_step(stmt);
+            if (rc != SQLITE_DONE) return Error{options_.path + ": " + writer_.Describe(rc)};
+            return sqlite3_changes(writer_.get());
+        });
+    }
+
+    Result<DeliveryRow> Acknowledge(std::int64_t delivery_id, std::string_view actor,
+                                    std::int64_t now) {
+        const std::string who(actor);
+        auto outcome = OnWriter<int>([&]() -> Result<int> {
+            Transaction tx(writer_);
+            if (tx.begun() != SQLITE_OK)
+                return Error{options_.path + ": " + writer_.Describe(tx.begun())};
+            sqlite3_stmt* stmt = writer_.Cached(
+                "UPDATE deliveries SET acknowledged_at_ms = ?2 WHERE id = ?1 AND "
+                "acknowledged_at_ms IS NULL");
+            int changed = 0;
+            {
+                StatementUse use(stmt);
+                sqlite3_bind_int64(stmt, 1, delivery_id);
+                sqlite3_bind_int64(stmt, 2, now);
+                if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE)
+                    return Error{options_.path + ": " + writer_.Describe(rc)};
+                changed = sqlite3_changes(writer_.get());
+            }
+            if (changed == 0) return 0;
+            audit_.push_back({now, who, "delivery.acknowledged",
+                              "delivery-" + std::to_string(delivery_id), "{}"});
+            int rc = FlushAudit();
+            if (rc == SQLITE_OK) rc = tx.Commit();
+            if (rc != SQLITE_OK) {
+                audit_.clear();
+                LoadLastAuditHash();
+                return Error{options_.path + ": " + writer_.Describe(rc)};
+            }
+            return changed;
+        });
+        if (!outcome.ok()) return outcome.error();
+        auto rows = DeliveryQuery("WHERE d.id = ?1", std::to_string(delivery_id));
+        if (rows.empty()) return Error{"no delivery " + std::to_string(delivery_id)};
+        return rows.front();
+    }
+
+    std::vector<DeliveryRow> DeliveryQuery(const std::string& where, const std::string& key) const {
+        std::lock_guard lock(reader_mutex_);
+        sqlite3_stmt* stmt = nullptr;
+        const std::string sql =
+            "SELECT d.id, a.reference, d.version, d.kind, d.partner, d.contact, d.channel, "
+            "d.address, d.status, d.attempts, d.created_at_ms, d.updated_at_ms, "
+            "coalesce(d.delivered_at_ms, 0), coalesce(d.acknowledged_at_ms, 0), "
+            "coalesce(d.fallback_of, 0), coalesce(d.last_error, '') "
+            "FROM deliveries d JOIN alerts a ON a.id = d.alert_id " +
+            where + " ORDER BY d.id";
+        if (sqlite3_prepare_v2(reader_->get(), sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK)
+            return {};
+        if (!key.empty()) BindText(stmt, 1, key);
+        std::vector<DeliveryRow> out;
+        while (sqlite3_step(stmt) == SQLITE_ROW) {
+            DeliveryRow r;
+            r.id = sqlite3_column_int64(stmt, 0);
+            r.reference = ColumnText(stmt, 1);
+            r.version = sqlite3_column_int(stmt, 2);
+            r.kind = ColumnText(stmt, 3);
+            r.partner = ColumnText(stmt, 4);
+            r.contact = ColumnText(stmt, 5);
+            r.channel = ColumnText(stmt, 6);
+            r.address = ColumnText(stmt, 7);
+            r.status = ColumnText(stmt, 8);
+            r.attempts = sqlite3_column_int(stmt, 9);
+            r.created_at_ms = sqlite3_column_int64(stmt, 10);
+            r.updated_at_ms = sqlite3_column_int64(stmt, 11);
+            r.delivered_at_ms = sqlite3_column_int64(stmt, 12);
+            r.acknowledged_at_ms = sqlite3_column_int64(stmt, 13);
+            r.fallback_of = sqlite3_column_int64(stmt, 14);
+            r.last_error = ColumnText(stmt, 15);
+            out.push_back(std::move(r));
+        }
+        sqlite3_finalize(stmt);
+        return out;
+    }
+
+    std::optional<std::int64_t> NextDueMs() const {
+        const std::int64_t n = CountOf(
+            "SELECT coalesce(min(next_attempt_ms), -1) FROM deliveries "
+            "WHERE status IN ('queued','retrying')");
+        if (n < 0) return std::nullopt;
+        return n;
+    }
+
+    std::map<std::string, std::int64_t> DeliveryCounts() const {
+        std::lock_guard lock(reader_mutex_);
+        sqlite3_stmt* stmt = nullptr;
+        sqlite3_prepare_v2(reader_->get(),
+                           "SELECT status, count(*) FROM deliveries GROUP BY status", -1, &stmt,
+                           nullptr);
+        std::map<std::string, std::int64_t> out;
+        while (sqlite3_step(stmt) == SQLITE_ROW)
+            out[ColumnText(stmt, 0)] = sqlite3_column_int64(stmt, 1);
+        sqlite3_finalize(stmt);
+        return out;
+    }
+
+    const std::string& AckKey() const { return ack_key_; }
 
     void SetGrading(std::shared_ptr<const GradingSetup> grading) {
         std::lock_guard lock(mutex_);
@@ -709,12 +879,14 @@ private:
         if (!failure.empty()) {
             next_seq_ = first_seq;
             audit_.clear();
+            outbox_added_ = 0;
             LoadLastAuditHash();
             for (auto* p : batch) p->promise.set_value(Error{options_.path + ": " + failure});
             return;
         }
         for (std::size_t i = 0; i < batch.size(); ++i)
             batch[i]->promise.set_value(std::move(results[i]));
+        NotifyOutbox();
     }
 
     // The latest version's rules and facts, copied into a new version row.
@@ -798,6 +970,30 @@ private:
         if (const int rc = AddVersion(alert_id, new_version, ToString(to), now); rc != SQLITE_OK) {
             return Error{options_.path + ": " + writer_.Describe(rc)};
         }
+        outbox_added_ = 0;
+        if (const auto g = CurrentGrading(); g && action != AlertAction::kExpire) {
+            VersionRoute route;
+            route.alert_id = alert_id;
+            route.version = new_version;
+            route.status = std::string(ToString(to));
+            sqlite3_stmt* stmt = writer_.Cached(
+                "SELECT a.level, a.audience, s.authority, s.district FROM alerts a JOIN signals s "
+                "ON s.id = a.signal_id WHERE a.id = ?1");
+            {
+                StatementUse use(stmt);
+                sqlite3_bind_int64(stmt, 1, alert_id);
+                if (sqlite3_step(stmt) == SQLITE_ROW) {
+                    route.level = ColumnText(stmt, 0);
+                    route.audience = ColumnText(stmt, 1);
+                    route.authority = ColumnText(stmt, 2);
+                    route.district = ColumnText(stmt, 3);
+                }
+            }
+            if (const int rc = QueueDeliveries(route, *g, now); rc != SQLITE_OK) {
+                outbox_added_ = 0;
+                return Error{options_.path + ": " + writer_.Describe(rc)};
+            }
+        }
         audit_.push_back(
             {now, actor, audit_action, reference,
              boost::json::serialize(boost::json::object{{"from", std::string(ToString(from))},
@@ -807,9 +1003,11 @@ private:
         if (rc == SQLITE_OK) rc = tx.Commit();
         if (rc != SQLITE_OK) {
             audit_.clear();
+            outbox_added_ = 0;
             LoadLastAuditHash();
             return Error{options_.path + ": " + writer_.Describe(rc)};
         }
+        NotifyOutbox();
         return std::string(ToString(to));
     }
 
@@ -1074,7 +1272,9 @@ private:
         AlertStatus status = policy.status;
         bool provisional = policy.provisional;
         std::string action = "alert.created";
+        bool newly_issued = false;
         if (alert_id == 0) {
+            newly_issued = status == AlertStatus::kIssued;
             const int year = YearOf(now);
             const std::string prefix = options_.reference_prefix + "-" + std::to_string(year) + "-";
             sqlite3_stmt* count =
@@ -1121,6 +1321,7 @@ private:
             // A draft whose signal has become red goes out at once, as a new red alert would.
             if (from == AlertStatus::kDraft && policy.status == AlertStatus::kIssued)
                 status = AlertStatus::kIssued;
+            newly_issued = from == AlertStatus::kDraft && status == AlertStatus::kIssued;
             provisional =
                 status != AlertStatus::kDraft && (provisional || from == AlertStatus::kDraft);
             ++version;
@@ -1185,6 +1386,19 @@ private:
             sqlite3_bind_int(stmt, 10, rendered.scrubbed);
             if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE) return rc;
         }
+        {
+            VersionRoute route;
+            route.alert_id = alert_id;
+            route.version = version;
+            route.status = std::string(ToString(status));
+            route.level = level;
+            route.authority = r.authority;
+            route.district = r.district;
+            route.audience = policy.audience;
+            route.created_draft = action == "alert.created" && status == AlertStatus::kDraft;
+            route.page = newly_issued && provisional;
+            if (const int rc = QueueDeliveries(route, g, now); rc != SQLITE_OK) return rc;
+        }
         audit_.push_back(
             {now, "ldisd", action, alert_reference,
              boost::json::serialize(boost::json::object{{"version", version},
@@ -1195,6 +1409,425 @@ private:
                                                         {"report", reference}})});
         out.alert_reference = alert_reference;
         return SQLITE_OK;
+    }
+
+    // What routing needs to know of the version just written.
+    struct VersionRoute {
+        std::int64_t alert_id = 0;
+        int version = 0;
+        std::string status;
+        std::string level;
+        std::string authority;
+        std::string district;
+        std::string audience;
+        bool created_draft = false;  // a new draft: the coordinators are asked to approve it
+        bool page = false;           // a provisional red issued at once: the coordinators are paged
+    };
+
+    std::shared_ptr<const GradingSetup> CurrentGrading() {
+        std::lock_guard lock(mutex_);
+        return grading_;
+    }
+
+    int InsertDelivery(std::int64_t alert_id, int version, std::string_view kind,
+                       const std::string& partner, const std::string& contact,
+                       const std::string& slot, Channel channel, const std::string& address,
+                       std::int64_t now, std::int64_t ack_due, std::int64_t fallback_of,
+                       const std::string& detail) {
+        sqlite3_stmt* stmt = writer_.Cached(
+            "INSERT INTO deliveries (alert_id, version, kind, partner, contact, slot, channel, "
+            "address, status, next_attempt_ms, created_at_ms, updated_at_ms, ack_due_ms, "
+            "fallback_of, detail) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?9, ?9, ?9, ?10, ?11, ?12)");
+        StatementUse use(stmt);
+        sqlite3_bind_int64(stmt, 1, alert_id);
+        sqlite3_bind_int(stmt, 2, version);
+        BindText(stmt, 3, kind);
+        BindText(stmt, 4, partner);
+        BindText(stmt, 5, contact);
+        BindText(stmt, 6, slot);
+        BindText(stmt, 7, ToString(channel));
+        BindText(stmt, 8, address);
+        sqlite3_bind_int64(stmt, 9, now);
+        if (ack_due > 0)
+            sqlite3_bind_int64(stmt, 10, ack_due);
+        else
+            sqlite3_bind_null(stmt, 10);
+        if (fallback_of > 0)
+            sqlite3_bind_int64(stmt, 11, fallback_of);
+        else
+            sqlite3_bind_null(stmt, 11);
+        BindText(stmt, 12, detail);
+        const int rc = sqlite3_step(stmt);
+        if (rc != SQLITE_DONE) return rc;
+        ++outbox_added_;
+        return SQLITE_OK;
+    }
+
+    // A notice to every contact of the coordinators' partner.
+    int NoticeCoordinators(const GradingSetup& g, std::int64_t alert_id, int version,
+                           std::string_view kind, std::int64_t now, const std::string& detail) {
+        const Partner* c = g.partners ? g.partners->coordinators() : nullptr;
+        if (c == nullptr) return SQLITE_OK;
+        for (const auto& contact : c->contacts) {
+            if (!g.dispatch.enabled.contains(contact.channel)) continue;
+            const int rc = InsertDelivery(alert_id, version, kind, c->id, contact.name,
+                                          c->id + "/" + contact.name, contact.channel,
+                                          contact.address, now, 0, 0, detail);
+            if (rc != SQLITE_OK) return rc;
+        }
+        return SQLITE_OK;
+    }
+
+    // Routes a version just written to the outbox, in the caller's transaction.
+    int QueueDeliveries(const VersionRoute& v, const GradingSetup& g, std::int64_t now) {
+        if (v.status == "draft") {
+            return v.created_draft
+                       ? NoticeCoordinators(g, v.alert_id, v.version, kKindApproval, now, "{}")
+                       : SQLITE_OK;
+        }
+        if (v.status == "expired") return SQLITE_OK;
+        RouteInput in;
+        ParseLevel(v.level, in.level);
+        in.authority = v.authority;
+        in.district = v.district;
+        in.audience = v.audience;
+        in.cancellation = v.status == "cancelled";
+        {
+            // Each slot's latest row: the contact that reached it last (after any fallback).
+            sqlite3_stmt* stmt = writer_.Cached(
+                "SELECT partner, contact, slot FROM deliveries WHERE alert_id = ?1 AND kind = "
+                "'alert' ORDER BY id");
+            StatementUse use(stmt);
+            sqlite3_bind_int64(stmt, 1, v.alert_id);
+            std::map<std::string, std::size_t> at;
+            int rc;
+            while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+                Recipient r{ColumnText(stmt, 0), ColumnText(stmt, 1), ColumnText(stmt, 2)};
+                if (auto it = at.find(r.slot); it != at.end()) {
+                    in.earlier[it->second] = std::move(r);
+                } else {
+                    at[r.slot] = in.earlier.size();
+                    in.earlier.push_back(std::move(r));
+                }
+            }
+            if (rc != SQLITE_DONE) return rc;
+        }
+        std::int64_t ack_ms = 0;
+        if (!in.cancellation && in.level == Level::kRed) ack_ms = g.dispatch.red_ack_ms;
+        if (!in.cancellation && in.level == Level::kAmber) ack_ms = g.dispatch.amber_ack_ms;
+        if (g.partners) {
+            for (const auto& r : g.partners->Route(in, g.dispatch.enabled)) {
+                const Contact* c = g.partners->Find(r.partner)->FindContact(r.contact);
+                const int rc = InsertDelivery(v.alert_id, v.version, kKindAlert, r.partner,
+                                              r.contact, r.slot, c->channel, c->address, now,
+                                              ack_ms > 0 ? now + ack_ms : 0, 0, "{}");
+                if (rc != SQLITE_OK) return rc;
+            }
+        }
+        if (g.dispatch.enabled.contains(Channel::kMqtt)) {
+            std::string authority = v.authority;
+            std::transform(authority.begin(), authority.end(), authority.begin(),
+                           [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+            const int rc =
+                InsertDelivery(v.alert_id, v.version, kKindMqtt, "", "mqtt", "mqtt", Channel::kMqtt,
+                               "ldis/v1/alerts/" + v.level + "/" + authority, now, 0, 0, "{}");
+            if (rc != SQLITE_OK) return rc;
+        }
+        if (v.page) return NoticeCoordinators(g, v.alert_id, v.version, kKindPage, now, "{}");
+        return SQLITE_OK;
+    }
+
+    // Tells the writer's listener, outside any lock, that the outbox has new rows.
+    void NotifyOutbox() {
+        if (outbox_added_ == 0) return;
+        outbox_added_ = 0;
+        std::function<void()> listener;
+        {
+            std::lock_guard lock(mutex_);
+            listener = outbox_listener_;
+        }
+        if (listener) listener();
+    }
+
+    Result<std::vector<OutboxItem>> ClaimOnWriter(std::int64_t now, std::size_t limit) {
+        const auto g = CurrentGrading();
+        Transaction tx(writer_);
+        if (tx.begun() != SQLITE_OK)
+            return Error{options_.path + ": " + writer_.Describe(tx.begun())};
+        std::vector<OutboxItem> items;
+        {
+            sqlite3_stmt* stmt = writer_.Cached(
+                "SELECT d.id, d.kind, d.partner, d.contact, d.channel, d.address, d.attempts, "
+                "d.detail, d.version, a.reference, v.status, v.level, v.confidence, a.audience, "
+                "a.provisional, s.authority, s.district, s.family, coalesce(a.issued_at_ms, 0), "
+                "v.created_at_ms, coalesce(a.valid_until_ms, 0), v.body "
+                "FROM deliveries d JOIN alerts a ON a.id = d.alert_id "
+                "JOIN alert_versions v ON v.alert_id = d.alert_id AND v.version = d.version "
+                "JOIN signals s ON s.id = a.signal_id "
+                "WHERE d.status IN ('queued','retrying') AND d.next_attempt_ms <= ?1 "
+                "ORDER BY d.next_attempt_ms, d.id LIMIT ?2");
+            StatementUse use(stmt);
+            sqlite3_bind_int64(stmt, 1, now);
+            sqlite3_bind_int64(stmt, 2, static_cast<sqlite3_int64>(limit));
+            int rc;
+            while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+                OutboxItem it;
+                it.id = sqlite3_column_int64(stmt, 0);
+                it.kind = ColumnText(stmt, 1);
+                it.partner = ColumnText(stmt, 2);
+                it.contact = ColumnText(stmt, 3);
+                ParseChannel(ColumnText(stmt, 4), it.channel);
+                it.address = ColumnText(stmt, 5);
+                it.attempts = sqlite3_column_int(stmt, 6) + 1;
+                it.detail = ColumnText(stmt, 7);
+                it.version = sqlite3_column_int(stmt, 8);
+                it.reference = ColumnText(stmt, 9);
+                it.status = ColumnText(stmt, 10);
+                it.level = ColumnText(stmt, 11);
+                it.confidence = ColumnText(stmt, 12);
+                it.audience = ColumnText(stmt, 13);
+                it.provisional = sqlite3_column_int(stmt, 14) != 0;
+                it.authority = ColumnText(stmt, 15);
+                it.district = ColumnText(stmt, 16);
+                it.family = ColumnText(stmt, 17);
+                it.issued_at_ms = sqlite3_column_int64(stmt, 18);
+                it.created_at_ms = sqlite3_column_int64(stmt, 19);
+                it.valid_until_ms = sqlite3_column_int64(stmt, 20);
+                it.body = ColumnText(stmt, 21);
+                if (g) {
+                    if (const Family* f = g->substances.Find(it.family)) it.family_label = f->label;
+                }
+                if (it.family_label.empty() && it.family.starts_with("other:"))
+                    it.family_label = it.family.substr(6);
+                items.push_back(std::move(it));
+            }
+            if (rc != SQLITE_DONE) return Error{options_.path + ": " + writer_.Describe(rc)};
+        }
+        sqlite3_stmt* mark = writer_.Cached(
+            "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at_ms = ?2 "
+            "WHERE id = ?1");
+        for (const auto& it : items) {
+            StatementUse use(mark);
+            sqlite3_bind_int64(mark, 1, it.id);
+            sqlite3_bind_int64(mark, 2, now);
+            if (const int rc = sqlite3_step(mark); rc != SQLITE_DONE)
+                return Error{options_.path + ": " + writer_.Describe(rc)};
+        }
+        if (const int rc = tx.Commit(); rc != SQLITE_OK)
+            return Error{options_.path + ": " + writer_.Describe(rc)};
+        return items;
+    }
+
+    Result<int> CompleteOnWriter(const std::vector<DeliveryOutcome>& outcomes, std::int64_t now) {
+        const auto g = CurrentGrading();
+        const DispatchPolicy policy = g ? g->dispatch : DispatchPolicy{};
+        Transaction tx(writer_);
+        if (tx.begun() != SQLITE_OK)
+            return Error{options_.path + ": " + writer_.Describe(tx.begun())};
+        int changed = 0;
+        int rc = SQLITE_OK;
+        for (const auto& o : outcomes) {
+            std::string kind, partner, contact, slot, channel, status, detail;
+            std::int64_t alert_id = 0, ack_due = 0;
+            int version = 0, attempts = 0;
+            {
+                sqlite3_stmt* stmt = writer_.Cached(
+                    "SELECT kind, partner, contact, slot, channel, status, alert_id, version, "
+                    "attempts, coalesce(ack_due_ms, 0), detail FROM deliveries WHERE id = ?1");
+                StatementUse use(stmt);
+                sqlite3_bind_int64(stmt, 1, o.id);
+                if (sqlite3_step(stmt) != SQLITE_ROW) continue;
+                kind = ColumnText(stmt, 0);
+                partner = ColumnText(stmt, 1);
+                contact = ColumnText(stmt, 2);
+                slot = ColumnText(stmt, 3);
+                channel = ColumnText(stmt, 4);
+                status = ColumnText(stmt, 5);
+                alert_id = sqlite3_column_int64(stmt, 6);
+                version = sqlite3_column_int(stmt, 7);
+                attempts = sqlite3_column_int(stmt, 8);
+                ack_due = sqlite3_column_int64(stmt, 9);
+                detail = ColumnText(stmt, 10);
+            }
+            if (status != "sending") continue;  // settled already
+            ++changed;
+            const bool delivered = o.kind == DeliveryOutcome::Kind::kDelivered;
+            const bool failed = !delivered && (o.kind == DeliveryOutcome::Kind::kFailed ||
+                                               attempts >= policy.max_attempts);
+            std::string error = o.error;
+            if (!delivered && o.kind == DeliveryOutcome::Kind::kRetry && failed)
+                error = "gave up after " + std::to_string(attempts) + " attempts: " + error;
+            {
+                sqlite3_stmt* stmt = writer_.Cached(
+                    "UPDATE deliveries SET status = ?2, updated_at_ms = ?3, next_attempt_ms = ?4, "
+                    "last_error = ?5, delivered_at_ms = CASE WHEN ?2 = 'delivered' THEN ?3 END "
+                    "WHERE id = ?1");
+                StatementUse use(stmt);
+                sqlite3_bind_int64(stmt, 1, o.id);
+                BindText(stmt, 2, delivered ? "delivered" : failed ? "failed" : "retrying");
+                sqlite3_bind_int64(stmt, 3, now);
+                sqlite3_bind_int64(
+                    stmt, 4,
+                    delivered || failed
+                        ? now
+                        : now + RetryDelayMs(policy, attempts, o.retry_after_ms, rng_));
+                BindText(stmt, 5, error, true);
+                rc = sqlite3_step(stmt) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(writer_.get());
+            }
+            if (rc != SQLITE_OK) break;
+            if (!failed) continue;
+            audit_.push_back({now, "ldisd", "delivery.failed", "delivery-" + std::to_string(o.id),
+                              boost::json::serialize(boost::json::object{{"partner", partner},
+                                                                         {"contact", contact},
+                                                                         {"channel", channel},
+                                                                         {"attempts", attempts},
+                                                                         {"error", error}})});
+            if (kind != kKindAlert && kind != kKindEscalation && kind != kKindMqtt) continue;
+            // The partner's next channel, then a word to the coordinators.
+            std::string next = "No fallback contact is configured for this partner.";
+            if (g && g->partners && !partner.empty()) {
+                std::set<std::string> used;
+                sqlite3_stmt* stmt = writer_.Cached(
+                    "SELECT contact FROM deliveries WHERE alert_id = ?1 AND version = ?2 AND "
+                    "partner = ?3 AND kind = ?4");
+                {
+                    StatementUse use(stmt);
+                    sqlite3_bind_int64(stmt, 1, alert_id);
+                    sqlite3_bind_int(stmt, 2, version);
+                    BindText(stmt, 3, partner);
+                    BindText(stmt, 4, kind);
+                    while (sqlite3_step(stmt) == SQLITE_ROW) used.insert(ColumnText(stmt, 0));
+                }
+                if (auto fb = g->partners->Fallback(partner, contact, used, g->dispatch.enabled)) {
+                    const Contact* c = g->partners->Find(partner)->FindContact(*fb);
+                    rc = InsertDelivery(alert_id, version, kind, partner, *fb, slot, c->channel,
+                                        c->address, now, ack_due, o.id, detail);
+                    if (rc != SQLITE_OK) break;
+                    next =
+                        "Falling back to " + *fb + " (" + std::string(ToString(c->channel)) + ").";
+                }
+            }
+            if (g) {
+                const Partner* p = g->partners ? g->partners->Find(partner) : nullptr;
+                rc = NoticeCoordinators(
+                    *g, alert_id, version, kKindDeadLetter, now,
+                    boost::json::serialize(boost::json::object{
+                        {"delivery", o.id},
+                        {"partner", p ? p->name : (partner.empty() ? "the MQTT broker" : partner)},
+                        {"contact", contact},
+                        {"channel", channel},
+                        {"attempts", std::to_string(attempts)},
+                        {"error", error},
+                        {"next", next}}));
+                if (rc != SQLITE_OK) break;
+            }
+        }
+        if (rc == SQLITE_OK) rc = FlushAudit();
+        if (rc == SQLITE_OK) rc = tx.Commit();
+        if (rc != SQLITE_OK) {
+            audit_.clear();
+            outbox_added_ = 0;
+            LoadLastAuditHash();
+            return Error{options_.path + ": " + writer_.Describe(rc)};
+        }
+        NotifyOutbox();
+        return changed;
+    }
+
+    Result<int> EscalateOnWriter(std::int64_t now) {
+        const auto g = CurrentGrading();
+        if (!g || !g->partners) return 0;
+        Transaction tx(writer_);
+        if (tx.begun() != SQLITE_OK)
+            return Error{options_.path + ": " + writer_.Describe(tx.begun())};
+        struct Due {
+            std::int64_t alert_id;
+            std::string partner;
+            int version;
+            std::string level;
+            bool acknowledged;
+        };
+        std::vector<Due> due;
+        {
+            sqlite3_stmt* stmt = writer_.Cached(
+                "SELECT d.alert_id, d.partner, a.version, a.level, "
+                "(SELECT count(*) FROM deliveries x WHERE x.alert_id = d.alert_id AND x.partner = "
+                "d.partner AND x.acknowledged_at_ms IS NOT NULL) "
+                "FROM deliveries d JOIN alerts a ON a.id = d.alert_id "
+                "WHERE d.escalated = 0 AND d.ack_due_ms IS NOT NULL AND d.ack_due_ms <= ?1 "
+                "AND d.kind = 'alert' AND a.status IN ('issued','updated') "
+                "GROUP BY d.alert_id, d.partner");
+            StatementUse use(stmt);
+            sqlite3_bind_int64(stmt, 1, now);
+            while (sqlite3_step(stmt) == SQLITE_ROW) {
+                due.push_back({sqlite3_column_int64(stmt, 0), ColumnText(stmt, 1),
+                               sqlite3_column_int(stmt, 2), ColumnText(stmt, 3),
+                               sqlite3_column_int64(stmt, 4) > 0});
+            }
+        }
+        int queued = 0;
+        int rc = SQLITE_OK;
+        for (const auto& d : due) {
+            {
+                sqlite3_stmt* stmt = writer_.Cached(
+                    "UPDATE deliveries SET escalated = 1 WHERE alert_id = ?1 AND partner = ?2 AND "
+                    "kind = 'alert' AND ack_due_ms <= ?3");
+                StatementUse use(stmt);
+                sqlite3_bind_int64(stmt, 1, d.alert_id);
+                BindText(stmt, 2, d.partner);
+                sqlite3_bind_int64(stmt, 3, now);
+                if ((rc = sqlite3_step(stmt)) != SQLITE_DONE) break;
+                rc = SQLITE_OK;
+            }
+            if (d.acknowledged) continue;
+            const Partner* p = g->partners->Find(d.partner);
+            const Contact* c = p ? p->FindContact(p->escalation) : nullptr;
+            if (c == nullptr || !g->dispatch.enabled.contains(c->channel)) continue;
+            const std::int64_t window =
+                d.level == "red" ? g->dispatch.red_ack_ms : g->dispatch.amber_ack_ms;
+            const std::string within =
+                window >= 3600000
+                    ? std::to_string(window / 3600000) + " hours"
+                    : std::to_string(std::max<std::int64_t>(window / 1000, 1)) + " seconds";
+            rc = InsertDelivery(
+                d.alert_id, d.version, kKindEscalation, p->id, c->name, p->id + "/" + c->name,
+                c->channel, c->address, now, 0, 0,
+                boost::json::serialize(boost::json::object{
+                    {"partner", p->id}, {"partner_name", p->name}, {"ack_within", within}}));
+            if (rc != SQLITE_OK) break;
+            audit_.push_back({now, "ldisd", "delivery.escalated", p->id,
+                              "{\"alert\":" + std::to_string(d.alert_id) + "}"});
+            ++queued;
+        }
+        if (rc == SQLITE_OK) rc = FlushAudit();
+        if (rc == SQLITE_OK) rc = tx.Commit();
+        if (rc != SQLITE_OK) {
+            audit_.clear();
+            outbox_added_ = 0;
+            LoadLastAuditHash();
+            return Error{options_.path + ": " + writer_.Describe(rc)};
+        }
+        NotifyOutbox();
+        return queued;
+    }
+
+    void LoadAckKey() {
+        sqlite3_stmt* stmt = writer_.Cached("SELECT value FROM settings WHERE key = 'ack_key'");
+        {
+            StatementUse use(stmt);
+            if (sqlite3_step(stmt) == SQLITE_ROW) {
+                ack_key_ = ColumnText(stmt, 0);
+                return;
+            }
+        }
+        ack_key_ = Hex(RandomBytes(32));
+        sqlite3_stmt* insert =
+            writer_.Cached("INSERT INTO settings (key, value) VALUES ('ack_key', ?1)");
+        StatementUse use(insert);
+        BindText(insert, 1, ack_key_);
+        if (const int rc = sqlite3_step(insert); rc != SQLITE_DONE)
+            throw StoreError(options_.path + ": " + writer_.Describe(rc));
     }
 
     StoreOptions options_;
@@ -1220,6 +1853,10 @@ private:
     std::deque<Pending*> queue_;
     std::deque<std::function<void()>> jobs_;
     bool closing_ = false;
+    std::function<void()> outbox_listener_;  // guarded by mutex_
+    int outbox_added_ = 0;                   // rows queued by the transaction in hand
+    std::string ack_key_;
+    std::mt19937_64 rng_{std::random_device{}()};
     std::thread thread_;
 };
 
@@ -1267,6 +1904,42 @@ std::int64_t ReportStore::CountSignals() const {
 }
 Result<std::int64_t> ReportStore::VerifyAudit() const {
     return impl_->VerifyAudit();
+}
+
+void ReportStore::SetOutboxListener(std::function<void()> listener) {
+    impl_->SetOutboxListener(std::move(listener));
+}
+void ReportStore::ClaimDue(std::int64_t now_ms, std::size_t limit,
+                           std::function<void(Result<std::vector<OutboxItem>>)> done) {
+    impl_->ClaimDue(now_ms, limit, std::move(done));
+}
+void ReportStore::Complete(std::vector<DeliveryOutcome> outcomes, std::int64_t now_ms,
+                           std::function<void(Result<int>)> done) {
+    impl_->Complete(std::move(outcomes), now_ms, std::move(done));
+}
+void ReportStore::EscalateDue(std::int64_t now_ms, std::function<void(Result<int>)> done) {
+    impl_->EscalateDue(now_ms, std::move(done));
+}
+Result<int> ReportStore::RecoverInFlight(std::int64_t now_ms) {
+    return impl_->RecoverInFlight(now_ms);
+}
+Result<DeliveryRow> ReportStore::Acknowledge(std::int64_t delivery_id, std::string_view actor,
+                                             std::int64_t now_ms) {
+    return impl_->Acknowledge(delivery_id, actor, now_ms);
+}
+const std::string& ReportStore::AckKey() const {
+    return impl_->AckKey();
+}
+std::vector<DeliveryRow> ReportStore::Deliveries(std::string_view reference) const {
+    return reference.empty()
+               ? impl_->DeliveryQuery("", "")
+               : impl_->DeliveryQuery("WHERE a.reference = ?1", std::string(reference));
+}
+std::optional<std::int64_t> ReportStore::NextDueMs() const {
+    return impl_->NextDueMs();
+}
+std::map<std::string, std::int64_t> ReportStore::DeliveryCounts() const {
+    return impl_->DeliveryCounts();
 }
 
 int ReportStore::FileSchemaVersion(const std::string& path) {

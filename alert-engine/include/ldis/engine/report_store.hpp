@@ -1,6 +1,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -9,6 +11,7 @@
 #include <vector>
 
 #include "ldis/engine/alert_text.hpp"
+#include "ldis/engine/delivery.hpp"
 #include "ldis/engine/grading.hpp"
 #include "ldis/engine/lifecycle.hpp"
 #include "ldis/engine/report.hpp"
@@ -29,6 +32,8 @@ struct GradingSetup {
     AlertTemplates templates;                              // empty: versions carry no text
     std::string public_url;                                // the base of links in alert text
     Policy policy;                                         // ldisd.toml [policy]
+    std::shared_ptr<const Partners> partners;              // null: issued versions reach no partner
+    DispatchPolicy dispatch;  // channels, retries, acknowledgement times
 };
 
 struct StoreOptions {
@@ -93,7 +98,7 @@ public:
 // many concurrent Insert() calls share one fsync. Reads use their own connection.
 class ReportStore {
 public:
-    static constexpr int kSchemaVersion = 2;
+    static constexpr int kSchemaVersion = 3;
 
     // Opens or creates the file, checks its integrity header and migrates it.
     // Throws StoreError naming the file and the problem.
@@ -136,6 +141,39 @@ public:
     // Checks the audit log's hash chain. Returns the number of entries, or an Error
     // naming the first entry that does not match.
     Result<std::int64_t> VerifyAudit() const;
+
+    // The outbox (DESIGN §7). Deliveries are written in the transaction that issues,
+    // updates or cancels an alert version, routed by GradingSetup::partners.
+
+    // Called on the writer thread after a commit that queued deliveries. Must not block.
+    void SetOutboxListener(std::function<void()> listener);
+    // Jobs on the writer thread that return at once; `done` runs on the writer thread
+    // with the outcome, and must not block.
+    // Claims up to `limit` deliveries due by `now_ms`: each becomes "sending", attempts+1.
+    void ClaimDue(std::int64_t now_ms, std::size_t limit,
+                  std::function<void(Result<std::vector<OutboxItem>>)> done);
+    // Records attempts' outcomes: delivered; retrying with backoff (or failed after the
+    // last attempt); failed, which queues the partner's fallback contact and tells the
+    // coordinators. `done` gets the number of rows changed.
+    void Complete(std::vector<DeliveryOutcome> outcomes, std::int64_t now_ms,
+                  std::function<void(Result<int>)> done);
+    // Queues an escalation for every red or amber alert delivery whose acknowledgement is
+    // overdue at `now_ms`, once per alert and partner. `done` gets the number queued.
+    void EscalateDue(std::int64_t now_ms, std::function<void(Result<int>)> done);
+    // After a crash: deliveries left "sending" are due again at once. Blocks; thread-safe.
+    Result<int> RecoverInFlight(std::int64_t now_ms);
+    // Records a partner's acknowledgement of a delivery (idempotent), with an audit entry.
+    // Blocks until committed; thread-safe.
+    Result<DeliveryRow> Acknowledge(std::int64_t delivery_id, std::string_view actor,
+                                    std::int64_t now_ms);
+    // The key that signs acknowledgement tokens: made at the first start, kept in the file.
+    const std::string& AckKey() const;
+    // Deliveries of one alert ("" for all), oldest first. Thread-safe.
+    std::vector<DeliveryRow> Deliveries(std::string_view reference) const;
+    // The earliest next attempt of a queued or retrying delivery, if any. Thread-safe.
+    std::optional<std::int64_t> NextDueMs() const;
+    // Deliveries by status. Thread-safe.
+    std::map<std::string, std::int64_t> DeliveryCounts() const;
 
     // The user_version of a database file, without migrating it. Throws StoreError.
     static int FileSchemaVersion(const std::string& path);

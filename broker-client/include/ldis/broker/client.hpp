@@ -16,6 +16,9 @@ struct Message {
     std::string correlation_data;  // MQTT 5 Correlation Data (binary), or ""
     int qos = 1;
     bool retained = false;
+    // Called once, on a Paho thread, when the broker acknowledged the publish (QoS 1) or
+    // it failed or was dropped. Optional; must not block.
+    std::function<void(bool ok, std::string error)> on_done;
 };
 
 struct ClientOptions {

@@ -1,0 +1,452 @@
+#include "ldis/engine/messages.hpp"
+
+#include <boost/json.hpp>
+#include <kainjow/mustache.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "ldis/engine/codec.hpp"
+
+namespace json = boost::json;
+namespace mus = kainjow::mustache;
+
+namespace ldis::engine {
+namespace {
+
+const std::vector<std::pair<std::string, std::string>> kHeadings = {
+    {"summary", "One-minute summary"},
+    {"what", "What is happening"},
+    {"evidence", "Evidence and confidence"},
+    {"harms", "Harms and warning signs"},
+    {"actions", "Actions for professionals"},
+    {"advice", "Advice for people who use drugs"},
+    {"naloxone", "Naloxone and overdose response"},
+    {"report", "How to report further cases"},
+    {"contacts", "Contacts"},
+    {"sharing", "Sharing"},
+    {"acknowledgement", "Acknowledgement"},
+    {"history", "Version history"},
+};
+
+std::string Upper(std::string s) {
+    for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return s;
+}
+
+std::string LevelLabel(std::string_view level) {
+    if (level == "red") return "Drug Alert";
+    if (level == "amber") return "Drug Warning";
+    if (level == "green") return "Drug Information";
+    return "Logged";
+}
+
+std::string IsoTime(std::int64_t ms) {
+    if (ms <= 0) return {};
+    const std::time_t s = static_cast<std::time_t>(ms / 1000);
+    std::tm tm{};
+    gmtime_r(&s, &tm);
+    char out[32];
+    std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%S+00:00", &tm);
+    return out;
+}
+
+std::string HumanTime(std::int64_t ms) {
+    if (ms <= 0) return {};
+    const std::time_t s = static_cast<std::time_t>(ms / 1000);
+    std::tm tm{};
+    gmtime_r(&s, &tm);
+    char out[40];
+    std::strftime(out, sizeof out, "%d %b %Y %H:%M UTC", &tm);
+    return out;
+}
+
+json::object Sections(const OutboxItem& item) {
+    json::error_code ec;
+    auto v = json::parse(item.body, ec);
+    if (ec || !v.is_object()) return {};
+    return std::move(v.as_object());
+}
+
+std::string Section(const json::object& sections, std::string_view name) {
+    const auto* v = sections.if_contains(name);
+    return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+std::string DetailText(const OutboxItem& item, std::string_view key) {
+    json::error_code ec;
+    const auto v = json::parse(item.detail.empty() ? "{}" : item.detail, ec);
+    if (ec || !v.is_object()) return {};
+    const auto* x = v.as_object().if_contains(key);
+    if (x == nullptr) return {};
+    return x->is_string() ? std::string(x->as_string()) : json::serialize(*x);
+}
+
+std::string ReadTemplate(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error(path + ": missing: every message needs its template");
+    std::ostringstream text;
+    text << in.rdbuf();
+    mus::mustache t{text.str()};
+    if (!t.is_valid()) throw std::runtime_error(path + ": " + t.error_message());
+    return text.str();
+}
+
+std::string Render(const std::string& text, const mus::data& data, bool html) {
+    mus::mustache t{text};
+    if (!html) t.set_custom_escape([](const std::string& s) { return s; });
+    return t.render(data);
+}
+
+// Base64 in lines of 76 characters, as MIME wants.
+std::string WrappedBase64(std::string_view bytes) {
+    const std::string b = Base64(bytes);
+    std::string out;
+    for (std::size_t i = 0; i < b.size(); i += 76) out += b.substr(i, 76) + "\r\n";
+    return out;
+}
+
+// RFC 2047 encoded words, never splitting a UTF-8 sequence.
+std::string EncodeHeader(std::string_view text) {
+    const bool ascii = std::all_of(text.begin(), text.end(), [](char c) {
+        return static_cast<unsigned char>(c) >= 32 && static_cast<unsigned char>(c) < 127;
+    });
+    if (ascii && text.size() < 900) return std::string(text);
+    std::string out;
+    std::size_t i = 0;
+    while (i < text.size()) {
+        std::size_t end = std::min(text.size(), i + 45);
+        while (end < text.size() && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+        if (!out.empty()) out += "\r\n ";
+        out += "=?UTF-8?B?" + Base64(text.substr(i, end - i)) + "?=";
+        i = end;
+    }
+    return out;
+}
+
+std::string RfcDate(std::int64_t ms) {
+    const std::time_t s = static_cast<std::time_t>(ms / 1000);
+    std::tm tm{};
+    gmtime_r(&s, &tm);
+    char out[64];
+    std::strftime(out, sizeof out, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+    return out;
+}
+
+std::string AddressOf(const std::string& from) {
+    const auto open = from.find('<');
+    const auto close = from.find('>', open);
+    return open != std::string::npos && close != std::string::npos
+               ? from.substr(open + 1, close - open - 1)
+               : from;
+}
+
+std::string Title(const OutboxItem& item) {
+    const std::string label =
+        item.family_label.empty() ? "an unidentified substance" : item.family_label;
+    std::string title = label + " in " + item.district;
+    if (!title.empty())
+        title[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(title[0])));
+    return title;
+}
+
+mus::data AlertData(const OutboxItem& item, const MessageContext& context) {
+    const auto sections = Sections(item);
+    mus::data d;
+    d.set("reference", item.reference);
+    d.set("version", std::to_string(item.version));
+    d.set("level", Upper(item.level));
+    d.set("level_label", LevelLabel(item.level));
+    d.set("status", item.status);
+    d.set("title", Title(item));
+    d.set("authority", item.authority);
+    d.set("district", item.district);
+    d.set("confidence", item.confidence);
+    d.set("audience", item.audience);
+    if (item.provisional) d.set("provisional", true);
+    if (item.status == "cancelled") d.set("cancelled", true);
+    d.set("issued", HumanTime(item.issued_at_ms));
+    d.set("updated", HumanTime(item.created_at_ms));
+    d.set("valid_until", HumanTime(item.valid_until_ms));
+    d.set("alert_url", context.public_url + "/alerts/" + item.reference);
+    if (!context.ack_url.empty()) d.set("ack_url", context.ack_url);
+    if (!context.unsubscribe_url.empty()) d.set("unsubscribe_url", context.unsubscribe_url);
+    mus::data list{mus::data::type::list};
+    for (const auto& [name, heading] : kHeadings) {
+        const std::string text = Section(sections, name);
+        if (text.empty()) continue;
+        mus::data s;
+        s.set("heading", heading);
+        s.set("text", text);
+        list << s;
+    }
+    d.set("sections", list);
+    d.set("summary", Section(sections, "summary"));
+    if (item.kind == kKindEscalation) {
+        d.set("escalation", true);
+        d.set("escalated_partner", DetailText(item, "partner_name"));
+        d.set("ack_within", DetailText(item, "ack_within"));
+    }
+    return d;
+}
+
+}  // namespace
+
+MessageTemplates MessageTemplates::LoadDir(const std::string& folder) {
+    MessageTemplates t;
+    t.alert_text = ReadTemplate(folder + "/alert.txt.mustache");
+    t.alert_html = ReadTemplate(folder + "/alert.html.mustache");
+    t.notice_text = ReadTemplate(folder + "/notice.txt.mustache");
+    t.notice_html = ReadTemplate(folder + "/notice.html.mustache");
+    return t;
+}
+
+std::string AlertSubject(const OutboxItem& item) {
+    const auto [headline, text] = Headline(item);
+    return headline;
+}
+
+std::pair<std::string, std::string> Headline(const OutboxItem& item) {
+    const std::string tag = "[LDIS " + Upper(item.level) + " \xE2\x80\x93 " +
+                            LevelLabel(item.level) + "] " + item.reference + " v" +
+                            std::to_string(item.version);
+    const auto sections = Sections(item);
+    const std::string summary = Section(sections, "summary");
+    if (item.kind == kKindApproval)
+        return {"[LDIS approval needed] " + item.reference + " v" + std::to_string(item.version) +
+                    " (" + Upper(item.level) + "): " + Title(item),
+                "A draft " + LevelLabel(item.level) + " waits for a coordinator's approval. " +
+                    summary};
+    if (item.kind == kKindPage)
+        return {"[LDIS RED issued \xE2\x80\x93 confirm] " + item.reference + " v" +
+                    std::to_string(item.version) + ": " + Title(item),
+                "A red alert went out at once and is provisional until a coordinator confirms "
+                "it. " +
+                    summary};
+    if (item.kind == kKindDeadLetter)
+        return {"[LDIS delivery failed] " + item.reference + " v" + std::to_string(item.version) +
+                    " to " + DetailText(item, "partner") + " by " + DetailText(item, "channel"),
+                "The delivery of " + item.reference + " v" + std::to_string(item.version) + " to " +
+                    DetailText(item, "partner") + " (" + DetailText(item, "contact") + ", " +
+                    DetailText(item, "channel") + ") failed for good after " +
+                    DetailText(item, "attempts") + " attempt(s): " + DetailText(item, "error") +
+                    ". " + DetailText(item, "next")};
+    std::string prefix;
+    if (item.kind == kKindEscalation) prefix = "[NOT ACKNOWLEDGED] ";
+    if (item.status == "cancelled") prefix += "CANCELLED: ";
+    return {prefix + tag + ": " + Title(item), summary};
+}
+
+std::string AlertDocument(const OutboxItem& item, const std::string& public_url,
+                          const std::string& ack_url) {
+    json::object o;
+    o["schema"] = "ldis.alert/1";
+    o["reference"] = item.reference;
+    o["version"] = item.version;
+    o["status"] = item.status;
+    o["level"] = item.level;
+    o["level_label"] = LevelLabel(item.level);
+    o["provisional"] = item.provisional;
+    o["confidence"] = item.confidence;
+    o["audience"] = item.audience;
+    o["authority"] = item.authority;
+    o["district"] = item.district;
+    o["family"] = item.family;
+    o["title"] = Title(item);
+    o["issued_at"] = IsoTime(item.issued_at_ms);
+    o["updated_at"] = IsoTime(item.created_at_ms);
+    o["valid_until"] = IsoTime(item.valid_until_ms);
+    json::object sections = Sections(item);
+    sections.erase("scrubbed");
+    o["sections"] = std::move(sections);
+    o["url"] = public_url + "/alerts/" + item.reference;
+    if (!ack_url.empty()) o["ack_url"] = ack_url;
+    return json::serialize(o);
+}
+
+EmailMessage RenderEmail(const MessageTemplates& templates, const OutboxItem& item,
+                         const MessageContext& context) {
+    EmailMessage m;
+    const auto [headline, text] = Headline(item);
+    m.subject = headline;
+    const bool notice =
+        item.kind == kKindApproval || item.kind == kKindPage || item.kind == kKindDeadLetter;
+    mus::data d = AlertData(item, context);
+    d.set("headline", headline);
+    d.set("notice_text", text);
+    if (item.kind == kKindApproval) d.set("approval", true);
+    if (item.kind == kKindPage) d.set("page", true);
+    if (item.kind == kKindDeadLetter) d.set("dead_letter", true);
+    m.text = Render(notice ? templates.notice_text : templates.alert_text, d, false);
+    m.html = Render(notice ? templates.notice_html : templates.alert_html, d, true);
+    const std::string from = AddressOf(context.from);
+    const auto at = from.find('@');
+    const std::string domain = at == std::string::npos ? "ldis.invalid" : from.substr(at + 1);
+    m.message_id = "<" + IdempotencyKey(item) + "@" + domain + ">";
+    m.headers = {{"X-LDIS-Alert", item.reference},
+                 {"X-LDIS-Version", std::to_string(item.version)},
+                 {"X-LDIS-Level", item.level},
+                 {"X-LDIS-Kind", item.kind}};
+    if (!context.unsubscribe_url.empty()) {
+        m.headers.emplace_back("List-Unsubscribe", "<" + context.unsubscribe_url + ">");
+        m.headers.emplace_back("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
+    }
+    return m;
+}
+
+std::string EmailMessage::ToMime(const std::string& from, const std::string& to,
+                                 std::int64_t now_ms) const {
+    const std::string boundary = "ldis-" + Sha256Hex(message_id).substr(0, 24);
+    std::string out;
+    out += "From: " + EncodeHeader(from) + "\r\n";
+    out += "To: " + to + "\r\n";
+    out += "Subject: " + EncodeHeader(subject) + "\r\n";
+    out += "Date: " + RfcDate(now_ms) + "\r\n";
+    out += "Message-ID: " + message_id + "\r\n";
+    out += "MIME-Version: 1.0\r\n";
+    for (const auto& [name, value] : headers) out += name + ": " + EncodeHeader(value) + "\r\n";
+    out += "Content-Type: multipart/alternative; boundary=\"" + boundary + "\"\r\n\r\n";
+    out += "--" + boundary + "\r\n";
+    out += "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n";
+    out += WrappedBase64(text);
+    out += "--" + boundary + "\r\n";
+    out += "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n";
+    out += WrappedBase64(html);
+    out += "--" + boundary + "--\r\n";
+    return out;
+}
+
+std::string WebhookBody(const std::string& format, const OutboxItem& item,
+                        const MessageContext& context) {
+    const auto [headline, text] = Headline(item);
+    const auto sections = Sections(item);
+    if (format == "teams") {
+        json::array body;
+        body.push_back({{"type", "TextBlock"},
+                        {"text", headline},
+                        {"weight", "Bolder"},
+                        {"size", "Medium"},
+                        {"wrap", true},
+                        {"color", item.level == "red" ? "Attention" : "Warning"}});
+        for (const auto& [name, heading] : kHeadings) {
+            const std::string section = Section(sections, name);
+            if (section.empty() || name == "history") continue;
+            body.push_back(
+                {{"type", "TextBlock"}, {"text", heading}, {"weight", "Bolder"}, {"wrap", true}});
+            body.push_back({{"type", "TextBlock"}, {"text", section}, {"wrap", true}});
+        }
+        json::array actions;
+        if (!context.ack_url.empty())
+            actions.push_back(
+                {{"type", "Action.OpenUrl"}, {"title", "Acknowledge"}, {"url", context.ack_url}});
+        actions.push_back({{"type", "Action.OpenUrl"},
+                           {"title", "Open in LDIS"},
+                           {"url", context.public_url + "/alerts/" + item.reference}});
+        json::object card{{"$schema", "http://adaptivecards.io/schemas/adaptive-card.json"},
+                          {"type", "AdaptiveCard"},
+                          {"version", "1.4"},
+                          {"body", std::move(body)},
+                          {"actions", std::move(actions)}};
+        json::object message{
+            {"type", "message"},
+            {"attachments",
+             json::array{json::object{{"contentType", "application/vnd.microsoft.card.adaptive"},
+                                      {"contentUrl", nullptr},
+                                      {"content", std::move(card)}}}}};
+        return json::serialize(message);
+    }
+    if (format == "slack") {
+        // Block Kit: a header is at most 150 characters, a section's text under 3,000.
+        const auto cut = [](std::string s, std::size_t n) {
+            if (s.size() <= n) return s;
+            std::size_t end = n - 3;
+            while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+            return s.substr(0, end) + "...";
+        };
+        json::array blocks;
+        blocks.push_back(
+            {{"type", "header"}, {"text", {{"type", "plain_text"}, {"text", cut(headline, 150)}}}});
+        for (const auto& name : {"summary", "what", "harms", "actions", "naloxone"}) {
+            const std::string section = Section(sections, name);
+            if (section.empty()) continue;
+            blocks.push_back({{"type", "section"},
+                              {"text", {{"type", "mrkdwn"}, {"text", cut(section, 2900)}}}});
+        }
+        if (item.kind == kKindDeadLetter || item.kind == kKindApproval || item.kind == kKindPage)
+            blocks.push_back(
+                {{"type", "section"}, {"text", {{"type", "mrkdwn"}, {"text", cut(text, 2900)}}}});
+        json::array buttons;
+        if (!context.ack_url.empty())
+            buttons.push_back({{"type", "button"},
+                               {"text", {{"type", "plain_text"}, {"text", "Acknowledge"}}},
+                               {"url", context.ack_url},
+                               {"style", "primary"}});
+        buttons.push_back({{"type", "button"},
+                           {"text", {{"type", "plain_text"}, {"text", "Open in LDIS"}}},
+                           {"url", context.public_url + "/alerts/" + item.reference}});
+        blocks.push_back({{"type", "actions"}, {"elements", std::move(buttons)}});
+        return json::serialize(json::object{{"text", cut(headline, 3000)}, {"blocks", blocks}});
+    }
+    json::error_code ec;
+    auto doc = json::parse(AlertDocument(item, context.public_url, context.ack_url), ec);
+    auto& o = doc.as_object();
+    o["kind"] = item.kind;
+    if (item.kind != kKindAlert) o["notice"] = text;
+    return json::serialize(o);
+}
+
+Result<NotifyKey> SplitNotifyKey(const std::string& api_key) {
+    if (api_key.size() < 74) {
+        return Error{
+            "the GOV.UK Notify API key is too short: it should end with the service id "
+            "and the secret key, two UUIDs"};
+    }
+    NotifyKey key;
+    key.service_id = api_key.substr(api_key.size() - 73, 36);
+    key.secret = api_key.substr(api_key.size() - 36);
+    return key;
+}
+
+std::string NotifyJwt(const NotifyKey& key, std::int64_t now_s) {
+    const std::string header = Base64Url(R"({"typ":"JWT","alg":"HS256"})");
+    const std::string claims =
+        Base64Url(json::serialize(json::object{{"iss", key.service_id}, {"iat", now_s}}));
+    const std::string signing_input = header + "." + claims;
+    return signing_input + "." + Base64Url(HmacSha256(key.secret, signing_input));
+}
+
+std::string NotifyBody(const OutboxItem& item, const std::string& template_id,
+                       const MessageContext& context, const std::string& reference) {
+    const auto [headline, text] = Headline(item);
+    json::object personalisation{{"reference", item.reference},
+                                 {"version", std::to_string(item.version)},
+                                 {"level", Upper(item.level)},
+                                 {"headline", headline},
+                                 {"summary", text},
+                                 {"alert_url", context.public_url + "/alerts/" + item.reference},
+                                 {"ack_url", context.ack_url}};
+    json::object body{{"template_id", template_id},
+                      {"personalisation", std::move(personalisation)},
+                      {"reference", reference}};
+    if (item.channel == Channel::kNotifySms)
+        body["phone_number"] = item.address;
+    else
+        body["email_address"] = item.address;
+    return json::serialize(body);
+}
+
+std::string WebhookSignature(const std::string& secret, std::int64_t timestamp_s,
+                             const std::string& body) {
+    return "sha256=" + Hex(HmacSha256(secret, std::to_string(timestamp_s) + "." + body));
+}
+
+std::string IdempotencyKey(const OutboxItem& item) {
+    return "ldis-" + item.reference + "-v" + std::to_string(item.version) + "-" + item.kind + "-d" +
+           std::to_string(item.id);
+}
+
+}  // namespace ldis::engine
