@@ -513,13 +513,12 @@ ConfigLoad CheckConfig(const std::string& path, const std::vector<std::string>& 
     }
     try {
         LoadGrading(load.config);
-    } catch (const std::exception& e) {
-        load.errors.push_back({"", 0, e.what()});
-    }
-    try {
         engine::MessageTemplates::LoadDir(load.config.path_templates + "/email");
     } catch (const std::exception& e) {
-        load.errors.push_back({"", 0, e.what()});
+        // LoadGrading reads areas.toml again, for partners: say a problem once.
+        const bool said = std::any_of(load.errors.begin(), load.errors.end(),
+                                      [&](const ConfigError& c) { return c.message == e.what(); });
+        if (!said) load.errors.push_back({"", 0, e.what()});
     }
     const fs::path store_dir = fs::path(load.config.store_path).parent_path();
     if (!store_dir.empty() && !fs::is_directory(store_dir)) {

@@ -37,7 +37,8 @@ std::int64_t RetryDelayMs(const DispatchPolicy& policy, int attempts, std::int64
 
 std::int64_t ParseRetryAfter(std::string_view value, std::int64_t now_ms) {
     while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\r')) value.remove_suffix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\r' || value.back() == '\n'))
+        value.remove_suffix(1);
     if (value.empty()) return -1;
     std::int64_t seconds = 0;
     const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);

@@ -161,12 +161,12 @@ public:
 
     Partner ReadPartner(const toml::table& t, std::size_t index) const {
         std::string what = "partner " + std::to_string(index + 1);
-        OnlyKeys(
-            t, what,
-            Words({"id", "name", "sector", "contact", "subscription", "escalation", "fallback"}));
         Partner p;
         p.id = String(t, "id", what, true);
         what = "partner \"" + p.id + "\"";
+        OnlyKeys(
+            t, what,
+            Words({"id", "name", "sector", "contact", "subscription", "escalation", "fallback"}));
         p.name = String(t, "name", what, true);
         p.sector = String(t, "sector", what, false);
         if (!p.sector.empty() &&

@@ -34,17 +34,13 @@ Ldisd::~Ldisd() {
 void Ldisd::Start() {
     ++starts_;
     const std::string log_path = dir_ / ("ldisd-" + std::to_string(starts_) + ".log");
-    std::vector<std::string> argv{LDISD_PATH,
-                                  "--config",
-                                  config_,
-                                  "--set",
-                                  "mqtt.uri=" + uri_,
-                                  "--set",
-                                  "store.path=" + db_path_,
-                                  "--set",
-                                  "mqtt.reconnect_min_s=1",
-                                  "--set",
-                                  "mqtt.reconnect_max_s=2"};
+    std::vector<std::string> argv{LDISD_PATH, "--config", config_, "--set", "mqtt.uri=" + uri_,
+                                  "--set", "store.path=" + db_path_, "--set",
+                                  "mqtt.reconnect_min_s=1", "--set", "mqtt.reconnect_max_s=2",
+                                  // Alerts from the shipped partners go to this test's folder,
+                                  // not to example.org; a test may override both.
+                                  "--set", "email.smtp_url=maildir:" + (dir_ / "mail"), "--set",
+                                  "dispatch.channels=email,mqtt"};
     for (const auto& s : extra_sets_) {
         argv.push_back("--set");
         argv.push_back(s);

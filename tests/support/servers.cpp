@@ -1,0 +1,92 @@
+#include "support/servers.hpp"
+
+#include <signal.h>
+
+#include <fstream>
+#include <stdexcept>
+
+#include "support/reports.hpp"
+
+namespace ldis::test {
+
+std::vector<boost::json::object> ReadJsonLines(const std::string& path) {
+    std::vector<boost::json::object> out;
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+        boost::system::error_code ec;
+        auto v = boost::json::parse(line, ec);
+        if (!ec && v.is_object()) out.push_back(std::move(v.as_object()));
+    }
+    return out;
+}
+
+SmtpSink::SmtpSink(int delay_ms, std::string auth)
+    : port_(FreePort()), delay_ms_(delay_ms), auth_(std::move(auth)) {}
+
+SmtpSink::~SmtpSink() {
+    Stop();
+}
+
+void SmtpSink::Start() {
+    std::vector<std::string> argv{"/usr/bin/python3",
+                                  SourcePath("tests/servers/smtp_sink.py"),
+                                  "--port",
+                                  std::to_string(port_),
+                                  "--out",
+                                  dir_ / "messages.jsonl",
+                                  "--delay-ms",
+                                  std::to_string(delay_ms_)};
+    if (!auth_.empty()) {
+        argv.push_back("--auth");
+        argv.push_back(auth_);
+    }
+    process_ = std::make_unique<Process>(argv, dir_ / "smtp.log");
+    if (!WaitForPort(port_, std::chrono::seconds(15)))
+        throw std::runtime_error("the SMTP sink did not start: " + ReadFile(dir_ / "smtp.log"));
+}
+
+void SmtpSink::Stop() {
+    if (process_) process_->Stop(SIGTERM);
+    process_.reset();
+}
+
+std::vector<boost::json::object> SmtpSink::Messages() const {
+    return ReadJsonLines(dir_ / "messages.jsonl");
+}
+
+HttpReceiver::HttpReceiver(std::vector<std::string> plans, std::string secret,
+                           std::string notify_key)
+    : port_(FreePort()) {
+    std::vector<std::string> argv{"/usr/bin/python3",
+                                  SourcePath("tests/servers/http_receiver.py"),
+                                  "--port",
+                                  std::to_string(port_),
+                                  "--out",
+                                  dir_ / "requests.jsonl"};
+    for (const auto& p : plans) {
+        argv.push_back("--plan");
+        argv.push_back(p);
+    }
+    if (!secret.empty()) argv.insert(argv.end(), {"--secret", secret});
+    if (!notify_key.empty()) argv.insert(argv.end(), {"--notify-key", notify_key});
+    process_ = std::make_unique<Process>(argv, dir_ / "http.log");
+    if (!WaitForPort(port_, std::chrono::seconds(15)))
+        throw std::runtime_error("the HTTP receiver did not start: " + ReadFile(dir_ / "http.log"));
+}
+
+HttpReceiver::~HttpReceiver() {
+    if (process_) process_->Stop(SIGKILL);
+}
+
+std::vector<boost::json::object> HttpReceiver::Requests(const std::string& path) const {
+    auto all = ReadJsonLines(dir_ / "requests.jsonl");
+    if (path.empty()) return all;
+    std::vector<boost::json::object> out;
+    for (auto& r : all) {
+        if (r.at("path").as_string() == path) out.push_back(std::move(r));
+    }
+    return out;
+}
+
+}  // namespace ldis::test

@@ -1,0 +1,57 @@
+#pragma once
+
+#include <boost/json.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "support/processes.hpp"
+
+namespace ldis::test {
+
+// Every line of a JSON-lines file, parsed (a torn last line is skipped).
+std::vector<boost::json::object> ReadJsonLines(const std::string& path);
+
+// tests/servers/smtp_sink.py: a real SMTP server (aiosmtpd) on a free loopback port that
+// parses each message with Python's MIME parser and records it. Stopped at destruction.
+class SmtpSink {
+public:
+    explicit SmtpSink(int delay_ms = 0, std::string auth = {});
+    ~SmtpSink();
+    void Start();
+    void Stop();
+    int port() const { return port_; }
+    std::string url() const { return "smtp://127.0.0.1:" + std::to_string(port_); }
+    // Every message accepted so far: {"conn", "mail_from", "rcpt_tos", "headers", "parts"}.
+    std::vector<boost::json::object> Messages() const;
+
+private:
+    TempDir dir_;
+    int port_;
+    int delay_ms_;
+    std::string auth_;
+    std::unique_ptr<Process> process_;
+};
+
+// tests/servers/http_receiver.py: webhooks and a Notify-compatible API with scripted
+// answers per path ("/teams=500,200"). Stopped at destruction.
+class HttpReceiver {
+public:
+    HttpReceiver(std::vector<std::string> plans, std::string secret = {},
+                 std::string notify_key = {});
+    ~HttpReceiver();
+    int port() const { return port_; }
+    std::string url(const std::string& path = {}) const {
+        return "http://127.0.0.1:" + std::to_string(port_) + path;
+    }
+    // Every request so far, or only those to `path`.
+    std::vector<boost::json::object> Requests(const std::string& path = {}) const;
+
+private:
+    TempDir dir_;
+    int port_;
+    std::unique_ptr<Process> process_;
+};
+
+}  // namespace ldis::test

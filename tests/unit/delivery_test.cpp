@@ -1,0 +1,139 @@
+// Delivery rules and message rendering: backoff, Retry-After, acknowledgement tokens,
+// Notify keys and JWTs, MIME and webhook bodies. Pure, no sockets.
+#include <gtest/gtest.h>
+#include <boost/json.hpp>
+
+#include "ldis/engine/codec.hpp"
+#include "ldis/engine/delivery.hpp"
+#include "ldis/engine/messages.hpp"
+#include "support/reports.hpp"
+
+using namespace ldis::engine;  // NOLINT(google-build-using-namespace): a test file
+
+namespace {
+
+OutboxItem Item() {
+    OutboxItem it;
+    it.id = 42;
+    it.kind = "alert";
+    it.partner = "ed";
+    it.contact = "desk";
+    it.address = "desk@example.org";
+    it.reference = "KM-2026-0007";
+    it.version = 2;
+    it.status = "updated";
+    it.level = "red";
+    it.authority = "Medway";
+    it.district = "Medway";
+    it.family = "nitazene";
+    it.family_label = "nitazenes (high-potency synthetic opioids)";
+    it.body = boost::json::serialize(boost::json::object{
+        {"summary", "Drug Alert KM-2026-0007 v2: nitazenes in Medway. <b>3</b> affected."},
+        {"harms", std::string(5000, 'x')}});
+    return it;
+}
+
+TEST(DeliveryTest, BackoffDoublesWithJitterUpToTheCap) {
+    DispatchPolicy p;
+    p.retry_base_ms = 1000;
+    p.retry_max_ms = 8000;
+    std::mt19937_64 rng(7);
+    for (int attempt = 1; attempt <= 8; ++attempt) {
+        const std::int64_t ceiling = std::min<std::int64_t>(8000, 1000LL << (attempt - 1));
+        for (int i = 0; i < 50; ++i) {
+            const auto d = RetryDelayMs(p, attempt, -1, rng);
+            EXPECT_GE(d, ceiling / 2) << attempt;
+            EXPECT_LE(d, ceiling) << attempt;
+        }
+    }
+    EXPECT_EQ(RetryDelayMs(p, 1, 30000, rng), 30000);  // Retry-After wins when longer
+}
+
+TEST(DeliveryTest, RetryAfterSecondsOrHttpDate) {
+    EXPECT_EQ(ParseRetryAfter(" 2\r\n", 0), 2000);
+    EXPECT_EQ(ParseRetryAfter("", 0), -1);
+    EXPECT_EQ(ParseRetryAfter("soon", 0), -1);
+    // 1445412480 s is Wed, 21 Oct 2015 07:28:00 GMT.
+    EXPECT_EQ(ParseRetryAfter("Wed, 21 Oct 2015 07:28:00 GMT", 1445412480000 - 5000), 5000);
+}
+
+TEST(DeliveryTest, AckTokensVerifyAndRefuseTamperingAndExpiry) {
+    const std::string key = "secret-key";
+    const std::string token = MakeAckToken(key, 123, 2000);
+    const auto ok = VerifyAckToken(key, token, 1000);
+    ASSERT_TRUE(ok.ok()) << ok.error().message;
+    EXPECT_EQ(ok.value().delivery_id, 123);
+    std::string forged = token;
+    forged[0] = '9';  // another delivery, same signature
+    EXPECT_NE(VerifyAckToken(key, forged, 1000).error().message.find("altered"), std::string::npos);
+    EXPECT_NE(VerifyAckToken("other-key", token, 1000).error().message.find("altered"),
+              std::string::npos);
+    EXPECT_NE(VerifyAckToken(key, token, 2001).error().message.find("expired"), std::string::npos);
+    EXPECT_FALSE(VerifyAckToken(key, "garbage", 1000).ok());
+}
+
+TEST(DeliveryTest, NotifyKeyIsSplitFromTheEndAndTheJwtIsHs256) {
+    const std::string api_key =
+        "my_key-26785a09-ab16-4eb0-8407-a37497a57506-3d844edf-8d35-48ac-975b-e847b4f122b0";
+    const auto key = SplitNotifyKey(api_key);
+    ASSERT_TRUE(key.ok());
+    EXPECT_EQ(key.value().service_id, "26785a09-ab16-4eb0-8407-a37497a57506");
+    EXPECT_EQ(key.value().secret, "3d844edf-8d35-48ac-975b-e847b4f122b0");
+    EXPECT_FALSE(SplitNotifyKey("short").ok());
+    const std::string jwt = NotifyJwt(key.value(), 1700000000);
+    const auto first = jwt.find('.'), last = jwt.rfind('.');
+    EXPECT_EQ(*Base64UrlDecode(jwt.substr(0, first)), R"({"typ":"JWT","alg":"HS256"})");
+    const auto claims =
+        boost::json::parse(*Base64UrlDecode(jwt.substr(first + 1, last - first - 1)));
+    EXPECT_EQ(claims.at("iss").as_string(), "26785a09-ab16-4eb0-8407-a37497a57506");
+    EXPECT_EQ(claims.at("iat").as_int64(), 1700000000);
+    EXPECT_EQ(*Base64UrlDecode(jwt.substr(last + 1)),
+              HmacSha256(key.value().secret, jwt.substr(0, last)));
+}
+
+TEST(DeliveryTest, EmailIsMultipartAlternativeWithStableMessageIdAndEscapedHtml) {
+    const auto templates = MessageTemplates::LoadDir(ldis::test::SourcePath("templates/email"));
+    MessageContext c;
+    c.public_url = "https://ldis.example.org";
+    c.from = "LDIS <ldis@example.org>";
+    c.ack_url = "https://ldis.example.org/ack/t";
+    const auto m = RenderEmail(templates, Item(), c);
+    EXPECT_EQ(m.subject,
+              "[LDIS RED \xE2\x80\x93 Drug Alert] KM-2026-0007 v2: Nitazenes (high-potency "
+              "synthetic opioids) in Medway");
+    EXPECT_EQ(m.message_id, "<ldis-KM-2026-0007-v2-alert-d42@example.org>");
+    EXPECT_EQ(RenderEmail(templates, Item(), c).message_id, m.message_id);
+    EXPECT_NE(m.text.find("<b>3</b>"), std::string::npos);              // plain text as written
+    EXPECT_NE(m.html.find("&lt;b&gt;3&lt;/b&gt;"), std::string::npos);  // HTML escaped
+    const std::string mime = m.ToMime(c.from, "desk@example.org", 0);
+    const auto alternative = mime.find("Content-Type: multipart/alternative");
+    const auto plain = mime.find("Content-Type: text/plain");
+    const auto html = mime.find("Content-Type: text/html");
+    EXPECT_LT(alternative, plain);
+    EXPECT_LT(plain, html);
+    EXPECT_NE(mime.find("Subject: =?UTF-8?B?"), std::string::npos);
+    EXPECT_NE(mime.find("Message-ID: <ldis-KM-2026-0007-v2-alert-d42@example.org>\r\n"),
+              std::string::npos);
+    EXPECT_NE(mime.find("X-LDIS-Level: red\r\n"), std::string::npos);
+}
+
+TEST(DeliveryTest, SlackSectionsStayUnder3000Characters) {
+    MessageContext c;
+    c.public_url = "https://ldis.example.org";
+    const auto body = boost::json::parse(WebhookBody("slack", Item(), c));
+    for (const auto& block : body.at("blocks").as_array()) {
+        if (block.at("type") == "section") {
+            EXPECT_LT(block.at("text").at("text").as_string().size(), 3000u);
+        }
+        if (block.at("type") == "header") {
+            EXPECT_LE(block.at("text").at("text").as_string().size(), 150u);
+        }
+    }
+}
+
+TEST(DeliveryTest, WebhookSignatureIsHmacOfTimestampAndBody) {
+    EXPECT_EQ(WebhookSignature("k", 1700000000, "{}"),
+              "sha256=" + Hex(HmacSha256("k", "1700000000.{}")));
+}
+
+}  // namespace

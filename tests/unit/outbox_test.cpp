@@ -1,0 +1,229 @@
+// The outbox on SQLite: routing in the alert's transaction, claims, outcomes, fallback,
+// cancellation to the original recipients, escalation and recovery. No sockets.
+#include <gtest/gtest.h>
+#include <boost/json.hpp>
+
+#include <future>
+
+#include "ldis/engine/report_store.hpp"
+#include "ldis/engine/report_validator.hpp"
+#include "support/processes.hpp"
+#include "support/reports.hpp"
+
+namespace json = boost::json;
+using namespace ldis::engine;  // NOLINT(google-build-using-namespace): a test file
+using ldis::test::SourcePath;
+
+namespace {
+
+const char* kPartners = R"toml(
+[coordinators]
+partner = "coord"
+[[partner]]
+id = "coord"
+name = "Coordinators"
+  [[partner.contact]]
+  name = "team"
+  channel = "email"
+  address = "team@example.org"
+[[partner]]
+id = "ed"
+name = "Medway ED"
+fallback = ["backup"]
+  [[partner.contact]]
+  name = "hook"
+  channel = "webhook"
+  url = "http://127.0.0.1:9/hook"
+  [[partner.contact]]
+  name = "backup"
+  channel = "email"
+  address = "backup@example.org"
+  [[partner.subscription]]
+  levels = ["red"]
+[[partner]]
+id = "police"
+name = "Police"
+  [[partner.contact]]
+  name = "desk"
+  channel = "email"
+  address = "police@example.org"
+  [[partner.subscription]]
+  levels = ["red"]
+[[partner]]
+id = "kent"
+name = "Kent only"
+  [[partner.contact]]
+  name = "desk"
+  channel = "email"
+  address = "kent@example.org"
+  [[partner.subscription]]
+  authorities = ["Kent"]
+)toml";
+
+std::int64_t Now() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+class OutboxTest : public ::testing::Test {
+protected:
+    OutboxTest() {
+        auto setup = std::make_shared<GradingSetup>();
+        setup->substances = Substances::LoadFile(SourcePath("config/substances.toml"));
+        setup->rules = Rules::LoadFile(SourcePath("config/rules.toml"), setup->substances);
+        setup->templates = AlertTemplates::LoadDir(SourcePath("templates/alert"));
+        setup->partners = std::make_shared<const Partners>(Partners::Parse(kPartners, "p.toml"));
+        setup->dispatch.max_attempts = 3;
+        setup->dispatch.red_ack_ms = 1000;
+        StoreOptions o;
+        o.path = dir_ / "ldis.db";
+        o.grading = setup;
+        store_ = std::make_unique<ReportStore>(o);
+    }
+
+    StoredReport SubmitRed() {
+        auto r = ldis::test::ValidReport(ldis::test::NewUuid());
+        r["harms"].as_object()["deaths"] = 1;
+        static const auto validator = LoadReportValidator(
+            SourcePath("config/schema/report.schema.json"), SourcePath("config/areas.toml"));
+        auto v = validator->Validate(json::serialize(r));
+        EXPECT_TRUE(v.ok());
+        auto stored = store_->Insert(*v.report, "mqtt");
+        EXPECT_TRUE(stored.ok());
+        return stored.value();
+    }
+
+    std::vector<OutboxItem> Claim(std::int64_t at = Now()) {
+        std::promise<Result<std::vector<OutboxItem>>> done;
+        store_->ClaimDue(at, 100,
+                         [&](Result<std::vector<OutboxItem>> r) { done.set_value(std::move(r)); });
+        auto r = done.get_future().get();
+        EXPECT_TRUE(r.ok());
+        return r.ok() ? r.value() : std::vector<OutboxItem>{};
+    }
+
+    void Complete(std::vector<DeliveryOutcome> outcomes, std::int64_t at = Now()) {
+        std::promise<Result<int>> done;
+        store_->Complete(std::move(outcomes), at,
+                         [&](Result<int> r) { done.set_value(std::move(r)); });
+        EXPECT_TRUE(done.get_future().get().ok());
+    }
+
+    int Escalate(std::int64_t at) {
+        std::promise<Result<int>> done;
+        store_->EscalateDue(at, [&](Result<int> r) { done.set_value(std::move(r)); });
+        auto r = done.get_future().get();
+        EXPECT_TRUE(r.ok());
+        return r.ok() ? r.value() : -1;
+    }
+
+    // Claims and settles everything due: the webhook fails for good, the rest is delivered.
+    void DeliverAll() {
+        for (int round = 0; round < 5; ++round) {
+            auto items = Claim();
+            if (items.empty()) return;
+            std::vector<DeliveryOutcome> outcomes;
+            for (const auto& it : items) {
+                outcomes.push_back({it.id,
+                                    it.channel == Channel::kWebhook
+                                        ? DeliveryOutcome::Kind::kFailed
+                                        : DeliveryOutcome::Kind::kDelivered,
+                                    it.channel == Channel::kWebhook ? "HTTP 400: bad" : "", -1});
+            }
+            Complete(outcomes);
+        }
+    }
+
+    std::multiset<std::string> Recipients(int version, const std::string& kind = "alert") {
+        std::multiset<std::string> out;
+        for (const auto& d : store_->Deliveries("")) {
+            if (d.version == version && d.kind == kind) out.insert(d.partner + "/" + d.contact);
+        }
+        return out;
+    }
+
+    ldis::test::TempDir dir_;
+    std::unique_ptr<ReportStore> store_;
+};
+
+TEST_F(OutboxTest, IssuedRedAlertQueuesItsDeliveriesInTheSameTransaction) {
+    const auto stored = SubmitRed();
+    ASSERT_EQ(stored.level, "red");
+    EXPECT_EQ(Recipients(1), (std::multiset<std::string>{"ed/hook", "police/desk"}));
+    EXPECT_EQ(Recipients(1, "page"), (std::multiset<std::string>{"coord/team"}));
+    EXPECT_EQ(Recipients(1, "mqtt").size(), 1u);
+    for (const auto& d : store_->Deliveries(stored.alert_reference)) EXPECT_EQ(d.status, "queued");
+    EXPECT_EQ(store_->DeliveryCounts().at("queued"), 4);
+}
+
+TEST_F(OutboxTest, PermanentFailureFallsBackAndCancellationReachesExactlyTheOriginalRecipients) {
+    const auto stored = SubmitRed();
+    DeliverAll();
+    // The webhook failed; its fallback took over; the coordinators were told.
+    EXPECT_EQ(Recipients(1), (std::multiset<std::string>{"ed/hook", "ed/backup", "police/desk"}));
+    EXPECT_EQ(Recipients(1, "dead_letter"), (std::multiset<std::string>{"coord/team"}));
+    auto cancelled = store_->Act(stored.alert_reference, AlertAction::kCancel, "coordinator@test");
+    ASSERT_TRUE(cancelled.ok()) << cancelled.error().message;
+    // v2 (the cancellation) goes to the contacts that reached each recipient: ed through
+    // its fallback, not the broken webhook; nobody new.
+    EXPECT_EQ(Recipients(2), (std::multiset<std::string>{"ed/backup", "police/desk"}));
+}
+
+TEST_F(OutboxTest, RetriesBackOffThenFailAfterTheLastAttempt) {
+    SubmitRed();
+    auto items = Claim();
+    std::int64_t police = 0;
+    for (const auto& it : items) {
+        if (it.partner == "police") police = it.id;
+    }
+    ASSERT_GT(police, 0);
+    std::int64_t at = Now();
+    for (int attempt = 1; attempt <= 3; ++attempt) {
+        Complete({{police, DeliveryOutcome::Kind::kRetry, "SMTP: connection refused", -1}}, at);
+        const auto rows = store_->Deliveries("");
+        const auto row =
+            std::find_if(rows.begin(), rows.end(), [&](const auto& d) { return d.id == police; });
+        EXPECT_EQ(row->attempts, attempt);
+        if (attempt < 3) {
+            EXPECT_EQ(row->status, "retrying");
+            EXPECT_TRUE(Claim(at).empty() || Claim(at).front().id != police);  // not yet due
+            at += 600000;
+            const auto again = Claim(at);
+            ASSERT_TRUE(std::any_of(again.begin(), again.end(),
+                                    [&](const auto& it) { return it.id == police; }));
+        } else {
+            EXPECT_EQ(row->status, "failed");
+            EXPECT_NE(row->last_error.find("gave up after 3 attempts"), std::string::npos);
+        }
+    }
+}
+
+TEST_F(OutboxTest, DeliveriesLeftSendingAreRecoveredAfterACrash) {
+    SubmitRed();
+    const auto first = Claim();
+    ASSERT_FALSE(first.empty());
+    EXPECT_TRUE(Claim().empty());  // all "sending"
+    ASSERT_EQ(store_->RecoverInFlight(Now()).value(), static_cast<int>(first.size()));
+    const auto again = Claim();
+    ASSERT_EQ(again.size(), first.size());
+    EXPECT_EQ(again.front().attempts, 2);
+}
+
+TEST_F(OutboxTest, OnlyUnacknowledgedPartnersAreEscalatedOnce) {
+    SubmitRed();
+    DeliverAll();
+    std::int64_t police = 0;
+    for (const auto& d : store_->Deliveries("")) {
+        if (d.partner == "police" && d.kind == "alert") police = d.id;
+    }
+    const auto acked = store_->Acknowledge(police, "police@example.org", Now());
+    ASSERT_TRUE(acked.ok()) << acked.error().message;
+    EXPECT_GT(acked.value().acknowledged_at_ms, 0);
+    // ed has no escalation contact, police acknowledged: nothing to send, and nothing twice.
+    EXPECT_EQ(Escalate(Now() + 5000), 0);
+    EXPECT_EQ(Escalate(Now() + 10000), 0);
+    EXPECT_TRUE(store_->VerifyAudit().ok());
+}
+
+}  // namespace
