@@ -80,9 +80,11 @@ protected:
                             << "  [[partner.contact]]\n  name = \"team\"\n  channel = \"email\"\n"
                             << "  address = \"coordinators@example.org\"\n\n"
                             << partners;
-        sets.insert(sets.end(), {"paths.partners=" + path, "email.smtp_url=" + smtp_url,
-                                 "dispatch.retry_base_ms=200", "dispatch.retry_max_ms=1000",
-                                 "escalation.check_s=1", "dispatch.timeout_ms=3000"});
+        // Defaults first: a test's own settings come later and win.
+        sets.insert(sets.begin(), {"dispatch.channels=email,webhook,notify,mqtt",
+                                   "paths.partners=" + path, "email.smtp_url=" + smtp_url,
+                                   "dispatch.retry_base_ms=200", "dispatch.retry_max_ms=1000",
+                                   "escalation.check_s=1", "dispatch.timeout_ms=3000"});
         daemon_ = std::make_unique<Ldisd>(broker_, dir_, sets);
         daemon_->Start();
         peer_ = std::make_unique<MqttPeer>(broker_.uri(), "partner-" + NewUuid().substr(0, 8));

@@ -252,6 +252,8 @@ protected:
                             << "rules = \"" << ldis::test::SourcePath("config/rules.toml") << "\"\n"
                             << "substances = \"" << ldis::test::SourcePath("config/substances.toml")
                             << "\"\ntemplates = \"" << ldis::test::SourcePath("templates") << "\"\n"
+                            << "partners = \"" << ldis::test::SourcePath("config/partners.toml")
+                            << "\"\n"
                             << extra;
         return path;
     }
@@ -265,7 +267,7 @@ TEST_F(DaemonConfigTest, CheckConfigNamesFileLineAndProblem) {
     ldis::test::Process check({LDISD_PATH, "--config", path, "--check-config"}, dir_ / "check.log");
     EXPECT_EQ(check.Wait(std::chrono::seconds(10)), 1);
     EXPECT_NE(ldis::test::ReadFile(dir_ / "check.log")
-                  .find(path + ":9: unknown key mqtt.keepalive (did you mean mqtt.keepalive_s?)"),
+                  .find(path + ":10: unknown key mqtt.keepalive (did you mean mqtt.keepalive_s?)"),
               std::string::npos)
         << ldis::test::ReadFile(dir_ / "check.log");
 }

@@ -131,6 +131,12 @@ public:
             Release(*t);
         }
         transfers_.clear();
+        // Nothing may keep the io_context running: idle connections' waits, MQTT timers.
+        for (auto& [fd, watch] : watches_) {
+            boost::system::error_code ec;
+            watch->descriptor.cancel(ec);
+        }
+        for (auto& [id, timer] : mqtt_pending_) timer->cancel();
         mqtt_pending_.clear();
         in_flight_ = 0;
         on_flushed_ = std::move(done);
@@ -350,18 +356,21 @@ private:
             return Record({item.id, DeliveryOutcome::Kind::kRetry, "no MQTT connection", -1});
         }
         const std::int64_t id = item.id;
-        mqtt_pending_.insert(id);
+        // A publish the broker never answers is tried again.
+        auto timer = std::make_shared<net::steady_timer>(io_, options_.timeout * 2);
+        mqtt_pending_[id] = timer;
         const std::string doc = AlertDocument(item, options_.public_url);
         options_.mqtt_publish(item.address, doc, [this, id](bool ok, std::string error) {
             net::post(io_, [this, id, ok, error = std::move(error)] {
-                if (mqtt_pending_.erase(id) == 0) return;
+                auto it = mqtt_pending_.find(id);
+                if (it == mqtt_pending_.end()) return;
+                it->second->cancel();
+                mqtt_pending_.erase(it);
                 Record({id, ok ? DeliveryOutcome::Kind::kDelivered : DeliveryOutcome::Kind::kRetry,
                         ok ? "" : "MQTT: " + error, -1});
             });
         });
-        // A publish the broker never answers is tried again.
-        auto timer = std::make_shared<net::steady_timer>(io_, options_.timeout * 2);
-        timer->async_wait([this, id, timer](const boost::system::error_code& ec) {
+        timer->async_wait([this, id](const boost::system::error_code& ec) {
             if (ec || mqtt_pending_.erase(id) == 0) return;
             Record({id, DeliveryOutcome::Kind::kRetry, "MQTT: no acknowledgement from the broker",
                     -1});
@@ -674,7 +683,7 @@ private:
     net::steady_timer escalation_timer_;
     std::unordered_map<curl_socket_t, std::shared_ptr<Watch>> watches_;
     std::unordered_map<CURL*, std::unique_ptr<Transfer>> transfers_;
-    std::set<std::int64_t> mqtt_pending_;
+    std::map<std::int64_t, std::shared_ptr<net::steady_timer>> mqtt_pending_;
     std::vector<DeliveryOutcome> outcomes_;
     std::string maildir_;
     std::optional<NotifyKey> notify_key_;
