@@ -19,6 +19,7 @@ namespace json = boost::json;
 using ldis::test::Eventually;
 using ldis::test::HttpReceiver;
 using ldis::test::Ldisd;
+using ldis::test::MakeLoopbackCertificate;
 using ldis::test::Mosquitto;
 using ldis::test::MqttPeer;
 using ldis::test::NewUuid;
@@ -68,6 +69,7 @@ protected:
             daemon_->Stop(SIGTERM);
         }
         unsetenv("LDIS_NOTIFY_API_KEY");
+        unsetenv("LDIS_SMTP_PASSWORD");
     }
 
     // Writes partners.toml (the coordinators come first) and starts ldisd with it.
@@ -488,6 +490,68 @@ TEST_F(DispatchTest, KillDuringFanOutLosesNothingAndRepeatsKeepTheirMessageId) {
     std::cout << "kill -9 during a fan-out of 500: " << before << " accepted before the kill, "
               << repeats << " repeated after the restart\n";
     for (const auto& d : Deliveries()) EXPECT_EQ(d.status, "delivered") << d.contact;
+}
+
+TEST_F(DispatchTest, SmtpOverStartTlsWithAuth) {
+    TempDir certs;
+    const auto [cert, key] = MakeLoopbackCertificate(certs);
+    SmtpSink smtp(0, "ldis:relay-password", cert, key);
+    smtp.Start();
+    setenv("LDIS_SMTP_PASSWORD", "relay-password", 1);
+    StartDaemon(EmailPartner("a", "a@example.org", ""), smtp.url(),
+                {"email.starttls=true", "email.ca_file=" + cert, "email.username=ldis",
+                 "dispatch.channels=email"});
+    Submit(RedReport());
+    ASSERT_TRUE(Eventually([&] { return AllSettled(); }, kWait));
+    for (const auto& d : Deliveries()) EXPECT_EQ(d.status, "delivered") << d.last_error;
+    const auto messages = smtp.Messages();
+    ASSERT_FALSE(messages.empty());
+    for (const auto& m : messages) {
+        EXPECT_TRUE(m.at("tls").as_bool());
+        EXPECT_EQ(Str(m.at("login")), "ldis");
+    }
+    EXPECT_EQ(daemon_->log().find("relay-password"), std::string::npos);
+}
+
+TEST_F(DispatchTest, StartTlsRequiredIsNeverSkipped) {
+    SmtpSink smtp;  // offers no STARTTLS
+    smtp.Start();
+    StartDaemon(EmailPartner("a", "a@example.org", ""), smtp.url(),
+                {"email.starttls=true", "dispatch.channels=email"});
+    Submit(RedReport());
+    ASSERT_TRUE(Eventually(
+        [&] {
+            for (const auto& d : Deliveries()) {
+                if (d.status == "retrying") return true;
+            }
+            return false;
+        },
+        kWait));
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    EXPECT_TRUE(smtp.Messages().empty()) << "a message went out without STARTTLS";
+    for (const auto& d : Deliveries()) {
+        EXPECT_NE(d.status, "delivered");
+        if (d.status == "retrying") {
+            EXPECT_NE(d.last_error.find("STARTTLS"), std::string::npos) << d.last_error;
+        }
+    }
+}
+
+TEST_F(DispatchTest, WebhookThatHangsPastTheTimeoutIsRetried) {
+    SmtpSink smtp;
+    smtp.Start();
+    HttpReceiver hooks({"/slow=hang:4,200"}, kSecret);
+    StartDaemon(HookPartner("slow", hooks.url("/slow"), "json"), smtp.url(),
+                {"dispatch.channels=email,webhook", "dispatch.timeout_ms=1000"});
+    Submit(RedReport());
+    ASSERT_TRUE(Eventually([&] { return AllSettled(); }, kWait));
+    for (const auto& d : Deliveries()) {
+        EXPECT_EQ(d.status, "delivered") << d.partner << ": " << d.last_error;
+        if (d.channel == "webhook") {
+            EXPECT_EQ(d.attempts, 2);
+        }
+    }
+    EXPECT_EQ(hooks.Requests("/slow").size(), 1u);  // the hung one never finished
 }
 
 }  // namespace

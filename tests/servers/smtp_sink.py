@@ -44,6 +44,8 @@ class Sink:
                 parts.append({"type": part.get_content_type(), "text": part.get_content()})
         record = {
             "at": time.time(),
+            "tls": session.ssl is not None,
+            "login": session.auth_data if isinstance(session.auth_data, str) else "",
             "conn": "%s:%s" % tuple(session.peer[:2]),
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
@@ -62,18 +64,25 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--delay-ms", type=int, default=0)
     ap.add_argument("--auth", default="", help="user:password to require AUTH")
+    ap.add_argument("--tls-cert", default="", help="PEM certificate: offer and require STARTTLS")
+    ap.add_argument("--tls-key", default="")
     args = ap.parse_args()
     kwargs = {}
+    if args.tls_cert:
+        import ssl
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        kwargs.update({"tls_context": context, "require_starttls": True})
     if args.auth:
         user, password = args.auth.split(":", 1)
 
         def authenticator(server, session, envelope, mechanism, auth_data):
             ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == user \
                 and auth_data.password.decode() == password
-            return AuthResult(success=ok)
+            return AuthResult(success=ok, auth_data=auth_data.login.decode() if ok else None)
 
-        kwargs = {"authenticator": authenticator, "auth_required": True,
-                  "auth_require_tls": False}
+        kwargs.update({"authenticator": authenticator, "auth_required": True,
+                       "auth_require_tls": bool(args.tls_cert)})
     controller = Controller(Sink(args.out, args.delay_ms), hostname="127.0.0.1", port=args.port,
                             server_kwargs=kwargs)
     controller.start()

@@ -21,8 +21,24 @@ std::vector<boost::json::object> ReadJsonLines(const std::string& path) {
     return out;
 }
 
-SmtpSink::SmtpSink(int delay_ms, std::string auth)
-    : port_(FreePort()), delay_ms_(delay_ms), auth_(std::move(auth)) {}
+SmtpSink::SmtpSink(int delay_ms, std::string auth, std::string tls_cert, std::string tls_key)
+    : port_(FreePort()),
+      delay_ms_(delay_ms),
+      auth_(std::move(auth)),
+      tls_cert_(std::move(tls_cert)),
+      tls_key_(std::move(tls_key)) {}
+
+std::pair<std::string, std::string> MakeLoopbackCertificate(const TempDir& dir) {
+    const std::string cert = dir / "cert.pem", key = dir / "key.pem";
+    Process openssl(
+        {"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+         "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert},
+        dir / "openssl.log");
+    if (openssl.Wait(std::chrono::seconds(30)) != 0)
+        throw std::runtime_error("openssl could not make a certificate: " +
+                                 ReadFile(dir / "openssl.log"));
+    return {cert, key};
+}
 
 SmtpSink::~SmtpSink() {
     Stop();
@@ -37,10 +53,9 @@ void SmtpSink::Start() {
                                   dir_ / "messages.jsonl",
                                   "--delay-ms",
                                   std::to_string(delay_ms_)};
-    if (!auth_.empty()) {
-        argv.push_back("--auth");
-        argv.push_back(auth_);
-    }
+    if (!auth_.empty()) argv.insert(argv.end(), {"--auth", auth_});
+    if (!tls_cert_.empty())
+        argv.insert(argv.end(), {"--tls-cert", tls_cert_, "--tls-key", tls_key_});
     process_ = std::make_unique<Process>(argv, dir_ / "smtp.log");
     if (!WaitForPort(port_, std::chrono::seconds(15)))
         throw std::runtime_error("the SMTP sink did not start: " + ReadFile(dir_ / "smtp.log"));

@@ -17,7 +17,9 @@ std::vector<boost::json::object> ReadJsonLines(const std::string& path);
 // parses each message with Python's MIME parser and records it. Stopped at destruction.
 class SmtpSink {
 public:
-    explicit SmtpSink(int delay_ms = 0, std::string auth = {});
+    // `auth` "user:password" requires AUTH; `tls_cert`/`tls_key` (PEM) require STARTTLS.
+    explicit SmtpSink(int delay_ms = 0, std::string auth = {}, std::string tls_cert = {},
+                      std::string tls_key = {});
     ~SmtpSink();
     void Start();
     void Stop();
@@ -31,8 +33,14 @@ private:
     int port_;
     int delay_ms_;
     std::string auth_;
+    std::string tls_cert_;
+    std::string tls_key_;
     std::unique_ptr<Process> process_;
 };
+
+// A self-signed certificate and key for 127.0.0.1, made with openssl in `dir`: returns
+// {cert, key} paths.
+std::pair<std::string, std::string> MakeLoopbackCertificate(const TempDir& dir);
 
 // tests/servers/http_receiver.py: webhooks and a Notify-compatible API with scripted
 // answers per path ("/teams=500,200"). Stopped at destruction.
