@@ -6,6 +6,7 @@
 #include <ctime>
 #include <iomanip>
 #include <iostream>
+#include <map>
 
 #include "ldis/engine/report_store.hpp"
 
@@ -76,6 +77,15 @@ int main(int argc, char** argv) {
     auto* verify =
         audit->add_subcommand("verify", "check the hash chain; name the first broken entry");
     verify->add_option("--db", db, "the SQLite file (store.path)")->required();
+    auto* deliveries =
+        cli.add_subcommand("deliveries", "the outbox: who was sent what, and how it went");
+    deliveries->require_subcommand(1);
+    auto* deliveries_list = deliveries->add_subcommand(
+        "list", "every delivery, oldest first, with status and last error");
+    deliveries_list->add_option("--db", db, "the SQLite file (store.path)")->required();
+    std::string alert_reference;
+    deliveries_list->add_option("--alert", alert_reference, "only this alert (KM-2026-0007)");
+    deliveries_list->add_flag("--json", as_json, "print JSON instead of a table");
     CLI11_PARSE(cli, argc, argv);
 
     try {
@@ -133,6 +143,48 @@ int main(int argc, char** argv) {
             }
             std::cout << rows.size()
                       << " alert(s); * issued provisionally, awaiting a coordinator\n";
+            return 0;
+        }
+        if (deliveries_list->parsed()) {
+            auto store = OpenStore(db);
+            const auto rows = store.Deliveries(alert_reference);
+            if (as_json) {
+                boost::json::array out;
+                for (const auto& d : rows) {
+                    out.push_back({{"id", d.id},
+                                   {"alert", d.reference},
+                                   {"version", d.version},
+                                   {"kind", d.kind},
+                                   {"partner", d.partner},
+                                   {"contact", d.contact},
+                                   {"channel", d.channel},
+                                   {"status", d.status},
+                                   {"attempts", d.attempts},
+                                   {"fallback_of", d.fallback_of},
+                                   {"acknowledged", d.acknowledged_at_ms > 0},
+                                   {"last_error", d.last_error}});
+                }
+                std::cout << boost::json::serialize(out) << '\n';
+                return 0;
+            }
+            std::cout << std::left << std::setw(7) << "ID" << std::setw(14) << "ALERT"
+                      << std::setw(5) << "VER" << std::setw(12) << "KIND" << std::setw(36)
+                      << "RECIPIENT" << std::setw(13) << "CHANNEL" << std::setw(10) << "STATUS"
+                      << std::setw(6) << "TRIES" << std::setw(5) << "ACK"
+                      << "LAST ERROR\n";
+            std::map<std::string, int> counts;
+            for (const auto& d : rows) {
+                ++counts[d.status];
+                std::cout << std::setw(7) << d.id << std::setw(14) << d.reference << std::setw(5)
+                          << d.version << std::setw(12) << d.kind << std::setw(36)
+                          << (d.partner.empty() ? d.address : d.partner + "/" + d.contact)
+                          << std::setw(13) << d.channel << std::setw(10) << d.status << std::setw(6)
+                          << d.attempts << std::setw(5) << (d.acknowledged_at_ms > 0 ? "yes" : "-")
+                          << d.last_error << '\n';
+            }
+            std::cout << rows.size() << " deliveries";
+            for (const auto& [status, n] : counts) std::cout << "; " << n << " " << status;
+            std::cout << '\n';
             return 0;
         }
         if (verify->parsed()) {

@@ -372,6 +372,14 @@ TEST_F(DispatchTest, PermanentFailureFallsBackAndTellsTheCoordinators) {
         }
     }
     EXPECT_TRUE(fell_back);
+    // What a coordinator reads with ldisctl.
+    ldis::test::Process ctl({LDISCTL_PATH, "deliveries", "list", "--db", daemon_->db_path()},
+                            dir_ / "deliveries.log");
+    EXPECT_EQ(ctl.Wait(std::chrono::seconds(10)), 0);
+    const std::string table = ldis::test::ReadFile(dir_ / "deliveries.log");
+    EXPECT_NE(table.find("broken/hook"), std::string::npos) << table;
+    EXPECT_NE(table.find("HTTP 400"), std::string::npos) << table;
+    EXPECT_NE(table.find("1 failed"), std::string::npos) << table;
     for (const auto& m : smtp.Messages()) {
         if (Header(m, "X-LDIS-Kind") != "dead_letter") continue;
         const std::string text = Str(m.at("parts").as_array().at(1).at("text"));
