@@ -205,4 +205,23 @@ TEST(ConfigTest, CheckConfigLoadsRulesAndSubstances) {
                   "(did you mean \"nitazene\"?)");
 }
 
+TEST(ConfigTest, CheckConfigLoadsPartners) {
+    TempDir dir;
+    Write(dir, "partners.toml",
+          "[[partner]]\nid = \"ed\"\nname = \"ED\"\n  [[partner.subscription]]\n"
+          "  districts = [\"Medwya\"]\n");
+    const auto path = Write(
+        dir, "ldisd.toml",
+        "[paths]\npartners = \"partners.toml\"\nrules = \"" + SourcePath("config/rules.toml") +
+            "\"\nsubstances = \"" + SourcePath("config/substances.toml") + "\"\nareas = \"" +
+            SourcePath("config/areas.toml") + "\"\nschema = \"" +
+            SourcePath("config/schema/report.schema.json") + "\"\ntemplates = \"" +
+            SourcePath("templates") + "\"\n[store]\npath = \"x.db\"\n");
+    const auto load = CheckConfig(path, {});
+    ASSERT_EQ(load.errors.size(), 1u) << Errors(load);
+    EXPECT_EQ(load.errors[0].ToString(),
+              (dir / "partners.toml") +
+                  ":5: partner \"ed\" subscription.districts: unknown district \"Medwya\"");
+}
+
 }  // namespace
