@@ -19,6 +19,7 @@
 #include "ldis/engine/receipt.hpp"
 #include "ldis/engine/report_store.hpp"
 #include "ldis/engine/report_validator.hpp"
+#include "ldis/web/server.hpp"
 
 namespace net = boost::asio;
 
@@ -94,6 +95,22 @@ public:
         }
         for (auto& client : clients_) client->Start();
         dispatcher_->Start();
+        web::ServerOptions http_options;
+        http_options.listen = config_.http_listen;
+        web::Services services;
+        services.store = &store_;
+        services.intake = intake_.get();
+        services.dispatch = &dispatcher_->counters();
+        services.broker_connected = [this] { return clients_.front()->connected(); };
+        http_ = std::make_unique<web::Server>(io_, http_options, services);
+        const auto port = http_->Start();
+        if (!port.ok()) {
+            spdlog::critical("cannot start: {}", port.error().message);
+            for (auto& client : clients_) client->Stop(std::chrono::seconds(2));
+            return 2;
+        }
+        spdlog::info("http listening on {}:{}",
+                     config_.http_listen.substr(0, config_.http_listen.rfind(':')), port.value());
         net::steady_timer expiry(io_);
         ScheduleExpiry(expiry);
         spdlog::info("ldisd started: store={} mqtt={} filter={} connections={}", config_.store_path,
@@ -121,6 +138,7 @@ private:
             stopping_.store(true);
             signals.cancel();
             if (expiry_) expiry_->cancel();
+            if (http_) http_->Stop();
             // Outcomes already known are recorded; transfers cut short are sent again,
             // with the same idempotency key, at the next start.
             dispatcher_->Stop([this] {
@@ -280,6 +298,7 @@ private:
     net::executor_work_guard<net::io_context::executor_type>* work_ = nullptr;
     std::vector<std::unique_ptr<broker::Client>> clients_;
     std::unique_ptr<engine::Dispatcher> dispatcher_;  // destroyed before io_ and clients_
+    std::unique_ptr<web::Server> http_;               // destroyed first: its pool uses the rest
     std::atomic<bool> stopping_{false};
     net::steady_timer* expiry_ = nullptr;
 };

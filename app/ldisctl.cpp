@@ -86,6 +86,17 @@ int main(int argc, char** argv) {
     std::string alert_reference;
     deliveries_list->add_option("--alert", alert_reference, "only this alert (KM-2026-0007)");
     deliveries_list->add_flag("--json", as_json, "print JSON instead of a table");
+    auto* tokens = cli.add_subcommand("tokens", "API bearer tokens (stored as hashes)");
+    tokens->require_subcommand(1);
+    auto* tokens_create =
+        tokens->add_subcommand("create", "make a token and print it once: keep it safe");
+    tokens_create->add_option("--db", db, "the SQLite file (store.path)")->required();
+    std::string role, name;
+    tokens_create->add_option("--role", role, "submitter, coordinator or admin")
+        ->required()
+        ->check(CLI::IsMember({"submitter", "coordinator", "admin"}));
+    tokens_create->add_option("--name", name, "who or what uses it, e.g. \"Medway ED form\"")
+        ->required();
     CLI11_PARSE(cli, argc, argv);
 
     try {
@@ -143,6 +154,18 @@ int main(int argc, char** argv) {
             }
             std::cout << rows.size()
                       << " alert(s); * issued provisionally, awaiting a coordinator\n";
+            return 0;
+        }
+        if (tokens_create->parsed()) {
+            auto store = OpenStore(db);
+            const auto token = store.CreateToken(name, role);
+            if (!token.ok()) {
+                std::cerr << "ldisctl: " << token.error().message << '\n';
+                return 3;
+            }
+            std::cout << token.value() << '\n';
+            std::cerr << "ldisctl: token for \"" << name << "\" (" << role
+                      << ") created; it is shown only now\n";
             return 0;
         }
         if (deliveries_list->parsed()) {

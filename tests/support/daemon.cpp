@@ -40,7 +40,8 @@ void Ldisd::Start() {
                                   // Alerts from the shipped partners go to this test's folder,
                                   // not to example.org; a test may override both.
                                   "--set", "email.smtp_url=maildir:" + (dir_ / "mail"), "--set",
-                                  "dispatch.channels=email,mqtt"};
+                                  "dispatch.channels=email,mqtt", "--set",
+                                  "http.listen=127.0.0.1:0"};
     for (const auto& s : extra_sets_) {
         argv.push_back("--set");
         argv.push_back(s);
@@ -69,6 +70,15 @@ int Ldisd::Stop(int signal) {
     if (!process_) return -1;
     const int code = process_->Stop(signal, std::chrono::seconds(20));
     return code;
+}
+
+int Ldisd::http_port() const {
+    const std::string log = ReadFile(dir_ / ("ldisd-" + std::to_string(starts_) + ".log"));
+    constexpr std::string_view kMark = "http listening on 127.0.0.1:";
+    const auto at = log.rfind(kMark);
+    if (at == std::string::npos)
+        throw std::runtime_error("ldisd did not say its HTTP port:\n" + log);
+    return std::stoi(log.substr(at + kMark.size()));
 }
 
 std::string Ldisd::log() const {

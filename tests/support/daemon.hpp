@@ -26,6 +26,9 @@ public:
     const std::string& db_path() const { return db_path_; }
     std::string log() const;  // every log written by every start, in order
     pid_t pid() const { return process_ ? process_->pid() : -1; }
+    // The HTTP port of the latest start (ldisd listens on a free port in tests).
+    int http_port() const;
+    std::string http_url() const { return "http://127.0.0.1:" + std::to_string(http_port()); }
 
 private:
     std::string uri_;

@@ -146,6 +146,16 @@ constexpr const char* kMigrations[] = {
         value TEXT NOT NULL
     ) WITHOUT ROWID;
     )sql",
+    R"sql(
+    CREATE TABLE tokens (
+        id            INTEGER PRIMARY KEY,
+        name          TEXT NOT NULL,
+        role          TEXT NOT NULL,
+        hash          TEXT NOT NULL UNIQUE,
+        created_at_ms INTEGER NOT NULL,
+        revoked_at_ms INTEGER
+    );
+    )sql",
 };
 static_assert(std::size(kMigrations) == ReportStore::kSchemaVersion);
 
@@ -459,6 +469,54 @@ public:
             [&]() -> Result<std::vector<std::string>> { return ExpireOnWriter(now_ms); });
     }
 
+    Result<std::string> CreateToken(const std::string& name, const std::string& role) {
+        return OnWriter<std::string>([&]() -> Result<std::string> {
+            const std::string secret = "ldis_" + Base64Url(RandomBytes(32));
+            const std::int64_t now = NowMs();
+            Transaction tx(writer_);
+            if (tx.begun() != SQLITE_OK)
+                return Error{options_.path + ": " + writer_.Describe(tx.begun())};
+            sqlite3_stmt* stmt = writer_.Cached(
+                "INSERT INTO tokens (name, role, hash, created_at_ms) VALUES (?1, ?2, ?3, ?4)");
+            {
+                StatementUse use(stmt);
+                BindText(stmt, 1, name);
+                BindText(stmt, 2, role);
+                const std::string hash = Sha256Hex(secret);
+                BindText(stmt, 3, hash);
+                sqlite3_bind_int64(stmt, 4, now);
+                if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE)
+                    return Error{options_.path + ": " + writer_.Describe(rc)};
+            }
+            audit_.push_back({now, "ldisctl", "token.created", name,
+                              boost::json::serialize(boost::json::object{{"role", role}})});
+            int rc = FlushAudit();
+            if (rc == SQLITE_OK) rc = tx.Commit();
+            if (rc != SQLITE_OK) {
+                audit_.clear();
+                LoadLastAuditHash();
+                return Error{options_.path + ": " + writer_.Describe(rc)};
+            }
+            return secret;
+        });
+    }
+
+    std::optional<ApiToken> FindToken(std::string_view secret) const {
+        std::lock_guard lock(reader_mutex_);
+        sqlite3_stmt* stmt = nullptr;
+        sqlite3_prepare_v2(reader_->get(),
+                           "SELECT id, name, role FROM tokens WHERE hash = ?1 AND revoked_at_ms IS "
+                           "NULL",
+                           -1, &stmt, nullptr);
+        const std::string hash = Sha256Hex(secret);
+        BindText(stmt, 1, hash);
+        std::optional<ApiToken> out;
+        if (sqlite3_step(stmt) == SQLITE_ROW)
+            out = ApiToken{sqlite3_column_int64(stmt, 0), ColumnText(stmt, 1), ColumnText(stmt, 2)};
+        sqlite3_finalize(stmt);
+        return out;
+    }
+
     void SetOutboxListener(std::function<void()> listener) {
         std::lock_guard lock(mutex_);
         outbox_listener_ = std::move(listener);
@@ -551,8 +609,9 @@ public:
             "SELECT d.id, a.reference, d.version, d.kind, d.partner, d.contact, d.channel, "
             "d.address, d.status, d.attempts, d.created_at_ms, d.updated_at_ms, "
             "coalesce(d.delivered_at_ms, 0), coalesce(d.acknowledged_at_ms, 0), "
-            "coalesce(d.fallback_of, 0), coalesce(d.last_error, '') "
-            "FROM deliveries d JOIN alerts a ON a.id = d.alert_id " +
+            "coalesce(d.fallback_of, 0), coalesce(d.last_error, ''), v.level "
+            "FROM deliveries d JOIN alerts a ON a.id = d.alert_id "
+            "JOIN alert_versions v ON v.alert_id = d.alert_id AND v.version = d.version " +
             where + " ORDER BY d.id";
         if (sqlite3_prepare_v2(reader_->get(), sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK)
             return {};
@@ -576,6 +635,7 @@ public:
             r.acknowledged_at_ms = sqlite3_column_int64(stmt, 13);
             r.fallback_of = sqlite3_column_int64(stmt, 14);
             r.last_error = ColumnText(stmt, 15);
+            r.level = ColumnText(stmt, 16);
             out.push_back(std::move(r));
         }
         sqlite3_finalize(stmt);
@@ -1069,8 +1129,10 @@ private:
         }
     }
 
-    // Appends the transaction's audit entries to the hash chain.
+    // Appends the transaction's audit entries to the hash chain. The chain's end is read
+    // inside the transaction, so another process (ldisctl) may append too.
     int FlushAudit() {
+        if (!audit_.empty()) LoadLastAuditHash();
         sqlite3_stmt* stmt = writer_.Cached(
             "INSERT INTO audit (seq, at_ms, actor, action, subject, detail, prev_hash, hash) "
             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
@@ -1935,11 +1997,23 @@ std::vector<DeliveryRow> ReportStore::Deliveries(std::string_view reference) con
                ? impl_->DeliveryQuery("", "")
                : impl_->DeliveryQuery("WHERE a.reference = ?1", std::string(reference));
 }
+std::optional<DeliveryRow> ReportStore::FindDelivery(std::int64_t id) const {
+    auto rows = impl_->DeliveryQuery("WHERE d.id = ?1", std::to_string(id));
+    if (rows.empty()) return std::nullopt;
+    return std::move(rows.front());
+}
 std::optional<std::int64_t> ReportStore::NextDueMs() const {
     return impl_->NextDueMs();
 }
 std::map<std::string, std::int64_t> ReportStore::DeliveryCounts() const {
     return impl_->DeliveryCounts();
+}
+
+Result<std::string> ReportStore::CreateToken(std::string_view name, std::string_view role) {
+    return impl_->CreateToken(std::string(name), std::string(role));
+}
+std::optional<ApiToken> ReportStore::FindToken(std::string_view secret) const {
+    return impl_->FindToken(secret);
 }
 
 int ReportStore::FileSchemaVersion(const std::string& path) {

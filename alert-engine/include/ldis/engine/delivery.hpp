@@ -117,6 +117,7 @@ struct DeliveryRow {
     std::int64_t acknowledged_at_ms = 0;
     std::int64_t fallback_of = 0;
     std::string last_error;
+    std::string level;  // of the version delivered
 };
 
 }  // namespace ldis::engine

@@ -86,6 +86,13 @@ struct StoredReportRow {
     std::string document;
 };
 
+// An API bearer token as stored: only its SHA-256 is kept.
+struct ApiToken {
+    std::int64_t id = 0;
+    std::string name;
+    std::string role;  // submitter, coordinator, admin
+};
+
 // Thrown at start-up when the database cannot be opened, migrated or is corrupt.
 class StoreError : public std::runtime_error {
 public:
@@ -98,7 +105,7 @@ public:
 // many concurrent Insert() calls share one fsync. Reads use their own connection.
 class ReportStore {
 public:
-    static constexpr int kSchemaVersion = 3;
+    static constexpr int kSchemaVersion = 4;
 
     // Opens or creates the file, checks its integrity header and migrates it.
     // Throws StoreError naming the file and the problem.
@@ -170,10 +177,18 @@ public:
     const std::string& AckKey() const;
     // Deliveries of one alert ("" for all), oldest first. Thread-safe.
     std::vector<DeliveryRow> Deliveries(std::string_view reference) const;
+    // One delivery by id. Thread-safe.
+    std::optional<DeliveryRow> FindDelivery(std::int64_t id) const;
     // The earliest next attempt of a queued or retrying delivery, if any. Thread-safe.
     std::optional<std::int64_t> NextDueMs() const;
     // Deliveries by status. Thread-safe.
     std::map<std::string, std::int64_t> DeliveryCounts() const;
+
+    // Creates a bearer token for `name` with `role`; returns the secret, which is shown
+    // once and stored only as its hash. Blocks until committed; thread-safe.
+    Result<std::string> CreateToken(std::string_view name, std::string_view role);
+    // The live token whose secret this is, if any. Thread-safe.
+    std::optional<ApiToken> FindToken(std::string_view secret) const;
 
     // The user_version of a database file, without migrating it. Throws StoreError.
     static int FileSchemaVersion(const std::string& path);

@@ -1,0 +1,230 @@
+// The HTTP server over real HTTP: ldisd on loopback with mosquitto, an SMTP server and
+// SQLite on disk; requests from libcurl and from raw sockets.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <regex>
+
+#include "ldis/engine/report_store.hpp"
+#include "support/daemon.hpp"
+#include "support/http_client.hpp"
+#include "support/mqtt_peer.hpp"
+#include "support/processes.hpp"
+#include "support/reports.hpp"
+#include "support/servers.hpp"
+
+namespace json = boost::json;
+using ldis::test::Eventually;
+using ldis::test::HttpRequest;
+using ldis::test::Ldisd;
+using ldis::test::Mosquitto;
+using ldis::test::NewUuid;
+using ldis::test::ParseObject;
+using ldis::test::SmtpSink;
+using ldis::test::TempDir;
+
+namespace {
+
+class HttpTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        smtp_.Start();
+        daemon_ = std::make_unique<Ldisd>(
+            broker_, dir_,
+            std::vector<std::string>{"email.smtp_url=" + smtp_.url(),
+                                     "http.public_url=https://ldis.example.org"});
+        daemon_->Start();
+        url_ = daemon_->http_url();
+    }
+    void TearDown() override {
+        if (HasFailure()) std::cerr << "ldisd log:\n" << daemon_->log();
+        daemon_->Stop(SIGTERM);
+    }
+
+    // A token made the way an operator makes one: ldisctl on the database file.
+    std::string Token(const std::string& role) {
+        const std::string out = dir_ / ("token-" + role + ".txt");
+        ldis::test::Process ctl({LDISCTL_PATH, "tokens", "create", "--db", daemon_->db_path(),
+                                 "--role", role, "--name", "test " + role},
+                                out);
+        EXPECT_EQ(ctl.Wait(std::chrono::seconds(10)), 0) << ldis::test::ReadFile(out);
+        std::string text = ldis::test::ReadFile(out);
+        return text.substr(0, text.find('\n'));
+    }
+
+    std::vector<std::string> Auth(const std::string& token) {
+        return {"Authorization: Bearer " + token, "Content-Type: application/json"};
+    }
+
+    Mosquitto broker_;
+    TempDir dir_;
+    SmtpSink smtp_;
+    std::unique_ptr<Ldisd> daemon_;
+    std::string url_;
+};
+
+TEST_F(HttpTest, HealthzAndMetrics) {
+    const auto health = HttpRequest("GET", url_ + "/healthz");
+    ASSERT_EQ(health.status, 200) << health.error << health.body;
+    const auto h = ParseObject(health.body);
+    EXPECT_EQ(h.at("status"), "ok");
+    EXPECT_EQ(h.at("broker"), "connected");
+    EXPECT_EQ(h.at("database"), "ok");
+    EXPECT_TRUE(h.contains("outbox_backlog"));
+    const auto metrics = HttpRequest("GET", url_ + "/metrics");
+    ASSERT_EQ(metrics.status, 200);
+    EXPECT_EQ(metrics.headers.at("content-type").rfind("text/plain; version=0.0.4", 0), 0u);
+    for (const char* line :
+         {"ldis_reports_total{status=\"accepted\"} 0", "ldis_deliveries{status=\"failed\"} 0",
+          "ldis_mqtt_connected 1", "# TYPE ldis_dispatch_attempts_total counter"}) {
+        EXPECT_NE(metrics.body.find(line), std::string::npos) << line << "\n" << metrics.body;
+    }
+    const auto wrong = HttpRequest("POST", url_ + "/healthz", "x");
+    EXPECT_EQ(wrong.status, 405);
+    EXPECT_EQ(ParseObject(wrong.body).at("error"), "method_not_allowed");
+    const auto missing = HttpRequest("GET", url_ + "/nowhere");
+    EXPECT_EQ(missing.status, 404);
+    EXPECT_EQ(ParseObject(missing.body).at("error"), "not_found");
+}
+
+TEST_F(HttpTest, ReportsGoThroughTheSameIntakeWithABearerToken) {
+    const std::string report = ldis::test::ValidReportText(NewUuid());
+    const auto anonymous = HttpRequest("POST", url_ + "/api/v1/reports", report);
+    EXPECT_EQ(anonymous.status, 401);
+    EXPECT_EQ(anonymous.headers.at("www-authenticate").rfind("Bearer", 0), 0u);
+    const auto forged = HttpRequest("POST", url_ + "/api/v1/reports", report, Auth("ldis_forged"));
+    EXPECT_EQ(forged.status, 401);
+
+    const std::string token = Token("submitter");
+    ASSERT_EQ(token.rfind("ldis_", 0), 0u) << token;
+    const auto accepted = HttpRequest("POST", url_ + "/api/v1/reports", report, Auth(token));
+    ASSERT_EQ(accepted.status, 202) << accepted.body;
+    const auto receipt = ParseObject(accepted.body);
+    EXPECT_EQ(receipt.at("status"), "accepted");
+    EXPECT_EQ(receipt.at("level"), "amber");
+    EXPECT_EQ(std::string(receipt.at("reference").as_string()).substr(0, 4), "KM-R");
+    const auto again = HttpRequest("POST", url_ + "/api/v1/reports", report, Auth(token));
+    EXPECT_EQ(again.status, 200);
+    EXPECT_EQ(ParseObject(again.body).at("status"), "duplicate");
+
+    // Stored durably, through the HTTP channel, once.
+    ldis::engine::StoreOptions o;
+    o.path = daemon_->db_path();
+    ldis::engine::ReportStore store(o);
+    const auto row = store.Find(std::string(receipt.at("report_id").as_string()));
+    ASSERT_TRUE(row);
+    EXPECT_EQ(row->channel, "http");
+    // The token is kept only as a hash.
+    EXPECT_EQ(ldis::test::ReadFile(daemon_->db_path()).find(token), std::string::npos);
+
+    const auto broken = HttpRequest("POST", url_ + "/api/v1/reports", "{\"schema\": ", Auth(token));
+    EXPECT_EQ(broken.status, 422);
+    const auto rejected = ParseObject(broken.body);
+    EXPECT_EQ(rejected.at("status"), "rejected");
+    EXPECT_FALSE(rejected.at("errors").as_array().empty());
+    const auto huge =
+        HttpRequest("POST", url_ + "/api/v1/reports", std::string(300 * 1024, 'x'), Auth(token));
+    EXPECT_EQ(huge.status, 413);
+    EXPECT_EQ(ParseObject(huge.body).at("error"), "payload_too_large");
+    // Every role may submit; the metrics count what came in.
+    const auto coordinator =
+        HttpRequest("POST", url_ + "/api/v1/reports", ldis::test::ValidReportText(NewUuid()),
+                    Auth(Token("coordinator")));
+    EXPECT_EQ(coordinator.status, 202);
+    const auto metrics = HttpRequest("GET", url_ + "/metrics");
+    EXPECT_NE(metrics.body.find("ldis_reports_total{status=\"accepted\"} 2"), std::string::npos)
+        << metrics.body;
+}
+
+TEST_F(HttpTest, AckLinkConfirmsOnGetAndRecordsOnPost) {
+    auto red = ldis::test::ValidReport(NewUuid());
+    red["harms"].as_object()["deaths"] = 1;
+    const auto submitted = HttpRequest("POST", url_ + "/api/v1/reports", json::serialize(red),
+                                       Auth(Token("submitter")));
+    ASSERT_EQ(submitted.status, 202) << submitted.body;
+    ASSERT_EQ(ParseObject(submitted.body).at("level"), "red");
+    // The link from a partner's real email.
+    std::string token;
+    ASSERT_TRUE(Eventually(
+        [&] {
+            for (const auto& m : smtp_.Messages()) {
+                if (m.at("headers").at("X-LDIS-Kind") != "alert") continue;
+                const std::string text(m.at("parts").as_array().at(1).at("text").as_string());
+                std::smatch match;
+                if (std::regex_search(text, match,
+                                      std::regex("https://ldis\\.example\\.org/ack/(\\S+)"))) {
+                    token = match[1];
+                    return true;
+                }
+            }
+            return false;
+        },
+        std::chrono::seconds(20)));
+    const std::int64_t delivery = std::stoll(token.substr(0, token.find('.')));
+    ldis::engine::StoreOptions o;
+    o.path = daemon_->db_path();
+    const auto acknowledged = [&] {
+        ldis::engine::ReportStore store(o);
+        return store.FindDelivery(delivery)->acknowledged_at_ms > 0;
+    };
+
+    // A mail scanner's GET changes nothing.
+    const auto page = HttpRequest("GET", url_ + "/ack/" + token);
+    ASSERT_EQ(page.status, 200) << page.body;
+    EXPECT_NE(page.body.find("<form method=\"post\""), std::string::npos);
+    EXPECT_NE(page.body.find("RED - Drug Alert"), std::string::npos);
+    EXPECT_FALSE(acknowledged());
+
+    const auto done = HttpRequest("POST", url_ + "/ack/" + token);
+    ASSERT_EQ(done.status, 200) << done.body;
+    EXPECT_NE(done.body.find("Thank you: acknowledged"), std::string::npos);
+    EXPECT_TRUE(acknowledged());
+    EXPECT_NE(HttpRequest("GET", url_ + "/ack/" + token).body.find("Already acknowledged"),
+              std::string::npos);
+
+    // Tampered and malformed links get a clear page, not an error dump.
+    std::string tampered = token;
+    tampered.back() = tampered.back() == 'A' ? 'B' : 'A';
+    const auto bad = HttpRequest("POST", url_ + "/ack/" + tampered);
+    EXPECT_EQ(bad.status, 400);
+    EXPECT_NE(bad.body.find("This link does not work"), std::string::npos);
+    EXPECT_NE(bad.body.find("altered"), std::string::npos);
+    EXPECT_EQ(HttpRequest("GET", url_ + "/ack/nonsense").status, 400);
+
+    ldis::engine::ReportStore store(o);
+    EXPECT_TRUE(store.VerifyAudit().ok());
+}
+
+TEST_F(HttpTest, ASlowClientDoesNotBlockOthers) {
+    // A client that sends half a request and stalls.
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(daemon_->http_port()));
+    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    const std::string partial =
+        "POST /api/v1/reports HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{";
+    ASSERT_EQ(write(fd, partial.data(), partial.size()), static_cast<ssize_t>(partial.size()));
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(HttpRequest("GET", url_ + "/healthz").status, 200);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+    close(fd);
+    // Not HTTP at all: a 400, and the server carries on.
+    const int junk = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_EQ(connect(junk, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    const std::string garbage = "\x01\x02 not http\r\n\r\n";
+    ASSERT_GT(write(junk, garbage.data(), garbage.size()), 0);
+    char buffer[512] = {0};
+    const auto n = read(junk, buffer, sizeof buffer - 1);
+    EXPECT_GT(n, 0);
+    EXPECT_NE(std::string(buffer).find("400"), std::string::npos) << buffer;
+    close(junk);
+    EXPECT_EQ(HttpRequest("GET", url_ + "/healthz").status, 200);
+}
+
+}  // namespace

@@ -1,0 +1,58 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "ldis/engine/dispatcher.hpp"
+#include "ldis/engine/intake.hpp"
+#include "ldis/engine/report_store.hpp"
+#include "ldis/engine/result.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace ldis::web {
+
+struct ServerOptions {
+    std::string listen = "127.0.0.1:8080";  // host:port; port 0 picks a free one
+    std::size_t max_body = 256 * 1024;      // larger requests get 413
+    std::chrono::seconds timeout{30};       // to read a request or write a response
+};
+
+// What the HTTP server serves from. Every member must outlive the server.
+struct Services {
+    engine::ReportStore* store = nullptr;
+    engine::Intake* intake = nullptr;
+    const engine::DispatchCounters* dispatch = nullptr;  // may be null
+    std::function<bool()> broker_connected;              // may be empty
+};
+
+// The HTTP server (DESIGN §8) on Boost.Beast, asynchronous, on the daemon's io_context:
+// keep-alive, a body limit, timeouts, JSON errors {"error", "detail"}. Blocking work
+// (intake, the store's writer) runs on a small pool, never on the io thread.
+// Serves: POST /api/v1/reports (bearer token: submitter, coordinator or admin),
+// GET|POST /ack/{token}, GET /healthz, GET /metrics.
+// Start/Stop on the io thread (or before it runs).
+class Server {
+public:
+    Server(boost::asio::io_context& io, ServerOptions options, Services services);
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    // Binds and starts accepting. An Error names the address and the reason.
+    engine::Result<int> Start();  // the port bound
+    // Stops accepting; connections in hand finish their exchange.
+    void Stop();
+
+    class Impl;  // defined in server.cpp, with the connections that share it
+
+private:
+    std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace ldis::web

@@ -1,0 +1,457 @@
+#include "ldis/web/server.hpp"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+
+#include <optional>
+#include <sstream>
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+namespace json = boost::json;
+using tcp = net::ip::tcp;
+
+namespace ldis::web {
+namespace {
+
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+using Reply = std::function<void(Response)>;
+
+std::int64_t NowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string Html(std::string_view text) {
+    std::string out;
+    for (char c : text) {
+        switch (c) {
+            case '&':
+                out += "&amp;";
+                break;
+            case '<':
+                out += "&lt;";
+                break;
+            case '>':
+                out += "&gt;";
+                break;
+            case '"':
+                out += "&quot;";
+                break;
+            case '\'':
+                out += "&#39;";
+                break;
+            default:
+                out.push_back(c);
+        }
+    }
+    return out;
+}
+
+Response Make(http::status status, std::string body, std::string_view content_type) {
+    Response res{status, 11};
+    res.set(http::field::content_type, content_type);
+    res.set(http::field::cache_control, "no-store");
+    res.body() = std::move(body);
+    return res;
+}
+
+Response JsonError(http::status status, std::string_view error, std::string_view detail) {
+    return Make(status, json::serialize(json::object{{"error", error}, {"detail", detail}}),
+                "application/json");
+}
+
+// A plain page for people (the acknowledgement link): no script, one form at most.
+Response Page(http::status status, std::string_view title, std::string_view body_html) {
+    std::string html =
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        "<title>" +
+        Html(title) +
+        " - LDIS Kent and Medway</title></head>\n"
+        "<body style=\"font-family: Arial, sans-serif; max-width: 40em; margin: 2em "
+        "auto; color: #0b0c0c;\">\n<main>\n<h1>" +
+        Html(title) + "</h1>\n" + std::string(body_html) + "\n</main>\n</body>\n</html>\n";
+    Response res = Make(status, std::move(html), "text/html; charset=utf-8");
+    res.set("Content-Security-Policy",
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'");
+    res.set("X-Frame-Options", "DENY");
+    return res;
+}
+
+std::string LevelLabel(std::string_view level) {
+    if (level == "red") return "RED - Drug Alert";
+    if (level == "amber") return "AMBER - Drug Warning";
+    if (level == "green") return "GREEN - Drug Information";
+    return std::string(level);
+}
+
+std::string Bearer(const Request& req) {
+    const auto it = req.find(http::field::authorization);
+    if (it == req.end()) return {};
+    const std::string_view value(it->value().data(), it->value().size());
+    if (!value.starts_with("Bearer ")) return {};
+    return std::string(value.substr(7));
+}
+
+}  // namespace
+
+class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
+public:
+    Impl(net::io_context& io, ServerOptions options, Services services)
+        : io_(io), options_(std::move(options)), services_(std::move(services)), acceptor_(io) {}
+
+    engine::Result<int> Start() {
+        const auto colon = options_.listen.rfind(':');
+        if (colon == std::string::npos)
+            return engine::Error{"http.listen \"" + options_.listen + "\" must be host:port"};
+        boost::system::error_code ec;
+        const auto address = net::ip::make_address(options_.listen.substr(0, colon), ec);
+        if (ec) return engine::Error{"http.listen \"" + options_.listen + "\": " + ec.message()};
+        int port = 0;
+        try {
+            port = std::stoi(options_.listen.substr(colon + 1));
+        } catch (const std::exception&) {
+            return engine::Error{"http.listen \"" + options_.listen +
+                                 "\": the port is not a number"};
+        }
+        const tcp::endpoint endpoint(address, static_cast<unsigned short>(port));
+        acceptor_.open(endpoint.protocol(), ec);
+        if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+        if (!ec) acceptor_.bind(endpoint, ec);
+        if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+        if (ec) return engine::Error{"cannot listen on " + options_.listen + ": " + ec.message()};
+        Accept();
+        return static_cast<int>(acceptor_.local_endpoint().port());
+    }
+
+    void Stop() {
+        boost::system::error_code ec;
+        acceptor_.close(ec);
+    }
+
+    void JoinPool() { pool_.join(); }
+
+    const ServerOptions& options() const { return options_; }
+
+    // Routes one request; `reply` may be called from any thread.
+    void Handle(Request req, Reply reply) {
+        const std::string target(req.target());
+        const std::string path = target.substr(0, target.find('?'));
+        const auto method = req.method();
+        try {
+            if (path == "/healthz") {
+                if (method != http::verb::get) return reply(NotAllowed("GET"));
+                return Blocking([this] { return Health(); }, std::move(reply));
+            }
+            if (path == "/metrics") {
+                if (method != http::verb::get) return reply(NotAllowed("GET"));
+                return Blocking([this] { return Metrics(); }, std::move(reply));
+            }
+            if (path.starts_with("/ack/")) {
+                const std::string token = path.substr(5);
+                if (method == http::verb::get)
+                    return Blocking([this, token] { return AckPage(token, false); },
+                                    std::move(reply));
+                if (method == http::verb::post)
+                    return Blocking([this, token] { return AckPage(token, true); },
+                                    std::move(reply));
+                return reply(NotAllowed("GET, POST"));
+            }
+            if (path == "/api/v1/reports") {
+                if (method != http::verb::post) return reply(NotAllowed("POST"));
+                auto body = std::make_shared<std::string>(std::move(req.body()));
+                const std::string token = Bearer(req);
+                return Blocking([this, token, body] { return SubmitReport(token, *body); },
+                                std::move(reply));
+            }
+            reply(JsonError(http::status::not_found, "not_found",
+                            "no such endpoint: " + std::string(req.method_string()) + " " + path));
+        } catch (const std::exception& e) {
+            spdlog::error("http {} {}: {}", std::string(req.method_string()), path, e.what());
+            reply(JsonError(http::status::internal_server_error, "internal", "the request failed"));
+        }
+    }
+
+private:
+    Response NotAllowed(const char* allow) {
+        Response res = JsonError(http::status::method_not_allowed, "method_not_allowed",
+                                 std::string("this endpoint takes ") + allow);
+        res.set(http::field::allow, allow);
+        return res;
+    }
+
+    // Runs `work` on the pool (it may block on the store), then replies.
+    void Blocking(std::function<Response()> work, Reply reply) {
+        net::post(pool_, [work = std::move(work), reply = std::move(reply)] {
+            Response res;
+            try {
+                res = work();
+            } catch (const std::exception& e) {
+                spdlog::error("http: {}", e.what());
+                res = JsonError(http::status::internal_server_error, "internal",
+                                "the request failed");
+            }
+            reply(std::move(res));
+        });
+    }
+
+    Response Health() {
+        const bool broker = !services_.broker_connected || services_.broker_connected();
+        const std::int64_t reports = services_.store->CountReports();
+        const auto counts = services_.store->DeliveryCounts();
+        std::int64_t backlog = 0;
+        for (const char* s : {"queued", "retrying", "sending"}) {
+            if (auto it = counts.find(s); it != counts.end()) backlog += it->second;
+        }
+        const bool ok = broker && reports >= 0;
+        json::object o{{"status", ok ? "ok" : "degraded"},
+                       {"broker", broker ? "connected" : "disconnected"},
+                       {"database", reports >= 0 ? "ok" : "unreadable"},
+                       {"outbox_backlog", backlog}};
+        return Make(ok ? http::status::ok : http::status::service_unavailable, json::serialize(o),
+                    "application/json");
+    }
+
+    Response Metrics() {
+        std::ostringstream out;
+        out << "# HELP ldis_reports_total Reports taken in since start, by outcome.\n"
+               "# TYPE ldis_reports_total counter\n";
+        const auto& c = services_.intake->counters();
+        out << "ldis_reports_total{status=\"accepted\"} " << c.accepted.load() << "\n"
+            << "ldis_reports_total{status=\"duplicate\"} " << c.duplicate.load() << "\n"
+            << "ldis_reports_total{status=\"rejected\"} " << c.rejected.load() << "\n"
+            << "ldis_reports_total{status=\"store_failure\"} " << c.store_failures.load() << "\n";
+        out << "# HELP ldis_deliveries Deliveries in the outbox, by status.\n"
+               "# TYPE ldis_deliveries gauge\n";
+        for (const char* s : {"queued", "sending", "delivered", "retrying", "failed"}) {
+            const auto counts = services_.store->DeliveryCounts();
+            const auto it = counts.find(s);
+            out << "ldis_deliveries{status=\"" << s << "\"} "
+                << (it == counts.end() ? 0 : it->second) << "\n";
+        }
+        if (services_.dispatch) {
+            out << "# HELP ldis_dispatch_attempts_total Delivery attempts since start, by "
+                   "outcome.\n"
+                   "# TYPE ldis_dispatch_attempts_total counter\n"
+                << "ldis_dispatch_attempts_total{outcome=\"delivered\"} "
+                << services_.dispatch->delivered.load() << "\n"
+                << "ldis_dispatch_attempts_total{outcome=\"retry\"} "
+                << services_.dispatch->retried.load() << "\n"
+                << "ldis_dispatch_attempts_total{outcome=\"failed\"} "
+                << services_.dispatch->failed.load() << "\n";
+        }
+        const bool broker = !services_.broker_connected || services_.broker_connected();
+        out << "# HELP ldis_mqtt_connected 1 while the MQTT connection is up.\n"
+               "# TYPE ldis_mqtt_connected gauge\n"
+            << "ldis_mqtt_connected " << (broker ? 1 : 0) << "\n";
+        return Make(http::status::ok, out.str(), "text/plain; version=0.0.4; charset=utf-8");
+    }
+
+    // GET shows what is being acknowledged and a button; POST records it. Link scanners
+    // that fetch every link in a message only ever GET.
+    Response AckPage(const std::string& token, bool record) {
+        auto claim = engine::VerifyAckToken(services_.store->AckKey(), token, NowMs() / 1000);
+        if (!claim.ok()) {
+            const bool expired = claim.error().message.find("expired") != std::string::npos;
+            return Page(expired ? http::status::gone : http::status::bad_request,
+                        expired ? "This link has expired" : "This link does not work",
+                        "<p>" + Html(claim.error().message) +
+                            ".</p>\n<p>If you need to confirm that you received an alert, reply "
+                            "to the message or contact the LDIS coordinators.</p>");
+        }
+        const std::int64_t id = claim.value().delivery_id;
+        auto rows = services_.store->FindDelivery(id);
+        if (!rows) {
+            return Page(http::status::not_found, "Delivery not found",
+                        "<p>This link names a delivery LDIS does not hold.</p>");
+        }
+        const auto& d = *rows;
+        const std::string what = Html(d.reference) + " version " + std::to_string(d.version) +
+                                 " (" + Html(LevelLabel(d.level)) + ")";
+        if (record) {
+            auto done = services_.store->Acknowledge(id, "ack-link " + d.partner + "/" + d.contact,
+                                                     NowMs());
+            if (!done.ok()) {
+                return Page(http::status::service_unavailable, "Please try again",
+                            "<p>Your acknowledgement could not be recorded just now. Please "
+                            "press the button again in a minute.</p>");
+            }
+            spdlog::info("delivery acknowledged id={} alert={} partner={}", id, d.reference,
+                         d.partner);
+            return Page(http::status::ok, "Thank you: acknowledged",
+                        "<p>Your receipt of " + what +
+                            " is recorded. The LDIS coordinators can see it.</p>");
+        }
+        if (d.acknowledged_at_ms > 0) {
+            return Page(http::status::ok, "Already acknowledged",
+                        "<p>Receipt of " + what + " was already recorded. Thank you.</p>");
+        }
+        return Page(http::status::ok, "Acknowledge this alert",
+                    "<p>Confirm that " + Html(d.partner) + " received " + what + ".</p>\n" +
+                        "<form method=\"post\" action=\"/ack/" + Html(token) +
+                        "\">\n<button type=\"submit\" style=\"font-size: 1.2em; padding: 0.5em "
+                        "1em;\">Acknowledge</button>\n</form>");
+    }
+
+    Response SubmitReport(const std::string& token, const std::string& body) {
+        if (token.empty()) {
+            Response res = JsonError(http::status::unauthorized, "unauthorized",
+                                     "send a bearer token: Authorization: Bearer <token>");
+            res.set(http::field::www_authenticate, "Bearer realm=\"ldis\"");
+            return res;
+        }
+        const auto who = services_.store->FindToken(token);
+        if (!who) {
+            Response res = JsonError(http::status::unauthorized, "unauthorized",
+                                     "the bearer token is not known or was revoked");
+            res.set(http::field::www_authenticate,
+                    "Bearer realm=\"ldis\", error=\"invalid_token\"");
+            return res;
+        }
+        if (who->role != "submitter" && who->role != "coordinator" && who->role != "admin") {
+            return JsonError(http::status::forbidden, "forbidden",
+                             "the role " + who->role + " cannot submit reports");
+        }
+        auto outcome = services_.intake->Submit(body, "http");
+        if (!outcome.ok()) {
+            Response res = JsonError(
+                http::status::service_unavailable, "unavailable",
+                "the report could not be stored; send it again: " + outcome.error().message);
+            res.set(http::field::retry_after, "5");
+            return res;
+        }
+        const auto& receipt = outcome.value().receipt;
+        const auto status =
+            receipt.status == engine::ReceiptStatus::kRejected ? http::status::unprocessable_entity
+            : receipt.status == engine::ReceiptStatus::kDuplicate ? http::status::ok
+                                                                  : http::status::accepted;
+        return Make(status, receipt.ToJson(), "application/json");
+    }
+
+    void Accept() {
+        acceptor_.async_accept(
+            [self = shared_from_this()](boost::system::error_code ec, tcp::socket socket) {
+                if (ec) {
+                    if (ec != net::error::operation_aborted)
+                        spdlog::warn("http accept: {}", ec.message());
+                } else {
+                    StartSession(self, std::move(socket));
+                }
+                if (self->acceptor_.is_open()) self->Accept();
+            });
+    }
+
+    static void StartSession(const std::shared_ptr<Impl>& server, tcp::socket socket);
+
+    net::io_context& io_;
+    ServerOptions options_;
+    Services services_;
+    tcp::acceptor acceptor_;
+    net::thread_pool pool_{2};
+};
+
+namespace {
+
+// One connection: read a request, route it, write the response; again while kept alive.
+class Session : public std::enable_shared_from_this<Session> {
+public:
+    Session(tcp::socket socket, std::shared_ptr<Server::Impl> server)
+        : stream_(std::move(socket)), server_(std::move(server)) {}
+
+    void Read() {
+        parser_.emplace();
+        parser_->body_limit(server_->options().max_body);
+        parser_->header_limit(16 * 1024);
+        stream_.expires_after(server_->options().timeout);
+        http::async_read(
+            stream_, buffer_, *parser_,
+            [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnRead(ec); });
+    }
+
+private:
+    void OnRead(beast::error_code ec) {
+        if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+            ec == net::error::operation_aborted || ec == net::error::connection_reset) {
+            return Close();
+        }
+        if (ec == http::error::body_limit) {
+            keep_alive_ = false;
+            return Send(JsonError(
+                http::status::payload_too_large, "payload_too_large",
+                "the body is over " + std::to_string(server_->options().max_body) + " bytes"));
+        }
+        if (ec) {
+            keep_alive_ = false;
+            return Send(JsonError(http::status::bad_request, "bad_request",
+                                  "the request is not valid HTTP: " + ec.message()));
+        }
+        Request req = parser_->release();
+        version_ = req.version();
+        keep_alive_ = req.keep_alive();
+        auto self = shared_from_this();
+        server_->Handle(std::move(req), [self](Response res) {
+            auto executor = self->stream_.get_executor();
+            net::post(executor,
+                      [self, res = std::move(res)]() mutable { self->Send(std::move(res)); });
+        });
+    }
+
+    void Send(Response res) {
+        res.version(version_);
+        res.keep_alive(keep_alive_);
+        res.prepare_payload();
+        auto shared = std::make_shared<Response>(std::move(res));
+        stream_.expires_after(server_->options().timeout);
+        http::async_write(stream_, *shared,
+                          [self = shared_from_this(), shared](beast::error_code ec, std::size_t) {
+                              if (ec || shared->need_eof()) return self->Close();
+                              self->Read();
+                          });
+    }
+
+    void Close() {
+        beast::error_code ec;
+        stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    }
+
+    beast::tcp_stream stream_;
+    beast::flat_buffer buffer_;
+    std::optional<http::request_parser<http::string_body>> parser_;
+    std::shared_ptr<Server::Impl> server_;
+    unsigned version_ = 11;
+    bool keep_alive_ = true;
+};
+
+}  // namespace
+
+void Server::Impl::StartSession(const std::shared_ptr<Impl>& server, tcp::socket socket) {
+    std::make_shared<Session>(std::move(socket), server)->Read();
+}
+
+Server::Server(net::io_context& io, ServerOptions options, Services services)
+    : impl_(std::make_shared<Impl>(io, std::move(options), std::move(services))) {}
+
+Server::~Server() {
+    impl_->Stop();
+    impl_->JoinPool();  // blocking work finishes while the store is still there
+}
+
+engine::Result<int> Server::Start() {
+    return impl_->Start();
+}
+
+void Server::Stop() {
+    impl_->Stop();
+}
+
+}  // namespace ldis::web
