@@ -102,6 +102,15 @@ public:
         services.intake = intake_.get();
         services.dispatch = &dispatcher_->counters();
         services.broker_connected = [this] { return clients_.front()->connected(); };
+        services.public_url = config_.http_public_url;
+        services.schema_path = config_.path_schema;
+        {
+            const auto open = config_.email_from.find('<');
+            const auto close = config_.email_from.find('>');
+            services.sender = open != std::string::npos && close != std::string::npos
+                                  ? config_.email_from.substr(open + 1, close - open - 1)
+                                  : config_.email_from;
+        }
         http_ = std::make_unique<web::Server>(io_, http_options, services);
         const auto port = http_->Start();
         if (!port.ok()) {

@@ -1,5 +1,7 @@
 #include "ldis/web/server.hpp"
 
+#include "documents.hpp"
+
 #include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -8,9 +10,16 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
+#include <boost/url/parse.hpp>
 
+#include <fstream>
+
+#include <charconv>
+#include <map>
 #include <optional>
 #include <sstream>
+#include <tuple>
+#include <variant>
 
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -167,12 +176,25 @@ public:
                                     std::move(reply));
                 return reply(NotAllowed("GET, POST"));
             }
+            if (path == "/api/v1/schema/report") {
+                if (method != http::verb::get) return reply(NotAllowed("GET"));
+                std::ifstream in(services_.schema_path, std::ios::binary);
+                std::string schema((std::istreambuf_iterator<char>(in)),
+                                   std::istreambuf_iterator<char>());
+                return reply(Make(http::status::ok, std::move(schema), "application/schema+json"));
+            }
+            if ((path.starts_with("/api/v1/") && path != "/api/v1/reports") ||
+                path == "/feeds/alerts.atom") {
+                if (Api(req, path, reply)) return;
+            }
             if (path == "/api/v1/reports") {
                 if (method != http::verb::post) return reply(NotAllowed("POST"));
                 auto body = std::make_shared<std::string>(std::move(req.body()));
                 const std::string token = Bearer(req);
-                return Blocking([this, token, body] { return SubmitReport(token, *body); },
-                                std::move(reply));
+                return Authorized(
+                    token, kAnyRole,
+                    [this, body](const engine::ApiToken&) { return SubmitReport(*body); },
+                    std::move(reply));
             }
             reply(JsonError(http::status::not_found, "not_found",
                             "no such endpoint: " + std::string(req.method_string()) + " " + path));
@@ -183,6 +205,222 @@ public:
     }
 
 private:
+    static constexpr int kSubmitter = 1, kCoordinator = 2, kAdmin = 4;
+    static constexpr int kAnyRole = kSubmitter | kCoordinator | kAdmin;
+
+    // The token's owner, or the 401/403 to send. Blocks on the store's reader.
+    std::variant<engine::ApiToken, Response> Authorize(const std::string& bearer, int roles) {
+        if (bearer.empty()) {
+            Response res = JsonError(http::status::unauthorized, "unauthorized",
+                                     "send a bearer token: Authorization: Bearer <token>");
+            res.set(http::field::www_authenticate, "Bearer realm=\"ldis\"");
+            return res;
+        }
+        auto who = services_.store->FindToken(bearer);
+        if (!who) {
+            Response res = JsonError(http::status::unauthorized, "unauthorized",
+                                     "the bearer token is not known or was revoked");
+            res.set(http::field::www_authenticate,
+                    "Bearer realm=\"ldis\", error=\"invalid_token\"");
+            return res;
+        }
+        const int role = who->role == "submitter"     ? kSubmitter
+                         : who->role == "coordinator" ? kCoordinator
+                         : who->role == "admin"       ? kAdmin
+                                                      : 0;
+        if ((role & roles) == 0)
+            return JsonError(http::status::forbidden, "forbidden",
+                             "the role " + who->role + " may not do this");
+        return *who;
+    }
+
+    // Runs `work` for a caller holding one of `roles`, on the pool.
+    void Authorized(const std::string& bearer, int roles,
+                    std::function<Response(const engine::ApiToken&)> work, Reply reply) {
+        Blocking(
+            [this, bearer, roles, work = std::move(work)]() -> Response {
+                auto who = Authorize(bearer, roles);
+                if (auto* refused = std::get_if<Response>(&who)) return std::move(*refused);
+                return work(std::get<engine::ApiToken>(who));
+            },
+            std::move(reply));
+    }
+
+    Response AlertList(const engine::AlertFilter& f) {
+        const auto page = services_.store->FindAlerts(f);
+        json::array items;
+        for (const auto& a : page.alerts) items.push_back(AlertJson(a, services_.public_url));
+        json::object o{{"total", page.total},
+                       {"limit", f.limit},
+                       {"offset", f.offset},
+                       {"alerts", std::move(items)}};
+        return Make(http::status::ok, json::serialize(o), "application/json");
+    }
+
+    Response AtomResponse() {
+        engine::AlertFilter f;
+        f.limit = 100;
+        auto page = services_.store->FindAlerts(f);
+        std::vector<engine::StoredAlert> issued;
+        for (auto& a : page.alerts) {
+            if (a.status != "draft") issued.push_back(std::move(a));
+        }
+        return Make(http::status::ok, AtomFeed(issued, services_.public_url, NowMs()),
+                    "application/atom+xml; charset=utf-8");
+    }
+
+    Response CapResponse(const std::string& ref, int version) {
+        const auto record = services_.store->FindAlertRecord(ref);
+        if (!record) return JsonError(http::status::not_found, "not_found", "no alert " + ref);
+        std::string xml = CapXml(*record, version, services_.sender, services_.public_url);
+        if (xml.empty())
+            return JsonError(http::status::not_found, "not_found",
+                             ref + " has no version " + std::to_string(version));
+        return Make(http::status::ok, std::move(xml), "application/cap+xml; charset=utf-8");
+    }
+
+    Response ActOn(const std::string& ref, engine::AlertAction action,
+                   const engine::ApiToken& who) {
+        if (!services_.store->FindAlert(ref))
+            return JsonError(http::status::not_found, "not_found", "no alert " + ref);
+        auto done = services_.store->Act(ref, action, who.name);
+        if (!done.ok()) return JsonError(http::status::conflict, "conflict", done.error().message);
+        spdlog::info("alert {} by {}: {} v{}", std::string(engine::ToString(action)), who.name, ref,
+                     done.value().version);
+        return Make(http::status::ok,
+                    json::serialize(AlertJson(done.value(), services_.public_url)),
+                    "application/json");
+    }
+
+    // Reads ?since, ?until, ?limit, ?offset and the word filters; or the 400 to send.
+    std::variant<engine::AlertFilter, Response> FilterOf(std::map<std::string, std::string> query) {
+        engine::AlertFilter f;
+        f.level = query["level"];
+        f.status = query["status"];
+        f.authority = query["authority"];
+        f.district = query["district"];
+        f.family = query["substance"];
+        f.q = query["q"];
+        for (const auto& [key, field] : {std::pair{"since", &f.since_ms}, {"until", &f.until_ms}}) {
+            if (query[key].empty()) continue;
+            const auto t = ParseTime(query[key]);
+            if (!t)
+                return JsonError(
+                    http::status::bad_request, "bad_request",
+                    std::string(key) + " must be a date (2026-11-23) or an RFC 3339 date-time");
+            *field = *t;
+        }
+        for (const auto& [key, field, most] :
+             {std::tuple{"limit", &f.limit, std::size_t{500}},
+              std::tuple{"offset", &f.offset, std::size_t{1000000000}}}) {
+            const std::string& text = query[key];
+            if (text.empty()) continue;
+            std::size_t n = 0;
+            const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+            if (ec != std::errc() || end != text.data() + text.size() || n > most)
+                return JsonError(
+                    http::status::bad_request, "bad_request",
+                    std::string(key) + " must be a whole number up to " + std::to_string(most));
+            *field = n;
+        }
+        return f;
+    }
+
+    // The API's read endpoints, feeds and coordinator actions. False when `path` is none.
+    bool Api(const Request& req, const std::string& path, Reply& reply) {
+        const std::string bearer = Bearer(req);
+        const auto method = req.method();
+        std::vector<std::string> parts;  // "api", "v1", "alerts", id, action
+        for (std::size_t at = 1; at <= path.size();) {
+            const auto next = path.find('/', at);
+            parts.push_back(
+                path.substr(at, next == std::string::npos ? std::string::npos : next - at));
+            if (next == std::string::npos) break;
+            at = next + 1;
+        }
+        std::map<std::string, std::string> query;
+        if (auto url = boost::urls::parse_origin_form(std::string(req.target())); url) {
+            for (const auto& p : url->params()) query[std::string(p.key)] = std::string(p.value);
+        }
+        const bool get = method == http::verb::get;
+        if (path == "/feeds/alerts.atom") {
+            if (!get) return reply(NotAllowed("GET")), true;
+            Authorized(
+                bearer, kAnyRole, [this](const engine::ApiToken&) { return AtomResponse(); },
+                std::move(reply));
+            return true;
+        }
+        if (parts.size() == 4 && parts[2] == "reports") {
+            if (!get) return reply(NotAllowed("GET")), true;
+            const std::string id = parts[3];
+            Authorized(
+                bearer, kCoordinator | kAdmin,
+                [this, id](const engine::ApiToken&) {
+                    const auto row = services_.store->Find(id);
+                    if (!row)
+                        return JsonError(http::status::not_found, "not_found", "no report " + id);
+                    return Make(http::status::ok, json::serialize(ReportJson(*row)),
+                                "application/json");
+                },
+                std::move(reply));
+            return true;
+        }
+        if (parts.size() == 3 && parts[2] == "alerts") {
+            if (!get) return reply(NotAllowed("GET")), true;
+            auto filter = FilterOf(query);
+            if (auto* bad = std::get_if<Response>(&filter)) return reply(std::move(*bad)), true;
+            Authorized(
+                bearer, kCoordinator | kAdmin,
+                [this, f = std::get<engine::AlertFilter>(filter)](const engine::ApiToken&) {
+                    return AlertList(f);
+                },
+                std::move(reply));
+            return true;
+        }
+        if (parts.size() == 4 && parts[2] == "alerts") {
+            if (!get) return reply(NotAllowed("GET")), true;
+            const std::string ref = parts[3];
+            Authorized(
+                bearer, kCoordinator | kAdmin,
+                [this, ref](const engine::ApiToken&) {
+                    const auto record = services_.store->FindAlertRecord(ref);
+                    if (!record)
+                        return JsonError(http::status::not_found, "not_found", "no alert " + ref);
+                    return Make(http::status::ok,
+                                json::serialize(AlertRecordJson(*record, services_.public_url)),
+                                "application/json");
+                },
+                std::move(reply));
+            return true;
+        }
+        if (parts.size() == 5 && parts[2] == "alerts" && parts[4] == "cap") {
+            if (!get) return reply(NotAllowed("GET")), true;
+            const std::string ref = parts[3];
+            const int version = query["version"].empty() ? 0 : std::atoi(query["version"].c_str());
+            Authorized(
+                bearer, kAnyRole,
+                [this, ref, version](const engine::ApiToken&) { return CapResponse(ref, version); },
+                std::move(reply));
+            return true;
+        }
+        if (parts.size() == 5 && parts[2] == "alerts" &&
+            (parts[4] == "approve" || parts[4] == "update" || parts[4] == "cancel")) {
+            if (method != http::verb::post) return reply(NotAllowed("POST")), true;
+            const std::string ref = parts[3];
+            const auto action = parts[4] == "approve"  ? engine::AlertAction::kApprove
+                                : parts[4] == "cancel" ? engine::AlertAction::kCancel
+                                                       : engine::AlertAction::kRevise;
+            Authorized(
+                bearer, kCoordinator | kAdmin,
+                [this, ref, action](const engine::ApiToken& who) {
+                    return ActOn(ref, action, who);
+                },
+                std::move(reply));
+            return true;
+        }
+        return false;
+    }
+
     Response NotAllowed(const char* allow) {
         Response res = JsonError(http::status::method_not_allowed, "method_not_allowed",
                                  std::string("this endpoint takes ") + allow);
@@ -303,25 +541,7 @@ private:
                         "1em;\">Acknowledge</button>\n</form>");
     }
 
-    Response SubmitReport(const std::string& token, const std::string& body) {
-        if (token.empty()) {
-            Response res = JsonError(http::status::unauthorized, "unauthorized",
-                                     "send a bearer token: Authorization: Bearer <token>");
-            res.set(http::field::www_authenticate, "Bearer realm=\"ldis\"");
-            return res;
-        }
-        const auto who = services_.store->FindToken(token);
-        if (!who) {
-            Response res = JsonError(http::status::unauthorized, "unauthorized",
-                                     "the bearer token is not known or was revoked");
-            res.set(http::field::www_authenticate,
-                    "Bearer realm=\"ldis\", error=\"invalid_token\"");
-            return res;
-        }
-        if (who->role != "submitter" && who->role != "coordinator" && who->role != "admin") {
-            return JsonError(http::status::forbidden, "forbidden",
-                             "the role " + who->role + " cannot submit reports");
-        }
+    Response SubmitReport(const std::string& body) {
         auto outcome = services_.intake->Submit(body, "http");
         if (!outcome.ok()) {
             Response res = JsonError(

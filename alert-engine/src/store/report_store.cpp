@@ -693,7 +693,7 @@ public:
     }
 
     std::vector<StoredReportRow> Query(const std::string& tail, std::string_view key,
-                                       std::size_t limit) const {
+                                       std::size_t limit, std::int64_t number = -1) const {
         std::lock_guard lock(reader_mutex_);
         sqlite3_stmt* stmt = nullptr;
         const std::string sql =
@@ -704,7 +704,7 @@ public:
         sqlite3_prepare_v2(reader_->get(), sql.c_str(), -1, &stmt, nullptr);
         if (!key.empty()) BindText(stmt, 1, key);
         if (sql.find("?2") != std::string::npos)
-            sqlite3_bind_int64(stmt, 2, static_cast<sqlite3_int64>(limit));
+            sqlite3_bind_int64(stmt, 2, number >= 0 ? number : static_cast<sqlite3_int64>(limit));
         std::vector<StoredReportRow> rows;
         while (rows.size() < limit && sqlite3_step(stmt) == SQLITE_ROW) {
             rows.push_back(StoredReportRow{ColumnText(stmt, 0), ColumnText(stmt, 1),
@@ -717,19 +717,58 @@ public:
     }
 
     std::vector<StoredAlert> Alerts(std::string_view reference) const {
+        AlertFilter f;
+        f.reference = std::string(reference);
+        f.limit = reference.empty() ? 1000000 : 1;
+        return FindAlerts(f).alerts;
+    }
+
+    AlertPage FindAlerts(const AlertFilter& f) const {
+        std::string where = " WHERE 1=1";
+        std::vector<std::string> texts;
+        const auto text = [&](const std::string& value, const char* clause) {
+            if (value.empty()) return;
+            texts.push_back(value);
+            where += std::string(" AND ") + clause + " ?" + std::to_string(texts.size());
+        };
+        text(f.reference, "a.reference =");
+        text(f.level, "a.level =");
+        text(f.status, "a.status =");
+        text(f.authority, "s.authority =");
+        text(f.district, "s.district =");
+        text(f.family, "s.family =");
+        if (!f.q.empty()) {
+            texts.push_back("%" + f.q + "%");
+            where += " AND (v.body LIKE ?" + std::to_string(texts.size()) +
+                     " OR a.reference LIKE ?" + std::to_string(texts.size()) + ")";
+        }
+        if (f.since_ms > 0) where += " AND a.updated_at_ms >= " + std::to_string(f.since_ms);
+        if (f.until_ms > 0) where += " AND a.updated_at_ms < " + std::to_string(f.until_ms);
+        const std::string from =
+            " FROM alerts a JOIN signals s ON s.id = a.signal_id "
+            "JOIN alert_versions v ON v.alert_id = a.id AND v.version = a.version";
         std::lock_guard lock(reader_mutex_);
+        AlertPage page;
+        const auto bind = [&](sqlite3_stmt* stmt) {
+            for (std::size_t i = 0; i < texts.size(); ++i)
+                BindText(stmt, static_cast<int>(i + 1), texts[i]);
+        };
         sqlite3_stmt* stmt = nullptr;
+        const std::string count_sql = "SELECT count(*)" + from + where;
+        sqlite3_prepare_v2(reader_->get(), count_sql.c_str(), -1, &stmt, nullptr);
+        bind(stmt);
+        if (sqlite3_step(stmt) == SQLITE_ROW) page.total = sqlite3_column_int64(stmt, 0);
+        sqlite3_finalize(stmt);
         const std::string sql =
             "SELECT a.reference, a.signal_id, a.status, a.level, a.confidence, a.audience, "
-            "a.version, "
-            "a.provisional, s.family, s.district, v.rules, v.scrubbed, v.body, "
-            "(SELECT count(*) FROM signal_reports sr WHERE sr.signal_id = a.signal_id) "
-            "FROM alerts a JOIN signals s ON s.id = a.signal_id "
-            "JOIN alert_versions v ON v.alert_id = a.id AND v.version = a.version " +
-            std::string(reference.empty() ? "ORDER BY a.id DESC" : "WHERE a.reference = ?1");
+            "a.version, a.provisional, s.family, s.district, v.rules, v.scrubbed, v.body, "
+            "(SELECT count(*) FROM signal_reports sr WHERE sr.signal_id = a.signal_id), "
+            "s.authority, a.created_at_ms, a.updated_at_ms, coalesce(a.issued_at_ms, 0), "
+            "coalesce(a.valid_until_ms, 0)" +
+            from + where + " ORDER BY a.id DESC LIMIT " + std::to_string(f.limit) + " OFFSET " +
+            std::to_string(f.offset);
         sqlite3_prepare_v2(reader_->get(), sql.c_str(), -1, &stmt, nullptr);
-        if (!reference.empty()) BindText(stmt, 1, reference);
-        std::vector<StoredAlert> out;
+        bind(stmt);
         while (sqlite3_step(stmt) == SQLITE_ROW) {
             StoredAlert a;
             a.reference = ColumnText(stmt, 0);
@@ -750,10 +789,63 @@ public:
             a.scrubbed = sqlite3_column_int(stmt, 11);
             a.body = ColumnText(stmt, 12);
             a.reports = sqlite3_column_int(stmt, 13);
-            out.push_back(std::move(a));
+            a.authority = ColumnText(stmt, 14);
+            a.created_at_ms = sqlite3_column_int64(stmt, 15);
+            a.updated_at_ms = sqlite3_column_int64(stmt, 16);
+            a.issued_at_ms = sqlite3_column_int64(stmt, 17);
+            a.valid_until_ms = sqlite3_column_int64(stmt, 18);
+            page.alerts.push_back(std::move(a));
         }
         sqlite3_finalize(stmt);
-        return out;
+        return page;
+    }
+
+    std::optional<AlertRecord> FindAlertRecord(std::string_view reference) const {
+        auto alerts = Alerts(reference);
+        if (alerts.empty()) return std::nullopt;
+        AlertRecord record;
+        record.alert = std::move(alerts.front());
+        const std::string ref(reference);
+        {
+            std::lock_guard lock(reader_mutex_);
+            sqlite3_stmt* stmt = nullptr;
+            sqlite3_prepare_v2(
+                reader_->get(),
+                "SELECT v.version, v.status, v.level, v.confidence, v.rules, v.body, "
+                "v.created_at_ms FROM alert_versions v JOIN alerts a ON a.id = "
+                "v.alert_id WHERE a.reference = ?1 ORDER BY v.version",
+                -1, &stmt, nullptr);
+            BindText(stmt, 1, ref);
+            while (sqlite3_step(stmt) == SQLITE_ROW) {
+                record.versions.push_back({sqlite3_column_int(stmt, 0), ColumnText(stmt, 1),
+                                           ColumnText(stmt, 2), ColumnText(stmt, 3),
+                                           ColumnText(stmt, 4), ColumnText(stmt, 5),
+                                           sqlite3_column_int64(stmt, 6)});
+            }
+            sqlite3_finalize(stmt);
+            sqlite3_prepare_v2(
+                reader_->get(),
+                "SELECT seq, at_ms, actor, action, subject, detail FROM audit WHERE subject = ?1 "
+                "OR subject = ?2 OR subject IN (SELECT 'delivery-' || d.id FROM deliveries d JOIN "
+                "alerts a ON a.id = d.alert_id WHERE a.reference = ?1) ORDER BY seq",
+                -1, &stmt, nullptr);
+            BindText(stmt, 1, ref);
+            const std::string signal = "signal-" + std::to_string(record.alert.signal_id);
+            BindText(stmt, 2, signal);
+            while (sqlite3_step(stmt) == SQLITE_ROW) {
+                record.audit.push_back({sqlite3_column_int64(stmt, 0),
+                                        sqlite3_column_int64(stmt, 1), ColumnText(stmt, 2),
+                                        ColumnText(stmt, 3), ColumnText(stmt, 4),
+                                        ColumnText(stmt, 5)});
+            }
+            sqlite3_finalize(stmt);
+        }
+        record.reports = Query(
+            "WHERE seq IN (SELECT report_seq FROM signal_reports WHERE signal_id = ?2) ORDER BY "
+            "seq",
+            {}, 100000, record.alert.signal_id);
+        record.deliveries = DeliveryQuery("WHERE a.reference = ?1", ref);
+        return record;
     }
 
     std::int64_t CountSignals() const { return CountOf("SELECT count(*) FROM signals"); }
@@ -1960,6 +2052,12 @@ Result<StoredAlert> ReportStore::Act(std::string_view reference, AlertAction act
 }
 Result<std::vector<std::string>> ReportStore::ExpireDue(std::int64_t now_ms) {
     return impl_->ExpireDue(now_ms);
+}
+AlertPage ReportStore::FindAlerts(const AlertFilter& filter) const {
+    return impl_->FindAlerts(filter);
+}
+std::optional<AlertRecord> ReportStore::FindAlertRecord(std::string_view reference) const {
+    return impl_->FindAlertRecord(reference);
 }
 std::int64_t ReportStore::CountSignals() const {
     return impl_->CountSignals();

@@ -72,6 +72,52 @@ struct StoredAlert {
     int reports = 0;
     int scrubbed = 0;  // personal data removed from the text of the latest version (a count only)
     std::string body;  // the latest version's sections as JSON {"summary": ..., ...}
+    std::string authority;
+    std::int64_t created_at_ms = 0;
+    std::int64_t updated_at_ms = 0;
+    std::int64_t issued_at_ms = 0;    // 0 while a draft
+    std::int64_t valid_until_ms = 0;  // 0 while a draft
+};
+
+// Which alerts to list (GET /api/v1/alerts). Empty fields match anything.
+struct AlertFilter {
+    std::string reference;
+    std::string level;
+    std::string status;
+    std::string authority;
+    std::string district;
+    std::string family;         // substance family id, e.g. "nitazene"
+    std::string q;              // words in the latest version's text
+    std::int64_t since_ms = 0;  // updated at or after
+    std::int64_t until_ms = 0;  // updated before (0: no bound)
+    std::size_t limit = 50;
+    std::size_t offset = 0;
+};
+
+struct AlertPage {
+    std::vector<StoredAlert> alerts;  // newest first
+    std::int64_t total = 0;           // matching, before limit and offset
+};
+
+// One version of an alert as stored.
+struct AlertVersionRow {
+    int version = 0;
+    std::string status;
+    std::string level;
+    std::string confidence;
+    std::string rules;  // JSON [{"id","level","reason"}]
+    std::string body;   // JSON sections
+    std::int64_t created_at_ms = 0;
+};
+
+// One entry of the audit log.
+struct AuditRow {
+    std::int64_t seq = 0;
+    std::int64_t at_ms = 0;
+    std::string actor;
+    std::string action;
+    std::string subject;
+    std::string detail;  // JSON
 };
 
 // A stored report as read back.
@@ -91,6 +137,15 @@ struct ApiToken {
     std::int64_t id = 0;
     std::string name;
     std::string role;  // submitter, coordinator, admin
+};
+
+// Everything about one alert (GET /api/v1/alerts/{id}).
+struct AlertRecord {
+    StoredAlert alert;
+    std::vector<AlertVersionRow> versions;  // oldest first
+    std::vector<StoredReportRow> reports;   // the signal's reports, whole documents
+    std::vector<DeliveryRow> deliveries;
+    std::vector<AuditRow> audit;  // the alert's, its signal's and its deliveries' entries
 };
 
 // Thrown at start-up when the database cannot be opened, migrated or is corrupt.
@@ -144,6 +199,10 @@ public:
     std::vector<StoredAlert> Alerts() const;
     std::optional<StoredAlert> FindAlert(std::string_view reference) const;
     std::int64_t CountSignals() const;
+    // Alerts matching `filter`, newest first, one page. Thread-safe.
+    AlertPage FindAlerts(const AlertFilter& filter) const;
+    // The whole record of one alert. Thread-safe.
+    std::optional<AlertRecord> FindAlertRecord(std::string_view reference) const;
 
     // Checks the audit log's hash chain. Returns the number of entries, or an Error
     // naming the first entry that does not match.

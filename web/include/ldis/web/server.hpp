@@ -29,13 +29,18 @@ struct Services {
     engine::Intake* intake = nullptr;
     const engine::DispatchCounters* dispatch = nullptr;  // may be null
     std::function<bool()> broker_connected;              // may be empty
+    std::string public_url = "http://127.0.0.1:8080";    // the base of links
+    std::string sender = "ldis@example.org";             // CAP <sender>
+    std::string schema_path;                             // served at /api/v1/schema/report
 };
 
 // The HTTP server (DESIGN §8) on Boost.Beast, asynchronous, on the daemon's io_context:
 // keep-alive, a body limit, timeouts, JSON errors {"error", "detail"}. Blocking work
 // (intake, the store's writer) runs on a small pool, never on the io thread.
-// Serves: POST /api/v1/reports (bearer token: submitter, coordinator or admin),
-// GET|POST /ack/{token}, GET /healthz, GET /metrics.
+// Serves DESIGN §8: POST /api/v1/reports (any role), GET /api/v1/reports/{id},
+// GET /api/v1/alerts, GET /api/v1/alerts/{id}, POST /api/v1/alerts/{id}/approve|update|cancel
+// (coordinator, admin), GET /api/v1/alerts/{id}/cap and /feeds/alerts.atom (any role),
+// GET /api/v1/schema/report, GET|POST /ack/{token}, GET /healthz, GET /metrics (open).
 // Start/Stop on the io thread (or before it runs).
 class Server {
 public:

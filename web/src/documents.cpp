@@ -1,0 +1,315 @@
+#include "documents.hpp"
+
+#include <ctime>
+
+#include "ldis/engine/scrubber.hpp"
+
+namespace json = boost::json;
+
+namespace ldis::web {
+namespace {
+
+std::string Xml(std::string_view text) {
+    std::string out;
+    for (char c : text) {
+        switch (c) {
+            case '&':
+                out += "&amp;";
+                break;
+            case '<':
+                out += "&lt;";
+                break;
+            case '>':
+                out += "&gt;";
+                break;
+            case '"':
+                out += "&quot;";
+                break;
+            default:
+                // XML 1.0 has no place for most control characters.
+                if (static_cast<unsigned char>(c) >= 0x20 || c == '\n' || c == '\t')
+                    out.push_back(c);
+        }
+    }
+    return out;
+}
+
+json::object Sections(const std::string& body) {
+    json::error_code ec;
+    auto v = json::parse(body, ec);
+    if (ec || !v.is_object()) return {};
+    auto o = std::move(v.as_object());
+    o.erase("scrubbed");
+    return o;
+}
+
+std::string Section(const json::object& sections, std::string_view name) {
+    const auto* v = sections.if_contains(name);
+    return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+std::string LevelLabel(std::string_view level) {
+    if (level == "red") return "Drug Alert";
+    if (level == "amber") return "Drug Warning";
+    if (level == "green") return "Drug Information";
+    return "Logged";
+}
+
+std::string Title(const engine::StoredAlert& a) {
+    return LevelLabel(a.level) + " " + a.reference + ": " + a.family + " in " + a.district;
+}
+
+std::int64_t DaysFromCivil(std::int64_t y, unsigned m, unsigned d) {
+    y -= m <= 2;
+    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const auto yoe = static_cast<unsigned>(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+}  // namespace
+
+std::string IsoTime(std::int64_t ms) {
+    if (ms <= 0) return {};
+    const std::time_t s = static_cast<std::time_t>(ms / 1000);
+    std::tm tm{};
+    gmtime_r(&s, &tm);
+    char out[40];
+    std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%S+00:00", &tm);
+    return out;
+}
+
+std::optional<std::int64_t> ParseTime(std::string_view t) {
+    const auto digits = [&](std::size_t at, std::size_t n) -> long {
+        if (t.size() < at + n) return -1;
+        long v = 0;
+        for (std::size_t i = at; i < at + n; ++i) {
+            if (t[i] < '0' || t[i] > '9') return -1;
+            v = v * 10 + (t[i] - '0');
+        }
+        return v;
+    };
+    const long y = digits(0, 4), m = digits(5, 2), d = digits(8, 2);
+    if (y < 1970 || m < 1 || m > 12 || d < 1 || d > 31 || t[4] != '-' || t[7] != '-')
+        return std::nullopt;
+    std::int64_t ms =
+        DaysFromCivil(y, static_cast<unsigned>(m), static_cast<unsigned>(d)) * 86400000;
+    if (t.size() == 10) return ms;
+    const long hh = digits(11, 2), mm = digits(14, 2), ss = digits(17, 2);
+    if (hh < 0 || mm < 0 || ss < 0 || (t[10] != 'T' && t[10] != ' ')) return std::nullopt;
+    ms += ((hh * 60 + mm) * 60 + ss) * 1000LL;
+    std::size_t i = 19;
+    while (i < t.size() && (t[i] == '.' || (t[i] >= '0' && t[i] <= '9'))) ++i;
+    if (i < t.size() && (t[i] == '+' || t[i] == '-')) {
+        const long oh = digits(i + 1, 2), om = digits(i + 4, 2);
+        if (oh < 0 || om < 0) return std::nullopt;
+        ms -= (t[i] == '+' ? 1 : -1) * (oh * 60 + om) * 60000LL;
+    }
+    return ms;
+}
+
+json::object AlertJson(const engine::StoredAlert& a, const std::string& public_url) {
+    json::array rules;
+    for (const auto& r : a.rules) rules.emplace_back(r);
+    return {
+        {"reference", a.reference},
+        {"version", a.version},
+        {"status", a.status},
+        {"level", a.level},
+        {"level_label", LevelLabel(a.level)},
+        {"provisional", a.provisional},
+        {"confidence", a.confidence},
+        {"audience", a.audience},
+        {"family", a.family},
+        {"authority", a.authority},
+        {"district", a.district},
+        {"reports", a.reports},
+        {"rules", std::move(rules)},
+        {"created_at", IsoTime(a.created_at_ms)},
+        {"updated_at", IsoTime(a.updated_at_ms)},
+        {"issued_at", a.issued_at_ms ? json::value(IsoTime(a.issued_at_ms)) : json::value(nullptr)},
+        {"valid_until",
+         a.valid_until_ms ? json::value(IsoTime(a.valid_until_ms)) : json::value(nullptr)},
+        {"sections", Sections(a.body)},
+        {"url", public_url + "/alerts/" + a.reference}};
+}
+
+json::object ReportJson(const engine::StoredReportRow& row) {
+    json::error_code ec;
+    auto doc = json::parse(row.document, ec);
+    if (!ec && doc.is_object()) {
+        auto& r = doc.as_object();
+        if (auto* source = r.if_contains("source"); source && source->is_object())
+            source->as_object().erase("contact");  // internal: never leaves the system
+        if (auto* d = r.if_contains("description"); d && d->is_string())
+            *d = engine::Scrub(std::string(d->as_string())).text;
+    }
+    return {{"id", row.id},
+            {"reference", row.reference},
+            {"received_at", IsoTime(row.received_at_ms)},
+            {"channel", row.channel},
+            {"report", ec ? json::value(nullptr) : std::move(doc)}};
+}
+
+json::object AlertRecordJson(const engine::AlertRecord& record, const std::string& public_url) {
+    json::object o = AlertJson(record.alert, public_url);
+    json::array versions;
+    for (const auto& v : record.versions) {
+        json::error_code ec;
+        auto rules = json::parse(v.rules, ec);
+        versions.push_back({{"version", v.version},
+                            {"status", v.status},
+                            {"level", v.level},
+                            {"confidence", v.confidence},
+                            {"rules", ec ? json::value(json::array{}) : std::move(rules)},
+                            {"created_at", IsoTime(v.created_at_ms)},
+                            {"sections", Sections(v.body)}});
+    }
+    o["versions"] = std::move(versions);
+    json::array reports;
+    for (const auto& r : record.reports) reports.push_back(ReportJson(r));
+    o["linked_reports"] = std::move(reports);
+    json::array deliveries, acknowledgements;
+    for (const auto& d : record.deliveries) {
+        deliveries.push_back({{"id", d.id},
+                              {"version", d.version},
+                              {"kind", d.kind},
+                              {"partner", d.partner},
+                              {"contact", d.contact},
+                              {"channel", d.channel},
+                              {"status", d.status},
+                              {"attempts", d.attempts},
+                              {"fallback_of", d.fallback_of},
+                              {"delivered_at", IsoTime(d.delivered_at_ms)},
+                              {"last_error", d.last_error}});
+        if (d.acknowledged_at_ms > 0) {
+            acknowledgements.push_back({{"delivery", d.id},
+                                        {"partner", d.partner},
+                                        {"contact", d.contact},
+                                        {"version", d.version},
+                                        {"at", IsoTime(d.acknowledged_at_ms)}});
+        }
+    }
+    o["deliveries"] = std::move(deliveries);
+    o["acknowledgements"] = std::move(acknowledgements);
+    json::array audit;
+    for (const auto& e : record.audit) {
+        json::error_code ec;
+        auto detail = json::parse(e.detail, ec);
+        audit.push_back({{"seq", e.seq},
+                         {"at", IsoTime(e.at_ms)},
+                         {"actor", e.actor},
+                         {"action", e.action},
+                         {"subject", e.subject},
+                         {"detail", ec ? json::value(e.detail) : std::move(detail)}});
+    }
+    o["audit"] = std::move(audit);
+    return o;
+}
+
+std::string CapXml(const engine::AlertRecord& record, int version, const std::string& sender,
+                   const std::string& public_url) {
+    const auto& a = record.alert;
+    const engine::AlertVersionRow* v = nullptr;
+    for (const auto& candidate : record.versions) {
+        if (candidate.version == (version > 0 ? version : a.version)) v = &candidate;
+    }
+    if (v == nullptr) return {};
+    const auto identifier = [&](int n) { return a.reference + "-v" + std::to_string(n); };
+    std::string references;
+    std::int64_t first_issued = 0;
+    for (const auto& earlier : record.versions) {
+        if (earlier.version >= v->version || earlier.status == "draft") continue;
+        if (first_issued == 0) first_issued = earlier.created_at_ms;
+        if (!references.empty()) references += " ";
+        references +=
+            sender + "," + identifier(earlier.version) + "," + IsoTime(earlier.created_at_ms);
+    }
+    const std::string msg_type = v->status == "cancelled" ? "Cancel"
+                                 : references.empty()     ? "Alert"
+                                                          : "Update";
+    const bool red = v->level == "red", amber = v->level == "amber";
+    const char* urgency = red ? "Immediate" : amber ? "Expected" : "Future";
+    const char* severity = red ? "Extreme" : amber ? "Severe" : "Moderate";
+    const char* certainty = v->confidence == "confirmed"      ? "Observed"
+                            : v->confidence == "corroborated" ? "Likely"
+                            : v->confidence == "professional" ? "Possible"
+                                                              : "Unknown";
+    const auto sections = Sections(v->body);
+    std::string description = Section(sections, "summary");
+    for (const char* part : {"what", "harms"}) {
+        const std::string text = Section(sections, part);
+        if (!text.empty()) description += "\n\n" + text;
+    }
+    std::string instruction = Section(sections, "actions");
+    const std::string naloxone = Section(sections, "naloxone");
+    if (!naloxone.empty()) instruction += "\n\n" + naloxone;
+    std::string x = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+    x += "<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\">\n";
+    x += "  <identifier>" + Xml(identifier(v->version)) + "</identifier>\n";
+    x += "  <sender>" + Xml(sender) + "</sender>\n";
+    x += "  <sent>" + IsoTime(v->created_at_ms) + "</sent>\n";
+    x += std::string("  <status>") + (v->status == "draft" ? "Draft" : "Actual") + "</status>\n";
+    x += "  <msgType>" + msg_type + "</msgType>\n";
+    x += "  <scope>Restricted</scope>\n";
+    x += "  <restriction>For " + Xml(a.audience) +
+         " in Kent and Medway. Share only this official version.</restriction>\n";
+    if (!references.empty()) x += "  <references>" + Xml(references) + "</references>\n";
+    x += "  <info>\n";
+    x += "    <language>en-GB</language>\n";
+    x += "    <category>Health</category>\n";
+    x += "    <event>" + Xml(LevelLabel(v->level)) + ": " + Xml(a.family) + "</event>\n";
+    x += std::string("    <responseType>") + (msg_type == "Cancel" ? "AllClear" : "Prepare") +
+         "</responseType>\n";
+    x += std::string("    <urgency>") + urgency + "</urgency>\n";
+    x += std::string("    <severity>") + severity + "</severity>\n";
+    x += std::string("    <certainty>") + certainty + "</certainty>\n";
+    x += "    <audience>" + Xml(a.audience) + "</audience>\n";
+    if (a.valid_until_ms > 0) x += "    <expires>" + IsoTime(a.valid_until_ms) + "</expires>\n";
+    x += "    <senderName>LDIS Kent and Medway</senderName>\n";
+    x += "    <headline>" +
+         Xml(LevelLabel(v->level) + " " + a.reference + " v" + std::to_string(v->version) + ": " +
+             a.family + " in " + a.district) +
+         "</headline>\n";
+    x += "    <description>" + Xml(description) + "</description>\n";
+    if (!instruction.empty()) x += "    <instruction>" + Xml(instruction) + "</instruction>\n";
+    x += "    <web>" + Xml(public_url + "/alerts/" + a.reference) + "</web>\n";
+    x += "    <area>\n      <areaDesc>" + Xml(a.district + ", " + a.authority) +
+         "</areaDesc>\n    </area>\n";
+    x += "  </info>\n</alert>\n";
+    return x;
+}
+
+std::string AtomFeed(const std::vector<engine::StoredAlert>& alerts, const std::string& public_url,
+                     std::int64_t now_ms) {
+    std::int64_t updated = 0;
+    for (const auto& a : alerts) updated = std::max(updated, a.updated_at_ms);
+    if (updated == 0) updated = now_ms;
+    std::string x = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n";
+    x += "<feed xmlns=\"http://www.w3.org/2005/Atom\">\n";
+    x += "  <id>" + Xml(public_url) + "/feeds/alerts.atom</id>\n";
+    x += "  <title>LDIS Kent and Medway: drug alerts</title>\n";
+    x += "  <updated>" + IsoTime(updated) + "</updated>\n";
+    x += "  <link rel=\"self\" href=\"" + Xml(public_url) + "/feeds/alerts.atom\"/>\n";
+    x += "  <author><name>LDIS Kent and Medway</name></author>\n";
+    for (const auto& a : alerts) {
+        const auto sections = Sections(a.body);
+        x += "  <entry>\n";
+        x += "    <id>" + Xml(public_url) + "/alerts/" + Xml(a.reference) + "</id>\n";
+        x += "    <title>" +
+             Xml(Title(a) + " (v" + std::to_string(a.version) + ", " + a.status + ")") +
+             "</title>\n";
+        x += "    <updated>" + IsoTime(a.updated_at_ms) + "</updated>\n";
+        if (a.issued_at_ms > 0) x += "    <published>" + IsoTime(a.issued_at_ms) + "</published>\n";
+        x += "    <link rel=\"alternate\" href=\"" + Xml(public_url) + "/alerts/" +
+             Xml(a.reference) + "\"/>\n";
+        x += "    <category term=\"" + Xml(a.level) + "\"/>\n";
+        x += "    <summary>" + Xml(Section(sections, "summary")) + "</summary>\n";
+        x += "  </entry>\n";
+    }
+    x += "</feed>\n";
+    return x;
+}
+
+}  // namespace ldis::web

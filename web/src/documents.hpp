@@ -1,0 +1,35 @@
+#pragma once
+// What the HTTP API returns, built without any I/O: JSON documents, CAP 1.2 and Atom.
+// Private to web/.
+
+#include <boost/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ldis/engine/report_store.hpp"
+
+namespace ldis::web {
+
+// "2026-11-23T19:00:00+00:00" (CAP's form: no "Z"). "" for 0.
+std::string IsoTime(std::int64_t ms);
+// Milliseconds since the epoch of "2026-11-23" or an RFC 3339 date-time, or nullopt.
+std::optional<std::int64_t> ParseTime(std::string_view text);
+
+boost::json::object AlertJson(const engine::StoredAlert& alert, const std::string& public_url);
+// A report for a coordinator: the reporter's contact removed, free text scrubbed.
+boost::json::object ReportJson(const engine::StoredReportRow& row);
+boost::json::object AlertRecordJson(const engine::AlertRecord& record,
+                                    const std::string& public_url);
+
+// CAP 1.2 for one version of an alert (the latest when `version` is 0): Alert, Update
+// (referencing every earlier version) or Cancel. Valid against CAP-v1.2.xsd.
+std::string CapXml(const engine::AlertRecord& record, int version, const std::string& sender,
+                   const std::string& public_url);
+// An Atom 1.0 feed of issued (and later updated, cancelled, expired) alerts.
+std::string AtomFeed(const std::vector<engine::StoredAlert>& alerts, const std::string& public_url,
+                     std::int64_t now_ms);
+
+}  // namespace ldis::web
