@@ -339,7 +339,8 @@ private:
             at = next + 1;
         }
         std::map<std::string, std::string> query;
-        if (auto url = boost::urls::parse_origin_form(std::string(req.target())); url) {
+        const std::string target(req.target());  // the url_view below points into it
+        if (auto url = boost::urls::parse_origin_form(target); url) {
             for (const auto& p : url->params()) query[std::string(p.key)] = std::string(p.value);
         }
         const bool get = method == http::verb::get;

@@ -1,0 +1,278 @@
+// The HTTP API over real HTTP: every endpoint with every role, filters and paging,
+// coordinator actions, the alert record, CAP 1.2 (xmllint against the OASIS schema) and
+// Atom (Python's feedparser). ldisd, mosquitto and SQLite on disk, all on loopback.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <fstream>
+#include <map>
+
+#include "support/daemon.hpp"
+#include "support/http_client.hpp"
+#include "support/processes.hpp"
+#include "support/reports.hpp"
+
+namespace json = boost::json;
+using ldis::test::HttpRequest;
+using ldis::test::HttpResponse;
+using ldis::test::Ldisd;
+using ldis::test::Mosquitto;
+using ldis::test::NewUuid;
+using ldis::test::ParseObject;
+using ldis::test::TempDir;
+
+namespace {
+
+std::string Str(const json::value& v) {
+    return v.is_string() ? std::string(v.as_string()) : std::string();
+}
+
+class HttpApiTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        daemon_ = std::make_unique<Ldisd>(broker_, dir_, std::vector<std::string>{});
+        daemon_->Start();
+        url_ = daemon_->http_url();
+        for (const char* role : {"submitter", "coordinator", "admin"}) tokens_[role] = Token(role);
+    }
+    void TearDown() override {
+        if (HasFailure()) std::cerr << "ldisd log:\n" << daemon_->log();
+        daemon_->Stop(SIGTERM);
+    }
+
+    std::string Token(const std::string& role) {
+        const std::string out = dir_ / ("token-" + role + ".txt");
+        ldis::test::Process ctl({LDISCTL_PATH, "tokens", "create", "--db", daemon_->db_path(),
+                                 "--role", role, "--name", role + "@example.org"},
+                                out);
+        EXPECT_EQ(ctl.Wait(std::chrono::seconds(10)), 0);
+        const std::string text = ldis::test::ReadFile(out);
+        return text.substr(0, text.find('\n'));
+    }
+
+    HttpResponse Call(const std::string& method, const std::string& path, const std::string& role,
+                      const std::string& body = {}) {
+        std::vector<std::string> headers;
+        if (!role.empty()) headers.push_back("Authorization: Bearer " + tokens_[role]);
+        return HttpRequest(method, url_ + path, body, headers);
+    }
+
+    // Submits a report (as a submitter) and returns its receipt.
+    json::object Report(const std::string& district, const std::string& substance, int deaths = 0) {
+        auto r = ldis::test::ValidReport(NewUuid());
+        if (district != "Medway")
+            r["area"] = json::object{{"authority", "Kent"}, {"district", district}};
+        r["substances"] = json::array{{{"name", substance}}};
+        if (deaths > 0) r["harms"].as_object()["deaths"] = deaths;
+        const auto res = Call("POST", "/api/v1/reports", "submitter", json::serialize(r));
+        EXPECT_EQ(res.status, 202) << res.body;
+        return ParseObject(res.body);
+    }
+
+    // Validates XML against the OASIS CAP 1.2 schema with xmllint; returns its output.
+    std::pair<int, std::string> ValidateCap(const std::string& xml, const std::string& name) {
+        const std::string file = dir_ / (name + ".xml");
+        std::ofstream(file) << xml;
+        ldis::test::Process lint({"/usr/bin/xmllint", "--noout", "--schema",
+                                  ldis::test::SourcePath("../shared/cap/CAP-v1.2.xsd"), file},
+                                 dir_ / (name + ".lint"));
+        const int code = lint.Wait(std::chrono::seconds(20));
+        return {code, ldis::test::ReadFile(dir_ / (name + ".lint"))};
+    }
+
+    Mosquitto broker_;
+    TempDir dir_;
+    std::unique_ptr<Ldisd> daemon_;
+    std::string url_;
+    std::map<std::string, std::string> tokens_;
+};
+
+TEST_F(HttpApiTest, EveryEndpointRefusesEveryRoleItDoesNotAllow) {
+    const auto red = Report("Medway", "heroin", 1);
+    const std::string ref = Str(red.at("alert_id"));
+    const std::string report = Str(red.at("report_id"));
+    struct Case {
+        std::string method, path;
+        std::vector<std::string> allowed;
+    };
+    const std::vector<Case> cases = {
+        {"GET", "/api/v1/alerts", {"coordinator", "admin"}},
+        {"GET", "/api/v1/alerts/" + ref, {"coordinator", "admin"}},
+        {"GET", "/api/v1/alerts/" + ref + "/cap", {"submitter", "coordinator", "admin"}},
+        {"GET", "/feeds/alerts.atom", {"submitter", "coordinator", "admin"}},
+        {"GET", "/api/v1/reports/" + report, {"coordinator", "admin"}},
+        {"POST", "/api/v1/alerts/NO-SUCH/approve", {"coordinator", "admin"}},
+        {"POST", "/api/v1/alerts/NO-SUCH/update", {"coordinator", "admin"}},
+        {"POST", "/api/v1/alerts/NO-SUCH/cancel", {"coordinator", "admin"}},
+    };
+    for (const auto& c : cases) {
+        EXPECT_EQ(Call(c.method, c.path, "").status, 401) << c.method << " " << c.path;
+        for (const std::string role : {"submitter", "coordinator", "admin"}) {
+            const auto res = Call(c.method, c.path, role);
+            const bool allowed =
+                std::find(c.allowed.begin(), c.allowed.end(), role) != c.allowed.end();
+            if (allowed) {
+                EXPECT_TRUE(res.status != 401 && res.status != 403)
+                    << role << " " << c.method << " " << c.path << ": " << res.status;
+            } else {
+                EXPECT_EQ(res.status, 403) << role << " " << c.method << " " << c.path;
+                EXPECT_EQ(Str(ParseObject(res.body).at("error")), "forbidden");
+            }
+        }
+    }
+    // Open to all: the schema, health and metrics.
+    const auto schema = HttpRequest("GET", url_ + "/api/v1/schema/report");
+    EXPECT_EQ(schema.status, 200);
+    EXPECT_EQ(Str(ParseObject(schema.body).at("$schema")),
+              "http://json-schema.org/draft-07/schema#");
+}
+
+TEST_F(HttpApiTest, AlertsFilterAndPage) {
+    Report("Medway", "heroin", 1);     // red, opioid, Medway
+    Report("Swale", "spice");          // amber, synthetic cannabinoid, Swale
+    Report("Canterbury", "xylazine");  // veterinary sedative, Canterbury
+    const auto all = ParseObject(Call("GET", "/api/v1/alerts", "coordinator").body);
+    EXPECT_EQ(all.at("total").as_int64(), 3);
+    const auto red = ParseObject(Call("GET", "/api/v1/alerts?level=red", "coordinator").body);
+    ASSERT_EQ(red.at("total").as_int64(), 1) << json::serialize(all);
+    EXPECT_EQ(Str(red.at("alerts").at(0).at("district")), "Medway");
+    const auto swale = ParseObject(Call("GET", "/api/v1/alerts?district=Swale", "admin").body);
+    ASSERT_EQ(swale.at("total").as_int64(), 1);
+    EXPECT_EQ(Str(swale.at("alerts").at(0).at("family")), "synthetic_cannabinoid");
+    const auto kent = ParseObject(Call("GET", "/api/v1/alerts?authority=Kent", "admin").body);
+    EXPECT_EQ(kent.at("total").as_int64(), 2);
+    const auto drafts = ParseObject(Call("GET", "/api/v1/alerts?status=draft", "admin").body);
+    EXPECT_EQ(drafts.at("total").as_int64(), 2);
+    const auto by_family =
+        ParseObject(Call("GET", "/api/v1/alerts?substance=veterinary_sedative", "admin").body);
+    EXPECT_EQ(by_family.at("total").as_int64(), 1);
+    const auto words = ParseObject(Call("GET", "/api/v1/alerts?q=Canterbury", "admin").body);
+    EXPECT_EQ(words.at("total").as_int64(), 1);
+    const auto future = ParseObject(Call("GET", "/api/v1/alerts?since=2999-01-01", "admin").body);
+    EXPECT_EQ(future.at("total").as_int64(), 0);
+    const auto past =
+        ParseObject(Call("GET", "/api/v1/alerts?until=2000-01-01T00:00:00Z", "admin").body);
+    EXPECT_EQ(past.at("total").as_int64(), 0);
+    // Paging: newest first, one at a time, every alert once.
+    std::set<std::string> seen;
+    for (int offset = 0; offset < 3; ++offset) {
+        const auto page = ParseObject(
+            Call("GET", "/api/v1/alerts?limit=1&offset=" + std::to_string(offset), "admin").body);
+        ASSERT_EQ(page.at("alerts").as_array().size(), 1u);
+        EXPECT_EQ(page.at("total").as_int64(), 3);
+        seen.insert(Str(page.at("alerts").at(0).at("reference")));
+    }
+    EXPECT_EQ(seen.size(), 3u);
+    EXPECT_EQ(Call("GET", "/api/v1/alerts?since=yesterday", "admin").status, 400);
+    EXPECT_EQ(Call("GET", "/api/v1/alerts?limit=-1", "admin").status, 400);
+    EXPECT_EQ(Call("GET", "/api/v1/alerts?limit=100000", "admin").status, 400);
+}
+
+TEST_F(HttpApiTest, CoordinatorApprovesADraftAndTheRecordShowsEverything) {
+    auto r = ldis::test::ValidReport(NewUuid());
+    r["description"] = "Seen by nurse; patient NHS number 943 476 5919, phone 07700 900123.";
+    const auto res = Call("POST", "/api/v1/reports", "submitter", json::serialize(r));
+    const auto receipt = ParseObject(res.body);
+    ASSERT_EQ(Str(receipt.at("level")), "amber");
+    const std::string ref = Str(receipt.at("alert_id"));
+
+    const auto approved = Call("POST", "/api/v1/alerts/" + ref + "/approve", "coordinator");
+    ASSERT_EQ(approved.status, 200) << approved.body;
+    EXPECT_EQ(Str(ParseObject(approved.body).at("status")), "issued");
+    // Approving again makes no sense: said as a conflict, naming the alert.
+    const auto again = Call("POST", "/api/v1/alerts/" + ref + "/approve", "coordinator");
+    EXPECT_EQ(again.status, 409);
+    EXPECT_NE(Str(ParseObject(again.body).at("detail")).find(ref), std::string::npos);
+    EXPECT_EQ(Call("POST", "/api/v1/alerts/KM-1999-9999/cancel", "coordinator").status, 404);
+
+    ASSERT_TRUE(ldis::test::Eventually(
+        [&] {
+            const auto rec = ParseObject(Call("GET", "/api/v1/alerts/" + ref, "coordinator").body);
+            for (const auto& d : rec.at("deliveries").as_array()) {
+                if (Str(d.at("kind")) == "alert" && Str(d.at("status")) == "delivered") return true;
+            }
+            return false;
+        },
+        std::chrono::seconds(20)));
+    const auto record = ParseObject(Call("GET", "/api/v1/alerts/" + ref, "coordinator").body);
+    EXPECT_EQ(record.at("versions").as_array().size(), 2u);
+    EXPECT_EQ(Str(record.at("versions").at(1).at("status")), "issued");
+    const auto& linked = record.at("linked_reports").as_array();
+    ASSERT_EQ(linked.size(), 1u);
+    const std::string report_text = json::serialize(linked[0]);
+    EXPECT_EQ(report_text.find("ed.nurse@example.org"), std::string::npos);  // contact removed
+    EXPECT_EQ(report_text.find("943 476 5919"), std::string::npos);          // scrubbed
+    EXPECT_EQ(report_text.find("07700 900123"), std::string::npos);
+    bool approval_named = false;
+    for (const auto& e : record.at("audit").as_array()) {
+        if (Str(e.at("action")) == "alert.approved")
+            approval_named = Str(e.at("actor")) == "coordinator@example.org";
+    }
+    EXPECT_TRUE(approval_named) << json::serialize(record.at("audit"));
+    EXPECT_TRUE(record.at("acknowledgements").as_array().empty());
+
+    const auto cancelled = Call("POST", "/api/v1/alerts/" + ref + "/cancel", "admin");
+    ASSERT_EQ(cancelled.status, 200);
+    EXPECT_EQ(Str(ParseObject(cancelled.body).at("status")), "cancelled");
+
+    const auto report = Call("GET", "/api/v1/reports/" + Str(receipt.at("report_id")), "admin");
+    ASSERT_EQ(report.status, 200);
+    EXPECT_EQ(report.body.find("ed.nurse@example.org"), std::string::npos);
+    EXPECT_EQ(Call("GET", "/api/v1/reports/" + NewUuid(), "admin").status, 404);
+}
+
+TEST_F(HttpApiTest, CapOfAnAlertAnUpdateAndACancellationValidates) {
+    const std::string ref = Str(Report("Medway", "heroin", 1).at("alert_id"));
+    ASSERT_EQ(Call("POST", "/api/v1/alerts/" + ref + "/update", "coordinator").status, 200);
+    ASSERT_EQ(Call("POST", "/api/v1/alerts/" + ref + "/cancel", "coordinator").status, 200);
+    const std::map<int, std::string> expected = {{1, "Alert"}, {2, "Update"}, {3, "Cancel"}};
+    for (const auto& [version, type] : expected) {
+        const auto cap =
+            Call("GET", "/api/v1/alerts/" + ref + "/cap?version=" + std::to_string(version),
+                 "submitter");
+        ASSERT_EQ(cap.status, 200) << cap.body;
+        EXPECT_EQ(cap.headers.at("content-type").rfind("application/cap+xml", 0), 0u);
+        EXPECT_NE(cap.body.find("<msgType>" + type + "</msgType>"), std::string::npos) << cap.body;
+        EXPECT_EQ(cap.body.find("Z</"), std::string::npos) << "times must be +00:00";
+        const auto [code, output] = ValidateCap(cap.body, "v" + std::to_string(version));
+        EXPECT_EQ(code, 0) << output << cap.body;
+        if (version > 1) {
+            EXPECT_NE(cap.body.find("<references>ldis@example.org," + ref + "-v1,"),
+                      std::string::npos)
+                << cap.body;
+        }
+    }
+    EXPECT_NE(Call("GET", "/api/v1/alerts/" + ref + "/cap", "admin").body.find("<msgType>Cancel"),
+              std::string::npos);
+    EXPECT_EQ(Call("GET", "/api/v1/alerts/" + ref + "/cap?version=9", "admin").status, 404);
+    // A document that breaks the schema is caught, so the check above can fail.
+    const auto [bad, why] = ValidateCap(
+        "<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\"><identifier>x</identifier></alert>",
+        "broken");
+    EXPECT_NE(bad, 0) << why;
+}
+
+TEST_F(HttpApiTest, AtomFeedParsesWithFeedparser) {
+    const std::string red = Str(Report("Medway", "heroin", 1).at("alert_id"));
+    Report("Swale", "spice");  // a draft: not in the feed
+    const auto feed = Call("GET", "/feeds/alerts.atom", "submitter");
+    ASSERT_EQ(feed.status, 200);
+    EXPECT_EQ(feed.headers.at("content-type").rfind("application/atom+xml", 0), 0u);
+    const std::string file = dir_ / "alerts.atom";
+    std::ofstream(file) << feed.body;
+    ldis::test::Process parse({"/usr/bin/python3", "-c",
+                               "import feedparser, sys\n"
+                               "d = feedparser.parse(open(sys.argv[1]).read())\n"
+                               "assert not d.bozo, d.bozo_exception\n"
+                               "assert d.version == 'atom10', d.version\n"
+                               "print(len(d.entries), d.entries[0].id, d.entries[0].title)\n",
+                               file},
+                              dir_ / "feedparser.log");
+    EXPECT_EQ(parse.Wait(std::chrono::seconds(20)), 0)
+        << ldis::test::ReadFile(dir_ / "feedparser.log");
+    const std::string parsed = ldis::test::ReadFile(dir_ / "feedparser.log");
+    EXPECT_EQ(parsed.rfind("1 ", 0), 0u) << parsed;
+    EXPECT_NE(parsed.find(red), std::string::npos) << parsed;
+}
+
+}  // namespace
