@@ -78,6 +78,7 @@ const KeySpec kKeys[] = {
     {"policy.amber", Kind::kString, "draft"},
     {"policy.green", Kind::kString, "draft"},
     {"paths.templates", Kind::kString, "../templates", Flag::kPath},
+    {"paths.assets", Kind::kString, "../node_modules/govuk-frontend/dist/govuk", Flag::kPath},
     {"paths.partners", Kind::kString, "partners.toml", Flag::kPath},
     {"paths.rules", Kind::kString, "rules.toml", Flag::kPath},
     {"paths.substances", Kind::kString, "substances.toml", Flag::kPath},
@@ -458,6 +459,7 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
         fail("alerts.valid_days", "alerts.valid_days must be 1 to 3650");
     }
     c.path_templates = get("paths.templates").text;
+    c.path_assets = get("paths.assets").text;
     c.path_partners = get("paths.partners").text;
     c.path_rules = get("paths.rules").text;
     c.path_substances = get("paths.substances").text;

@@ -68,6 +68,7 @@ struct Config {
     engine::Policy policy;
 
     std::string path_templates;
+    std::string path_assets;  // GOV.UK Frontend's dist/govuk (npm), served under /assets/
     std::string path_partners;
     std::string path_rules;
     std::string path_substances;

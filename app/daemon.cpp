@@ -104,6 +104,8 @@ public:
         services.broker_connected = [this] { return clients_.front()->connected(); };
         services.public_url = config_.http_public_url;
         services.schema_path = config_.path_schema;
+        services.templates_dir = config_.path_templates;
+        services.assets_dir = config_.path_assets;
         {
             const auto open = config_.email_from.find('<');
             const auto close = config_.email_from.find('>');
@@ -111,7 +113,13 @@ public:
                                   ? config_.email_from.substr(open + 1, close - open - 1)
                                   : config_.email_from;
         }
-        http_ = std::make_unique<web::Server>(io_, http_options, services);
+        try {
+            http_ = std::make_unique<web::Server>(io_, http_options, services);
+        } catch (const std::exception& e) {
+            spdlog::critical("cannot start: {}", e.what());
+            for (auto& client : clients_) client->Stop(std::chrono::seconds(2));
+            return 2;
+        }
         const auto port = http_->Start();
         if (!port.ok()) {
             spdlog::critical("cannot start: {}", port.error().message);

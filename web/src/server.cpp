@@ -1,6 +1,7 @@
 #include "ldis/web/server.hpp"
 
 #include "documents.hpp"
+#include "pages.hpp"
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
@@ -117,7 +118,11 @@ std::string Bearer(const Request& req) {
 class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
 public:
     Impl(net::io_context& io, ServerOptions options, Services services)
-        : io_(io), options_(std::move(options)), services_(std::move(services)), acceptor_(io) {}
+        : io_(io),
+          options_(std::move(options)),
+          services_(std::move(services)),
+          acceptor_(io),
+          pages_(services_, services_.templates_dir, services_.assets_dir) {}
 
     engine::Result<int> Start() {
         const auto colon = options_.listen.rfind(':');
@@ -195,6 +200,36 @@ public:
                     token, kAnyRole,
                     [this, body](const engine::ApiToken&) { return SubmitReport(*body); },
                     std::move(reply));
+            }
+            if (method == http::verb::get || method == http::verb::post) {
+                WebRequest web;
+                web.method = std::string(req.method_string());
+                web.path = path;
+                const std::string target_text(req.target());
+                if (auto url = boost::urls::parse_origin_form(target_text); url) {
+                    for (const auto& p : url->params())
+                        web.query[std::string(p.key)] = std::string(p.value);
+                }
+                web.body = std::move(req.body());
+                if (auto it = req.find(http::field::cookie); it != req.end())
+                    web.cookie = std::string(it->value());
+                const bool is_page = path == "/" || path == "/login" || path == "/logout" ||
+                                     path == "/report" || path.starts_with("/alerts/") ||
+                                     path.starts_with("/assets/");
+                if (is_page) {
+                    return Blocking(
+                        [this, web = std::move(web)]() -> Response {
+                            auto page = pages_.Handle(web);
+                            if (!page)
+                                return JsonError(http::status::not_found, "not_found",
+                                                 "no such page: " + web.path);
+                            Response res = Make(static_cast<http::status>(page->status),
+                                                std::move(page->body), page->content_type);
+                            for (const auto& [name, value] : page->headers) res.set(name, value);
+                            return res;
+                        },
+                        std::move(reply));
+                }
             }
             reply(JsonError(http::status::not_found, "not_found",
                             "no such endpoint: " + std::string(req.method_string()) + " " + path));
@@ -578,6 +613,7 @@ private:
     ServerOptions options_;
     Services services_;
     tcp::acceptor acceptor_;
+    Pages pages_;
     net::thread_pool pool_{2};
 };
 

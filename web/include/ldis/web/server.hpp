@@ -32,6 +32,8 @@ struct Services {
     std::string public_url = "http://127.0.0.1:8080";    // the base of links
     std::string sender = "ldis@example.org";             // CAP <sender>
     std::string schema_path;                             // served at /api/v1/schema/report
+    std::string templates_dir;  // holds web/ and email/ (pages and previews)
+    std::string assets_dir;     // GOV.UK Frontend's dist/govuk, served under /assets/
 };
 
 // The HTTP server (DESIGN §8) on Boost.Beast, asynchronous, on the daemon's io_context:

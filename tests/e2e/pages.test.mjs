@@ -1,0 +1,207 @@
+// Browser tests of the people's pages: the real ldisd and mosquitto on loopback, SQLite on
+// disk, Debian's Chromium driven by playwright-core, accessibility checked by axe-core.
+// Screenshots of every page are kept in $LDIS_E2E_ARTIFACTS (default build/e2e-artifacts).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import AxeBuilder from '@axe-core/playwright';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const build = process.env.LDIS_BUILD_DIR || path.join(root, 'build');
+const artifacts = process.env.LDIS_E2E_ARTIFACTS || path.join(build, 'e2e-artifacts');
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ldis-e2e-'));
+const children = [];
+let browser, base, tokens = {}, reference, alertRef;
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
+async function until(probe, what, ms = 20000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function start(command, args, log) {
+  const out = fs.openSync(log, 'a');
+  const child = spawn(command, args, { stdio: ['ignore', out, out] });
+  children.push(child);
+  return child;
+}
+
+async function shot(page, name) {
+  fs.mkdirSync(artifacts, { recursive: true });
+  await page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
+}
+
+// No serious or critical WCAG 2.2 A/AA violation on the page as it is now.
+async function accessible(page, name) {
+  const results = await new AxeBuilder({ page })
+    .withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'])
+    .analyze();
+  const bad = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target).join(', ')})`), [],
+    `${name} has accessibility violations`);
+}
+
+async function signIn(page, role, next = '/') {
+  await page.goto(`${base}${next}`);
+  assert.match(page.url(), /\/login/);
+  await page.fill('#key', tokens[role]);
+  await page.click('button:has-text("Sign in")');
+}
+
+before(async () => {
+  const mqttPort = await freePort();
+  const httpPort = await freePort();
+  base = `http://127.0.0.1:${httpPort}`;
+  fs.writeFileSync(path.join(work, 'mosquitto.conf'),
+    `listener ${mqttPort} 127.0.0.1\nallow_anonymous true\n${process.getuid() === 0 ? 'user root\n' : ''}`);
+  start('/usr/sbin/mosquitto', ['-c', path.join(work, 'mosquitto.conf')], path.join(work, 'mosquitto.log'));
+  const db = path.join(work, 'ldis.db');
+  start(path.join(build, 'app/ldisd'), [
+    '--config', path.join(root, 'config/ldisd.toml'),
+    '--set', `mqtt.uri=tcp://127.0.0.1:${mqttPort}`, '--set', `store.path=${db}`,
+    '--set', `http.listen=127.0.0.1:${httpPort}`, '--set', `http.public_url=${base}`,
+    '--set', `email.smtp_url=maildir:${path.join(work, 'mail')}`, '--set', 'dispatch.channels=email,mqtt',
+  ], path.join(work, 'ldisd.log'));
+  await until(() => fs.existsSync(path.join(work, 'ldisd.log')) &&
+    fs.readFileSync(path.join(work, 'ldisd.log'), 'utf8').includes('http listening'), 'ldisd to listen');
+  for (const role of ['submitter', 'coordinator']) {
+    tokens[role] = execFileSync(path.join(build, 'app/ldisctl'),
+      ['tokens', 'create', '--db', db, '--role', role, '--name', `${role}@example.org`],
+      { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+  }
+  browser = await chromium.launch({
+    executablePath: process.env.LDIS_CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  for (const child of children.reverse()) child.kill('SIGTERM');
+  if (process.env.LDIS_E2E_KEEP) console.log(`work folder kept: ${work}`);
+  else fs.rmSync(work, { recursive: true, force: true });
+});
+
+test('the sign-in page is accessible and refuses a wrong key', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${base}/login`);
+  await shot(page, '01-login');
+  await accessible(page, 'login');
+  await page.fill('#key', 'ldis_not_a_real_key');
+  await page.click('button:has-text("Sign in")');
+  await page.waitForSelector('.govuk-error-summary');
+  assert.match(await page.textContent('.govuk-error-summary'), /not known/);
+  await accessible(page, 'login with an error');
+  await context.close();
+});
+
+test('a clinician submits the form with errors, corrects them and gets a receipt', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, 'submitter', '/report');
+  await page.waitForURL(/\/report$/);
+  await shot(page, '02-report-form');
+  await accessible(page, 'report form');
+  await page.click('button:has-text("Send report")');
+  await page.waitForSelector('.govuk-error-summary');
+  const summary = await page.textContent('.govuk-error-summary');
+  for (const words of ['Select where you work', 'Enter the name of your organisation',
+    'Select the district', 'Enter what the drug is', 'Select how sure you are']) {
+    assert.ok(summary.includes(words), `error summary lacks "${words}": ${summary}`);
+  }
+  assert.equal(await page.getAttribute('#organisation', 'aria-describedby'), 'organisation-error');
+  assert.match(await page.title(), /^Error: /);
+  await shot(page, '03-report-errors');
+  await accessible(page, 'report form with errors');
+  // The error summary's link takes you to the field.
+  await page.click('.govuk-error-summary a[href="#organisation"]');
+  await page.fill('#organisation', 'Medway NHS Foundation Trust');
+  await page.selectOption('#source_type', 'hospital');
+  await page.check('#authority');  // Medway
+  await page.selectOption('#district', 'Medway');
+  await page.fill('#substance', 'heroin');
+  await page.fill('#sold_as', 'brown');
+  await page.fill('#cases', '2');
+  await page.fill('#naloxone_doses', '3');
+  await page.fill('#symptoms', 'pinpoint pupils\nslow breathing');
+  await page.check('input[name="evidence"][value="professional"]');
+  await page.click('button:has-text("Send report")');
+  await page.waitForSelector('.govuk-panel--confirmation');
+  reference = (await page.textContent('#reference')).trim();
+  assert.match(reference, /^KM-R\d{6}$/);
+  assert.match(await page.textContent('#level'), /Drug Warning \(amber\)/);
+  alertRef = (await page.textContent('#alert')).trim();
+  assert.match(alertRef, /^KM-\d{4}-\d{4}$/);
+  await shot(page, '04-receipt');
+  await accessible(page, 'receipt');
+  await context.close();
+});
+
+test('a coordinator signs in, approves the amber draft and sees deliveries appear', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, 'coordinator');
+  await page.waitForSelector('h1:has-text("LDIS dashboard")');
+  await shot(page, '05-dashboard');
+  await accessible(page, 'dashboard');
+  await page.click(`button:has-text("Approve ${alertRef}")`);
+  await page.waitForURL(new RegExp(`/alerts/${alertRef}$`));
+  assert.match(await page.textContent('#status'), /issued/);
+  await until(async () => {
+    await page.reload();
+    const rows = await page.$$eval('tr.delivery-row', (trs) => trs.map((tr) => tr.textContent));
+    return rows.some((r) => r.includes('alert') && r.includes('delivered'));
+  }, 'deliveries to appear');
+  await shot(page, '06-alert-record');
+  await accessible(page, 'alert record');
+  // The filters of the history table.
+  await page.goto(`${base}/?level=amber&status=issued`);
+  assert.match(await page.textContent('caption'), /^1 alert\(s\)/);
+  await context.close();
+});
+
+test('a partner acknowledges through the link and the dashboard count moves', async () => {
+  const mail = path.join(work, 'mail', 'new');
+  const file = await until(() => fs.readdirSync(mail).find((f) => f.includes(`${alertRef}-v2-alert`)),
+    'an email of the approved alert');
+  const eml = fs.readFileSync(path.join(mail, file), 'utf8');
+  const text = eml.split('Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n')[1]
+    .split('--')[0].replace(/\s+/g, '');
+  const link = Buffer.from(text, 'base64').toString('utf8').match(/http:\/\/127\.0\.0\.1:\d+\/ack\/\S+/)[0];
+  const partnerContext = await browser.newContext();
+  const partner = await partnerContext.newPage();
+  await partner.goto(link);
+  await shot(partner, '07-ack-confirm');
+  await accessible(partner, 'acknowledgement page');
+  await partner.click('button:has-text("Acknowledge")');
+  await partner.waitForSelector('h1:has-text("Thank you: acknowledged")');
+  await shot(partner, '08-ack-done');
+  await partnerContext.close();
+
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, 'coordinator');
+  const progress = await page.textContent(`[data-ack="${alertRef}"]`);
+  assert.match(progress, /^1 of \d+ partners acknowledged$/);
+  await shot(page, '09-dashboard-acknowledged');
+  await context.close();
+});

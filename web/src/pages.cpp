@@ -1,0 +1,882 @@
+#include "pages.hpp"
+
+#include <spdlog/spdlog.h>
+#include <boost/json.hpp>
+#include <kainjow/mustache.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "documents.hpp"
+#include "ldis/engine/codec.hpp"
+#include "ldis/engine/messages.hpp"
+
+namespace json = boost::json;
+namespace mus = kainjow::mustache;
+namespace fs = std::filesystem;
+
+namespace ldis::web {
+namespace {
+
+constexpr auto kSessionLife = std::chrono::hours(12);
+
+std::int64_t NowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string ReadAll(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return {};
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+int Hex(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+std::string Decode(std::string_view text) {
+    std::string out;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] == '+') {
+            out.push_back(' ');
+        } else if (text[i] == '%' && i + 2 < text.size() && Hex(text[i + 1]) >= 0 &&
+                   Hex(text[i + 2]) >= 0) {
+            out.push_back(static_cast<char>(Hex(text[i + 1]) * 16 + Hex(text[i + 2])));
+            i += 2;
+        } else {
+            out.push_back(text[i]);
+        }
+    }
+    return out;
+}
+
+std::string Cookie(const std::string& header, const std::string& name) {
+    std::size_t at = 0;
+    while (at < header.size()) {
+        const auto end = header.find(';', at);
+        std::string part = header.substr(at, end == std::string::npos ? std::string::npos : end - at);
+        part.erase(0, part.find_first_not_of(' '));
+        if (part.starts_with(name + "=")) return part.substr(name.size() + 1);
+        if (end == std::string::npos) break;
+        at = end + 1;
+    }
+    return {};
+}
+
+std::string Tag(std::string_view level) {
+    if (level == "red") return "govuk-tag--red";
+    if (level == "amber") return "govuk-tag--orange";
+    if (level == "green") return "govuk-tag--green";
+    return "govuk-tag--grey";
+}
+
+std::string LevelLabel(std::string_view level) {
+    if (level == "red") return "Drug Alert (red)";
+    if (level == "amber") return "Drug Warning (amber)";
+    if (level == "green") return "Drug Information (green)";
+    return "Logged, no alert";
+}
+
+std::string When(std::int64_t ms) {
+    if (ms <= 0) return "";
+    const std::time_t s = static_cast<std::time_t>(ms / 1000);
+    std::tm tm{};
+    gmtime_r(&s, &tm);
+    char out[40];
+    std::strftime(out, sizeof out, "%d %b %Y %H:%M UTC", &tm);
+    return out;
+}
+
+WebResponse Redirect(const std::string& to) {
+    WebResponse r;
+    r.status = 303;
+    r.body = "";
+    r.headers.emplace_back("Location", to);
+    return r;
+}
+
+const std::vector<std::pair<std::string, std::string>> kSourceTypes = {
+    {"hospital", "Hospital or emergency department"},
+    {"custody", "Police custody"},
+    {"police", "Police"},
+    {"prison", "Prison"},
+    {"ambulance", "Ambulance service"},
+    {"treatment", "Drug and alcohol treatment service"},
+    {"outreach", "Outreach or harm reduction"},
+    {"drug_checking", "Drug checking service"},
+    {"pharmacy", "Pharmacy"},
+    {"gp", "GP practice"},
+    {"housing", "Housing or hostel"},
+    {"youth", "Youth service"},
+    {"panel", "Drug-related deaths panel"},
+    {"coroner", "Coroner"},
+    {"national_alert", "National alert"},
+    {"public", "Member of the public"},
+    {"other", "Other"}};
+const std::vector<std::string> kSettings = {"home", "community", "street", "hostel",
+                                            "night_time_economy", "festival", "prison", "custody",
+                                            "hospital", "school_youth", "online_purchase", "other",
+                                            "unknown"};
+const std::vector<std::string> kForms = {"powder", "tablet", "capsule", "paper", "liquid",
+                                         "vape", "herbal", "crystal", "other"};
+const std::vector<std::string> kConfirmed = {"none", "test_strip", "immunoassay", "lab",
+                                             "toxicology", "post_mortem"};
+const std::vector<std::string> kRoutes = {"injected", "smoked", "snorted", "oral",
+                                          "vaped", "other", "unknown"};
+const std::vector<std::pair<std::string, std::string>> kEvidence = {
+    {"anecdotal", "Heard about it (anecdotal)"},
+    {"professional", "I or a colleague saw it (professional)"},
+    {"corroborated", "More than one service has seen it (corroborated)"},
+    {"confirmed", "Confirmed by a test or laboratory"}};
+const std::vector<std::string> kNumbers = {"cases",        "deaths",         "hospitalisations",
+                                           "critical_care", "naloxone_doses", "naloxone_poor_response",
+                                           "under_18"};
+const std::vector<std::string> kTextFields = {
+    "organisation", "role",     "contact",     "ward",      "establishment", "observed_date",
+    "substance",    "sold_as",  "appearance",  "markings",  "symptoms",      "description"};
+
+std::string Pretty(std::string_view word) {
+    std::string out(word);
+    for (char& c : out) {
+        if (c == '_') c = ' ';
+    }
+    if (!out.empty()) out[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(out[0])));
+    return out;
+}
+
+mus::data Options(const std::vector<std::pair<std::string, std::string>>& choices,
+                  const std::string& chosen, const std::string& name, bool blank) {
+    mus::data list{mus::data::type::list};
+    if (blank) {
+        mus::data o;
+        o.set("value", "");
+        o.set("label", "Choose");
+        if (chosen.empty()) o.set("selected", true);
+        list << o;
+    }
+    int n = 0;
+    for (const auto& [value, label] : choices) {
+        mus::data o;
+        o.set("value", value);
+        o.set("label", label);
+        o.set("id", n == 0 ? name : name + "-" + std::to_string(n + 1));
+        if (value == chosen) o.set("selected", true);
+        list << o;
+        ++n;
+    }
+    return list;
+}
+
+std::vector<std::pair<std::string, std::string>> Words(const std::vector<std::string>& words) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& w : words) out.emplace_back(w, Pretty(w));
+    return out;
+}
+
+// The form field a JSON pointer of the report names.
+std::string FieldOf(const std::string& pointer) {
+    static const std::vector<std::pair<std::string, std::string>> kMap = {
+        {"/source/type", "source_type"},
+        {"/source/organisation", "organisation"},
+        {"/source/role", "role"},
+        {"/source/contact", "contact"},
+        {"/area/authority", "authority"},
+        {"/area/district", "district"},
+        {"/area/ward", "ward"},
+        {"/area/establishment", "establishment"},
+        {"/setting", "setting"},
+        {"/observed_at", "observed_date"},
+        {"/substances/0/name", "substance"},
+        {"/substances/0/sold_as", "sold_as"},
+        {"/substances/0/form", "form"},
+        {"/substances/0/appearance", "appearance"},
+        {"/substances/0/markings", "markings"},
+        {"/substances/0/confirmed_by", "confirmed_by"},
+        {"/route", "route"},
+        {"/symptoms", "symptoms"},
+        {"/description", "description"},
+        {"/evidence", "evidence"}};
+    for (const auto& [path, field] : kMap) {
+        if (pointer == path || pointer.starts_with(path + "/")) return field;
+    }
+    if (pointer.starts_with("/harms/")) return pointer.substr(7);
+    return "substance";
+}
+
+}  // namespace
+
+std::multimap<std::string, std::string> ParseForm(std::string_view body) {
+    std::multimap<std::string, std::string> out;
+    std::size_t at = 0;
+    while (at <= body.size()) {
+        const auto end = body.find('&', at);
+        const std::string_view pair =
+            body.substr(at, end == std::string_view::npos ? std::string_view::npos : end - at);
+        if (!pair.empty()) {
+            const auto eq = pair.find('=');
+            out.emplace(Decode(pair.substr(0, eq)),
+                        eq == std::string_view::npos ? std::string() : Decode(pair.substr(eq + 1)));
+        }
+        if (end == std::string_view::npos) break;
+        at = end + 1;
+    }
+    return out;
+}
+
+std::string Sessions::Create(const engine::ApiToken& who) {
+    const std::string id = engine::Base64Url(engine::RandomBytes(32));
+    std::lock_guard lock(mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    std::erase_if(sessions_, [&](const auto& s) { return s.second.expires < now; });
+    sessions_[id] = {who.name, who.role, engine::Base64Url(engine::RandomBytes(24)),
+                     now + kSessionLife};
+    return id;
+}
+
+std::optional<Sessions::Session> Sessions::Find(const std::string& id) {
+    std::lock_guard lock(mutex_);
+    const auto it = sessions_.find(id);
+    if (it == sessions_.end() || it->second.expires < std::chrono::steady_clock::now())
+        return std::nullopt;
+    return it->second;
+}
+
+void Sessions::Remove(const std::string& id) {
+    std::lock_guard lock(mutex_);
+    sessions_.erase(id);
+}
+
+Pages::Pages(const Services& services, const std::string& templates_dir, std::string assets_dir)
+    : services_(services), assets_dir_(std::move(assets_dir)) {
+    templates_email_ = engine::MessageTemplates::LoadDir(templates_dir + "/email");
+    for (const char* name : {"layout", "login", "report", "receipt", "dashboard", "alert"}) {
+        const std::string path = templates_dir + "/web/" + name + ".mustache";
+        std::string text = ReadAll(path);
+        if (text.empty()) throw std::runtime_error(path + ": missing: every page needs its template");
+        mus::mustache t{text};
+        if (!t.is_valid()) throw std::runtime_error(path + ": " + t.error_message());
+        templates_[name] = std::move(text);
+    }
+}
+
+WebResponse Pages::Render(const std::string& name, const std::string& title, void* data_ptr,
+                          const std::optional<Sessions::Session>& session, int status) {
+    auto& data = *static_cast<mus::data*>(data_ptr);
+    if (session) data.set("csrf", session->csrf);
+    mus::mustache body{templates_.at(name)};
+    mus::data page;
+    page.set("title", title);
+    page.set("body", body.render(data));
+    if (data.get("has_errors") != nullptr) page.set("has_errors", true);
+    if (session) {
+        page.set("signed_in", true);
+        page.set("user", session->name);
+        page.set("csrf", session->csrf);
+        if (session->role != "submitter") page.set("coordinator", true);
+    }
+    mus::mustache layout{templates_.at("layout")};
+    WebResponse r;
+    r.status = status;
+    r.body = layout.render(page);
+    r.headers.emplace_back("Content-Security-Policy",
+                           "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' "
+                           "data:; script-src 'self'; form-action 'self'; frame-ancestors 'none'");
+    r.headers.emplace_back("X-Frame-Options", "DENY");
+    r.headers.emplace_back("Cache-Control", "no-store");
+    return r;
+}
+
+WebResponse Pages::Asset(const std::string& path) {
+    // Only files under the assets folder; no climbing out of it.
+    const std::string relative = path.substr(std::string("/assets/").size());
+    if (relative.empty() || relative.find("..") != std::string::npos) {
+        WebResponse r;
+        r.status = 404;
+        r.body = "not found";
+        r.content_type = "text/plain";
+        return r;
+    }
+    // GDS Transport is for services on GOV.UK only: LDIS uses Arial (see layout.mustache).
+    fs::path file = fs::path(assets_dir_) / relative;
+    if (relative.starts_with("fonts/")) file.clear();
+    // The stylesheet sits in dist/govuk; the images it names, in dist/govuk/assets.
+    if (!file.empty() && !fs::is_regular_file(file)) file = fs::path(assets_dir_) / "assets" / relative;
+    WebResponse r;
+    if (!file.empty()) r.body = ReadAll(file.string());
+    if (r.body.empty()) {
+        r.status = 404;
+        r.body = "not found";
+        r.content_type = "text/plain";
+        return r;
+    }
+    const std::string ext = file.extension().string();
+    r.content_type = ext == ".css"     ? "text/css; charset=utf-8"
+                     : ext == ".js"    ? "text/javascript; charset=utf-8"
+                     : ext == ".woff2" ? "font/woff2"
+                     : ext == ".woff"  ? "font/woff"
+                     : ext == ".png"   ? "image/png"
+                     : ext == ".svg"   ? "image/svg+xml"
+                     : ext == ".ico"   ? "image/x-icon"
+                     : ext == ".json"  ? "application/json"
+                                       : "application/octet-stream";
+    r.headers.emplace_back("Cache-Control", "public, max-age=86400");
+    return r;
+}
+
+std::optional<WebResponse> Pages::Handle(const WebRequest& req) {
+    if (req.path.starts_with("/assets/")) return Asset(req.path);
+    const bool page = req.path == "/" || req.path == "/login" || req.path == "/logout" ||
+                      req.path == "/report" || req.path.starts_with("/alerts/");
+    if (!page) return std::nullopt;
+    if (req.path == "/login") return Login(req);
+    const std::string id = Cookie(req.cookie, "ldis_session");
+    const auto session = id.empty() ? std::nullopt : sessions_.Find(id);
+    if (req.method == "POST") {
+        // Every form carries the session's CSRF token.
+        const auto form = ParseForm(req.body);
+        const auto csrf = form.find("csrf");
+        if (!session || csrf == form.end() || csrf->second != session->csrf) {
+            mus::data d;
+            d.set("next", req.path);
+            d.set("error", "Your session has ended or the form is out of date: sign in again");
+            return Render("login", "Sign in", &d, std::nullopt, 403);
+        }
+    }
+    if (req.path == "/logout") {
+        sessions_.Remove(id);
+        WebResponse r = Redirect("/login");
+        r.headers.emplace_back("Set-Cookie",
+                               "ldis_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+        return r;
+    }
+    if (!session) return Redirect("/login?next=" + req.path);
+    if (req.path == "/report") return ReportForm(req, *session);
+    if (session->role == "submitter") {
+        mus::data d;
+        d.set("next", req.path);
+        d.set("error", "Your access key lets you report, not review alerts: ask a coordinator");
+        return Render("login", "Sign in", &d, session, 403);
+    }
+    if (req.path == "/") return Dashboard(req, *session);
+    // /alerts/{ref} and /alerts/{ref}/{action}
+    const std::string rest = req.path.substr(8);
+    const auto slash = rest.find('/');
+    if (slash == std::string::npos) {
+        if (req.method != "GET") return Redirect("/alerts/" + rest);
+        return AlertPage(rest, *session, {});
+    }
+    if (req.method != "POST") return Redirect("/alerts/" + rest.substr(0, slash));
+    return AlertAction(req, rest.substr(0, slash), rest.substr(slash + 1), *session);
+}
+
+WebResponse Pages::Login(const WebRequest& req) {
+    mus::data d;
+    std::string next = "/";
+    if (auto it = req.query.find("next"); it != req.query.end()) next = it->second;
+    if (req.method == "POST") {
+        const auto form = ParseForm(req.body);
+        const auto key = form.find("key");
+        if (auto n = form.find("next"); n != form.end()) next = n->second;
+        // Only paths on this site: never an open redirect.
+        if (!next.starts_with("/") || next.starts_with("//")) next = "/";
+        const auto who = key == form.end() || key->second.empty()
+                             ? std::nullopt
+                             : services_.store->FindToken(key->second);
+        if (who) {
+            const std::string id = sessions_.Create(*who);
+            if (who->role == "submitter" && next == "/") next = "/report";
+            WebResponse r = Redirect(next);
+            const bool secure = services_.public_url.starts_with("https://");
+            r.headers.emplace_back("Set-Cookie", "ldis_session=" + id +
+                                                     "; Path=/; HttpOnly; SameSite=Strict" +
+                                                     (secure ? "; Secure" : ""));
+            spdlog::info("signed in: {} ({})", who->name, who->role);
+            return r;
+        }
+        d.set("error", key == form.end() || key->second.empty()
+                           ? "Enter your access key"
+                           : "That access key is not known: check it, or ask a coordinator");
+        d.set("has_errors", true);
+    }
+    if (!next.starts_with("/") || next.starts_with("//")) next = "/";
+    d.set("next", next);
+    return Render("login", "Sign in", &d, std::nullopt, d.get("error") ? 401 : 200);
+}
+
+WebResponse Pages::ReportForm(const WebRequest& req, const Sessions::Session& session) {
+    std::map<std::string, std::string> values;
+    std::vector<std::pair<std::string, std::string>> errors;  // field, message
+    if (req.method == "POST") {
+        for (const auto& [k, v] : ParseForm(req.body)) values[k] = v;
+    }
+    const auto value = [&](const std::string& k) {
+        auto it = values.find(k);
+        return it == values.end() ? std::string() : it->second;
+    };
+    if (req.method == "POST") {
+        // The form's own checks first, in the order of the page, in plain words.
+        if (value("source_type").empty()) errors.emplace_back("source_type", "Select where you work");
+        if (value("organisation").empty())
+            errors.emplace_back("organisation", "Enter the name of your organisation");
+        if (value("authority").empty()) errors.emplace_back("authority", "Select the council area");
+        if (value("district").empty()) errors.emplace_back("district", "Select the district");
+        if (value("substance").empty())
+            errors.emplace_back("substance", "Enter what the drug is, or is thought to be");
+        for (const auto& n : kNumbers) {
+            const std::string v = value(n);
+            if (v.empty()) {
+                if (n == "cases") errors.emplace_back(n, "Enter how many people were affected (0 if none)");
+                continue;
+            }
+            if (v.size() > 6 || v.find_first_not_of("0123456789") != std::string::npos)
+                errors.emplace_back(n, Pretty(n) + " must be a whole number, like 3");
+        }
+        if (value("evidence").empty()) errors.emplace_back("evidence", "Select how sure you are");
+        if (!value("observed_date").empty() && !ParseTime(value("observed_date")))
+            errors.emplace_back("observed_date", "Enter the date as year-month-day, like 2026-11-22");
+        if (errors.empty()) {
+            json::object report{{"schema", "ldis.report/1"},
+                                {"id", value("id")},
+                                {"submitted_at", IsoTime(NowMs())}};
+            json::object source{{"type", value("source_type")},
+                                {"organisation", value("organisation")}};
+            if (!value("role").empty()) source["role"] = value("role");
+            if (!value("contact").empty()) source["contact"] = value("contact");
+            report["source"] = std::move(source);
+            json::object area{{"authority", value("authority")}, {"district", value("district")}};
+            if (!value("ward").empty()) area["ward"] = value("ward");
+            if (!value("establishment").empty()) area["establishment"] = value("establishment");
+            report["area"] = std::move(area);
+            if (!value("setting").empty()) report["setting"] = value("setting");
+            if (!value("observed_date").empty()) {
+                report["observed_at"] = value("observed_date").substr(0, 10) + "T00:00:00Z";
+                report["observed_approximate"] = true;
+            }
+            json::object substance{{"name", value("substance")}};
+            for (const char* k : {"sold_as", "form", "appearance", "markings", "confirmed_by"}) {
+                if (!value(k).empty()) substance[k] = value(k);
+            }
+            report["substances"] = json::array{std::move(substance)};
+            if (!value("route").empty()) report["route"] = value("route");
+            json::object harms;
+            for (const auto& n : kNumbers) {
+                if (!value(n).empty()) harms[n] = std::stoll(value(n));
+            }
+            report["harms"] = std::move(harms);
+            json::array symptoms;
+            std::istringstream lines(value("symptoms"));
+            for (std::string line; std::getline(lines, line);) {
+                while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+                if (!line.empty()) symptoms.emplace_back(line);
+            }
+            if (!symptoms.empty()) report["symptoms"] = std::move(symptoms);
+            if (!value("description").empty()) report["description"] = value("description");
+            report["evidence"] = value("evidence");
+            auto outcome = services_.intake->Submit(json::serialize(report), "http");
+            if (!outcome.ok()) {
+                errors.emplace_back("substance",
+                                    "LDIS could not store your report just now: send it again");
+            } else if (outcome.value().rejected()) {
+                for (const auto& e : outcome.value().receipt.errors)
+                    errors.emplace_back(FieldOf(e.path), e.message);
+            } else {
+                const auto& receipt = outcome.value().receipt;
+                mus::data d;
+                d.set("reference", receipt.reference);
+                const std::string level = receipt.level.value_or("none");
+                d.set("level_text", LevelLabel(level));
+                if (receipt.alert_id) d.set("alert", *receipt.alert_id);
+                if (receipt.status == engine::ReceiptStatus::kDuplicate) d.set("duplicate", true);
+                d.set("next_steps",
+                      level == "red"
+                          ? "This is graded as a Drug Alert. It goes at once to the services "
+                            "that must act, and an LDIS coordinator will confirm it."
+                      : level == "none"
+                          ? "It is logged, and counted with any similar reports in your area."
+                          : "An LDIS coordinator will review it and decide whether to warn "
+                            "services. You may be contacted if you left your details.");
+                return Render("receipt", "Report received", &d, session);
+            }
+        }
+    }
+    mus::data d;
+    mus::data f;
+    std::set<std::string> with_error;
+    for (const auto& name : kTextFields) {
+        mus::data field;
+        field.set("value", value(name));
+        f.set(name, field);
+    }
+    for (const auto& name : kNumbers) {
+        mus::data field;
+        field.set("value", value(name));
+        f.set(name, field);
+    }
+    for (const char* name : {"source_type", "authority", "district", "setting", "form",
+                             "confirmed_by", "route", "evidence"}) {
+        f.set(name, mus::data{});
+    }
+    mus::data error_list{mus::data::type::list};
+    for (const auto& [field, message] : errors) {
+        mus::data e;
+        e.set("field", field);
+        e.set("message", message);
+        error_list << e;
+        if (with_error.insert(field).second) {
+            mus::data fd;
+            fd.set("value", value(field));
+            fd.set("error", message);
+            f.set(field, fd);
+        }
+    }
+    d.set("f", f);
+    if (!errors.empty()) {
+        d.set("has_errors", true);
+        d.set("errors", error_list);
+    }
+    mus::data o;
+    o.set("source_type", Options(kSourceTypes, value("source_type"), "source_type", true));
+    o.set("authority", Options({{"Medway", "Medway"}, {"Kent", "Kent"}}, value("authority"),
+                               "authority", false));
+    std::vector<std::pair<std::string, std::string>> districts = {{"Medway", "Medway"}};
+    for (const char* k : {"Ashford", "Canterbury", "Dartford", "Dover", "Folkestone & Hythe",
+                          "Gravesham", "Maidstone", "Sevenoaks", "Swale", "Thanet",
+                          "Tonbridge & Malling", "Tunbridge Wells"})
+        districts.emplace_back(k, k);
+    o.set("district", Options(districts, value("district"), "district", true));
+    o.set("setting", Options(Words(kSettings), value("setting"), "setting", true));
+    o.set("form", Options(Words(kForms), value("form"), "form", true));
+    o.set("confirmed_by", Options(Words(kConfirmed), value("confirmed_by"), "confirmed_by", true));
+    o.set("route", Options(Words(kRoutes), value("route"), "route", true));
+    o.set("evidence", Options(kEvidence, value("evidence"), "evidence", false));
+    d.set("o", o);
+    // The id is the idempotency key: sending the same form twice stores one report.
+    std::string id = value("id");
+    if (id.empty()) {
+        const std::string b = engine::RandomBytes(16);
+        std::string hex = engine::Hex(b);
+        hex[12] = '4';
+        hex[16] = "89ab"[static_cast<unsigned char>(b[8]) & 3];
+        id = hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
+             hex.substr(16, 4) + "-" + hex.substr(20);
+    }
+    d.set("id", id);
+    return Render("report", "Report a concerning batch", &d, session, errors.empty() ? 200 : 422);
+}
+
+namespace {
+
+// Partners reached by an alert's deliveries, and those who acknowledged.
+std::pair<int, int> AckProgress(const std::vector<engine::DeliveryRow>& deliveries) {
+    std::set<std::string> reached, acked;
+    for (const auto& d : deliveries) {
+        if (d.kind != "alert" || d.partner.empty()) continue;
+        reached.insert(d.partner);
+        if (d.acknowledged_at_ms > 0) acked.insert(d.partner);
+    }
+    return {static_cast<int>(acked.size()), static_cast<int>(reached.size())};
+}
+
+mus::data AlertRow(const engine::StoredAlert& a) {
+    mus::data row;
+    row.set("reference", a.reference);
+    row.set("level", a.level);
+    row.set("tag", Tag(a.level));
+    row.set("status", a.status);
+    row.set("family", Pretty(a.family));
+    row.set("district", a.district);
+    row.set("version", std::to_string(a.version));
+    row.set("reports", std::to_string(a.reports));
+    row.set("updated", When(a.updated_at_ms));
+    if (a.provisional) row.set("provisional", true);
+    return row;
+}
+
+}  // namespace
+
+WebResponse Pages::Dashboard(const WebRequest& req, const Sessions::Session& session) {
+    mus::data d;
+    const auto q = [&](const char* k) {
+        auto it = req.query.find(k);
+        return it == req.query.end() ? std::string() : it->second;
+    };
+    engine::AlertFilter live_filter;
+    live_filter.limit = 500;
+    const auto everything = services_.store->FindAlerts(live_filter);
+    std::map<std::string, int> live_by_level;
+    mus::data drafts{mus::data::type::list}, live{mus::data::type::list};
+    bool has_drafts = false, has_live = false;
+    for (const auto& a : everything.alerts) {
+        if (a.status == "draft") {
+            auto row = AlertRow(a);
+            row.set("csrf", session.csrf);
+            drafts << row;
+            has_drafts = true;
+        } else if (a.status == "issued" || a.status == "updated") {
+            ++live_by_level[a.level];
+            auto row = AlertRow(a);
+            const auto [acked, partners] = AckProgress(services_.store->Deliveries(a.reference));
+            row.set("acked", std::to_string(acked));
+            row.set("partners", std::to_string(partners));
+            live << row;
+            has_live = true;
+        }
+    }
+    mus::data levels{mus::data::type::list};
+    for (const char* level : {"red", "amber", "green"}) {
+        mus::data l;
+        l.set("level", level);
+        l.set("label", LevelLabel(level));
+        l.set("tag", Tag(level));
+        l.set("count", std::to_string(live_by_level[level]));
+        levels << l;
+    }
+    d.set("levels", levels);
+    d.set("drafts", drafts);
+    if (has_drafts) d.set("has_drafts", true);
+    d.set("live", live);
+    if (has_live) d.set("has_live", true);
+    mus::data failed{mus::data::type::list};
+    bool has_failed = false;
+    for (const auto& del : services_.store->Deliveries("")) {
+        if (del.status != "failed") continue;
+        mus::data f;
+        f.set("reference", del.reference);
+        f.set("version", std::to_string(del.version));
+        f.set("recipient", del.partner.empty() ? del.address : del.partner + " / " + del.contact);
+        f.set("channel", del.channel);
+        f.set("attempts", std::to_string(del.attempts));
+        f.set("error", del.last_error);
+        failed << f;
+        has_failed = true;
+    }
+    d.set("failed", failed);
+    if (has_failed) d.set("has_failed", true);
+
+    engine::AlertFilter filter;
+    filter.level = q("level");
+    filter.status = q("status");
+    filter.district = q("district");
+    filter.authority = q("authority");
+    filter.family = q("substance");
+    filter.q = q("q");
+    if (auto t = ParseTime(q("since"))) filter.since_ms = *t;
+    if (auto t = ParseTime(q("until"))) filter.until_ms = *t;
+    filter.limit = 20;
+    std::size_t page = 1;
+    if (!q("page").empty() && q("page").find_first_not_of("0123456789") == std::string::npos &&
+        q("page").size() < 6)
+        page = std::max<std::size_t>(1, std::stoul(q("page")));
+    filter.offset = (page - 1) * filter.limit;
+    const auto history = services_.store->FindAlerts(filter);
+    mus::data rows{mus::data::type::list};
+    for (const auto& a : history.alerts) rows << AlertRow(a);
+    d.set("history", rows);
+    d.set("total", std::to_string(history.total));
+    mus::data fv;
+    for (const char* k : {"district", "q", "substance", "authority", "since", "until"}) fv.set(k, q(k));
+    d.set("filter", fv);
+    d.set("filter_levels", Options({{"", "Any"}, {"red", "Red"}, {"amber", "Amber"}, {"green", "Green"}},
+                                   filter.level, "level", false));
+    d.set("filter_statuses",
+          Options({{"", "Any"}, {"draft", "Draft"}, {"issued", "Issued"}, {"updated", "Updated"},
+                   {"cancelled", "Cancelled"}, {"expired", "Expired"}},
+                  filter.status, "status", false));
+    const auto link = [&](std::size_t p) {
+        std::string url = "/?page=" + std::to_string(p);
+        for (const char* k : {"level", "status", "district", "authority", "substance", "q", "since", "until"}) {
+            if (!q(k).empty()) url += std::string("&") + k + "=" + q(k);
+        }
+        return url;
+    };
+    if (history.total > static_cast<std::int64_t>(filter.limit)) {
+        d.set("has_paging", true);
+        d.set("page", std::to_string(page));
+        if (page > 1) d.set("previous", link(page - 1));
+        if (static_cast<std::int64_t>(page * filter.limit) < history.total) d.set("next", link(page + 1));
+    }
+    if (!q("done").empty()) d.set("flash", q("done"));
+    return Render("dashboard", "Dashboard", &d, session);
+}
+
+WebResponse Pages::AlertPage(const std::string& reference, const Sessions::Session& session,
+                             const std::string& problem) {
+    const auto record = services_.store->FindAlertRecord(reference);
+    mus::data d;
+    if (!problem.empty()) d.set("problem", problem);
+    if (!record) {
+        d.set("error", "There is no alert " + reference);
+        d.set("next", "/");
+        WebResponse r = Render("login", "Alert not found", &d, session, 404);
+        return r;
+    }
+    const auto& a = record->alert;
+    d.set("reference", a.reference);
+    d.set("level", a.level);
+    d.set("level_label", LevelLabel(a.level));
+    d.set("tag", Tag(a.level));
+    d.set("status", a.status);
+    d.set("family", Pretty(a.family));
+    d.set("district", a.district);
+    d.set("authority", a.authority);
+    d.set("version", std::to_string(a.version));
+    d.set("confidence", a.confidence);
+    d.set("audience", a.audience);
+    d.set("reports", std::to_string(a.reports));
+    if (a.provisional) d.set("provisional", true);
+    const bool live = a.status == "draft" || a.status == "issued" || a.status == "updated";
+    if (live) d.set("live", true);
+    if (a.status == "draft" || a.provisional) {
+        d.set("can_approve", true);
+        d.set("approve_label", a.status == "draft" ? "Approve and issue" : "Confirm this alert");
+    }
+    const auto [acked, partners] = AckProgress(record->deliveries);
+    d.set("acked", std::to_string(acked));
+    d.set("partners", std::to_string(partners));
+    json::error_code ec;
+    const auto body = json::parse(a.body, ec);
+    static const std::vector<std::pair<std::string, std::string>> kHeadings = {
+        {"summary", "One-minute summary"},       {"what", "What is happening"},
+        {"evidence", "Evidence and confidence"}, {"harms", "Harms and warning signs"},
+        {"actions", "Actions for professionals"}, {"advice", "Advice for people who use drugs"},
+        {"naloxone", "Naloxone and overdose response"}, {"report", "How to report further cases"},
+        {"contacts", "Contacts"},                {"sharing", "Sharing"},
+        {"history", "Version history"}};
+    mus::data sections{mus::data::type::list};
+    for (const auto& [key, heading] : kHeadings) {
+        if (ec || !body.is_object()) break;
+        const auto* v = body.as_object().if_contains(key);
+        if (!v || !v->is_string() || v->as_string().empty()) continue;
+        mus::data s;
+        s.set("heading", heading);
+        s.set("text", std::string(v->as_string()));
+        sections << s;
+    }
+    d.set("sections", sections);
+    mus::data versions{mus::data::type::list};
+    const engine::AlertVersionRow* previous = nullptr;
+    for (const auto& v : record->versions) {
+        mus::data row;
+        row.set("version", std::to_string(v.version));
+        row.set("status", v.status);
+        row.set("level", v.level);
+        row.set("when", When(v.created_at_ms));
+        std::string changes;
+        if (previous == nullptr) {
+            changes = "First version";
+        } else {
+            const auto add = [&](const std::string& what) {
+                changes += (changes.empty() ? "" : "; ") + what;
+            };
+            if (v.status != previous->status) add("status " + previous->status + " to " + v.status);
+            if (v.level != previous->level) add("level " + previous->level + " to " + v.level);
+            if (v.confidence != previous->confidence)
+                add("confidence " + previous->confidence + " to " + v.confidence);
+            json::error_code e1, e2;
+            const auto before = json::parse(previous->body, e1), after = json::parse(v.body, e2);
+            if (!e1 && !e2 && before.is_object() && after.is_object()) {
+                for (const auto& [key, heading] : kHeadings) {
+                    const auto* x = before.as_object().if_contains(key);
+                    const auto* y = after.as_object().if_contains(key);
+                    if (x && y && *x != *y && key != "history") add(heading + " changed");
+                }
+            }
+            if (changes.empty()) changes = "No change to the text";
+        }
+        row.set("changes", changes);
+        versions << row;
+        previous = &v;
+    }
+    d.set("versions", versions);
+    mus::data deliveries{mus::data::type::list};
+    for (const auto& del : record->deliveries) {
+        mus::data row;
+        row.set("version", std::to_string(del.version));
+        row.set("kind", del.kind);
+        row.set("recipient", del.partner.empty() ? del.address : del.partner + " / " + del.contact);
+        row.set("channel", del.channel);
+        row.set("status", del.status);
+        row.set("attempts", std::to_string(del.attempts));
+        row.set("acknowledged", del.acknowledged_at_ms > 0 ? When(del.acknowledged_at_ms) : "");
+        row.set("error", del.last_error);
+        deliveries << row;
+    }
+    d.set("deliveries", deliveries);
+    mus::data audit{mus::data::type::list};
+    for (const auto& e : record->audit) {
+        mus::data row;
+        row.set("when", When(e.at_ms));
+        row.set("actor", e.actor);
+        row.set("action", e.action);
+        row.set("detail", e.detail);
+        audit << row;
+    }
+    d.set("audit", audit);
+    // The messages exactly as each channel renders them.
+    engine::OutboxItem item;
+    item.id = 0;
+    item.kind = "alert";
+    item.reference = a.reference;
+    item.version = a.version;
+    item.status = a.status;
+    item.level = a.level;
+    item.confidence = a.confidence;
+    item.audience = a.audience;
+    item.provisional = a.provisional;
+    item.authority = a.authority;
+    item.district = a.district;
+    item.family = a.family;
+    item.family_label = Pretty(a.family);
+    item.issued_at_ms = a.issued_at_ms;
+    item.created_at_ms = a.updated_at_ms;
+    item.valid_until_ms = a.valid_until_ms;
+    item.body = a.body;
+    engine::MessageContext context;
+    context.public_url = services_.public_url;
+    context.from = "LDIS <" + services_.sender + ">";
+    context.ack_url = services_.public_url + "/ack/(a link for each recipient)";
+    if (templates_email_) {
+        const auto email = engine::RenderEmail(*templates_email_, item, context);
+        d.set("preview_subject", email.subject);
+        d.set("preview_email", email.text);
+    }
+    d.set("preview_teams", engine::WebhookBody("teams", item, context));
+    d.set("preview_slack", engine::WebhookBody("slack", item, context));
+    const auto [headline, summary] = engine::Headline(item);
+    d.set("preview_sms", headline + "\n" + summary + "\nAcknowledge: " + context.ack_url);
+    return Render("alert", a.reference, &d, session);
+}
+
+WebResponse Pages::AlertAction(const WebRequest&, const std::string& reference,
+                               const std::string& action, const Sessions::Session& session) {
+    engine::AlertAction what;
+    if (action == "approve") {
+        what = engine::AlertAction::kApprove;
+    } else if (action == "update") {
+        what = engine::AlertAction::kRevise;
+    } else if (action == "cancel") {
+        what = engine::AlertAction::kCancel;
+    } else {
+        return Redirect("/alerts/" + reference);
+    }
+    auto done = services_.store->Act(reference, what, session.name);
+    if (!done.ok()) {
+        spdlog::warn("alert {} by {} refused: {}", action, session.name, done.error().message);
+        WebResponse r = AlertPage(reference, session, done.error().message);
+        r.status = 409;
+        return r;
+    }
+    spdlog::info("alert {} by {}: {} v{}", action, session.name, reference, done.value().version);
+    return Redirect("/alerts/" + reference);
+}
+
+}  // namespace ldis::web

@@ -1,0 +1,87 @@
+#pragma once
+// The people's pages (DESIGN §8): sign-in, the clinician's report form, the coordinator's
+// dashboard and alert record, server-rendered from templates/web/ with GOV.UK Frontend.
+// No Beast here: requests and responses are plain values. Private to web/.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ldis/engine/messages.hpp"
+#include "ldis/web/server.hpp"
+
+namespace ldis::web {
+
+struct WebRequest {
+    std::string method;  // GET, POST
+    std::string path;
+    std::map<std::string, std::string> query;
+    std::string body;    // application/x-www-form-urlencoded for POST
+    std::string cookie;  // the Cookie header
+};
+
+struct WebResponse {
+    int status = 200;
+    std::string body;
+    std::string content_type = "text/html; charset=utf-8";
+    std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Signed-in people: a random session id in an HttpOnly, SameSite=Strict cookie, and a
+// CSRF token that every POST form carries. In memory: a restart signs everyone out.
+// Thread-safe.
+class Sessions {
+public:
+    struct Session {
+        std::string name;
+        std::string role;
+        std::string csrf;
+        std::chrono::steady_clock::time_point expires;
+    };
+    std::string Create(const engine::ApiToken& who);  // the session id
+    std::optional<Session> Find(const std::string& id);
+    void Remove(const std::string& id);
+
+private:
+    std::mutex mutex_;
+    std::map<std::string, Session> sessions_;
+};
+
+// Form fields as sent (application/x-www-form-urlencoded), decoded.
+std::multimap<std::string, std::string> ParseForm(std::string_view body);
+
+class Pages {
+public:
+    // `templates_dir` holds web/ and email/. Throws std::runtime_error naming a template
+    // that is missing or does not parse.
+    Pages(const Services& services, const std::string& templates_dir, std::string assets_dir);
+    // The response for a page, an asset, or nullopt when `request.path` is none of them.
+    // Blocks on the store: call on a worker thread.
+    std::optional<WebResponse> Handle(const WebRequest& request);
+
+private:
+    struct Context;
+    WebResponse Render(const std::string& name, const std::string& title, void* data,
+                       const std::optional<Sessions::Session>& session, int status = 200);
+    WebResponse Asset(const std::string& path);
+    WebResponse Login(const WebRequest& request);
+    WebResponse ReportForm(const WebRequest& request, const Sessions::Session& session);
+    WebResponse Dashboard(const WebRequest& request, const Sessions::Session& session);
+    WebResponse AlertPage(const std::string& reference, const Sessions::Session& session,
+                          const std::string& problem);
+    WebResponse AlertAction(const WebRequest& request, const std::string& reference,
+                            const std::string& action, const Sessions::Session& session);
+
+    const Services& services_;
+    std::map<std::string, std::string> templates_;
+    std::string assets_dir_;
+    std::optional<engine::MessageTemplates> templates_email_;
+    Sessions sessions_;
+};
+
+}  // namespace ldis::web
