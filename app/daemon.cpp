@@ -11,6 +11,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include "ldis/broker/client.hpp"
@@ -105,6 +106,10 @@ public:
         services.public_url = config_.http_public_url;
         services.schema_path = config_.path_schema;
         services.templates_dir = config_.path_templates;
+        services.partners = [this] {
+            std::lock_guard lock(partners_mutex_);
+            return partners_;
+        };
         services.assets_dir = config_.path_assets;
         {
             const auto open = config_.email_from.find('<');
@@ -209,6 +214,10 @@ private:
         try {
             auto grading = LoadGrading(load.config);
             dispatcher_->SetPartners(grading->partners);
+            {
+                std::lock_guard lock(partners_mutex_);
+                partners_ = grading->partners;
+            }
             store_.SetGrading(std::move(grading));
         } catch (const std::exception& e) {
             spdlog::error("reload refused: {}", e.what());
@@ -293,6 +302,7 @@ private:
         o.notify_email_template = config_.notify_email_template_id;
         o.templates = engine::MessageTemplates::LoadDir(config_.path_templates + "/email");
         o.partners = LoadGrading(config_)->partners;
+        partners_ = o.partners;
         o.max_in_flight = static_cast<std::size_t>(config_.dispatch_max_in_flight);
         o.timeout = std::chrono::milliseconds(config_.dispatch_timeout_ms);
         o.escalation_check = std::chrono::seconds(config_.escalation_check_s);
@@ -315,7 +325,9 @@ private:
     net::executor_work_guard<net::io_context::executor_type>* work_ = nullptr;
     std::vector<std::unique_ptr<broker::Client>> clients_;
     std::unique_ptr<engine::Dispatcher> dispatcher_;  // destroyed before io_ and clients_
-    std::unique_ptr<web::Server> http_;               // destroyed first: its pool uses the rest
+    mutable std::mutex partners_mutex_;
+    std::shared_ptr<const engine::Partners> partners_;  // guarded by partners_mutex_
+    std::unique_ptr<web::Server> http_;                 // destroyed first: its pool uses the rest
     std::atomic<bool> stopping_{false};
     net::steady_timer* expiry_ = nullptr;
 };

@@ -1,13 +1,18 @@
-// ldisctl: the LDIS command-line client. This release has the commands that work on the
-// database file on the host; the HTTP commands of DESIGN §9 come with the HTTP API.
+// ldisctl: the LDIS command-line client (DESIGN §9). Most commands talk to the HTTP API
+// (--server, --token or LDIS_SERVER, LDIS_TOKEN); the admin commands, and any command given
+// --db, work on the database file on the host.
 #include <CLI/CLI.hpp>
 
 #include <boost/json.hpp>
+#include <cstdlib>
 #include <ctime>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <sstream>
 
+#include "api_client.hpp"
 #include "ldis/engine/report_store.hpp"
 
 namespace {
@@ -49,9 +54,86 @@ ldis::engine::ReportStore OpenStore(const std::string& path) {
 
 }  // namespace
 
+// Prints what the API said and returns the exit code for it.
+int Report(const ldis::app::ApiResponse& r) {
+    if (r.status == 0) {
+        std::cerr << "ldisctl: no answer from the server: " << r.error << '\n';
+        return 6;
+    }
+    if (r.status >= 300) {
+        boost::json::error_code ec;
+        const auto v = boost::json::parse(r.body, ec);
+        std::string detail = r.body;
+        if (!ec && v.is_object() && v.as_object().contains("detail"))
+            detail = std::string(v.at("detail").as_string());
+        if (!ec && v.is_object() && v.as_object().contains("errors")) {
+            std::cerr << "ldisctl: the report was rejected:\n";
+            for (const auto& e : v.at("errors").as_array()) {
+                std::cerr << "  " << e.at("path").as_string() << ": " << e.at("message").as_string()
+                          << '\n';
+            }
+        } else {
+            std::cerr << "ldisctl: HTTP " << r.status << ": " << detail << '\n';
+        }
+    }
+    return ldis::app::ExitCodeFor(r);
+}
+
+std::string Str(const boost::json::value& v) {
+    if (v.is_string()) return std::string(v.as_string());
+    if (v.is_null()) return "";
+    return boost::json::serialize(v);
+}
+
+void PrintAlerts(const boost::json::array& alerts) {
+    std::cout << std::left << std::setw(14) << "REFERENCE" << std::setw(10) << "STATUS"
+              << std::setw(7) << "LEVEL" << std::setw(5) << "VER" << std::setw(24) << "FAMILY"
+              << std::setw(20) << "DISTRICT"
+              << "UPDATED\n";
+    for (const auto& a : alerts) {
+        std::cout << std::setw(14) << Str(a.at("reference")) << std::setw(10)
+                  << (Str(a.at("status")) + (a.at("provisional").as_bool() ? "*" : ""))
+                  << std::setw(7) << Str(a.at("level")) << std::setw(5) << Str(a.at("version"))
+                  << std::setw(24) << Str(a.at("family")) << std::setw(20) << Str(a.at("district"))
+                  << Str(a.at("updated_at")) << '\n';
+    }
+}
+
+std::string Encode(const std::string& text) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : text) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == ':') {
+            out.push_back(static_cast<char>(c));
+        } else {
+            out += '%';
+            out += kHex[c >> 4];
+            out += kHex[c & 15];
+        }
+    }
+    return out;
+}
+
 int main(int argc, char** argv) {
     CLI::App cli{"ldisctl: the LDIS command-line client"};
     cli.require_subcommand(1);
+    cli.footer(
+        "Exit codes: 0 done; 2 the request was refused as invalid (a rejected report); 3 the "
+        "database file cannot be used; 4 not found; 5 refused by the alert's state, or the "
+        "audit log is broken; 6 no answer from the server, or a server error; 7 not signed in "
+        "or not allowed (check --token).");
+    std::string server =
+        std::getenv("LDIS_SERVER") ? std::getenv("LDIS_SERVER") : "http://127.0.0.1:8080";
+    std::string token = std::getenv("LDIS_TOKEN") ? std::getenv("LDIS_TOKEN") : "";
+    cli.add_option("--server", server, "the LDIS HTTP API (or LDIS_SERVER)")->capture_default_str();
+    cli.add_option("--token", token, "a bearer token (or LDIS_TOKEN)");
+
+    std::string file;
+    auto* submit =
+        cli.add_subcommand("submit", "send a report (a JSON file, or - for standard input)");
+    submit->add_option("file", file, "the report, ldis.report/1")->required();
+    bool submit_json = false;
+    submit->add_flag("--json", submit_json, "print the receipt as JSON");
 
     auto* reports = cli.add_subcommand("reports", "stored reports (read from the database file)");
     reports->require_subcommand(1);
@@ -65,12 +147,31 @@ int main(int argc, char** argv) {
     std::string id;
     auto* show = reports->add_subcommand("show", "one report, by id or reference");
     show->add_option("id", id, "report id (UUID) or reference (KM-R000042)")->required();
-    show->add_option("--db", db, "the SQLite file (store.path)")->required();
-    auto* alerts = cli.add_subcommand("alerts", "alerts (read from the database file)");
+    show->add_option("--db", db, "read the SQLite file (store.path) instead of the API");
+    auto* alerts = cli.add_subcommand("alerts", "alerts: list, show, approve, update, cancel");
     alerts->require_subcommand(1);
-    auto* alerts_list = alerts->add_subcommand("list", "every alert, newest first");
-    alerts_list->add_option("--db", db, "the SQLite file (store.path)")->required();
+    auto* alerts_list = alerts->add_subcommand("list", "alerts, newest first, with filters");
+    alerts_list->add_option("--db", db, "read the SQLite file (store.path) instead of the API");
     alerts_list->add_flag("--json", as_json, "print JSON instead of a table");
+    std::map<std::string, std::string> filters;
+    for (const char* f : {"level", "status", "authority", "district", "substance", "since", "until",
+                          "q", "limit", "offset"}) {
+        alerts_list->add_option(std::string("--") + f, filters[f], std::string("filter: ") + f);
+    }
+    std::string alert_id;
+    auto* alerts_show =
+        alerts->add_subcommand("show", "one alert with its versions, deliveries and audit");
+    alerts_show->add_option("id", alert_id, "the reference, KM-2026-0007")->required();
+    alerts_show->add_flag("--json", as_json, "print JSON");
+    std::map<std::string, CLI::App*> actions;
+    for (const char* a : {"approve", "update", "cancel"}) {
+        actions[a] = alerts->add_subcommand(a, std::string(a) + " an alert (coordinator)");
+        actions[a]->add_option("id", alert_id, "the reference, KM-2026-0007")->required();
+    }
+    auto* partners = cli.add_subcommand("partners", "partners and their subscriptions");
+    partners->require_subcommand(1);
+    auto* partners_list = partners->add_subcommand("list", "every partner (coordinator)");
+    partners_list->add_flag("--json", as_json, "print JSON");
 
     auto* audit = cli.add_subcommand("audit", "the tamper-evident audit log");
     audit->require_subcommand(1);
@@ -100,6 +201,110 @@ int main(int argc, char** argv) {
     CLI11_PARSE(cli, argc, argv);
 
     try {
+        while (!server.empty() && server.back() == '/') server.pop_back();
+        if (submit->parsed()) {
+            std::string body;
+            if (file == "-") {
+                body.assign(std::istreambuf_iterator<char>(std::cin),
+                            std::istreambuf_iterator<char>());
+            } else {
+                std::ifstream in(file, std::ios::binary);
+                if (!in) {
+                    std::cerr << "ldisctl: cannot read " << file << '\n';
+                    return 2;
+                }
+                body.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+            }
+            const auto r = ldis::app::CallApi("POST", server + "/api/v1/reports", token, body);
+            const int code = Report(r);
+            if (r.status == 200 || r.status == 202) {
+                if (submit_json) {
+                    std::cout << r.body << '\n';
+                } else {
+                    const auto v = boost::json::parse(r.body).as_object();
+                    std::cout << Str(v.at("status")) << ": reference " << Str(v.at("reference"))
+                              << ", level " << Str(v.at("level"));
+                    if (!Str(v.at("alert_id")).empty())
+                        std::cout << ", alert " << Str(v.at("alert_id"));
+                    std::cout << '\n';
+                }
+            }
+            return code;
+        }
+        if (alerts_list->parsed() && db.empty()) {
+            std::string query;
+            for (const auto& [k, v] : filters) {
+                if (!v.empty()) query += (query.empty() ? "?" : "&") + k + "=" + Encode(v);
+            }
+            const auto r = ldis::app::CallApi("GET", server + "/api/v1/alerts" + query, token);
+            if (r.status != 200) return Report(r);
+            if (as_json) {
+                std::cout << r.body << '\n';
+                return 0;
+            }
+            const auto v = boost::json::parse(r.body).as_object();
+            PrintAlerts(v.at("alerts").as_array());
+            std::cout << v.at("alerts").as_array().size() << " of " << Str(v.at("total"))
+                      << " alert(s); * issued provisionally, awaiting a coordinator\n";
+            return 0;
+        }
+        if (alerts_show->parsed()) {
+            const auto r =
+                ldis::app::CallApi("GET", server + "/api/v1/alerts/" + Encode(alert_id), token);
+            if (r.status != 200) return Report(r);
+            if (as_json) {
+                std::cout << r.body << '\n';
+                return 0;
+            }
+            const auto v = boost::json::parse(r.body).as_object();
+            PrintAlerts(boost::json::array{v});
+            std::cout << "\n" << Str(v.at("sections").at("summary")) << "\n\n";
+            std::cout << v.at("versions").as_array().size() << " version(s), "
+                      << v.at("linked_reports").as_array().size() << " report(s), "
+                      << v.at("deliveries").as_array().size() << " deliveries, "
+                      << v.at("acknowledgements").as_array().size() << " acknowledgement(s), "
+                      << v.at("audit").as_array().size() << " audit entries\n";
+            return 0;
+        }
+        for (const auto& [action, command] : actions) {
+            if (!command->parsed()) continue;
+            const auto r = ldis::app::CallApi(
+                "POST", server + "/api/v1/alerts/" + Encode(alert_id) + "/" + action, token);
+            if (r.status != 200) return Report(r);
+            const auto v = boost::json::parse(r.body).as_object();
+            std::cout << Str(v.at("reference")) << " is now " << Str(v.at("status")) << " (version "
+                      << Str(v.at("version")) << ")\n";
+            return 0;
+        }
+        if (partners_list->parsed()) {
+            const auto r = ldis::app::CallApi("GET", server + "/api/v1/partners", token);
+            if (r.status != 200) return Report(r);
+            if (as_json) {
+                std::cout << r.body << '\n';
+                return 0;
+            }
+            const auto v = boost::json::parse(r.body).as_object();
+            std::cout << std::left << std::setw(22) << "ID" << std::setw(56) << "NAME"
+                      << "CONTACTS\n";
+            for (const auto& p : v.at("partners").as_array()) {
+                std::string contacts;
+                for (const auto& c : p.at("contacts").as_array())
+                    contacts += (contacts.empty() ? "" : ", ") + Str(c.at("name")) + " (" +
+                                Str(c.at("channel")) + ")";
+                std::cout << std::setw(22) << Str(p.at("id")) << std::setw(56) << Str(p.at("name"))
+                          << contacts << '\n';
+            }
+            std::cout << v.at("partners").as_array().size()
+                      << " partner(s); coordinators: " << Str(v.at("coordinators")) << '\n';
+            return 0;
+        }
+        if (show->parsed() && db.empty()) {
+            const auto r =
+                ldis::app::CallApi("GET", server + "/api/v1/reports/" + Encode(id), token);
+            if (r.status != 200) return Report(r);
+            std::cout << r.body << '\n';
+            return 0;
+        }
         if (list->parsed()) {
             auto store = OpenStore(db);
             const auto rows = store.Recent(limit);
@@ -122,7 +327,7 @@ int main(int argc, char** argv) {
             std::cout << store.CountReports() << " report(s) stored\n";
             return 0;
         }
-        if (alerts_list->parsed()) {
+        if (alerts_list->parsed()) {  // with --db
             auto store = OpenStore(db);
             const auto rows = store.Alerts();
             if (as_json) {
@@ -158,12 +363,12 @@ int main(int argc, char** argv) {
         }
         if (tokens_create->parsed()) {
             auto store = OpenStore(db);
-            const auto token = store.CreateToken(name, role);
-            if (!token.ok()) {
-                std::cerr << "ldisctl: " << token.error().message << '\n';
+            const auto created = store.CreateToken(name, role);
+            if (!created.ok()) {
+                std::cerr << "ldisctl: " << created.error().message << '\n';
                 return 3;
             }
-            std::cout << token.value() << '\n';
+            std::cout << created.value() << '\n';
             std::cerr << "ldisctl: token for \"" << name << "\" (" << role
                       << ") created; it is shown only now\n";
             return 0;

@@ -63,7 +63,8 @@ std::string Cookie(const std::string& header, const std::string& name) {
     std::size_t at = 0;
     while (at < header.size()) {
         const auto end = header.find(';', at);
-        std::string part = header.substr(at, end == std::string::npos ? std::string::npos : end - at);
+        std::string part =
+            header.substr(at, end == std::string::npos ? std::string::npos : end - at);
         part.erase(0, part.find_first_not_of(' '));
         if (part.starts_with(name + "=")) return part.substr(name.size() + 1);
         if (end == std::string::npos) break;
@@ -122,27 +123,28 @@ const std::vector<std::pair<std::string, std::string>> kSourceTypes = {
     {"national_alert", "National alert"},
     {"public", "Member of the public"},
     {"other", "Other"}};
-const std::vector<std::string> kSettings = {"home", "community", "street", "hostel",
-                                            "night_time_economy", "festival", "prison", "custody",
-                                            "hospital", "school_youth", "online_purchase", "other",
-                                            "unknown"};
+const std::vector<std::string> kSettings = {
+    "home",   "community", "street",   "hostel",       "night_time_economy", "festival",
+    "prison", "custody",   "hospital", "school_youth", "online_purchase",    "other",
+    "unknown"};
 const std::vector<std::string> kForms = {"powder", "tablet", "capsule", "paper", "liquid",
-                                         "vape", "herbal", "crystal", "other"};
-const std::vector<std::string> kConfirmed = {"none", "test_strip", "immunoassay", "lab",
-                                             "toxicology", "post_mortem"};
+                                         "vape",   "herbal", "crystal", "other"};
+const std::vector<std::string> kConfirmed = {"none", "test_strip", "immunoassay",
+                                             "lab",  "toxicology", "post_mortem"};
 const std::vector<std::string> kRoutes = {"injected", "smoked", "snorted", "oral",
-                                          "vaped", "other", "unknown"};
+                                          "vaped",    "other",  "unknown"};
 const std::vector<std::pair<std::string, std::string>> kEvidence = {
     {"anecdotal", "Heard about it (anecdotal)"},
     {"professional", "I or a colleague saw it (professional)"},
     {"corroborated", "More than one service has seen it (corroborated)"},
     {"confirmed", "Confirmed by a test or laboratory"}};
-const std::vector<std::string> kNumbers = {"cases",        "deaths",         "hospitalisations",
-                                           "critical_care", "naloxone_doses", "naloxone_poor_response",
-                                           "under_18"};
+const std::vector<std::string> kNumbers = {
+    "cases",         "deaths",         "hospitalisations",
+    "critical_care", "naloxone_doses", "naloxone_poor_response",
+    "under_18"};
 const std::vector<std::string> kTextFields = {
-    "organisation", "role",     "contact",     "ward",      "establishment", "observed_date",
-    "substance",    "sold_as",  "appearance",  "markings",  "symptoms",      "description"};
+    "organisation", "role",    "contact",    "ward",     "establishment", "observed_date",
+    "substance",    "sold_as", "appearance", "markings", "symptoms",      "description"};
 
 std::string Pretty(std::string_view word) {
     std::string out(word);
@@ -261,7 +263,8 @@ Pages::Pages(const Services& services, const std::string& templates_dir, std::st
     for (const char* name : {"layout", "login", "report", "receipt", "dashboard", "alert"}) {
         const std::string path = templates_dir + "/web/" + name + ".mustache";
         std::string text = ReadAll(path);
-        if (text.empty()) throw std::runtime_error(path + ": missing: every page needs its template");
+        if (text.empty())
+            throw std::runtime_error(path + ": missing: every page needs its template");
         mus::mustache t{text};
         if (!t.is_valid()) throw std::runtime_error(path + ": " + t.error_message());
         templates_[name] = std::move(text);
@@ -309,7 +312,8 @@ WebResponse Pages::Asset(const std::string& path) {
     fs::path file = fs::path(assets_dir_) / relative;
     if (relative.starts_with("fonts/")) file.clear();
     // The stylesheet sits in dist/govuk; the images it names, in dist/govuk/assets.
-    if (!file.empty() && !fs::is_regular_file(file)) file = fs::path(assets_dir_) / "assets" / relative;
+    if (!file.empty() && !fs::is_regular_file(file))
+        file = fs::path(assets_dir_) / "assets" / relative;
     WebResponse r;
     if (!file.empty()) r.body = ReadAll(file.string());
     if (r.body.empty()) {
@@ -424,7 +428,8 @@ WebResponse Pages::ReportForm(const WebRequest& req, const Sessions::Session& se
     };
     if (req.method == "POST") {
         // The form's own checks first, in the order of the page, in plain words.
-        if (value("source_type").empty()) errors.emplace_back("source_type", "Select where you work");
+        if (value("source_type").empty())
+            errors.emplace_back("source_type", "Select where you work");
         if (value("organisation").empty())
             errors.emplace_back("organisation", "Enter the name of your organisation");
         if (value("authority").empty()) errors.emplace_back("authority", "Select the council area");
@@ -434,7 +439,8 @@ WebResponse Pages::ReportForm(const WebRequest& req, const Sessions::Session& se
         for (const auto& n : kNumbers) {
             const std::string v = value(n);
             if (v.empty()) {
-                if (n == "cases") errors.emplace_back(n, "Enter how many people were affected (0 if none)");
+                if (n == "cases")
+                    errors.emplace_back(n, "Enter how many people were affected (0 if none)");
                 continue;
             }
             if (v.size() > 6 || v.find_first_not_of("0123456789") != std::string::npos)
@@ -442,7 +448,8 @@ WebResponse Pages::ReportForm(const WebRequest& req, const Sessions::Session& se
         }
         if (value("evidence").empty()) errors.emplace_back("evidence", "Select how sure you are");
         if (!value("observed_date").empty() && !ParseTime(value("observed_date")))
-            errors.emplace_back("observed_date", "Enter the date as year-month-day, like 2026-11-22");
+            errors.emplace_back("observed_date",
+                                "Enter the date as year-month-day, like 2026-11-22");
         if (errors.empty()) {
             json::object report{{"schema", "ldis.report/1"},
                                 {"id", value("id")},
@@ -475,7 +482,8 @@ WebResponse Pages::ReportForm(const WebRequest& req, const Sessions::Session& se
             json::array symptoms;
             std::istringstream lines(value("symptoms"));
             for (std::string line; std::getline(lines, line);) {
-                while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+                while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
+                    line.pop_back();
                 if (!line.empty()) symptoms.emplace_back(line);
             }
             if (!symptoms.empty()) report["symptoms"] = std::move(symptoms);
@@ -548,9 +556,9 @@ WebResponse Pages::ReportForm(const WebRequest& req, const Sessions::Session& se
     o.set("authority", Options({{"Medway", "Medway"}, {"Kent", "Kent"}}, value("authority"),
                                "authority", false));
     std::vector<std::pair<std::string, std::string>> districts = {{"Medway", "Medway"}};
-    for (const char* k : {"Ashford", "Canterbury", "Dartford", "Dover", "Folkestone & Hythe",
-                          "Gravesham", "Maidstone", "Sevenoaks", "Swale", "Thanet",
-                          "Tonbridge & Malling", "Tunbridge Wells"})
+    for (const char* k :
+         {"Ashford", "Canterbury", "Dartford", "Dover", "Folkestone & Hythe", "Gravesham",
+          "Maidstone", "Sevenoaks", "Swale", "Thanet", "Tonbridge & Malling", "Tunbridge Wells"})
         districts.emplace_back(k, k);
     o.set("district", Options(districts, value("district"), "district", true));
     o.set("setting", Options(Words(kSettings), value("setting"), "setting", true));
@@ -683,17 +691,23 @@ WebResponse Pages::Dashboard(const WebRequest& req, const Sessions::Session& ses
     d.set("history", rows);
     d.set("total", std::to_string(history.total));
     mus::data fv;
-    for (const char* k : {"district", "q", "substance", "authority", "since", "until"}) fv.set(k, q(k));
+    for (const char* k : {"district", "q", "substance", "authority", "since", "until"})
+        fv.set(k, q(k));
     d.set("filter", fv);
-    d.set("filter_levels", Options({{"", "Any"}, {"red", "Red"}, {"amber", "Amber"}, {"green", "Green"}},
-                                   filter.level, "level", false));
-    d.set("filter_statuses",
-          Options({{"", "Any"}, {"draft", "Draft"}, {"issued", "Issued"}, {"updated", "Updated"},
-                   {"cancelled", "Cancelled"}, {"expired", "Expired"}},
-                  filter.status, "status", false));
+    d.set("filter_levels",
+          Options({{"", "Any"}, {"red", "Red"}, {"amber", "Amber"}, {"green", "Green"}},
+                  filter.level, "level", false));
+    d.set("filter_statuses", Options({{"", "Any"},
+                                      {"draft", "Draft"},
+                                      {"issued", "Issued"},
+                                      {"updated", "Updated"},
+                                      {"cancelled", "Cancelled"},
+                                      {"expired", "Expired"}},
+                                     filter.status, "status", false));
     const auto link = [&](std::size_t p) {
         std::string url = "/?page=" + std::to_string(p);
-        for (const char* k : {"level", "status", "district", "authority", "substance", "q", "since", "until"}) {
+        for (const char* k :
+             {"level", "status", "district", "authority", "substance", "q", "since", "until"}) {
             if (!q(k).empty()) url += std::string("&") + k + "=" + q(k);
         }
         return url;
@@ -702,7 +716,8 @@ WebResponse Pages::Dashboard(const WebRequest& req, const Sessions::Session& ses
         d.set("has_paging", true);
         d.set("page", std::to_string(page));
         if (page > 1) d.set("previous", link(page - 1));
-        if (static_cast<std::int64_t>(page * filter.limit) < history.total) d.set("next", link(page + 1));
+        if (static_cast<std::int64_t>(page * filter.limit) < history.total)
+            d.set("next", link(page + 1));
     }
     if (!q("done").empty()) d.set("flash", q("done"));
     return Render("dashboard", "Dashboard", &d, session);
@@ -745,11 +760,16 @@ WebResponse Pages::AlertPage(const std::string& reference, const Sessions::Sessi
     json::error_code ec;
     const auto body = json::parse(a.body, ec);
     static const std::vector<std::pair<std::string, std::string>> kHeadings = {
-        {"summary", "One-minute summary"},       {"what", "What is happening"},
-        {"evidence", "Evidence and confidence"}, {"harms", "Harms and warning signs"},
-        {"actions", "Actions for professionals"}, {"advice", "Advice for people who use drugs"},
-        {"naloxone", "Naloxone and overdose response"}, {"report", "How to report further cases"},
-        {"contacts", "Contacts"},                {"sharing", "Sharing"},
+        {"summary", "One-minute summary"},
+        {"what", "What is happening"},
+        {"evidence", "Evidence and confidence"},
+        {"harms", "Harms and warning signs"},
+        {"actions", "Actions for professionals"},
+        {"advice", "Advice for people who use drugs"},
+        {"naloxone", "Naloxone and overdose response"},
+        {"report", "How to report further cases"},
+        {"contacts", "Contacts"},
+        {"sharing", "Sharing"},
         {"history", "Version history"}};
     mus::data sections{mus::data::type::list};
     for (const auto& [key, heading] : kHeadings) {

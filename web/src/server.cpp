@@ -292,6 +292,53 @@ private:
         return Make(http::status::ok, json::serialize(o), "application/json");
     }
 
+    // Partners without their webhook secrets.
+    Response PartnersResponse() {
+        const auto partners = services_.partners ? services_.partners() : nullptr;
+        json::array list;
+        if (partners) {
+            for (const auto& p : partners->partners()) {
+                json::array contacts, subscriptions;
+                for (const auto& c : p.contacts) {
+                    contacts.push_back({{"name", c.name},
+                                        {"channel", std::string(engine::ToString(c.channel))},
+                                        {"address", c.address},
+                                        {"format", c.format}});
+                }
+                for (const auto& sub : p.subscriptions) {
+                    const auto words = [](const auto& set) {
+                        json::array out;
+                        for (const auto& w : set) out.emplace_back(w);
+                        return out;
+                    };
+                    json::array levels;
+                    for (const auto l : sub.levels)
+                        levels.emplace_back(std::string(engine::ToString(l)));
+                    subscriptions.push_back({{"levels", levels},
+                                             {"authorities", words(sub.authorities)},
+                                             {"districts", words(sub.districts)},
+                                             {"audiences", words(sub.audiences)},
+                                             {"contacts", words(sub.contacts)}});
+                }
+                json::array fallback;
+                for (const auto& f : p.fallback) fallback.emplace_back(f);
+                list.push_back({{"id", p.id},
+                                {"name", p.name},
+                                {"sector", p.sector},
+                                {"contacts", std::move(contacts)},
+                                {"subscriptions", std::move(subscriptions)},
+                                {"escalation", p.escalation},
+                                {"fallback", std::move(fallback)}});
+            }
+        }
+        const auto* coordinators = partners ? partners->coordinators() : nullptr;
+        return Make(http::status::ok,
+                    json::serialize(json::object{
+                        {"coordinators", coordinators ? coordinators->id : std::string()},
+                        {"partners", std::move(list)}}),
+                    "application/json");
+    }
+
     Response AtomResponse() {
         engine::AlertFilter f;
         f.limit = 100;
@@ -384,6 +431,13 @@ private:
             Authorized(
                 bearer, kAnyRole, [this](const engine::ApiToken&) { return AtomResponse(); },
                 std::move(reply));
+            return true;
+        }
+        if (path == "/api/v1/partners") {
+            if (!get) return reply(NotAllowed("GET")), true;
+            Authorized(
+                bearer, kCoordinator | kAdmin,
+                [this](const engine::ApiToken&) { return PartnersResponse(); }, std::move(reply));
             return true;
         }
         if (parts.size() == 4 && parts[2] == "reports") {

@@ -32,6 +32,7 @@ struct Services {
     std::string public_url = "http://127.0.0.1:8080";    // the base of links
     std::string sender = "ldis@example.org";             // CAP <sender>
     std::string schema_path;                             // served at /api/v1/schema/report
+    std::function<std::shared_ptr<const engine::Partners>()> partners;  // the current ones
     std::string templates_dir;  // holds web/ and email/ (pages and previews)
     std::string assets_dir;     // GOV.UK Frontend's dist/govuk, served under /assets/
 };
@@ -41,8 +42,8 @@ struct Services {
 // (intake, the store's writer) runs on a small pool, never on the io thread.
 // Serves DESIGN §8: POST /api/v1/reports (any role), GET /api/v1/reports/{id},
 // GET /api/v1/alerts, GET /api/v1/alerts/{id}, POST /api/v1/alerts/{id}/approve|update|cancel
-// (coordinator, admin), GET /api/v1/alerts/{id}/cap and /feeds/alerts.atom (any role),
-// GET /api/v1/schema/report, GET|POST /ack/{token}, GET /healthz, GET /metrics (open).
+// and GET /api/v1/partners (coordinator, admin), GET /api/v1/alerts/{id}/cap and /feeds/alerts.atom
+// (any role), GET /api/v1/schema/report, GET|POST /ack/{token}, GET /healthz, GET /metrics (open).
 // Start/Stop on the io thread (or before it runs).
 class Server {
 public:

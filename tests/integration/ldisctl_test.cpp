@@ -1,0 +1,130 @@
+// ldisctl end to end against a running ldisd (mosquitto and SQLite on loopback): every
+// HTTP command, its tables and --json, and its exit codes.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <fstream>
+
+#include "support/daemon.hpp"
+#include "support/processes.hpp"
+#include "support/reports.hpp"
+
+namespace json = boost::json;
+using ldis::test::Ldisd;
+using ldis::test::Mosquitto;
+using ldis::test::NewUuid;
+using ldis::test::TempDir;
+
+namespace {
+
+class LdisctlTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        daemon_ = std::make_unique<Ldisd>(broker_, dir_, std::vector<std::string>{});
+        daemon_->Start();
+        coordinator_ = Token("coordinator");
+        submitter_ = Token("submitter");
+    }
+    void TearDown() override {
+        if (HasFailure()) std::cerr << "ldisd log:\n" << daemon_->log();
+        daemon_->Stop(SIGTERM);
+    }
+
+    std::string Token(const std::string& role) {
+        const auto [code, out] = Run({"tokens", "create", "--db", daemon_->db_path(), "--role",
+                                      role, "--name", role + "@example.org"});
+        EXPECT_EQ(code, 0) << out;
+        return out.substr(0, out.find('\n'));
+    }
+
+    // Runs ldisctl; returns its exit code and everything it printed.
+    std::pair<int, std::string> Run(std::vector<std::string> args, const std::string& token = {}) {
+        std::vector<std::string> argv{LDISCTL_PATH};
+        if (args[0] != "tokens") {
+            if (std::find(args.begin(), args.end(), "--server") == args.end())
+                argv.insert(argv.end(), {"--server", daemon_->http_url()});
+            if (!token.empty()) argv.insert(argv.end(), {"--token", token});
+        }
+        argv.insert(argv.end(), args.begin(), args.end());
+        const std::string log = dir_ / ("ldisctl-" + std::to_string(++runs_) + ".log");
+        ldis::test::Process p(argv, log);
+        const int code = p.Wait(std::chrono::seconds(20));
+        return {code, ldis::test::ReadFile(log)};
+    }
+
+    Mosquitto broker_;
+    TempDir dir_;
+    std::unique_ptr<Ldisd> daemon_;
+    std::string coordinator_, submitter_;
+    int runs_ = 0;
+};
+
+TEST_F(LdisctlTest, SubmitListShowApproveCancelAndPartners) {
+    const std::string file = dir_ / "report.json";
+    std::ofstream(file) << ldis::test::ValidReportText(NewUuid());
+    auto [code, out] = Run({"submit", file}, submitter_);
+    ASSERT_EQ(code, 0) << out;
+    EXPECT_NE(out.find("accepted: reference KM-R000001, level amber, alert KM-"), std::string::npos)
+        << out;
+    const std::string ref = out.substr(out.find("alert ") + 6, 12);
+
+    std::tie(code, out) = Run({"submit", file}, submitter_);
+    EXPECT_EQ(code, 0);
+    EXPECT_NE(out.find("duplicate"), std::string::npos) << out;
+
+    std::ofstream(dir_ / "bad.json") << "{\"schema\": \"ldis.report/1\"}";
+    std::tie(code, out) = Run({"submit", dir_ / "bad.json"}, submitter_);
+    EXPECT_EQ(code, 2) << out;
+    EXPECT_NE(out.find("the report was rejected"), std::string::npos) << out;
+
+    std::tie(code, out) = Run({"alerts", "list"}, coordinator_);
+    ASSERT_EQ(code, 0) << out;
+    EXPECT_NE(out.find(ref), std::string::npos) << out;
+    EXPECT_NE(out.find("1 of 1 alert(s)"), std::string::npos) << out;
+    std::tie(code, out) = Run({"alerts", "list", "--level", "red", "--json"}, coordinator_);
+    ASSERT_EQ(code, 0);
+    EXPECT_EQ(json::parse(out).at("total").as_int64(), 0);
+
+    std::tie(code, out) = Run({"alerts", "show", ref}, coordinator_);
+    ASSERT_EQ(code, 0) << out;
+    EXPECT_NE(out.find("1 version(s), 1 report(s)"), std::string::npos) << out;
+    std::tie(code, out) = Run({"alerts", "approve", ref}, coordinator_);
+    ASSERT_EQ(code, 0) << out;
+    EXPECT_NE(out.find(ref + " is now issued (version 2)"), std::string::npos) << out;
+    std::tie(code, out) = Run({"alerts", "approve", ref}, coordinator_);
+    EXPECT_EQ(code, 5) << out;  // refused: it is issued already
+    std::tie(code, out) = Run({"alerts", "cancel", ref}, coordinator_);
+    EXPECT_EQ(code, 0) << out;
+    std::tie(code, out) = Run({"alerts", "show", "KM-1999-0001"}, coordinator_);
+    EXPECT_EQ(code, 4) << out;
+
+    std::tie(code, out) = Run({"partners", "list"}, coordinator_);
+    ASSERT_EQ(code, 0) << out;
+    EXPECT_NE(out.find("Kent Police"), std::string::npos) << out;
+    EXPECT_NE(out.find("coordinators: medway-public-health"), std::string::npos) << out;
+    std::tie(code, out) = Run({"partners", "list", "--json"}, coordinator_);
+    EXPECT_EQ(out.find("\"secret"), std::string::npos);  // no webhook secret leaves
+
+    std::tie(code, out) = Run({"reports", "show", "KM-R000001"}, coordinator_);
+    ASSERT_EQ(code, 0) << out;
+    EXPECT_EQ(out.find("ed.nurse@example.org"), std::string::npos) << "the contact leaked";
+}
+
+TEST_F(LdisctlTest, ExitCodesSayWhatWentWrong) {
+    auto [code, out] = Run({"alerts", "list"}, submitter_);
+    EXPECT_EQ(code, 7) << out;  // a submitter may not list alerts
+    std::tie(code, out) = Run({"alerts", "list"}, "ldis_wrong");
+    EXPECT_EQ(code, 7) << out;
+    std::tie(code, out) = Run({"alerts", "list"});
+    EXPECT_EQ(code, 7) << out;
+    std::tie(code, out) = Run({"--server", "http://127.0.0.1:1", "alerts", "list"}, coordinator_);
+    EXPECT_EQ(code, 6) << out;
+    EXPECT_NE(out.find("no answer from the server"), std::string::npos) << out;
+    std::tie(code, out) = Run({"submit", dir_ / "missing.json"}, submitter_);
+    EXPECT_EQ(code, 2) << out;
+    std::tie(code, out) = Run({"alerts", "--help"});
+    EXPECT_EQ(code, 0);
+    EXPECT_NE(out.find("approve"), std::string::npos) << out;
+}
+
+}  // namespace
