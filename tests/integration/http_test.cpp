@@ -79,8 +79,11 @@ TEST_F(HttpTest, HealthzAndMetrics) {
     ASSERT_EQ(metrics.status, 200);
     EXPECT_EQ(metrics.headers.at("content-type").rfind("text/plain; version=0.0.4", 0), 0u);
     for (const char* line :
-         {"ldis_reports_total{status=\"accepted\"} 0", "ldis_deliveries{status=\"failed\"} 0",
-          "ldis_mqtt_connected 1", "# TYPE ldis_dispatch_attempts_total counter"}) {
+         {"ldis_reports_total{status=\"accepted\"} 0",
+          "ldis_deliveries_by_status{status=\"failed\"} 0", "ldis_mqtt_connected 1",
+          "# TYPE ldis_dispatch_attempts_total counter",
+          "# TYPE ldis_dispatch_latency_seconds histogram",
+          "ldis_dispatch_latency_seconds_bucket{le=\"+Inf\"} 0", "ldis_reports_stored 0"}) {
         EXPECT_NE(metrics.body.find(line), std::string::npos) << line << "\n" << metrics.body;
     }
     const auto wrong = HttpRequest("POST", url_ + "/healthz", "x");
@@ -138,6 +141,20 @@ TEST_F(HttpTest, ReportsGoThroughTheSameIntakeWithABearerToken) {
     const auto metrics = HttpRequest("GET", url_ + "/metrics");
     EXPECT_NE(metrics.body.find("ldis_reports_total{status=\"accepted\"} 2"), std::string::npos)
         << metrics.body;
+    // Two reports of one batch: one signal, graded red, issued at once.
+    EXPECT_NE(metrics.body.find("ldis_alerts{level=\"red\",status=\"issued\"} 1"),
+              std::string::npos)
+        << metrics.body;
+    // Its emails went out, and were timed.
+    ASSERT_TRUE(ldis::test::Eventually(
+        [&] {
+            const auto m = HttpRequest("GET", url_ + "/metrics").body;
+            return m.find("ldis_deliveries{channel=\"email\",status=\"delivered\"}") !=
+                       std::string::npos &&
+                   m.find("ldis_dispatch_latency_seconds_count 0") == std::string::npos;
+        },
+        std::chrono::seconds(10)))
+        << HttpRequest("GET", url_ + "/metrics").body;
 }
 
 TEST_F(HttpTest, AckLinkConfirmsOnGetAndRecordsOnPost) {

@@ -559,13 +559,30 @@ private:
             << "ldis_reports_total{status=\"duplicate\"} " << c.duplicate.load() << "\n"
             << "ldis_reports_total{status=\"rejected\"} " << c.rejected.load() << "\n"
             << "ldis_reports_total{status=\"store_failure\"} " << c.store_failures.load() << "\n";
-        out << "# HELP ldis_deliveries Deliveries in the outbox, by status.\n"
+        const auto counts = services_.store->CountAll();
+        out << "# HELP ldis_reports_stored Reports in the database.\n"
+               "# TYPE ldis_reports_stored gauge\n"
+            << "ldis_reports_stored " << counts.reports << "\n";
+        out << "# HELP ldis_alerts Alerts in the database, by level and status.\n"
+               "# TYPE ldis_alerts gauge\n";
+        for (const auto& [key, n] : counts.alerts) {
+            const auto slash = key.find('/');
+            out << "ldis_alerts{level=\"" << key.substr(0, slash) << "\",status=\""
+                << key.substr(slash + 1) << "\"} " << n << "\n";
+        }
+        out << "# HELP ldis_deliveries Deliveries in the outbox, by channel and status.\n"
                "# TYPE ldis_deliveries gauge\n";
-        for (const char* s : {"queued", "sending", "delivered", "retrying", "failed"}) {
-            const auto counts = services_.store->DeliveryCounts();
-            const auto it = counts.find(s);
-            out << "ldis_deliveries{status=\"" << s << "\"} "
-                << (it == counts.end() ? 0 : it->second) << "\n";
+        std::map<std::string, std::int64_t> by_status;
+        for (const auto& [key, n] : counts.deliveries) {
+            const auto slash = key.find('/');
+            by_status[key.substr(slash + 1)] += n;
+            out << "ldis_deliveries{channel=\"" << key.substr(0, slash) << "\",status=\""
+                << key.substr(slash + 1) << "\"} " << n << "\n";
+        }
+        out << "# HELP ldis_deliveries_by_status Deliveries in the outbox, by status.\n"
+               "# TYPE ldis_deliveries_by_status gauge\n";
+        for (const char* st : {"queued", "sending", "delivered", "retrying", "failed"}) {
+            out << "ldis_deliveries_by_status{status=\"" << st << "\"} " << by_status[st] << "\n";
         }
         if (services_.dispatch) {
             out << "# HELP ldis_dispatch_attempts_total Delivery attempts since start, by "
@@ -577,6 +594,22 @@ private:
                 << services_.dispatch->retried.load() << "\n"
                 << "ldis_dispatch_attempts_total{outcome=\"failed\"} "
                 << services_.dispatch->failed.load() << "\n";
+            const auto& d = *services_.dispatch;
+            out << "# HELP ldis_dispatch_latency_seconds From an alert version's creation to "
+                   "each delivery of it being accepted.\n"
+                   "# TYPE ldis_dispatch_latency_seconds histogram\n";
+            std::uint64_t cumulative = 0;
+            for (std::size_t i = 0; i < std::size(engine::DispatchCounters::kLatencyBounds); ++i) {
+                cumulative += d.latency_buckets[i].load();
+                out << "ldis_dispatch_latency_seconds_bucket{le=\""
+                    << engine::DispatchCounters::kLatencyBounds[i] << "\"} " << cumulative << "\n";
+            }
+            cumulative +=
+                d.latency_buckets[std::size(engine::DispatchCounters::kLatencyBounds)].load();
+            out << "ldis_dispatch_latency_seconds_bucket{le=\"+Inf\"} " << cumulative << "\n"
+                << "ldis_dispatch_latency_seconds_sum "
+                << static_cast<double>(d.latency_sum_ms.load()) / 1000.0 << "\n"
+                << "ldis_dispatch_latency_seconds_count " << d.latency_count.load() << "\n";
         }
         const bool broker = !services_.broker_connected || services_.broker_connected();
         out << "# HELP ldis_mqtt_connected 1 while the MQTT connection is up.\n"

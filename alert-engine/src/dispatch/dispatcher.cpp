@@ -53,6 +53,21 @@ struct CurlGlobal {
 
 }  // namespace
 
+void DispatchCounters::ObserveLatency(std::int64_t ms) {
+    const double seconds = static_cast<double>(std::max<std::int64_t>(ms, 0)) / 1000.0;
+    for (std::size_t i = 0; i < std::size(kLatencyBounds); ++i) {
+        if (seconds <= kLatencyBounds[i]) {
+            latency_buckets[i].fetch_add(1, std::memory_order_relaxed);
+            break;
+        }
+        if (i + 1 == std::size(kLatencyBounds))
+            latency_buckets[i + 1].fetch_add(1, std::memory_order_relaxed);
+    }
+    latency_count.fetch_add(1, std::memory_order_relaxed);
+    latency_sum_ms.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(ms, 0)),
+                             std::memory_order_relaxed);
+}
+
 class Dispatcher::Impl {
 public:
     Impl(net::io_context& io, ReportStore& store, DispatcherOptions options)
@@ -138,6 +153,7 @@ public:
         }
         for (auto& [id, timer] : mqtt_pending_) timer->cancel();
         mqtt_pending_.clear();
+        version_created_.clear();
         in_flight_ = 0;
         on_flushed_ = std::move(done);
         Flush();
@@ -337,6 +353,7 @@ private:
 
     void Send(OutboxItem item) {
         ++in_flight_;
+        if (item.kind == kKindAlert) version_created_[item.id] = item.created_at_ms;
         switch (item.channel) {
             case Channel::kMqtt:
                 return SendMqtt(std::move(item));
@@ -604,6 +621,11 @@ private:
 
     void Record(DeliveryOutcome outcome) {
         if (in_flight_ > 0) --in_flight_;
+        if (auto it = version_created_.find(outcome.id); it != version_created_.end()) {
+            if (outcome.kind == DeliveryOutcome::Kind::kDelivered)
+                counters_.ObserveLatency(NowMs() - it->second);
+            version_created_.erase(it);
+        }
         switch (outcome.kind) {
             case DeliveryOutcome::Kind::kDelivered:
                 counters_.delivered.fetch_add(1, std::memory_order_relaxed);
@@ -685,6 +707,7 @@ private:
     std::unordered_map<CURL*, std::unique_ptr<Transfer>> transfers_;
     std::map<std::int64_t, std::shared_ptr<net::steady_timer>> mqtt_pending_;
     std::vector<DeliveryOutcome> outcomes_;
+    std::unordered_map<std::int64_t, std::int64_t> version_created_;  // in flight: id -> ms
     std::string maildir_;
     std::optional<NotifyKey> notify_key_;
     std::size_t in_flight_ = 0;

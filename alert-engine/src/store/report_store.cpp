@@ -665,6 +665,27 @@ public:
 
     const std::string& AckKey() const { return ack_key_; }
 
+    ReportStore::Counts CountAll() const {
+        ReportStore::Counts out;
+        std::lock_guard lock(reader_mutex_);
+        const auto pairs = [&](const char* sql, std::map<std::string, std::int64_t>& into) {
+            sqlite3_stmt* stmt = nullptr;
+            sqlite3_prepare_v2(reader_->get(), sql, -1, &stmt, nullptr);
+            while (sqlite3_step(stmt) == SQLITE_ROW)
+                into[ColumnText(stmt, 0) + "/" + ColumnText(stmt, 1)] =
+                    sqlite3_column_int64(stmt, 2);
+            sqlite3_finalize(stmt);
+        };
+        pairs("SELECT level, status, count(*) FROM alerts GROUP BY level, status", out.alerts);
+        pairs("SELECT channel, status, count(*) FROM deliveries GROUP BY channel, status",
+              out.deliveries);
+        sqlite3_stmt* stmt = nullptr;
+        sqlite3_prepare_v2(reader_->get(), "SELECT count(*) FROM reports", -1, &stmt, nullptr);
+        if (sqlite3_step(stmt) == SQLITE_ROW) out.reports = sqlite3_column_int64(stmt, 0);
+        sqlite3_finalize(stmt);
+        return out;
+    }
+
     void SetGrading(std::shared_ptr<const GradingSetup> grading) {
         std::lock_guard lock(mutex_);
         grading_ = std::move(grading);
@@ -2099,6 +2120,9 @@ std::optional<DeliveryRow> ReportStore::FindDelivery(std::int64_t id) const {
     auto rows = impl_->DeliveryQuery("WHERE d.id = ?1", std::to_string(id));
     if (rows.empty()) return std::nullopt;
     return std::move(rows.front());
+}
+ReportStore::Counts ReportStore::CountAll() const {
+    return impl_->CountAll();
 }
 std::optional<std::int64_t> ReportStore::NextDueMs() const {
     return impl_->NextDueMs();

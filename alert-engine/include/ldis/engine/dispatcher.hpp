@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <string>
 
@@ -49,6 +50,14 @@ struct DispatchCounters {
     std::atomic<std::uint64_t> delivered{0};
     std::atomic<std::uint64_t> retried{0};
     std::atomic<std::uint64_t> failed{0};
+    // Seconds from an alert version's creation to each delivery of it being accepted,
+    // as a Prometheus histogram: cumulative counts at each bound, then +Inf.
+    static constexpr double kLatencyBounds[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                                1,    2.5,   5,    10,  30,   60};
+    std::atomic<std::uint64_t> latency_buckets[std::size(kLatencyBounds) + 1] = {};
+    std::atomic<std::uint64_t> latency_count{0};
+    std::atomic<std::uint64_t> latency_sum_ms{0};
+    void ObserveLatency(std::int64_t ms);
 };
 
 // Drains the outbox: claims due deliveries from the store, sends them over SMTP, HTTP

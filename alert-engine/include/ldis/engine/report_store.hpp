@@ -242,6 +242,14 @@ public:
     std::optional<std::int64_t> NextDueMs() const;
     // Deliveries by status. Thread-safe.
     std::map<std::string, std::int64_t> DeliveryCounts() const;
+    // Counts for /metrics: alerts by "level/status", deliveries by "channel/status",
+    // reports stored. Thread-safe.
+    struct Counts {
+        std::map<std::string, std::int64_t> alerts;
+        std::map<std::string, std::int64_t> deliveries;
+        std::int64_t reports = 0;
+    };
+    Counts CountAll() const;
 
     // Creates a bearer token for `name` with `role`; returns the secret, which is shown
     // once and stored only as its hash. Blocks until committed; thread-safe.
