@@ -244,4 +244,56 @@ TEST_F(HttpTest, ASlowClientDoesNotBlockOthers) {
     EXPECT_EQ(HttpRequest("GET", url_ + "/healthz").status, 200);
 }
 
+TEST_F(HttpTest, PagesNeedASessionAndEveryFormACsrfToken) {
+    // Not signed in: sent to sign in.
+    const auto anonymous = HttpRequest("GET", url_ + "/");
+    EXPECT_EQ(anonymous.status, 303);
+    EXPECT_EQ(anonymous.headers.at("location"), "/login?next=/");
+    const auto wrong = HttpRequest("POST", url_ + "/login", "key=ldis_nope&next=%2F",
+                                   {"Content-Type: application/x-www-form-urlencoded"});
+    EXPECT_EQ(wrong.status, 401);
+    EXPECT_NE(wrong.body.find("govuk-error-summary"), std::string::npos);
+
+    const auto cookie_of = [&](const std::string& role) {
+        const auto signed_in = HttpRequest("POST", url_ + "/login", "next=%2F&key=" + Token(role),
+                                           {"Content-Type: application/x-www-form-urlencoded"});
+        EXPECT_EQ(signed_in.status, 303);
+        const std::string set = signed_in.headers.at("set-cookie");
+        EXPECT_NE(set.find("HttpOnly"), std::string::npos) << set;
+        EXPECT_NE(set.find("SameSite=Strict"), std::string::npos) << set;
+        return "Cookie: " + set.substr(0, set.find(';'));
+    };
+    const std::string coordinator = cookie_of("coordinator");
+    const auto dashboard = HttpRequest("GET", url_ + "/", {}, {coordinator});
+    ASSERT_EQ(dashboard.status, 200);
+    EXPECT_NE(dashboard.body.find("LDIS dashboard"), std::string::npos);
+    const std::string mark = "name=\"csrf\" value=\"";
+    const auto csrf_at = dashboard.body.find(mark);
+    ASSERT_NE(csrf_at, std::string::npos);
+    const auto csrf_begin = csrf_at + mark.size();
+    const std::string csrf =
+        dashboard.body.substr(csrf_begin, dashboard.body.find('"', csrf_begin) - csrf_begin);
+
+    // A form posted without the session's CSRF token, or with another, is refused.
+    const std::vector<std::string> form{coordinator,
+                                        "Content-Type: application/x-www-form-urlencoded"};
+    EXPECT_EQ(HttpRequest("POST", url_ + "/alerts/KM-2026-0001/cancel", "", form).status, 403);
+    EXPECT_EQ(HttpRequest("POST", url_ + "/alerts/KM-2026-0001/cancel", "csrf=forged", form).status,
+              403);
+    // With it, the action happens (here: refused by the store, as there is no such alert).
+    const auto real =
+        HttpRequest("POST", url_ + "/alerts/KM-2026-0001/cancel", "csrf=" + csrf, form);
+    EXPECT_NE(real.status, 403) << real.body;
+
+    // A submitter may report but not see the dashboard.
+    const std::string submitter = cookie_of("submitter");
+    EXPECT_EQ(HttpRequest("GET", url_ + "/report", {}, {submitter}).status, 200);
+    const auto refused = HttpRequest("GET", url_ + "/", {}, {submitter});
+    EXPECT_EQ(refused.status, 403);
+    EXPECT_NE(refused.body.find("not review alerts"), std::string::npos);
+    // Signing out ends the session.
+    EXPECT_EQ(HttpRequest("POST", url_ + "/logout", "csrf=" + csrf, form).status, 303);
+    EXPECT_EQ(HttpRequest("GET", url_ + "/", {}, {coordinator}).status, 303);
+}
+
 }  // namespace
