@@ -17,6 +17,7 @@
 #include "ldis/broker/client.hpp"
 #include "ldis/engine/dispatcher.hpp"
 #include "ldis/engine/intake.hpp"
+#include "ldis/engine/messages.hpp"
 #include "ldis/engine/receipt.hpp"
 #include "ldis/engine/report_store.hpp"
 #include "ldis/engine/report_validator.hpp"
@@ -111,13 +112,7 @@ public:
             return partners_;
         };
         services.assets_dir = config_.path_assets;
-        {
-            const auto open = config_.email_from.find('<');
-            const auto close = config_.email_from.find('>');
-            services.sender = open != std::string::npos && close != std::string::npos
-                                  ? config_.email_from.substr(open + 1, close - open - 1)
-                                  : config_.email_from;
-        }
+        services.sender = engine::EmailAddressOf(config_.email_from);
         try {
             http_ = std::make_unique<web::Server>(io_, http_options, services);
         } catch (const std::exception& e) {

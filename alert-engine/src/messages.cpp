@@ -137,14 +137,6 @@ std::string RfcDate(std::int64_t ms) {
     return out;
 }
 
-std::string AddressOf(const std::string& from) {
-    const auto open = from.find('<');
-    const auto close = from.find('>', open);
-    return open != std::string::npos && close != std::string::npos
-               ? from.substr(open + 1, close - open - 1)
-               : from;
-}
-
 std::string Title(const OutboxItem& item) {
     const std::string label =
         item.family_label.empty() ? "an unidentified substance" : item.family_label;
@@ -176,7 +168,7 @@ mus::data AlertData(const OutboxItem& item, const MessageContext& context) {
     if (!context.ack_url.empty()) d.set("ack_url", context.ack_url);
     if (!context.unsubscribe_url.empty()) d.set("unsubscribe_url", context.unsubscribe_url);
     mus::data list{mus::data::type::list};
-    for (const auto& [name, heading] : kHeadings) {
+    for (const auto& [name, heading] : SectionHeadings()) {
         const std::string text = Section(sections, name);
         if (text.empty()) continue;
         mus::data s;
@@ -195,6 +187,18 @@ mus::data AlertData(const OutboxItem& item, const MessageContext& context) {
 }
 
 }  // namespace
+
+const std::vector<std::pair<std::string, std::string>>& SectionHeadings() {
+    return kHeadings;
+}
+
+std::string EmailAddressOf(const std::string& from) {
+    const auto open = from.find('<');
+    const auto close = from.find('>', open);
+    return open != std::string::npos && close != std::string::npos
+               ? from.substr(open + 1, close - open - 1)
+               : from;
+}
 
 MessageTemplates MessageTemplates::LoadDir(const std::string& folder) {
     MessageTemplates t;
@@ -283,7 +287,7 @@ EmailMessage RenderEmail(const MessageTemplates& templates, const OutboxItem& it
     if (item.kind == kKindDeadLetter) d.set("dead_letter", true);
     m.text = Render(notice ? templates.notice_text : templates.alert_text, d, false);
     m.html = Render(notice ? templates.notice_html : templates.alert_html, d, true);
-    const std::string from = AddressOf(context.from);
+    const std::string from = EmailAddressOf(context.from);
     const auto at = from.find('@');
     const std::string domain = at == std::string::npos ? "ldis.invalid" : from.substr(at + 1);
     m.message_id = "<" + IdempotencyKey(item) + "@" + domain + ">";
@@ -332,7 +336,7 @@ std::string WebhookBody(const std::string& format, const OutboxItem& item,
                         {"size", "Medium"},
                         {"wrap", true},
                         {"color", item.level == "red" ? "Attention" : "Warning"}});
-        for (const auto& [name, heading] : kHeadings) {
+        for (const auto& [name, heading] : SectionHeadings()) {
             const std::string section = Section(sections, name);
             if (section.empty() || name == "history") continue;
             body.push_back(

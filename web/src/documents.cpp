@@ -9,31 +9,6 @@ namespace json = boost::json;
 namespace ldis::web {
 namespace {
 
-std::string Xml(std::string_view text) {
-    std::string out;
-    for (char c : text) {
-        switch (c) {
-            case '&':
-                out += "&amp;";
-                break;
-            case '<':
-                out += "&lt;";
-                break;
-            case '>':
-                out += "&gt;";
-                break;
-            case '"':
-                out += "&quot;";
-                break;
-            default:
-                // XML 1.0 has no place for most control characters.
-                if (static_cast<unsigned char>(c) >= 0x20 || c == '\n' || c == '\t')
-                    out.push_back(c);
-        }
-    }
-    return out;
-}
-
 json::object Sections(const std::string& body) {
     json::error_code ec;
     auto v = json::parse(body, ec);
@@ -69,6 +44,34 @@ std::int64_t DaysFromCivil(std::int64_t y, unsigned m, unsigned d) {
 }
 
 }  // namespace
+
+std::string EscapeMarkup(std::string_view text) {
+    std::string out;
+    for (char c : text) {
+        switch (c) {
+            case '&':
+                out += "&amp;";
+                break;
+            case '<':
+                out += "&lt;";
+                break;
+            case '>':
+                out += "&gt;";
+                break;
+            case '"':
+                out += "&quot;";
+                break;
+            case '\'':
+                out += "&#39;";
+                break;
+            default:
+                // XML 1.0 has no place for most control characters.
+                if (static_cast<unsigned char>(c) >= 0x20 || c == '\n' || c == '\t')
+                    out.push_back(c);
+        }
+    }
+    return out;
+}
 
 std::string IsoTime(std::int64_t ms) {
     if (ms <= 0) return {};
@@ -247,35 +250,37 @@ std::string CapXml(const engine::AlertRecord& record, int version, const std::st
     if (!naloxone.empty()) instruction += "\n\n" + naloxone;
     std::string x = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
     x += "<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\">\n";
-    x += "  <identifier>" + Xml(identifier(v->version)) + "</identifier>\n";
-    x += "  <sender>" + Xml(sender) + "</sender>\n";
+    x += "  <identifier>" + EscapeMarkup(identifier(v->version)) + "</identifier>\n";
+    x += "  <sender>" + EscapeMarkup(sender) + "</sender>\n";
     x += "  <sent>" + IsoTime(v->created_at_ms) + "</sent>\n";
     x += std::string("  <status>") + (v->status == "draft" ? "Draft" : "Actual") + "</status>\n";
     x += "  <msgType>" + msg_type + "</msgType>\n";
     x += "  <scope>Restricted</scope>\n";
-    x += "  <restriction>For " + Xml(a.audience) +
+    x += "  <restriction>For " + EscapeMarkup(a.audience) +
          " in Kent and Medway. Share only this official version.</restriction>\n";
-    if (!references.empty()) x += "  <references>" + Xml(references) + "</references>\n";
+    if (!references.empty()) x += "  <references>" + EscapeMarkup(references) + "</references>\n";
     x += "  <info>\n";
     x += "    <language>en-GB</language>\n";
     x += "    <category>Health</category>\n";
-    x += "    <event>" + Xml(LevelLabel(v->level)) + ": " + Xml(a.family) + "</event>\n";
+    x += "    <event>" + EscapeMarkup(LevelLabel(v->level)) + ": " + EscapeMarkup(a.family) +
+         "</event>\n";
     x += std::string("    <responseType>") + (msg_type == "Cancel" ? "AllClear" : "Prepare") +
          "</responseType>\n";
     x += std::string("    <urgency>") + urgency + "</urgency>\n";
     x += std::string("    <severity>") + severity + "</severity>\n";
     x += std::string("    <certainty>") + certainty + "</certainty>\n";
-    x += "    <audience>" + Xml(a.audience) + "</audience>\n";
+    x += "    <audience>" + EscapeMarkup(a.audience) + "</audience>\n";
     if (a.valid_until_ms > 0) x += "    <expires>" + IsoTime(a.valid_until_ms) + "</expires>\n";
     x += "    <senderName>LDIS Kent and Medway</senderName>\n";
     x += "    <headline>" +
-         Xml(LevelLabel(v->level) + " " + a.reference + " v" + std::to_string(v->version) + ": " +
-             a.family + " in " + a.district) +
+         EscapeMarkup(LevelLabel(v->level) + " " + a.reference + " v" + std::to_string(v->version) +
+                      ": " + a.family + " in " + a.district) +
          "</headline>\n";
-    x += "    <description>" + Xml(description) + "</description>\n";
-    if (!instruction.empty()) x += "    <instruction>" + Xml(instruction) + "</instruction>\n";
-    x += "    <web>" + Xml(public_url + "/alerts/" + a.reference) + "</web>\n";
-    x += "    <area>\n      <areaDesc>" + Xml(a.district + ", " + a.authority) +
+    x += "    <description>" + EscapeMarkup(description) + "</description>\n";
+    if (!instruction.empty())
+        x += "    <instruction>" + EscapeMarkup(instruction) + "</instruction>\n";
+    x += "    <web>" + EscapeMarkup(public_url + "/alerts/" + a.reference) + "</web>\n";
+    x += "    <area>\n      <areaDesc>" + EscapeMarkup(a.district + ", " + a.authority) +
          "</areaDesc>\n    </area>\n";
     x += "  </info>\n</alert>\n";
     return x;
@@ -288,24 +293,25 @@ std::string AtomFeed(const std::vector<engine::StoredAlert>& alerts, const std::
     if (updated == 0) updated = now_ms;
     std::string x = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n";
     x += "<feed xmlns=\"http://www.w3.org/2005/Atom\">\n";
-    x += "  <id>" + Xml(public_url) + "/feeds/alerts.atom</id>\n";
+    x += "  <id>" + EscapeMarkup(public_url) + "/feeds/alerts.atom</id>\n";
     x += "  <title>LDIS Kent and Medway: drug alerts</title>\n";
     x += "  <updated>" + IsoTime(updated) + "</updated>\n";
-    x += "  <link rel=\"self\" href=\"" + Xml(public_url) + "/feeds/alerts.atom\"/>\n";
+    x += "  <link rel=\"self\" href=\"" + EscapeMarkup(public_url) + "/feeds/alerts.atom\"/>\n";
     x += "  <author><name>LDIS Kent and Medway</name></author>\n";
     for (const auto& a : alerts) {
         const auto sections = Sections(a.body);
         x += "  <entry>\n";
-        x += "    <id>" + Xml(public_url) + "/alerts/" + Xml(a.reference) + "</id>\n";
+        x += "    <id>" + EscapeMarkup(public_url) + "/alerts/" + EscapeMarkup(a.reference) +
+             "</id>\n";
         x += "    <title>" +
-             Xml(Title(a) + " (v" + std::to_string(a.version) + ", " + a.status + ")") +
+             EscapeMarkup(Title(a) + " (v" + std::to_string(a.version) + ", " + a.status + ")") +
              "</title>\n";
         x += "    <updated>" + IsoTime(a.updated_at_ms) + "</updated>\n";
         if (a.issued_at_ms > 0) x += "    <published>" + IsoTime(a.issued_at_ms) + "</published>\n";
-        x += "    <link rel=\"alternate\" href=\"" + Xml(public_url) + "/alerts/" +
-             Xml(a.reference) + "\"/>\n";
-        x += "    <category term=\"" + Xml(a.level) + "\"/>\n";
-        x += "    <summary>" + Xml(Section(sections, "summary")) + "</summary>\n";
+        x += "    <link rel=\"alternate\" href=\"" + EscapeMarkup(public_url) + "/alerts/" +
+             EscapeMarkup(a.reference) + "\"/>\n";
+        x += "    <category term=\"" + EscapeMarkup(a.level) + "\"/>\n";
+        x += "    <summary>" + EscapeMarkup(Section(sections, "summary")) + "</summary>\n";
         x += "  </entry>\n";
     }
     x += "</feed>\n";

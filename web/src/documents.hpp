@@ -13,6 +13,9 @@
 
 namespace ldis::web {
 
+// Text made safe inside HTML or XML: & < > " ' escaped, control characters dropped.
+std::string EscapeMarkup(std::string_view text);
+
 // "2026-11-23T19:00:00+00:00" (CAP's form: no "Z"). "" for 0.
 std::string IsoTime(std::int64_t ms);
 // Milliseconds since the epoch of "2026-11-23" or an RFC 3339 date-time, or nullopt.

@@ -759,18 +759,7 @@ WebResponse Pages::AlertPage(const std::string& reference, const Sessions::Sessi
     d.set("partners", std::to_string(partners));
     json::error_code ec;
     const auto body = json::parse(a.body, ec);
-    static const std::vector<std::pair<std::string, std::string>> kHeadings = {
-        {"summary", "One-minute summary"},
-        {"what", "What is happening"},
-        {"evidence", "Evidence and confidence"},
-        {"harms", "Harms and warning signs"},
-        {"actions", "Actions for professionals"},
-        {"advice", "Advice for people who use drugs"},
-        {"naloxone", "Naloxone and overdose response"},
-        {"report", "How to report further cases"},
-        {"contacts", "Contacts"},
-        {"sharing", "Sharing"},
-        {"history", "Version history"}};
+    const auto& kHeadings = engine::SectionHeadings();
     mus::data sections{mus::data::type::list};
     for (const auto& [key, heading] : kHeadings) {
         if (ec || !body.is_object()) break;

@@ -41,32 +41,6 @@ std::int64_t NowMs() {
         .count();
 }
 
-std::string Html(std::string_view text) {
-    std::string out;
-    for (char c : text) {
-        switch (c) {
-            case '&':
-                out += "&amp;";
-                break;
-            case '<':
-                out += "&lt;";
-                break;
-            case '>':
-                out += "&gt;";
-                break;
-            case '"':
-                out += "&quot;";
-                break;
-            case '\'':
-                out += "&#39;";
-                break;
-            default:
-                out.push_back(c);
-        }
-    }
-    return out;
-}
-
 Response Make(http::status status, std::string body, std::string_view content_type) {
     Response res{status, 11};
     res.set(http::field::content_type, content_type);
@@ -86,11 +60,11 @@ Response Page(http::status status, std::string_view title, std::string_view body
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         "<title>" +
-        Html(title) +
+        EscapeMarkup(title) +
         " - LDIS Kent and Medway</title></head>\n"
         "<body style=\"font-family: Arial, sans-serif; max-width: 40em; margin: 2em "
         "auto; color: #0b0c0c;\">\n<main>\n<h1>" +
-        Html(title) + "</h1>\n" + std::string(body_html) + "\n</main>\n</body>\n</html>\n";
+        EscapeMarkup(title) + "</h1>\n" + std::string(body_html) + "\n</main>\n</body>\n</html>\n";
     Response res = Make(status, std::move(html), "text/html; charset=utf-8");
     res.set("Content-Security-Policy",
             "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'");
@@ -626,7 +600,7 @@ private:
             const bool expired = claim.error().message.find("expired") != std::string::npos;
             return Page(expired ? http::status::gone : http::status::bad_request,
                         expired ? "This link has expired" : "This link does not work",
-                        "<p>" + Html(claim.error().message) +
+                        "<p>" + EscapeMarkup(claim.error().message) +
                             ".</p>\n<p>If you need to confirm that you received an alert, reply "
                             "to the message or contact the LDIS coordinators.</p>");
         }
@@ -637,8 +611,9 @@ private:
                         "<p>This link names a delivery LDIS does not hold.</p>");
         }
         const auto& d = *rows;
-        const std::string what = Html(d.reference) + " version " + std::to_string(d.version) +
-                                 " (" + Html(LevelLabel(d.level)) + ")";
+        const std::string what = EscapeMarkup(d.reference) + " version " +
+                                 std::to_string(d.version) + " (" +
+                                 EscapeMarkup(LevelLabel(d.level)) + ")";
         if (record) {
             auto done = services_.store->Acknowledge(id, "ack-link " + d.partner + "/" + d.contact,
                                                      NowMs());
@@ -658,8 +633,8 @@ private:
                         "<p>Receipt of " + what + " was already recorded. Thank you.</p>");
         }
         return Page(http::status::ok, "Acknowledge this alert",
-                    "<p>Confirm that " + Html(d.partner) + " received " + what + ".</p>\n" +
-                        "<form method=\"post\" action=\"/ack/" + Html(token) +
+                    "<p>Confirm that " + EscapeMarkup(d.partner) + " received " + what + ".</p>\n" +
+                        "<form method=\"post\" action=\"/ack/" + EscapeMarkup(token) +
                         "\">\n<button type=\"submit\" style=\"font-size: 1.2em; padding: 0.5em "
                         "1em;\">Acknowledge</button>\n</form>");
     }

@@ -28,14 +28,6 @@ std::int64_t NowMs() {
         .count();
 }
 
-std::string AddressOf(const std::string& from) {
-    const auto open = from.find('<');
-    const auto close = from.find('>', open);
-    return open != std::string::npos && close != std::string::npos
-               ? from.substr(open + 1, close - open - 1)
-               : from;
-}
-
 // The start of a response body, on one line, for last_error.
 std::string Excerpt(const std::string& body) {
     std::string out = body.substr(0, 200);
@@ -476,7 +468,7 @@ private:
         t->upload = m.ToMime(options_.from, t->item.address, NowMs());
         CURL* e = t->easy;
         curl_easy_setopt(e, CURLOPT_URL, options_.smtp_url.c_str());
-        const std::string from = "<" + AddressOf(options_.from) + ">";
+        const std::string from = "<" + EmailAddressOf(options_.from) + ">";
         curl_easy_setopt(e, CURLOPT_MAIL_FROM, from.c_str());
         t->recipients = curl_slist_append(nullptr, ("<" + t->item.address + ">").c_str());
         curl_easy_setopt(e, CURLOPT_MAIL_RCPT, t->recipients);

@@ -1713,6 +1713,21 @@ private:
         return SQLITE_OK;
     }
 
+    // Ends a writer transaction that may have appended audit entries and queued
+    // deliveries: commits them, or rolls back and forgets them. An Error when it failed.
+    std::optional<Error> Finish(Transaction& tx, int rc) {
+        if (rc == SQLITE_OK) rc = FlushAudit();
+        if (rc == SQLITE_OK) rc = tx.Commit();
+        if (rc != SQLITE_OK) {
+            audit_.clear();
+            outbox_added_ = 0;
+            LoadLastAuditHash();
+            return Error{options_.path + ": " + writer_.Describe(rc)};
+        }
+        NotifyOutbox();
+        return std::nullopt;
+    }
+
     // Tells the writer's listener, outside any lock, that the outbox has new rows.
     void NotifyOutbox() {
         if (outbox_added_ == 0) return;
@@ -1898,15 +1913,7 @@ private:
                 if (rc != SQLITE_OK) break;
             }
         }
-        if (rc == SQLITE_OK) rc = FlushAudit();
-        if (rc == SQLITE_OK) rc = tx.Commit();
-        if (rc != SQLITE_OK) {
-            audit_.clear();
-            outbox_added_ = 0;
-            LoadLastAuditHash();
-            return Error{options_.path + ": " + writer_.Describe(rc)};
-        }
-        NotifyOutbox();
+        if (auto failed = Finish(tx, rc)) return *failed;
         return changed;
     }
 
@@ -1975,15 +1982,7 @@ private:
                               "{\"alert\":" + std::to_string(d.alert_id) + "}"});
             ++queued;
         }
-        if (rc == SQLITE_OK) rc = FlushAudit();
-        if (rc == SQLITE_OK) rc = tx.Commit();
-        if (rc != SQLITE_OK) {
-            audit_.clear();
-            outbox_added_ = 0;
-            LoadLastAuditHash();
-            return Error{options_.path + ": " + writer_.Describe(rc)};
-        }
-        NotifyOutbox();
+        if (auto failed = Finish(tx, rc)) return *failed;
         return queued;
     }
 

@@ -39,6 +39,11 @@ struct EmailMessage {
     std::string ToMime(const std::string& from, const std::string& to, std::int64_t now_ms) const;
 };
 
+// The alert's sections in the order messages show them, with their headings. Pure.
+const std::vector<std::pair<std::string, std::string>>& SectionHeadings();
+// "ldis@example.org" from "LDIS Kent and Medway <ldis@example.org>". Pure.
+std::string EmailAddressOf(const std::string& from);
+
 // "[LDIS RED – Drug Alert] KM-2026-0007 v2: nitazenes in Medway". Pure.
 std::string AlertSubject(const OutboxItem& item);
 // The alert document (DESIGN §5 alert topic, webhook "json" format). Pure.
