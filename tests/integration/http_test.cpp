@@ -211,6 +211,14 @@ TEST_F(HttpTest, AckLinkConfirmsOnGetAndRecordsOnPost) {
     EXPECT_NE(bad.body.find("This link does not work"), std::string::npos);
     EXPECT_NE(bad.body.find("altered"), std::string::npos);
     EXPECT_EQ(HttpRequest("GET", url_ + "/ack/nonsense").status, 400);
+    // A genuine link past its expiry: signed with the daemon's own key, expired in 1970.
+    {
+        ldis::engine::ReportStore keys(o);
+        const std::string old_link = ldis::engine::MakeAckToken(keys.AckKey(), delivery, 1);
+        const auto expired = HttpRequest("GET", url_ + "/ack/" + old_link);
+        EXPECT_EQ(expired.status, 410);
+        EXPECT_NE(expired.body.find("This link has expired"), std::string::npos) << expired.body;
+    }
 
     ldis::engine::ReportStore store(o);
     EXPECT_TRUE(store.VerifyAudit().ok());
