@@ -231,6 +231,15 @@ std::pair<std::string, std::string> Headline(const OutboxItem& item) {
                 "A red alert went out at once and is provisional until a coordinator confirms "
                 "it. " +
                     summary};
+    if (item.kind == kKindUnsubscribe)
+        return {"[LDIS unsubscribe request] " + DetailText(item, "partner") + " / " +
+                    DetailText(item, "contact"),
+                "The recipient " + DetailText(item, "address") + " (" +
+                    DetailText(item, "partner") + ", contact " + DetailText(item, "contact") +
+                    ") asked to stop receiving LDIS "
+                    "messages, from " +
+                    item.reference + " v" + std::to_string(item.version) +
+                    ". Nothing has changed yet: edit config/partners.toml if the partner agrees."};
     if (item.kind == kKindDeadLetter)
         return {"[LDIS delivery failed] " + item.reference + " v" + std::to_string(item.version) +
                     " to " + DetailText(item, "partner") + " by " + DetailText(item, "channel"),
@@ -277,8 +286,8 @@ EmailMessage RenderEmail(const MessageTemplates& templates, const OutboxItem& it
     EmailMessage m;
     const auto [headline, text] = Headline(item);
     m.subject = headline;
-    const bool notice =
-        item.kind == kKindApproval || item.kind == kKindPage || item.kind == kKindDeadLetter;
+    const bool notice = item.kind == kKindApproval || item.kind == kKindPage ||
+                        item.kind == kKindDeadLetter || item.kind == kKindUnsubscribe;
     mus::data d = AlertData(item, context);
     d.set("headline", headline);
     d.set("notice_text", text);

@@ -220,6 +220,35 @@ TEST_F(HttpTest, AckLinkConfirmsOnGetAndRecordsOnPost) {
         EXPECT_NE(expired.body.find("This link has expired"), std::string::npos) << expired.body;
     }
 
+    // The one-click unsubscribe asks the coordinators; it stops nothing by itself.
+    std::string unsubscribe;
+    for (const auto& m : smtp_.Messages()) {
+        if (m.at("headers").at("X-LDIS-Kind") != "alert") continue;
+        const std::string header(m.at("headers").at("List-Unsubscribe").as_string());
+        const auto at = header.find("/unsubscribe/");
+        if (at != std::string::npos &&
+            header.find(token.substr(0, token.find('.')) + ".") != std::string::npos)
+            unsubscribe = header.substr(at + 13, header.find('>') - at - 13);
+    }
+    ASSERT_FALSE(unsubscribe.empty());
+    EXPECT_NE(
+        HttpRequest("GET", url_ + "/unsubscribe/" + unsubscribe).body.find("Stop LDIS messages?"),
+        std::string::npos);
+    EXPECT_EQ(HttpRequest("POST", url_ + "/unsubscribe/" + token).status,
+              400);  // an ack token is not one
+    const auto asked =
+        HttpRequest("POST", url_ + "/unsubscribe/" + unsubscribe, "List-Unsubscribe=One-Click");
+    ASSERT_EQ(asked.status, 200) << asked.body;
+    EXPECT_NE(asked.body.find("Request sent to the LDIS coordinators"), std::string::npos);
+    ASSERT_TRUE(Eventually(
+        [&] {
+            for (const auto& m : smtp_.Messages()) {
+                if (m.at("headers").at("X-LDIS-Kind") == "unsubscribe") return true;
+            }
+            return false;
+        },
+        std::chrono::seconds(20)));
+
     ldis::engine::ReportStore store(o);
     EXPECT_TRUE(store.VerifyAudit().ok());
 }

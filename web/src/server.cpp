@@ -145,6 +145,16 @@ public:
                 if (method != http::verb::get) return reply(NotAllowed("GET"));
                 return Blocking([this] { return Metrics(); }, std::move(reply));
             }
+            if (path.starts_with("/unsubscribe/")) {
+                const std::string token = path.substr(13);
+                if (method == http::verb::get)
+                    return Blocking([this, token] { return UnsubscribePage(token, false); },
+                                    std::move(reply));
+                if (method == http::verb::post)
+                    return Blocking([this, token] { return UnsubscribePage(token, true); },
+                                    std::move(reply));
+                return reply(NotAllowed("GET, POST"));
+            }
             if (path.starts_with("/ack/")) {
                 const std::string token = path.substr(5);
                 if (method == http::verb::get)
@@ -637,6 +647,42 @@ private:
                         "<form method=\"post\" action=\"/ack/" + EscapeMarkup(token) +
                         "\">\n<button type=\"submit\" style=\"font-size: 1.2em; padding: 0.5em "
                         "1em;\">Acknowledge</button>\n</form>");
+    }
+
+    // RFC 8058 one-click: a POST asks; GET only shows what a POST would do.
+    Response UnsubscribePage(const std::string& token, bool record) {
+        auto claim = engine::VerifyAckToken(services_.store->AckKey() + ":unsubscribe", token,
+                                            NowMs() / 1000);
+        if (!claim.ok()) {
+            return Page(http::status::bad_request, "This link does not work",
+                        "<p>" + EscapeMarkup(claim.error().message) +
+                            ".</p>\n<p>To stop LDIS messages, contact the LDIS coordinators.</p>");
+        }
+        const auto delivery = services_.store->FindDelivery(claim.value().delivery_id);
+        if (!delivery) {
+            return Page(http::status::not_found, "Delivery not found",
+                        "<p>This link names a delivery LDIS does not hold.</p>");
+        }
+        if (!record) {
+            return Page(
+                http::status::ok, "Stop LDIS messages?",
+                "<p>Drug alerts warn services of batches that kill. Ask the LDIS "
+                "coordinators to stop sending them to " +
+                    EscapeMarkup(delivery->address) +
+                    "?</p>\n<form method=\"post\" action=\"/unsubscribe/" + EscapeMarkup(token) +
+                    "\">\n<button type=\"submit\">Ask to stop these messages</button>\n</form>");
+        }
+        auto done = services_.store->RequestUnsubscribe(delivery->id, NowMs());
+        if (!done.ok()) {
+            return Page(http::status::service_unavailable, "Please try again",
+                        "<p>Your request could not be recorded just now.</p>");
+        }
+        spdlog::info("unsubscribe requested delivery={} partner={} contact={}", delivery->id,
+                     delivery->partner, delivery->contact);
+        return Page(http::status::ok, "Request sent to the LDIS coordinators",
+                    "<p>The coordinators will stop these messages to " +
+                        EscapeMarkup(delivery->address) +
+                        " once your organisation agrees. Until then, alerts keep coming.</p>");
     }
 
     Response SubmitReport(const std::string& body) {

@@ -565,6 +565,40 @@ public:
         });
     }
 
+    Result<DeliveryRow> RequestUnsubscribe(std::int64_t delivery_id, std::int64_t now) {
+        auto rows = DeliveryQuery("WHERE d.id = ?1", std::to_string(delivery_id));
+        if (rows.empty()) return Error{"no delivery " + std::to_string(delivery_id)};
+        const DeliveryRow row = rows.front();
+        auto outcome = OnWriter<int>([&]() -> Result<int> {
+            const auto g = CurrentGrading();
+            Transaction tx(writer_);
+            if (tx.begun() != SQLITE_OK)
+                return Error{options_.path + ": " + writer_.Describe(tx.begun())};
+            std::int64_t alert_id = 0;
+            {
+                sqlite3_stmt* stmt =
+                    writer_.Cached("SELECT alert_id FROM deliveries WHERE id = ?1");
+                StatementUse use(stmt);
+                sqlite3_bind_int64(stmt, 1, delivery_id);
+                if (sqlite3_step(stmt) == SQLITE_ROW) alert_id = sqlite3_column_int64(stmt, 0);
+            }
+            const std::string detail =
+                boost::json::serialize(boost::json::object{{"delivery", delivery_id},
+                                                           {"partner", row.partner},
+                                                           {"contact", row.contact},
+                                                           {"address", row.address}});
+            int rc = SQLITE_OK;
+            if (g)
+                rc = NoticeCoordinators(*g, alert_id, row.version, kKindUnsubscribe, now, detail);
+            audit_.push_back({now, row.partner + "/" + row.contact, "unsubscribe.requested",
+                              "delivery-" + std::to_string(delivery_id), detail});
+            if (auto failed = Finish(tx, rc)) return *failed;
+            return 1;
+        });
+        if (!outcome.ok()) return outcome.error();
+        return row;
+    }
+
     Result<DeliveryRow> Acknowledge(std::int64_t delivery_id, std::string_view actor,
                                     std::int64_t now) {
         const std::string who(actor);
@@ -2106,6 +2140,9 @@ Result<int> ReportStore::RecoverInFlight(std::int64_t now_ms) {
 Result<DeliveryRow> ReportStore::Acknowledge(std::int64_t delivery_id, std::string_view actor,
                                              std::int64_t now_ms) {
     return impl_->Acknowledge(delivery_id, actor, now_ms);
+}
+Result<DeliveryRow> ReportStore::RequestUnsubscribe(std::int64_t delivery_id, std::int64_t now_ms) {
+    return impl_->RequestUnsubscribe(delivery_id, now_ms);
 }
 const std::string& ReportStore::AckKey() const {
     return impl_->AckKey();

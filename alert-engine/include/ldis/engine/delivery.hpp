@@ -22,12 +22,15 @@ std::string_view ToString(DeliveryStatus status);
 //   page        a provisional red alert issued at once, to the coordinators;
 //   escalation  an unacknowledged alert, to the partner's escalation contact;
 //   dead_letter a delivery that failed for good, to the coordinators;
+//   unsubscribe a recipient asked to stop these messages, to the coordinators;
 //   mqtt        the alert document on ldis/v1/alerts/{level}/{authority}.
 inline constexpr std::string_view kKindAlert = "alert";
 inline constexpr std::string_view kKindApproval = "approval";
 inline constexpr std::string_view kKindPage = "page";
 inline constexpr std::string_view kKindEscalation = "escalation";
 inline constexpr std::string_view kKindDeadLetter = "dead_letter";
+inline constexpr std::string_view kKindUnsubscribe =
+    "unsubscribe";  // a request, to the coordinators
 inline constexpr std::string_view kKindMqtt = "mqtt";
 
 // How the dispatcher treats failures, and what the outbox writer needs to route.

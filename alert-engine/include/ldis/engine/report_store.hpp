@@ -232,6 +232,11 @@ public:
     // Blocks until committed; thread-safe.
     Result<DeliveryRow> Acknowledge(std::int64_t delivery_id, std::string_view actor,
                                     std::int64_t now_ms);
+    // A recipient's request to stop these messages (the List-Unsubscribe link): recorded
+    // in the audit log and sent to the coordinators, who own partners.toml. Nothing is
+    // unsubscribed by itself: an alert service must not lose an A&E to a stray click.
+    // Blocks until committed; thread-safe.
+    Result<DeliveryRow> RequestUnsubscribe(std::int64_t delivery_id, std::int64_t now_ms);
     // The key that signs acknowledgement tokens: made at the first start, kept in the file.
     const std::string& AckKey() const;
     // Deliveries of one alert ("" for all), oldest first. Thread-safe.
