@@ -92,8 +92,7 @@ std::string Bearer(const Request& req) {
 class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
 public:
     Impl(net::io_context& io, ServerOptions options, Services services)
-        : io_(io),
-          options_(std::move(options)),
+        : options_(std::move(options)),
           services_(std::move(services)),
           acceptor_(io),
           pages_(services_, services_.templates_dir, services_.assets_dir) {}
@@ -717,7 +716,6 @@ private:
 
     static void StartSession(const std::shared_ptr<Impl>& server, tcp::socket socket);
 
-    net::io_context& io_;
     ServerOptions options_;
     Services services_;
     tcp::acceptor acceptor_;

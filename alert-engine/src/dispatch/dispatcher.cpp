@@ -103,7 +103,6 @@ public:
         transfers_.clear();
         curl_multi_cleanup(multi_);
         for (auto& [fd, w] : watches_) {
-            boost::system::error_code ec;
             w->closed = true;
             w->descriptor.release();
         }
