@@ -1,0 +1,233 @@
+// Fault injection: the real ldisd, mosquitto, an aiosmtpd server and SQLite, with the
+// faults made for real: kill -9 during a burst that raises alerts, a full disk (a tiny
+// tmpfs), and a database locked by another process at start.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "ldis/engine/report_store.hpp"
+#include "support/daemon.hpp"
+#include "support/mqtt_peer.hpp"
+#include "support/processes.hpp"
+#include "support/reports.hpp"
+#include "support/servers.hpp"
+
+namespace json = boost::json;
+using ldis::test::Eventually;
+using ldis::test::Ldisd;
+using ldis::test::Mosquitto;
+using ldis::test::MqttPeer;
+using ldis::test::NewUuid;
+using ldis::test::Seen;
+using ldis::test::SmtpSink;
+using ldis::test::TempDir;
+
+namespace {
+
+ldis::engine::StoreOptions At(const std::string& db) {
+    ldis::engine::StoreOptions o;
+    o.path = db;
+    return o;
+}
+
+const char* kDistricts[] = {"Ashford",   "Canterbury", "Dartford", "Dover",  "Gravesham",
+                            "Maidstone", "Sevenoaks",  "Swale",    "Thanet", "Tunbridge Wells"};
+
+// Report i of a burst: most are rumours (no alert); every tenth is a death, which raises
+// or updates a red alert in one of ten districts.
+std::string BurstReport(int i, const std::string& id) {
+    auto r = ldis::test::ValidReport(id);
+    r["area"] = json::object{{"authority", "Kent"}, {"district", kDistricts[i % 10]}};
+    if (i % 10 == 0) {
+        r["harms"].as_object()["deaths"] = 1;
+    } else {
+        r["evidence"] = "anecdotal";
+        r["harms"] = json::object{{"cases", 1}};
+    }
+    return json::serialize(r);
+}
+
+TEST(FaultTest, RepeatedKillDuringABurstLosesNoReportAndNoDelivery) {
+    constexpr int kReports = 1000;
+    constexpr int kKills = 3;
+    Mosquitto broker;
+    TempDir dir;
+    SmtpSink smtp;
+    smtp.Start();
+    const std::string partners = dir / "partners.toml";
+    std::ofstream(partners) << "[coordinators]\npartner = \"coord\"\n"
+                            << "[[partner]]\nid = \"coord\"\nname = \"Coordinators\"\n"
+                            << "  [[partner.contact]]\n  name = \"team\"\n  channel = \"email\"\n"
+                            << "  address = \"coordinators@example.org\"\n"
+                            << "[[partner]]\nid = \"kent\"\nname = \"Kent services\"\n"
+                            << "  [[partner.contact]]\n  name = \"desk\"\n  channel = \"email\"\n"
+                            << "  address = \"kent@example.org\"\n"
+                            << "  [[partner.subscription]]\n  levels = [\"red\"]\n";
+    Ldisd daemon(
+        broker, dir,
+        {"paths.partners=" + partners, "email.smtp_url=" + smtp.url(), "dispatch.channels=email",
+         "dispatch.retry_base_ms=200", "dispatch.retry_max_ms=1000"});
+    daemon.Start();
+
+    std::vector<std::string> ids;
+    for (int i = 0; i < kReports; ++i) ids.push_back(NewUuid());
+    std::atomic<int> published{0};
+    std::atomic<bool> publish_failed{false};
+    std::thread publisher([&] {
+        MqttPeer peer(broker.uri(), "fault-publisher");
+        for (int i = 0; i < kReports; ++i) {
+            if (!peer.Publish("ldis/v1/reports/hospital", BurstReport(i, ids[i])))
+                publish_failed = true;
+            ++published;
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
+    });
+    for (int k = 1; k <= kKills; ++k) {
+        Eventually([&] { return published.load() >= k * kReports / (kKills + 1); },
+                   std::chrono::seconds(60));
+        daemon.Stop(SIGKILL);
+        daemon.Start();
+    }
+    publisher.join();
+    ASSERT_FALSE(publish_failed.load());
+
+    // Every report stored exactly once.
+    ASSERT_TRUE(Eventually(
+        [&] { return ldis::engine::ReportStore(At(daemon.db_path())).CountReports() >= kReports; },
+        std::chrono::seconds(120)))
+        << ldis::engine::ReportStore(At(daemon.db_path())).CountReports() << " stored";
+    const auto stored = ldis::engine::ReportStore(At(daemon.db_path())).ListIds();
+    EXPECT_EQ(std::set<std::string>(stored.begin(), stored.end()).size(), stored.size());
+    EXPECT_EQ(std::set<std::string>(stored.begin(), stored.end()),
+              std::set<std::string>(ids.begin(), ids.end()));
+
+    // Every delivery delivered; any email sent twice carries the same Message-ID.
+    ASSERT_TRUE(Eventually(
+        [&] {
+            const auto rows = ldis::engine::ReportStore(At(daemon.db_path())).Deliveries("");
+            return !rows.empty() && std::all_of(rows.begin(), rows.end(), [](const auto& d) {
+                return d.status == "delivered";
+            });
+        },
+        std::chrono::seconds(120)));
+    const auto deliveries = ldis::engine::ReportStore(At(daemon.db_path())).Deliveries("");
+    // One message per recipient and alert version; a repeat keeps its Message-ID.
+    std::map<std::string, std::set<std::string>> message_ids;
+    std::size_t emails = 0;
+    for (const auto& m : smtp.Messages()) {
+        ++emails;
+        const auto& h = m.at("headers").as_object();
+        const std::string key = std::string(m.at("rcpt_tos").at(0).as_string()) + " " +
+                                std::string(h.at("X-LDIS-Alert").as_string()) + " v" +
+                                std::string(h.at("X-LDIS-Version").as_string()) + " " +
+                                std::string(h.at("X-LDIS-Kind").as_string());
+        message_ids[key].insert(std::string(h.at("Message-ID").as_string()));
+    }
+    for (const auto& [key, set] : message_ids) EXPECT_EQ(set.size(), 1u) << key;
+    const std::size_t repeats = emails - message_ids.size();
+    EXPECT_EQ(message_ids.size(), deliveries.size()) << "an email is missing or unexpected";
+    std::cout << kReports << " reports with " << kKills << " kill -9: " << deliveries.size()
+              << " deliveries, all delivered; " << repeats
+              << " email(s) sent twice, each with its Message-ID\n";
+}
+
+// A tiny filesystem for the database, filled up: ldisd must not acknowledge what it cannot
+// store, and must store it once space returns.
+TEST(FaultTest, FullDiskIsNeverAcknowledgedAndRecovers) {
+    TempDir dir;
+    const std::string mountpoint = dir / "small";
+    std::filesystem::create_directories(mountpoint);
+    if (mount("tmpfs", mountpoint.c_str(), "tmpfs", 0, "size=3m") != 0)
+        GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
+    struct Unmount {
+        std::string path;
+        ~Unmount() { umount2(path.c_str(), MNT_DETACH); }
+    } unmount{mountpoint};
+
+    Mosquitto broker;
+    TempDir logs;
+    Ldisd daemon(broker, logs, {"store.path=" + mountpoint + "/ldis.db"});
+    daemon.Start();
+    MqttPeer peer(broker.uri(), "disk-full-submitter");
+    peer.Subscribe("test/receipts");
+    const auto submit = [&](const std::string& id) {
+        EXPECT_TRUE(peer.Publish("ldis/v1/reports/hospital", ldis::test::ValidReportText(id),
+                                 "test/receipts", id));
+    };
+    const std::string before = NewUuid();
+    submit(before);
+    ASSERT_TRUE(peer.WaitFor([&](const Seen& s) { return s.correlation_data == before; },
+                             std::chrono::seconds(10)));
+
+    // Fill the filesystem to the last byte.
+    const std::string filler = mountpoint + "/filler";
+    {
+        std::ofstream out(filler, std::ios::binary);
+        const std::string chunk(4096, 'x');
+        while (out.write(chunk.data(), static_cast<std::streamsize>(chunk.size()))) {
+        }
+    }
+    const std::string during = NewUuid();
+    submit(during);
+    // No receipt while it cannot be stored: the report is not acknowledged.
+    EXPECT_FALSE(peer.WaitFor([&](const Seen& s) { return s.correlation_data == during; },
+                              std::chrono::seconds(3)));
+    EXPECT_TRUE(daemon.running());
+    EXPECT_NE(daemon.log().find("disk is full"), std::string::npos) << daemon.log();
+
+    std::filesystem::remove(filler);  // space returns
+    const auto receipt = peer.WaitFor([&](const Seen& s) { return s.correlation_data == during; },
+                                      std::chrono::seconds(20));
+    ASSERT_TRUE(receipt) << daemon.log();
+    EXPECT_EQ(ldis::test::ParseObject(receipt->payload).at("status"), "accepted");
+    daemon.Stop(SIGTERM);
+    const auto ids = ldis::engine::ReportStore(At(mountpoint + "/ldis.db")).ListIds();
+    EXPECT_EQ(ids.size(), 2u);
+    EXPECT_EQ(std::count(ids.begin(), ids.end(), during), 1);
+}
+
+// Another process holds the database: a clear error and a non-zero exit, nothing lost.
+TEST(FaultTest, LockedDatabaseAtStartIsAClearErrorAndExit) {
+    Mosquitto broker;
+    TempDir dir;
+    const std::string db = dir / "ldis.db";
+    // A rollback-journal database held in an exclusive transaction by another process.
+    ldis::test::Process holder({"/usr/bin/python3", "-c",
+                                "import sqlite3, sys, time\n"
+                                "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+                                "c.execute('CREATE TABLE held(x)')\n"
+                                "c.execute('BEGIN EXCLUSIVE')\n"
+                                "c.execute('INSERT INTO held VALUES (1)')\n"
+                                "print('holding', flush=True)\n"
+                                "time.sleep(60)\n",
+                                db},
+                               dir / "holder.log");
+    ASSERT_TRUE(Eventually(
+        [&] {
+            return ldis::test::ReadFile(dir / "holder.log").find("holding") != std::string::npos;
+        },
+        std::chrono::seconds(10)));
+    ldis::test::Process ldisd({LDISD_PATH, "--config", ldis::test::SourcePath("config/ldisd.toml"),
+                               "--set", "mqtt.uri=" + broker.uri(), "--set", "store.path=" + db,
+                               "--set", "http.listen=127.0.0.1:0"},
+                              dir / "ldisd.log");
+    EXPECT_EQ(ldisd.Wait(std::chrono::seconds(30)), 3);
+    const std::string log = ldis::test::ReadFile(dir / "ldisd.log");
+    EXPECT_NE(log.find("is locked by another process"), std::string::npos) << log;
+    EXPECT_NE(log.find(db), std::string::npos) << log;
+    holder.Stop(SIGKILL);
+    // The holder's table is still there: ldisd changed nothing.
+    ldis::test::Process check({"/usr/bin/sqlite3", db, "SELECT name FROM sqlite_schema"},
+                              dir / "check.log");
+    EXPECT_EQ(check.Wait(std::chrono::seconds(10)), 0);
+    EXPECT_NE(ldis::test::ReadFile(dir / "check.log").find("held"), std::string::npos);
+}
+
+}  // namespace
