@@ -68,6 +68,7 @@ const KeySpec kKeys[] = {
     {"dispatch.retry_max_ms", Kind::kInt, "600000"},
     {"dispatch.max_in_flight", Kind::kInt, "256"},
     {"dispatch.timeout_ms", Kind::kInt, "15000"},
+    {"dispatch.update_interval_s", Kind::kInt, "900"},
     {"escalation.red_ack_s", Kind::kInt, "14400"},
     {"escalation.amber_ack_s", Kind::kInt, "86400"},
     {"escalation.check_s", Kind::kInt, "30"},
@@ -423,6 +424,9 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
     c.dispatch_timeout_ms = static_cast<int>(get("dispatch.timeout_ms").number);
     if (c.dispatch_timeout_ms < 100)
         fail("dispatch.timeout_ms", "dispatch.timeout_ms must be at least 100");
+    c.dispatch.update_interval_ms = get("dispatch.update_interval_s").number * 1000;
+    if (c.dispatch.update_interval_ms < 0)
+        fail("dispatch.update_interval_s", "dispatch.update_interval_s must be 0 or more");
     c.dispatch.red_ack_ms = get("escalation.red_ack_s").number * 1000;
     c.dispatch.amber_ack_ms = get("escalation.amber_ack_s").number * 1000;
     if (c.dispatch.red_ack_ms < 1000 || c.dispatch.amber_ack_ms < 1000)

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "ldis/engine/report_store.hpp"
@@ -77,6 +78,12 @@ TEST(DurabilityTest, RepeatedSigkillLosesNothingAndStoresEachReportOnce) {
     const bool all = Eventually([&] { return StoredCount(daemon.db_path()) >= kReports; },
                                 std::chrono::seconds(60));
     EXPECT_EQ(daemon.Stop(SIGTERM), 0);
+    if (!all) {
+        std::istringstream log(daemon.log());
+        for (std::string line; std::getline(log, line);) {
+            if (line.find(" info ") == std::string::npos) std::cerr << line << '\n';
+        }
+    }
     const auto stored = StoredIds(daemon.db_path());
     std::size_t missing = 0;
     for (const auto& id : ids) missing += stored.count(id) == 0;

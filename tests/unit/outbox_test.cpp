@@ -226,4 +226,27 @@ TEST_F(OutboxTest, OnlyUnacknowledgedPartnersAreEscalatedOnce) {
     EXPECT_TRUE(store_->VerifyAudit().ok());
 }
 
+TEST_F(OutboxTest, MoreReportsInALiveAlertReachPartnersAtMostOncePerInterval) {
+    const auto first = SubmitRed();
+    DeliverAll();
+    EXPECT_EQ(Recipients(1), (std::multiset<std::string>{"ed/hook", "ed/backup", "police/desk"}));
+    // Two more reports of the same batch: new versions, held back (same level, within 15 min).
+    SubmitRed();
+    SubmitRed();
+    const auto alert = store_->FindAlert(first.alert_reference);
+    ASSERT_TRUE(alert);
+    EXPECT_EQ(alert->version, 3);
+    EXPECT_TRUE(Recipients(2).empty());
+    EXPECT_TRUE(Recipients(3).empty());
+    // When the interval has passed, the latest version goes out, once.
+    EXPECT_EQ(Escalate(Now() + 16 * 60 * 1000), 0);
+    EXPECT_EQ(Recipients(3), (std::multiset<std::string>{"ed/backup", "police/desk"}));
+    EXPECT_TRUE(Recipients(2).empty());
+    Escalate(Now() + 17 * 60 * 1000);
+    EXPECT_EQ(Recipients(3).size(), 2u);
+    // A coordinator's update always goes at once.
+    ASSERT_TRUE(store_->Act(first.alert_reference, AlertAction::kRevise, "coordinator").ok());
+    EXPECT_EQ(Recipients(4), (std::multiset<std::string>{"ed/backup", "police/desk"}));
+}
+
 }  // namespace

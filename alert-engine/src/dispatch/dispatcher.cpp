@@ -368,14 +368,24 @@ private:
         auto timer = std::make_shared<net::steady_timer>(io_, options_.timeout * 2);
         mqtt_pending_[id] = timer;
         const std::string doc = AlertDocument(item, options_.public_url);
-        options_.mqtt_publish(item.address, doc, [this, id](bool ok, std::string error) {
-            net::post(io_, [this, id, ok, error = std::move(error)] {
-                auto it = mqtt_pending_.find(id);
-                if (it == mqtt_pending_.end()) return;
+        // Paho may answer after this dispatcher is gone (at shutdown it fails what is
+        // pending): the callback holds only a weak handle and the io_context.
+        std::weak_ptr<Impl*> weak = self_;
+        net::io_context* io = &io_;
+        options_.mqtt_publish(item.address, doc, [weak, io, id](bool ok, std::string error) {
+            if (weak.expired()) return;
+            net::post(*io, [weak, id, ok, error = std::move(error)] {
+                const auto alive = weak.lock();
+                if (!alive) return;
+                Impl* self = *alive;
+                auto& pending = self->mqtt_pending_;
+                auto it = pending.find(id);
+                if (it == pending.end()) return;
                 it->second->cancel();
-                mqtt_pending_.erase(it);
-                Record({id, ok ? DeliveryOutcome::Kind::kDelivered : DeliveryOutcome::Kind::kRetry,
-                        ok ? "" : "MQTT: " + error, -1});
+                pending.erase(it);
+                self->Record(
+                    {id, ok ? DeliveryOutcome::Kind::kDelivered : DeliveryOutcome::Kind::kRetry,
+                     ok ? "" : "MQTT: " + error, -1});
             });
         });
         timer->async_wait([this, id](const boost::system::error_code& ec) {
@@ -689,6 +699,7 @@ private:
     net::io_context& io_;
     ReportStore& store_;
     DispatcherOptions options_;
+    std::shared_ptr<Impl*> self_ = std::make_shared<Impl*>(this);  // see SendMqtt
     CURLM* multi_ = nullptr;
     net::steady_timer curl_timer_;
     net::steady_timer due_timer_;

@@ -156,6 +156,11 @@ constexpr const char* kMigrations[] = {
         revoked_at_ms INTEGER
     );
     )sql",
+    R"sql(
+    ALTER TABLE alerts ADD COLUMN routed_version INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE alerts ADD COLUMN routed_at_ms INTEGER NOT NULL DEFAULT 0;
+    UPDATE alerts SET routed_version = version, routed_at_ms = updated_at_ms;
+    )sql",
 };
 static_assert(std::size(kMigrations) == ReportStore::kSchemaVersion);
 
@@ -1003,28 +1008,29 @@ private:
         return options_.reference_prefix + "-R" + digits;
     }
 
+    // Reports and jobs take turns: a batch of reports, then one job. Reports wait for
+    // their acknowledgement, so a busy outbox must never hold them back.
     void Run() {
         std::vector<Pending*> batch;
         for (;;) {
+            std::function<void()> job;
             {
                 std::unique_lock lock(mutex_);
                 wake_.wait(lock, [this] { return closing_ || !queue_.empty() || !jobs_.empty(); });
-                if (!jobs_.empty()) {
-                    auto job = std::move(jobs_.front());
-                    jobs_.pop_front();
-                    lock.unlock();
-                    job();
-                    continue;
-                }
-                if (queue_.empty()) return;  // closing, and nothing left to write
+                if (queue_.empty() && jobs_.empty()) return;  // closing, nothing left to do
                 while (!queue_.empty() && batch.size() < options_.max_batch) {
                     batch.push_back(queue_.front());
                     queue_.pop_front();
                 }
                 batch_grading_ = grading_;
+                if (!jobs_.empty()) {
+                    job = std::move(jobs_.front());
+                    jobs_.pop_front();
+                }
             }
-            Commit(batch);
+            if (!batch.empty()) Commit(batch);
             batch.clear();
+            if (job) job();
         }
     }
 
@@ -1196,7 +1202,9 @@ private:
                     route.district = ColumnText(stmt, 3);
                 }
             }
-            if (const int rc = QueueDeliveries(route, *g, now); rc != SQLITE_OK) {
+            int rc = QueueDeliveries(route, *g, now);
+            if (rc == SQLITE_OK) rc = MarkRouted(alert_id, new_version, now);
+            if (rc != SQLITE_OK) {
                 outbox_added_ = 0;
                 return Error{options_.path + ": " + writer_.Describe(rc)};
             }
@@ -1457,12 +1465,14 @@ private:
 
         // The signal's live alert, if any.
         std::int64_t alert_id = 0;
-        std::string alert_reference, status_text;
+        std::string alert_reference, status_text, previous_level;
+        std::int64_t routed_at = 0;
         int version = 0;
         {
             sqlite3_stmt* stmt = writer_.Cached(
-                "SELECT id, reference, status, version FROM alerts WHERE signal_id = ?1 "
-                "AND status IN ('draft','issued','updated') ORDER BY id DESC LIMIT 1");
+                "SELECT id, reference, status, version, level, routed_at_ms FROM alerts WHERE "
+                "signal_id = ?1 AND status IN ('draft','issued','updated') ORDER BY id DESC LIMIT "
+                "1");
             StatementUse use(stmt);
             sqlite3_bind_int64(stmt, 1, signal_id);
             const int rc = sqlite3_step(stmt);
@@ -1471,6 +1481,8 @@ private:
                 alert_reference = ColumnText(stmt, 1);
                 status_text = ColumnText(stmt, 2);
                 version = sqlite3_column_int(stmt, 3);
+                previous_level = ColumnText(stmt, 4);
+                routed_at = sqlite3_column_int64(stmt, 5);
             } else if (rc != SQLITE_DONE) {
                 return rc;
             }
@@ -1606,7 +1618,16 @@ private:
             route.audience = policy.audience;
             route.created_draft = action == "alert.created" && status == AlertStatus::kDraft;
             route.page = newly_issued && provisional;
-            if (const int rc = QueueDeliveries(route, g, now); rc != SQLITE_OK) return rc;
+            // A new report in a live signal makes a new version; partners get it at once
+            // only when the alert is new or its level changed, else at most once per
+            // dispatch.update_interval (FlushUpdates sends the latest one later).
+            const bool routed_now = status == AlertStatus::kDraft || newly_issued ||
+                                    action == "alert.created" || level != previous_level ||
+                                    now - routed_at >= g.dispatch.update_interval_ms;
+            if (routed_now) {
+                if (const int rc = QueueDeliveries(route, g, now); rc != SQLITE_OK) return rc;
+                if (const int rc = MarkRouted(alert_id, version, now); rc != SQLITE_OK) return rc;
+            }
         }
         audit_.push_back(
             {now, "ldisd", action, alert_reference,
@@ -1760,6 +1781,47 @@ private:
         }
         NotifyOutbox();
         return std::nullopt;
+    }
+
+    int MarkRouted(std::int64_t alert_id, int version, std::int64_t now) {
+        sqlite3_stmt* stmt = writer_.Cached(
+            "UPDATE alerts SET routed_version = ?2, routed_at_ms = ?3 WHERE id = ?1");
+        StatementUse use(stmt);
+        sqlite3_bind_int64(stmt, 1, alert_id);
+        sqlite3_bind_int(stmt, 2, version);
+        sqlite3_bind_int64(stmt, 3, now);
+        return sqlite3_step(stmt) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(writer_.get());
+    }
+
+    // Sends the latest version of every live alert whose newer versions were held back
+    // by dispatch.update_interval, once the interval has passed. In the caller's transaction.
+    int FlushUpdates(const GradingSetup& g, std::int64_t now) {
+        std::vector<VersionRoute> due;
+        {
+            sqlite3_stmt* stmt = writer_.Cached(
+                "SELECT a.id, a.version, a.status, a.level, a.audience, s.authority, s.district "
+                "FROM alerts a JOIN signals s ON s.id = a.signal_id "
+                "WHERE a.status IN ('issued','updated') AND a.version > a.routed_version "
+                "AND a.routed_at_ms <= ?1");
+            StatementUse use(stmt);
+            sqlite3_bind_int64(stmt, 1, now - g.dispatch.update_interval_ms);
+            while (sqlite3_step(stmt) == SQLITE_ROW) {
+                VersionRoute r;
+                r.alert_id = sqlite3_column_int64(stmt, 0);
+                r.version = sqlite3_column_int(stmt, 1);
+                r.status = ColumnText(stmt, 2);
+                r.level = ColumnText(stmt, 3);
+                r.audience = ColumnText(stmt, 4);
+                r.authority = ColumnText(stmt, 5);
+                r.district = ColumnText(stmt, 6);
+                due.push_back(std::move(r));
+            }
+        }
+        for (const auto& r : due) {
+            if (const int rc = QueueDeliveries(r, g, now); rc != SQLITE_OK) return rc;
+            if (const int rc = MarkRouted(r.alert_id, r.version, now); rc != SQLITE_OK) return rc;
+        }
+        return SQLITE_OK;
     }
 
     // Tells the writer's listener, outside any lock, that the outbox has new rows.
@@ -1957,6 +2019,10 @@ private:
         Transaction tx(writer_);
         if (tx.begun() != SQLITE_OK)
             return Error{options_.path + ": " + writer_.Describe(tx.begun())};
+        if (const int rc = FlushUpdates(*g, now); rc != SQLITE_OK) {
+            outbox_added_ = 0;
+            return Error{options_.path + ": " + writer_.Describe(rc)};
+        }
         struct Due {
             std::int64_t alert_id;
             std::string partner;

@@ -42,6 +42,9 @@ struct DispatchPolicy {
     std::int64_t retry_max_ms = 600000;              // no wait is longer than this
     std::int64_t red_ack_ms = 4LL * 3600 * 1000;     // DESIGN §6: acknowledge within 4 h
     std::int64_t amber_ack_ms = 24LL * 3600 * 1000;  // and 24 h
+    // A new report in a live signal makes a new version; unless the level changed, it
+    // reaches partners at most once per this interval (the latest version then).
+    std::int64_t update_interval_ms = 15LL * 60 * 1000;
 };
 
 // The wait before attempt `attempts + 1`, after `attempts` failed: exponential from

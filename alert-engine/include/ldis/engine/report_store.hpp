@@ -160,7 +160,7 @@ public:
 // many concurrent Insert() calls share one fsync. Reads use their own connection.
 class ReportStore {
 public:
-    static constexpr int kSchemaVersion = 4;
+    static constexpr int kSchemaVersion = 5;
 
     // Opens or creates the file, checks its integrity header and migrates it.
     // Throws StoreError naming the file and the problem.
@@ -224,7 +224,9 @@ public:
     void Complete(std::vector<DeliveryOutcome> outcomes, std::int64_t now_ms,
                   std::function<void(Result<int>)> done);
     // Queues an escalation for every red or amber alert delivery whose acknowledgement is
-    // overdue at `now_ms`, once per alert and partner. `done` gets the number queued.
+    // overdue at `now_ms`, once per alert and partner, and sends the latest version of
+    // alerts whose updates were held back (dispatch.update_interval). `done` gets the
+    // number of escalations queued.
     void EscalateDue(std::int64_t now_ms, std::function<void(Result<int>)> done);
     // After a crash: deliveries left "sending" are due again at once. Blocks; thread-safe.
     Result<int> RecoverInFlight(std::int64_t now_ms);
