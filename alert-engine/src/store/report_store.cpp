@@ -495,13 +495,7 @@ public:
             }
             audit_.push_back({now, "ldisctl", "token.created", name,
                               boost::json::serialize(boost::json::object{{"role", role}})});
-            int rc = FlushAudit();
-            if (rc == SQLITE_OK) rc = tx.Commit();
-            if (rc != SQLITE_OK) {
-                audit_.clear();
-                LoadLastAuditHash();
-                return Error{options_.path + ": " + writer_.Describe(rc)};
-            }
+            if (auto failed = Finish(tx, SQLITE_OK)) return *failed;
             return secret;
         });
     }
@@ -626,13 +620,7 @@ public:
             if (changed == 0) return 0;
             audit_.push_back({now, who, "delivery.acknowledged",
                               "delivery-" + std::to_string(delivery_id), "{}"});
-            int rc = FlushAudit();
-            if (rc == SQLITE_OK) rc = tx.Commit();
-            if (rc != SQLITE_OK) {
-                audit_.clear();
-                LoadLastAuditHash();
-                return Error{options_.path + ": " + writer_.Describe(rc)};
-            }
+            if (auto failed = Finish(tx, SQLITE_OK)) return *failed;
             return changed;
         });
         if (!outcome.ok()) return outcome.error();
