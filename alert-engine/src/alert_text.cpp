@@ -3,9 +3,11 @@
 #include <boost/json.hpp>
 #include <fstream>
 #include <kainjow/mustache.hpp>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include <unordered_map>
 
 #include "ldis/engine/scrubber.hpp"
 
@@ -48,11 +50,20 @@ std::string Action(Level level) {
     return "";
 }
 
-mus::mustache Compile(const std::string& text) {
-    mus::mustache t{text};
-    // Alerts are plain text here; HTML escaping belongs to the HTML channel.
-    t.set_custom_escape([](const std::string& s) { return s; });
-    return t;
+// Parsing costs more than rendering, and every report that joins a live alert renders a
+// new version, so each thread keeps the templates it has parsed (a reload brings new text,
+// hence new entries; there are only a dozen).
+mus::mustache& Compile(const std::string& text) {
+    thread_local std::unordered_map<std::string, std::unique_ptr<mus::mustache>> compiled;
+    auto it = compiled.find(text);
+    if (it == compiled.end()) {
+        if (compiled.size() > 64) compiled.clear();
+        auto t = std::make_unique<mus::mustache>(text);
+        // Alerts are plain text here; HTML escaping belongs to the HTML channel.
+        t->set_custom_escape([](const std::string& s) { return s; });
+        it = compiled.emplace(text, std::move(t)).first;
+    }
+    return *it->second;
 }
 
 }  // namespace
@@ -206,8 +217,7 @@ RenderedAlert RenderAlert(const AlertTemplates& templates, const AlertMeta& meta
     d.set("history", history);
 
     for (const auto& [name, text] : templates.parts()) {
-        auto t = Compile(text);
-        out.sections.emplace_back(name, t.render(d));
+        out.sections.emplace_back(name, Compile(text).render(d));
     }
     return out;
 }

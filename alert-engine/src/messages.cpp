@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 #include <kainjow/mustache.hpp>
+#include <memory>
+#include <unordered_map>
 
 #include <algorithm>
 #include <cctype>
@@ -96,10 +98,24 @@ std::string ReadTemplate(const std::string& path) {
     return text.str();
 }
 
+// Parsing a template costs more than rendering it, so each thread keeps the templates it
+// has parsed (a reload brings new text, hence new entries; there are only ever a handful).
 std::string Render(const std::string& text, const mus::data& data, bool html) {
-    mus::mustache t{text};
-    if (!html) t.set_custom_escape([](const std::string& s) { return s; });
-    return t.render(data);
+    thread_local std::unordered_map<std::string, std::unique_ptr<mus::mustache>> compiled[2];
+    auto& cache = compiled[html ? 1 : 0];
+    auto it = cache.find(text);
+    if (it == cache.end()) {
+        if (cache.size() > 32) cache.clear();
+        auto t = std::make_unique<mus::mustache>(text);
+        if (!html) t->set_custom_escape([](const std::string& s) { return s; });
+        it = cache.emplace(text, std::move(t)).first;
+    }
+    return it->second->render(data);
+}
+
+void ReplaceAll(std::string& in, std::string_view mark, std::string_view with) {
+    for (auto at = in.find(mark); at != std::string::npos; at = in.find(mark, at + with.size()))
+        in.replace(at, mark.size(), with);
 }
 
 // Base64 in lines of 76 characters, as MIME wants.
@@ -281,8 +297,62 @@ std::string AlertDocument(const OutboxItem& item, const std::string& public_url,
     return json::serialize(o);
 }
 
+namespace {
+
+// Stand-ins for the links that differ between the recipients of one alert version; they
+// are left unchanged by HTML escaping.
+constexpr std::string_view kAckMark = "LDIS0ACK0URL0MARK";
+constexpr std::string_view kUnsubscribeMark = "LDIS0UNSUBSCRIBE0URL0MARK";
+
+EmailMessage RenderEmailOnce(const MessageTemplates& templates, const OutboxItem& item,
+                             const MessageContext& context);
+
+}  // namespace
+
+// An alert version goes to many recipients with the same text but their own links, so the
+// body is rendered once per version (with stand-ins for the links) and each recipient's
+// links are put in. The result is byte for byte what rendering for the recipient gives.
 EmailMessage RenderEmail(const MessageTemplates& templates, const OutboxItem& item,
                          const MessageContext& context) {
+    if (item.kind != kKindAlert) return RenderEmailOnce(templates, item, context);
+    struct Cached {
+        std::string key;
+        EmailMessage message;
+    };
+    thread_local std::vector<Cached> cache;  // the latest few versions
+    const std::string key =
+        item.reference + '\n' + std::to_string(item.version) + '\n' + item.status + '\n' +
+        (item.provisional ? "p" : "") + '\n' + item.level + '\n' +
+        std::to_string(item.created_at_ms) + '\n' + context.public_url + '\n' + context.from +
+        '\n' + (context.ack_url.empty() ? "" : "a") + (context.unsubscribe_url.empty() ? "" : "u") +
+        '\n' + std::to_string(std::hash<std::string>{}(item.body)) + '\n' +
+        std::to_string(std::hash<std::string>{}(templates.alert_text + templates.alert_html));
+    auto found =
+        std::find_if(cache.begin(), cache.end(), [&](const Cached& c) { return c.key == key; });
+    if (found == cache.end()) {
+        MessageContext marked = context;
+        if (!marked.ack_url.empty()) marked.ack_url = kAckMark;
+        if (!marked.unsubscribe_url.empty()) marked.unsubscribe_url = kUnsubscribeMark;
+        if (cache.size() >= 8) cache.erase(cache.begin());
+        cache.push_back({key, RenderEmailOnce(templates, item, marked)});
+        found = cache.end() - 1;
+    }
+    EmailMessage m = found->message;
+    ReplaceAll(m.text, kAckMark, context.ack_url);
+    ReplaceAll(m.text, kUnsubscribeMark, context.unsubscribe_url);
+    ReplaceAll(m.html, kAckMark, mus::html_escape(context.ack_url));
+    ReplaceAll(m.html, kUnsubscribeMark, mus::html_escape(context.unsubscribe_url));
+    for (auto& [name, value] : m.headers)
+        ReplaceAll(value, kUnsubscribeMark, context.unsubscribe_url);
+    const auto at = m.message_id.find('@');
+    m.message_id = "<" + IdempotencyKey(item) + m.message_id.substr(at);
+    return m;
+}
+
+namespace {
+
+EmailMessage RenderEmailOnce(const MessageTemplates& templates, const OutboxItem& item,
+                             const MessageContext& context) {
     EmailMessage m;
     const auto [headline, text] = Headline(item);
     m.subject = headline;
@@ -310,6 +380,8 @@ EmailMessage RenderEmail(const MessageTemplates& templates, const OutboxItem& it
     }
     return m;
 }
+
+}  // namespace
 
 std::string EmailMessage::ToMime(const std::string& from, const std::string& to,
                                  std::int64_t now_ms) const {

@@ -236,11 +236,23 @@ bool ParseChannel(std::string_view text, Channel& out) {
     return false;
 }
 
+// A partner may have thousands of contacts (a fan-out list), and the dispatcher looks one
+// up per delivery: linear search made a 10,000-email fan-out quadratic.
 const Contact* Partner::FindContact(std::string_view contact_name) const {
+    if (const auto it = contact_index_.find(std::string(contact_name));
+        it != contact_index_.end()) {
+        if (it->second < contacts.size() && contacts[it->second].name == contact_name)
+            return &contacts[it->second];
+    }
     for (const auto& c : contacts) {
         if (c.name == contact_name) return &c;
     }
     return nullptr;
+}
+
+void Partner::IndexContacts() {
+    contact_index_.clear();
+    for (std::size_t i = 0; i < contacts.size(); ++i) contact_index_.emplace(contacts[i].name, i);
 }
 
 Partners Partners::LoadFile(const std::string& path, const Areas* areas) {
@@ -263,6 +275,7 @@ Partners Partners::Parse(std::string_view toml_text, const std::string& origin,
             if (out.Find(p.id))
                 reader.Fail(*array->get(i), "two partners have the id \"" + p.id + "\"");
             out.partners_.push_back(std::move(p));
+            out.partners_.back().IndexContacts();
         }
     }
     if (const auto* node = root.get("coordinators")) {

@@ -1,7 +1,9 @@
 // Delivery rules and message rendering: backoff, Retry-After, acknowledgement tokens,
 // Notify keys and JWTs, MIME and webhook bodies. Pure, no sockets.
 #include <gtest/gtest.h>
+
 #include <boost/json.hpp>
+#include <thread>
 
 #include "ldis/engine/codec.hpp"
 #include "ldis/engine/delivery.hpp"
@@ -115,6 +117,45 @@ TEST(DeliveryTest, EmailIsMultipartAlternativeWithStableMessageIdAndEscapedHtml)
     EXPECT_NE(mime.find("Message-ID: <ldis-KM-2026-0007-v2-alert-d42@example.org>\r\n"),
               std::string::npos);
     EXPECT_NE(mime.find("X-LDIS-Level: red\r\n"), std::string::npos);
+}
+
+// One version to many recipients is rendered once with stand-ins for the links; each
+// recipient must still get exactly what rendering for them alone gives (a fresh thread
+// starts with nothing cached).
+TEST(DeliveryTest, EachRecipientOfAVersionGetsTheirOwnLinksAndMessageId) {
+    const auto templates = MessageTemplates::LoadDir(ldis::test::SourcePath("templates/email"));
+    auto context_for = [](const std::string& token) {
+        MessageContext c;
+        c.public_url = "https://ldis.example.org";
+        c.from = "LDIS <ldis@example.org>";
+        c.ack_url = "https://ldis.example.org/ack/" + token + "&x=<1>";
+        c.unsubscribe_url = "https://ldis.example.org/unsubscribe/" + token;
+        return c;
+    };
+    OutboxItem first = Item();
+    OutboxItem second = Item();
+    second.id = 43;
+    second.address = "other@example.org";
+    const auto a = RenderEmail(templates, first, context_for("first"));
+    const auto b = RenderEmail(templates, second, context_for("second"));
+    EmailMessage alone;
+    std::thread([&] { alone = RenderEmail(templates, second, context_for("second")); }).join();
+    EXPECT_EQ(b.text, alone.text);
+    EXPECT_EQ(b.html, alone.html);
+    EXPECT_EQ(b.subject, alone.subject);
+    EXPECT_EQ(b.headers, alone.headers);
+    EXPECT_EQ(b.message_id, "<ldis-KM-2026-0007-v2-alert-d43@example.org>");
+    EXPECT_EQ(a.message_id, "<ldis-KM-2026-0007-v2-alert-d42@example.org>");
+    EXPECT_NE(b.text.find("/ack/second&x=<1>"), std::string::npos);
+    EXPECT_NE(b.html.find("/ack/second&amp;x=&lt;1&gt;"), std::string::npos);
+    EXPECT_EQ(b.text.find("first"), std::string::npos);
+    EXPECT_EQ(b.html.find("first"), std::string::npos);
+    EXPECT_EQ(b.text.find("MARK"), std::string::npos);
+    // A new version is rendered anew, not taken from the cache.
+    OutboxItem third = Item();
+    third.version = 3;
+    EXPECT_NE(RenderEmail(templates, third, context_for("t")).subject.find("v3"),
+              std::string::npos);
 }
 
 TEST(DeliveryTest, SlackSectionsStayUnder3000Characters) {

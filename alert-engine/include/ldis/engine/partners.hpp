@@ -4,6 +4,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "ldis/engine/areas.hpp"
@@ -45,7 +46,13 @@ struct Partner {
     std::string escalation;             // contact for unacknowledged alerts, or ""
     std::vector<std::string> fallback;  // contacts tried in order after a permanent failure
 
+    // The contact called `name`, or nullptr. Fast (indexed) once IndexContacts has run;
+    // always correct, even after contacts changed. Pure.
     const Contact* FindContact(std::string_view name) const;
+    void IndexContacts();
+
+private:
+    std::unordered_map<std::string, std::size_t> contact_index_;  // name -> position
 };
 
 // One recipient of an alert version. `slot` names the contact the subscription chose

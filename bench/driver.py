@@ -1,0 +1,453 @@
+"""The LDIS benchmark driver (run by bench/run under /usr/bin/python3).
+
+Starts its own mosquitto, the C++ sinks (bench/sink.cpp) and ldisd on loopback, runs every
+scenario in one invocation, stops everything it started, and writes
+bench/results/bench.json and a readable table (also bench/results/bench.txt).
+
+Scenarios (DESIGN §10):
+  broker-alone  QoS 1 publish -> subscribe through the same broker, same message sizes
+  intake        reports/s committed (a receipt is sent only after the commit), realistic mix,
+                synchronous=full and normal, one and four MQTT connections; and the worst
+                case for grading (every report in one signal)
+  memory        ldisd's RSS at rest, then sampled under a sustained realistic load
+  latency       reports at 50/s, one in five a red one opening a new alert to 100 email
+                recipients (the rest the realistic mix): red report published -> first and
+                -> last (100th) email accepted by the SMTP sink, over 200 alerts
+  fan-out       one red alert to N email recipients, against the SMTP sink's own acceptance
+                rate (ldis_sink smtp-blast, the same round trips libcurl makes, same bytes)
+  webhooks      one red alert to N JSON webhooks, against the HTTP sink's own rate
+"""
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def pct(values, p):
+    if not values:
+        return None
+    v = sorted(values)
+    return v[min(len(v) - 1, int(p * len(v)))]
+
+
+def rss_kib(pid, field="VmRSS"):
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def count_lines(path):
+    try:
+        with open(path, "rb") as f:
+            return sum(1 for _ in f)
+    except OSError:
+        return 0
+
+
+class Bench:
+    def __init__(self, build, work):
+        self.build = build
+        self.work = work
+        self.procs = []
+        self.mqtt_port = free_port()
+        conf = os.path.join(work, "mosquitto.conf")
+        with open(conf, "w") as f:
+            f.write(f"listener {self.mqtt_port} 127.0.0.1\nallow_anonymous true\n"
+                    "max_queued_messages 0\nmax_inflight_messages 0\nset_tcp_nodelay true\n")
+            if os.getuid() == 0:
+                f.write("user root\n")
+        self.start(["/usr/sbin/mosquitto", "-c", conf], "mosquitto.log")
+        wait_port(self.mqtt_port)
+        self.uri = f"tcp://127.0.0.1:{self.mqtt_port}"
+
+    def start(self, argv, log, **kw):
+        p = subprocess.Popen(argv, stdout=open(os.path.join(self.work, log), "w"),
+                             stderr=subprocess.STDOUT, **kw)
+        self.procs.append(p)
+        return p
+
+    def stop(self, p, timeout=30):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if p in self.procs:
+            self.procs.remove(p)
+
+    def close(self):
+        for p in reversed(list(self.procs)):
+            self.stop(p)
+
+    def tool(self, name):
+        return os.path.join(self.build, "bench", name)
+
+    def loadgen(self, *args):
+        out = subprocess.run([self.tool("ldis_loadgen"), "--uri", self.uri, *map(str, args)],
+                             capture_output=True, text=True, timeout=900)
+        if not out.stdout.strip():
+            raise RuntimeError("ldis_loadgen failed: " + out.stderr)
+        return json.loads(out.stdout)
+
+    def sink(self, protocol, name, *extra):
+        out = os.path.join(self.work, f"{name}.jsonl")
+        p = subprocess.Popen([self.tool("ldis_sink"), protocol, "--out", out, *extra],
+                             stdout=subprocess.PIPE, stderr=open(os.path.join(self.work, f"{name}.log"), "w"),
+                             text=True)
+        self.procs.append(p)
+        port = json.loads(p.stdout.readline())["port"]
+        return p, port, out
+
+    def ldisd(self, name, *sets, partners=None):
+        db = os.path.join(self.work, f"{name}.db")
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(db + suffix):
+                os.remove(db + suffix)
+        http_port = free_port()
+        # LDIS_BENCH_WRAP="perf record -g -o perf.data --" profiles ldisd in a scenario.
+        argv = os.environ.get("LDIS_BENCH_WRAP", "").split() + [os.path.join(self.build, "app", "ldisd"), "--config", os.path.join(HERE, "config", "ldisd.toml"),
+                "--set", f"mqtt.uri={self.uri}", "--set", f"store.path={db}", "--set", "log.level=warn",
+                "--set", f"http.listen=127.0.0.1:{http_port}", "--set", f"mqtt.client_id=bench-{name}",
+                "--set", f"email.smtp_url=maildir:{os.path.join(self.work, 'mail-' + name)}",
+                "--set", "dispatch.channels=email"]
+        if partners:
+            argv += ["--set", f"paths.partners={partners}"]
+        for s in sets:
+            argv += ["--set", s]
+        p = self.start(argv, f"ldisd-{name}.log")
+        deadline = time.time() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except Exception:
+                pass
+            if p.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"ldisd ({name}) did not become healthy; see {self.work}/ldisd-{name}.log")
+            time.sleep(0.1)
+        p.db = db
+        return p
+
+
+def write_partners(path, recipients, channel="email", url=None, secret=None):
+    with open(path, "w") as f:
+        f.write('[coordinators]\npartner = "coord"\n[[partner]]\nid = "coord"\nname = "Coordinators"\n'
+                '  [[partner.contact]]\n  name = "team"\n  channel = "email"\n  address = "coordinators@example.org"\n'
+                '[[partner]]\nid = "many"\nname = "Fan-out"\n')
+        for i in range(1, recipients + 1):
+            if channel == "email":
+                f.write(f'  [[partner.contact]]\n  name = "r{i}"\n  channel = "email"\n'
+                        f'  address = "r{i}@example.org"\n')
+            else:
+                f.write(f'  [[partner.contact]]\n  name = "r{i}"\n  channel = "webhook"\n  format = "json"\n'
+                        f'  url = "{url}/hook/{i}"\n  secret_file = "{secret}"\n')
+        f.write('  [[partner.subscription]]\n  levels = ["red"]\n')
+
+
+def publish_red(bench, compound):
+    """Publishes one red report (a death) and returns the Unix time it was sent."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    report = {"schema": "ldis.report/1", "id": str(__import__("uuid").uuid4()), "submitted_at": now,
+              "source": {"type": "panel", "organisation": "Kent and Medway DRD panel", "role": "chair"},
+              "area": {"authority": "Medway", "district": "Medway"}, "setting": "home",
+              "substances": [{"name": compound, "form": "powder"}], "harms": {"cases": 1, "deaths": 1},
+              "description": "A death linked to a powder sold locally.", "evidence": "professional"}
+    sent = time.time()
+    subprocess.run(["mosquitto_pub", "-p", str(bench.mqtt_port), "-V", "mqttv5", "-q", "1",
+                    "-t", "ldis/v1/reports/panel", "-m", json.dumps(report)], check=True)
+    return sent
+
+
+def read_jsonl(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def scenario_intake(bench, count):
+    rows = []
+    for name, sets in [
+        ("full-1conn", ["store.synchronous=full"]),
+        ("normal-1conn", ["store.synchronous=normal"]),
+        ("full-4conn", ["store.synchronous=full", "mqtt.shared_group=bench", "mqtt.intake_connections=4"]),
+        ("normal-4conn", ["store.synchronous=normal", "mqtt.shared_group=bench", "mqtt.intake_connections=4"]),
+    ]:
+        p = bench.ldisd(name, *sets)
+        res = bench.loadgen("--mode", "intake", "--mix", "realistic", "--count", count)
+        rows.append({"scenario": "intake-" + name, "result": res, "ldisd_peak_rss_kib": rss_kib(p.pid, "VmHWM")})
+        bench.stop(p)
+    p = bench.ldisd("worst", "store.synchronous=full")
+    res = bench.loadgen("--mode", "intake", "--mix", "worst", "--count", max(1000, count // 4))
+    rows.append({"scenario": "intake-one-signal", "result": res, "ldisd_peak_rss_kib": rss_kib(p.pid, "VmHWM")})
+    bench.stop(p)
+    return rows
+
+
+def scenario_memory(bench, rate, seconds):
+    p = bench.ldisd("memory", "store.synchronous=full")
+    time.sleep(2)
+    at_rest = rss_kib(p.pid)
+    samples = []
+    load = subprocess.Popen([bench.tool("ldis_loadgen"), "--uri", bench.uri, "--mode", "intake", "--mix", "realistic",
+                             "--rate", str(rate), "--count", str(int(rate * seconds))],
+                            stdout=subprocess.PIPE, text=True)
+    started = time.time()
+    while load.poll() is None:
+        samples.append((time.time() - started, rss_kib(p.pid)))
+        time.sleep(0.5)
+    result = json.loads(load.stdout.read())
+    time.sleep(2)
+    after = rss_kib(p.pid)
+    peak = rss_kib(p.pid, "VmHWM")
+    bench.stop(p)
+    values = [s[1] for s in samples if s[1]]
+    quarter = max(1, len(values) // 4)
+    return {"scenario": "memory", "rate": rate, "seconds": seconds, "stored": result["received"],
+            "rss_at_rest_kib": at_rest, "rss_peak_kib": peak, "rss_after_kib": after,
+            "rss_steady_kib": int(statistics.median(values[len(values) // 2:])) if values else None,
+            "rss_first_quarter_kib": int(statistics.mean(values[:quarter])) if values else None,
+            "rss_last_quarter_kib": int(statistics.mean(values[-quarter:])) if values else None,
+            "samples": samples}
+
+
+def scenario_latency(bench, alerts, rate, red_every, recipients):
+    partners = os.path.join(bench.work, "partners-latency.toml")
+    write_partners(partners, recipients)
+    sink, port, journal = bench.sink("smtp", "sink-latency")
+    p = bench.ldisd("latency", "store.synchronous=full", f"email.smtp_url=smtp://127.0.0.1:{port}",
+                    "email.connections=4", partners=partners)
+    mapping = os.path.join(bench.work, "latency-map.jsonl")
+    res = bench.loadgen("--mode", "alerts", "--count", alerts * red_every, "--rate", rate,
+                        "--red-every", red_every, "--map", mapping)
+    expected = alerts * (recipients + 1)  # and the coordinators' page for each
+    deadline = time.time() + 300
+    while count_lines(journal) < expected and time.time() < deadline:
+        time.sleep(0.2)
+    settled = -1
+    while settled != count_lines(journal) and time.time() < deadline:  # approvals of the mix
+        settled = count_lines(journal)
+        time.sleep(0.5)
+    peak = rss_kib(p.pid, "VmHWM")
+    bench.stop(p)
+    bench.stop(sink)
+    sent = {m["alert"]: m["sent_at"] for m in read_jsonl(mapping) if m["alert"]}
+    by_alert = {}
+    for r in read_jsonl(journal):
+        if r["kind"] == "alert":
+            by_alert.setdefault(r["alert"], []).append(r["at"])
+    first, last, complete = [], [], 0
+    for alert, sent_at in sent.items():
+        times = by_alert.get(alert, [])
+        if not times:
+            continue
+        first.append((min(times) - sent_at) * 1000)
+        if len(times) >= recipients:
+            complete += 1
+            last.append((sorted(times)[recipients - 1] - sent_at) * 1000)
+    return {"scenario": "latency", "alerts": alerts, "rate": rate, "red_every": red_every,
+            "recipients": recipients,
+            "alerts_opened": len(sent), "alerts_complete": complete, "receipts": res,
+            "first_email_ms": {"p50": pct(first, .5), "p95": pct(first, .95), "p99": pct(first, .99)},
+            "all_emails_ms": {"p50": pct(last, .5), "p95": pct(last, .95), "p99": pct(last, .99)},
+            "ldisd_peak_rss_kib": peak}
+
+
+def scenario_fanout(bench, recipients, connections):
+    partners = os.path.join(bench.work, "partners-fanout.toml")
+    write_partners(partners, recipients)
+    sample = os.path.join(bench.work, "sample.eml")
+    sink, port, journal = bench.sink("smtp", "sink-fanout", "--sample", sample)
+    p = bench.ldisd("fanout", f"email.smtp_url=smtp://127.0.0.1:{port}", f"email.connections={connections}",
+                    "dispatch.max_in_flight=256", partners=partners)
+    sink_cpu0, ldisd_cpu0 = cpu_seconds(sink.pid), cpu_seconds(p.pid)
+    published = publish_red(bench, "benchcompound fanout")
+    deadline = time.time() + 900
+    while count_lines(journal) < recipients + 1 and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.3)
+    sink_cpu, ldisd_cpu = cpu_seconds(sink.pid) - sink_cpu0, cpu_seconds(p.pid) - ldisd_cpu0
+    peak = rss_kib(p.pid, "VmHWM")
+    bench.stop(p)
+    records = read_jsonl(journal)
+    alerts = sorted(r["at"] for r in records if r["kind"] == "alert")
+    # The sink alone, same bytes, same number of connections, same run.
+    blast = subprocess.run([bench.tool("ldis_sink"), "smtp-blast", "--port", str(port), "--count", str(recipients),
+                            "--connections", str(connections), "--message", sample],
+                           capture_output=True, text=True, timeout=600)
+    bench.stop(sink)
+    alone = json.loads(blast.stdout)
+    span = alerts[-1] - published
+    rate = len(alerts) / span
+    return {"scenario": "fanout", "recipients": recipients, "smtp_connections": connections,
+            "delivered": len(alerts), "message_bytes": alone["bytes"],
+            "first_email_ms": (alerts[0] - published) * 1000, "all_emails_s": span,
+            "ldis_per_second": rate, "sink_alone_per_second": alone["per_second"],
+            "ratio_to_sink_alone": rate / alone["per_second"],
+            "connections_used": len({r["conn"] for r in records}),
+            "sink_cpu_share": sink_cpu / span, "ldisd_cpu_share": ldisd_cpu / span,
+            "ldisd_peak_rss_kib": peak}
+
+
+def scenario_webhooks(bench, recipients):
+    sink, port, journal = bench.sink("http", "sink-webhooks")
+    secret = os.path.join(bench.work, "hook.secret")
+    with open(secret, "w") as f:
+        f.write("bench-secret\n")
+    partners = os.path.join(bench.work, "partners-webhooks.toml")
+    write_partners(partners, recipients, channel="webhook", url=f"http://127.0.0.1:{port}", secret=secret)
+    p = bench.ldisd("webhooks", "dispatch.channels=email,webhook", partners=partners)
+    published = publish_red(bench, "benchcompound webhooks")
+    deadline = time.time() + 600
+    while count_lines(journal) < recipients and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.3)
+    bench.stop(p)
+    hooks = sorted(r["at"] for r in read_jsonl(journal) if r["path"].startswith("/hook/"))
+    body = os.path.join(bench.work, "hook-body.json")
+    with open(body, "w") as f:
+        f.write("x" * max(1, int(statistics.mean(r["bytes"] for r in read_jsonl(journal)))))
+    blast = subprocess.run([bench.tool("ldis_sink"), "http-blast", "--port", str(port), "--count", str(recipients),
+                            "--connections", "4", "--message", body], capture_output=True, text=True, timeout=600)
+    bench.stop(sink)
+    alone = json.loads(blast.stdout)
+    span = hooks[-1] - published
+    return {"scenario": "webhooks", "recipients": recipients, "delivered": len(hooks),
+            "first_ms": (hooks[0] - published) * 1000, "all_s": span, "ldis_per_second": len(hooks) / span,
+            "sink_alone_per_second": alone["per_second"],
+            "ratio_to_sink_alone": len(hooks) / span / alone["per_second"]}
+
+
+def table(doc):
+    s = doc["scenarios"]
+    alone = s["broker_alone"]["per_second"]
+    lines = [f"LDIS benchmark, {doc['machine']}, {doc['when']}", "",
+             f"{'intake (QoS 1, receipt after commit)':<40}{'reports/s':>10}{'ratio':>8}{'p50 ms':>9}{'p99 ms':>9}{'RSS MiB':>9}",
+             f"{'broker alone (publish -> subscribe)':<40}{alone:>10.0f}{1:>8.2f}{s['broker_alone']['p50_ms']:>9.2f}"
+             f"{s['broker_alone']['p99_ms']:>9.2f}{'':>9}"]
+    for r in s["intake"]:
+        res = r["result"]
+        lines.append(f"{r['scenario']:<40}{res['per_second']:>10.0f}{res['per_second'] / alone:>8.2f}"
+                     f"{res['p50_ms']:>9.2f}{res['p99_ms']:>9.2f}{r['ldisd_peak_rss_kib'] / 1024:>9.1f}"
+                     + ("" if res["received"] == res["count"] else "  INCOMPLETE"))
+    lat = s["latency"]
+    lines += ["", f"alert latency: reports at {lat['rate']:.0f}/s, one in {lat['red_every']} red, each red "
+                  f"a new alert to {lat['recipients']} email recipients ({lat['alerts_complete']} of "
+                  f"{lat['alerts']} alerts complete)",
+              f"{'':<40}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"]
+    for key, label in (("first_email_ms", "report published -> first email"),
+                       ("all_emails_ms", f"report published -> all {lat['recipients']}")):
+        v = lat[key]
+        lines.append(f"{label:<40}" + "".join(f"{(v[p] if v[p] is not None else float('nan')):>9.1f}"
+                                               for p in ("p50", "p95", "p99")))
+    f = s["fanout"]
+    lines += ["", f"fan-out: one red alert to {f['recipients']} email recipients over {f['smtp_connections']} "
+                  f"SMTP connections ({f['message_bytes']} bytes each)",
+              f"{'SMTP sink alone (same bytes, same round trips)':<48}{f['sink_alone_per_second']:>10.0f} msg/s",
+              f"{'ldisd (report published -> last accepted)':<48}{f['ldis_per_second']:>10.0f} msg/s"
+              f"   ratio {f['ratio_to_sink_alone']:.2f}",
+              f"  first email {f['first_email_ms']:.1f} ms; all in {f['all_emails_s']:.2f} s; CPU busy: ldisd "
+              f"{f['ldisd_cpu_share'] * 100:.0f}%, sink {f['sink_cpu_share'] * 100:.0f}% of one core"]
+    if "webhooks" in s:
+        w = s["webhooks"]
+        lines += [f"webhooks: one red alert to {w['recipients']} JSON webhooks: ldisd {w['ldis_per_second']:.0f}/s, "
+                  f"HTTP sink alone {w['sink_alone_per_second']:.0f}/s, ratio {w['ratio_to_sink_alone']:.2f}"]
+    m = s["memory"]
+    lines += ["", f"memory (ldisd RSS, MiB): at rest {m['rss_at_rest_kib'] / 1024:.1f}; under {m['rate']} reports/s "
+                  f"for {m['seconds']} s: steady {m['rss_steady_kib'] / 1024:.1f}, peak {m['rss_peak_kib'] / 1024:.1f}, "
+                  f"first quarter {m['rss_first_quarter_kib'] / 1024:.1f} -> last quarter "
+                  f"{m['rss_last_quarter_kib'] / 1024:.1f}; after {m['rss_after_kib'] / 1024:.1f}"]
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.environ.get("LDIS_BUILD_DIR", os.path.join(HERE, "build")))
+    ap.add_argument("--count", type=int, default=20000, help="reports per intake scenario")
+    ap.add_argument("--alerts", type=int, default=200)
+    ap.add_argument("--rate", type=float, default=50, help="reports/s in the latency scenario")
+    ap.add_argument("--red-every", type=int, default=5,
+                    help="latency: every Nth report is a red one opening a new alert; the rest "
+                         "are the realistic mix without red")
+    ap.add_argument("--recipients", type=int, default=10000, help="fan-out recipients")
+    ap.add_argument("--memory-rate", type=int, default=1000)
+    ap.add_argument("--memory-seconds", type=int, default=30)
+    ap.add_argument("--only", default="", help="comma-separated scenarios to run (default: all)")
+    ap.add_argument("--out", default=os.path.join(HERE, "bench", "results"))
+    args = ap.parse_args()
+    only = set(filter(None, args.only.split(",")))
+    want = lambda name: not only or name in only  # noqa: E731
+
+    work = tempfile.mkdtemp(prefix="ldis-bench-")
+    bench = Bench(args.build, work)
+    doc = {"machine": f"{os.cpu_count()} cores, {platform.machine()}, {platform.platform()}",
+           "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "scenarios": {}}
+    s = doc["scenarios"]
+    try:
+        if want("intake"):
+            s["broker_alone"] = bench.loadgen("--mode", "broker-alone", "--count", args.count)
+            s["intake"] = scenario_intake(bench, args.count)
+        if want("latency"):
+            s["latency"] = scenario_latency(bench, args.alerts, args.rate, args.red_every, 100)
+        if want("fanout"):
+            s["fanout"] = scenario_fanout(bench, args.recipients, 4)
+        if want("webhooks"):
+            s["webhooks"] = scenario_webhooks(bench, min(args.recipients, 2000))
+        if want("memory"):
+            s["memory"] = scenario_memory(bench, args.memory_rate, args.memory_seconds)
+    finally:
+        bench.close()
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "bench.json"), "w") as f:
+        json.dump(doc, f, indent=2)
+    if not only:
+        text = table(doc)
+        with open(os.path.join(args.out, "bench.txt"), "w") as f:
+            f.write(text + "\n")
+        print(text)
+    else:
+        print(json.dumps(s, indent=2)[:6000])
+    print(f"\nwritten to {args.out}/bench.json (work files in {work} were removed)")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
