@@ -66,6 +66,16 @@ mus::mustache& Compile(const std::string& text) {
     return *it->second;
 }
 
+// Every version of a live alert scrubs the free text of its latest reports again, and the
+// scrubber's regular expressions are slow (ldis_micro: 0.17 ms for 200 characters), so
+// each thread remembers what it scrubbed. Scrub is pure, so this changes no result.
+const Scrubbed& ScrubRemembered(const std::string& text) {
+    thread_local std::unordered_map<std::string, Scrubbed> remembered;
+    if (auto it = remembered.find(text); it != remembered.end()) return it->second;
+    if (remembered.size() >= 4096) remembered.clear();
+    return remembered.emplace(text, Scrub(text)).first->second;
+}
+
 }  // namespace
 
 const std::vector<std::string>& AlertTemplates::SectionNames() {
@@ -103,7 +113,7 @@ RenderedAlert RenderAlert(const AlertTemplates& templates, const AlertMeta& meta
                           const Grade& grade, const Substances& substances) {
     RenderedAlert out;
     const auto clean = [&](const std::string& text) {
-        auto s = Scrub(text);
+        const auto& s = ScrubRemembered(text);
         out.scrubbed += s.counts.total();
         return s.text;
     };
