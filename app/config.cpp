@@ -66,7 +66,7 @@ const KeySpec kKeys[] = {
     {"dispatch.max_attempts", Kind::kInt, "10"},
     {"dispatch.retry_base_ms", Kind::kInt, "2000"},
     {"dispatch.retry_max_ms", Kind::kInt, "600000"},
-    {"dispatch.max_in_flight", Kind::kInt, "256"},
+    {"dispatch.max_in_flight", Kind::kInt, "128"},
     {"dispatch.timeout_ms", Kind::kInt, "15000"},
     {"dispatch.update_interval_s", Kind::kInt, "900"},
     {"escalation.red_ack_s", Kind::kInt, "14400"},

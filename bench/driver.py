@@ -302,7 +302,7 @@ def scenario_fanout(bench, recipients, connections):
     sample = os.path.join(bench.work, "sample.eml")
     sink, port, journal = bench.sink("smtp", "sink-fanout", "--sample", sample)
     p = bench.ldisd("fanout", f"email.smtp_url=smtp://127.0.0.1:{port}", f"email.connections={connections}",
-                    "dispatch.max_in_flight=256", partners=partners)
+                    *os.environ.get("LDIS_BENCH_FANOUT_SET", "").split(), partners=partners)
     sink_cpu0, ldisd_cpu0 = cpu_seconds(sink.pid), cpu_seconds(p.pid)
     published = publish_red(bench, "benchcompound fanout")
     deadline = time.time() + 900

@@ -184,12 +184,14 @@ public:
             for (const auto& item : *array) out.push_back(item.as_table());
             return out;
         };
+        std::set<std::string> names;  // not FindContact: a fan-out list has thousands
         for (const auto* c : tables("contact")) {
             Contact contact = ReadContact(*c, what + " contact");
-            if (p.FindContact(contact.name))
+            if (!names.insert(contact.name).second)
                 Fail(*c, what + " has two contacts named \"" + contact.name + "\"");
             p.contacts.push_back(std::move(contact));
         }
+        p.IndexContacts();
         p.escalation = String(t, "escalation", what, false);
         if (!p.escalation.empty() && !p.FindContact(p.escalation))
             Fail(*t.get("escalation"),

@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -488,13 +489,33 @@ private:
         const CURLMcode rc = curl_multi_add_handle(multi_, e);
         if (rc != CURLM_OK) {
             auto node = transfers_.extract(e);
+            if (node.mapped()->protocol == Protocol::kSmtp && smtp_active_ > 0) --smtp_active_;
             Record({node.mapped()->item.id, DeliveryOutcome::Kind::kRetry,
                     std::string("curl: ") + curl_multi_strerror(rc), -1});
             Release(*node.mapped());
         }
     }
 
+    // libcurl keeps transfers beyond CURLMOPT_MAX_HOST_CONNECTIONS in a pending list that it
+    // walks again and again: with 256 emails handed over at once, a 10,000-email fan-out ran
+    // at 3,600/s; with two per connection it runs at ~4,800/s. The rest wait here, claimed
+    // (rows `sending`, so sent again after a crash), and are rendered only when they go.
     void SendSmtp(OutboxItem item) {
+        smtp_waiting_.push_back(std::move(item));
+        LaunchWaitingSmtp();
+    }
+
+    void LaunchWaitingSmtp() {
+        const std::size_t limit = static_cast<std::size_t>(options_.smtp_connections) * 2;
+        while (!stopping_ && !smtp_waiting_.empty() && smtp_active_ < limit) {
+            OutboxItem item = std::move(smtp_waiting_.front());
+            smtp_waiting_.pop_front();
+            ++smtp_active_;
+            LaunchSmtp(std::move(item));
+        }
+    }
+
+    void LaunchSmtp(OutboxItem item) {
         const EmailMessage m = RenderEmail(options_.templates, item, ContextFor(item));
         auto t = NewTransfer(std::move(item), Protocol::kSmtp);
         t->upload = m.ToMime(options_.from, t->item.address, NowMs());
@@ -590,6 +611,8 @@ private:
         const std::string curl_error =
             t.error[0] != '\0' ? std::string(t.error) : std::string(curl_easy_strerror(result));
         if (t.protocol == Protocol::kSmtp) {
+            if (smtp_active_ > 0) --smtp_active_;
+            if (!smtp_waiting_.empty()) net::post(io_, [this] { LaunchWaitingSmtp(); });
             if (result == CURLE_OK) return Record({id, DeliveryOutcome::Kind::kDelivered, "", -1});
             const bool permanent = code >= 500 && code < 600;
             return Record(
@@ -738,6 +761,8 @@ private:
     std::string maildir_;
     std::optional<NotifyKey> notify_key_;
     std::size_t in_flight_ = 0;
+    std::deque<OutboxItem> smtp_waiting_;  // claimed emails waiting for a connection
+    std::size_t smtp_active_ = 0;          // emails handed to libcurl
     bool claiming_ = false;
     bool wake_pending_ = false;
     bool flushing_ = false;

@@ -38,7 +38,7 @@ struct DispatcherOptions {
     std::string notify_email_template;
     MessageTemplates templates;
     std::shared_ptr<const Partners> partners;  // webhook formats and secrets
-    std::size_t max_in_flight = 256;
+    std::size_t max_in_flight = 128;
     std::chrono::milliseconds timeout{15000};  // one attempt, connect to last byte
     std::chrono::milliseconds escalation_check{30000};
     std::int64_t ack_valid_ms = 30LL * 24 * 3600 * 1000;  // at least; else the alert's validity
