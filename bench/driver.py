@@ -361,6 +361,23 @@ def scenario_webhooks(bench, recipients):
             "ratio_to_sink_alone": len(hooks) / span / alone["per_second"]}
 
 
+def incomplete(s):
+    """What a scenario did not finish: a figure from a partial run would be wrong."""
+    out = []
+    for r in s.get("intake", []):
+        if r["result"]["received"] != r["result"]["count"]:
+            out.append(f"{r['scenario']}: {r['result']['received']} of {r['result']['count']} receipts")
+    if "latency" in s and s["latency"]["alerts_complete"] != s["latency"]["alerts"]:
+        out.append(f"latency: {s['latency']['alerts_complete']} of {s['latency']['alerts']} alerts reached "
+                   f"all {s['latency']['recipients']} recipients")
+    for name in ("fanout", "webhooks"):
+        if name in s and s[name]["delivered"] != s[name]["recipients"]:
+            out.append(f"{name}: {s[name]['delivered']} of {s[name]['recipients']} delivered")
+    if "memory" in s and s["memory"]["stored"] != int(s["memory"]["rate"] * s["memory"]["seconds"]):
+        out.append(f"memory: {s['memory']['stored']} reports stored")
+    return out
+
+
 def table(doc):
     s = doc["scenarios"]
     alone = s["broker_alone"]["per_second"]
@@ -440,6 +457,7 @@ def main():
             s["memory"] = scenario_memory(bench, args.memory_rate, args.memory_seconds)
     finally:
         bench.close()
+    problems = incomplete(s)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "bench.json"), "w") as f:
         json.dump(doc, f, indent=2)
@@ -452,6 +470,9 @@ def main():
         print(json.dumps(s, indent=2)[:6000])
     print(f"\nwritten to {args.out}/bench.json (work files in {work} were removed)")
     shutil.rmtree(work, ignore_errors=True)
+    for p in problems:
+        print("INCOMPLETE: " + p, file=sys.stderr)
+    sys.exit(1 if problems else 0)
 
 
 if __name__ == "__main__":
