@@ -7,11 +7,14 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "ldis/broker/client.hpp"
@@ -77,25 +80,16 @@ public:
         // Handlers hold the address of their slot: no reallocation after this.
         clients_.reserve(static_cast<std::size_t>(config_.mqtt_intake_connections));
         for (int i = 0; i < config_.mqtt_intake_connections; ++i) {
-            broker::ClientOptions options;
-            options.uri = config_.mqtt_uri;
-            options.client_id =
-                i == 0 ? config_.mqtt_client_id : config_.mqtt_client_id + "-" + std::to_string(i);
-            options.username = config_.mqtt_username;
-            options.password = config_.mqtt_password;
-            options.ca_file = config_.mqtt_ca_file;
+            broker::ClientOptions options = IntakeOptions(IntakeClientId(i));
             options.subscriptions = {config_.ReportFilter()};
             options.status_topic = i == 0 ? kStatusTopic : "";
-            options.session_expiry = config_.mqtt_session_expiry;
-            options.keepalive = config_.mqtt_keepalive;
-            options.reconnect_min = config_.mqtt_reconnect_min;
-            options.reconnect_max = config_.mqtt_reconnect_max;
             auto* slot = &clients_.emplace_back();
             *slot = std::make_unique<broker::Client>(
                 options, [this, slot](const broker::Message& m) { OnReport(**slot, m); },
                 [](bool) {});
         }
         for (auto& client : clients_) client->Start();
+        drain_ = std::thread([this] { DrainOldSessions(); });
         dispatcher_->Start();
         web::ServerOptions http_options;
         http_options.listen = config_.http_listen;
@@ -117,12 +111,16 @@ public:
             http_ = std::make_unique<web::Server>(io_, http_options, services);
         } catch (const std::exception& e) {
             spdlog::critical("cannot start: {}", e.what());
+            stopping_.store(true);
+            if (drain_.joinable()) drain_.join();
             for (auto& client : clients_) client->Stop(std::chrono::seconds(2));
             return 2;
         }
         const auto port = http_->Start();
         if (!port.ok()) {
             spdlog::critical("cannot start: {}", port.error().message);
+            stopping_.store(true);
+            if (drain_.joinable()) drain_.join();
             for (auto& client : clients_) client->Stop(std::chrono::seconds(2));
             return 2;
         }
@@ -134,6 +132,7 @@ public:
                      config_.mqtt_uri, config_.ReportFilter(), clients_.size());
 
         io_.run();
+        if (drain_.joinable()) drain_.join();
         spdlog::info("ldisd stopped: accepted={} duplicate={} rejected={}",
                      intake_->counters().accepted.load(), intake_->counters().duplicate.load(),
                      intake_->counters().rejected.load());
@@ -168,6 +167,85 @@ private:
                 work_->reset();
             });
         });
+    }
+
+    std::string IntakeClientId(int i) const {
+        return i == 0 ? config_.mqtt_client_id : config_.mqtt_client_id + "-" + std::to_string(i);
+    }
+
+    broker::ClientOptions IntakeOptions(const std::string& client_id) const {
+        broker::ClientOptions options;
+        options.uri = config_.mqtt_uri;
+        options.client_id = client_id;
+        options.username = config_.mqtt_username;
+        options.password = config_.mqtt_password;
+        options.ca_file = config_.mqtt_ca_file;
+        options.session_expiry = config_.mqtt_session_expiry;
+        options.keepalive = config_.mqtt_keepalive;
+        options.reconnect_min = config_.mqtt_reconnect_min;
+        options.reconnect_max = config_.mqtt_reconnect_max;
+        return options;
+    }
+
+    // The broker keeps the session of a client id ldisd no longer uses (intake_connections
+    // lowered, client_id changed) for mqtt.session_expiry_s, and with it that session's
+    // share of the shared subscription: reports would queue there unread and expire. So
+    // the ids in use are kept in the database; at start, the sessions of ids used before
+    // but not now are opened, whatever they queued is taken in like any report, and once
+    // they are quiet they are ended (session expiry 0). Runs on its own thread: it waits.
+    void DrainOldSessions() {
+        const std::string key = "mqtt.client_ids " + config_.mqtt_uri;
+        std::string current;
+        std::set<std::string> in_use;
+        for (int i = 0; i < config_.mqtt_intake_connections; ++i) {
+            in_use.insert(IntakeClientId(i));
+            current += IntakeClientId(i) + "\n";
+        }
+        std::vector<std::string> old;
+        std::istringstream saved(store_.Setting(key));
+        for (std::string id; std::getline(saved, id);)
+            if (!id.empty() && !in_use.count(id)) old.push_back(id);
+        std::vector<std::unique_ptr<broker::Client>> drains;
+        drains.reserve(old.size());
+        std::atomic<std::int64_t> last_report{0};
+        const auto now_ms = [] {
+            return std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now().time_since_epoch())
+                .count();
+        };
+        for (const auto& id : old) {
+            spdlog::warn("mqtt: taking in what the old session {} holds, then ending it", id);
+            broker::ClientOptions options = IntakeOptions(id);  // no subscribe: the session
+            options.end_session_on_stop = true;                 // keeps its own
+            auto* slot = &drains.emplace_back();
+            *slot = std::make_unique<broker::Client>(
+                options,
+                [this, slot, &last_report, &now_ms](const broker::Message& m) {
+                    OnReport(**slot, m);
+                    last_report = now_ms();
+                },
+                [](bool) {});
+            (*slot)->Start();
+        }
+        // Quiet for 3 s after every old session connected: the broker sends a session's
+        // queue at once on connection, up to our receive maximum at a time.
+        bool all_connected = drains.empty();
+        std::int64_t quiet_since = 0;
+        while (!stopping_.load() && !drains.empty()) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+            const bool connected = std::all_of(drains.begin(), drains.end(),
+                                               [](const auto& c) { return c->connected(); });
+            if (connected && !all_connected) quiet_since = now_ms();
+            all_connected = connected;
+            if (connected && now_ms() - std::max(quiet_since, last_report.load()) >= 3000) break;
+        }
+        const bool done = !stopping_.load() && all_connected;
+        for (auto& c : drains) c->Stop(std::chrono::seconds(5));
+        if (!done) return;  // tried again at the next start
+        if (auto saved_ids = store_.SetSetting(key, current); !saved_ids.ok())
+            spdlog::error("cannot record the mqtt client ids: {}", saved_ids.error().message);
+        else if (!old.empty())
+            spdlog::info("mqtt: {} old session(s) taken in and ended", old.size());
     }
 
     // Expires alerts whose valid_until has passed, once a minute.
@@ -324,6 +402,7 @@ private:
     std::shared_ptr<const engine::Partners> partners_;  // guarded by partners_mutex_
     std::unique_ptr<web::Server> http_;                 // destroyed first: its pool uses the rest
     std::atomic<bool> stopping_{false};
+    std::thread drain_;  // DrainOldSessions
     net::steady_timer* expiry_ = nullptr;
 };
 

@@ -146,6 +146,7 @@ public:
             if (client_.is_connected()) {
                 clean =
                     client_.disconnect(static_cast<int>(left().count()))->wait_for(left()) && clean;
+                if (options_.end_session_on_stop) clean = EndSession(left()) && clean;
             } else {
                 client_.stop_consuming();
             }
@@ -157,18 +158,31 @@ public:
     }
 
 private:
+    // Connects once more under the same id with clean start and no session expiry, which
+    // makes the broker discard the stored session (its subscriptions and anything queued),
+    // and disconnects. (A session expiry of 0 in Paho C++ 1.2's DISCONNECT did not reach
+    // the broker.)
+    bool EndSession(std::chrono::milliseconds left) {
+        mqtt::async_client eraser(options_.uri, options_.client_id,
+                                  mqtt::create_options(MQTTVERSION_5, 1), nullptr);
+        auto opts = BuildConnectOptions(true);
+        const bool connected = eraser.connect(opts)->wait_for(left);
+        if (!connected) return false;
+        return eraser.disconnect(static_cast<int>(left.count()))->wait_for(left);
+    }
+
     // Built anew for each connect: a copied mqtt::connect_options keeps pointers into the
     // object it was copied from (Paho C++ 1.2), so a stored copy must never be reused.
-    mqtt::connect_options BuildConnectOptions() const {
+    mqtt::connect_options BuildConnectOptions(bool end_session = false) const {
         auto builder = mqtt::connect_options_builder()
                            .mqtt_version(MQTTVERSION_5)
-                           .clean_start(false)
+                           .clean_start(end_session)
                            .keep_alive_interval(options_.keepalive)
                            .automatic_reconnect(options_.reconnect_min, options_.reconnect_max)
                            .connect_timeout(std::chrono::seconds(10));
         if (!options_.username.empty()) builder.user_name(options_.username);
         if (!options_.password.empty()) builder.password(options_.password);
-        if (!options_.status_topic.empty()) {
+        if (!options_.status_topic.empty() && !end_session) {
             builder.will(
                 mqtt::will_options(options_.status_topic, std::string("offline"), 1, true));
         }
@@ -177,12 +191,16 @@ private:
             if (!options_.ca_file.empty()) ssl.trust_store(options_.ca_file);
             builder.ssl(ssl.finalize());
         }
+        // One named result, returned on every path: a copy would dangle (above), so NRVO
+        // must apply. Ending a session: no expiry property, i.e. 0, ends at disconnect.
         auto opts = builder.finalize();
-        // Paho C++ 1.2 drops properties set on the builder in finalize(): set them on the result.
-        opts.set_properties(mqtt::properties{
-            {mqtt::property::SESSION_EXPIRY_INTERVAL,
-             static_cast<int>(options_.session_expiry.count())},
-            {mqtt::property::RECEIVE_MAXIMUM, static_cast<int16_t>(options_.receive_maximum)}});
+        if (!end_session) {
+            // Paho C++ 1.2 drops properties set on the builder in finalize(): set them here.
+            opts.set_properties(mqtt::properties{
+                {mqtt::property::SESSION_EXPIRY_INTERVAL,
+                 static_cast<int>(options_.session_expiry.count())},
+                {mqtt::property::RECEIVE_MAXIMUM, static_cast<int16_t>(options_.receive_maximum)}});
+        }
         return opts;
     }
 

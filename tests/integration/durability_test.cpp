@@ -155,3 +155,54 @@ TEST(DurabilityTest, ReportsPublishedWhileLdisdIsDownAreTakenInAtStart) {
 }
 
 }  // namespace
+
+// Lowering mqtt.intake_connections leaves the broker holding the old connections' sessions
+// and their share of the shared subscription: ldisd takes in what they queued and ends
+// them, so nothing waits there unread until it expires.
+TEST(DurabilityTest, FewerIntakeConnectionsLeaveNothingInOldSessions) {
+    Mosquitto broker;
+    TempDir dir;
+    std::vector<std::string> ids;
+    MqttPeer peer(broker.uri(), "while-down-publisher");
+    {
+        Ldisd three(broker, dir, {"mqtt.shared_group=ldis", "mqtt.intake_connections=3"});
+        three.Start();
+        // Reports taken in by all three connections: every subscription is in place.
+        for (int i = 0; i < 6; ++i) {
+            ids.push_back(NewUuid());
+            ASSERT_TRUE(
+                peer.Publish("ldis/v1/reports/hospital", ldis::test::ValidReportText(ids.back())));
+        }
+        ASSERT_TRUE(Eventually([&] { return StoredCount(three.db_path()) == 6; },
+                               std::chrono::seconds(20)));
+        EXPECT_EQ(three.Stop(SIGTERM), 0);
+    }
+    for (int i = 0; i < 60; ++i) {  // shared out among the three stopped sessions
+        ids.push_back(NewUuid());
+        ASSERT_TRUE(
+            peer.Publish("ldis/v1/reports/hospital", ldis::test::ValidReportText(ids.back())));
+    }
+    Ldisd one(broker, dir, {"mqtt.shared_group=ldis", "mqtt.intake_connections=1"});
+    one.Start();
+    EXPECT_TRUE(
+        Eventually([&] { return StoredCount(one.db_path()) == 66; }, std::chrono::seconds(30)))
+        << StoredCount(one.db_path()) << " of 66 stored\n"
+        << one.log();
+    EXPECT_TRUE(Eventually(
+        [&] { return one.log().find("old session(s) taken in and ended") != std::string::npos; },
+        std::chrono::seconds(20)))
+        << one.log();
+    // The old sessions are gone: every new report reaches the one connection left.
+    for (int i = 0; i < 30; ++i) {
+        ids.push_back(NewUuid());
+        ASSERT_TRUE(
+            peer.Publish("ldis/v1/reports/hospital", ldis::test::ValidReportText(ids.back())));
+    }
+    EXPECT_TRUE(
+        Eventually([&] { return StoredCount(one.db_path()) == 96; }, std::chrono::seconds(30)))
+        << StoredCount(one.db_path()) << " of 96 stored\n"
+        << one.log();
+    EXPECT_EQ(one.Stop(SIGTERM), 0);
+    const auto stored = StoredIds(one.db_path());
+    for (const auto& id : ids) EXPECT_TRUE(stored.count(id)) << "not stored: " << id;
+}

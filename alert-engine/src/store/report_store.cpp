@@ -566,6 +566,30 @@ public:
             done(Error{"the store is closing"});
     }
 
+    std::string Setting(const std::string& key) {
+        auto value = OnWriter<std::string>([&]() -> Result<std::string> {
+            sqlite3_stmt* stmt = writer_.Cached("SELECT value FROM settings WHERE key = ?1");
+            StatementUse use(stmt);
+            BindText(stmt, 1, key);
+            return sqlite3_step(stmt) == SQLITE_ROW ? ColumnText(stmt, 0) : std::string();
+        });
+        return value.ok() ? value.value() : std::string();
+    }
+
+    Result<int> SetSetting(const std::string& key, const std::string& value) {
+        return OnWriter<int>([&]() -> Result<int> {
+            sqlite3_stmt* stmt = writer_.Cached(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+            StatementUse use(stmt);
+            BindText(stmt, 1, key);
+            BindText(stmt, 2, value);
+            const int rc = sqlite3_step(stmt);
+            if (rc != SQLITE_DONE) return Error{options_.path + ": " + writer_.Describe(rc)};
+            return 1;
+        });
+    }
+
     Result<int> RecoverInFlight(std::int64_t now) {
         return OnWriter<int>([&]() -> Result<int> {
             sqlite3_stmt* stmt = writer_.Cached(
@@ -2216,6 +2240,12 @@ Result<DeliveryRow> ReportStore::RequestUnsubscribe(std::int64_t delivery_id, st
 }
 const std::string& ReportStore::AckKey() const {
     return impl_->AckKey();
+}
+std::string ReportStore::Setting(const std::string& key) {
+    return impl_->Setting(key);
+}
+Result<int> ReportStore::SetSetting(const std::string& key, const std::string& value) {
+    return impl_->SetSetting(key, value);
 }
 std::vector<DeliveryRow> ReportStore::Deliveries(std::string_view reference) const {
     return reference.empty()

@@ -241,6 +241,10 @@ public:
     Result<DeliveryRow> RequestUnsubscribe(std::int64_t delivery_id, std::int64_t now_ms);
     // The key that signs acknowledgement tokens: made at the first start, kept in the file.
     const std::string& AckKey() const;
+    // A value ldisd keeps between starts in the settings table ("" if never set), and
+    // setting it. Both run on the writer; block until done; thread-safe.
+    std::string Setting(const std::string& key);
+    Result<int> SetSetting(const std::string& key, const std::string& value);
     // Deliveries of one alert ("" for all), oldest first. Thread-safe.
     std::vector<DeliveryRow> Deliveries(std::string_view reference) const;
     // One delivery by id. Thread-safe.

@@ -36,6 +36,7 @@ struct ClientOptions {
     int max_buffered = 10000;   // publishes kept while disconnected
     int receive_maximum = 256;  // unacknowledged messages the broker may send us:
                                 // a backlog waits at the broker, not in our memory
+    bool end_session_on_stop = false;  // Stop() tells the broker to delete the session
 };
 
 // An MQTT 5 client on Paho C++ with a persistent session (clean start off, session
