@@ -33,9 +33,9 @@ struct ClientOptions {
     std::chrono::seconds keepalive{30};
     std::chrono::seconds reconnect_min{1};
     std::chrono::seconds reconnect_max{30};
-    int max_buffered = 10000;   // publishes kept while disconnected
-    int receive_maximum = 256;  // unacknowledged messages the broker may send us:
-                                // a backlog waits at the broker, not in our memory
+    int max_buffered = 10000;          // publishes kept while disconnected
+    int receive_maximum = 256;         // unacknowledged messages the broker may send us:
+                                       // a backlog waits at the broker, not in our memory
     bool end_session_on_stop = false;  // Stop() tells the broker to delete the session
 };
 
