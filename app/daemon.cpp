@@ -207,7 +207,6 @@ private:
             if (!id.empty() && !in_use.count(id)) old.push_back(id);
         std::vector<std::unique_ptr<broker::Client>> drains;
         drains.reserve(old.size());
-        std::atomic<std::int64_t> last_report{0};
         const auto now_ms = [] {
             return std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::steady_clock::now().time_since_epoch())
@@ -220,9 +219,11 @@ private:
             auto* slot = &drains.emplace_back();
             *slot = std::make_unique<broker::Client>(
                 options,
-                [this, slot, &last_report, &now_ms](const broker::Message& m) {
+                [this, slot](const broker::Message& m) {
                     OnReport(**slot, m);
-                    last_report = now_ms();
+                    drain_last_report_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                std::chrono::steady_clock::now().time_since_epoch())
+                                                .count();
                 },
                 [](bool) {});
             (*slot)->Start();
@@ -237,7 +238,8 @@ private:
                                                [](const auto& c) { return c->connected(); });
             if (connected && !all_connected) quiet_since = now_ms();
             all_connected = connected;
-            if (connected && now_ms() - std::max(quiet_since, last_report.load()) >= 3000) break;
+            if (connected && now_ms() - std::max(quiet_since, drain_last_report_ms_.load()) >= 3000)
+                break;
         }
         const bool done = !stopping_.load() && all_connected;
         for (auto& c : drains) c->Stop(std::chrono::seconds(5));
@@ -402,7 +404,8 @@ private:
     std::shared_ptr<const engine::Partners> partners_;  // guarded by partners_mutex_
     std::unique_ptr<web::Server> http_;                 // destroyed first: its pool uses the rest
     std::atomic<bool> stopping_{false};
-    std::thread drain_;  // DrainOldSessions
+    std::thread drain_;                                  // DrainOldSessions
+    std::atomic<std::int64_t> drain_last_report_ms_{0};  // steady clock
     net::steady_timer* expiry_ = nullptr;
 };
 

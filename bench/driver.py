@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -187,7 +188,7 @@ def write_partners(path, recipients, channel="email", url=None, secret=None):
 def publish_red(bench, compound):
     """Publishes one red report (a death) and returns the Unix time it was sent."""
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    report = {"schema": "ldis.report/1", "id": str(__import__("uuid").uuid4()), "submitted_at": now,
+    report = {"schema": "ldis.report/1", "id": str(uuid.uuid4()), "submitted_at": now,
               "source": {"type": "panel", "organisation": "Kent and Medway DRD panel", "role": "chair"},
               "area": {"authority": "Medway", "district": "Medway"}, "setting": "home",
               "substances": [{"name": compound, "form": "powder"}], "harms": {"cases": 1, "deaths": 1},
