@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "ldis/engine/codec.hpp"
+#include "ldis/engine/text.hpp"
 
 namespace json = boost::json;
 namespace mus = kainjow::mustache;
@@ -38,33 +39,6 @@ const std::vector<std::pair<std::string, std::string>> kHeadings = {
 std::string Upper(std::string s) {
     for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     return s;
-}
-
-std::string LevelLabel(std::string_view level) {
-    if (level == "red") return "Drug Alert";
-    if (level == "amber") return "Drug Warning";
-    if (level == "green") return "Drug Information";
-    return "Logged";
-}
-
-std::string IsoTime(std::int64_t ms) {
-    if (ms <= 0) return {};
-    const std::time_t s = static_cast<std::time_t>(ms / 1000);
-    std::tm tm{};
-    gmtime_r(&s, &tm);
-    char out[32];
-    std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%S+00:00", &tm);
-    return out;
-}
-
-std::string HumanTime(std::int64_t ms) {
-    if (ms <= 0) return {};
-    const std::time_t s = static_cast<std::time_t>(ms / 1000);
-    std::tm tm{};
-    gmtime_r(&s, &tm);
-    char out[40];
-    std::strftime(out, sizeof out, "%d %b %Y %H:%M UTC", &tm);
-    return out;
 }
 
 json::object Sections(const OutboxItem& item) {
@@ -177,9 +151,9 @@ mus::data AlertData(const OutboxItem& item, const MessageContext& context) {
     d.set("audience", item.audience);
     if (item.provisional) d.set("provisional", true);
     if (item.status == "cancelled") d.set("cancelled", true);
-    d.set("issued", HumanTime(item.issued_at_ms));
-    d.set("updated", HumanTime(item.created_at_ms));
-    d.set("valid_until", HumanTime(item.valid_until_ms));
+    d.set("issued", HumanTimeMs(item.issued_at_ms));
+    d.set("updated", HumanTimeMs(item.created_at_ms));
+    d.set("valid_until", HumanTimeMs(item.valid_until_ms));
     d.set("alert_url", context.public_url + "/alerts/" + item.reference);
     if (!context.ack_url.empty()) d.set("ack_url", context.ack_url);
     if (!context.unsubscribe_url.empty()) d.set("unsubscribe_url", context.unsubscribe_url);
@@ -286,9 +260,9 @@ std::string AlertDocument(const OutboxItem& item, const std::string& public_url,
     o["district"] = item.district;
     o["family"] = item.family;
     o["title"] = Title(item);
-    o["issued_at"] = IsoTime(item.issued_at_ms);
-    o["updated_at"] = IsoTime(item.created_at_ms);
-    o["valid_until"] = IsoTime(item.valid_until_ms);
+    o["issued_at"] = IsoTimeMs(item.issued_at_ms);
+    o["updated_at"] = IsoTimeMs(item.created_at_ms);
+    o["valid_until"] = IsoTimeMs(item.valid_until_ms);
     json::object sections = Sections(item);
     sections.erase("scrubbed");
     o["sections"] = std::move(sections);
@@ -315,26 +289,30 @@ EmailMessage RenderEmailOnce(const MessageTemplates& templates, const OutboxItem
 EmailMessage RenderEmail(const MessageTemplates& templates, const OutboxItem& item,
                          const MessageContext& context) {
     if (item.kind != kKindAlert) return RenderEmailOnce(templates, item, context);
+    // Everything the rendering reads besides the links; compared whole (a few KiB of
+    // memcmp), never hashed or concatenated per recipient.
     struct Cached {
         std::string key;
+        std::string body, alert_text, alert_html;
         EmailMessage message;
     };
     thread_local std::vector<Cached> cache;  // the latest few versions
-    const std::string key =
-        item.reference + '\n' + std::to_string(item.version) + '\n' + item.status + '\n' +
-        (item.provisional ? "p" : "") + '\n' + item.level + '\n' +
-        std::to_string(item.created_at_ms) + '\n' + context.public_url + '\n' + context.from +
-        '\n' + (context.ack_url.empty() ? "" : "a") + (context.unsubscribe_url.empty() ? "" : "u") +
-        '\n' + std::to_string(std::hash<std::string>{}(item.body)) + '\n' +
-        std::to_string(std::hash<std::string>{}(templates.alert_text + templates.alert_html));
-    auto found =
-        std::find_if(cache.begin(), cache.end(), [&](const Cached& c) { return c.key == key; });
+    const std::string key = item.reference + '\n' + std::to_string(item.version) + '\n' +
+                            item.status + '\n' + (item.provisional ? "p" : "") + '\n' + item.level +
+                            '\n' + std::to_string(item.created_at_ms) + '\n' + context.public_url +
+                            '\n' + context.from + '\n' + (context.ack_url.empty() ? "" : "a") +
+                            (context.unsubscribe_url.empty() ? "" : "u");
+    auto found = std::find_if(cache.begin(), cache.end(), [&](const Cached& c) {
+        return c.key == key && c.body == item.body && c.alert_text == templates.alert_text &&
+               c.alert_html == templates.alert_html;
+    });
     if (found == cache.end()) {
         MessageContext marked = context;
         if (!marked.ack_url.empty()) marked.ack_url = kAckMark;
         if (!marked.unsubscribe_url.empty()) marked.unsubscribe_url = kUnsubscribeMark;
         if (cache.size() >= 8) cache.erase(cache.begin());
-        cache.push_back({key, RenderEmailOnce(templates, item, marked)});
+        cache.push_back({key, item.body, templates.alert_text, templates.alert_html,
+                         RenderEmailOnce(templates, item, marked)});
         found = cache.end() - 1;
     }
     EmailMessage m = found->message;

@@ -1,6 +1,7 @@
 #include "ldis/engine/text.hpp"
 
 #include <algorithm>
+#include <ctime>
 
 namespace ldis::engine {
 
@@ -29,6 +30,44 @@ std::string DidYouMean(std::string_view word, const std::vector<std::string>& ch
         }
     }
     return best.empty() ? std::string() : " (did you mean \"" + best + "\"?)";
+}
+
+std::string LevelLabel(std::string_view level) {
+    if (level == "red") return "Drug Alert";
+    if (level == "amber") return "Drug Warning";
+    if (level == "green") return "Drug Information";
+    return "Logged";
+}
+
+namespace {
+
+std::string FormatUtc(std::int64_t ms, const char* format) {
+    if (ms <= 0) return {};
+    const std::time_t s = static_cast<std::time_t>(ms / 1000);
+    std::tm tm{};
+    gmtime_r(&s, &tm);
+    char out[40];
+    std::strftime(out, sizeof out, format, &tm);
+    return out;
+}
+
+}  // namespace
+
+std::string IsoTimeMs(std::int64_t ms) {
+    return FormatUtc(ms, "%Y-%m-%dT%H:%M:%S+00:00");
+}
+
+std::string HumanTimeMs(std::int64_t ms) {
+    return FormatUtc(ms, "%d %b %Y %H:%M UTC");
+}
+
+std::int64_t DaysFromCivil(std::int64_t y, unsigned m, unsigned d) {
+    y -= m <= 2;
+    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const auto yoe = static_cast<unsigned>(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
 }  // namespace ldis::engine

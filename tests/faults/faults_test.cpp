@@ -140,21 +140,37 @@ void PublishBurst(const Mosquitto& broker, const std::string& client_id,
     }
 }
 
-TEST(FaultTest, RepeatedKillDuringABurstLosesNoReportAndNoDelivery) {
-    const int reports = EnvInt("LDIS_FAULT_REPORTS", 1000);
-    const int kills = EnvInt("LDIS_FAULT_KILLS", 3);
+// The parts every burst test needs: a broker, an SMTP server and ldisd sending email to
+// OnePartnerFile's recipients, with `dispatch` settings of the test's own.
+struct BurstRig {
+    explicit BurstRig(std::vector<std::string> dispatch) {
+        smtp.Start();
+        dispatch.insert(dispatch.end(),
+                        {"paths.partners=" + OnePartnerFile(dir), "email.smtp_url=" + smtp.url(),
+                         "dispatch.channels=email"});
+        daemon = std::make_unique<Ldisd>(broker, dir, std::move(dispatch));
+        daemon->Start();
+    }
     Mosquitto broker;
     TempDir dir;
     SmtpSink smtp;
-    smtp.Start();
-    Ldisd daemon(
-        broker, dir,
-        {"paths.partners=" + OnePartnerFile(dir), "email.smtp_url=" + smtp.url(),
-         "dispatch.channels=email", "dispatch.retry_base_ms=200", "dispatch.retry_max_ms=1000"});
-    daemon.Start();
+    std::unique_ptr<Ldisd> daemon;
+};
 
+std::vector<std::string> NewIds(int n) {
     std::vector<std::string> ids;
-    for (int i = 0; i < reports; ++i) ids.push_back(NewUuid());
+    for (int i = 0; i < n; ++i) ids.push_back(NewUuid());
+    return ids;
+}
+
+TEST(FaultTest, RepeatedKillDuringABurstLosesNoReportAndNoDelivery) {
+    const int reports = EnvInt("LDIS_FAULT_REPORTS", 1000);
+    const int kills = EnvInt("LDIS_FAULT_KILLS", 3);
+    BurstRig rig({"dispatch.retry_base_ms=200", "dispatch.retry_max_ms=1000"});
+    auto& [broker, dir, smtp, daemon_ptr] = rig;
+    Ldisd& daemon = *daemon_ptr;
+
+    const auto ids = NewIds(reports);
     std::atomic<int> published{0};
     std::thread publisher(
         [&] { PublishBurst(broker, "fault-publisher", ids, 0, reports, 2, published); });
@@ -176,17 +192,10 @@ TEST(FaultTest, RepeatedKillDuringABurstLosesNoReportAndNoDelivery) {
 // a burst that raises alerts is being published and taken in.
 TEST(FaultTest, BrokerRestartsDuringABurstLoseNothing) {
     const int reports = EnvInt("LDIS_FAULT_REPORTS", 1000);
-    Mosquitto broker;
-    TempDir dir;
-    SmtpSink smtp;
-    smtp.Start();
-    Ldisd daemon(
-        broker, dir,
-        {"paths.partners=" + OnePartnerFile(dir), "email.smtp_url=" + smtp.url(),
-         "dispatch.channels=email", "dispatch.retry_base_ms=200", "dispatch.retry_max_ms=1000"});
-    daemon.Start();
-    std::vector<std::string> ids;
-    for (int i = 0; i < reports; ++i) ids.push_back(NewUuid());
+    BurstRig rig({"dispatch.retry_base_ms=200", "dispatch.retry_max_ms=1000"});
+    auto& [broker, dir, smtp, daemon_ptr] = rig;
+    Ldisd& daemon = *daemon_ptr;
+    const auto ids = NewIds(reports);
     std::atomic<int> published{0};
     std::thread publisher(
         [&] { PublishBurst(broker, "restart-publisher", ids, 0, reports, 1, published); });
@@ -205,20 +214,13 @@ TEST(FaultTest, BrokerRestartsDuringABurstLoseNothing) {
 // alerts are raised: nothing is lost or dead-lettered, and all of it goes out once it is back.
 TEST(FaultTest, SmtpOutageThenRecoveryDeliversEverything) {
     const int outage_s = EnvInt("LDIS_FAULT_SMTP_OUTAGE_S", 15);
-    Mosquitto broker;
-    TempDir dir;
-    SmtpSink smtp;
-    smtp.Start();
-    Ldisd daemon(
-        broker, dir,
-        {"paths.partners=" + OnePartnerFile(dir), "email.smtp_url=" + smtp.url(),
-         "dispatch.channels=email", "dispatch.retry_base_ms=500", "dispatch.retry_max_ms=4000",
-         "dispatch.max_attempts=100", "dispatch.timeout_ms=2000"});
-    daemon.Start();
+    BurstRig rig({"dispatch.retry_base_ms=500", "dispatch.retry_max_ms=4000",
+                  "dispatch.max_attempts=100", "dispatch.timeout_ms=2000"});
+    auto& [broker, dir, smtp, daemon_ptr] = rig;
+    Ldisd& daemon = *daemon_ptr;
     smtp.Stop();
     const auto outage_began = std::chrono::steady_clock::now();
-    std::vector<std::string> ids;
-    for (int i = 0; i < 100; ++i) ids.push_back(NewUuid());
+    const auto ids = NewIds(100);
     std::atomic<int> published{0};
     PublishBurst(broker, "outage-publisher", ids, 0, 100, 0, published);  // 10 red alerts
 

@@ -3,6 +3,7 @@
 #include <ctime>
 
 #include "ldis/engine/scrubber.hpp"
+#include "ldis/engine/text.hpp"
 
 namespace json = boost::json;
 
@@ -23,24 +24,8 @@ std::string Section(const json::object& sections, std::string_view name) {
     return v && v->is_string() ? std::string(v->as_string()) : std::string();
 }
 
-std::string LevelLabel(std::string_view level) {
-    if (level == "red") return "Drug Alert";
-    if (level == "amber") return "Drug Warning";
-    if (level == "green") return "Drug Information";
-    return "Logged";
-}
-
 std::string Title(const engine::StoredAlert& a) {
-    return LevelLabel(a.level) + " " + a.reference + ": " + a.family + " in " + a.district;
-}
-
-std::int64_t DaysFromCivil(std::int64_t y, unsigned m, unsigned d) {
-    y -= m <= 2;
-    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const auto yoe = static_cast<unsigned>(y - era * 400);
-    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+    return engine::LevelLabel(a.level) + " " + a.reference + ": " + a.family + " in " + a.district;
 }
 
 }  // namespace
@@ -74,13 +59,7 @@ std::string EscapeMarkup(std::string_view text) {
 }
 
 std::string IsoTime(std::int64_t ms) {
-    if (ms <= 0) return {};
-    const std::time_t s = static_cast<std::time_t>(ms / 1000);
-    std::tm tm{};
-    gmtime_r(&s, &tm);
-    char out[40];
-    std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%S+00:00", &tm);
-    return out;
+    return engine::IsoTimeMs(ms);
 }
 
 std::optional<std::int64_t> ParseTime(std::string_view t) {
@@ -97,7 +76,7 @@ std::optional<std::int64_t> ParseTime(std::string_view t) {
     if (y < 1970 || m < 1 || m > 12 || d < 1 || d > 31 || t[4] != '-' || t[7] != '-')
         return std::nullopt;
     std::int64_t ms =
-        DaysFromCivil(y, static_cast<unsigned>(m), static_cast<unsigned>(d)) * 86400000;
+        engine::DaysFromCivil(y, static_cast<unsigned>(m), static_cast<unsigned>(d)) * 86400000;
     if (t.size() == 10) return ms;
     const long hh = digits(11, 2), mm = digits(14, 2), ss = digits(17, 2);
     if (hh < 0 || mm < 0 || ss < 0 || (t[10] != 'T' && t[10] != ' ')) return std::nullopt;
@@ -120,7 +99,7 @@ json::object AlertJson(const engine::StoredAlert& a, const std::string& public_u
         {"version", a.version},
         {"status", a.status},
         {"level", a.level},
-        {"level_label", LevelLabel(a.level)},
+        {"level_label", engine::LevelLabel(a.level)},
         {"provisional", a.provisional},
         {"confidence", a.confidence},
         {"audience", a.audience},
@@ -262,8 +241,8 @@ std::string CapXml(const engine::AlertRecord& record, int version, const std::st
     x += "  <info>\n";
     x += "    <language>en-GB</language>\n";
     x += "    <category>Health</category>\n";
-    x += "    <event>" + EscapeMarkup(LevelLabel(v->level)) + ": " + EscapeMarkup(a.family) +
-         "</event>\n";
+    x += "    <event>" + EscapeMarkup(engine::LevelLabel(v->level)) + ": " +
+         EscapeMarkup(a.family) + "</event>\n";
     x += std::string("    <responseType>") + (msg_type == "Cancel" ? "AllClear" : "Prepare") +
          "</responseType>\n";
     x += std::string("    <urgency>") + urgency + "</urgency>\n";
@@ -273,8 +252,8 @@ std::string CapXml(const engine::AlertRecord& record, int version, const std::st
     if (a.valid_until_ms > 0) x += "    <expires>" + IsoTime(a.valid_until_ms) + "</expires>\n";
     x += "    <senderName>LDIS Kent and Medway</senderName>\n";
     x += "    <headline>" +
-         EscapeMarkup(LevelLabel(v->level) + " " + a.reference + " v" + std::to_string(v->version) +
-                      ": " + a.family + " in " + a.district) +
+         EscapeMarkup(engine::LevelLabel(v->level) + " " + a.reference + " v" +
+                      std::to_string(v->version) + ": " + a.family + " in " + a.district) +
          "</headline>\n";
     x += "    <description>" + EscapeMarkup(description) + "</description>\n";
     if (!instruction.empty())

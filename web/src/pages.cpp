@@ -12,6 +12,7 @@
 #include "documents.hpp"
 #include "ldis/engine/codec.hpp"
 #include "ldis/engine/messages.hpp"
+#include "ldis/engine/text.hpp"
 
 namespace json = boost::json;
 namespace mus = kainjow::mustache;
@@ -80,21 +81,10 @@ std::string Tag(std::string_view level) {
     return "govuk-tag--grey";
 }
 
+// "Drug Alert (red)": the label and the colour, as the pages show a level.
 std::string LevelLabel(std::string_view level) {
-    if (level == "red") return "Drug Alert (red)";
-    if (level == "amber") return "Drug Warning (amber)";
-    if (level == "green") return "Drug Information (green)";
-    return "Logged, no alert";
-}
-
-std::string When(std::int64_t ms) {
-    if (ms <= 0) return "";
-    const std::time_t s = static_cast<std::time_t>(ms / 1000);
-    std::tm tm{};
-    gmtime_r(&s, &tm);
-    char out[40];
-    std::strftime(out, sizeof out, "%d %b %Y %H:%M UTC", &tm);
-    return out;
+    if (level != "red" && level != "amber" && level != "green") return "Logged, no alert";
+    return engine::LevelLabel(level) + " (" + std::string(level) + ")";
 }
 
 WebResponse Redirect(const std::string& to) {
@@ -604,7 +594,7 @@ mus::data AlertRow(const engine::StoredAlert& a) {
     row.set("district", a.district);
     row.set("version", std::to_string(a.version));
     row.set("reports", std::to_string(a.reports));
-    row.set("updated", When(a.updated_at_ms));
+    row.set("updated", engine::HumanTimeMs(a.updated_at_ms));
     if (a.provisional) row.set("provisional", true);
     return row;
 }
@@ -778,7 +768,7 @@ WebResponse Pages::AlertPage(const std::string& reference, const Sessions::Sessi
         row.set("version", std::to_string(v.version));
         row.set("status", v.status);
         row.set("level", v.level);
-        row.set("when", When(v.created_at_ms));
+        row.set("when", engine::HumanTimeMs(v.created_at_ms));
         std::string changes;
         if (previous == nullptr) {
             changes = "First version";
@@ -815,7 +805,8 @@ WebResponse Pages::AlertPage(const std::string& reference, const Sessions::Sessi
         row.set("channel", del.channel);
         row.set("status", del.status);
         row.set("attempts", std::to_string(del.attempts));
-        row.set("acknowledged", del.acknowledged_at_ms > 0 ? When(del.acknowledged_at_ms) : "");
+        row.set("acknowledged",
+                del.acknowledged_at_ms > 0 ? engine::HumanTimeMs(del.acknowledged_at_ms) : "");
         row.set("error", del.last_error);
         deliveries << row;
     }
@@ -823,7 +814,7 @@ WebResponse Pages::AlertPage(const std::string& reference, const Sessions::Sessi
     mus::data audit{mus::data::type::list};
     for (const auto& e : record->audit) {
         mus::data row;
-        row.set("when", When(e.at_ms));
+        row.set("when", engine::HumanTimeMs(e.at_ms));
         row.set("actor", e.actor);
         row.set("action", e.action);
         row.set("detail", e.detail);

@@ -1,6 +1,7 @@
 #include "ldis/web/server.hpp"
 
 #include "documents.hpp"
+#include "ldis/engine/text.hpp"
 #include "pages.hpp"
 
 #include <spdlog/spdlog.h>
@@ -15,6 +16,7 @@
 
 #include <fstream>
 
+#include <cctype>
 #include <charconv>
 #include <map>
 #include <optional>
@@ -72,11 +74,12 @@ Response Page(http::status status, std::string_view title, std::string_view body
     return res;
 }
 
+// "RED - Drug Alert".
 std::string LevelLabel(std::string_view level) {
-    if (level == "red") return "RED - Drug Alert";
-    if (level == "amber") return "AMBER - Drug Warning";
-    if (level == "green") return "GREEN - Drug Information";
-    return std::string(level);
+    if (level != "red" && level != "amber" && level != "green") return std::string(level);
+    std::string upper(level);
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return upper + " - " + engine::LevelLabel(level);
 }
 
 std::string Bearer(const Request& req) {

@@ -22,6 +22,7 @@
 
 #include "ldis/engine/codec.hpp"
 #include "ldis/engine/lifecycle.hpp"
+#include "ldis/engine/text.hpp"
 
 namespace ldis::engine {
 namespace {
@@ -163,16 +164,6 @@ constexpr const char* kMigrations[] = {
     )sql",
 };
 static_assert(std::size(kMigrations) == ReportStore::kSchemaVersion);
-
-// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-std::int64_t DaysFromCivil(std::int64_t y, unsigned m, unsigned d) {
-    y -= m <= 2;
-    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const auto yoe = static_cast<unsigned>(y - era * 400);
-    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
 
 // Milliseconds since the epoch of an RFC 3339 date-time the schema has accepted, or -1.
 std::int64_t ParseTimeMs(std::string_view t) {

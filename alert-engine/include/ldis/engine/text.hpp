@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,5 +13,17 @@ std::size_t EditDistance(std::string_view a, std::string_view b);
 
 // " (did you mean \"x\"?)" for the nearest choice within two edits, else "". Pure.
 std::string DidYouMean(std::string_view word, const std::vector<std::string>& choices);
+
+// "Drug Alert", "Drug Warning", "Drug Information" for red, amber, green; else "Logged".
+// Pure.
+std::string LevelLabel(std::string_view level);
+
+// Milliseconds since the epoch as "2026-11-23T09:30:00+00:00"; "" for 0 or less. Pure.
+std::string IsoTimeMs(std::int64_t ms);
+// The same as "23 Nov 2026 09:30 UTC", for people; "" for 0 or less. Pure.
+std::string HumanTimeMs(std::int64_t ms);
+
+// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm). Pure.
+std::int64_t DaysFromCivil(std::int64_t y, unsigned m, unsigned d);
 
 }  // namespace ldis::engine
