@@ -1233,15 +1233,7 @@ private:
              boost::json::serialize(boost::json::object{{"from", std::string(ToString(from))},
                                                         {"to", std::string(ToString(to))},
                                                         {"version", new_version}})});
-        int rc = FlushAudit();
-        if (rc == SQLITE_OK) rc = tx.Commit();
-        if (rc != SQLITE_OK) {
-            audit_.clear();
-            outbox_added_ = 0;
-            LoadLastAuditHash();
-            return Error{options_.path + ": " + writer_.Describe(rc)};
-        }
-        NotifyOutbox();
+        if (auto failed = Finish(tx, SQLITE_OK)) return *failed;
         return std::string(ToString(to));
     }
 
@@ -1280,13 +1272,7 @@ private:
                               "{\"version\":" + std::to_string(ref_version.second + 1) + "}"});
             expired.push_back(ref_version.first);
         }
-        if (rc == SQLITE_OK) rc = FlushAudit();
-        if (rc == SQLITE_OK) rc = tx.Commit();
-        if (rc != SQLITE_OK) {
-            audit_.clear();
-            LoadLastAuditHash();
-            return Error{options_.path + ": " + writer_.Describe(rc)};
-        }
+        if (auto failed = Finish(tx, rc)) return *failed;
         return expired;
     }
 
