@@ -51,11 +51,17 @@ const KeySpec kKeys[] = {
     {"store.max_batch", Kind::kInt, "512"},
     {"http.listen", Kind::kString, "127.0.0.1:8080"},
     {"http.public_url", Kind::kString, "http://127.0.0.1:8080"},
+    {"http.metrics_listen", Kind::kString, "127.0.0.1:9464"},
+    {"http.max_connections", Kind::kInt, "512"},
+    {"http.timeout_s", Kind::kInt, "10"},
+    {"http.sign_in_failures", Kind::kInt, "10"},
+    {"http.open_reports_per_hour", Kind::kInt, "20"},
     {"email.smtp_url", Kind::kString, "maildir:mail"},
     {"email.from", Kind::kString, "LDIS Kent and Medway <ldis@example.org>"},
     {"email.password_file", Kind::kString, "", Flag::kSecretFile},
     {"email.username", Kind::kString, ""},
     {"email.starttls", Kind::kBool, "false"},
+    {"email.allow_plaintext_auth", Kind::kBool, "false"},
     {"email.ca_file", Kind::kString, "", Flag::kPath},
     {"email.connections", Kind::kInt, "4"},
     {"notify.base_url", Kind::kString, "https://api.notifications.service.gov.uk"},
@@ -78,6 +84,7 @@ const KeySpec kKeys[] = {
     {"policy.red", Kind::kString, "issue"},
     {"policy.amber", Kind::kString, "draft"},
     {"policy.green", Kind::kString, "draft"},
+    {"policy.untrusted_sources", Kind::kString, "public,other"},
     {"paths.templates", Kind::kString, "../templates", Flag::kPath},
     {"paths.assets", Kind::kString, "../node_modules/govuk-frontend/dist/govuk", Flag::kPath},
     {"paths.partners", Kind::kString, "partners.toml", Flag::kPath},
@@ -365,6 +372,20 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
 
     c.http_listen = get("http.listen").text;
     c.http_public_url = get("http.public_url").text;
+    c.http_metrics_listen = get("http.metrics_listen").text;
+    c.http_max_connections = static_cast<int>(get("http.max_connections").number);
+    if (c.http_max_connections < 8 || c.http_max_connections > 100000)
+        fail("http.max_connections", "http.max_connections must be 8 to 100000");
+    c.http_timeout_s = static_cast<int>(get("http.timeout_s").number);
+    if (c.http_timeout_s < 1 || c.http_timeout_s > 300)
+        fail("http.timeout_s", "http.timeout_s must be 1 to 300");
+    c.http_sign_in_failures = static_cast<int>(get("http.sign_in_failures").number);
+    if (c.http_sign_in_failures < 1 || c.http_sign_in_failures > 10000)
+        fail("http.sign_in_failures", "http.sign_in_failures must be 1 to 10000");
+    c.http_open_reports_per_hour = static_cast<int>(get("http.open_reports_per_hour").number);
+    if (c.http_open_reports_per_hour < 0 || c.http_open_reports_per_hour > 100000)
+        fail("http.open_reports_per_hour",
+             "http.open_reports_per_hour must be 0 (the open form is closed) to 100000");
     c.email_smtp_url = get("email.smtp_url").text;
     if (c.email_smtp_url.starts_with("maildir:")) {
         c.email_smtp_url = "maildir:" + Absolute(base, c.email_smtp_url.substr(8));
@@ -380,6 +401,14 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
         fail("email.from", "email.from must hold an email address, as \"LDIS <ldis@example.org>\"");
     c.email_username = get("email.username").text;
     c.email_starttls = get("email.starttls").flag;
+    c.email_allow_plaintext_auth = get("email.allow_plaintext_auth").flag;
+    if (!c.email_username.empty() && c.email_smtp_url.starts_with("smtp://") && !c.email_starttls &&
+        !c.email_allow_plaintext_auth) {
+        fail("email.username",
+             "email.username is set but email.starttls is false: the SMTP password would cross "
+             "the network in clear text. Set email.starttls = true or use smtps://; "
+             "email.allow_plaintext_auth = true only for a relay on this host");
+    }
     c.email_ca_file = get("email.ca_file").text;
     c.email_connections = static_cast<int>(get("email.connections").number);
     if (c.email_connections < 1 || c.email_connections > 64)
@@ -457,6 +486,21 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
                      value + "\"");
         }
         c.policy.issue_at_once[static_cast<int>(level)] = value == "issue";
+    }
+    {
+        c.policy.untrusted_sources.clear();
+        std::stringstream words(get("policy.untrusted_sources").text);
+        for (std::string word; std::getline(words, word, ',');) {
+            word.erase(0, word.find_first_not_of(' '));
+            word.erase(word.find_last_not_of(' ') + 1);
+            if (word.empty()) continue;
+            if (word.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") != std::string::npos)
+                fail("policy.untrusted_sources",
+                     "policy.untrusted_sources is a list of source types, as \"public,other\" "
+                     "(got \"" +
+                         word + "\")");
+            c.policy.untrusted_sources.insert(word);
+        }
     }
     c.alert_valid_days = static_cast<int>(get("alerts.valid_days").number);
     if (c.alert_valid_days < 1 || c.alert_valid_days > 3650) {

@@ -43,12 +43,18 @@ struct Config {
 
     std::string http_listen;
     std::string http_public_url;
+    std::string http_metrics_listen;      // host:port for /metrics alone, or "" for none
+    int http_max_connections = 512;       // beyond: 503
+    int http_timeout_s = 10;              // to read a request or write a response
+    int http_sign_in_failures = 10;       // per address per 10 minutes, then 429
+    int http_open_reports_per_hour = 20;  // per address on the open form; 0 closes it
 
     std::string email_smtp_url;
     std::string email_from;
     std::string email_password;  // secret, from email.password_file or LDIS_SMTP_PASSWORD
     std::string email_username;
     bool email_starttls = false;
+    bool email_allow_plaintext_auth = false;  // AUTH over smtp:// without STARTTLS
     std::string email_ca_file;
     int email_connections = 4;
 

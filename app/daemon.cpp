@@ -7,9 +7,12 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
@@ -40,6 +43,29 @@ std::string_view TopicSource(std::string_view topic) {
                                                  : std::string_view();
 }
 
+// Where a receipt goes: the submitter's response topic, unless it names one of LDIS's own
+// topics (a receipt published on ldis/v1/alerts/... or ldis/v1/status/... would look like
+// an alert or a status to their subscribers; one on another source's receipts would reach
+// that source) or holds wildcards; then the source's receipts topic.
+std::string ReceiptTopic(const std::string& response_topic, const std::string& source) {
+    const std::string fallback = "ldis/v1/receipts/" + (source.empty() ? "unknown" : source);
+    if (response_topic.empty()) return fallback;
+    if (response_topic.find_first_of("+#") != std::string::npos ||
+        response_topic.find('\0') != std::string::npos || response_topic.size() > 256 ||
+        response_topic.starts_with("$")) {
+        spdlog::warn("receipt: response topic refused (wildcard, $ or too long); sent to {}",
+                     fallback);
+        return fallback;
+    }
+    if (response_topic.starts_with("ldis/") && response_topic != fallback &&
+        !response_topic.starts_with(fallback + "/")) {
+        spdlog::warn("receipt: response topic {} is LDIS's own; sent to {}", response_topic,
+                     fallback);
+        return fallback;
+    }
+    return response_topic;
+}
+
 }  // namespace
 
 void ApplyLogLevel(const std::string& level) {
@@ -65,6 +91,10 @@ public:
             return 2;
         }
         intake_ = std::make_unique<engine::Intake>(validator, store_);
+        if (!config_.email_username.empty() && config_.email_smtp_url.starts_with("smtp://") &&
+            !config_.email_starttls)
+            spdlog::warn("email.allow_plaintext_auth: the SMTP password is sent without TLS to {}",
+                         config_.email_smtp_url);
         try {
             dispatcher_ = std::make_unique<engine::Dispatcher>(io_, store_, DispatchOptions());
         } catch (const std::exception& e) {
@@ -93,6 +123,11 @@ public:
         dispatcher_->Start();
         web::ServerOptions http_options;
         http_options.listen = config_.http_listen;
+        http_options.metrics_listen = config_.http_metrics_listen;
+        http_options.max_connections = static_cast<std::size_t>(config_.http_max_connections);
+        http_options.timeout = std::chrono::seconds(config_.http_timeout_s);
+        http_options.sign_in_failures = config_.http_sign_in_failures;
+        http_options.open_reports_per_hour = config_.http_open_reports_per_hour;
         web::Services services;
         services.store = &store_;
         services.intake = intake_.get();
@@ -126,6 +161,11 @@ public:
         }
         spdlog::info("http listening on {}:{}",
                      config_.http_listen.substr(0, config_.http_listen.rfind(':')), port.value());
+        if (http_->metrics_port() > 0)
+            spdlog::info(
+                "metrics listening on {}:{}",
+                config_.http_metrics_listen.substr(0, config_.http_metrics_listen.rfind(':')),
+                http_->metrics_port());
         net::steady_timer expiry(io_);
         ScheduleExpiry(expiry);
         spdlog::info("ldisd started: store={} mqtt={} filter={} connections={}", config_.store_path,
@@ -337,9 +377,7 @@ private:
     void PostReceipt(broker::Client& client, const broker::Message& m, std::string source,
                      engine::IntakeOutcome outcome) {
         broker::Message receipt;
-        receipt.topic = !m.response_topic.empty()
-                            ? m.response_topic
-                            : "ldis/v1/receipts/" + (source.empty() ? "unknown" : source);
+        receipt.topic = ReceiptTopic(m.response_topic, source);
         receipt.correlation_data = m.correlation_data;
         receipt.payload = outcome.receipt.ToJson();
         // QoS 0, not DESIGN's QoS 1: Paho C 1.3.12 can corrupt a queued publish when the
@@ -352,7 +390,10 @@ private:
             rejected.emplace();
             rejected->topic = kRejectedTopic;
             rejected->qos = 0;
-            rejected->payload = engine::RejectionJson(m.topic, m.payload, outcome.receipt.errors);
+            // The id, the source and the errors: never the payload, which holds the
+            // reporter's contact and free text, to every subscriber of the topic.
+            rejected->payload =
+                engine::RejectionJson(m.topic, outcome.receipt.report_id, outcome.receipt.errors);
         }
         net::post(
             io_, [&client, receipt = std::move(receipt), rejected = std::move(rejected)]() mutable {
@@ -416,7 +457,31 @@ Daemon::Daemon(Config config, std::string config_path, std::vector<std::string> 
 
 Daemon::~Daemon() = default;
 
+// The database holds reports about people and the keys of acknowledgement links: a file
+// that others on the host can read is a leak waiting to happen. Returns the problem and
+// its fix, or "".
+static std::string ExposedFile(const std::string& path) {
+    struct stat st {};
+    for (const std::string& file : {path, path + "-wal", path + "-shm"}) {
+        if (::stat(file.c_str(), &st) != 0) continue;
+        if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+            char mode[8];
+            std::snprintf(mode, sizeof mode, "%03o", static_cast<unsigned>(st.st_mode & 0777));
+            return file + " can be read by other users of this machine (mode " + mode +
+                   "): it holds reports about people. Run: chmod 600 " + path + "*";
+        }
+    }
+    return {};
+}
+
 int Daemon::Run() {
+    // Everything ldisd creates (the database and its WAL, maildir emails, folders) is
+    // for its own user alone: files 0600, folders 0700.
+    ::umask(077);
+    if (const std::string exposed = ExposedFile(config_.store_path); !exposed.empty()) {
+        spdlog::critical("cannot start: {}", exposed);
+        return 3;
+    }
     std::unique_ptr<engine::ReportStore> store;
     try {
         engine::StoreOptions options;

@@ -3,6 +3,7 @@
 // --db, work on the database file on the host.
 #include <CLI/CLI.hpp>
 
+#include <sys/stat.h>
 #include <boost/json.hpp>
 #include <cstdlib>
 #include <ctime>
@@ -14,6 +15,7 @@
 
 #include "api_client.hpp"
 #include "ldis/engine/report_store.hpp"
+#include "ldis/engine/text.hpp"
 
 namespace {
 
@@ -115,6 +117,7 @@ std::string Encode(const std::string& text) {
 }
 
 int main(int argc, char** argv) {
+    ::umask(077);  // a database ldisctl creates is for its owner alone, as ldisd's are
     CLI::App cli{"ldisctl: the LDIS command-line client"};
     cli.require_subcommand(1);
     cli.footer(
@@ -198,6 +201,15 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"submitter", "coordinator", "admin"}));
     tokens_create->add_option("--name", name, "who or what uses it, e.g. \"Medway ED form\"")
         ->required();
+    auto* tokens_list =
+        tokens->add_subcommand("list", "every token: id, name, role, created, revoked, sessions");
+    tokens_list->add_option("--db", db, "the SQLite file (store.path)")->required();
+    tokens_list->add_flag("--json", as_json, "print JSON instead of a table");
+    auto* tokens_revoke = tokens->add_subcommand(
+        "revoke", "revoke a token: its API calls and every web session signed in with it end now");
+    tokens_revoke->add_option("--db", db, "the SQLite file (store.path)")->required();
+    std::int64_t token_id = 0;
+    tokens_revoke->add_option("id", token_id, "the token's id (ldisctl tokens list)")->required();
     CLI11_PARSE(cli, argc, argv);
 
     try {
@@ -371,6 +383,50 @@ int main(int argc, char** argv) {
             std::cout << created.value() << '\n';
             std::cerr << "ldisctl: token for \"" << name << "\" (" << role
                       << ") created; it is shown only now\n";
+            return 0;
+        }
+        if (tokens_list->parsed()) {
+            auto store = OpenStore(db);
+            const auto rows = store.Tokens();
+            if (as_json) {
+                boost::json::array out;
+                for (const auto& t : rows) {
+                    out.push_back({{"id", t.id},
+                                   {"name", t.name},
+                                   {"role", t.role},
+                                   {"created", ldis::engine::IsoTimeMs(t.created_at_ms)},
+                                   {"revoked", t.revoked_at_ms > 0
+                                                   ? boost::json::value(
+                                                         ldis::engine::IsoTimeMs(t.revoked_at_ms))
+                                                   : boost::json::value(nullptr)},
+                                   {"sessions", t.sessions}});
+                }
+                std::cout << boost::json::serialize(out) << '\n';
+                return 0;
+            }
+            std::cout << std::left << std::setw(5) << "ID" << std::setw(32) << "NAME"
+                      << std::setw(13) << "ROLE" << std::setw(27) << "CREATED" << std::setw(27)
+                      << "REVOKED"
+                      << "SESSIONS\n";
+            for (const auto& t : rows) {
+                std::cout << std::setw(5) << t.id << std::setw(32) << t.name << std::setw(13)
+                          << t.role << std::setw(27) << ldis::engine::IsoTimeMs(t.created_at_ms)
+                          << std::setw(27)
+                          << (t.revoked_at_ms > 0 ? ldis::engine::IsoTimeMs(t.revoked_at_ms) : "-")
+                          << t.sessions << '\n';
+            }
+            std::cout << rows.size() << " token(s)\n";
+            return 0;
+        }
+        if (tokens_revoke->parsed()) {
+            auto store = OpenStore(db);
+            const auto revoked = store.RevokeToken(token_id, "ldisctl");
+            if (!revoked.ok()) {
+                std::cerr << "ldisctl: " << revoked.error().message << '\n';
+                return 3;
+            }
+            std::cout << "token " << token_id << " revoked; " << revoked.value()
+                      << " web session(s) ended\n";
             return 0;
         }
         if (deliveries_list->parsed()) {

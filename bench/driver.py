@@ -147,7 +147,7 @@ class Bench:
         # LDIS_BENCH_WRAP="perf record -g -o perf.data --" profiles ldisd in a scenario.
         argv = os.environ.get("LDIS_BENCH_WRAP", "").split() + [os.path.join(self.build, "app", "ldisd"), "--config", os.path.join(HERE, "config", "ldisd.toml"),
                 "--set", f"mqtt.uri={self.uri}", "--set", f"store.path={db}", "--set", "log.level=warn",
-                "--set", f"http.listen=127.0.0.1:{http_port}", "--set", f"mqtt.client_id=bench-{name}",
+                "--set", f"http.listen=127.0.0.1:{http_port}", "--set", "http.metrics_listen=127.0.0.1:0", "--set", f"mqtt.client_id=bench-{name}",
                 "--set", f"email.smtp_url=maildir:{os.path.join(self.work, 'mail-' + name)}",
                 "--set", "dispatch.channels=email"]
         if partners:
@@ -181,7 +181,7 @@ def write_partners(path, recipients, channel="email", url=None, secret=None):
                         f'  address = "r{i}@example.org"\n')
             else:
                 f.write(f'  [[partner.contact]]\n  name = "r{i}"\n  channel = "webhook"\n  format = "json"\n'
-                        f'  url = "{url}/hook/{i}"\n  secret_file = "{secret}"\n')
+                        f'  url = "{url}/hook/{i}"\n  secret_file = "{secret}"\n  insecure = true\n')
         f.write('  [[partner.subscription]]\n  levels = ["red"]\n')
 
 

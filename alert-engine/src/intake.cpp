@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <boost/json.hpp>
 
+#include <cctype>
+
 namespace ldis::engine {
 namespace {
 
@@ -16,6 +18,16 @@ std::string ReadableId(std::string_view payload) {
     const auto* id = doc.as_object().if_contains("id");
     if (id == nullptr || !id->is_string() || id->as_string().size() > 64) return {};
     return std::string(id->as_string());
+}
+
+bool LooksLikeUuid(std::string_view id) {
+    if (id.size() != 36) return false;
+    for (std::size_t i = 0; i < id.size(); ++i) {
+        const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash != (id[i] == '-')) return false;
+        if (!dash && !std::isxdigit(static_cast<unsigned char>(id[i]))) return false;
+    }
+    return true;
 }
 
 }  // namespace
@@ -34,7 +46,7 @@ std::shared_ptr<const ReportValidator> Intake::validator() const {
 }
 
 Result<IntakeOutcome> Intake::Submit(std::string_view payload, std::string_view channel,
-                                     std::string_view topic_source) {
+                                     std::string_view topic_source, Trust trust) {
     const auto v = validator();
     Validation validation = v->Validate(payload, topic_source);
     IntakeOutcome outcome;
@@ -43,12 +55,19 @@ Result<IntakeOutcome> Intake::Submit(std::string_view payload, std::string_view 
         outcome.receipt.report_id = ReadableId(payload);
         outcome.receipt.status = ReceiptStatus::kRejected;
         outcome.receipt.errors = std::move(validation.errors);
-        spdlog::warn("report rejected id={} channel={} bytes={} errors={} first=\"{} {}\"",
-                     outcome.receipt.report_id.empty() ? "-" : outcome.receipt.report_id, channel,
-                     payload.size(), outcome.receipt.errors.size(),
-                     outcome.receipt.errors.front().path, outcome.receipt.errors.front().message);
+        // Only where the errors are, never what was sent: a message can quote a value, and
+        // a rejected report's free text is as personal as an accepted one's.
+        std::string paths;
+        for (const auto& e : outcome.receipt.errors) {
+            if (paths.size() > 200) break;
+            paths += (paths.empty() ? "" : ",") + (e.path.empty() ? "/" : e.path);
+        }
+        spdlog::warn("report rejected id={} channel={} bytes={} errors={} at={}",
+                     LooksLikeUuid(outcome.receipt.report_id) ? outcome.receipt.report_id : "-",
+                     channel, payload.size(), outcome.receipt.errors.size(), paths);
         return outcome;
     }
+    validation.report->trust = trust;
     const Report& report = *validation.report;
     auto stored = store_.Insert(report, channel);
     if (!stored) {

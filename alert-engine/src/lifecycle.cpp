@@ -72,8 +72,13 @@ Result<AlertStatus> Transition(std::string_view reference, AlertStatus from, Ale
     return refuse("unknown action");
 }
 
-PolicyDecision DecidePolicy(Level level, std::string_view audience, const Policy& policy) {
-    if (policy.issue_at_once[static_cast<int>(level)] && level != Level::kNone &&
+bool TrustedSource(Trust trust, std::string_view source_type, const Policy& policy) {
+    return trust == Trust::kTrusted && !policy.untrusted_sources.contains(source_type);
+}
+
+PolicyDecision DecidePolicy(Level level, std::string_view audience, const Policy& policy,
+                            bool trusted) {
+    if (trusted && policy.issue_at_once[static_cast<int>(level)] && level != Level::kNone &&
         audience != "public") {
         return {AlertStatus::kIssued, true, std::string(audience)};
     }

@@ -383,6 +383,53 @@ std::string EmailMessage::ToMime(const std::string& from, const std::string& to,
     return out;
 }
 
+std::string SlackEscape(std::string_view text) {
+    // Slack's mrkdwn reads <...> as links and mentions (<!channel>, <url|label>): its own
+    // rule is to escape exactly these three.
+    std::string out;
+    out.reserve(text.size());
+    for (const char c : text) {
+        if (c == '&')
+            out += "&amp;";
+        else if (c == '<')
+            out += "&lt;";
+        else if (c == '>')
+            out += "&gt;";
+        else
+            out.push_back(c);
+    }
+    return out;
+}
+
+std::string TeamsPlainText(std::string_view text) {
+    // Adaptive Card TextBlocks read a subset of Markdown: [label](url) links, *, _ and
+    // lists. Reporter text is shown as written: every such character is escaped, and a
+    // line that would start a list or heading is escaped too.
+    std::string out;
+    out.reserve(text.size() + text.size() / 8);
+    bool line_start = true;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (std::string_view("\\*_[]()~`<>#|!").find(c) != std::string_view::npos ||
+            (line_start && (c == '-' || c == '+'))) {
+            out.push_back('\\');
+        } else if (line_start && c >= '0' && c <= '9') {
+            std::size_t j = i;
+            while (j < text.size() && text[j] >= '0' && text[j] <= '9') ++j;
+            if (j < text.size() && text[j] == '.') {
+                out.append(text.substr(i, j - i));
+                out += "\\.";
+                i = j;
+                line_start = false;
+                continue;
+            }
+        }
+        out.push_back(c);
+        line_start = c == '\n' || (line_start && c == ' ');
+    }
+    return out;
+}
+
 std::string WebhookBody(const std::string& format, const OutboxItem& item,
                         const MessageContext& context) {
     const auto [headline, text] = Headline(item);
@@ -390,7 +437,7 @@ std::string WebhookBody(const std::string& format, const OutboxItem& item,
     if (format == "teams") {
         json::array body;
         body.push_back({{"type", "TextBlock"},
-                        {"text", headline},
+                        {"text", TeamsPlainText(headline)},
                         {"weight", "Bolder"},
                         {"size", "Medium"},
                         {"wrap", true},
@@ -400,7 +447,8 @@ std::string WebhookBody(const std::string& format, const OutboxItem& item,
             if (section.empty() || name == "history") continue;
             body.push_back(
                 {{"type", "TextBlock"}, {"text", heading}, {"weight", "Bolder"}, {"wrap", true}});
-            body.push_back({{"type", "TextBlock"}, {"text", section}, {"wrap", true}});
+            body.push_back(
+                {{"type", "TextBlock"}, {"text", TeamsPlainText(section)}, {"wrap", true}});
         }
         json::array actions;
         if (!context.ack_url.empty())
@@ -436,12 +484,14 @@ std::string WebhookBody(const std::string& format, const OutboxItem& item,
         for (const auto& name : {"summary", "what", "harms", "actions", "naloxone"}) {
             const std::string section = Section(sections, name);
             if (section.empty()) continue;
-            blocks.push_back({{"type", "section"},
-                              {"text", {{"type", "mrkdwn"}, {"text", cut(section, 2900)}}}});
+            blocks.push_back(
+                {{"type", "section"},
+                 {"text", {{"type", "mrkdwn"}, {"text", cut(SlackEscape(section), 2900)}}}});
         }
         if (item.kind == kKindDeadLetter || item.kind == kKindApproval || item.kind == kKindPage)
             blocks.push_back(
-                {{"type", "section"}, {"text", {{"type", "mrkdwn"}, {"text", cut(text, 2900)}}}});
+                {{"type", "section"},
+                 {"text", {{"type", "mrkdwn"}, {"text", cut(SlackEscape(text), 2900)}}}});
         json::array buttons;
         if (!context.ack_url.empty())
             buttons.push_back({{"type", "button"},
@@ -452,7 +502,8 @@ std::string WebhookBody(const std::string& format, const OutboxItem& item,
                            {"text", {{"type", "plain_text"}, {"text", "Open in LDIS"}}},
                            {"url", context.public_url + "/alerts/" + item.reference}});
         blocks.push_back({{"type", "actions"}, {"elements", std::move(buttons)}});
-        return json::serialize(json::object{{"text", cut(headline, 3000)}, {"blocks", blocks}});
+        return json::serialize(
+            json::object{{"text", cut(SlackEscape(headline), 3000)}, {"blocks", blocks}});
     }
     json::error_code ec;
     auto doc = json::parse(AlertDocument(item, context.public_url, context.ack_url), ec);

@@ -85,7 +85,8 @@ public:
     }
 
     Contact ReadContact(const toml::table& t, const std::string& what) const {
-        OnlyKeys(t, what, Words({"name", "channel", "address", "url", "format", "secret_file"}));
+        OnlyKeys(t, what,
+                 Words({"name", "channel", "address", "url", "format", "secret_file", "insecure"}));
         Contact c;
         c.name = String(t, "name", what, true);
         const std::string channel = String(t, "channel", what, true);
@@ -98,8 +99,18 @@ public:
         }
         if (c.channel == Channel::kWebhook) {
             c.address = String(t, "url", what, true);
-            if (!(c.address.starts_with("https://") || c.address.starts_with("http://")))
-                Fail(*t.get("url"), what + ".url must start with https:// or http://");
+            if (const auto* insecure = t.get("insecure")) {
+                if (!insecure->is_boolean())
+                    Fail(*insecure, what + ".insecure must be true or false");
+                c.insecure = insecure->as_boolean()->get();
+            }
+            // Alert text and HMAC-signed bodies cross the network: in clear text only when
+            // the partner entry says so, for a receiver on the same host or a test.
+            if (!c.address.starts_with("https://") &&
+                !(c.insecure && c.address.starts_with("http://")))
+                Fail(*t.get("url"), what +
+                                        ".url must start with https:// (http:// only with "
+                                        "insecure = true, for a receiver on this host)");
             c.format = String(t, "format", what, false);
             if (c.format.empty()) c.format = "json";
             if (std::find(kFormats.begin(), kFormats.end(), c.format) == kFormats.end())
@@ -115,8 +126,8 @@ public:
             }
         } else {
             c.address = String(t, "address", what, true);
-            if (t.get("url") || t.get("format") || t.get("secret_file"))
-                Fail(t, what + ": url, format and secret_file are for webhooks only");
+            if (t.get("url") || t.get("format") || t.get("secret_file") || t.get("insecure"))
+                Fail(t, what + ": url, format, secret_file and insecure are for webhooks only");
             const bool phone = c.channel == Channel::kNotifySms;
             if (phone) {
                 const bool ok = c.address.size() >= 10 && c.address.size() <= 16 &&

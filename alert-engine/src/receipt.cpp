@@ -43,20 +43,18 @@ std::string Receipt::ToJson() const {
     return json::serialize(out);
 }
 
-std::string RejectionJson(std::string_view topic, std::string_view payload,
-                          const std::vector<FieldError>& errors, std::size_t max_copy) {
+std::string RejectionJson(std::string_view topic, std::string_view report_id,
+                          const std::vector<FieldError>& errors) {
     json::object out;
     out["topic"] = topic;
-    out["size"] = payload.size();
-    const bool cut = payload.size() > max_copy;
-    const std::string_view copy = cut ? payload.substr(0, max_copy) : payload;
-    if (IsValidUtf8(copy)) {
-        out["payload"] = copy;
-    } else {
-        out["payload_base64"] = Base64(copy);
-    }
-    out["truncated"] = cut;
-    out["errors"] = ErrorsJson(errors);
+    constexpr std::string_view kPrefix = "ldis/v1/reports/";
+    out["source"] = topic.starts_with(kPrefix) ? topic.substr(kPrefix.size()) : "";
+    out["report_id"] = report_id.empty() ? json::value(nullptr) : json::value(report_id);
+    // Where the errors are, not what they say: a message can quote the value sent
+    // ("got \"Jane Doe's flat\""), and the submitter has the messages in its receipt.
+    json::array paths;
+    for (const auto& e : errors) paths.emplace_back(e.path);
+    out["error_paths"] = std::move(paths);
     out["received_at_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
                                 std::chrono::system_clock::now().time_since_epoch())
                                 .count();

@@ -187,7 +187,10 @@ private:
                 mqtt::will_options(options_.status_topic, std::string("offline"), 1, true));
         }
         if (options_.uri.rfind("ssl://", 0) == 0 || options_.uri.rfind("mqtts://", 0) == 0) {
-            auto ssl = mqtt::ssl_options_builder().enable_server_cert_auth(true);
+            // enable_server_cert_auth checks the chain, not the name: without verify(true),
+            // Paho (MQTTAsync_SSLOptions.verify defaults to 0) accepts any certificate a CA
+            // in the trust store signed, for any host. Check the host name too.
+            auto ssl = mqtt::ssl_options_builder().enable_server_cert_auth(true).verify(true);
             if (!options_.ca_file.empty()) ssl.trust_store(options_.ca_file);
             builder.ssl(ssl.finalize());
         }

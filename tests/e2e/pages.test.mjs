@@ -77,6 +77,7 @@ before(async () => {
     '--config', path.join(root, 'config/ldisd.toml'),
     '--set', `mqtt.uri=tcp://127.0.0.1:${mqttPort}`, '--set', `store.path=${db}`,
     '--set', `http.listen=127.0.0.1:${httpPort}`, '--set', `http.public_url=${base}`,
+    '--set', 'http.metrics_listen=127.0.0.1:0',
     '--set', `email.smtp_url=maildir:${path.join(work, 'mail')}`, '--set', 'dispatch.channels=email,mqtt',
   ], path.join(work, 'ldisd.log'));
   await until(() => fs.existsSync(path.join(work, 'ldisd.log')) &&

@@ -149,11 +149,11 @@ TEST_F(DispatchTest, RedReportReachesEverySubscribedMedwayPartnerAndNoOther) {
         "  [[partner.contact]]\n  name = \"teams\"\n  channel = \"webhook\"\n  format = \"teams\"\n"
         "  url = \"" +
         hooks.url("/teams") +
-        "\"\n  secret_file = \"hook.key\"\n"
+        "\"\n  secret_file = \"hook.key\"\n  insecure = true\n"
         "  [[partner.contact]]\n  name = \"slack\"\n  channel = \"webhook\"\n  format = \"slack\"\n"
         "  url = \"" +
         hooks.url("/slack") +
-        "\"\n  secret_file = \"hook.key\"\n"
+        "\"\n  secret_file = \"hook.key\"\n  insecure = true\n"
         "  [[partner.subscription]]\n  districts = [\"Medway\"]\n";
     StartDaemon(partners, smtp.url(), {"email.connections=1"});
     const auto receipt = Submit(RedReport());
@@ -294,7 +294,7 @@ std::string HookPartner(const std::string& id, const std::string& url, const std
     std::string p = "[[partner]]\nid = \"" + id + "\"\nname = \"" + id + "\"\n";
     if (!fallback.empty()) p += "fallback = [\"backup\"]\n";
     p += "  [[partner.contact]]\n  name = \"hook\"\n  channel = \"webhook\"\n  format = \"" +
-         format + "\"\n  url = \"" + url + "\"\n  secret_file = \"hook.key\"\n";
+         format + "\"\n  url = \"" + url + "\"\n  secret_file = \"hook.key\"\n  insecure = true\n";
     if (!fallback.empty())
         p += "  [[partner.contact]]\n  name = \"backup\"\n  channel = \"email\"\n  address = \"" +
              fallback + "\"\n";

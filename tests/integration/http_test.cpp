@@ -75,7 +75,7 @@ TEST_F(HttpTest, HealthzAndMetrics) {
     EXPECT_EQ(h.at("broker"), "connected");
     EXPECT_EQ(h.at("database"), "ok");
     EXPECT_TRUE(h.contains("outbox_backlog"));
-    const auto metrics = HttpRequest("GET", url_ + "/metrics");
+    const auto metrics = HttpRequest("GET", daemon_->metrics_url() + "/metrics");
     ASSERT_EQ(metrics.status, 200);
     EXPECT_EQ(metrics.headers.at("content-type").rfind("text/plain; version=0.0.4", 0), 0u);
     for (const char* line :
@@ -138,7 +138,7 @@ TEST_F(HttpTest, ReportsGoThroughTheSameIntakeWithABearerToken) {
         HttpRequest("POST", url_ + "/api/v1/reports", ldis::test::ValidReportText(NewUuid()),
                     Auth(Token("coordinator")));
     EXPECT_EQ(coordinator.status, 202);
-    const auto metrics = HttpRequest("GET", url_ + "/metrics");
+    const auto metrics = HttpRequest("GET", daemon_->metrics_url() + "/metrics");
     EXPECT_NE(metrics.body.find("ldis_reports_total{status=\"accepted\"} 2"), std::string::npos)
         << metrics.body;
     // Two reports of one batch: one signal, graded red, issued at once.
@@ -148,13 +148,13 @@ TEST_F(HttpTest, ReportsGoThroughTheSameIntakeWithABearerToken) {
     // Its emails went out, and were timed.
     ASSERT_TRUE(ldis::test::Eventually(
         [&] {
-            const auto m = HttpRequest("GET", url_ + "/metrics").body;
+            const auto m = HttpRequest("GET", daemon_->metrics_url() + "/metrics").body;
             return m.find("ldis_deliveries{channel=\"email\",status=\"delivered\"}") !=
                        std::string::npos &&
                    m.find("ldis_dispatch_latency_seconds_count 0") == std::string::npos;
         },
         std::chrono::seconds(10)))
-        << HttpRequest("GET", url_ + "/metrics").body;
+        << HttpRequest("GET", daemon_->metrics_url() + "/metrics").body;
 }
 
 TEST_F(HttpTest, AckLinkConfirmsOnGetAndRecordsOnPost) {
@@ -286,14 +286,18 @@ TEST_F(HttpTest, PagesNeedASessionAndEveryFormACsrfToken) {
     const auto anonymous = HttpRequest("GET", url_ + "/");
     EXPECT_EQ(anonymous.status, 303);
     EXPECT_EQ(anonymous.headers.at("location"), "/login?next=/");
-    const auto wrong = HttpRequest("POST", url_ + "/login", "key=ldis_nope&next=%2F",
-                                   {"Content-Type: application/x-www-form-urlencoded"});
+    const auto login = ldis::test::OpenForm(url_ + "/login");
+    const auto wrong =
+        HttpRequest("POST", url_ + "/login", "key=ldis_nope&next=%2F&csrf=" + login.csrf,
+                    {login.cookie, "Content-Type: application/x-www-form-urlencoded"});
     EXPECT_EQ(wrong.status, 401);
     EXPECT_NE(wrong.body.find("govuk-error-summary"), std::string::npos);
 
     const auto cookie_of = [&](const std::string& role) {
-        const auto signed_in = HttpRequest("POST", url_ + "/login", "next=%2F&key=" + Token(role),
-                                           {"Content-Type: application/x-www-form-urlencoded"});
+        const auto form = ldis::test::OpenForm(url_ + "/login");
+        const auto signed_in = HttpRequest(
+            "POST", url_ + "/login", "next=%2F&csrf=" + form.csrf + "&key=" + Token(role),
+            {form.cookie, "Content-Type: application/x-www-form-urlencoded"});
         EXPECT_EQ(signed_in.status, 303);
         const std::string set = signed_in.headers.at("set-cookie");
         EXPECT_NE(set.find("HttpOnly"), std::string::npos) << set;

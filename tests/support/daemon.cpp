@@ -41,7 +41,8 @@ void Ldisd::Start() {
                                   // not to example.org; a test may override both.
                                   "--set", "email.smtp_url=maildir:" + (dir_ / "mail"), "--set",
                                   "dispatch.channels=email,mqtt", "--set",
-                                  "http.listen=127.0.0.1:0"};
+                                  "http.listen=127.0.0.1:0", "--set",
+                                  "http.metrics_listen=127.0.0.1:0"};
     for (const auto& s : extra_sets_) {
         argv.push_back("--set");
         argv.push_back(s);
@@ -58,7 +59,10 @@ void Ldisd::Start() {
     }
     // "online" is published after SUBSCRIBE on the same connection: once it is seen,
     // the subscription is in place.
-    MqttPeer peer(uri_, "ldisd-start-probe-" + NewUuid().substr(0, 8));
+    const std::string probe_uri =
+        probe_ca_file_.empty() ? uri_ : "ssl://" + uri_.substr(uri_.find("://") + 3);
+    MqttPeer peer(probe_uri, "ldisd-start-probe-" + NewUuid().substr(0, 8), probe_username_,
+                  probe_password_, probe_ca_file_);
     peer.Subscribe("ldis/v1/status/ldisd");
     if (!peer.WaitFor([](const Seen& s) { return s.payload == "online"; },
                       std::chrono::seconds(10))) {
@@ -78,6 +82,15 @@ int Ldisd::http_port() const {
     const auto at = log.rfind(kMark);
     if (at == std::string::npos)
         throw std::runtime_error("ldisd did not say its HTTP port:\n" + log);
+    return std::stoi(log.substr(at + kMark.size()));
+}
+
+int Ldisd::metrics_port() const {
+    const std::string log = ReadFile(dir_ / ("ldisd-" + std::to_string(starts_) + ".log"));
+    constexpr std::string_view kMark = "metrics listening on 127.0.0.1:";
+    const auto at = log.rfind(kMark);
+    if (at == std::string::npos)
+        throw std::runtime_error("ldisd did not say its metrics port:\n" + log);
     return std::stoi(log.substr(at + kMark.size()));
 }
 

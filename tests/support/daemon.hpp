@@ -20,6 +20,13 @@ public:
 
     // Starts ldisd and waits until it is connected and subscribed.
     void Start();
+    // The credentials the start probe uses on a broker that requires them (ssl:// URIs
+    // need `ca_file`).
+    void SetProbeLogin(std::string username, std::string password, std::string ca_file) {
+        probe_username_ = std::move(username);
+        probe_password_ = std::move(password);
+        probe_ca_file_ = std::move(ca_file);
+    }
     // Sends `signal` and waits for the exit; returns the exit code (128+signal if killed).
     int Stop(int signal);
     bool running() { return process_ && process_->running(); }
@@ -29,6 +36,9 @@ public:
     // The HTTP port of the latest start (ldisd listens on a free port in tests).
     int http_port() const;
     std::string http_url() const { return "http://127.0.0.1:" + std::to_string(http_port()); }
+    // The metrics listener of the latest start (http.metrics_listen, a free port in tests).
+    int metrics_port() const;
+    std::string metrics_url() const { return "http://127.0.0.1:" + std::to_string(metrics_port()); }
 
 private:
     std::string uri_;
@@ -38,6 +48,7 @@ private:
     std::string db_path_;
     std::unique_ptr<Process> process_;
     int starts_ = 0;
+    std::string probe_username_, probe_password_, probe_ca_file_;
 };
 
 // Polls `probe` every 20 ms until it is true or `timeout` passes.

@@ -59,4 +59,28 @@ HttpResponse HttpRequest(const std::string& method, const std::string& url, cons
     return out;
 }
 
+FormPage OpenForm(const std::string& url, const std::vector<std::string>& headers) {
+    FormPage page;
+    page.response = HttpRequest("GET", url, {}, headers);
+    if (auto it = page.response.headers.find("set-cookie"); it != page.response.headers.end())
+        page.cookie = "Cookie: " + it->second.substr(0, it->second.find(';'));
+    const std::string mark = "name=\"csrf\" value=\"";
+    const auto at = page.response.body.find(mark);
+    if (at != std::string::npos) {
+        const auto begin = at + mark.size();
+        page.csrf = page.response.body.substr(begin, page.response.body.find('"', begin) - begin);
+    }
+    return page;
+}
+
+std::string SignIn(const std::string& base, const std::string& key) {
+    const FormPage form = OpenForm(base + "/login");
+    const auto res =
+        HttpRequest("POST", base + "/login", "next=%2F&csrf=" + form.csrf + "&key=" + key,
+                    {form.cookie, "Content-Type: application/x-www-form-urlencoded"});
+    const auto it = res.headers.find("set-cookie");
+    if (res.status != 303 || it == res.headers.end()) return {};
+    return "Cookie: " + it->second.substr(0, it->second.find(';'));
+}
+
 }  // namespace ldis::test

@@ -14,7 +14,9 @@ struct MqttPeer::Impl {
         : client(uri, id, mqtt::create_options(MQTTVERSION_5), nullptr) {}
 };
 
-MqttPeer::MqttPeer(const std::string& uri, const std::string& client_id)
+MqttPeer::MqttPeer(const std::string& uri, const std::string& client_id,
+                   const std::string& username, const std::string& password,
+                   const std::string& ca_file)
     : impl_(std::make_unique<Impl>(uri, client_id)) {
     impl_->client.set_message_callback([this](mqtt::const_message_ptr msg) {
         Seen s{msg->get_topic(), msg->to_string(), {}, msg->is_retained()};
@@ -28,9 +30,21 @@ MqttPeer::MqttPeer(const std::string& uri, const std::string& client_id)
         }
         impl_->arrived.notify_all();
     });
-    auto opts =
-        mqtt::connect_options_builder().mqtt_version(MQTTVERSION_5).clean_start(true).finalize();
-    impl_->client.connect(opts)->wait_for(std::chrono::seconds(10));
+    auto builder = mqtt::connect_options_builder().mqtt_version(MQTTVERSION_5).clean_start(true);
+    if (!username.empty()) builder.user_name(username);
+    if (!password.empty()) builder.password(password);
+    if (!ca_file.empty())
+        builder.ssl(mqtt::ssl_options_builder().trust_store(ca_file).verify(true).finalize());
+    auto opts = builder.finalize();
+    try {
+        impl_->client.connect(opts)->wait_for(std::chrono::seconds(10));
+    } catch (const mqtt::exception&) {
+        // Refused (a test of the broker's access control): connected() says so.
+    }
+}
+
+bool MqttPeer::connected() const {
+    return impl_->client.is_connected();
 }
 
 MqttPeer::~MqttPeer() {

@@ -24,8 +24,11 @@ struct Seen {
 // a partner's system: publishes reports, listens for receipts.
 class MqttPeer {
 public:
-    MqttPeer(const std::string& uri, const std::string& client_id);
+    // `username`/`password` for a broker with a password file; `ca_file` for ssl:// URIs.
+    MqttPeer(const std::string& uri, const std::string& client_id, const std::string& username = {},
+             const std::string& password = {}, const std::string& ca_file = {});
     ~MqttPeer();
+    bool connected() const;
     void Subscribe(const std::string& filter);
     // Publishes at QoS 1 and waits for the broker's PUBACK; false if it did not come.
     bool Publish(const std::string& topic, const std::string& payload,

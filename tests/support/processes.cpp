@@ -110,6 +110,15 @@ Mosquitto::Mosquitto(bool persistence) : port_(FreePort()), persistence_(persist
     Start();
 }
 
+Mosquitto::Mosquitto(std::string config)
+    : port_(FreePort()), persistence_(false), config_(std::move(config)) {
+    for (std::size_t at; (at = config_.find("{port}")) != std::string::npos;)
+        config_.replace(at, 6, std::to_string(port_));
+    for (std::size_t at; (at = config_.find("{dir}")) != std::string::npos;)
+        config_.replace(at, 5, dir_.path().string());
+    Start();
+}
+
 Mosquitto::~Mosquitto() {
     Stop();
 }
@@ -117,6 +126,20 @@ Mosquitto::~Mosquitto() {
 void Mosquitto::Start() {
     const std::string conf = dir_ / "mosquitto.conf";
     std::ofstream out(conf);
+    if (!config_.empty()) {
+        out << config_ << "\nlog_dest stdout\n";
+        if (geteuid() == 0) out << "user root\n";
+        out.close();
+        ++starts_;
+        process_ =
+            std::make_unique<Process>(std::vector<std::string>{"/usr/sbin/mosquitto", "-c", conf},
+                                      dir_ / ("mosquitto-" + std::to_string(starts_) + ".log"));
+        if (!WaitForPort(port_, std::chrono::seconds(10)))
+            throw std::runtime_error(
+                "mosquitto did not start on its configuration:\n" +
+                ReadFile(dir_ / ("mosquitto-" + std::to_string(starts_) + ".log")));
+        return;
+    }
     out << "listener " << port_ << " 127.0.0.1\n"
         << "allow_anonymous true\n"
         << "max_queued_messages 0\n"  // keep every report for a stopped ldisd

@@ -59,9 +59,13 @@ class Mosquitto {
 public:
     // `persistence` keeps sessions and queued messages across Restart().
     explicit Mosquitto(bool persistence = true);
+    // A broker on `config` instead of the open test listener: every "{port}" in it is
+    // replaced by the port chosen, "{dir}" by the broker's folder.
+    explicit Mosquitto(std::string config);
     ~Mosquitto();
     int port() const { return port_; }
     std::string uri() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
+    const TempDir& dir() const { return dir_; }
     void Stop();  // SIGTERM: mosquitto saves its persistence file
     void Start();
     void Restart() {
@@ -73,6 +77,7 @@ private:
     TempDir dir_;
     int port_;
     bool persistence_;
+    std::string config_;
     std::unique_ptr<Process> process_;
     int starts_ = 0;
 };

@@ -29,10 +29,16 @@ SmtpSink::SmtpSink(int delay_ms, std::string auth, std::string tls_cert, std::st
       tls_key_(std::move(tls_key)) {}
 
 std::pair<std::string, std::string> MakeLoopbackCertificate(const TempDir& dir) {
-    const std::string cert = dir / "cert.pem", key = dir / "key.pem";
+    return MakeCertificate(dir, "IP:127.0.0.1", "");
+}
+
+std::pair<std::string, std::string> MakeCertificate(const TempDir& dir, const std::string& san,
+                                                    const std::string& name) {
+    const std::string cert = dir / (name + "cert.pem"), key = dir / (name + "key.pem");
+    const std::string cn = san.substr(san.find(':') + 1);
     Process openssl(
         {"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-         "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert},
+         "/CN=" + cn, "-addext", "subjectAltName=" + san, "-keyout", key, "-out", cert},
         dir / "openssl.log");
     if (openssl.Wait(std::chrono::seconds(30)) != 0)
         throw std::runtime_error("openssl could not make a certificate: " +

@@ -41,6 +41,10 @@ private:
 // A self-signed certificate and key for 127.0.0.1, made with openssl in `dir`: returns
 // {cert, key} paths.
 std::pair<std::string, std::string> MakeLoopbackCertificate(const TempDir& dir);
+// The same for another name (`san` as openssl writes it: "DNS:wrong.example"), in files
+// named after `name`.
+std::pair<std::string, std::string> MakeCertificate(const TempDir& dir, const std::string& san,
+                                                    const std::string& name);
 
 // tests/servers/http_receiver.py: webhooks and a Notify-compatible API with scripted
 // answers per path ("/teams=500,200"). Stopped at destruction.

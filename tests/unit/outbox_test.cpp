@@ -34,6 +34,7 @@ fallback = ["backup"]
   name = "hook"
   channel = "webhook"
   url = "http://127.0.0.1:9/hook"
+  insecure = true
   [[partner.contact]]
   name = "backup"
   channel = "email"

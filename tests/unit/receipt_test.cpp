@@ -36,27 +36,16 @@ TEST(ReceiptTest, RejectedReceiptListsErrors) {
     EXPECT_EQ(doc.at("errors").as_array()[0].as_object().at("message"), "is required");
 }
 
-TEST(ReceiptTest, RejectionCopiesTextPayload) {
-    const auto doc =
-        ParseObject(ldis::engine::RejectionJson("ldis/v1/reports/police", "{oops", {{"", "bad"}}));
+TEST(ReceiptTest, RejectionNamesTheSourceAndErrorsButNeverThePayload) {
+    const auto doc = ParseObject(ldis::engine::RejectionJson(
+        "ldis/v1/reports/police", "3b8f2f64-58c5-4a61-9d6c-5e4f8f0a1b2c", {{"", "bad"}}));
     EXPECT_EQ(doc.at("topic"), "ldis/v1/reports/police");
-    EXPECT_EQ(doc.at("payload"), "{oops");
-    EXPECT_EQ(doc.at("size").as_int64(), 5);
-    EXPECT_FALSE(doc.at("truncated").as_bool());
-}
-
-TEST(ReceiptTest, RejectionEncodesBinaryAsBase64) {
-    const auto doc =
-        ParseObject(ldis::engine::RejectionJson("t", std::string("\xFF\x00\x01", 3), {}));
-    EXPECT_FALSE(doc.contains("payload"));
-    EXPECT_EQ(doc.at("payload_base64"), "/wAB");
-}
-
-TEST(ReceiptTest, RejectionCutsOversizedPayload) {
-    const auto doc = ParseObject(ldis::engine::RejectionJson("t", std::string(100, 'a'), {}, 10));
-    EXPECT_EQ(doc.at("payload"), "aaaaaaaaaa");
-    EXPECT_EQ(doc.at("size").as_int64(), 100);
-    EXPECT_TRUE(doc.at("truncated").as_bool());
+    EXPECT_EQ(doc.at("source"), "police");
+    EXPECT_EQ(doc.at("report_id"), "3b8f2f64-58c5-4a61-9d6c-5e4f8f0a1b2c");
+    EXPECT_EQ(doc.at("error_paths").as_array().size(), 1u);
+    for (const char* key : {"payload", "payload_base64", "size", "truncated"})
+        EXPECT_FALSE(doc.contains(key)) << key;
+    EXPECT_TRUE(ParseObject(ldis::engine::RejectionJson("t", "", {})).at("report_id").is_null());
 }
 
 }  // namespace

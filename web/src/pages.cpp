@@ -22,6 +22,8 @@ namespace ldis::web {
 namespace {
 
 constexpr auto kSessionLife = std::chrono::hours(12);
+constexpr std::size_t kSessionsPerKey = 20;
+constexpr std::size_t kSessionsInAll = 5000;
 
 std::int64_t NowMs() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -226,29 +228,38 @@ std::multimap<std::string, std::string> ParseForm(std::string_view body) {
 
 std::string Sessions::Create(const engine::ApiToken& who) {
     const std::string id = engine::Base64Url(engine::RandomBytes(32));
-    std::lock_guard lock(mutex_);
-    const auto now = std::chrono::steady_clock::now();
-    std::erase_if(sessions_, [&](const auto& s) { return s.second.expires < now; });
-    sessions_[id] = {who.name, who.role, engine::Base64Url(engine::RandomBytes(24)),
-                     now + kSessionLife};
+    const std::int64_t now = NowMs();
+    engine::WebSession s{
+        engine::Sha256Hex(id), who, engine::Base64Url(engine::RandomBytes(24)), now,
+        now + std::chrono::duration_cast<std::chrono::milliseconds>(kSessionLife).count()};
+    auto stored = store_.CreateSession(s, kSessionsPerKey, kSessionsInAll);
+    if (!stored.ok()) {
+        spdlog::error("cannot store a web session: {}", stored.error().message);
+        return {};
+    }
     return id;
 }
 
 std::optional<Sessions::Session> Sessions::Find(const std::string& id) {
-    std::lock_guard lock(mutex_);
-    const auto it = sessions_.find(id);
-    if (it == sessions_.end() || it->second.expires < std::chrono::steady_clock::now())
-        return std::nullopt;
-    return it->second;
+    // Only the hash is kept: a copy of the database does not sign anyone in.
+    const auto s = store_.FindSession(engine::Sha256Hex(id), NowMs());
+    if (!s) return std::nullopt;
+    return Session{s->who.name, s->who.role, s->csrf};
 }
 
 void Sessions::Remove(const std::string& id) {
-    std::lock_guard lock(mutex_);
-    sessions_.erase(id);
+    if (auto ended = store_.EndSession(engine::Sha256Hex(id), NowMs()); !ended.ok())
+        spdlog::error("cannot end a web session: {}", ended.error().message);
 }
 
-Pages::Pages(const Services& services, const std::string& templates_dir, std::string assets_dir)
-    : services_(services), assets_dir_(std::move(assets_dir)) {
+Pages::Pages(const Services& services, const std::string& templates_dir, std::string assets_dir,
+             const ServerOptions& options, FailureLimit& bad_keys)
+    : services_(services),
+      assets_dir_(std::move(assets_dir)),
+      sessions_(*services.store),
+      bad_keys_(bad_keys),
+      open_reports_(std::max(options.open_reports_per_hour, 1), std::chrono::hours(1)),
+      open_form_(options.open_reports_per_hour > 0) {
     templates_email_ = engine::MessageTemplates::LoadDir(templates_dir + "/email");
     for (const char* name : {"layout", "login", "report", "receipt", "dashboard", "alert"}) {
         const std::string path = templates_dir + "/web/" + name + ".mustache";
@@ -289,30 +300,23 @@ WebResponse Pages::Render(const std::string& name, const std::string& title, voi
 }
 
 WebResponse Pages::Asset(const std::string& path) {
-    // Only files under the assets folder; no climbing out of it.
     const std::string relative = path.substr(std::string("/assets/").size());
-    if (relative.empty() || relative.find("..") != std::string::npos) {
-        WebResponse r;
-        r.status = 404;
-        r.body = "not found";
-        r.content_type = "text/plain";
-        return r;
-    }
-    // GDS Transport is for services on GOV.UK only: LDIS uses Arial (see layout.mustache).
-    fs::path file = fs::path(assets_dir_) / relative;
-    if (relative.starts_with("fonts/")) file.clear();
-    // The stylesheet sits in dist/govuk; the images it names, in dist/govuk/assets.
-    if (!file.empty() && !fs::is_regular_file(file))
-        file = fs::path(assets_dir_) / "assets" / relative;
     WebResponse r;
-    if (!file.empty()) r.body = ReadAll(file.string());
-    if (r.body.empty()) {
+    // GDS Transport is for services on GOV.UK only: LDIS uses Arial (see layout.mustache).
+    // The stylesheet sits in dist/govuk; the images it names, in dist/govuk/assets.
+    std::optional<fs::path> file;
+    if (!relative.starts_with("fonts/")) {
+        file = AssetFile(assets_dir_, relative);
+        if (!file) file = AssetFile(fs::path(assets_dir_) / "assets", relative);
+    }
+    if (file) r.body = ReadAll(file->string());
+    if (!file || r.body.empty()) {
         r.status = 404;
         r.body = "not found";
-        r.content_type = "text/plain";
+        r.content_type = "text/plain; charset=utf-8";
         return r;
     }
-    const std::string ext = file.extension().string();
+    const std::string ext = file->extension().string();
     r.content_type = ext == ".css"     ? "text/css; charset=utf-8"
                      : ext == ".js"    ? "text/javascript; charset=utf-8"
                      : ext == ".woff2" ? "font/woff2"
@@ -326,91 +330,184 @@ WebResponse Pages::Asset(const std::string& path) {
     return r;
 }
 
+std::string Pages::SessionCookie() const {
+    return services_.public_url.starts_with("https://") ? "__Host-ldis_session" : "ldis_session";
+}
+
+std::string Pages::FormCookie() const {
+    return services_.public_url.starts_with("https://") ? "__Host-ldis_form" : "ldis_form";
+}
+
+std::string Pages::FormToken(const WebRequest& req, WebResponse& response) {
+    std::string token = Cookie(req.cookie, FormCookie());
+    if (token.size() != 32 ||
+        token.find_first_not_of(
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") !=
+            std::string::npos) {
+        token = engine::Base64Url(engine::RandomBytes(24));
+        const bool secure = services_.public_url.starts_with("https://");
+        response.headers.emplace_back("Set-Cookie", FormCookie() + "=" + token +
+                                                        "; Path=/; HttpOnly; SameSite=Strict" +
+                                                        (secure ? "; Secure" : ""));
+    }
+    return token;
+}
+
+bool Pages::FormTokenMatches(const WebRequest& req,
+                             const std::multimap<std::string, std::string>& form) const {
+    const std::string cookie = Cookie(req.cookie, FormCookie());
+    const auto field = form.find("csrf");
+    return !cookie.empty() && field != form.end() && SameSecret(cookie, field->second);
+}
+
+WebResponse Pages::TooMany(int retry_after_s, const std::optional<Sessions::Session>& session) {
+    mus::data d;
+    d.set("next", "/");
+    d.set("error", "Too many attempts from your address: try again in " +
+                       std::to_string((retry_after_s + 59) / 60) + " minute(s)");
+    WebResponse r = Render("login", "Try again later", &d, session, 429);
+    r.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
+    return r;
+}
+
 std::optional<WebResponse> Pages::Handle(const WebRequest& req) {
     if (req.path.starts_with("/assets/")) return Asset(req.path);
     const bool page = req.path == "/" || req.path == "/login" || req.path == "/logout" ||
                       req.path == "/report" || req.path.starts_with("/alerts/");
     if (!page) return std::nullopt;
+    if (req.method == "POST" && req.sec_fetch_site == "cross-site") {
+        // A browser says the form came from another site: never act on it.
+        return LoginPage(req, "/",
+                         "This form was sent from another website: open LDIS and try again", 403);
+    }
     if (req.path == "/login") return Login(req);
-    const std::string id = Cookie(req.cookie, "ldis_session");
+    const std::string id = Cookie(req.cookie, SessionCookie());
     const auto session = id.empty() ? std::nullopt : sessions_.Find(id);
+    if (req.path == "/report") return ReportForm(req, session);
     if (req.method == "POST") {
         // Every form carries the session's CSRF token.
         const auto form = ParseForm(req.body);
         const auto csrf = form.find("csrf");
-        if (!session || csrf == form.end() || csrf->second != session->csrf) {
-            mus::data d;
-            d.set("next", req.path);
-            d.set("error", "Your session has ended or the form is out of date: sign in again");
-            return Render("login", "Sign in", &d, std::nullopt, 403);
+        if (!session || csrf == form.end() || !SameSecret(csrf->second, session->csrf)) {
+            return LoginPage(req, LocalPath(req.path),
+                             "Your session has ended or the form is out of date: sign in again",
+                             403);
         }
     }
     if (req.path == "/logout") {
         sessions_.Remove(id);
         WebResponse r = Redirect("/login");
-        r.headers.emplace_back("Set-Cookie",
-                               "ldis_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+        r.headers.emplace_back(
+            "Set-Cookie", SessionCookie() + "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0" +
+                              (services_.public_url.starts_with("https://") ? "; Secure" : ""));
         return r;
     }
-    if (!session) return Redirect("/login?next=" + req.path);
-    if (req.path == "/report") return ReportForm(req, *session);
+    if (!session) return Redirect("/login?next=" + LocalPath(req.path));
     if (session->role == "submitter") {
-        mus::data d;
-        d.set("next", req.path);
-        d.set("error", "Your access key lets you report, not review alerts: ask a coordinator");
-        return Render("login", "Sign in", &d, session, 403);
+        return LoginPage(req, LocalPath(req.path),
+                         "Your access key lets you report, not review alerts: ask a coordinator",
+                         403);
     }
     if (req.path == "/") return Dashboard(req, *session);
     // /alerts/{ref} and /alerts/{ref}/{action}
     const std::string rest = req.path.substr(8);
     const auto slash = rest.find('/');
     if (slash == std::string::npos) {
-        if (req.method != "GET") return Redirect("/alerts/" + rest);
+        if (req.method != "GET") return Redirect("/alerts/" + LocalPath("/" + rest).substr(1));
         return AlertPage(rest, *session, {});
     }
-    if (req.method != "POST") return Redirect("/alerts/" + rest.substr(0, slash));
-    return AlertAction(req, rest.substr(0, slash), rest.substr(slash + 1), *session);
+    const std::string reference = rest.substr(0, slash);
+    if (req.method != "POST") return Redirect("/alerts/" + LocalPath("/" + reference).substr(1));
+    return AlertAction(req, reference, rest.substr(slash + 1), *session);
+}
+
+WebResponse Pages::LoginPage(const WebRequest& req, const std::string& next,
+                             const std::string& error, int status) {
+    mus::data d;
+    d.set("next", next);
+    if (!error.empty()) {
+        d.set("error", error);
+        d.set("has_errors", true);
+    }
+    WebResponse cookie;
+    d.set("csrf", FormToken(req, cookie));
+    WebResponse r = Render("login", "Sign in", &d, std::nullopt, status);
+    for (auto& h : cookie.headers) r.headers.push_back(std::move(h));
+    return r;
 }
 
 WebResponse Pages::Login(const WebRequest& req) {
-    mus::data d;
     std::string next = "/";
     if (auto it = req.query.find("next"); it != req.query.end()) next = it->second;
-    if (req.method == "POST") {
-        const auto form = ParseForm(req.body);
-        const auto key = form.find("key");
-        if (auto n = form.find("next"); n != form.end()) next = n->second;
-        // Only paths on this site: never an open redirect.
-        if (!next.starts_with("/") || next.starts_with("//")) next = "/";
-        const auto who = key == form.end() || key->second.empty()
-                             ? std::nullopt
-                             : services_.store->FindToken(key->second);
-        if (who) {
-            const std::string id = sessions_.Create(*who);
-            if (who->role == "submitter" && next == "/") next = "/report";
-            WebResponse r = Redirect(next);
-            const bool secure = services_.public_url.starts_with("https://");
-            r.headers.emplace_back("Set-Cookie", "ldis_session=" + id +
-                                                     "; Path=/; HttpOnly; SameSite=Strict" +
-                                                     (secure ? "; Secure" : ""));
-            spdlog::info("signed in: {} ({})", who->name, who->role);
-            return r;
-        }
-        d.set("error", key == form.end() || key->second.empty()
-                           ? "Enter your access key"
-                           : "That access key is not known: check it, or ask a coordinator");
-        d.set("has_errors", true);
+    if (req.method != "POST") return LoginPage(req, LocalPath(next), {}, 200);
+    if (const int wait = bad_keys_.Refused(req.client); wait > 0)
+        return TooMany(wait, std::nullopt);
+    const auto form = ParseForm(req.body);
+    if (auto n = form.find("next"); n != form.end()) next = n->second;
+    // Only paths on this site: never an open redirect, never a header break.
+    next = LocalPath(next);
+    if (!FormTokenMatches(req, form)) {
+        return LoginPage(req, next,
+                         "The sign-in form was out of date or came from another website: enter "
+                         "your access key again",
+                         403);
     }
-    if (!next.starts_with("/") || next.starts_with("//")) next = "/";
-    d.set("next", next);
-    return Render("login", "Sign in", &d, std::nullopt, d.get("error") ? 401 : 200);
+    const auto key = form.find("key");
+    const auto who = key == form.end() || key->second.empty()
+                         ? std::nullopt
+                         : services_.store->FindToken(key->second);
+    if (!who) {
+        if (key != form.end() && !key->second.empty()) {
+            bad_keys_.Count(req.client);
+            spdlog::warn("sign-in refused from {}: unknown access key", req.client);
+        }
+        return LoginPage(req, next,
+                         key == form.end() || key->second.empty()
+                             ? "Enter your access key"
+                             : "That access key is not known: check it, or ask a coordinator",
+                         401);
+    }
+    const std::string id = sessions_.Create(*who);
+    if (id.empty())
+        return LoginPage(req, next, "LDIS could not sign you in just now: try again", 503);
+    if (who->role == "submitter" && next == "/") next = "/report";
+    WebResponse r = Redirect(next);
+    const bool secure = services_.public_url.starts_with("https://");
+    r.headers.emplace_back("Set-Cookie", SessionCookie() + "=" + id +
+                                             "; Path=/; HttpOnly; SameSite=Strict" +
+                                             (secure ? "; Secure" : ""));
+    spdlog::info("signed in: {} ({})", who->name, who->role);
+    return r;
 }
 
-WebResponse Pages::ReportForm(const WebRequest& req, const Sessions::Session& session) {
+WebResponse Pages::ReportForm(const WebRequest& req,
+                              const std::optional<Sessions::Session>& session) {
+    // Open to anyone (a busy nurse has no access key), unless the configuration closes it;
+    // a report sent without signing in is of unverified origin: its alert always waits.
+    if (!session && !open_form_) return Redirect("/login?next=/report");
     std::map<std::string, std::string> values;
     std::vector<std::pair<std::string, std::string>> errors;  // field, message
+    WebResponse cookie;  // the form token's cookie, for someone not signed in
+    const std::string csrf = session ? session->csrf : FormToken(req, cookie);
+    const auto with_cookie = [&](WebResponse r) {
+        for (auto& h : cookie.headers) r.headers.push_back(std::move(h));
+        return r;
+    };
     if (req.method == "POST") {
-        for (const auto& [k, v] : ParseForm(req.body)) values[k] = v;
+        const auto form = ParseForm(req.body);
+        const auto field = form.find("csrf");
+        if (field == form.end() || !SameSecret(field->second, csrf) ||
+            (!session && !FormTokenMatches(req, form))) {
+            mus::data d;
+            d.set("next", "/report");
+            d.set("error", "The form was out of date or came from another website: open it again");
+            return with_cookie(Render("login", "Report a concerning batch", &d, session, 403));
+        }
+        if (!session) {
+            if (const int wait = open_reports_.Refused(req.client); wait > 0)
+                return TooMany(wait, session);
+        }
+        for (const auto& [k, v] : form) values[k] = v;
     }
     const auto value = [&](const std::string& k) {
         auto it = values.find(k);
@@ -479,7 +576,10 @@ WebResponse Pages::ReportForm(const WebRequest& req, const Sessions::Session& se
             if (!symptoms.empty()) report["symptoms"] = std::move(symptoms);
             if (!value("description").empty()) report["description"] = value("description");
             report["evidence"] = value("evidence");
-            auto outcome = services_.intake->Submit(json::serialize(report), "http");
+            if (!session) open_reports_.Count(req.client);
+            auto outcome = session ? services_.intake->Submit(json::serialize(report), "http")
+                                   : services_.intake->Submit(json::serialize(report), "web-open",
+                                                              {}, engine::Trust::kUnverified);
             if (!outcome.ok()) {
                 errors.emplace_back("substance",
                                     "LDIS could not store your report just now: send it again");
@@ -495,14 +595,18 @@ WebResponse Pages::ReportForm(const WebRequest& req, const Sessions::Session& se
                 if (receipt.alert_id) d.set("alert", *receipt.alert_id);
                 if (receipt.status == engine::ReceiptStatus::kDuplicate) d.set("duplicate", true);
                 d.set("next_steps",
-                      level == "red"
+                      !session && level != "none"
+                          ? "An LDIS coordinator has been told and will read it before any "
+                            "service is warned: reports sent without an access key always "
+                            "wait for a person. If someone is in danger now, call 999."
+                      : level == "red"
                           ? "This is graded as a Drug Alert. It goes at once to the services "
                             "that must act, and an LDIS coordinator will confirm it."
                       : level == "none"
                           ? "It is logged, and counted with any similar reports in your area."
                           : "An LDIS coordinator will review it and decide whether to warn "
                             "services. You may be contacted if you left your details.");
-                return Render("receipt", "Report received", &d, session);
+                return with_cookie(Render("receipt", "Report received", &d, session));
             }
         }
     }
@@ -568,7 +672,10 @@ WebResponse Pages::ReportForm(const WebRequest& req, const Sessions::Session& se
              hex.substr(16, 4) + "-" + hex.substr(20);
     }
     d.set("id", id);
-    return Render("report", "Report a concerning batch", &d, session, errors.empty() ? 200 : 422);
+    d.set("csrf", csrf);
+    if (!session) d.set("anonymous", true);
+    return with_cookie(
+        Render("report", "Report a concerning batch", &d, session, errors.empty() ? 200 : 422));
 }
 
 namespace {
@@ -698,7 +805,7 @@ WebResponse Pages::Dashboard(const WebRequest& req, const Sessions::Session& ses
         std::string url = "/?page=" + std::to_string(p);
         for (const char* k :
              {"level", "status", "district", "authority", "substance", "q", "since", "until"}) {
-            if (!q(k).empty()) url += std::string("&") + k + "=" + q(k);
+            if (!q(k).empty()) url += std::string("&") + k + "=" + UrlEncode(q(k));
         }
         return url;
     };
@@ -709,7 +816,12 @@ WebResponse Pages::Dashboard(const WebRequest& req, const Sessions::Session& ses
         if (static_cast<std::int64_t>(page * filter.limit) < history.total)
             d.set("next", link(page + 1));
     }
-    if (!q("done").empty()) d.set("flash", q("done"));
+    // Only messages the server chose: a link cannot put words in LDIS's mouth.
+    static const std::map<std::string, std::string> kDone = {
+        {"approved", "The alert was approved and issued"},
+        {"updated", "An update of the alert was issued"},
+        {"cancelled", "The alert was cancelled"}};
+    if (auto it = kDone.find(q("done")); it != kDone.end()) d.set("flash", it->second);
     return Render("dashboard", "Dashboard", &d, session);
 }
 

@@ -14,6 +14,7 @@
 
 #include "ldis/engine/messages.hpp"
 #include "ldis/web/server.hpp"
+#include "safety.hpp"
 
 namespace ldis::web {
 
@@ -21,8 +22,11 @@ struct WebRequest {
     std::string method;  // GET, POST
     std::string path;
     std::map<std::string, std::string> query;
-    std::string body;    // application/x-www-form-urlencoded for POST
-    std::string cookie;  // the Cookie header
+    std::string body;            // application/x-www-form-urlencoded for POST
+    std::string cookie;          // the Cookie header
+    std::string sec_fetch_site;  // the Sec-Fetch-Site header: same-origin, cross-site, ...
+    std::string origin;          // the Origin header, or ""
+    std::string client;          // the peer's address, for per-address limits
 };
 
 struct WebResponse {
@@ -33,7 +37,8 @@ struct WebResponse {
 };
 
 // Signed-in people: a random session id in an HttpOnly, SameSite=Strict cookie, and a
-// CSRF token that every POST form carries. In memory: a restart signs everyone out.
+// CSRF token that every POST form carries. Kept in the database as the id's hash: a
+// restart signs nobody out, and revoking an access key ends its sessions at once.
 // Thread-safe.
 class Sessions {
 public:
@@ -41,15 +46,14 @@ public:
         std::string name;
         std::string role;
         std::string csrf;
-        std::chrono::steady_clock::time_point expires;
     };
-    std::string Create(const engine::ApiToken& who);  // the session id
+    explicit Sessions(engine::ReportStore& store) : store_(store) {}
+    std::string Create(const engine::ApiToken& who);  // the session id, or "" on failure
     std::optional<Session> Find(const std::string& id);
     void Remove(const std::string& id);
 
 private:
-    std::mutex mutex_;
-    std::map<std::string, Session> sessions_;
+    engine::ReportStore& store_;
 };
 
 // Form fields as sent (application/x-www-form-urlencoded), decoded.
@@ -59,7 +63,9 @@ class Pages {
 public:
     // `templates_dir` holds web/ and email/. Throws std::runtime_error naming a template
     // that is missing or does not parse.
-    Pages(const Services& services, const std::string& templates_dir, std::string assets_dir);
+    // `bad_keys` counts wrong access keys per address, shared with the API's bearer tokens.
+    Pages(const Services& services, const std::string& templates_dir, std::string assets_dir,
+          const ServerOptions& options, FailureLimit& bad_keys);
     // The response for a page, an asset, or nullopt when `request.path` is none of them.
     // Blocks on the store: call on a worker thread.
     std::optional<WebResponse> Handle(const WebRequest& request);
@@ -70,7 +76,20 @@ private:
                        const std::optional<Sessions::Session>& session, int status = 200);
     WebResponse Asset(const std::string& path);
     WebResponse Login(const WebRequest& request);
-    WebResponse ReportForm(const WebRequest& request, const Sessions::Session& session);
+    WebResponse LoginPage(const WebRequest& request, const std::string& next,
+                          const std::string& error, int status);
+    WebResponse ReportForm(const WebRequest& request,
+                           const std::optional<Sessions::Session>& session);
+    WebResponse TooMany(int retry_after_s, const std::optional<Sessions::Session>& session);
+    // The cookie names: __Host- prefixed when the public URL is https.
+    std::string SessionCookie() const;
+    std::string FormCookie() const;
+    // A form token for someone not signed in (the sign-in and open report forms): the
+    // same random value in a cookie and in the form (double submit), so a page on another
+    // site cannot post the form in the visitor's browser.
+    std::string FormToken(const WebRequest& request, WebResponse& response);
+    bool FormTokenMatches(const WebRequest& request,
+                          const std::multimap<std::string, std::string>& form) const;
     WebResponse Dashboard(const WebRequest& request, const Sessions::Session& session);
     WebResponse AlertPage(const std::string& reference, const Sessions::Session& session,
                           const std::string& problem);
@@ -82,6 +101,9 @@ private:
     std::string assets_dir_;
     std::optional<engine::MessageTemplates> templates_email_;
     Sessions sessions_;
+    FailureLimit& bad_keys_;
+    FailureLimit open_reports_;
+    bool open_form_ = true;
 };
 
 }  // namespace ldis::web

@@ -3,6 +3,7 @@
 #include "documents.hpp"
 #include "ldis/engine/text.hpp"
 #include "pages.hpp"
+#include "safety.hpp"
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
@@ -14,8 +15,14 @@
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 
+#include <boost/asio/steady_timer.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <fstream>
 
+#include <atomic>
 #include <cctype>
 #include <charconv>
 #include <map>
@@ -82,6 +89,25 @@ std::string LevelLabel(std::string_view level) {
     return upper + " - " + engine::LevelLabel(level);
 }
 
+std::string Header(const Request& req, http::field field) {
+    const auto it = req.find(field);
+    return it == req.end() ? std::string() : std::string(it->value());
+}
+
+// What a caller holding `role` may read of an alert: a coordinator everything; anyone
+// else only versions that were issued (a draft, and any version never issued, is for
+// coordinators only). Nullopt when nothing of it was ever issued. The one rule for every
+// endpoint, feed and export that a submitter can reach.
+std::optional<engine::AlertRecord> ReadableBy(const std::string& role, engine::AlertRecord record) {
+    if (role == "coordinator" || role == "admin") return record;
+    std::erase_if(record.versions,
+                  [](const engine::AlertVersionRow& v) { return v.status == "draft"; });
+    if (record.versions.empty() || record.alert.status == "draft") return std::nullopt;
+    record.deliveries.clear();
+    record.audit.clear();
+    return record;
+}
+
 std::string Bearer(const Request& req) {
     const auto it = req.find(http::field::authorization);
     if (it == req.end()) return {};
@@ -98,43 +124,52 @@ public:
         : options_(std::move(options)),
           services_(std::move(services)),
           acceptor_(io),
-          pages_(services_, services_.templates_dir, services_.assets_dir) {}
+          metrics_acceptor_(io),
+          accept_pause_(io),
+          bad_keys_(options_.sign_in_failures, std::chrono::minutes(10)),
+          pages_(services_, services_.templates_dir, services_.assets_dir, options_, bad_keys_) {}
 
     engine::Result<int> Start() {
-        const auto colon = options_.listen.rfind(':');
-        if (colon == std::string::npos)
-            return engine::Error{"http.listen \"" + options_.listen + "\" must be host:port"};
-        boost::system::error_code ec;
-        const auto address = net::ip::make_address(options_.listen.substr(0, colon), ec);
-        if (ec) return engine::Error{"http.listen \"" + options_.listen + "\": " + ec.message()};
-        int port = 0;
-        try {
-            port = std::stoi(options_.listen.substr(colon + 1));
-        } catch (const std::exception&) {
-            return engine::Error{"http.listen \"" + options_.listen +
-                                 "\": the port is not a number"};
+        auto port = Listen(acceptor_, options_.listen, "http.listen");
+        if (!port.ok()) return port;
+        if (!options_.metrics_listen.empty()) {
+            auto metrics =
+                Listen(metrics_acceptor_, options_.metrics_listen, "http.metrics_listen");
+            if (!metrics.ok()) return metrics;
+            metrics_port_ = metrics.value();
         }
-        const tcp::endpoint endpoint(address, static_cast<unsigned short>(port));
-        acceptor_.open(endpoint.protocol(), ec);
-        if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
-        if (!ec) acceptor_.bind(endpoint, ec);
-        if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
-        if (ec) return engine::Error{"cannot listen on " + options_.listen + ": " + ec.message()};
-        Accept();
-        return static_cast<int>(acceptor_.local_endpoint().port());
+        // A descriptor in reserve: when accept() fails for want of descriptors, this one is
+        // closed to accept the waiting connection and close it at once, instead of leaving
+        // it in the backlog where it makes accept() fail again at once, for ever.
+        spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        Accept(acceptor_, false);
+        if (metrics_acceptor_.is_open()) Accept(metrics_acceptor_, true);
+        return port;
     }
+
+    int metrics_port() const { return metrics_port_; }
 
     void Stop() {
         boost::system::error_code ec;
         acceptor_.close(ec);
+        metrics_acceptor_.close(ec);
+        accept_pause_.cancel();
+    }
+
+    ~Impl() {
+        if (spare_fd_ >= 0) ::close(spare_fd_);
     }
 
     void JoinPool() { pool_.join(); }
 
     const ServerOptions& options() const { return options_; }
 
-    // Routes one request; `reply` may be called from any thread.
-    void Handle(Request req, Reply reply) {
+    // Connections open now, for the cap.
+    std::atomic<std::size_t>& open_connections() { return open_connections_; }
+
+    // Routes one request; `reply` may be called from any thread. `client` is the peer's
+    // address; `metrics_only` for the metrics listener, which serves /metrics and /healthz.
+    void Handle(Request req, Reply reply, const std::string& client, bool metrics_only) {
         const std::string target(req.target());
         const std::string path = target.substr(0, target.find('?'));
         const auto method = req.method();
@@ -143,10 +178,13 @@ public:
                 if (method != http::verb::get) return reply(NotAllowed("GET"));
                 return Blocking([this] { return Health(); }, std::move(reply));
             }
-            if (path == "/metrics") {
+            if (path == "/metrics" && (metrics_only || options_.metrics_listen.empty())) {
                 if (method != http::verb::get) return reply(NotAllowed("GET"));
                 return Blocking([this] { return Metrics(); }, std::move(reply));
             }
+            if (metrics_only)
+                return reply(JsonError(http::status::not_found, "not_found",
+                                       "this listener serves /metrics and /healthz only"));
             if (path.starts_with("/unsubscribe/")) {
                 const std::string token = path.substr(13);
                 if (method == http::verb::get)
@@ -176,14 +214,14 @@ public:
             }
             if ((path.starts_with("/api/v1/") && path != "/api/v1/reports") ||
                 path == "/feeds/alerts.atom") {
-                if (Api(req, path, reply)) return;
+                if (Api(req, path, reply, client)) return;
             }
             if (path == "/api/v1/reports") {
                 if (method != http::verb::post) return reply(NotAllowed("POST"));
                 auto body = std::make_shared<std::string>(std::move(req.body()));
                 const std::string token = Bearer(req);
                 return Authorized(
-                    token, kAnyRole,
+                    token, kAnyRole, client,
                     [this, body](const engine::ApiToken&) { return SubmitReport(*body); },
                     std::move(reply));
             }
@@ -197,8 +235,10 @@ public:
                         web.query[std::string(p.key)] = std::string(p.value);
                 }
                 web.body = std::move(req.body());
-                if (auto it = req.find(http::field::cookie); it != req.end())
-                    web.cookie = std::string(it->value());
+                web.cookie = Header(req, http::field::cookie);
+                web.origin = Header(req, http::field::origin);
+                web.sec_fetch_site = req["Sec-Fetch-Site"];
+                web.client = client;
                 const bool is_page = path == "/" || path == "/login" || path == "/logout" ||
                                      path == "/report" || path.starts_with("/alerts/") ||
                                      path.starts_with("/assets/");
@@ -211,7 +251,13 @@ public:
                                                  "no such page: " + web.path);
                             Response res = Make(static_cast<http::status>(page->status),
                                                 std::move(page->body), page->content_type);
-                            for (const auto& [name, value] : page->headers) res.set(name, value);
+                            for (const auto& [name, value] : page->headers) {
+                                if (!SafeHeaderValue(value))
+                                    return JsonError(http::status::bad_request, "bad_request",
+                                                     "the request holds a line break where "
+                                                     "none may be");
+                                res.set(name, value);
+                            }
                             return res;
                         },
                         std::move(reply));
@@ -229,8 +275,16 @@ private:
     static constexpr int kSubmitter = 1, kCoordinator = 2, kAdmin = 4;
     static constexpr int kAnyRole = kSubmitter | kCoordinator | kAdmin;
 
-    // The token's owner, or the 401/403 to send. Blocks on the store's reader.
-    std::variant<engine::ApiToken, Response> Authorize(const std::string& bearer, int roles) {
+    // The token's owner, or the 401/403/429 to send. Blocks on the store's reader.
+    std::variant<engine::ApiToken, Response> Authorize(const std::string& bearer, int roles,
+                                                       const std::string& client) {
+        if (const int wait = bad_keys_.Refused(client); wait > 0 && !bearer.empty()) {
+            Response res = JsonError(http::status::too_many_requests, "too_many_requests",
+                                     "too many unknown tokens from your address: try again in " +
+                                         std::to_string(wait) + " s");
+            res.set(http::field::retry_after, std::to_string(wait));
+            return res;
+        }
         if (bearer.empty()) {
             Response res = JsonError(http::status::unauthorized, "unauthorized",
                                      "send a bearer token: Authorization: Bearer <token>");
@@ -239,6 +293,7 @@ private:
         }
         auto who = services_.store->FindToken(bearer);
         if (!who) {
+            bad_keys_.Count(client);
             Response res = JsonError(http::status::unauthorized, "unauthorized",
                                      "the bearer token is not known or was revoked");
             res.set(http::field::www_authenticate,
@@ -256,11 +311,11 @@ private:
     }
 
     // Runs `work` for a caller holding one of `roles`, on the pool.
-    void Authorized(const std::string& bearer, int roles,
+    void Authorized(const std::string& bearer, int roles, const std::string& client,
                     std::function<Response(const engine::ApiToken&)> work, Reply reply) {
         Blocking(
-            [this, bearer, roles, work = std::move(work)]() -> Response {
-                auto who = Authorize(bearer, roles);
+            [this, bearer, roles, client, work = std::move(work)]() -> Response {
+                auto who = Authorize(bearer, roles, client);
                 if (auto* refused = std::get_if<Response>(&who)) return std::move(*refused);
                 return work(std::get<engine::ApiToken>(who));
             },
@@ -337,8 +392,9 @@ private:
                     "application/atom+xml; charset=utf-8");
     }
 
-    Response CapResponse(const std::string& ref, int version) {
-        const auto record = services_.store->FindAlertRecord(ref);
+    Response CapResponse(const std::string& ref, int version, const std::string& role) {
+        auto stored = services_.store->FindAlertRecord(ref);
+        const auto record = stored ? ReadableBy(role, std::move(*stored)) : std::nullopt;
         if (!record) return JsonError(http::status::not_found, "not_found", "no alert " + ref);
         std::string xml = CapXml(*record, version, services_.sender, services_.public_url);
         if (xml.empty())
@@ -395,7 +451,7 @@ private:
     }
 
     // The API's read endpoints, feeds and coordinator actions. False when `path` is none.
-    bool Api(const Request& req, const std::string& path, Reply& reply) {
+    bool Api(const Request& req, const std::string& path, Reply& reply, const std::string& client) {
         const std::string bearer = Bearer(req);
         const auto method = req.method();
         std::vector<std::string> parts;  // "api", "v1", "alerts", id, action
@@ -415,14 +471,14 @@ private:
         if (path == "/feeds/alerts.atom") {
             if (!get) return reply(NotAllowed("GET")), true;
             Authorized(
-                bearer, kAnyRole, [this](const engine::ApiToken&) { return AtomResponse(); },
-                std::move(reply));
+                bearer, kAnyRole, client,
+                [this](const engine::ApiToken&) { return AtomResponse(); }, std::move(reply));
             return true;
         }
         if (path == "/api/v1/partners") {
             if (!get) return reply(NotAllowed("GET")), true;
             Authorized(
-                bearer, kCoordinator | kAdmin,
+                bearer, kCoordinator | kAdmin, client,
                 [this](const engine::ApiToken&) { return PartnersResponse(); }, std::move(reply));
             return true;
         }
@@ -430,7 +486,7 @@ private:
             if (!get) return reply(NotAllowed("GET")), true;
             const std::string id = parts[3];
             Authorized(
-                bearer, kCoordinator | kAdmin,
+                bearer, kCoordinator | kAdmin, client,
                 [this, id](const engine::ApiToken&) {
                     const auto row = services_.store->Find(id);
                     if (!row)
@@ -446,7 +502,7 @@ private:
             auto filter = FilterOf(query);
             if (auto* bad = std::get_if<Response>(&filter)) return reply(std::move(*bad)), true;
             Authorized(
-                bearer, kCoordinator | kAdmin,
+                bearer, kCoordinator | kAdmin, client,
                 [this, f = std::get<engine::AlertFilter>(filter)](const engine::ApiToken&) {
                     return AlertList(f);
                 },
@@ -457,7 +513,7 @@ private:
             if (!get) return reply(NotAllowed("GET")), true;
             const std::string ref = parts[3];
             Authorized(
-                bearer, kCoordinator | kAdmin,
+                bearer, kCoordinator | kAdmin, client,
                 [this, ref](const engine::ApiToken&) {
                     const auto record = services_.store->FindAlertRecord(ref);
                     if (!record)
@@ -474,8 +530,10 @@ private:
             const std::string ref = parts[3];
             const int version = query["version"].empty() ? 0 : std::atoi(query["version"].c_str());
             Authorized(
-                bearer, kAnyRole,
-                [this, ref, version](const engine::ApiToken&) { return CapResponse(ref, version); },
+                bearer, kAnyRole, client,
+                [this, ref, version](const engine::ApiToken& who) {
+                    return CapResponse(ref, version, who.role);
+                },
                 std::move(reply));
             return true;
         }
@@ -487,7 +545,7 @@ private:
                                 : parts[4] == "cancel" ? engine::AlertAction::kCancel
                                                        : engine::AlertAction::kRevise;
             Authorized(
-                bearer, kCoordinator | kAdmin,
+                bearer, kCoordinator | kAdmin, client,
                 [this, ref, action](const engine::ApiToken& who) {
                     return ActOn(ref, action, who);
                 },
@@ -536,7 +594,18 @@ private:
                     "application/json");
     }
 
+    // Built at most every 2 s, whoever asks how often: the counts scan whole tables.
     Response Metrics() {
+        std::lock_guard lock(metrics_mutex_);
+        const auto now = std::chrono::steady_clock::now();
+        if (metrics_text_.empty() || now - metrics_at_ >= std::chrono::seconds(2)) {
+            metrics_text_ = MetricsText();
+            metrics_at_ = now;
+        }
+        return Make(http::status::ok, metrics_text_, "text/plain; version=0.0.4; charset=utf-8");
+    }
+
+    std::string MetricsText() {
         std::ostringstream out;
         out << "# HELP ldis_reports_total Reports taken in since start, by outcome.\n"
                "# TYPE ldis_reports_total counter\n";
@@ -601,7 +670,14 @@ private:
         out << "# HELP ldis_mqtt_connected 1 while the MQTT connection is up.\n"
                "# TYPE ldis_mqtt_connected gauge\n"
             << "ldis_mqtt_connected " << (broker ? 1 : 0) << "\n";
-        return Make(http::status::ok, out.str(), "text/plain; version=0.0.4; charset=utf-8");
+        out << "# HELP ldis_http_connections HTTP connections open now.\n"
+               "# TYPE ldis_http_connections gauge\n"
+            << "ldis_http_connections " << open_connections_.load() << "\n"
+            << "# HELP ldis_http_refused_total Connections refused since start: over "
+               "http.max_connections, or no descriptor left.\n"
+               "# TYPE ldis_http_refused_total counter\n"
+            << "ldis_http_refused_total " << refused_total_.load() << "\n";
+        return out.str();
     }
 
     // GET shows what is being acknowledged and a button; POST records it. Link scanners
@@ -679,6 +755,12 @@ private:
             return Page(http::status::service_unavailable, "Please try again",
                         "<p>Your request could not be recorded just now.</p>");
         }
+        if (done.value().unsubscribe_already_requested) {
+            return Page(http::status::ok, "Request already sent",
+                        "<p>The LDIS coordinators were already asked to stop these messages to " +
+                            EscapeMarkup(delivery->address) +
+                            ". They will act once your organisation agrees.</p>");
+        }
         spdlog::info("unsubscribe requested delivery={} partner={} contact={}", delivery->id,
                      delivery->partner, delivery->contact);
         return Page(http::status::ok, "Request sent to the LDIS coordinators",
@@ -704,24 +786,105 @@ private:
         return Make(status, receipt.ToJson(), "application/json");
     }
 
-    void Accept() {
-        acceptor_.async_accept(
-            [self = shared_from_this()](boost::system::error_code ec, tcp::socket socket) {
-                if (ec) {
-                    if (ec != net::error::operation_aborted)
-                        spdlog::warn("http accept: {}", ec.message());
-                } else {
-                    StartSession(self, std::move(socket));
-                }
-                if (self->acceptor_.is_open()) self->Accept();
-            });
+    engine::Result<int> Listen(tcp::acceptor& acceptor, const std::string& listen,
+                               const std::string& key) {
+        const auto colon = listen.rfind(':');
+        if (colon == std::string::npos)
+            return engine::Error{key + " \"" + listen + "\" must be host:port"};
+        boost::system::error_code ec;
+        const auto address = net::ip::make_address(listen.substr(0, colon), ec);
+        if (ec) return engine::Error{key + " \"" + listen + "\": " + ec.message()};
+        int port = 0;
+        try {
+            port = std::stoi(listen.substr(colon + 1));
+        } catch (const std::exception&) {
+            return engine::Error{key + " \"" + listen + "\": the port is not a number"};
+        }
+        const tcp::endpoint endpoint(address, static_cast<unsigned short>(port));
+        acceptor.open(endpoint.protocol(), ec);
+        if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+        if (!ec) acceptor.bind(endpoint, ec);
+        if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+        if (ec) return engine::Error{"cannot listen on " + listen + ": " + ec.message()};
+        return static_cast<int>(acceptor.local_endpoint().port());
     }
 
-    static void StartSession(const std::shared_ptr<Impl>& server, tcp::socket socket);
+    // One warning per 10 s for a trouble that repeats, with how often it happened.
+    void WarnRepeated(const std::string& what) {
+        ++repeats_;
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last_warning_ < std::chrono::seconds(10)) return;
+        spdlog::warn("http: {} ({} time(s) in the last interval)", what, repeats_);
+        repeats_ = 0;
+        last_warning_ = now;
+    }
+
+    void Accept(tcp::acceptor& acceptor, bool metrics_only) {
+        acceptor.async_accept([self = shared_from_this(), &acceptor, metrics_only](
+                                  boost::system::error_code ec, tcp::socket socket) {
+            if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
+            if (ec == net::error::no_descriptors || ec == net::error::no_buffer_space ||
+                ec.value() == ENFILE || ec == net::error::no_memory) {
+                self->refused_total_.fetch_add(1);
+                self->WarnRepeated("accept: " + ec.message() + "; shedding the connection");
+                // Take the waiting connection with the spare descriptor and close it, then
+                // pause accepting for a moment: a tight loop of failing accepts helps nobody.
+                if (self->spare_fd_ >= 0) {
+                    ::close(self->spare_fd_);
+                    const int fd =
+                        ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC);
+                    if (fd >= 0) ::close(fd);
+                    self->spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+                }
+                self->accept_pause_.expires_after(std::chrono::milliseconds(100));
+                self->accept_pause_.async_wait(
+                    [self, &acceptor, metrics_only](boost::system::error_code wait) {
+                        if (!wait && acceptor.is_open()) self->Accept(acceptor, metrics_only);
+                    });
+                return;
+            }
+            if (ec) {
+                self->WarnRepeated("accept: " + ec.message());
+            } else if (self->open_connections_.load() >= self->options_.max_connections) {
+                // Over the cap: say so in one write, without reading, and close.
+                self->refused_total_.fetch_add(1);
+                self->WarnRepeated("over http.max_connections (" +
+                                   std::to_string(self->options_.max_connections) +
+                                   "): answering 503");
+                static constexpr std::string_view kBusy =
+                    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                    "Retry-After: 5\r\nConnection: close\r\nContent-Length: 67\r\n\r\n"
+                    "{\"error\":\"unavailable\",\"detail\":\"too many connections: try again\"}\n";
+                boost::system::error_code ignored;
+                socket.non_blocking(true, ignored);
+                socket.write_some(net::buffer(kBusy.data(), kBusy.size()), ignored);
+                socket.shutdown(tcp::socket::shutdown_both, ignored);
+                socket.close(ignored);
+            } else {
+                StartSession(self, std::move(socket), metrics_only);
+            }
+            self->Accept(acceptor, metrics_only);
+        });
+    }
+
+    static void StartSession(const std::shared_ptr<Impl>& server, tcp::socket socket,
+                             bool metrics_only);
 
     ServerOptions options_;
     Services services_;
     tcp::acceptor acceptor_;
+    tcp::acceptor metrics_acceptor_;
+    net::steady_timer accept_pause_;
+    int spare_fd_ = -1;
+    int metrics_port_ = 0;
+    std::atomic<std::size_t> open_connections_{0};
+    std::atomic<std::uint64_t> refused_total_{0};
+    int repeats_ = 0;                                     // io thread only
+    std::chrono::steady_clock::time_point last_warning_;  // io thread only
+    std::mutex metrics_mutex_;
+    std::string metrics_text_;  // guarded by metrics_mutex_
+    std::chrono::steady_clock::time_point metrics_at_;
+    FailureLimit bad_keys_;
     Pages pages_;
     net::thread_pool pool_{2};
 };
@@ -731,8 +894,16 @@ namespace {
 // One connection: read a request, route it, write the response; again while kept alive.
 class Session : public std::enable_shared_from_this<Session> {
 public:
-    Session(tcp::socket socket, std::shared_ptr<Server::Impl> server)
-        : stream_(std::move(socket)), server_(std::move(server)) {}
+    Session(tcp::socket socket, std::shared_ptr<Server::Impl> server, bool metrics_only)
+        : stream_(std::move(socket)), server_(std::move(server)), metrics_only_(metrics_only) {
+        server_->open_connections().fetch_add(1);
+        boost::system::error_code ec;
+        const auto peer = stream_.socket().remote_endpoint(ec);
+        client_ = ec ? "unknown" : peer.address().to_string();
+    }
+    ~Session() { server_->open_connections().fetch_sub(1); }
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
 
     void Read() {
         parser_.emplace();
@@ -765,14 +936,32 @@ private:
         version_ = req.version();
         keep_alive_ = req.keep_alive();
         auto self = shared_from_this();
-        server_->Handle(std::move(req), [self](Response res) {
-            auto executor = self->stream_.get_executor();
-            net::post(executor,
-                      [self, res = std::move(res)]() mutable { self->Send(std::move(res)); });
-        });
+        server_->Handle(
+            std::move(req),
+            [self](Response res) {
+                auto executor = self->stream_.get_executor();
+                net::post(executor,
+                          [self, res = std::move(res)]() mutable { self->Send(std::move(res)); });
+            },
+            client_, metrics_only_);
     }
 
     void Send(Response res) {
+        // The last gate: no header leaves with a line break in it, whoever set it.
+        for (const auto& field : res) {
+            if (!SafeHeaderValue(std::string_view(field.value().data(), field.value().size()))) {
+                spdlog::warn("http: refused to send a header with a line break ({})",
+                             std::string(field.name_string()));
+                res = JsonError(http::status::bad_request, "bad_request",
+                                "the request holds a line break where none may be");
+                keep_alive_ = false;
+                break;
+            }
+        }
+        // On every response: never guess a type, never tell another site where the
+        // reader came from (links in LDIS carry acknowledgement tokens).
+        res.set("X-Content-Type-Options", "nosniff");
+        res.set("Referrer-Policy", "no-referrer");
         res.version(version_);
         res.keep_alive(keep_alive_);
         res.prepare_payload();
@@ -794,14 +983,17 @@ private:
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     std::shared_ptr<Server::Impl> server_;
+    bool metrics_only_ = false;
+    std::string client_;
     unsigned version_ = 11;
     bool keep_alive_ = true;
 };
 
 }  // namespace
 
-void Server::Impl::StartSession(const std::shared_ptr<Impl>& server, tcp::socket socket) {
-    std::make_shared<Session>(std::move(socket), server)->Read();
+void Server::Impl::StartSession(const std::shared_ptr<Impl>& server, tcp::socket socket,
+                                bool metrics_only) {
+    std::make_shared<Session>(std::move(socket), server, metrics_only)->Read();
 }
 
 Server::Server(net::io_context& io, ServerOptions options, Services services)
@@ -814,6 +1006,10 @@ Server::~Server() {
 
 engine::Result<int> Server::Start() {
     return impl_->Start();
+}
+
+int Server::metrics_port() const {
+    return impl_->metrics_port();
 }
 
 void Server::Stop() {

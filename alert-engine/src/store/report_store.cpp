@@ -162,6 +162,19 @@ constexpr const char* kMigrations[] = {
     ALTER TABLE alerts ADD COLUMN routed_at_ms INTEGER NOT NULL DEFAULT 0;
     UPDATE alerts SET routed_version = version, routed_at_ms = updated_at_ms;
     )sql",
+    // Web sessions survive a restart and end with their access key; a recipient's request
+    // to stop messages is recorded once per delivery.
+    R"sql(
+    CREATE TABLE sessions (
+        id_hash       TEXT PRIMARY KEY,
+        token_id      INTEGER NOT NULL REFERENCES tokens(id),
+        csrf          TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        expires_at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX sessions_by_token ON sessions(token_id, created_at_ms);
+    ALTER TABLE deliveries ADD COLUMN unsubscribe_requested_at_ms INTEGER;
+    )sql",
 };
 static_assert(std::size(kMigrations) == ReportStore::kSchemaVersion);
 
@@ -507,6 +520,156 @@ public:
         return out;
     }
 
+    std::vector<TokenRow> Tokens() const {
+        std::lock_guard lock(reader_mutex_);
+        sqlite3_stmt* stmt = nullptr;
+        sqlite3_prepare_v2(reader_->get(),
+                           "SELECT t.id, t.name, t.role, t.created_at_ms, "
+                           "coalesce(t.revoked_at_ms, 0), (SELECT count(*) FROM sessions s "
+                           "WHERE s.token_id = t.id AND s.expires_at_ms > ?1) "
+                           "FROM tokens t ORDER BY t.id",
+                           -1, &stmt, nullptr);
+        sqlite3_bind_int64(stmt, 1, NowMs());
+        std::vector<TokenRow> out;
+        while (sqlite3_step(stmt) == SQLITE_ROW) {
+            out.push_back({sqlite3_column_int64(stmt, 0), ColumnText(stmt, 1), ColumnText(stmt, 2),
+                           sqlite3_column_int64(stmt, 3), sqlite3_column_int64(stmt, 4),
+                           sqlite3_column_int(stmt, 5)});
+        }
+        sqlite3_finalize(stmt);
+        return out;
+    }
+
+    Result<int> RevokeToken(std::int64_t id, const std::string& actor) {
+        return OnWriter<int>([&]() -> Result<int> {
+            const std::int64_t now = NowMs();
+            Transaction tx(writer_);
+            if (tx.begun() != SQLITE_OK)
+                return Error{options_.path + ": " + writer_.Describe(tx.begun())};
+            std::string name;
+            {
+                sqlite3_stmt* stmt = writer_.Cached(
+                    "UPDATE tokens SET revoked_at_ms = ?2 WHERE id = ?1 AND revoked_at_ms IS "
+                    "NULL RETURNING name");
+                StatementUse use(stmt);
+                sqlite3_bind_int64(stmt, 1, id);
+                sqlite3_bind_int64(stmt, 2, now);
+                const int rc = sqlite3_step(stmt);
+                if (rc == SQLITE_DONE)
+                    return Error{"there is no live token " + std::to_string(id) +
+                                 " (ldisctl tokens list shows them)"};
+                if (rc != SQLITE_ROW) return Error{options_.path + ": " + writer_.Describe(rc)};
+                name = ColumnText(stmt, 0);
+            }
+            int ended = 0;
+            {
+                sqlite3_stmt* stmt = writer_.Cached("DELETE FROM sessions WHERE token_id = ?1");
+                StatementUse use(stmt);
+                sqlite3_bind_int64(stmt, 1, id);
+                if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE)
+                    return Error{options_.path + ": " + writer_.Describe(rc)};
+                ended = sqlite3_changes(writer_.get());
+            }
+            audit_.push_back({now, actor, "token.revoked", name,
+                              boost::json::serialize(
+                                  boost::json::object{{"token", id}, {"sessions_ended", ended}})});
+            if (auto failed = Finish(tx, SQLITE_OK)) return *failed;
+            return ended;
+        });
+    }
+
+    Result<int> CreateSession(const WebSession& session, std::size_t max_per_token,
+                              std::size_t max_total) {
+        return OnWriter<int>([&]() -> Result<int> {
+            Transaction tx(writer_);
+            if (tx.begun() != SQLITE_OK)
+                return Error{options_.path + ": " + writer_.Describe(tx.begun())};
+            const auto run = [&](const char* sql, auto bind) -> int {
+                sqlite3_stmt* stmt = writer_.Cached(sql);
+                StatementUse use(stmt);
+                bind(stmt);
+                return sqlite3_step(stmt);
+            };
+            int rc = run("DELETE FROM sessions WHERE expires_at_ms <= ?1", [&](sqlite3_stmt* st) {
+                sqlite3_bind_int64(st, 1, session.created_at_ms);
+            });
+            if (rc == SQLITE_DONE)
+                rc = run(
+                    "INSERT INTO sessions (id_hash, token_id, csrf, created_at_ms, expires_at_ms) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5)",
+                    [&](sqlite3_stmt* st) {
+                        BindText(st, 1, session.id_hash);
+                        sqlite3_bind_int64(st, 2, session.who.id);
+                        BindText(st, 3, session.csrf);
+                        sqlite3_bind_int64(st, 4, session.created_at_ms);
+                        sqlite3_bind_int64(st, 5, session.expires_at_ms);
+                    });
+            // The table stays bounded: one key signed in on many browsers, or many keys,
+            // end their oldest sessions first.
+            if (rc == SQLITE_DONE)
+                rc = run(
+                    "DELETE FROM sessions WHERE token_id = ?1 AND id_hash NOT IN (SELECT id_hash "
+                    "FROM sessions WHERE token_id = ?1 ORDER BY created_at_ms DESC LIMIT ?2)",
+                    [&](sqlite3_stmt* st) {
+                        sqlite3_bind_int64(st, 1, session.who.id);
+                        sqlite3_bind_int64(st, 2, static_cast<std::int64_t>(max_per_token));
+                    });
+            if (rc == SQLITE_DONE)
+                rc =
+                    run("DELETE FROM sessions WHERE id_hash NOT IN (SELECT id_hash FROM sessions "
+                        "ORDER BY created_at_ms DESC LIMIT ?1)",
+                        [&](sqlite3_stmt* st) {
+                            sqlite3_bind_int64(st, 1, static_cast<std::int64_t>(max_total));
+                        });
+            if (rc != SQLITE_DONE) return Error{options_.path + ": " + writer_.Describe(rc)};
+            if (auto failed = Finish(tx, SQLITE_OK)) return *failed;
+            return 1;
+        });
+    }
+
+    std::optional<WebSession> FindSession(std::string_view id_hash, std::int64_t now) const {
+        std::lock_guard lock(reader_mutex_);
+        sqlite3_stmt* stmt = nullptr;
+        sqlite3_prepare_v2(reader_->get(),
+                           "SELECT s.id_hash, t.id, t.name, t.role, s.csrf, s.created_at_ms, "
+                           "s.expires_at_ms FROM sessions s JOIN tokens t ON t.id = s.token_id "
+                           "WHERE s.id_hash = ?1 AND s.expires_at_ms > ?2 AND t.revoked_at_ms IS "
+                           "NULL",
+                           -1, &stmt, nullptr);
+        BindText(stmt, 1, id_hash);
+        sqlite3_bind_int64(stmt, 2, now);
+        std::optional<WebSession> out;
+        if (sqlite3_step(stmt) == SQLITE_ROW) {
+            out = WebSession{
+                ColumnText(stmt, 0),
+                ApiToken{sqlite3_column_int64(stmt, 1), ColumnText(stmt, 2), ColumnText(stmt, 3)},
+                ColumnText(stmt, 4), sqlite3_column_int64(stmt, 5), sqlite3_column_int64(stmt, 6)};
+        }
+        sqlite3_finalize(stmt);
+        return out;
+    }
+
+    Result<int> EndSession(const std::string& id_hash, std::int64_t now) {
+        return OnWriter<int>([&]() -> Result<int> {
+            Transaction tx(writer_);
+            if (tx.begun() != SQLITE_OK)
+                return Error{options_.path + ": " + writer_.Describe(tx.begun())};
+            sqlite3_stmt* stmt =
+                writer_.Cached("DELETE FROM sessions WHERE id_hash = ?1 OR expires_at_ms <= ?2");
+            int changed = 0;
+            {
+                StatementUse use(stmt);
+                BindText(stmt, 1, id_hash);
+                sqlite3_bind_int64(stmt, 2, now);
+                if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE)
+                    return Error{options_.path + ": " + writer_.Describe(rc)};
+                changed = sqlite3_changes(writer_.get());
+            }
+            if (auto failed = Finish(tx, SQLITE_OK)) return *failed;
+            return changed;
+        });
+    }
+
     void SetOutboxListener(std::function<void()> listener) {
         std::lock_guard lock(mutex_);
         outbox_listener_ = std::move(listener);
@@ -606,11 +769,17 @@ public:
                 return Error{options_.path + ": " + writer_.Describe(tx.begun())};
             std::int64_t alert_id = 0;
             {
-                sqlite3_stmt* stmt =
-                    writer_.Cached("SELECT alert_id FROM deliveries WHERE id = ?1");
+                // However often the link is posted, the coordinators hear of it once.
+                sqlite3_stmt* stmt = writer_.Cached(
+                    "UPDATE deliveries SET unsubscribe_requested_at_ms = ?2 WHERE id = ?1 AND "
+                    "unsubscribe_requested_at_ms IS NULL RETURNING alert_id");
                 StatementUse use(stmt);
                 sqlite3_bind_int64(stmt, 1, delivery_id);
-                if (sqlite3_step(stmt) == SQLITE_ROW) alert_id = sqlite3_column_int64(stmt, 0);
+                sqlite3_bind_int64(stmt, 2, now);
+                const int rc = sqlite3_step(stmt);
+                if (rc == SQLITE_DONE) return 0;  // asked before: nothing more to send
+                if (rc != SQLITE_ROW) return Error{options_.path + ": " + writer_.Describe(rc)};
+                alert_id = sqlite3_column_int64(stmt, 0);
             }
             const std::string detail =
                 boost::json::serialize(boost::json::object{{"delivery", delivery_id},
@@ -626,7 +795,9 @@ public:
             return 1;
         });
         if (!outcome.ok()) return outcome.error();
-        return row;
+        DeliveryRow out = row;
+        out.unsubscribe_already_requested = outcome.value() == 0;
+        return out;
     }
 
     Result<DeliveryRow> Acknowledge(std::int64_t delivery_id, std::string_view actor,
@@ -1494,7 +1665,8 @@ private:
         }
         if (alert_id == 0 && grade.level == Level::kNone) return SQLITE_OK;  // logged, no alert
 
-        const PolicyDecision policy = DecidePolicy(grade.level, "professionals", g.policy);
+        const bool trusted = TrustedSource(r.trust, r.source_type, g.policy);
+        const PolicyDecision policy = DecidePolicy(grade.level, "professionals", g.policy, trusted);
         AlertStatus status = policy.status;
         bool provisional = policy.provisional;
         std::string action = "alert.created";
@@ -1621,7 +1793,11 @@ private:
             route.authority = r.authority;
             route.district = r.district;
             route.audience = policy.audience;
-            route.created_draft = action == "alert.created" && status == AlertStatus::kDraft;
+            // A new draft asks the coordinators to approve it; so does a draft that a report of
+            // unverified origin raised to red, which would have gone out at once otherwise.
+            route.created_draft = status == AlertStatus::kDraft &&
+                                  (action == "alert.created" ||
+                                   (!trusted && level == "red" && previous_level != "red"));
             route.page = newly_issued && provisional;
             // A new report in a live signal makes a new version; partners get it at once
             // only when the alert is new or its level changed, else at most once per
@@ -2249,6 +2425,24 @@ Result<std::string> ReportStore::CreateToken(std::string_view name, std::string_
 }
 std::optional<ApiToken> ReportStore::FindToken(std::string_view secret) const {
     return impl_->FindToken(secret);
+}
+
+std::vector<TokenRow> ReportStore::Tokens() const {
+    return impl_->Tokens();
+}
+Result<int> ReportStore::RevokeToken(std::int64_t id, std::string_view actor) {
+    return impl_->RevokeToken(id, std::string(actor));
+}
+Result<int> ReportStore::CreateSession(const WebSession& session, std::size_t max_per_token,
+                                       std::size_t max_total) {
+    return impl_->CreateSession(session, max_per_token, max_total);
+}
+std::optional<WebSession> ReportStore::FindSession(std::string_view id_hash,
+                                                   std::int64_t now_ms) const {
+    return impl_->FindSession(id_hash, now_ms);
+}
+Result<int> ReportStore::EndSession(std::string_view id_hash, std::int64_t now_ms) {
+    return impl_->EndSession(std::string(id_hash), now_ms);
 }
 
 int ReportStore::FileSchemaVersion(const std::string& path) {

@@ -124,6 +124,8 @@ struct DeliveryRow {
     std::int64_t fallback_of = 0;
     std::string last_error;
     std::string level;  // of the version delivered
+    // Set by RequestUnsubscribe when the request had been made before (nothing was sent).
+    bool unsubscribe_already_requested = false;
 };
 
 }  // namespace ldis::engine

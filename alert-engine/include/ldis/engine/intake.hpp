@@ -36,9 +36,10 @@ public:
 
     // Validates and stores one payload; blocks until it is committed. Returns an Error
     // when a valid report could not be stored: it must not be acknowledged.
-    // `channel` is "mqtt" or "http"; `topic_source` is the {source} of the MQTT topic.
+    // `channel` is "mqtt", "http" or "web-open"; `topic_source` is the {source} of the
+    // MQTT topic; `trust` says whether the sender was authenticated (DecidePolicy).
     Result<IntakeOutcome> Submit(std::string_view payload, std::string_view channel,
-                                 std::string_view topic_source = {});
+                                 std::string_view topic_source = {}, Trust trust = Trust::kTrusted);
 
     // Replaces the validator (configuration reload). Thread-safe.
     void SetValidator(std::shared_ptr<const ReportValidator> validator);

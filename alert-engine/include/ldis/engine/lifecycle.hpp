@@ -1,9 +1,12 @@
 #pragma once
 
+#include <functional>
+#include <set>
 #include <string>
 #include <string_view>
 
 #include "ldis/engine/grading.hpp"
+#include "ldis/engine/report.hpp"
 #include "ldis/engine/result.hpp"
 
 namespace ldis::engine {
@@ -36,12 +39,20 @@ struct PolicyDecision {
 // draft ("draft"): ldisd.toml [policy]. Indexed by Level.
 struct Policy {
     bool issue_at_once[4] = {false, false, false, true};  // none, green, amber, red
+    // Source types whose reports never issue an alert by themselves ([policy]
+    // untrusted_sources): anyone can claim to be "public".
+    std::set<std::string, std::less<>> untrusted_sources = {"public", "other"};
 };
 
 // Red goes out at once to professionals by default, provisional until a coordinator
 // confirms it; amber and green wait as drafts; the public audience always waits for a
-// coordinator, whatever the policy says.
+// coordinator, whatever the policy says; and so does every alert that a report of
+// unverified origin (`trusted` false) would issue.
 PolicyDecision DecidePolicy(Level level, std::string_view audience = "professionals",
-                            const Policy& policy = Policy{});
+                            const Policy& policy = Policy{}, bool trusted = true);
+
+// Whether a report may make an alert go out before a person reads it: it came from an
+// authenticated source, and its source type is not one the policy marks untrusted. Pure.
+bool TrustedSource(Trust trust, std::string_view source_type, const Policy& policy);
 
 }  // namespace ldis::engine

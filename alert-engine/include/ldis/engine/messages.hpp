@@ -52,8 +52,14 @@ std::string AlertDocument(const OutboxItem& item, const std::string& public_url,
 // Renders an outbox row as an email. Pure; thread-safe.
 EmailMessage RenderEmail(const MessageTemplates& templates, const OutboxItem& item,
                          const MessageContext& context);
+// Text made inert in Slack mrkdwn (&, <, > escaped: no <!channel>, no <url|label>). Pure.
+std::string SlackEscape(std::string_view text);
+// Text shown as written in a Teams Adaptive Card TextBlock: Markdown characters escaped
+// (no [label](url) links, no emphasis, no lists). Pure.
+std::string TeamsPlainText(std::string_view text);
 // Webhook bodies: a Microsoft Teams Workflows Adaptive Card, Slack Block Kit (section
-// text under 3,000 characters), or the alert document. Pure.
+// text under 3,000 characters), each with reporter text made inert, or the alert
+// document. Pure.
 std::string WebhookBody(const std::string& format, const OutboxItem& item,
                         const MessageContext& context);
 // The headline and one-paragraph text of any row (notices included), for SMS and chat.

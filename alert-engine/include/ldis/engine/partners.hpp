@@ -23,9 +23,10 @@ bool ParseChannel(std::string_view text, Channel& out);
 struct Contact {
     std::string name;  // unique within its partner
     Channel channel = Channel::kEmail;
-    std::string address;  // email address, phone number (+44...) or webhook URL
-    std::string format;   // webhooks: "teams", "slack" or "json"
-    std::string secret;   // webhooks: the HMAC key, read from secret_file; never logged
+    std::string address;    // email address, phone number (+44...) or webhook URL
+    std::string format;     // webhooks: "teams", "slack" or "json"
+    std::string secret;     // webhooks: the HMAC key, read from secret_file; never logged
+    bool insecure = false;  // webhooks: http:// allowed (partners.toml insecure = true)
 };
 
 // Which alerts a partner wants, and where. An empty list means "any".

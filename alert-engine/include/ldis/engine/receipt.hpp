@@ -26,10 +26,11 @@ struct Receipt {
     std::string ToJson() const;
 };
 
-// The document copied to ldis/v1/rejected: the raw payload (as text when it is UTF-8,
-// else base64), where it came from, its size and its errors. Payloads over `max_copy`
-// bytes are cut, and say so.
-std::string RejectionJson(std::string_view topic, std::string_view payload,
-                          const std::vector<FieldError>& errors, std::size_t max_copy = 64 * 1024);
+// The document published on ldis/v1/rejected for operators: the topic and source it came
+// from, the report's id when one could be read, and where its errors are; never the
+// payload, which holds the reporter's contact and free text, nor the error messages,
+// which can quote it. Pure.
+std::string RejectionJson(std::string_view topic, std::string_view report_id,
+                          const std::vector<FieldError>& errors);
 
 }  // namespace ldis::engine

@@ -6,6 +6,11 @@ namespace ldis::engine {
 
 // A validated report: the fields the store indexes, and the document itself as compact JSON.
 // The document is kept whole inside the store; `source.contact` never leaves it.
+// Whether a report's source is known: a submitter key bound to an organisation or a broker
+// user bound to a source type (trusted), or the open form (unverified). An unverified
+// report is graded as usual, but its alert always waits for a coordinator.
+enum class Trust { kTrusted, kUnverified };
+
 struct Report {
     std::string id;            // lower-case UUID
     std::string submitted_at;  // RFC 3339 as submitted
@@ -19,6 +24,7 @@ struct Report {
     std::string establishment;  // canonical name or ""
     std::string evidence;
     std::string document;  // the whole report, serialised
+    Trust trust = Trust::kTrusted;
 };
 
 }  // namespace ldis::engine

@@ -139,6 +139,25 @@ struct ApiToken {
     std::string role;  // submitter, coordinator, admin
 };
 
+// An access key as `ldisctl tokens list` shows it: never its secret.
+struct TokenRow {
+    std::int64_t id = 0;
+    std::string name;
+    std::string role;
+    std::int64_t created_at_ms = 0;
+    std::int64_t revoked_at_ms = 0;  // 0 while live
+    int sessions = 0;                // web sessions signed in with it now
+};
+
+// A signed-in person's web session, as kept in the database: the id only as its hash.
+struct WebSession {
+    std::string id_hash;
+    ApiToken who;
+    std::string csrf;
+    std::int64_t created_at_ms = 0;
+    std::int64_t expires_at_ms = 0;
+};
+
 // Everything about one alert (GET /api/v1/alerts/{id}).
 struct AlertRecord {
     StoredAlert alert;
@@ -160,7 +179,7 @@ public:
 // many concurrent Insert() calls share one fsync. Reads use their own connection.
 class ReportStore {
 public:
-    static constexpr int kSchemaVersion = 5;
+    static constexpr int kSchemaVersion = 6;
 
     // Opens or creates the file, checks its integrity header and migrates it.
     // Throws StoreError naming the file and the problem.
@@ -235,7 +254,8 @@ public:
     Result<DeliveryRow> Acknowledge(std::int64_t delivery_id, std::string_view actor,
                                     std::int64_t now_ms);
     // A recipient's request to stop these messages (the List-Unsubscribe link): recorded
-    // in the audit log and sent to the coordinators, who own partners.toml. Nothing is
+    // in the audit log and sent to the coordinators, who own partners.toml, once per
+    // delivery; a request made again only sets unsubscribe_already_requested. Nothing is
     // unsubscribed by itself: an alert service must not lose an A&E to a stray click.
     // Blocks until committed; thread-safe.
     Result<DeliveryRow> RequestUnsubscribe(std::int64_t delivery_id, std::int64_t now_ms);
@@ -267,6 +287,20 @@ public:
     Result<std::string> CreateToken(std::string_view name, std::string_view role);
     // The live token whose secret this is, if any. Thread-safe.
     std::optional<ApiToken> FindToken(std::string_view secret) const;
+    // Every token, oldest first, with the number of live sessions of each. Thread-safe.
+    std::vector<TokenRow> Tokens() const;
+    // Revokes a token and ends every web session signed in with it, at once, with an audit
+    // entry naming `actor`. An Error when there is no such live token. Blocks; thread-safe.
+    Result<int> RevokeToken(std::int64_t id, std::string_view actor);
+
+    // Stores a new web session. At most `max_per_token` live sessions per token and
+    // `max_total` in all: the oldest beyond either are ended. Blocks; thread-safe.
+    Result<int> CreateSession(const WebSession& session, std::size_t max_per_token,
+                              std::size_t max_total);
+    // The live session with this id hash whose token is not revoked, if any. Thread-safe.
+    std::optional<WebSession> FindSession(std::string_view id_hash, std::int64_t now_ms) const;
+    // Ends one session, and every expired one. Blocks; thread-safe.
+    Result<int> EndSession(std::string_view id_hash, std::int64_t now_ms);
 
     // The user_version of a database file, without migrating it. Throws StoreError.
     static int FileSchemaVersion(const std::string& path);

@@ -19,8 +19,14 @@ namespace ldis::web {
 
 struct ServerOptions {
     std::string listen = "127.0.0.1:8080";  // host:port; port 0 picks a free one
-    std::size_t max_body = 256 * 1024;      // larger requests get 413
-    std::chrono::seconds timeout{30};       // to read a request or write a response
+    // /metrics on its own listener ("" for none): it tells anyone who can reach it how
+    // busy LDIS is, so by default it is on loopback, and not on the public listener.
+    std::string metrics_listen;
+    std::size_t max_body = 256 * 1024;  // larger requests get 413
+    std::chrono::seconds timeout{10};   // to read a request or write a response
+    std::size_t max_connections = 512;  // open at once; beyond it, 503 and close
+    int sign_in_failures = 10;          // wrong keys or bearer tokens per address per 10 min
+    int open_reports_per_hour = 20;     // reports per address on the open form; 0 closes it
 };
 
 // What the HTTP server serves from. Every member must outlive the server.
@@ -54,6 +60,8 @@ public:
 
     // Binds and starts accepting. An Error names the address and the reason.
     engine::Result<int> Start();  // the port bound
+    // The port of the metrics listener once started, or 0 when there is none.
+    int metrics_port() const;
     // Stops accepting; connections in hand finish their exchange.
     void Stop();
 
