@@ -59,7 +59,8 @@ async function accessible(page, name) {
 }
 
 async function signIn(page, role, next = '/') {
-  await page.goto(`${base}${next}`);
+  if (next === '/report') await page.goto(`${base}/login?next=/report`);  // open to all
+  else await page.goto(`${base}${next}`);
   assert.match(page.url(), /\/login/);
   await page.fill('#key', tokens[role]);
   await page.click('button:has-text("Sign in")');
@@ -154,6 +155,28 @@ test('a clinician submits the form with errors, corrects them and gets a receipt
   assert.match(alertRef, /^KM-\d{4}-\d{4}$/);
   await shot(page, '04-receipt');
   await accessible(page, 'receipt');
+  await context.close();
+});
+
+test('anyone can report without a key, and the receipt says a person reads it first', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${base}/report`);
+  assert.match(page.url(), /\/report$/);
+  await accessible(page, 'open report form');
+  await page.selectOption('#source_type', 'hospital');
+  await page.fill('#organisation', 'Darent Valley Hospital');
+  await page.check('input[name="authority"][value="Kent"]');
+  await page.selectOption('#district', 'Dartford');
+  await page.fill('#substance', 'heroin');
+  await page.fill('#cases', '1');
+  await page.fill('#deaths', '1');
+  await page.check('input[name="evidence"][value="professional"]');
+  await page.click('button:has-text("Send report")');
+  await page.waitForSelector('.govuk-panel--confirmation');
+  assert.match(await page.textContent('main'), /wait for a person/);
+  await shot(page, '04b-open-receipt');
+  await accessible(page, 'open receipt');
   await context.close();
 });
 

@@ -308,7 +308,8 @@ TEST(FaultTest, LockedDatabaseAtStartIsAClearErrorAndExit) {
     const std::string db = dir / "ldis.db";
     // A rollback-journal database held in an exclusive transaction by another process.
     ldis::test::Process holder({"/usr/bin/python3", "-c",
-                                "import sqlite3, sys, time\n"
+                                "import os, sqlite3, sys, time\n"
+                                "os.umask(0o077)\n"  // ldisd refuses a readable database first
                                 "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
                                 "c.execute('CREATE TABLE held(x)')\n"
                                 "c.execute('BEGIN EXCLUSIVE')\n"

@@ -1,6 +1,7 @@
 // ldisd end to end: the real daemon, a real mosquitto, SQLite on disk.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
@@ -283,6 +284,7 @@ TEST_F(DaemonConfigTest, CheckConfigPassesTheShippedConfiguration) {
 
 TEST_F(DaemonConfigTest, CorruptDatabaseStopsStartWithAClearError) {
     std::ofstream(dir_ / "ldis.db") << std::string(4096, 'z');
+    chmod((dir_ / "ldis.db").c_str(), 0600);  // not readable by others: that is refused first
     ldis::test::Process daemon(
         {LDISD_PATH, "--config", ldis::test::SourcePath("config/ldisd.toml"), "--set",
          "store.path=" + (dir_ / "ldis.db"), "--set", "mqtt.uri=" + broker_.uri()},

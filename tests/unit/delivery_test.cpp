@@ -172,6 +172,16 @@ TEST(DeliveryTest, SlackSectionsStayUnder3000Characters) {
     }
 }
 
+TEST(DeliveryTest, ChatMarkupInReporterTextIsInert) {
+    EXPECT_EQ(SlackEscape("<!channel> <https://evil.example|Naloxone> & more"),
+              "&lt;!channel&gt; &lt;https://evil.example|Naloxone&gt; &amp; more");
+    const std::string teams = TeamsPlainText("[Naloxone](https://evil.example) *now* _x_");
+    EXPECT_EQ(teams, "\\[Naloxone\\]\\(https://evil.example\\) \\*now\\* \\_x\\_");
+    // Lines that would become lists or headings stay text.
+    EXPECT_EQ(TeamsPlainText("- one\n1. two\n# three"), "\\- one\n1\\. two\n\\# three");
+    EXPECT_EQ(TeamsPlainText("brown powder, 2 bags"), "brown powder, 2 bags");
+}
+
 TEST(DeliveryTest, WebhookSignatureIsHmacOfTimestampAndBody) {
     EXPECT_EQ(WebhookSignature("k", 1700000000, "{}"),
               "sha256=" + Hex(HmacSha256("k", "1700000000.{}")));

@@ -73,4 +73,19 @@ TEST(LifecycleTest, DefaultPolicy) {
     EXPECT_EQ(ldis::engine::DecidePolicy(Level::kRed, "public").status, AlertStatus::kDraft);
 }
 
+TEST(LifecycleTest, OnlyTrustedSourcesIssueAtOnce) {
+    using ldis::engine::Trust;
+    using ldis::engine::TrustedSource;
+    const ldis::engine::Policy policy;
+    EXPECT_TRUE(TrustedSource(Trust::kTrusted, "hospital", policy));
+    EXPECT_FALSE(TrustedSource(Trust::kUnverified, "hospital", policy));  // the open form
+    EXPECT_FALSE(TrustedSource(Trust::kTrusted, "public", policy));       // anyone can claim it
+    EXPECT_FALSE(TrustedSource(Trust::kTrusted, "other", policy));
+    const auto untrusted = ldis::engine::DecidePolicy(Level::kRed, "professionals", policy, false);
+    EXPECT_EQ(untrusted.status, AlertStatus::kDraft);
+    EXPECT_FALSE(untrusted.provisional);
+    EXPECT_EQ(ldis::engine::DecidePolicy(Level::kRed, "professionals", policy, true).status,
+              AlertStatus::kIssued);
+}
+
 }  // namespace

@@ -174,6 +174,15 @@ TEST(PartnersTest, ProblemsNameTheFileLineAndFix) {
         "channel = \"email\"\naddress = \"not an address\"\n",
         "must be an email address");
     ExpectError("[coordinators]\npartner = \"nobody\"\n", "is not a partner");
+    // Webhooks are https:// unless the entry says insecure = true.
+    ExpectError(
+        "[[partner]]\nid = \"a\"\nname = \"A\"\n[[partner.contact]]\nname = \"x\"\n"
+        "channel = \"webhook\"\nurl = \"http://hooks.example.org/a\"\n",
+        "partners.toml:7: partner \"a\" contact.url must start with https://");
+    ExpectError(
+        "[[partner]]\nid = \"a\"\nname = \"A\"\n[[partner.contact]]\nname = \"x\"\n"
+        "channel = \"email\"\naddress = \"a@example.org\"\ninsecure = true\n",
+        "are for webhooks only");
     ExpectError("[[partner]]\nid = \"a\"\nname = \"A\"\n[[partner]]\nid = \"a\"\nname = \"B\"\n",
                 "two partners have the id \"a\"");
     const auto areas = ldis::engine::Areas::LoadFile(ldis::test::SourcePath("config/areas.toml"));

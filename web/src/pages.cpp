@@ -598,7 +598,7 @@ WebResponse Pages::ReportForm(const WebRequest& req,
                       !session && level != "none"
                           ? "An LDIS coordinator has been told and will read it before any "
                             "service is warned: reports sent without an access key always "
-                            "wait for a person. If someone is in danger now, call 999."
+                            "wait for a person."
                       : level == "red"
                           ? "This is graded as a Drug Alert. It goes at once to the services "
                             "that must act, and an LDIS coordinator will confirm it."

@@ -1,6 +1,8 @@
 #include "ldis/engine/report_store.hpp"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -177,6 +179,15 @@ constexpr const char* kMigrations[] = {
     )sql",
 };
 static_assert(std::size(kMigrations) == ReportStore::kSchemaVersion);
+
+// A new database file is made 0600 whatever the umask of the process that opens it first
+// (ldisd, ldisctl, a test): it holds reports about people. SQLite gives its -wal and -shm
+// files the database file's permissions. An existing file is left as it is.
+void CreatePrivately(const std::string& path) {
+    if (path.empty() || path == ":memory:") return;
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) ::close(fd);
+}
 
 // Milliseconds since the epoch of an RFC 3339 date-time the schema has accepted, or -1.
 std::int64_t ParseTimeMs(std::string_view t) {
@@ -399,7 +410,8 @@ class ReportStore::Impl {
 public:
     explicit Impl(StoreOptions options)
         : options_(std::move(options)),
-          writer_(options_.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+          writer_((CreatePrivately(options_.path), options_.path),
+                  SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                   options_.busy_timeout_ms) {
         // Reading the schema first turns a corrupt or foreign file into a clear error.
         const int rc = writer_.Exec("SELECT count(*) FROM sqlite_schema");
