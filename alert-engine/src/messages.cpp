@@ -210,6 +210,14 @@ std::pair<std::string, std::string> Headline(const OutboxItem& item) {
                             std::to_string(item.version);
     const auto sections = Sections(item);
     const std::string summary = Section(sections, "summary");
+    if (item.kind == kKindApproval && item.level == "red")
+        // A red draft (a report of unverified origin, or policy.red = "draft"): nobody
+        // outside the coordinators knows yet, so this is a page, not a queue item.
+        return {"[LDIS RED waits for you \xE2\x80\x93 approve or cancel now] " + item.reference +
+                    " v" + std::to_string(item.version) + ": " + Title(item),
+                "A red Drug Alert waits for a coordinator's approval: no partner has been told "
+                "yet. " +
+                    summary};
     if (item.kind == kKindApproval)
         return {"[LDIS approval needed] " + item.reference + " v" + std::to_string(item.version) +
                     " (" + Upper(item.level) + "): " + Title(item),

@@ -76,22 +76,22 @@ int Ldisd::Stop(int signal) {
     return code;
 }
 
-int Ldisd::http_port() const {
+int Ldisd::LoggedPort(std::string_view listener) const {
     const std::string log = ReadFile(dir_ / ("ldisd-" + std::to_string(starts_) + ".log"));
-    constexpr std::string_view kMark = "http listening on 127.0.0.1:";
-    const auto at = log.rfind(kMark);
+    const std::string mark = std::string(listener) + " listening on 127.0.0.1:";
+    const auto at = log.rfind(mark);
     if (at == std::string::npos)
-        throw std::runtime_error("ldisd did not say its HTTP port:\n" + log);
-    return std::stoi(log.substr(at + kMark.size()));
+        throw std::runtime_error("ldisd did not say its " + std::string(listener) + " port:\n" +
+                                 log);
+    return std::stoi(log.substr(at + mark.size()));
+}
+
+int Ldisd::http_port() const {
+    return LoggedPort("http");
 }
 
 int Ldisd::metrics_port() const {
-    const std::string log = ReadFile(dir_ / ("ldisd-" + std::to_string(starts_) + ".log"));
-    constexpr std::string_view kMark = "metrics listening on 127.0.0.1:";
-    const auto at = log.rfind(kMark);
-    if (at == std::string::npos)
-        throw std::runtime_error("ldisd did not say its metrics port:\n" + log);
-    return std::stoi(log.substr(at + kMark.size()));
+    return LoggedPort("metrics");
 }
 
 std::string Ldisd::log() const {

@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "support/processes.hpp"
@@ -41,6 +42,8 @@ public:
     std::string metrics_url() const { return "http://127.0.0.1:" + std::to_string(metrics_port()); }
 
 private:
+    int LoggedPort(std::string_view listener) const;  // from "<listener> listening on ..."
+
     std::string uri_;
     const TempDir& dir_;
     std::vector<std::string> extra_sets_;

@@ -127,25 +127,15 @@ void Mosquitto::Start() {
     const std::string conf = dir_ / "mosquitto.conf";
     std::ofstream out(conf);
     if (!config_.empty()) {
-        out << config_ << "\nlog_dest stdout\n";
-        if (geteuid() == 0) out << "user root\n";
-        out.close();
-        ++starts_;
-        process_ =
-            std::make_unique<Process>(std::vector<std::string>{"/usr/sbin/mosquitto", "-c", conf},
-                                      dir_ / ("mosquitto-" + std::to_string(starts_) + ".log"));
-        if (!WaitForPort(port_, std::chrono::seconds(10)))
-            throw std::runtime_error(
-                "mosquitto did not start on its configuration:\n" +
-                ReadFile(dir_ / ("mosquitto-" + std::to_string(starts_) + ".log")));
-        return;
+        out << config_ << "\n";
+    } else {
+        out << "listener " << port_ << " 127.0.0.1\n"
+            << "allow_anonymous true\n"
+            << "max_queued_messages 0\n"  // keep every report for a stopped ldisd
+            << "max_inflight_messages 100\n"
+            << "set_tcp_nodelay true\n";
     }
-    out << "listener " << port_ << " 127.0.0.1\n"
-        << "allow_anonymous true\n"
-        << "max_queued_messages 0\n"  // keep every report for a stopped ldisd
-        << "max_inflight_messages 100\n"
-        << "set_tcp_nodelay true\n"
-        << "log_dest stdout\n";
+    out << "log_dest stdout\n";
     // As root, mosquitto would switch to user "mosquitto", who cannot write into this
     // root-owned test folder: keep the identity it was started with.
     if (geteuid() == 0) out << "user root\n";
@@ -160,7 +150,9 @@ void Mosquitto::Start() {
         std::make_unique<Process>(std::vector<std::string>{"/usr/sbin/mosquitto", "-c", conf},
                                   dir_ / ("mosquitto-" + std::to_string(starts_) + ".log"));
     if (!WaitForPort(port_, std::chrono::seconds(10)))
-        throw std::runtime_error("mosquitto did not start");
+        throw std::runtime_error(
+            "mosquitto did not start:\n" +
+            ReadFile(dir_ / ("mosquitto-" + std::to_string(starts_) + ".log")));
 }
 
 void Mosquitto::Stop() {
