@@ -1,6 +1,8 @@
 #include "ldis/engine/alert_text.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
+#include <cctype>
 #include <fstream>
 #include <kainjow/mustache.hpp>
 #include <memory>
@@ -76,7 +78,54 @@ const Scrubbed& ScrubRemembered(const std::string& text) {
     return remembered.emplace(text, Scrub(text)).first->second;
 }
 
+// "off_white" -> "off-white": the schema's words as a person reads them.
+std::string Spoken(std::string word) {
+    std::replace(word.begin(), word.end(), '_', '-');
+    return word;
+}
+
+std::string Lower(std::string_view s) {
+    std::string out(s);
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return out;
+}
+
+// A tablet imprint as the schema allows it (letters, digits, spaces, ".", "-", "/"; at
+// most 20): anything else is not shown.
+bool ImprintText(std::string_view s) {
+    if (s.empty() || s.size() > 20) return false;
+    return std::all_of(s.begin(), s.end(), [](unsigned char c) {
+        return std::isalnum(c) || c == ' ' || c == '.' || c == '-' || c == '/';
+    });
+}
+
 }  // namespace
+
+const std::vector<std::string>& ControlledSymptoms() {
+    static const std::vector<std::string> kSigns = {
+        "pinpoint pupils",   "slow breathing",
+        "stopped breathing", "blue lips",
+        "unresponsive",      "prolonged sedation",
+        "drowsiness",        "confusion",
+        "collapse",          "seizures",
+        "agitation",         "aggression",
+        "paranoia",          "hallucinations",
+        "psychosis",         "chest pain",
+        "fast heart rate",   "high temperature",
+        "sweating",          "vomiting",
+        "skin wounds",       "poor response to naloxone",
+        "memory loss",       "low blood pressure"};
+    return kSigns;
+}
+
+std::string SubstanceNameForAlert(std::string_view name, const Substances& substances) {
+    if (std::string known = substances.KnownName(name); !known.empty()) return known;
+    const bool one_token = !name.empty() && name.size() <= 40 &&
+                           std::all_of(name.begin(), name.end(),
+                                       [](unsigned char c) { return std::isalnum(c) || c == '-'; });
+    return one_token ? std::string(name) : std::string();
+}
 
 const std::vector<std::string>& AlertTemplates::SectionNames() {
     static const std::vector<std::string> names = {
@@ -140,23 +189,38 @@ RenderedAlert RenderAlert(const AlertTemplates& templates, const AlertMeta& meta
         when = when.substr(0, 10);
         if (first_seen.empty() || when < first_seen) first_seen = when;
         if (when > last_seen) last_seen = when;
+        // Only controlled values from here on: a sign from the list, the names the
+        // substances file knows, the schema's enums and a checked imprint.
         if (const auto* list = r.if_contains("symptoms"); list && list->is_array()) {
             for (const auto& s : list->as_array()) {
-                if (s.is_string()) symptoms.insert(clean(std::string(s.as_string())));
+                if (!s.is_string()) continue;
+                const std::string sign = Lower(s.as_string());
+                const auto& known = ControlledSymptoms();
+                if (std::find(known.begin(), known.end(), sign) != known.end())
+                    symptoms.insert(sign);
             }
         }
         if (const auto* list = r.if_contains("substances"); list && list->is_array()) {
             for (const auto& item : list->as_array()) {
                 const auto& s = item.as_object();
-                const std::string key = Text(s, "name") + "|" + Text(s, "sold_as");
+                std::string name = SubstanceNameForAlert(Text(s, "name"), substances);
+                const std::string sold_as = SubstanceNameForAlert(Text(s, "sold_as"), substances);
+                const std::string imprint =
+                    ImprintText(Text(s, "imprint")) ? Text(s, "imprint") : std::string();
+                std::string looks;
+                for (const char* key : {"colour", "shape"}) {
+                    if (!Text(s, key).empty())
+                        looks += (looks.empty() ? "" : " ") + Spoken(Text(s, key));
+                }
+                const std::string key =
+                    name + "|" + sold_as + "|" + Text(s, "form") + "|" + looks + "|" + imprint;
                 if (!seen_substances.insert(key).second) continue;
                 mus::data entry;
-                entry.set("name", clean(Text(s, "name")));
-                if (!Text(s, "sold_as").empty()) entry.set("sold_as", clean(Text(s, "sold_as")));
+                entry.set("name", name.empty() ? "an unidentified substance" : clean(name));
+                if (!sold_as.empty()) entry.set("sold_as", clean(sold_as));
                 if (!Text(s, "form").empty()) entry.set("form", Text(s, "form"));
-                if (!Text(s, "appearance").empty())
-                    entry.set("appearance", clean(Text(s, "appearance")));
-                if (!Text(s, "markings").empty()) entry.set("markings", clean(Text(s, "markings")));
+                if (!looks.empty()) entry.set("looks", looks);
+                if (!imprint.empty()) entry.set("imprint", clean(imprint));
                 substance_list << entry;
             }
         }

@@ -177,7 +177,12 @@ std::optional<FieldError> Explain(const valijson::ValidationResults::Error& erro
         return FieldError{Pointer(tokens), "is required"};
     }
     const std::string path = Pointer(tokens);
-    const std::string got = value != nullptr ? " (got " + Quoted(*value) + ")" : "";
+    // A receipt never repeats what was sent: the value could be free text about a person,
+    // and a source's receipts topic is read by every organisation of that source type.
+    // Numbers and booleans are no one's words: they are named, to help the fix.
+    const std::string got = value != nullptr && (value->is_number() || value->is_bool())
+                                ? " (got " + Quoted(*value) + ")"
+                                : "";
     if (d.rfind("Failed to match against any enum values", 0) == 0) {
         const auto* values = at("enum");
         return FieldError{path,
@@ -475,9 +480,9 @@ Validation ReportValidator::Validate(std::string_view payload,
                 report.ward = match->name;
                 report.ward_current = match->current;
             } else {
-                errors.push_back({"/area/ward", "\"" + std::string(ward->as_string()) +
-                                                    "\" is not a ward of " + district +
-                                                    " in config/areas.toml"});
+                errors.push_back({"/area/ward", "is not a ward of " + district +
+                                                    " in config/areas.toml (check the "
+                                                    "spelling, or leave it out)"});
             }
         }
         if (const auto* est = area.if_contains("establishment"); est && est->is_string()) {
@@ -489,10 +494,9 @@ Validation ReportValidator::Validate(std::string_view payload,
                 }
                 report.establishment = found->name;
             } else {
-                errors.push_back(
-                    {"/area/establishment", "\"" + std::string(est->as_string()) +
-                                                "\" is not a prison, custody suite or hospital in "
-                                                "config/areas.toml"});
+                errors.push_back({"/area/establishment",
+                                  "is not a prison, custody suite or hospital in "
+                                  "config/areas.toml (check the spelling, or leave it out)"});
             }
         }
         report.authority = authority;

@@ -151,6 +151,17 @@ const Family* Substances::FamilyOf(std::string_view name) const {
     return best;
 }
 
+std::string Substances::KnownName(std::string_view name) const {
+    const std::string s = Squash(name);
+    if (s.empty()) return {};
+    for (const auto& f : families_) {
+        for (const auto& n : f.names) {
+            if (Squash(n) == s) return n;
+        }
+    }
+    return {};
+}
+
 const Family* Substances::Find(std::string_view family_id) const {
     for (const auto& f : families_) {
         if (f.id == family_id) return &f;

@@ -282,6 +282,42 @@ TEST_F(CorrelationTest, IssuedAlertsExpireWhenTheirTimeIsUp) {
     EXPECT_TRUE(store_->VerifyAudit().ok());
 }
 
+TEST_F(CorrelationTest, AnAutomaticVersionCarriesNoFreeTextOnlyControlledValues) {
+    auto r = ldis::test::ValidReport(ldis::test::NewUuid());
+    r["harms"].as_object()["deaths"] = 1;
+    r["symptoms"] = json::array{"Pinpoint pupils", "collapsed at the home of Peter Brown"};
+    r["substances"] =
+        json::array{{{"name", "heroin from John Smith"},
+                     {"sold_as", "blues"},
+                     {"form", "tablet"},
+                     {"colour", "off_white"},
+                     {"shape", "round"},
+                     {"imprint", "DAN 5620"},
+                     {"appearance", "found on John Smith, 34, of 12 Elm Road Dartford"},
+                     {"markings", "bag from Sarah Jones"}},
+                    {{"name", "bromazolam"}}};
+    r["description"] = "Sarah Jones's flat, 4 Oak Close, car AB12 CDE";
+    static const auto validator = ldis::engine::LoadReportValidator(
+        SourcePath("config/schema/report.schema.json"), SourcePath("config/areas.toml"));
+    const auto v = validator->Validate(json::serialize(r));
+    ASSERT_TRUE(v.ok()) << v.errors.front().path << " " << v.errors.front().message;
+    const auto stored = store_->Insert(*v.report, "mqtt");
+    ASSERT_TRUE(stored.ok());
+    const auto alert = store_->FindAlert(stored.value().alert_reference);
+    ASSERT_TRUE(alert);
+    ASSERT_EQ(alert->status, "issued");  // a provisional red: nobody read it first
+    for (const char* planted : {"John", "Smith", "Elm Road", "Sarah", "Jones", "Peter", "Brown",
+                                "Oak Close", "AB12", "collapsed", "home of"})
+        EXPECT_EQ(alert->body.find(planted), std::string::npos) << planted << "\n" << alert->body;
+    const std::string what(json::parse(alert->body).at("what").as_string());
+    EXPECT_NE(what.find("- an unidentified substance, sold as blues, tablet; looks like: "
+                        "off-white round; marked DAN 5620"),
+              std::string::npos)
+        << what;
+    EXPECT_NE(what.find("- bromazolam"), std::string::npos) << what;  // one token: a chemical
+    EXPECT_NE(alert->body.find("pinpoint pupils"), std::string::npos);
+}
+
 TEST_F(CorrelationTest, AlertTextHasEverySectionAndNothingPersonal) {
     auto r = ldis::test::ValidReport(ldis::test::NewUuid());
     r["harms"] = json::object{{"cases", 2}, {"critical_care", 2}, {"naloxone_doses", 5}};
@@ -307,9 +343,12 @@ TEST_F(CorrelationTest, AlertTextHasEverySectionAndNothingPersonal) {
         << summary;
     // Medway Maritime is an establishment: two cases read "fewer than 3".
     EXPECT_NE(summary.find("fewer than 3 affected"), std::string::npos) << summary;
-    EXPECT_NE(std::string(body.at("harms").as_string()).find("blue lips"), std::string::npos);
+    // A sign from the controlled list is shown; free text is not, scrubbed or not.
+    EXPECT_NE(std::string(body.at("harms").as_string()).find("slow breathing"), std::string::npos);
+    EXPECT_EQ(alert->body.find("blue lips"), std::string::npos);
     EXPECT_EQ(alert->body.find("943 476 5919"), std::string::npos);
-    EXPECT_EQ(alert->scrubbed, 1);
+    EXPECT_EQ(alert->body.find("brown powder"), std::string::npos);
+    EXPECT_EQ(alert->scrubbed, 0);
     EXPECT_EQ(alert->body.find("ed.nurse@example.org"),
               std::string::npos);  // the reporter's contact
     EXPECT_EQ(alert->body.find("Medway NHS Foundation Trust"), std::string::npos);

@@ -122,10 +122,26 @@ json::object ReportJson(const engine::StoredReportRow& row) {
     auto doc = json::parse(row.document, ec);
     if (!ec && doc.is_object()) {
         auto& r = doc.as_object();
-        if (auto* source = r.if_contains("source"); source && source->is_object())
-            source->as_object().erase("contact");  // internal: never leaves the system
-        if (auto* d = r.if_contains("description"); d && d->is_string())
-            *d = engine::Scrub(std::string(d->as_string())).text;
+        // Every field a person typed is scrubbed, not the description alone: a coordinator
+        // reads the facts, and the scrubber's markers say where something was removed.
+        const auto scrub = [](json::value* v) {
+            if (v && v->is_string()) *v = engine::Scrub(std::string(v->as_string())).text;
+        };
+        if (auto* source = r.if_contains("source"); source && source->is_object()) {
+            auto& s = source->as_object();
+            s.erase("contact");  // internal: never leaves the system
+            for (const char* key : {"organisation", "role"}) scrub(s.if_contains(key));
+        }
+        scrub(r.if_contains("description"));
+        if (auto* list = r.if_contains("symptoms"); list && list->is_array())
+            for (auto& item : list->as_array()) scrub(&item);
+        if (auto* list = r.if_contains("substances"); list && list->is_array()) {
+            for (auto& item : list->as_array()) {
+                if (!item.is_object()) continue;
+                for (const char* key : {"name", "sold_as", "appearance", "markings"})
+                    scrub(item.as_object().if_contains(key));
+            }
+        }
     }
     return {{"id", row.id},
             {"reference", row.reference},

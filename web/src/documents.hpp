@@ -22,7 +22,9 @@ std::string IsoTime(std::int64_t ms);
 std::optional<std::int64_t> ParseTime(std::string_view text);
 
 boost::json::object AlertJson(const engine::StoredAlert& alert, const std::string& public_url);
-// A report for a coordinator: the reporter's contact removed, free text scrubbed.
+// A report for a coordinator: the reporter's contact removed, every free-text field
+// (organisation, role, substance names, appearance, markings, symptoms, description)
+// scrubbed.
 boost::json::object ReportJson(const engine::StoredReportRow& row);
 boost::json::object AlertRecordJson(const engine::AlertRecord& record,
                                     const std::string& public_url);

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "documents.hpp"
+#include "ldis/engine/alert_text.hpp"
 #include "ldis/engine/codec.hpp"
 #include "ldis/engine/messages.hpp"
 #include "ldis/engine/text.hpp"
@@ -135,8 +136,9 @@ const std::vector<std::string> kNumbers = {
     "critical_care", "naloxone_doses", "naloxone_poor_response",
     "under_18"};
 const std::vector<std::string> kTextFields = {
-    "organisation", "role",    "contact",    "ward",     "establishment", "observed_date",
-    "substance",    "sold_as", "appearance", "markings", "symptoms",      "description"};
+    "organisation",  "role",        "contact", "ward",       "establishment",
+    "observed_date", "substance",   "sold_as", "appearance", "markings",
+    "symptoms",      "description", "imprint"};
 
 std::string Pretty(std::string_view word) {
     std::string out(word);
@@ -194,6 +196,9 @@ std::string FieldOf(const std::string& pointer) {
         {"/substances/0/form", "form"},
         {"/substances/0/appearance", "appearance"},
         {"/substances/0/markings", "markings"},
+        {"/substances/0/colour", "colour"},
+        {"/substances/0/shape", "shape"},
+        {"/substances/0/imprint", "imprint"},
         {"/substances/0/confirmed_by", "confirmed_by"},
         {"/route", "route"},
         {"/symptoms", "symptoms"},
@@ -261,6 +266,22 @@ Pages::Pages(const Services& services, const std::string& templates_dir, std::st
       open_reports_(std::max(options.open_reports_per_hour, 1), std::chrono::hours(1)),
       open_form_(options.open_reports_per_hour > 0) {
     templates_email_ = engine::MessageTemplates::LoadDir(templates_dir + "/email");
+    // The form's lists of colours and shapes are the schema's own.
+    json::error_code ec;
+    const auto schema = json::parse(ReadAll(services.schema_path), ec);
+    const auto words_at = [&](const char* key) {
+        std::vector<std::string> out;
+        if (ec) return out;
+        const auto* node = schema.find_pointer(
+            std::string("/properties/substances/items/properties/") + key + "/enum", ec);
+        if (node && node->is_array())
+            for (const auto& w : node->as_array())
+                if (w.is_string()) out.emplace_back(w.as_string());
+        ec.clear();
+        return out;
+    };
+    colours_ = words_at("colour");
+    shapes_ = words_at("shape");
     for (const char* name : {"layout", "login", "report", "receipt", "dashboard", "alert"}) {
         const std::string path = templates_dir + "/web/" + name + ".mustache";
         std::string text = ReadAll(path);
@@ -487,7 +508,8 @@ WebResponse Pages::ReportForm(const WebRequest& req,
     if (!session && !open_form_) return Redirect("/login?next=/report");
     std::map<std::string, std::string> values;
     std::vector<std::pair<std::string, std::string>> errors;  // field, message
-    WebResponse cookie;  // the form token's cookie, for someone not signed in
+    std::vector<std::string> signs;  // warning signs ticked, from the controlled list
+    WebResponse cookie;              // the form token's cookie, for someone not signed in
     const std::string csrf = session ? session->csrf : FormToken(req, cookie);
     const auto with_cookie = [&](WebResponse r) {
         for (auto& h : cookie.headers) r.headers.push_back(std::move(h));
@@ -507,7 +529,15 @@ WebResponse Pages::ReportForm(const WebRequest& req,
             if (const int wait = open_reports_.Refused(req.client); wait > 0)
                 return TooMany(wait, session);
         }
-        for (const auto& [k, v] : form) values[k] = v;
+        for (const auto& [k, v] : form) {
+            if (k != "sign") {
+                values[k] = v;
+            } else if (const auto& known = engine::ControlledSymptoms();
+                       std::find(known.begin(), known.end(), v) != known.end() &&
+                       std::find(signs.begin(), signs.end(), v) == signs.end()) {
+                signs.push_back(v);
+            }
+        }
     }
     const auto value = [&](const std::string& k) {
         auto it = values.find(k);
@@ -556,7 +586,8 @@ WebResponse Pages::ReportForm(const WebRequest& req,
                 report["observed_approximate"] = true;
             }
             json::object substance{{"name", value("substance")}};
-            for (const char* k : {"sold_as", "form", "appearance", "markings", "confirmed_by"}) {
+            for (const char* k : {"sold_as", "form", "appearance", "markings", "colour", "shape",
+                                  "imprint", "confirmed_by"}) {
                 if (!value(k).empty()) substance[k] = value(k);
             }
             report["substances"] = json::array{std::move(substance)};
@@ -567,6 +598,7 @@ WebResponse Pages::ReportForm(const WebRequest& req,
             }
             report["harms"] = std::move(harms);
             json::array symptoms;
+            for (const auto& sign : signs) symptoms.emplace_back(sign);
             std::istringstream lines(value("symptoms"));
             for (std::string line; std::getline(lines, line);) {
                 while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
@@ -623,8 +655,8 @@ WebResponse Pages::ReportForm(const WebRequest& req,
         field.set("value", value(name));
         f.set(name, field);
     }
-    for (const char* name : {"source_type", "authority", "district", "setting", "form",
-                             "confirmed_by", "route", "evidence"}) {
+    for (const char* name : {"source_type", "authority", "district", "setting", "form", "colour",
+                             "shape", "confirmed_by", "route", "evidence"}) {
         f.set(name, mus::data{});
     }
     mus::data error_list{mus::data::type::list};
@@ -658,6 +690,23 @@ WebResponse Pages::ReportForm(const WebRequest& req,
     o.set("setting", Options(Words(kSettings), value("setting"), "setting", true));
     o.set("form", Options(Words(kForms), value("form"), "form", true));
     o.set("confirmed_by", Options(Words(kConfirmed), value("confirmed_by"), "confirmed_by", true));
+    o.set("colour", Options(Words(colours_), value("colour"), "colour", true));
+    o.set("shape", Options(Words(shapes_), value("shape"), "shape", true));
+    {
+        mus::data list{mus::data::type::list};
+        int n = 0;
+        for (const auto& sign : engine::ControlledSymptoms()) {
+            mus::data o_sign;
+            o_sign.set("value", sign);
+            o_sign.set("label", Pretty(sign));
+            o_sign.set("id", n == 0 ? std::string("sign") : "sign-" + std::to_string(n + 1));
+            if (std::find(signs.begin(), signs.end(), sign) != signs.end())
+                o_sign.set("selected", true);
+            list << o_sign;
+            ++n;
+        }
+        o.set("signs", list);
+    }
     o.set("route", Options(Words(kRoutes), value("route"), "route", true));
     o.set("evidence", Options(kEvidence, value("evidence"), "evidence", false));
     d.set("o", o);

@@ -101,6 +101,7 @@ private:
     std::string assets_dir_;
     std::optional<engine::MessageTemplates> templates_email_;
     Sessions sessions_;
+    std::vector<std::string> colours_, shapes_;  // the schema's enums, for the form
     FailureLimit& bad_keys_;
     FailureLimit open_reports_;
     bool open_form_ = true;

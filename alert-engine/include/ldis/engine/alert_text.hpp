@@ -49,9 +49,23 @@ struct RenderedAlert {
     std::string ToJson() const;  // {"summary": "...", ...}
 };
 
-// Renders an alert from its signal's reports (validated JSON documents), facts and grade.
-// Free text is scrubbed first; the reporter's contact and organisation are never used;
-// counts for a ward or establishment below 3 read "fewer than 3". Pure; thread-safe.
+// The warning signs an automatic alert may name: a report's `symptoms` that are one of
+// these (ignoring case) are shown; any other text waits for a coordinator to read it.
+const std::vector<std::string>& ControlledSymptoms();
+
+// What an automatic alert may say of a substance name or "sold as" a reporter typed: the
+// spelling config/substances.toml knows, else the name itself when it is one token of
+// letters, digits and hyphens (a new chemical: "bromazolam", "MDMB-4en-PINACA"), else ""
+// ("an unidentified substance"). Pure.
+std::string SubstanceNameForAlert(std::string_view name, const Substances& substances);
+
+// Renders an alert from its signal's reports (validated JSON documents), facts and grade,
+// from controlled values only (DESIGN §12, docs/privacy.md): families and the names
+// substances.toml knows, form, colour, shape, imprint, and warning signs from
+// ControlledSymptoms(). No free text a reporter typed (appearance, markings, other
+// symptoms, description) reaches a version that no coordinator wrote; the reporter's
+// contact and organisation are never used; counts for a ward or establishment below 3
+// read "fewer than 3". Pure; thread-safe.
 RenderedAlert RenderAlert(const AlertTemplates& templates, const AlertMeta& meta,
                           const std::vector<std::string>& report_documents,
                           const SignalFacts& facts, const Grade& grade,

@@ -26,6 +26,10 @@ public:
 
     // The family of one name, or nullptr when none matches.
     const Family* FamilyOf(std::string_view name) const;
+    // The configured spelling of a name this file lists (ignoring case, spaces and
+    // punctuation; no misspellings), or "" when it lists none: what an automatic alert
+    // may say of a name a reporter typed.
+    std::string KnownName(std::string_view name) const;
     const Family* Find(std::string_view family_id) const;
     // Families in order of danger, most dangerous first.
     const std::vector<Family>& families() const { return families_; }
