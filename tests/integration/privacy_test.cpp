@@ -1,0 +1,213 @@
+// Privacy by design (docs/privacy.md), proved from the outside: 120 texts a clinician in a
+// hurry might type (tests/fixtures/privacy/identifying.txt: names from many backgrounds,
+// hyphens and apostrophes, house and flat numbers, registrations, NI, NHS and phone
+// numbers, dates, handles, emails) are each planted in every free-text field of a red
+// report, sent half over HTTP and half over MQTT to a real ldisd, whose alerts go out at
+// once, before any person reads them. Then everything that left LDIS is searched for the
+// planted identifiers: every email (real SMTP), every Teams, Slack and JSON webhook body
+// (a real HTTP receiver), everything published on the broker (alerts, receipts,
+// rejections), every HTTP receipt, and the CAP and Atom a submitter can read.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "ldis/engine/report_store.hpp"
+#include "support/daemon.hpp"
+#include "support/http_client.hpp"
+#include "support/mqtt_peer.hpp"
+#include "support/processes.hpp"
+#include "support/reports.hpp"
+#include "support/servers.hpp"
+
+namespace json = boost::json;
+using ldis::test::Eventually;
+using ldis::test::HttpRequest;
+using ldis::test::NewUuid;
+using ldis::test::ParseObject;
+
+namespace {
+
+struct Planted {
+    std::string text;
+    std::vector<std::string> identifiers;
+};
+
+std::vector<Planted> Corpus() {
+    std::ifstream in(ldis::test::SourcePath("tests/fixtures/privacy/identifying.txt"));
+    std::vector<Planted> out;
+    for (std::string line; std::getline(in, line);) {
+        if (line.empty() || line[0] == '#') continue;
+        const auto tab = line.find('\t');
+        Planted p{line.substr(0, tab), {}};
+        std::istringstream ids(line.substr(tab + 1));
+        for (std::string id; std::getline(ids, id, '|');) {
+            p.identifiers.push_back(id);
+            // A person's surname alone identifies too ("Mrs Okafor").
+            const auto space = id.rfind(' ');
+            if (space != std::string::npos && id.find_first_of("0123456789") == std::string::npos &&
+                id.size() - space > 4)
+                p.identifiers.push_back(id.substr(space + 1));
+        }
+        out.push_back(std::move(p));
+    }
+    return out;
+}
+
+TEST(PrivacyTest, NothingAReporterTypedLeavesLdisInAnAutomaticAlert) {
+    const auto corpus = Corpus();
+    ASSERT_GE(corpus.size(), 100u);
+    ldis::test::Mosquitto broker;
+    ldis::test::TempDir dir;
+    ldis::test::SmtpSink smtp;
+    smtp.Start();
+    ldis::test::HttpReceiver hooks({}, "hook-secret");
+    std::ofstream(dir / "hook.key") << "hook-secret";
+    std::string partners =
+        "[coordinators]\npartner = \"coordinators\"\n"
+        "[[partner]]\nid = \"coordinators\"\nname = \"LDIS coordinators\"\n"
+        "  [[partner.contact]]\n  name = \"mail\"\n  channel = \"email\"\n"
+        "  address = \"coordinators@example.org\"\n"
+        "[[partner]]\nid = \"everyone\"\nname = \"Every channel\"\n"
+        "  [[partner.contact]]\n  name = \"mail\"\n  channel = \"email\"\n"
+        "  address = \"partner@example.org\"\n";
+    for (const char* format : {"teams", "slack", "json"}) {
+        partners += std::string("  [[partner.contact]]\n  name = \"") + format +
+                    "\"\n  channel = \"webhook\"\n  format = \"" + format + "\"\n  url = \"" +
+                    hooks.url(std::string("/") + format) +
+                    "\"\n  secret_file = \"hook.key\"\n  insecure = true\n";
+    }
+    partners += "  [[partner.subscription]]\n  levels = [\"red\", \"amber\", \"green\"]\n";
+    std::ofstream(dir / "partners.toml") << partners;
+    ldis::test::Ldisd daemon(
+        broker, dir,
+        {"paths.partners=" + (dir / "partners.toml"), "email.smtp_url=" + smtp.url(),
+         "dispatch.channels=email,webhook,mqtt", "dispatch.update_interval_s=0"});
+    daemon.Start();
+    ldis::test::MqttPeer watcher(broker.uri(), "privacy-watcher-" + NewUuid().substr(0, 8));
+    watcher.Subscribe("ldis/v1/#");
+    ldis::test::MqttPeer reporter(broker.uri(), "privacy-reporter-" + NewUuid().substr(0, 8));
+
+    std::string token;
+    {
+        ldis::test::Process ctl({LDISCTL_PATH, "tokens", "create", "--db", daemon.db_path(),
+                                 "--role", "submitter", "--name", "privacy test"},
+                                dir / "token.txt");
+        ASSERT_EQ(ctl.Wait(std::chrono::seconds(10)), 0);
+        token = ldis::test::ReadFile(dir / "token.txt");
+        token = token.substr(0, token.find('\n'));
+    }
+    const std::vector<std::string> auth{"Authorization: Bearer " + token,
+                                        "Content-Type: application/json"};
+    const std::vector<std::pair<std::string, std::string>> districts = {
+        {"Medway", "Medway"},  {"Kent", "Ashford"},        {"Kent", "Canterbury"},
+        {"Kent", "Dartford"},  {"Kent", "Dover"},          {"Kent", "Gravesham"},
+        {"Kent", "Maidstone"}, {"Kent", "Sevenoaks"},      {"Kent", "Swale"},
+        {"Kent", "Thanet"},    {"Kent", "Tunbridge Wells"}};
+    std::vector<std::string> outputs;  // everything that left LDIS
+    std::set<std::string> alerts;
+    for (std::size_t i = 0; i < corpus.size(); ++i) {
+        const std::string& text = corpus[i].text;
+        auto r = ldis::test::ValidReport(NewUuid());
+        r["harms"].as_object()["deaths"] = 1;  // red: issued at once, before anyone reads it
+        r["area"] = {{"authority", districts[i % districts.size()].first},
+                     {"district", districts[i % districts.size()].second}};
+        r["source"] = {{"type", "hospital"},
+                       {"organisation", "Emergency department"},
+                       {"role", text},
+                       {"contact", text}};
+        r["substances"] = json::array{
+            {{"name", "heroin"}},
+            {{"name", text}, {"sold_as", text}, {"appearance", text}, {"markings", text}}};
+        r["symptoms"] = json::array{"slow breathing", text};
+        r["description"] = text;
+        json::object receipt;
+        if (i % 2 == 0) {
+            const auto res = HttpRequest("POST", daemon.http_url() + "/api/v1/reports",
+                                         json::serialize(r), auth);
+            ASSERT_EQ(res.status, 202) << res.body;
+            outputs.push_back(res.body);
+            receipt = ParseObject(res.body);
+        } else {
+            const std::string id(r.at("id").as_string());
+            ASSERT_TRUE(reporter.Publish("ldis/v1/reports/hospital", json::serialize(r)));
+            const auto seen = watcher.WaitFor(
+                [&](const ldis::test::Seen& s) {
+                    return s.topic == "ldis/v1/receipts/hospital" &&
+                           s.payload.find(id) != std::string::npos;
+                },
+                std::chrono::seconds(15));
+            ASSERT_TRUE(seen) << "no receipt for " << text;
+            outputs.push_back(seen->payload);
+            receipt = ParseObject(seen->payload);
+        }
+        ASSERT_EQ(receipt.at("status"), "accepted") << json::serialize(receipt);
+        ASSERT_EQ(receipt.at("level"), "red");
+        alerts.insert(std::string(receipt.at("alert_id").as_string()));
+    }
+    // Every delivery settled.
+    ldis::engine::StoreOptions o;
+    o.path = daemon.db_path();
+    ldis::engine::ReportStore store(o);
+    ASSERT_TRUE(Eventually(
+        [&] {
+            const auto counts = store.DeliveryCounts();
+            for (const char* busy : {"queued", "sending", "retrying"})
+                if (counts.count(busy) && counts.at(busy) > 0) return false;
+            return counts.count("delivered") && counts.at("delivered") > 0;
+        },
+        std::chrono::seconds(120)));
+    std::size_t emails = 0, hooks_seen = 0, published = 0;
+    for (const auto& m : smtp.Messages()) {
+        outputs.push_back(json::serialize(m));
+        ++emails;
+    }
+    for (const auto& h : hooks.Requests()) {
+        outputs.push_back(json::serialize(h));
+        ++hooks_seen;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    for (const auto& s : watcher.Drain()) {
+        if (s.topic.starts_with("ldis/v1/reports/")) continue;  // what the reporter sent
+        outputs.push_back(s.topic + " " + s.payload);
+        if (s.topic.starts_with("ldis/v1/alerts/")) ++published;
+    }
+    for (const auto& ref : alerts) {
+        const auto record = store.FindAlertRecord(ref);
+        ASSERT_TRUE(record);
+        for (const auto& v : record->versions) {
+            const auto cap = HttpRequest("GET",
+                                         daemon.http_url() + "/api/v1/alerts/" + ref +
+                                             "/cap?version=" + std::to_string(v.version),
+                                         {}, auth);
+            ASSERT_EQ(cap.status, 200) << ref << " v" << v.version;
+            outputs.push_back(cap.body);
+        }
+    }
+    outputs.push_back(HttpRequest("GET", daemon.http_url() + "/feeds/alerts.atom", {}, auth).body);
+    EXPECT_GT(emails, corpus.size());
+    EXPECT_GT(hooks_seen, corpus.size());
+    EXPECT_GE(published, alerts.size());
+
+    std::size_t found = 0;
+    for (const auto& planted : corpus) {
+        for (const auto& id : planted.identifiers) {
+            for (const auto& out : outputs) {
+                if (out.find(id) != std::string::npos) {
+                    if (++found <= 20)
+                        ADD_FAILURE()
+                            << "\"" << id << "\" left LDIS in: "
+                            << out.substr(out.find(id) > 200 ? out.find(id) - 200 : 0, 400);
+                    break;
+                }
+            }
+        }
+    }
+    EXPECT_EQ(found, 0u) << "planted identifiers found in what left LDIS";
+    daemon.Stop(SIGTERM);
+}
+
+}  // namespace
