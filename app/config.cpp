@@ -49,6 +49,7 @@ const KeySpec kKeys[] = {
     {"store.path", Kind::kString, "ldis.db", Flag::kPath},
     {"store.synchronous", Kind::kString, "full"},
     {"store.max_batch", Kind::kInt, "512"},
+    {"store.retention_days", Kind::kInt, "730"},
     {"http.listen", Kind::kString, "127.0.0.1:8080"},
     {"http.public_url", Kind::kString, "http://127.0.0.1:8080"},
     {"http.metrics_listen", Kind::kString, "127.0.0.1:9464"},
@@ -370,6 +371,11 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
         fail("store.max_batch", "store.max_batch must be 1 to 100000");
     }
 
+    c.store_retention_days = static_cast<int>(get("store.retention_days").number);
+    if (c.store_retention_days != 0 &&
+        (c.store_retention_days < 30 || c.store_retention_days > 36500))
+        fail("store.retention_days",
+             "store.retention_days must be 30 to 36500 (0 keeps free text for ever)");
     c.http_listen = get("http.listen").text;
     c.http_public_url = get("http.public_url").text;
     c.http_metrics_listen = get("http.metrics_listen").text;

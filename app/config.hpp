@@ -40,6 +40,7 @@ struct Config {
     std::string store_path;
     engine::Synchronous store_synchronous = engine::Synchronous::kFull;
     int store_max_batch = 512;
+    int store_retention_days = 730;  // then a report's free text and contact go; 0: never
 
     std::string http_listen;
     std::string http_public_url;

@@ -306,11 +306,27 @@ private:
                 for (const auto& reference : expired.value())
                     spdlog::info("alert expired reference={}", reference);
             }
+            Retain(now);
             timer.expires_after(std::chrono::seconds(60));
             timer.async_wait([this, &timer](const boost::system::error_code& again) {
                 if (!again) ScheduleExpiry(timer);
             });
         });
+    }
+
+    // Once a day (and at start): reports older than store.retention_days lose their free
+    // text and contact (docs/privacy.md).
+    void Retain(std::int64_t now_ms) {
+        constexpr std::int64_t kDay = 24LL * 3600 * 1000;
+        if (config_.store_retention_days <= 0 || now_ms - last_retention_ms_ < kDay) return;
+        last_retention_ms_ = now_ms;
+        const std::int64_t before = now_ms - config_.store_retention_days * kDay;
+        auto purged = store_.PurgeFreeText(before, now_ms, "ldisd retention");
+        if (!purged.ok())
+            spdlog::error("retention: {}", purged.error().message);
+        else if (purged.value() > 0)
+            spdlog::info("retention: free text removed from {} report(s) older than {} days",
+                         purged.value(), config_.store_retention_days);
     }
 
     void Reload(const std::string& config_path, const std::vector<std::string>& overrides) {
@@ -448,6 +464,7 @@ private:
     std::thread drain_;                                  // DrainOldSessions
     std::atomic<std::int64_t> drain_last_report_ms_{0};  // steady clock
     net::steady_timer* expiry_ = nullptr;
+    std::int64_t last_retention_ms_ = 0;  // io thread only
 };
 
 Daemon::Daemon(Config config, std::string config_path, std::vector<std::string> overrides)

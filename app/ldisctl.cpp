@@ -5,6 +5,7 @@
 
 #include <sys/stat.h>
 #include <boost/json.hpp>
+#include <chrono>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
@@ -190,6 +191,14 @@ int main(int argc, char** argv) {
     std::string alert_reference;
     deliveries_list->add_option("--alert", alert_reference, "only this alert (KM-2026-0007)");
     deliveries_list->add_flag("--json", as_json, "print JSON instead of a table");
+    auto* purge = cli.add_subcommand(
+        "purge",
+        "remove the free text and contact of every report received before a date "
+        "(what ldisd does daily after store.retention_days)");
+    purge->add_option("--db", db, "the SQLite file (store.path)")->required();
+    std::string purge_before;
+    purge->add_option("--before", purge_before, "a date, 2024-11-29: reports received before it")
+        ->required();
     auto* tokens = cli.add_subcommand("tokens", "API bearer tokens (stored as hashes)");
     tokens->require_subcommand(1);
     auto* tokens_create =
@@ -383,6 +392,32 @@ int main(int argc, char** argv) {
             std::cout << created.value() << '\n';
             std::cerr << "ldisctl: token for \"" << name << "\" (" << role
                       << ") created; it is shown only now\n";
+            return 0;
+        }
+        if (purge->parsed()) {
+            std::tm tm{};
+            std::istringstream in(purge_before);
+            in >> std::get_time(&tm, "%Y-%m-%d");
+            if (in.fail() || purge_before.size() != 10) {
+                std::cerr << "ldisctl: --before takes a date as 2024-11-29, not \"" << purge_before
+                          << "\"\n";
+                return 2;
+            }
+            const std::int64_t before =
+                ldis::engine::DaysFromCivil(tm.tm_year + 1900, static_cast<unsigned>(tm.tm_mon + 1),
+                                            static_cast<unsigned>(tm.tm_mday)) *
+                86400000LL;
+            auto store = OpenStore(db);
+            const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+            const auto purged = store.PurgeFreeText(before, now, "ldisctl purge");
+            if (!purged.ok()) {
+                std::cerr << "ldisctl: " << purged.error().message << '\n';
+                return 3;
+            }
+            std::cout << purged.value() << " report(s) received before " << purge_before
+                      << " lost their free text and contact\n";
             return 0;
         }
         if (tokens_list->parsed()) {

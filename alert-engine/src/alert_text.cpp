@@ -127,6 +127,47 @@ std::string SubstanceNameForAlert(std::string_view name, const Substances& subst
     return one_token ? std::string(name) : std::string();
 }
 
+std::string WithoutFreeText(std::string_view document, std::string_view marker) {
+    json::error_code ec;
+    auto doc = json::parse(document, ec);
+    if (ec || !doc.is_object()) return std::string(document);
+    auto& r = doc.as_object();
+    const auto replace = [&](json::object& o, std::string_view key) {
+        if (auto* v = o.if_contains(key); v && v->is_string() && !v->as_string().empty())
+            *v = marker;
+    };
+    if (auto* source = r.if_contains("source"); source && source->is_object()) {
+        replace(source->as_object(), "contact");
+        replace(source->as_object(), "role");
+    }
+    replace(r, "description");
+    if (auto* list = r.if_contains("symptoms"); list && list->is_array()) {
+        for (auto& s : list->as_array()) {
+            const auto& known = ControlledSymptoms();
+            if (s.is_string() &&
+                std::find(known.begin(), known.end(), Lower(s.as_string())) == known.end())
+                s = marker;
+        }
+    }
+    if (auto* list = r.if_contains("substances"); list && list->is_array()) {
+        for (auto& item : list->as_array()) {
+            if (!item.is_object()) continue;
+            auto& s = item.as_object();
+            replace(s, "appearance");
+            replace(s, "markings");
+            for (const char* key : {"name", "sold_as"}) {
+                const std::string text = Text(s, key);
+                const bool one_token = !text.empty() && text.size() <= 40 &&
+                                       std::all_of(text.begin(), text.end(), [](unsigned char c) {
+                                           return std::isalnum(c) || c == '-';
+                                       });
+                if (!one_token) replace(s, key);
+            }
+        }
+    }
+    return json::serialize(doc);
+}
+
 const std::vector<std::string>& AlertTemplates::SectionNames() {
     static const std::vector<std::string> names = {
         "summary",  "what",   "evidence", "harms",   "actions",         "advice",

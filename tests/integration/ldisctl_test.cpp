@@ -5,7 +5,9 @@
 
 #include <fstream>
 
+#include "ldis/engine/report_store.hpp"
 #include "support/daemon.hpp"
+#include "support/http_client.hpp"
 #include "support/processes.hpp"
 #include "support/reports.hpp"
 
@@ -40,7 +42,7 @@ protected:
     // Runs ldisctl; returns its exit code and everything it printed.
     std::pair<int, std::string> Run(std::vector<std::string> args, const std::string& token = {}) {
         std::vector<std::string> argv{LDISCTL_PATH};
-        if (args[0] != "tokens") {
+        if (args[0] != "tokens" && args[0] != "purge" && args[0] != "audit") {
             if (std::find(args.begin(), args.end(), "--server") == args.end())
                 argv.insert(argv.end(), {"--server", daemon_->http_url()});
             if (!token.empty()) argv.insert(argv.end(), {"--token", token});
@@ -125,6 +127,36 @@ TEST_F(LdisctlTest, ExitCodesSayWhatWentWrong) {
     std::tie(code, out) = Run({"alerts", "--help"});
     EXPECT_EQ(code, 0);
     EXPECT_NE(out.find("approve"), std::string::npos) << out;
+}
+
+TEST_F(LdisctlTest, PurgeRemovesFreeTextBeforeADateAndTheAuditStillVerifies) {
+    auto r = ldis::test::ValidReport(ldis::test::NewUuid());
+    r["description"] = "Found at the home of Peter Brown, 22 Station Road";
+    const auto sent = ldis::test::HttpRequest(
+        "POST", daemon_->http_url() + "/api/v1/reports", boost::json::serialize(r),
+        {"Authorization: Bearer " + submitter_, "Content-Type: application/json"});
+    ASSERT_EQ(sent.status, 202) << sent.body;
+    const std::string id(r.at("id").as_string());
+    const auto document = [&] {
+        ldis::engine::StoreOptions o;
+        o.path = daemon_->db_path();
+        return ldis::engine::ReportStore(o).Find(id)->document;
+    };
+    EXPECT_NE(document().find("Peter Brown"), std::string::npos);
+    const auto [bad, bad_out] = Run({"purge", "--db", daemon_->db_path(), "--before", "soon"});
+    EXPECT_EQ(bad, 2);
+    EXPECT_NE(bad_out.find("2024-11-29"), std::string::npos) << bad_out;
+    const auto [before, before_out] =
+        Run({"purge", "--db", daemon_->db_path(), "--before", "2020-01-01"});
+    EXPECT_EQ(before, 0) << before_out;
+    EXPECT_NE(before_out.find("0 report(s)"), std::string::npos) << before_out;
+    const auto [purged, purged_out] =
+        Run({"purge", "--db", daemon_->db_path(), "--before", "2100-01-01"});
+    EXPECT_EQ(purged, 0) << purged_out;
+    EXPECT_NE(purged_out.find("1 report(s)"), std::string::npos) << purged_out;
+    EXPECT_EQ(document().find("Peter Brown"), std::string::npos) << document();
+    const auto [verified, verified_out] = Run({"audit", "verify", "--db", daemon_->db_path()});
+    EXPECT_EQ(verified, 0) << verified_out;
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -40,6 +41,41 @@ StoreOptions Options(const std::string& path, Synchronous sync = Synchronous::kF
 void Sqlite(const std::string& path, const std::string& sql) {
     const std::string command = "sqlite3 '" + path + "' '" + sql + "'";
     ASSERT_EQ(std::system(command.c_str()), 0) << command;
+}
+
+TEST(StoreTest, RetentionRemovesFreeTextOnceAndTheAuditStillVerifies) {
+    ldis::test::TempDir dir;
+    ReportStore store(Options(dir / "r.db"));
+    static const auto validator = ldis::engine::LoadReportValidator(
+        ldis::test::SourcePath("config/schema/report.schema.json"),
+        ldis::test::SourcePath("config/areas.toml"));
+    auto doc = ldis::test::ValidReport(ldis::test::NewUuid());
+    doc["substances"] = boost::json::array{{{"name", "heroin"},
+                                            {"form", "powder"},
+                                            {"colour", "brown"},
+                                            {"appearance", "from John Smith of 12 Elm Road"}},
+                                           {{"name", "bag from Sarah Jones"}}};
+    doc["symptoms"] = boost::json::array{"slow breathing", "at Peter Brown's flat"};
+    const auto v = validator->Validate(boost::json::serialize(doc));
+    ASSERT_TRUE(v.ok());
+    const std::string id(doc.at("id").as_string());
+    ASSERT_TRUE(store.Insert(*v.report, "http").ok());
+    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    // Nothing is older than a day ago; everything is older than a minute from now.
+    EXPECT_EQ(store.PurgeFreeText(now - 86400000, now, "test").value(), 0);
+    EXPECT_NE(store.Find(id)->document.find("John Smith"), std::string::npos);
+    EXPECT_EQ(store.PurgeFreeText(now + 60000, now, "test").value(), 1);
+    EXPECT_EQ(store.PurgeFreeText(now + 60000, now, "test").value(), 0);  // once
+    const std::string kept = store.Find(id)->document;
+    for (const char* gone : {"John Smith", "Elm Road", "Sarah Jones", "Peter Brown",
+                             "ed.nurse@example.org", "ED nurse", "Two people in the ED"})
+        EXPECT_EQ(kept.find(gone), std::string::npos) << gone << "\n" << kept;
+    for (const char* stays : {"heroin", "brown", "powder", "slow breathing", "Medway",
+                              "[removed after the retention period]"})
+        EXPECT_NE(kept.find(stays), std::string::npos) << stays << "\n" << kept;
+    EXPECT_TRUE(store.VerifyAudit().ok());
 }
 
 TEST(StoreTest, MigratesNewFile) {

@@ -22,6 +22,7 @@
 #include <openssl/evp.h>
 #include <boost/json.hpp>
 
+#include "ldis/engine/alert_text.hpp"
 #include "ldis/engine/codec.hpp"
 #include "ldis/engine/lifecycle.hpp"
 #include "ldis/engine/text.hpp"
@@ -176,6 +177,11 @@ constexpr const char* kMigrations[] = {
     ) WITHOUT ROWID;
     CREATE INDEX sessions_by_token ON sessions(token_id, created_at_ms);
     ALTER TABLE deliveries ADD COLUMN unsubscribe_requested_at_ms INTEGER;
+    )sql",
+    // Retention: when a report's free text and contact were removed.
+    R"sql(
+    ALTER TABLE reports ADD COLUMN purged_at_ms INTEGER;
+    CREATE INDEX reports_to_purge ON reports(received_at_ms) WHERE purged_at_ms IS NULL;
     )sql",
 };
 static_assert(std::size(kMigrations) == ReportStore::kSchemaVersion);
@@ -740,6 +746,46 @@ public:
             return sqlite3_step(stmt) == SQLITE_ROW ? ColumnText(stmt, 0) : std::string();
         });
         return value.ok() ? value.value() : std::string();
+    }
+
+    Result<int> PurgeFreeText(std::int64_t before_ms, std::int64_t now, const std::string& actor) {
+        return OnWriter<int>([&]() -> Result<int> {
+            Transaction tx(writer_);
+            if (tx.begun() != SQLITE_OK)
+                return Error{options_.path + ": " + writer_.Describe(tx.begun())};
+            std::vector<std::pair<std::int64_t, std::string>> due;
+            {
+                sqlite3_stmt* stmt = writer_.Cached(
+                    "SELECT seq, document FROM reports WHERE received_at_ms < ?1 AND "
+                    "purged_at_ms IS NULL");
+                StatementUse use(stmt);
+                sqlite3_bind_int64(stmt, 1, before_ms);
+                int rc;
+                while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+                    due.emplace_back(sqlite3_column_int64(stmt, 0), ColumnText(stmt, 1));
+                if (rc != SQLITE_DONE) return Error{options_.path + ": " + writer_.Describe(rc)};
+            }
+            const std::string marker = "[removed after the retention period]";
+            for (const auto& [seq, document] : due) {
+                sqlite3_stmt* stmt = writer_.Cached(
+                    "UPDATE reports SET document = ?2, purged_at_ms = ?3 WHERE seq = ?1");
+                StatementUse use(stmt);
+                sqlite3_bind_int64(stmt, 1, seq);
+                const std::string kept = WithoutFreeText(document, marker);
+                BindText(stmt, 2, kept);
+                sqlite3_bind_int64(stmt, 3, now);
+                if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE)
+                    return Error{options_.path + ": " + writer_.Describe(rc)};
+            }
+            if (due.empty()) return 0;
+            // The audit log names what was done, never the text: its chain still verifies.
+            audit_.push_back(
+                {now, actor, "reports.purged", "reports",
+                 boost::json::serialize(boost::json::object{
+                     {"count", due.size()}, {"received_before", IsoTimeMs(before_ms)}})});
+            if (auto failed = Finish(tx, SQLITE_OK)) return *failed;
+            return static_cast<int>(due.size());
+        });
     }
 
     Result<int> SetSetting(const std::string& key, const std::string& value) {
@@ -2439,6 +2485,10 @@ std::optional<ApiToken> ReportStore::FindToken(std::string_view secret) const {
     return impl_->FindToken(secret);
 }
 
+Result<int> ReportStore::PurgeFreeText(std::int64_t before_ms, std::int64_t now_ms,
+                                       std::string_view actor) {
+    return impl_->PurgeFreeText(before_ms, now_ms, std::string(actor));
+}
 std::vector<TokenRow> ReportStore::Tokens() const {
     return impl_->Tokens();
 }

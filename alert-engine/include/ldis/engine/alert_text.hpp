@@ -59,6 +59,14 @@ const std::vector<std::string>& ControlledSymptoms();
 // ("an unidentified substance"). Pure.
 std::string SubstanceNameForAlert(std::string_view name, const Substances& substances);
 
+// A report document (validated JSON) past its retention time: the reporter's contact
+// and role, the description, appearance and markings, symptoms other than the controlled
+// ones, and substance names that are more than one token are replaced by `marker`; the
+// structured facts (source type, organisation, area, dates, substances' family names,
+// form, colour, shape, imprint, harms, evidence) stay. Returns the document unchanged
+// when it does not parse. Pure.
+std::string WithoutFreeText(std::string_view document, std::string_view marker);
+
 // Renders an alert from its signal's reports (validated JSON documents), facts and grade,
 // from controlled values only (DESIGN §12, docs/privacy.md): families and the names
 // substances.toml knows, form, colour, shape, imprint, and warning signs from

@@ -179,7 +179,7 @@ public:
 // many concurrent Insert() calls share one fsync. Reads use their own connection.
 class ReportStore {
 public:
-    static constexpr int kSchemaVersion = 6;
+    static constexpr int kSchemaVersion = 7;
 
     // Opens or creates the file, checks its integrity header and migrates it.
     // Throws StoreError naming the file and the problem.
@@ -287,6 +287,11 @@ public:
     Result<std::string> CreateToken(std::string_view name, std::string_view role);
     // The live token whose secret this is, if any. Thread-safe.
     std::optional<ApiToken> FindToken(std::string_view secret) const;
+    // Retention (store.retention_days): every report received before `before_ms` whose
+    // free text is still held loses it (WithoutFreeText), once, with one audit entry
+    // naming `actor` and the count; the audit chain still verifies. Returns the number of
+    // reports changed. Blocks; thread-safe.
+    Result<int> PurgeFreeText(std::int64_t before_ms, std::int64_t now_ms, std::string_view actor);
     // Every token, oldest first, with the number of live sessions of each. Thread-safe.
     std::vector<TokenRow> Tokens() const;
     // Revokes a token and ends every web session signed in with it, at once, with an audit
