@@ -1,21 +1,38 @@
 #include "ldis/engine/scrubber.hpp"
 
+#include <re2/re2.h>
+#include <re2/set.h>
+
+#include <algorithm>
 #include <cctype>
 #include <functional>
-#include <regex>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <vector>
 
 namespace ldis::engine {
+
+// config/names/forenames.txt, compiled in (alert-engine/CMakeLists.txt).
+extern const char* const kForenamesText;
+
 namespace {
 
-// Each rule replaces whole matches; `keep` decides, per match, whether it is personal
-// data (and so removed) and what stands in its place.
+// One rule: an RE2 pattern (linear time: no backtracking, so no input can make a scrub
+// slow) and what stands in place of each match, or nullopt to leave that match alone.
+// RE2 has no look-around: what a rule must not be followed or preceded by is checked in
+// `replace`, which sees the text around the match.
 struct Rule {
-    std::regex pattern;
-    std::function<bool(const std::smatch&, std::string&)> replace;  // false: leave as is
+    std::string source;  // the pattern's text, for the set that finds which rules apply
+    std::unique_ptr<RE2> pattern;
+    std::function<std::optional<std::string>(const std::vector<std::string_view>& groups,
+                                             std::string_view before, std::string_view after)>
+        replace;
     int ScrubCounts::*counter;
 };
 
-std::string Digits(const std::string& s) {
+std::string Digits(std::string_view s) {
     std::string out;
     for (char c : s) {
         if (std::isdigit(static_cast<unsigned char>(c))) out.push_back(c);
@@ -23,106 +40,279 @@ std::string Digits(const std::string& s) {
     return out;
 }
 
+std::string Lower(std::string_view s) {
+    std::string out(s);
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return out;
+}
+
+const std::unordered_set<std::string>& Forenames() {
+    static const std::unordered_set<std::string> names = [] {
+        std::unordered_set<std::string> out;
+        std::string_view text(kForenamesText);
+        while (!text.empty()) {
+            const auto end = text.find('\n');
+            std::string_view line = text.substr(0, end);
+            text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+            while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
+                line.remove_suffix(1);
+            if (!line.empty() && line[0] != '#') out.insert(Lower(line));
+        }
+        return out;
+    }();
+    return names;
+}
+
 std::string ApplyRule(const std::string& text, const Rule& rule, ScrubCounts& counts) {
+    const RE2& re = *rule.pattern;
+    const int n = re.NumberOfCapturingGroups() + 1;
+    std::vector<re2::StringPiece> pieces(static_cast<std::size_t>(n));
+    std::vector<std::string_view> groups(static_cast<std::size_t>(n));
     std::string out;
-    auto begin = std::sregex_iterator(text.begin(), text.end(), rule.pattern);
-    std::size_t last = 0;
-    for (auto it = begin; it != std::sregex_iterator(); ++it) {
-        const std::smatch& m = *it;
-        std::string replacement;
-        if (!rule.replace(m, replacement)) continue;
-        out.append(text, last, static_cast<std::size_t>(m.position(0)) - last);
-        out += replacement;
-        last = static_cast<std::size_t>(m.position(0) + m.length(0));
-        ++(counts.*rule.counter);
+    std::size_t last = 0;  // copied up to here
+    std::size_t at = 0;    // search from here
+    const re2::StringPiece input(text);
+    while (at <= text.size() &&
+           re.Match(input, at, text.size(), RE2::UNANCHORED, pieces.data(), n)) {
+        const std::size_t begin = static_cast<std::size_t>(pieces[0].data() - text.data());
+        const std::size_t length = pieces[0].size();
+        for (int i = 0; i < n; ++i)
+            groups[static_cast<std::size_t>(i)] =
+                pieces[static_cast<std::size_t>(i)].data() == nullptr
+                    ? std::string_view()
+                    : std::string_view(pieces[static_cast<std::size_t>(i)].data(),
+                                       pieces[static_cast<std::size_t>(i)].size());
+        const auto replacement = rule.replace(groups, std::string_view(text).substr(0, begin),
+                                              std::string_view(text).substr(begin + length));
+        if (replacement) {
+            out.append(text, last, begin - last);
+            out += *replacement;
+            last = begin + length;
+            ++(counts.*rule.counter);
+        }
+        // A match left alone may hide one that starts inside it ("Kent Police Sarah
+        // Jones"): look again from its next word, not from its end.
+        if (replacement) {
+            at = begin + std::max<std::size_t>(length, 1);
+        } else {
+            const auto space = std::string_view(text).substr(begin, length).find(' ');
+            at = begin + (space == std::string_view::npos || space == 0 ? 1 : space + 1);
+        }
     }
     out.append(text, last, std::string::npos);
     return out;
 }
 
+Rule Make(const std::string& pattern,
+          std::function<std::optional<std::string>(const std::vector<std::string_view>&,
+                                                   std::string_view, std::string_view)>
+              replace,
+          int ScrubCounts::*counter) {
+    RE2::Options options;
+    options.set_log_errors(false);
+    options.set_max_mem(8 << 20);
+    auto re = std::make_unique<RE2>(pattern, options);
+    if (!re->ok()) throw std::logic_error("scrubber pattern: " + re->error() + ": " + pattern);
+    return {pattern, std::move(re), std::move(replace), counter};
+}
+
+std::function<std::optional<std::string>(const std::vector<std::string_view>&, std::string_view,
+                                         std::string_view)>
+Always(std::string replacement) {
+    return [replacement](const auto&, std::string_view, std::string_view) {
+        return std::optional<std::string>(replacement);
+    };
+}
+
+// Capitalised words of a person's name: "O'Connor", "Fairweather-Hughes", "D'Souza".
+// One or more lower-case letters always follow the capital: "B wing" is not a name.
+constexpr const char* kNameWord =
+    R"((?:[A-Z][a-z]+(?:[A-Z][a-z]+)?|[A-Z]['’][A-Z][a-z]+)(?:['’][a-z]+)?(?:-[A-Z][a-z'’]+)?)";
+// Months, for dates written in words.
+constexpr const char* kMonth =
+    R"((?i:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?))";
+
+// A date with a year, in any common written form: 12/03/1988, 30.11.85, 1995-07-21,
+// 3rd March 1990, 14 Feb 2001, March 3, 1990.
+std::string DatePattern() {
+    const std::string day = R"(\d{1,2}(?:st|nd|rd|th)?)";
+    return R"((?:\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}|\d{4}-\d{2}-\d{2}|)" + day +
+           R"([\s\-]+(?:of\s+)?)" + std::string(kMonth) + R"([\s,\-]+\d{2,4}|)" +
+           std::string(kMonth) + R"(\s+)" + day + R"(,?\s+\d{4}))";
+}
+
 const std::vector<Rule>& Rules() {
-    using std::regex_constants::ECMAScript;
-    using std::regex_constants::icase;
     static const std::vector<Rule> rules = [] {
         std::vector<Rule> r;
         // Email addresses first: they may hold digits that look like other things.
-        r.push_back(
-            {std::regex(R"([A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})"),
-             [](const std::smatch&, std::string& out) {
-                 out = "[email removed]";
-                 return true;
-             },
-             &ScrubCounts::emails});
+        r.push_back(Make(R"([A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,})",
+                         Always("[email removed]"), &ScrubCounts::emails));
+        // Social media handles: "@kentboy99", "snap: lil_daz", "insta @x".
+        r.push_back(Make(
+            R"((?i:\b(?:snap(?:chat)?|insta(?:gram)?|tiktok|facebook|fb|twitter|telegram|whatsapp)\s*(?:[:\-]|is|name)?\s*)@?[A-Za-z0-9_.]{2,30}|(?:^|[\s(])@[A-Za-z0-9_]{2,30})",
+            [](const auto& g, std::string_view, std::string_view) {
+                const bool space = !g[0].empty() && (g[0][0] == ' ' || g[0][0] == '(');
+                return std::optional<std::string>(std::string(space ? g[0].substr(0, 1) : "") +
+                                                  "[handle removed]");
+            },
+            &ScrubCounts::handles));
         // Dates of birth named as such, in any common form.
-        r.push_back(
-            {std::regex(
-                 R"(\b(d\.?\s?o\.?\s?b\.?|date of birth|born( on)?)(\s*(is|was|[:\-]))?\s*)"
-                 R"((\d{1,2}(st|nd|rd|th)?[\s/.\-](\d{1,2}|jan\w*|feb\w*|mar\w*|apr\w*|may|jun\w*|jul\w*|aug\w*|sep\w*|oct\w*|nov\w*|dec\w*)[\s/.\-,]*\d{2,4}|\d{4}-\d{2}-\d{2}))",
-                 ECMAScript | icase),
-             [](const std::smatch& m, std::string& out) {
-                 out = m.str(1) + " [date of birth removed]";
-                 return true;
-             },
-             &ScrubCounts::dates_of_birth});
+        r.push_back(Make(
+            R"((?i:\b(d\.?\s?o\.?\s?b\.?|date of birth|born(?: on)?)(?:\s*(?:is|was|[:\-]))?\s*))" +
+                DatePattern(),
+            [](const auto& g, std::string_view, std::string_view) {
+                return std::optional<std::string>(std::string(g[1]) + " [date of birth removed]");
+            },
+            &ScrubCounts::dates_of_birth));
         // NHS numbers: ten digits, optionally 3-3-4 with spaces or hyphens, passing modulus 11.
-        r.push_back({std::regex(R"((^|[^\d+])(\d{3})[ \-]?(\d{3})[ \-]?(\d{4})(?!\d))"),
-                     [](const std::smatch& m, std::string& out) {
-                         const std::string digits = m.str(2) + m.str(3) + m.str(4);
-                         if (!IsValidNhsNumber(digits)) return false;
-                         out = m.str(1) + "[NHS number removed]";
-                         return true;
-                     },
-                     &ScrubCounts::nhs_numbers});
-        // UK phone numbers: +44 or 0, then 9 or 10 more digits in groups.
+        r.push_back(Make(
+            R"((^|[^\d+])(\d{3})[ \-]?(\d{3})[ \-]?(\d{4}))",
+            [](const auto& g, std::string_view, std::string_view after) {
+                if (!after.empty() && std::isdigit(static_cast<unsigned char>(after[0])))
+                    return std::optional<std::string>();
+                if (!IsValidNhsNumber(std::string(g[2]) + std::string(g[3]) + std::string(g[4])))
+                    return std::optional<std::string>();
+                return std::optional<std::string>(std::string(g[1]) + "[NHS number removed]");
+            },
+            &ScrubCounts::nhs_numbers));
+        // Ten digits named as an NHS number go whatever their check digit: a mistyped
+        // number still points at someone.
+        r.push_back(Make(
+            R"((?i:\b(nhs\s*(?:number|no\.?|#)?\s*(?:is|[:#])?\s*))\d{3}[ \-]?\d{3}[ \-]?\d{4}\b)",
+            [](const auto& g, std::string_view, std::string_view) {
+                return std::optional<std::string>(std::string(g[1]) + "[NHS number removed]");
+            },
+            &ScrubCounts::nhs_numbers));
+        // National Insurance numbers: QQ 12 34 56 C.
+        r.push_back(Make(
+            // (QQ is HMRC's own example prefix: people copy it into forms.)
+            R"((?i)\b[A-CEGHJ-TW-Z][A-CEGHJ-NP-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b)",
+            Always("[NI number removed]"), &ScrubCounts::ni_numbers));
+        // Phone numbers: UK (+44 or 0, then 9 or 10 digits in groups) and international.
         r.push_back(
-            {std::regex(
-                 R"((\+\s?44\s?(\(0\)\s?)?|\(?\b0)\d{2,4}\)?[\s\-]?\d{3,4}[\s\-]?\d{3,4}\b)"),
-             [](const std::smatch& m, std::string& out) {
-                 std::string d = Digits(m.str(0));
-                 if (d.rfind("44", 0) == 0) d = "0" + d.substr(d[2] == '0' ? 3 : 2);
-                 if (d.size() != 10 && d.size() != 11) return false;
-                 out = "[phone number removed]";
-                 return true;
-             },
-             &ScrubCounts::phone_numbers});
-        // Full dates before 2010, with or without a label: almost always a date of birth
-        // in a drug report, and an observation date is never that old.
-        r.push_back({std::regex(R"(\b(\d{1,2})[/.\-](\d{1,2})[/.\-](19\d{2}|200\d)\b)"),
-                     [](const std::smatch&, std::string& out) {
-                         out = "[date of birth removed]";
-                         return true;
-                     },
-                     &ScrubCounts::dates_of_birth});
+            Make(R"((\+\s?\d{1,3}\s?(?:\(0\)\s?)?|\(?\b0)\d{1,5}\)?(?:[\s\-]?\d{2,4}){1,4}\b)",
+                 [](const auto& g, std::string_view, std::string_view) {
+                     std::string d = Digits(g[0]);
+                     const bool international = !g[1].empty() && g[1][0] == '+';
+                     if (international && !d.starts_with("44"))
+                         return d.size() >= 8 && d.size() <= 15
+                                    ? std::optional<std::string>("[phone number removed]")
+                                    : std::optional<std::string>();
+                     if (d.starts_with("44"))
+                         d = "0" + d.substr(d.size() > 2 && d[2] == '0' ? 3 : 2);
+                     if (d.size() != 10 && d.size() != 11) return std::optional<std::string>();
+                     return std::optional<std::string>("[phone number removed]");
+                 },
+                 &ScrubCounts::phone_numbers));
+        // Full dates before 2010, in any written form, with or without a label: almost
+        // always a date of birth in a drug report, and an observation date is never that
+        // old. Recent dates are the incident's own and stay.
+        r.push_back(Make(R"(\b)" + DatePattern() + R"(\b)",
+                         [](const auto& g, std::string_view, std::string_view) {
+                             const std::string d = Digits(g[0]);
+                             if (d.size() < 4) return std::optional<std::string>();
+                             const std::string tail = d.substr(d.size() - 4);
+                             const std::string text(g[0]);
+                             int year = 0;
+                             if (text.size() >= 10 &&
+                                 std::isdigit(static_cast<unsigned char>(text[0])) &&
+                                 text[4] == '-') {
+                                 year = std::stoi(text.substr(0, 4));  // 1995-07-21
+                             } else if (const auto last = text.find_last_not_of("0123456789");
+                                        last != std::string::npos && text.size() - last - 1 == 4) {
+                                 year = std::stoi(tail);
+                             } else {
+                                 const int yy = std::stoi(d.substr(d.size() - 2));  // 30.11.85
+                                 year = yy > 30 ? 1900 + yy : 2000 + yy;
+                             }
+                             if (year >= 2010) return std::optional<std::string>();
+                             return std::optional<std::string>("[date of birth removed]");
+                         },
+                         &ScrubCounts::dates_of_birth));
+        // Hospital numbers and MRNs, PNC ids, named as such or in the PNC shape.
+        r.push_back(Make(
+            R"((?i:\b(hospital\s+(?:number|no\.?|id)|mrn|patient\s+(?:number|no\.?|id)|unit\s+(?:number|no\.?)|pas\s+(?:number|no\.?)|pnc(?:\s+(?:id|number|no\.?))?)\s*[:#]?\s*)([A-Za-z0-9][A-Za-z0-9/\-]{3,15}))",
+            [](const auto& g, std::string_view, std::string_view) {
+                if (Digits(g[2]).empty()) return std::optional<std::string>();
+                return std::optional<std::string>(std::string(g[1]) + " [number removed]");
+            },
+            &ScrubCounts::hospital_numbers));
+        r.push_back(Make(R"(\b\d{2}/\d{5,7}[A-Z]\b)", Always("[PNC id removed]"),
+                         &ScrubCounts::hospital_numbers));
         // Full UK postcodes: the outward code (postcode district) stays.
-        r.push_back({std::regex(R"(\b([A-Z]{1,2}[0-9][A-Z0-9]?)\s*([0-9][ABD-HJLNP-UW-Z]{2})\b)",
-                                ECMAScript | icase),
-                     [](const std::smatch& m, std::string& out) {
-                         std::string outward = m.str(1);
-                         for (auto& c : outward)
-                             c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-                         out = outward;
-                         return true;
-                     },
-                     &ScrubCounts::postcodes});
+        r.push_back(Make(R"((?i)\b([A-Z]{1,2}[0-9][A-Z0-9]?)\s*([0-9][ABD-HJLNP-UW-Z]{2})\b)",
+                         [](const auto& g, std::string_view, std::string_view) {
+                             std::string outward(g[1]);
+                             for (auto& c : outward)
+                                 c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+                             return std::optional<std::string>(outward);
+                         },
+                         &ScrubCounts::postcodes));
         // Prison numbers: one letter, four digits, two letters (A1234BC).
-        r.push_back({std::regex(R"(\b[A-Z][0-9]{4}[A-Z]{2}\b)", ECMAScript | icase),
-                     [](const std::smatch&, std::string& out) {
-                         out = "[prison number removed]";
-                         return true;
-                     },
-                     &ScrubCounts::prison_numbers});
-        // Custody record numbers, named as such: "custody record 12/34567/26", "custody no.
-        // KT-123".
-        r.push_back(
-            {std::regex(
-                 R"(\b(custody\s+(record|ref(erence)?|number|no\.?)(\s+(number|no\.?))?\s*[:#]?\s*)([A-Z0-9][A-Z0-9/\-]{3,}))",
-                 ECMAScript | icase),
-             [](const std::smatch& m, std::string& out) {
-                 if (Digits(m.str(6)).empty()) return false;
-                 out = m.str(1) + "[custody number removed]";
-                 return true;
-             },
-             &ScrubCounts::custody_numbers});
+        r.push_back(Make(R"((?i)\b[A-Z][0-9]{4}[A-Z]{2}\b)", Always("[prison number removed]"),
+                         &ScrubCounts::prison_numbers));
+        // Custody record numbers, named as such.
+        r.push_back(Make(
+            R"((?i:\b(custody\s+(?:record|ref(?:erence)?|number|no\.?)(?:\s+(?:number|no\.?))?\s*[:#]?\s*))([A-Za-z0-9][A-Za-z0-9/\-]{3,}))",
+            [](const auto& g, std::string_view, std::string_view) {
+                if (Digits(g[2]).empty()) return std::optional<std::string>();
+                return std::optional<std::string>(std::string(g[1]) + "[custody number removed]");
+            },
+            &ScrubCounts::custody_numbers));
+        // Vehicle registrations: current (AB12 CDE) and prefix (A123 BCD) formats.
+        r.push_back(Make(R"(\b(?:[A-Za-z]{2}[0-9]{2} ?[A-Za-z]{3}|[A-Z][0-9]{1,3} ?[A-Z]{3})\b)",
+                         [](const auto& g, std::string_view, std::string_view) {
+                             // "at14 abc" is rare; "ME14 5AB" is a postcode, gone already.
+                             const std::string_view v = g[0];
+                             const bool upper = std::none_of(v.begin(), v.end(), [](char c) {
+                                 return std::islower(static_cast<unsigned char>(c));
+                             });
+                             if (!upper && v.find(' ') == std::string_view::npos)
+                                 return std::optional<std::string>();
+                             return std::optional<std::string>("[registration removed]");
+                         },
+                         &ScrubCounts::vehicles));
+        // Street addresses: a flat, a house number, then capitalised words and a street
+        // word ("Flat 2, 12 Elm Road", "4 Oak Close", "110a Rochester Way").
+        r.push_back(Make(
+            std::string(
+                R"((?i:\b(?:flat|apartment|apt|room|unit)\s*\d+[a-z]?,?\s*)?\b\d{1,4}[a-zA-Z]?,?\s+(?:)") +
+                kNameWord +
+                R"(\s+){1,3}(?i:road|rd|street|st|avenue|ave|close|lane|ln|drive|dr|way|crescent|cres|court|ct|place|pl|gardens|gdns|terrace|hill|parade|walk|square|sq|grove|rise|mews|row|park|green|view|approach|vale|wharf|yard|gate|estate|heights)\b)",
+            Always("[address removed]"), &ScrubCounts::addresses));
+        r.push_back(Make(R"((?i:\b(?:flat|apartment|apt)\s*\d+[a-z]?\b))",
+                         Always("[address removed]"), &ScrubCounts::addresses));
+        // People's names after a title or a word that introduces one.
+        r.push_back(Make(
+            std::string(R"(\b((?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Lady|Lord)\.?\s+))") +
+                kNameWord + R"((?:\s+)" + kNameWord + R"()?)",
+            [](const auto& g, std::string_view, std::string_view) {
+                return std::optional<std::string>(std::string(g[1]) + "[name removed]");
+            },
+            &ScrubCounts::names));
+        r.push_back(Make(
+            std::string(
+                R"(\b((?i:name(?:d| is)?|patient|found on|home of|friend|partner|girlfriend|boyfriend|husband|wife|brother|sister|son|daughter|mother|father|mum|dad|cousin|uncle|aunt|known as|aka|called|brought in by|sold by|dealer|supplier)\s*[:,]?\s+))") +
+                kNameWord + R"((?:\s+)" + kNameWord + R"(){0,2})",
+            [](const auto& g, std::string_view, std::string_view) {
+                return std::optional<std::string>(std::string(g[1]) + "[name removed]");
+            },
+            &ScrubCounts::names));
+        // A known forename and capitalised words after it: "Sarah Jones", "Mei Ling Chen".
+        r.push_back(Make(
+            std::string(R"(\b()") + kNameWord + R"()((?:\s+)" + kNameWord + R"(){1,2}))",
+            [](const auto& g, std::string_view, std::string_view) {
+                if (!Forenames().contains(Lower(g[1]))) return std::optional<std::string>();
+                return std::optional<std::string>("[name removed]");
+            },
+            &ScrubCounts::names));
+        // An age next to a name that was removed: "[name removed], 34," or "aged 34".
+        r.push_back(Make(R"((\[name removed\],?\s*)(?i:aged\s*)?\d{1,3}\b)",
+                         [](const auto& g, std::string_view, std::string_view) {
+                             return std::optional<std::string>(std::string(g[1]) + "[age removed]");
+                         },
+                         &ScrubCounts::ages));
         return r;
     }();
     return rules;
@@ -138,6 +328,13 @@ ScrubCounts& ScrubCounts::operator+=(const ScrubCounts& o) {
     emails += o.emails;
     prison_numbers += o.prison_numbers;
     custody_numbers += o.custody_numbers;
+    names += o.names;
+    addresses += o.addresses;
+    vehicles += o.vehicles;
+    ni_numbers += o.ni_numbers;
+    hospital_numbers += o.hospital_numbers;
+    handles += o.handles;
+    ages += o.ages;
     return *this;
 }
 
@@ -155,9 +352,36 @@ bool IsValidNhsNumber(std::string_view d) {
     return check == d[9] - '0';
 }
 
+// Every rule's pattern in one RE2::Set: one pass over the text says which rules can match
+// at all, and only those run (most texts hold two or three kinds of thing, or none).
+const RE2::Set& AnyRule() {
+    static const RE2::Set set = [] {
+        RE2::Options options;
+        options.set_log_errors(false);
+        options.set_max_mem(64 << 20);
+        RE2::Set s(options, RE2::UNANCHORED);
+        for (const auto& rule : Rules()) {
+            std::string error;
+            if (s.Add(rule.source, &error) < 0) throw std::logic_error("scrubber set: " + error);
+        }
+        if (!s.Compile()) throw std::logic_error("scrubber set: out of memory");
+        return s;
+    }();
+    return set;
+}
+
 Scrubbed Scrub(std::string_view text) {
     Scrubbed out{std::string(text), {}};
-    for (const auto& rule : Rules()) out.text = ApplyRule(out.text, rule, out.counts);
+    const auto& rules = Rules();
+    std::vector<int> matched;
+    if (!AnyRule().Match(re2::StringPiece(text.data(), text.size()), &matched)) return out;
+    std::vector<bool> run(rules.size(), false);
+    for (const int i : matched) run[static_cast<std::size_t>(i)] = true;
+    // The age rule reads what the name rules wrote: it runs whenever they removed a name.
+    for (std::size_t i = 0; i < rules.size(); ++i) {
+        if (!run[i] && !(rules[i].counter == &ScrubCounts::ages && out.counts.names > 0)) continue;
+        out.text = ApplyRule(out.text, rules[i], out.counts);
+    }
     return out;
 }
 

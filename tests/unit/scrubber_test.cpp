@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <random>
+#include <sstream>
 
 #include "support/reports.hpp"
 
@@ -137,6 +138,68 @@ TEST(ScrubberTest, CountsEachKind) {
     EXPECT_EQ(out.counts.prison_numbers, 1);
     EXPECT_EQ(out.counts.custody_numbers, 1);
     EXPECT_EQ(out.counts.total(), 7);
+}
+
+// The privacy corpus (tests/fixtures/privacy/identifying.txt): names from many
+// backgrounds, addresses and flats, registrations, NI, NHS and phone numbers, dates,
+// handles and emails. What a coordinator reads keeps none of them.
+TEST(ScrubberTest, NamesAddressesAndNumbersOfTheCorpusAreRemoved) {
+    std::ifstream in(ldis::test::SourcePath("tests/fixtures/privacy/identifying.txt"));
+    int texts = 0;
+    for (std::string line; std::getline(in, line);) {
+        if (line.empty() || line[0] == '#') continue;
+        ++texts;
+        const auto tab = line.find('\t');
+        const std::string text = line.substr(0, tab);
+        const auto out = Scrub(text);
+        std::istringstream ids(line.substr(tab + 1));
+        for (std::string id; std::getline(ids, id, '|');) {
+            EXPECT_EQ(out.text.find(id), std::string::npos) << text << " -> " << out.text;
+            const auto space = id.rfind(' ');
+            if (space != std::string::npos && id.find_first_of("0123456789") == std::string::npos) {
+                EXPECT_EQ(out.text.find(id.substr(space + 1)), std::string::npos)
+                    << text << " -> " << out.text;
+            }
+        }
+    }
+    EXPECT_GE(texts, 100);
+}
+
+TEST(ScrubberTest, NamesAndAddressesInEveryShape) {
+    for (const auto& [text, gone] : std::vector<std::pair<std::string, std::string>>{
+             {"brown powder found on John Smith, 34, of 12 Elm Road Dartford", "John|Smith|34|Elm"},
+             {"marked bag from Sarah Jones (Sarah's flat, 4 Oak Close)", "Jones|Oak Close"},
+             {"collapsed at the home of Peter Brown, 22 Station Road", "Peter|Brown|Station"},
+             {"Mr O'Connor said Siobhan O'Connor sold it", "O'Connor|Siobhan"},
+             {"Mrs Fairweather-Hughes rang", "Fairweather"},
+             {"patient Darren McAllister aged 41", "McAllister|41"},
+             {"friend: Mei Ling Chen", "Mei|Ling|Chen"},
+             {"Flat 3b, 110a Rochester Way", "Flat 3b|Rochester"},
+             {"car KN68 XYZ and an old Y123 ABC", "KN68|Y123"},
+             {"NI number QQ 12 34 56 C and AB123456D", "QQ 12|AB123456D"},
+             {"MRN: RX1234567, PNC 12/345678A", "RX1234567|12/345678A"},
+             {"snap: lil_daz, insta @kentboy99", "lil_daz|kentboy99"},
+             {"ring +33 6 12 34 56 78", "12 34 56"},
+             {"dob 3rd March 1990; seen 14 Feb 2001", "March 1990|Feb 2001"}}) {
+        const auto out = Scrub(text);
+        std::istringstream words(gone);
+        for (std::string word; std::getline(words, word, '|');)
+            EXPECT_EQ(out.text.find(word), std::string::npos) << text << " -> " << out.text;
+    }
+}
+
+TEST(ScrubberTest, ClinicalDetailSurvives) {
+    for (const std::string text :
+         {"2 mg naloxone at 14:30 on ward 7, then 400 micrograms",
+          "tablets marked MSJ, DAN 5620 and T-20; two in ME4",
+          "see national alert NatPSA/2023/005/UKHSA and LDIS KM-2026-0007, KM-R000123",
+          "Patient aged 16 in resus, GCS 8; 3 cases on B wing",
+          "Kent Police seized 1,000 tablets on the A2 on 20 November",
+          "Medway Maritime Hospital admitted 2 at 03:15"}) {
+        const auto out = Scrub(text);
+        EXPECT_EQ(out.text, text);
+        EXPECT_EQ(out.counts.total(), 0) << text;
+    }
 }
 
 TEST(ScrubberTest, SmallCountsAreSuppressed) {
