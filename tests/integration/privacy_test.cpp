@@ -108,6 +108,7 @@ TEST(PrivacyTest, NothingAReporterTypedLeavesLdisInAnAutomaticAlert) {
         {"Kent", "Maidstone"}, {"Kent", "Sevenoaks"},      {"Kent", "Swale"},
         {"Kent", "Thanet"},    {"Kent", "Tunbridge Wells"}};
     std::vector<std::string> outputs;  // everything that left LDIS
+    std::vector<std::string> report_ids;
     std::set<std::string> alerts;
     for (std::size_t i = 0; i < corpus.size(); ++i) {
         const std::string& text = corpus[i].text;
@@ -124,6 +125,7 @@ TEST(PrivacyTest, NothingAReporterTypedLeavesLdisInAnAutomaticAlert) {
             {{"name", text}, {"sold_as", text}, {"appearance", text}, {"markings", text}}};
         r["symptoms"] = json::array{"slow breathing", text};
         r["description"] = text;
+        report_ids.emplace_back(r.at("id").as_string());
         json::object receipt;
         if (i % 2 == 0) {
             const auto res = HttpRequest("POST", daemon.http_url() + "/api/v1/reports",
@@ -207,6 +209,43 @@ TEST(PrivacyTest, NothingAReporterTypedLeavesLdisInAnAutomaticAlert) {
         }
     }
     EXPECT_EQ(found, 0u) << "planted identifiers found in what left LDIS";
+
+    // A coordinator reads every report through the scrubber (the second line): none of the
+    // planted identifiers either, and clinical detail intact.
+    std::string coordinator;
+    {
+        ldis::test::Process ctl({LDISCTL_PATH, "tokens", "create", "--db", daemon.db_path(),
+                                 "--role", "coordinator", "--name", "privacy coordinator"},
+                                dir / "coordinator.txt");
+        ASSERT_EQ(ctl.Wait(std::chrono::seconds(10)), 0);
+        coordinator = ldis::test::ReadFile(dir / "coordinator.txt");
+        coordinator = coordinator.substr(0, coordinator.find('\n'));
+    }
+    const std::vector<std::string> as_coordinator{"Authorization: Bearer " + coordinator};
+    std::size_t seen_by_coordinator = 0;
+    for (std::size_t i = 0; i < corpus.size(); ++i) {
+        const auto view = HttpRequest("GET", daemon.http_url() + "/api/v1/reports/" + report_ids[i],
+                                      {}, as_coordinator);
+        ASSERT_EQ(view.status, 200) << view.body;
+        for (const auto& id : corpus[i].identifiers) {
+            if (view.body.find(id) != std::string::npos && ++seen_by_coordinator <= 10)
+                ADD_FAILURE() << "\"" << id << "\" shown to a coordinator: " << view.body;
+        }
+    }
+    EXPECT_EQ(seen_by_coordinator, 0u);
+    auto clinical = ldis::test::ValidReport(NewUuid());
+    const std::string detail =
+        "2 mg naloxone at 14:30 on ward 7; tablets marked MSJ, DAN 5620 and T-20; cases in ME4; "
+        "see KM-2026-0001";
+    clinical["description"] = detail;
+    ASSERT_EQ(
+        HttpRequest("POST", daemon.http_url() + "/api/v1/reports", json::serialize(clinical), auth)
+            .status,
+        202);
+    const auto clinical_view = HttpRequest(
+        "GET", daemon.http_url() + "/api/v1/reports/" + std::string(clinical.at("id").as_string()),
+        {}, as_coordinator);
+    EXPECT_NE(clinical_view.body.find(detail), std::string::npos) << clinical_view.body;
     daemon.Stop(SIGTERM);
 }
 
