@@ -127,6 +127,24 @@ std::string SubstanceNameForAlert(std::string_view name, const Substances& subst
     return one_token ? std::string(name) : std::string();
 }
 
+const std::vector<std::string>& WordingSections() {
+    static const std::vector<std::string> kSections = {"what", "harms", "advice"};
+    return kSections;
+}
+
+std::string WithWording(std::string_view body_json, std::string_view wording_json) {
+    json::error_code ec;
+    auto body = json::parse(body_json, ec);
+    if (ec || !body.is_object()) return std::string(body_json);
+    const auto wording = json::parse(wording_json, ec);
+    if (ec || !wording.is_object()) return std::string(body_json);
+    for (const auto& name : WordingSections()) {
+        const auto* text = wording.as_object().if_contains(name);
+        if (text && text->is_string() && !text->as_string().empty()) body.as_object()[name] = *text;
+    }
+    return json::serialize(body);
+}
+
 std::string WithoutFreeText(std::string_view document, std::string_view marker) {
     json::error_code ec;
     auto doc = json::parse(document, ec);

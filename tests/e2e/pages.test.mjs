@@ -229,3 +229,27 @@ test('a partner acknowledges through the link and the dashboard count moves', as
   await shot(page, '09-dashboard-acknowledged');
   await context.close();
 });
+
+test('a coordinator writes the wording, is shown a name it holds, and edits it out', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, 'coordinator');
+  await page.goto(`${base}/alerts/${alertRef}`);
+  // What the reporter wrote, through the scrubber, is there to read.
+  assert.match(await page.textContent('main'), /What reporters wrote/);
+  await page.fill('#wording-what', 'Brown powder in small bags, sold by Darren McAllister at the station.');
+  await page.click('button:has-text("Issue an update with this wording")');
+  await page.waitForSelector('#wording-findings');
+  assert.match(await page.textContent('#wording-findings'), /1 name/);
+  await shot(page, '10-wording-flagged');
+  await accessible(page, 'alert record with a flagged wording');
+  // Nothing was sent: the text is still in the form, to edit.
+  assert.match(await page.inputValue('#wording-what'), /McAllister/);
+  await page.fill('#wording-what', 'Brown powder in small bags, sold near the station.');
+  await page.click('button:has-text("Issue an update with this wording")');
+  await page.waitForURL(new RegExp(`/alerts/${alertRef}$`));
+  assert.match(await page.textContent('main'), /Brown powder in small bags, sold near the station\./);
+  assert.doesNotMatch(await page.textContent('main'), /Darren/);
+  await shot(page, '11-wording-sent');
+  await context.close();
+});

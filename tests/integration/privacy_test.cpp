@@ -249,4 +249,80 @@ TEST(PrivacyTest, NothingAReporterTypedLeavesLdisInAnAutomaticAlert) {
     daemon.Stop(SIGTERM);
 }
 
+// Coordinators write the words: their sections replace the automatic ones in this and
+// every later version, sent as written, after the scrubber has had its say.
+TEST(PrivacyTest, ACoordinatorsWordingIsCheckedThenSentAsWrittenAndKept) {
+    ldis::test::Mosquitto broker;
+    ldis::test::TempDir dir;
+    ldis::test::Ldisd daemon(broker, dir, {"dispatch.update_interval_s=0"});
+    daemon.Start();
+    const auto token = [&](const std::string& role) {
+        ldis::test::Process ctl({LDISCTL_PATH, "tokens", "create", "--db", daemon.db_path(),
+                                 "--role", role, "--name", "Dr " + role},
+                                dir / (role + ".txt"));
+        EXPECT_EQ(ctl.Wait(std::chrono::seconds(10)), 0);
+        const std::string t = ldis::test::ReadFile(dir / (role + ".txt"));
+        return std::vector<std::string>{"Authorization: Bearer " + t.substr(0, t.find('\n')),
+                                        "Content-Type: application/json"};
+    };
+    const auto coordinator = token("coordinator"), submitter = token("submitter");
+    auto r = ldis::test::ValidReport(NewUuid());
+    r["harms"].as_object()["deaths"] = 1;
+    const auto sent =
+        HttpRequest("POST", daemon.http_url() + "/api/v1/reports", json::serialize(r), submitter);
+    ASSERT_EQ(sent.status, 202) << sent.body;
+    const std::string ref(ParseObject(sent.body).at("alert_id").as_string());
+    const std::string update = daemon.http_url() + "/api/v1/alerts/" + ref + "/update";
+    // A name in the wording: refused, with what was found, and nothing changes.
+    const std::string named =
+        "{\"wording\": {\"what\": \"Brown powder in small blue bags, sold by Darren "
+        "McAllister near the station\"}}";
+    const auto refused = HttpRequest("POST", update, named, coordinator);
+    ASSERT_EQ(refused.status, 422) << refused.body;
+    EXPECT_EQ(ParseObject(refused.body).at("error"), "personal_data");
+    EXPECT_NE(refused.body.find("1 name"), std::string::npos) << refused.body;
+    // Edited: sent as written, in a new version whose author the audit names.
+    const std::string words =
+        "Brown powder in small blue bags, stronger than usual; several people collapsed "
+        "within minutes.";
+    const auto done = HttpRequest(
+        "POST", update,
+        "{\"wording\": {\"what\": \"" + words + "\", \"advice\": \"Do not use alone.\"}}",
+        coordinator);
+    ASSERT_EQ(done.status, 200) << done.body;
+    const auto cap =
+        HttpRequest("GET", daemon.http_url() + "/api/v1/alerts/" + ref + "/cap", {}, submitter);
+    EXPECT_NE(cap.body.find("stronger than usual"), std::string::npos) << cap.body;
+    const auto record = ParseObject(
+        HttpRequest("GET", daemon.http_url() + "/api/v1/alerts/" + ref, {}, coordinator).body);
+    EXPECT_EQ(std::string(record.at("sections").at("what").as_string()), words);
+    bool audited = false;
+    for (const auto& e : record.at("audit").as_array()) {
+        const auto& o = e.as_object();
+        if (o.at("action") == "alert.updated" && o.at("actor") == "Dr coordinator" &&
+            json::serialize(o.at("detail")).find("what") != std::string::npos)
+            audited = true;
+    }
+    EXPECT_TRUE(audited) << json::serialize(record.at("audit"));
+    // A later report makes a new version: the counts change, the coordinator's words stay.
+    auto again = ldis::test::ValidReport(NewUuid());
+    again["harms"].as_object()["deaths"] = 2;
+    ASSERT_EQ(HttpRequest("POST", daemon.http_url() + "/api/v1/reports", json::serialize(again),
+                          submitter)
+                  .status,
+              202);
+    const auto later = ParseObject(
+        HttpRequest("GET", daemon.http_url() + "/api/v1/alerts/" + ref, {}, coordinator).body);
+    EXPECT_GT(later.at("version").as_int64(), record.at("version").as_int64());
+    EXPECT_EQ(std::string(later.at("sections").at("what").as_string()), words);
+    // Sent as written when the coordinator says so, and the audit counts what was found.
+    const auto as_written =
+        HttpRequest("POST", update,
+                    "{\"wording\": {\"harms\": \"Dr Okafor at the ED has seen three cases.\"}, "
+                    "\"send_as_written\": true}",
+                    coordinator);
+    EXPECT_EQ(as_written.status, 200) << as_written.body;
+    daemon.Stop(SIGTERM);
+}
+
 }  // namespace

@@ -117,6 +117,41 @@ json::object AlertJson(const engine::StoredAlert& a, const std::string& public_u
         {"url", public_url + "/alerts/" + a.reference}};
 }
 
+std::vector<std::pair<std::string, std::string>> WordingFindings(
+    const std::map<std::string, std::string>& sections) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& [name, text] : sections) {
+        const auto c = engine::Scrub(text).counts;
+        std::string said;
+        const auto say = [&](int n, const char* one, const char* many) {
+            if (n == 0) return;
+            said += (said.empty() ? "" : ", ") + std::to_string(n) + " " + (n == 1 ? one : many);
+        };
+        say(c.names, "name", "names");
+        say(c.addresses, "street address", "street addresses");
+        say(c.nhs_numbers, "NHS number", "NHS numbers");
+        say(c.dates_of_birth, "date of birth", "dates of birth");
+        say(c.postcodes, "full postcode", "full postcodes");
+        say(c.phone_numbers, "phone number", "phone numbers");
+        say(c.emails, "email address", "email addresses");
+        say(c.vehicles, "vehicle registration", "vehicle registrations");
+        say(c.ni_numbers, "National Insurance number", "National Insurance numbers");
+        say(c.hospital_numbers, "hospital or police number", "hospital or police numbers");
+        say(c.prison_numbers + c.custody_numbers, "prison or custody number",
+            "prison or custody numbers");
+        say(c.handles, "social media handle", "social media handles");
+        say(c.ages, "age next to a name", "ages next to names");
+        if (!said.empty()) out.emplace_back(name, said);
+    }
+    return out;
+}
+
+int WordingFindingCount(const std::map<std::string, std::string>& sections) {
+    int n = 0;
+    for (const auto& [name, text] : sections) n += engine::Scrub(text).counts.total();
+    return n;
+}
+
 json::object ReportJson(const engine::StoredReportRow& row) {
     json::error_code ec;
     auto doc = json::parse(row.document, ec);

@@ -13,6 +13,7 @@
 #include "ldis/engine/alert_text.hpp"
 #include "ldis/engine/codec.hpp"
 #include "ldis/engine/messages.hpp"
+#include "ldis/engine/scrubber.hpp"
 #include "ldis/engine/text.hpp"
 
 namespace json = boost::json;
@@ -874,8 +875,52 @@ WebResponse Pages::Dashboard(const WebRequest& req, const Sessions::Session& ses
     return Render("dashboard", "Dashboard", &d, session);
 }
 
+namespace {
+
+// A scrubbed text cut into what stayed and what the scrubber put in place of something.
+mus::data MarkedParts(const std::string& scrubbed) {
+    mus::data parts{mus::data::type::list};
+    std::size_t at = 0;
+    while (at < scrubbed.size()) {
+        const auto open = scrubbed.find('[', at);
+        const auto close = open == std::string::npos ? std::string::npos : scrubbed.find(']', open);
+        const bool marker =
+            close != std::string::npos && scrubbed.substr(open, close - open).ends_with(" removed");
+        if (!marker) {
+            mus::data p;
+            p.set("text", scrubbed.substr(
+                              at, open == std::string::npos ? std::string::npos : open + 1 - at));
+            parts << p;
+            if (open == std::string::npos) break;
+            at = open + 1;
+            continue;
+        }
+        if (open > at) {
+            mus::data p;
+            p.set("text", scrubbed.substr(at, open - at));
+            parts << p;
+        }
+        mus::data m;
+        m.set("text", scrubbed.substr(open, close + 1 - open));
+        m.set("removed", true);
+        parts << m;
+        at = close + 1;
+    }
+    return parts;
+}
+
+std::string WordingLabel(const std::string& section) {
+    if (section == "what") return "What it is and what it looks like";
+    if (section == "harms") return "What has happened";
+    return "Advice for people who use drugs";
+}
+
+}  // namespace
+
 WebResponse Pages::AlertPage(const std::string& reference, const Sessions::Session& session,
-                             const std::string& problem) {
+                             const std::string& problem,
+                             const std::map<std::string, std::string>& draft,
+                             const std::vector<std::pair<std::string, std::string>>& findings) {
     const auto record = services_.store->FindAlertRecord(reference);
     mus::data d;
     if (!problem.empty()) d.set("problem", problem);
@@ -922,6 +967,80 @@ WebResponse Pages::AlertPage(const std::string& reference, const Sessions::Sessi
         sections << s;
     }
     d.set("sections", sections);
+    {
+        mus::data wording{mus::data::type::list};
+        for (const auto& name : engine::WordingSections()) {
+            mus::data w;
+            w.set("name", name);
+            w.set("label", WordingLabel(name));
+            std::string text;
+            if (auto it = draft.find(name); it != draft.end()) {
+                text = it->second;
+            } else if (!ec && body.is_object()) {
+                if (const auto* v = body.as_object().if_contains(name); v && v->is_string())
+                    text = std::string(v->as_string());
+            }
+            w.set("text", text);
+            wording << w;
+        }
+        d.set("wording", wording);
+        mus::data found{mus::data::type::list};
+        for (const auto& [section, what] : findings) {
+            mus::data f;
+            f.set("section", WordingLabel(section));
+            f.set("what", what);
+            found << f;
+        }
+        d.set("findings", found);
+        if (!findings.empty()) d.set("findings_found", true);
+    }
+    {
+        // Each linked report's own words, through the scrubber, with what it took out marked.
+        mus::data reports{mus::data::type::list};
+        bool any = false;
+        for (const auto& r : record->reports) {
+            json::error_code rec;
+            const auto doc = json::parse(r.document, rec);
+            if (rec || !doc.is_object()) continue;
+            const auto& o = doc.as_object();
+            std::vector<std::pair<std::string, std::string>> texts;
+            const auto text_of = [](const json::object& obj, const char* key) {
+                const auto* v = obj.if_contains(key);
+                return v && v->is_string() ? std::string(v->as_string()) : std::string();
+            };
+            if (const auto* list = o.if_contains("substances"); list && list->is_array()) {
+                for (const auto& s : list->as_array()) {
+                    if (!s.is_object()) continue;
+                    for (const auto& [key, label] : {std::pair{"name", "Substance"},
+                                                     {"sold_as", "Sold as"},
+                                                     {"appearance", "Appearance"},
+                                                     {"markings", "Markings"}})
+                        if (!text_of(s.as_object(), key).empty())
+                            texts.emplace_back(label, text_of(s.as_object(), key));
+                }
+            }
+            if (const auto* list = o.if_contains("symptoms"); list && list->is_array())
+                for (const auto& s : list->as_array())
+                    if (s.is_string()) texts.emplace_back("Symptom", std::string(s.as_string()));
+            if (!text_of(o, "description").empty())
+                texts.emplace_back("What happened", text_of(o, "description"));
+            if (texts.empty()) continue;
+            mus::data entry;
+            entry.set("reference", r.reference);
+            mus::data lines{mus::data::type::list};
+            for (const auto& [field, text] : texts) {
+                mus::data line;
+                line.set("field", field);
+                line.set("parts", MarkedParts(engine::Scrub(text).text));
+                lines << line;
+            }
+            entry.set("lines", lines);
+            reports << entry;
+            any = true;
+        }
+        d.set("report_text", reports);
+        if (any) d.set("has_report_text", true);
+    }
     mus::data versions{mus::data::type::list};
     const engine::AlertVersionRow* previous = nullptr;
     for (const auto& v : record->versions) {
@@ -1017,7 +1136,7 @@ WebResponse Pages::AlertPage(const std::string& reference, const Sessions::Sessi
     return Render("alert", a.reference, &d, session);
 }
 
-WebResponse Pages::AlertAction(const WebRequest&, const std::string& reference,
+WebResponse Pages::AlertAction(const WebRequest& req, const std::string& reference,
                                const std::string& action, const Sessions::Session& session) {
     engine::AlertAction what;
     if (action == "approve") {
@@ -1029,7 +1148,34 @@ WebResponse Pages::AlertAction(const WebRequest&, const std::string& reference,
     } else {
         return Redirect("/alerts/" + reference);
     }
-    auto done = services_.store->Act(reference, what, session.name);
+    engine::AlertWording wording;
+    if (what == engine::AlertAction::kRevise) {
+        // The sections the coordinator changed from what the alert says now.
+        const auto form = ParseForm(req.body);
+        const auto current = services_.store->FindAlert(reference);
+        json::error_code ec;
+        const auto body = current ? json::parse(current->body, ec) : json::value();
+        for (const auto& name : engine::WordingSections()) {
+            const auto it = form.find(name);
+            if (it == form.end()) continue;
+            std::string text = it->second;
+            std::erase(text, '\r');
+            while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+            std::string now;
+            if (!ec && body.is_object())
+                if (const auto* v = body.as_object().if_contains(name); v && v->is_string())
+                    now = std::string(v->as_string());
+            if (!text.empty() && text != now) wording.sections[name] = text;
+        }
+        const auto findings = WordingFindings(wording.sections);
+        if (!findings.empty() && form.find("send_as_written") == form.end()) {
+            WebResponse r = AlertPage(reference, session, {}, wording.sections, findings);
+            r.status = 422;
+            return r;
+        }
+        wording.confirmed_findings = findings.empty() ? 0 : WordingFindingCount(wording.sections);
+    }
+    auto done = services_.store->Act(reference, what, session.name, wording);
     if (!done.ok()) {
         spdlog::warn("alert {} by {} refused: {}", action, session.name, done.error().message);
         WebResponse r = AlertPage(reference, session, done.error().message);

@@ -91,8 +91,12 @@ private:
     bool FormTokenMatches(const WebRequest& request,
                           const std::multimap<std::string, std::string>& form) const;
     WebResponse Dashboard(const WebRequest& request, const Sessions::Session& session);
+    // `draft` is wording a coordinator sent that the scrubber questioned (`findings`):
+    // shown again in the form, with what was found.
     WebResponse AlertPage(const std::string& reference, const Sessions::Session& session,
-                          const std::string& problem);
+                          const std::string& problem,
+                          const std::map<std::string, std::string>& draft = {},
+                          const std::vector<std::pair<std::string, std::string>>& findings = {});
     WebResponse AlertAction(const WebRequest& request, const std::string& reference,
                             const std::string& action, const Sessions::Session& session);
 

@@ -403,11 +403,51 @@ private:
         return Make(http::status::ok, std::move(xml), "application/cap+xml; charset=utf-8");
     }
 
-    Response ActOn(const std::string& ref, engine::AlertAction action,
-                   const engine::ApiToken& who) {
+    // `body` may carry {"wording": {"what"|"harms"|"advice": text}, "send_as_written": bool}
+    // for an update: the coordinator's own words, checked by the scrubber first.
+    Response ActOn(const std::string& ref, engine::AlertAction action, const engine::ApiToken& who,
+                   const std::string& body) {
         if (!services_.store->FindAlert(ref))
             return JsonError(http::status::not_found, "not_found", "no alert " + ref);
-        auto done = services_.store->Act(ref, action, who.name);
+        engine::AlertWording wording;
+        if (!body.empty() && body.find_first_not_of(" \t\r\n") != std::string::npos) {
+            json::error_code ec;
+            const auto doc = json::parse(body, ec);
+            if (ec || !doc.is_object())
+                return JsonError(http::status::bad_request, "bad_request",
+                                 "the body must be a JSON object, as {\"wording\": {\"what\": "
+                                 "\"...\"}}");
+            if (const auto* w = doc.as_object().if_contains("wording")) {
+                if (!w->is_object())
+                    return JsonError(http::status::bad_request, "bad_request",
+                                     "wording must be an object of section names and texts");
+                for (const auto& [k, v] : w->as_object()) {
+                    if (!v.is_string())
+                        return JsonError(http::status::bad_request, "bad_request",
+                                         "wording." + std::string(k) + " must be text");
+                    wording.sections[std::string(k)] = std::string(v.as_string());
+                }
+            }
+            const auto* send = doc.as_object().if_contains("send_as_written");
+            const bool as_written = send && send->is_bool() && send->as_bool();
+            const auto findings = WordingFindings(wording.sections);
+            if (!findings.empty() && !as_written) {
+                json::object found;
+                for (const auto& [section, what] : findings) found[section] = what;
+                Response res =
+                    Make(http::status::unprocessable_entity,
+                         json::serialize(json::object{
+                             {"error", "personal_data"},
+                             {"detail",
+                              "the wording may identify someone; edit it, or send it as written "
+                              "with \"send_as_written\": true"},
+                             {"findings", std::move(found)}}),
+                         "application/json");
+                return res;
+            }
+            wording.confirmed_findings = WordingFindingCount(wording.sections);
+        }
+        auto done = services_.store->Act(ref, action, who.name, wording);
         if (!done.ok()) return JsonError(http::status::conflict, "conflict", done.error().message);
         spdlog::info("alert {} by {}: {} v{}", std::string(engine::ToString(action)), who.name, ref,
                      done.value().version);
@@ -544,10 +584,11 @@ private:
             const auto action = parts[4] == "approve"  ? engine::AlertAction::kApprove
                                 : parts[4] == "cancel" ? engine::AlertAction::kCancel
                                                        : engine::AlertAction::kRevise;
+            auto body = std::make_shared<std::string>(req.body());
             Authorized(
                 bearer, kCoordinator | kAdmin, client,
-                [this, ref, action](const engine::ApiToken& who) {
-                    return ActOn(ref, action, who);
+                [this, ref, action, body](const engine::ApiToken& who) {
+                    return ActOn(ref, action, who, *body);
                 },
                 std::move(reply));
             return true;

@@ -183,6 +183,10 @@ constexpr const char* kMigrations[] = {
     ALTER TABLE reports ADD COLUMN purged_at_ms INTEGER;
     CREATE INDEX reports_to_purge ON reports(received_at_ms) WHERE purged_at_ms IS NULL;
     )sql",
+    // The sections of an alert its coordinators wrote, kept over every later version.
+    R"sql(
+    ALTER TABLE alerts ADD COLUMN wording TEXT NOT NULL DEFAULT '{}';
+    )sql",
 };
 static_assert(std::size(kMigrations) == ReportStore::kSchemaVersion);
 
@@ -479,12 +483,12 @@ public:
         return future.get();
     }
 
-    Result<StoredAlert> Act(std::string_view reference, AlertAction action,
-                            std::string_view actor) {
+    Result<StoredAlert> Act(std::string_view reference, AlertAction action, std::string_view actor,
+                            const AlertWording& wording) {
         const std::string ref(reference);
         const std::string who(actor);
         auto outcome = OnWriter<std::string>(
-            [&]() -> Result<std::string> { return ActOnWriter(ref, action, who); });
+            [&]() -> Result<std::string> { return ActOnWriter(ref, action, who, wording); });
         if (!outcome.ok()) return outcome.error();
         auto alert = Alerts(ref);
         if (alert.empty()) return Error{"no alert " + ref};
@@ -1369,7 +1373,7 @@ private:
     }
 
     Result<std::string> ActOnWriter(const std::string& reference, AlertAction action,
-                                    const std::string& actor) {
+                                    const std::string& actor, const AlertWording& wording = {}) {
         const std::int64_t now = NowMs();
         Transaction tx(writer_);
         if (tx.begun() != SQLITE_OK)
@@ -1431,6 +1435,67 @@ private:
         if (const int rc = AddVersion(alert_id, new_version, ToString(to), now); rc != SQLITE_OK) {
             return Error{options_.path + ": " + writer_.Describe(rc)};
         }
+        boost::json::array worded;
+        if (!wording.sections.empty()) {
+            if (action == AlertAction::kCancel || action == AlertAction::kExpire)
+                return Error{"the wording of " + reference + " changes with an update, not a " +
+                             std::string(ToString(action))};
+            boost::json::object words;
+            for (const auto& [name, text] : wording.sections) {
+                const auto& allowed = WordingSections();
+                if (std::find(allowed.begin(), allowed.end(), name) == allowed.end())
+                    return Error{"\"" + name +
+                                 "\" is not a section a coordinator writes; choose "
+                                 "what, harms or advice"};
+                if (text.empty() || text.size() > 4000)
+                    return Error{"the " + name + " section must be 1 to 4,000 characters"};
+                words[name] = text;
+                worded.emplace_back(name);
+            }
+            // Merged into what earlier coordinators wrote, then into this version's body.
+            sqlite3_stmt* read = writer_.Cached("SELECT wording FROM alerts WHERE id = ?1");
+            std::string merged = boost::json::serialize(words);
+            {
+                StatementUse use(read);
+                sqlite3_bind_int64(read, 1, alert_id);
+                if (sqlite3_step(read) == SQLITE_ROW) {
+                    boost::json::error_code ec;
+                    auto old = boost::json::parse(ColumnText(read, 0), ec);
+                    if (!ec && old.is_object()) {
+                        for (const auto& [k, v] : words) old.as_object()[k] = v;
+                        merged = boost::json::serialize(old);
+                    }
+                }
+            }
+            sqlite3_stmt* save = writer_.Cached("UPDATE alerts SET wording = ?2 WHERE id = ?1");
+            {
+                StatementUse use(save);
+                sqlite3_bind_int64(save, 1, alert_id);
+                BindText(save, 2, merged);
+                if (const int rc = sqlite3_step(save); rc != SQLITE_DONE)
+                    return Error{options_.path + ": " + writer_.Describe(rc)};
+            }
+            sqlite3_stmt* body = writer_.Cached(
+                "UPDATE alert_versions SET body = ?3 WHERE alert_id = ?1 AND version = ?2");
+            std::string current;
+            {
+                sqlite3_stmt* get = writer_.Cached(
+                    "SELECT body FROM alert_versions WHERE alert_id = ?1 AND version = ?2");
+                StatementUse use(get);
+                sqlite3_bind_int64(get, 1, alert_id);
+                sqlite3_bind_int(get, 2, new_version);
+                if (sqlite3_step(get) == SQLITE_ROW) current = ColumnText(get, 0);
+            }
+            {
+                StatementUse use(body);
+                sqlite3_bind_int64(body, 1, alert_id);
+                sqlite3_bind_int(body, 2, new_version);
+                const std::string worded_body = WithWording(current, merged);
+                BindText(body, 3, worded_body);
+                if (const int rc = sqlite3_step(body); rc != SQLITE_DONE)
+                    return Error{options_.path + ": " + writer_.Describe(rc)};
+            }
+        }
         outbox_added_ = 0;
         if (const auto g = CurrentGrading(); g && action != AlertAction::kExpire) {
             VersionRoute route;
@@ -1457,11 +1522,14 @@ private:
                 return Error{options_.path + ": " + writer_.Describe(rc)};
             }
         }
-        audit_.push_back(
-            {now, actor, audit_action, reference,
-             boost::json::serialize(boost::json::object{{"from", std::string(ToString(from))},
-                                                        {"to", std::string(ToString(to))},
-                                                        {"version", new_version}})});
+        boost::json::object detail{{"from", std::string(ToString(from))},
+                                   {"to", std::string(ToString(to))},
+                                   {"version", new_version}};
+        if (!worded.empty()) {
+            detail["wording"] = std::move(worded);  // which sections, never their text
+            detail["sent_despite_findings"] = wording.confirmed_findings;
+        }
+        audit_.push_back({now, actor, audit_action, reference, boost::json::serialize(detail)});
         if (auto failed = Finish(tx, SQLITE_OK)) return *failed;
         return std::string(ToString(to));
     }
@@ -1823,7 +1891,18 @@ private:
         }
         const RenderedAlert rendered =
             RenderAlert(g.templates, meta, documents, facts, grade, g.substances);
-        const std::string body = rendered.ToJson();
+        std::string body = rendered.ToJson();
+        {
+            // What a coordinator wrote stays in every later version: a new report changes
+            // the counts, not their words.
+            sqlite3_stmt* stmt = writer_.Cached("SELECT wording FROM alerts WHERE id = ?1");
+            StatementUse use(stmt);
+            sqlite3_bind_int64(stmt, 1, alert_id);
+            if (sqlite3_step(stmt) == SQLITE_ROW) {
+                const std::string wording = ColumnText(stmt, 0);
+                if (wording != "{}") body = WithWording(body, wording);
+            }
+        }
         {
             sqlite3_stmt* stmt = writer_.Cached(
                 "INSERT INTO alert_versions (alert_id, version, status, level, confidence, rules, "
@@ -2406,8 +2485,8 @@ std::optional<StoredAlert> ReportStore::FindAlert(std::string_view reference) co
     return std::move(all.front());
 }
 Result<StoredAlert> ReportStore::Act(std::string_view reference, AlertAction action,
-                                     std::string_view actor) {
-    return impl_->Act(reference, action, actor);
+                                     std::string_view actor, const AlertWording& wording) {
+    return impl_->Act(reference, action, actor, wording);
 }
 Result<std::vector<std::string>> ReportStore::ExpireDue(std::int64_t now_ms) {
     return impl_->ExpireDue(now_ms);

@@ -59,6 +59,15 @@ const std::vector<std::string>& ControlledSymptoms();
 // ("an unidentified substance"). Pure.
 std::string SubstanceNameForAlert(std::string_view name, const Substances& substances);
 
+// The sections of an alert a coordinator may write in their own words: what the
+// substance looks like ("what"), what has happened ("harms"), advice ("advice").
+const std::vector<std::string>& WordingSections();
+
+// An alert body (RenderedAlert::ToJson) with the sections a coordinator wrote
+// (`wording_json`: {"what": "...", ...}, only WordingSections(), non-empty) put in place of
+// the rendered ones: sent as written. Pure.
+std::string WithWording(std::string_view body_json, std::string_view wording_json);
+
 // A report document (validated JSON) past its retention time: the reporter's contact
 // and role, the description, appearance and markings, symptoms other than the controlled
 // ones, and substance names that are more than one token are replaced by `marker`; the

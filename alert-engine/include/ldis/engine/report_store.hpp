@@ -139,6 +139,13 @@ struct ApiToken {
     std::string role;  // submitter, coordinator, admin
 };
 
+// Words a coordinator wrote for an alert: section name (WordingSections()) to text, and
+// how many things the scrubber found in them that the coordinator chose to send anyway.
+struct AlertWording {
+    std::map<std::string, std::string> sections;
+    int confirmed_findings = 0;
+};
+
 // An access key as `ldisctl tokens list` shows it: never its secret.
 struct TokenRow {
     std::int64_t id = 0;
@@ -179,7 +186,7 @@ public:
 // many concurrent Insert() calls share one fsync. Reads use their own connection.
 class ReportStore {
 public:
-    static constexpr int kSchemaVersion = 7;
+    static constexpr int kSchemaVersion = 8;
 
     // Opens or creates the file, checks its integrity header and migrates it.
     // Throws StoreError naming the file and the problem.
@@ -205,10 +212,13 @@ public:
     void SetGrading(std::shared_ptr<const GradingSetup> grading);
 
     // A coordinator's action on an alert: approve (a draft is issued; an issued
-    // provisional alert is confirmed), update (a new version), cancel. Thread-safe;
-    // returns once committed with its audit entry naming `actor`, or an Error saying why
-    // the action makes no sense ("cannot approve KM-2026-0007: it is cancelled").
-    Result<StoredAlert> Act(std::string_view reference, AlertAction action, std::string_view actor);
+    // provisional alert is confirmed), update (a new version), cancel. With `wording`,
+    // the sections a coordinator wrote replace the rendered ones in this and every later
+    // version, sent as written. Thread-safe; returns once committed with its audit entry
+    // naming `actor` (and which sections were written), or an Error saying why the action
+    // makes no sense ("cannot approve KM-2026-0007: it is cancelled").
+    Result<StoredAlert> Act(std::string_view reference, AlertAction action, std::string_view actor,
+                            const AlertWording& wording = {});
 
     // Expires every issued alert whose valid_until has passed by `now_ms`. Returns the
     // references expired. Thread-safe.
