@@ -246,6 +246,31 @@ TEST(PrivacyTest, NothingAReporterTypedLeavesLdisInAnAutomaticAlert) {
         "GET", daemon.http_url() + "/api/v1/reports/" + std::string(clinical.at("id").as_string()),
         {}, as_coordinator);
     EXPECT_NE(clinical_view.body.find(detail), std::string::npos) << clinical_view.body;
+
+    // The original words of one report, for a coordinator who says why; audited.
+    const std::string reveal =
+        daemon.http_url() + "/api/v1/reports/" + report_ids[0] + "/reveal";
+    std::vector<std::string> json_coordinator = as_coordinator;
+    json_coordinator.push_back("Content-Type: application/json");
+    EXPECT_EQ(HttpRequest("POST", reveal, "{}", json_coordinator).status, 400);
+    EXPECT_EQ(HttpRequest("POST", reveal, "{\"reason\": \"need it\"}", auth).status, 403);
+    const auto revealed = HttpRequest(
+        "POST", reveal, "{\"reason\": \"the ED asked us to confirm which patient\"}",
+        json_coordinator);
+    ASSERT_EQ(revealed.status, 200) << revealed.body;
+    EXPECT_NE(revealed.body.find(corpus[0].identifiers.front()), std::string::npos);
+    {
+        ldis::test::Process ctl(
+            {"/usr/bin/sqlite3", daemon.db_path(),
+             "SELECT actor || '|' || action || '|' || detail FROM audit WHERE action = "
+             "'report.revealed'"},
+            dir / "reveal-audit.txt");
+        ASSERT_EQ(ctl.Wait(std::chrono::seconds(10)), 0);
+        const std::string audit = ldis::test::ReadFile(dir / "reveal-audit.txt");
+        EXPECT_NE(audit.find("privacy coordinator|report.revealed"), std::string::npos) << audit;
+        EXPECT_NE(audit.find("confirm which patient"), std::string::npos) << audit;
+    }
+    EXPECT_TRUE(store.VerifyAudit().ok());
     daemon.Stop(SIGTERM);
 }
 

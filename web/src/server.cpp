@@ -522,6 +522,41 @@ private:
                 [this](const engine::ApiToken&) { return PartnersResponse(); }, std::move(reply));
             return true;
         }
+        if (parts.size() == 5 && parts[2] == "reports" && parts[4] == "reveal") {
+            // The original text of one report, for a coordinator who says why; audited.
+            if (method != http::verb::post) return reply(NotAllowed("POST")), true;
+            const std::string id = parts[3];
+            auto body = std::make_shared<std::string>(req.body());
+            Authorized(
+                bearer, kCoordinator | kAdmin, client,
+                [this, id, body](const engine::ApiToken& who) {
+                    json::error_code ec;
+                    const auto doc = json::parse(*body, ec);
+                    const auto* reason =
+                        !ec && doc.is_object() ? doc.as_object().if_contains("reason") : nullptr;
+                    if (!reason || !reason->is_string() || reason->as_string().size() < 10 ||
+                        reason->as_string().size() > 500)
+                        return JsonError(http::status::bad_request, "bad_request",
+                                         "say why you need the original text: {\"reason\": "
+                                         "\"...\"}, 10 to 500 characters; it is audited");
+                    auto row = services_.store->Reveal(id, who.name,
+                                                       std::string(reason->as_string()));
+                    if (!row.ok())
+                        return JsonError(http::status::not_found, "not_found",
+                                         row.error().message);
+                    spdlog::info("report revealed reference={} by {}", row.value().reference,
+                                 who.name);
+                    json::error_code parse;
+                    return Make(http::status::ok,
+                                json::serialize(json::object{
+                                    {"id", row.value().id},
+                                    {"reference", row.value().reference},
+                                    {"report", json::parse(row.value().document, parse)}}),
+                                "application/json");
+                },
+                std::move(reply));
+            return true;
+        }
         if (parts.size() == 4 && parts[2] == "reports") {
             if (!get) return reply(NotAllowed("GET")), true;
             const std::string id = parts[3];

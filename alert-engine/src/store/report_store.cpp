@@ -752,6 +752,23 @@ public:
         return value.ok() ? value.value() : std::string();
     }
 
+    Result<StoredReportRow> Reveal(const std::string& id, const std::string& actor,
+                                   const std::string& reason) {
+        auto row = Find(id);
+        if (!row) return Error{"no report " + id};
+        const auto written = OnWriter<int>([&]() -> Result<int> {
+            Transaction tx(writer_);
+            if (tx.begun() != SQLITE_OK)
+                return Error{options_.path + ": " + writer_.Describe(tx.begun())};
+            audit_.push_back({NowMs(), actor, "report.revealed", row->reference,
+                              boost::json::serialize(boost::json::object{{"reason", reason}})});
+            if (auto failed = Finish(tx, SQLITE_OK)) return *failed;
+            return 1;
+        });
+        if (!written.ok()) return written.error();
+        return *row;
+    }
+
     Result<int> PurgeFreeText(std::int64_t before_ms, std::int64_t now, const std::string& actor) {
         return OnWriter<int>([&]() -> Result<int> {
             Transaction tx(writer_);
@@ -2564,6 +2581,10 @@ std::optional<ApiToken> ReportStore::FindToken(std::string_view secret) const {
     return impl_->FindToken(secret);
 }
 
+Result<StoredReportRow> ReportStore::Reveal(std::string_view id, std::string_view actor,
+                                           std::string_view reason) {
+    return impl_->Reveal(std::string(id), std::string(actor), std::string(reason));
+}
 Result<int> ReportStore::PurgeFreeText(std::int64_t before_ms, std::int64_t now_ms,
                                        std::string_view actor) {
     return impl_->PurgeFreeText(before_ms, now_ms, std::string(actor));

@@ -297,6 +297,10 @@ public:
     Result<std::string> CreateToken(std::string_view name, std::string_view role);
     // The live token whose secret this is, if any. Thread-safe.
     std::optional<ApiToken> FindToken(std::string_view secret) const;
+    // One report as it was sent, for a coordinator who states why: the reveal is an audit
+    // entry naming `actor` and `reason` before the row is returned. Blocks; thread-safe.
+    Result<StoredReportRow> Reveal(std::string_view id, std::string_view actor,
+                                   std::string_view reason);
     // Retention (store.retention_days): every report received before `before_ms` whose
     // free text is still held loses it (WithoutFreeText), once, with one audit entry
     // naming `actor` and the count; the audit chain still verifies. Returns the number of
