@@ -5,8 +5,9 @@
 // report, sent half over HTTP and half over MQTT to a real ldisd, whose alerts go out at
 // once, before any person reads them. Then everything that left LDIS is searched for the
 // planted identifiers: every email (real SMTP), every Teams, Slack and JSON webhook body
-// (a real HTTP receiver), everything published on the broker (alerts, receipts,
-// rejections), every HTTP receipt, and the CAP and Atom a submitter can read.
+// and every GOV.UK Notify SMS and email (a real HTTP receiver), everything published on
+// the broker (alerts, receipts, rejections), every HTTP receipt, and the CAP and Atom a
+// submitter can read.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -65,6 +66,10 @@ TEST(PrivacyTest, NothingAReporterTypedLeavesLdisInAnAutomaticAlert) {
     ldis::test::SmtpSink smtp;
     smtp.Start();
     ldis::test::HttpReceiver hooks({}, "hook-secret");
+    const std::string notify_key =
+        "ldis_test-26785a09-ab16-4eb0-8407-a37497a57506-"
+        "3d844edf-8d35-48ac-975b-e847b4f122b0";
+    ldis::test::HttpReceiver notify({}, {}, notify_key);
     std::ofstream(dir / "hook.key") << "hook-secret";
     std::string partners =
         "[coordinators]\npartner = \"coordinators\"\n"
@@ -80,13 +85,22 @@ TEST(PrivacyTest, NothingAReporterTypedLeavesLdisInAnAutomaticAlert) {
                     hooks.url(std::string("/") + format) +
                     "\"\n  secret_file = \"hook.key\"\n  insecure = true\n";
     }
-    partners += "  [[partner.subscription]]\n  levels = [\"red\", \"amber\", \"green\"]\n";
+    partners +=
+        "  [[partner.contact]]\n  name = \"phone\"\n  channel = \"notify_sms\"\n"
+        "  address = \"+447700900111\"\n"
+        "  [[partner.contact]]\n  name = \"inbox\"\n  channel = \"notify_email\"\n"
+        "  address = \"inbox@example.org\"\n"
+        "  [[partner.subscription]]\n  levels = [\"red\", \"amber\", \"green\"]\n";
     std::ofstream(dir / "partners.toml") << partners;
+    setenv("LDIS_NOTIFY_API_KEY", notify_key.c_str(), 1);
     ldis::test::Ldisd daemon(
         broker, dir,
         {"paths.partners=" + (dir / "partners.toml"), "email.smtp_url=" + smtp.url(),
-         "dispatch.channels=email,webhook,mqtt", "dispatch.update_interval_s=0"});
+         "dispatch.channels=email,webhook,notify,mqtt", "notify.base_url=" + notify.url(),
+         "notify.sms_template_id=sms-template", "notify.email_template_id=email-template",
+         "dispatch.update_interval_s=0"});
     daemon.Start();
+    unsetenv("LDIS_NOTIFY_API_KEY");
     ldis::test::MqttPeer watcher(broker.uri(), "privacy-watcher-" + NewUuid().substr(0, 8));
     watcher.Subscribe("ldis/v1/#");
     ldis::test::MqttPeer reporter(broker.uri(), "privacy-reporter-" + NewUuid().substr(0, 8));
@@ -171,6 +185,11 @@ TEST(PrivacyTest, NothingAReporterTypedLeavesLdisInAnAutomaticAlert) {
         outputs.push_back(json::serialize(h));
         ++hooks_seen;
     }
+    std::size_t notified = 0;
+    for (const auto& n : notify.Requests()) {
+        outputs.push_back(json::serialize(n));
+        ++notified;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     for (const auto& s : watcher.Drain()) {
         if (s.topic.starts_with("ldis/v1/reports/")) continue;  // what the reporter sent
@@ -193,6 +212,7 @@ TEST(PrivacyTest, NothingAReporterTypedLeavesLdisInAnAutomaticAlert) {
     EXPECT_GT(emails, corpus.size());
     EXPECT_GT(hooks_seen, corpus.size());
     EXPECT_GE(published, alerts.size());
+    EXPECT_GT(notified, corpus.size());  // SMS and email through GOV.UK Notify
 
     std::size_t found = 0;
     for (const auto& planted : corpus) {
@@ -248,15 +268,14 @@ TEST(PrivacyTest, NothingAReporterTypedLeavesLdisInAnAutomaticAlert) {
     EXPECT_NE(clinical_view.body.find(detail), std::string::npos) << clinical_view.body;
 
     // The original words of one report, for a coordinator who says why; audited.
-    const std::string reveal =
-        daemon.http_url() + "/api/v1/reports/" + report_ids[0] + "/reveal";
+    const std::string reveal = daemon.http_url() + "/api/v1/reports/" + report_ids[0] + "/reveal";
     std::vector<std::string> json_coordinator = as_coordinator;
     json_coordinator.push_back("Content-Type: application/json");
     EXPECT_EQ(HttpRequest("POST", reveal, "{}", json_coordinator).status, 400);
     EXPECT_EQ(HttpRequest("POST", reveal, "{\"reason\": \"need it\"}", auth).status, 403);
-    const auto revealed = HttpRequest(
-        "POST", reveal, "{\"reason\": \"the ED asked us to confirm which patient\"}",
-        json_coordinator);
+    const auto revealed =
+        HttpRequest("POST", reveal, "{\"reason\": \"the ED asked us to confirm which patient\"}",
+                    json_coordinator);
     ASSERT_EQ(revealed.status, 200) << revealed.body;
     EXPECT_NE(revealed.body.find(corpus[0].identifiers.front()), std::string::npos);
     {
