@@ -74,7 +74,7 @@ protected:
         const std::string file = dir_ / (name + ".xml");
         std::ofstream(file) << xml;
         ldis::test::Process lint({"/usr/bin/xmllint", "--noout", "--schema",
-                                  ldis::test::SourcePath("../shared/cap/CAP-v1.2.xsd"), file},
+                                  ldis::test::SourcePath("docs/standards/CAP-v1.2.xsd"), file},
                                  dir_ / (name + ".lint"));
         const int code = lint.Wait(std::chrono::seconds(20));
         return {code, ldis::test::ReadFile(dir_ / (name + ".lint"))};
