@@ -539,11 +539,10 @@ private:
                         return JsonError(http::status::bad_request, "bad_request",
                                          "say why you need the original text: {\"reason\": "
                                          "\"...\"}, 10 to 500 characters; it is audited");
-                    auto row = services_.store->Reveal(id, who.name,
-                                                       std::string(reason->as_string()));
+                    auto row =
+                        services_.store->Reveal(id, who.name, std::string(reason->as_string()));
                     if (!row.ok())
-                        return JsonError(http::status::not_found, "not_found",
-                                         row.error().message);
+                        return JsonError(http::status::not_found, "not_found", row.error().message);
                     spdlog::info("report revealed reference={} by {}", row.value().reference,
                                  who.name);
                     json::error_code parse;

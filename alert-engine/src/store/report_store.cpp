@@ -2582,7 +2582,7 @@ std::optional<ApiToken> ReportStore::FindToken(std::string_view secret) const {
 }
 
 Result<StoredReportRow> ReportStore::Reveal(std::string_view id, std::string_view actor,
-                                           std::string_view reason) {
+                                            std::string_view reason) {
     return impl_->Reveal(std::string(id), std::string(actor), std::string(reason));
 }
 Result<int> ReportStore::PurgeFreeText(std::int64_t before_ms, std::int64_t now_ms,
