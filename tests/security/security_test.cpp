@@ -708,12 +708,12 @@ TEST_F(SecurityTest, TheProductionBrokerBindsEachOrganisationToItsSourceType) {
     const auto [cert, key] = ldis::test::MakeLoopbackCertificate(files);
     fs::copy_file(ldis::test::SourcePath("packaging/mosquitto/acl"), files / "acl");
     const std::string passwords = files / "passwords";
+    std::ofstream(passwords).close();  // mosquitto_passwd -b adds to an existing file
     for (const auto& [user, password] : {std::pair{"ldisd", "ldisd-pass"},
                                          {"medway-ed", "ed-pass"},
                                          {"alerts-reader", "ar-pass"}}) {
         ldis::test::Process p({"/usr/bin/mosquitto_passwd", "-b", passwords, user, password},
                               files / "passwd.log");
-        if (!fs::exists(passwords)) std::ofstream(passwords).close();
         ASSERT_EQ(p.Wait(std::chrono::seconds(10)), 0)
             << ldis::test::ReadFile(files / "passwd.log");
     }
