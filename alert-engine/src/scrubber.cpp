@@ -300,13 +300,21 @@ const std::vector<Rule>& Rules() {
             },
             &ScrubCounts::names));
         // A known forename and capitalised words after it: "Sarah Jones", "Mei Ling Chen".
-        r.push_back(Make(
-            std::string(R"(\b()") + kNameWord + R"()((?:\s+)" + kNameWord + R"(){1,2}))",
-            [](const auto& g, std::string_view, std::string_view) {
-                if (!Forenames().contains(Lower(g[1]))) return std::optional<std::string>();
-                return std::optional<std::string>("[name removed]");
-            },
-            &ScrubCounts::names));
+        // The forenames are one alternation in the pattern itself, so the DFA finds them
+        // in one pass instead of stopping at every capitalised word to look one up.
+        std::string forenames;
+        for (const auto& name : Forenames()) {
+            if (name.empty() || !std::all_of(name.begin(), name.end(),
+                                             [](unsigned char c) { return std::isalpha(c) != 0; }))
+                continue;
+            std::string capitalised = name;
+            capitalised[0] =
+                static_cast<char>(std::toupper(static_cast<unsigned char>(capitalised[0])));
+            forenames += (forenames.empty() ? "" : "|") + capitalised;
+        }
+        r.push_back(
+            Make(std::string(R"(\b(?:)") + forenames + R"()(?:\s+)" + kNameWord + R"(){1,2}\b)",
+                 Always("[name removed]"), &ScrubCounts::names));
         // An age next to a name that was removed: "[name removed], 34," or "aged 34".
         r.push_back(Make(R"((\[name removed\],?\s*)(?i:aged\s*)?\d{1,3}\b)",
                          [](const auto& g, std::string_view, std::string_view) {
@@ -373,14 +381,29 @@ const RE2::Set& AnyRule() {
 Scrubbed Scrub(std::string_view text) {
     Scrubbed out{std::string(text), {}};
     const auto& rules = Rules();
-    std::vector<int> matched;
-    if (!AnyRule().Match(re2::StringPiece(text.data(), text.size()), &matched)) return out;
-    std::vector<bool> run(rules.size(), false);
-    for (const int i : matched) run[static_cast<std::size_t>(i)] = true;
-    // The age rule reads what the name rules wrote: it runs whenever they removed a name.
-    for (std::size_t i = 0; i < rules.size(); ++i) {
-        if (!run[i] && !(rules[i].counter == &ScrubCounts::ages && out.counts.names > 0)) continue;
-        out.text = ApplyRule(out.text, rules[i], out.counts);
+    std::vector<bool> done(rules.size(), false);
+    // A replacement can make text that a rule not yet run now matches ("[name removed],
+    // 34" for the age rule): after a pass that changed something, the set looks again,
+    // for the rules that have not run. Three passes at most.
+    for (int pass = 0; pass < 3; ++pass) {
+        std::vector<int> matched;
+        RE2::Set::ErrorInfo error{};
+        const bool any = AnyRule().Match(re2::StringPiece(out.text), &matched, &error);
+        // The set's DFA can run out of memory on a hostile text, and then says "no match":
+        // that must never mean "nothing to scrub". Every rule runs instead.
+        const bool every = !any && error.kind != RE2::Set::kNoError;
+        if (!any && !every) break;
+        std::vector<bool> run(rules.size(), every);
+        for (const int i : matched) run[static_cast<std::size_t>(i)] = true;
+        const int before = out.counts.total();
+        bool ran = false;
+        for (std::size_t i = 0; i < rules.size(); ++i) {
+            if (!run[i] || done[i]) continue;
+            out.text = ApplyRule(out.text, rules[i], out.counts);
+            done[i] = true;
+            ran = true;
+        }
+        if (!ran || out.counts.total() == before) break;
     }
     return out;
 }
