@@ -30,6 +30,9 @@ struct Rule {
                                              std::string_view before, std::string_view after)>
         replace;
     int ScrubCounts::*counter;
+    // A rule whose replacement does not depend on its groups asks RE2 for the whole match
+    // only: finding submatches costs more than finding the match.
+    bool needs_groups = true;
 };
 
 std::string Digits(std::string_view s) {
@@ -66,7 +69,7 @@ const std::unordered_set<std::string>& Forenames() {
 
 std::string ApplyRule(const std::string& text, const Rule& rule, ScrubCounts& counts) {
     const RE2& re = *rule.pattern;
-    const int n = re.NumberOfCapturingGroups() + 1;
+    const int n = rule.needs_groups ? re.NumberOfCapturingGroups() + 1 : 1;
     std::vector<re2::StringPiece> pieces(static_cast<std::size_t>(n));
     std::vector<std::string_view> groups(static_cast<std::size_t>(n));
     std::string out;
@@ -114,15 +117,19 @@ Rule Make(const std::string& pattern,
     options.set_max_mem(8 << 20);
     auto re = std::make_unique<RE2>(pattern, options);
     if (!re->ok()) throw std::logic_error("scrubber pattern: " + re->error() + ": " + pattern);
-    return {pattern, std::move(re), std::move(replace), counter};
+    return {pattern, std::move(re), std::move(replace), counter, true};
 }
 
-std::function<std::optional<std::string>(const std::vector<std::string_view>&, std::string_view,
-                                         std::string_view)>
-Always(std::string replacement) {
-    return [replacement](const auto&, std::string_view, std::string_view) {
-        return std::optional<std::string>(replacement);
-    };
+// A rule whose every match becomes the same text.
+Rule Fixed(const std::string& pattern, std::string replacement, int ScrubCounts::*counter) {
+    Rule rule = Make(
+        pattern,
+        [replacement](const auto&, std::string_view, std::string_view) {
+            return std::optional<std::string>(replacement);
+        },
+        counter);
+    rule.needs_groups = false;
+    return rule;
 }
 
 // Capitalised words of a person's name: "O'Connor", "Fairweather-Hughes", "D'Souza".
@@ -146,8 +153,8 @@ const std::vector<Rule>& Rules() {
     static const std::vector<Rule> rules = [] {
         std::vector<Rule> r;
         // Email addresses first: they may hold digits that look like other things.
-        r.push_back(Make(R"([A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,})",
-                         Always("[email removed]"), &ScrubCounts::emails));
+        r.push_back(Fixed(R"([A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,})",
+                          "[email removed]", &ScrubCounts::emails));
         // Social media handles: "@kentboy99", "snap: lil_daz", "insta @x".
         r.push_back(Make(
             R"((?i:\b(?:snap(?:chat)?|insta(?:gram)?|tiktok|facebook|fb|twitter|telegram|whatsapp)\s*(?:[:\-]|is|name)?\s*)@?[A-Za-z0-9_.]{2,30}|(?:^|[\s(])@[A-Za-z0-9_]{2,30})",
@@ -185,10 +192,10 @@ const std::vector<Rule>& Rules() {
             },
             &ScrubCounts::nhs_numbers));
         // National Insurance numbers: QQ 12 34 56 C.
-        r.push_back(Make(
+        r.push_back(Fixed(
             // (QQ is HMRC's own example prefix: people copy it into forms.)
             R"((?i)\b[A-CEGHJ-TW-Z][A-CEGHJ-NP-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b)",
-            Always("[NI number removed]"), &ScrubCounts::ni_numbers));
+            "[NI number removed]", &ScrubCounts::ni_numbers));
         // Phone numbers: UK (+44 or 0, then 9 or 10 digits in groups) and international.
         r.push_back(
             Make(R"((\+\s?\d{1,3}\s?(?:\(0\)\s?)?|\(?\b0)\d{1,5}\)?(?:[\s\-]?\d{2,4}){1,4}\b)",
@@ -238,8 +245,8 @@ const std::vector<Rule>& Rules() {
                 return std::optional<std::string>(std::string(g[1]) + " [number removed]");
             },
             &ScrubCounts::hospital_numbers));
-        r.push_back(Make(R"(\b\d{2}/\d{5,7}[A-Z]\b)", Always("[PNC id removed]"),
-                         &ScrubCounts::hospital_numbers));
+        r.push_back(
+            Fixed(R"(\b\d{2}/\d{5,7}[A-Z]\b)", "[PNC id removed]", &ScrubCounts::hospital_numbers));
         // Full UK postcodes: the outward code (postcode district) stays.
         r.push_back(Make(R"((?i)\b([A-Z]{1,2}[0-9][A-Z0-9]?)\s*([0-9][ABD-HJLNP-UW-Z]{2})\b)",
                          [](const auto& g, std::string_view, std::string_view) {
@@ -250,8 +257,8 @@ const std::vector<Rule>& Rules() {
                          },
                          &ScrubCounts::postcodes));
         // Prison numbers: one letter, four digits, two letters (A1234BC).
-        r.push_back(Make(R"((?i)\b[A-Z][0-9]{4}[A-Z]{2}\b)", Always("[prison number removed]"),
-                         &ScrubCounts::prison_numbers));
+        r.push_back(Fixed(R"((?i)\b[A-Z][0-9]{4}[A-Z]{2}\b)", "[prison number removed]",
+                          &ScrubCounts::prison_numbers));
         // Custody record numbers, named as such.
         r.push_back(Make(
             R"((?i:\b(custody\s+(?:record|ref(?:erence)?|number|no\.?)(?:\s+(?:number|no\.?))?\s*[:#]?\s*))([A-Za-z0-9][A-Za-z0-9/\-]{3,}))",
@@ -275,14 +282,14 @@ const std::vector<Rule>& Rules() {
                          &ScrubCounts::vehicles));
         // Street addresses: a flat, a house number, then capitalised words and a street
         // word ("Flat 2, 12 Elm Road", "4 Oak Close", "110a Rochester Way").
-        r.push_back(Make(
+        r.push_back(Fixed(
             std::string(
                 R"((?i:\b(?:flat|apartment|apt|room|unit)\s*\d+[a-z]?,?\s*)?\b\d{1,4}[a-zA-Z]?,?\s+(?:)") +
                 kNameWord +
                 R"(\s+){1,3}(?i:road|rd|street|st|avenue|ave|close|lane|ln|drive|dr|way|crescent|cres|court|ct|place|pl|gardens|gdns|terrace|hill|parade|walk|square|sq|grove|rise|mews|row|park|green|view|approach|vale|wharf|yard|gate|estate|heights)\b)",
-            Always("[address removed]"), &ScrubCounts::addresses));
-        r.push_back(Make(R"((?i:\b(?:flat|apartment|apt)\s*\d+[a-z]?\b))",
-                         Always("[address removed]"), &ScrubCounts::addresses));
+            "[address removed]", &ScrubCounts::addresses));
+        r.push_back(Fixed(R"((?i:\b(?:flat|apartment|apt)\s*\d+[a-z]?\b))", "[address removed]",
+                          &ScrubCounts::addresses));
         // People's names after a title or a word that introduces one.
         r.push_back(Make(
             std::string(R"(\b((?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Lady|Lord)\.?\s+))") +
@@ -313,8 +320,8 @@ const std::vector<Rule>& Rules() {
             forenames += (forenames.empty() ? "" : "|") + capitalised;
         }
         r.push_back(
-            Make(std::string(R"(\b(?:)") + forenames + R"()(?:\s+)" + kNameWord + R"(){1,2}\b)",
-                 Always("[name removed]"), &ScrubCounts::names));
+            Fixed(std::string(R"(\b(?:)") + forenames + R"()(?:\s+)" + kNameWord + R"(){1,2}\b)",
+                  "[name removed]", &ScrubCounts::names));
         // An age next to a name that was removed: "[name removed], 34," or "aged 34".
         r.push_back(Make(R"((\[name removed\],?\s*)(?i:aged\s*)?\d{1,3}\b)",
                          [](const auto& g, std::string_view, std::string_view) {
@@ -381,29 +388,19 @@ const RE2::Set& AnyRule() {
 Scrubbed Scrub(std::string_view text) {
     Scrubbed out{std::string(text), {}};
     const auto& rules = Rules();
-    std::vector<bool> done(rules.size(), false);
-    // A replacement can make text that a rule not yet run now matches ("[name removed],
-    // 34" for the age rule): after a pass that changed something, the set looks again,
-    // for the rules that have not run. Three passes at most.
-    for (int pass = 0; pass < 3; ++pass) {
-        std::vector<int> matched;
-        RE2::Set::ErrorInfo error{};
-        const bool any = AnyRule().Match(re2::StringPiece(out.text), &matched, &error);
-        // The set's DFA can run out of memory on a hostile text, and then says "no match":
-        // that must never mean "nothing to scrub". Every rule runs instead.
-        const bool every = !any && error.kind != RE2::Set::kNoError;
-        if (!any && !every) break;
-        std::vector<bool> run(rules.size(), every);
-        for (const int i : matched) run[static_cast<std::size_t>(i)] = true;
-        const int before = out.counts.total();
-        bool ran = false;
-        for (std::size_t i = 0; i < rules.size(); ++i) {
-            if (!run[i] || done[i]) continue;
-            out.text = ApplyRule(out.text, rules[i], out.counts);
-            done[i] = true;
-            ran = true;
-        }
-        if (!ran || out.counts.total() == before) break;
+    std::vector<int> matched;
+    RE2::Set::ErrorInfo error{};
+    const bool any = AnyRule().Match(re2::StringPiece(text.data(), text.size()), &matched, &error);
+    // The set's DFA can run out of memory on a hostile text, and then says "no match":
+    // that must never mean "nothing to scrub". Every rule runs instead.
+    const bool every = !any && error.kind != RE2::Set::kNoError;
+    if (!any && !every) return out;
+    std::vector<bool> run(rules.size(), every);
+    for (const int i : matched) run[static_cast<std::size_t>(i)] = true;
+    for (std::size_t i = 0; i < rules.size(); ++i) {
+        // The age rule reads what the name rules wrote: it runs whenever they removed one.
+        if (!run[i] && !(rules[i].counter == &ScrubCounts::ages && out.counts.names > 0)) continue;
+        out.text = ApplyRule(out.text, rules[i], out.counts);
     }
     return out;
 }
