@@ -91,6 +91,14 @@ std::string Lower(std::string_view s) {
     return out;
 }
 
+// A name of one token of letters, digits and hyphens ("bromazolam", "MDMB-4en-PINACA"):
+// a chemical, not a sentence about someone.
+bool OneToken(std::string_view name) {
+    return !name.empty() && name.size() <= 40 &&
+           std::all_of(name.begin(), name.end(),
+                       [](unsigned char c) { return std::isalnum(c) || c == '-'; });
+}
+
 // A tablet imprint as the schema allows it (letters, digits, spaces, ".", "-", "/"; at
 // most 20): anything else is not shown.
 bool ImprintText(std::string_view s) {
@@ -121,10 +129,7 @@ const std::vector<std::string>& ControlledSymptoms() {
 
 std::string SubstanceNameForAlert(std::string_view name, const Substances& substances) {
     if (std::string known = substances.KnownName(name); !known.empty()) return known;
-    const bool one_token = !name.empty() && name.size() <= 40 &&
-                           std::all_of(name.begin(), name.end(),
-                                       [](unsigned char c) { return std::isalnum(c) || c == '-'; });
-    return one_token ? std::string(name) : std::string();
+    return OneToken(name) ? std::string(name) : std::string();
 }
 
 const std::vector<std::string>& WordingSections() {
@@ -174,12 +179,7 @@ std::string WithoutFreeText(std::string_view document, std::string_view marker) 
             replace(s, "appearance");
             replace(s, "markings");
             for (const char* key : {"name", "sold_as"}) {
-                const std::string text = Text(s, key);
-                const bool one_token = !text.empty() && text.size() <= 40 &&
-                                       std::all_of(text.begin(), text.end(), [](unsigned char c) {
-                                           return std::isalnum(c) || c == '-';
-                                       });
-                if (!one_token) replace(s, key);
+                if (!OneToken(Text(s, key))) replace(s, key);
             }
         }
     }

@@ -105,15 +105,8 @@ TEST(PrivacyTest, NothingAReporterTypedLeavesLdisInAnAutomaticAlert) {
     watcher.Subscribe("ldis/v1/#");
     ldis::test::MqttPeer reporter(broker.uri(), "privacy-reporter-" + NewUuid().substr(0, 8));
 
-    std::string token;
-    {
-        ldis::test::Process ctl({LDISCTL_PATH, "tokens", "create", "--db", daemon.db_path(),
-                                 "--role", "submitter", "--name", "privacy test"},
-                                dir / "token.txt");
-        ASSERT_EQ(ctl.Wait(std::chrono::seconds(10)), 0);
-        token = ldis::test::ReadFile(dir / "token.txt");
-        token = token.substr(0, token.find('\n'));
-    }
+    const std::string token = daemon.CreateToken("submitter", "privacy test");
+    ASSERT_FALSE(token.empty());
     const std::vector<std::string> auth{"Authorization: Bearer " + token,
                                         "Content-Type: application/json"};
     const std::vector<std::pair<std::string, std::string>> districts = {
@@ -232,15 +225,8 @@ TEST(PrivacyTest, NothingAReporterTypedLeavesLdisInAnAutomaticAlert) {
 
     // A coordinator reads every report through the scrubber (the second line): none of the
     // planted identifiers either, and clinical detail intact.
-    std::string coordinator;
-    {
-        ldis::test::Process ctl({LDISCTL_PATH, "tokens", "create", "--db", daemon.db_path(),
-                                 "--role", "coordinator", "--name", "privacy coordinator"},
-                                dir / "coordinator.txt");
-        ASSERT_EQ(ctl.Wait(std::chrono::seconds(10)), 0);
-        coordinator = ldis::test::ReadFile(dir / "coordinator.txt");
-        coordinator = coordinator.substr(0, coordinator.find('\n'));
-    }
+    const std::string coordinator = daemon.CreateToken("coordinator", "privacy coordinator");
+    ASSERT_FALSE(coordinator.empty());
     const std::vector<std::string> as_coordinator{"Authorization: Bearer " + coordinator};
     std::size_t seen_by_coordinator = 0;
     for (std::size_t i = 0; i < corpus.size(); ++i) {
@@ -301,12 +287,9 @@ TEST(PrivacyTest, ACoordinatorsWordingIsCheckedThenSentAsWrittenAndKept) {
     ldis::test::Ldisd daemon(broker, dir, {"dispatch.update_interval_s=0"});
     daemon.Start();
     const auto token = [&](const std::string& role) {
-        ldis::test::Process ctl({LDISCTL_PATH, "tokens", "create", "--db", daemon.db_path(),
-                                 "--role", role, "--name", "Dr " + role},
-                                dir / (role + ".txt"));
-        EXPECT_EQ(ctl.Wait(std::chrono::seconds(10)), 0);
-        const std::string t = ldis::test::ReadFile(dir / (role + ".txt"));
-        return std::vector<std::string>{"Authorization: Bearer " + t.substr(0, t.find('\n')),
+        const std::string t = daemon.CreateToken(role, "Dr " + role);
+        EXPECT_FALSE(t.empty());
+        return std::vector<std::string>{"Authorization: Bearer " + t,
                                         "Content-Type: application/json"};
     };
     const auto coordinator = token("coordinator"), submitter = token("submitter");

@@ -123,13 +123,9 @@ protected:
     }
 
     std::string Token(const std::string& role, const std::string& name = {}) {
-        std::string out;
-        EXPECT_EQ(Ctl({"tokens", "create", "--db", daemon_->db_path(), "--role", role, "--name",
-                       name.empty() ? "test " + role : name},
-                      &out),
-                  0)
-            << out;
-        return out.substr(0, out.find('\n'));
+        const std::string token = daemon_->CreateToken(role, name.empty() ? "test " + role : name);
+        EXPECT_FALSE(token.empty());
+        return token;
     }
 
     std::vector<std::string> Auth(const std::string& token) {

@@ -76,6 +76,16 @@ int Ldisd::Stop(int signal) {
     return code;
 }
 
+std::string Ldisd::CreateToken(const std::string& role, const std::string& name) const {
+    static int n = 0;
+    const std::string out = dir_ / ("token-" + std::to_string(++n) + ".txt");
+    Process ctl(
+        {LDISCTL_PATH, "tokens", "create", "--db", db_path_, "--role", role, "--name", name}, out);
+    if (ctl.Wait(std::chrono::seconds(20)) != 0) return {};
+    const std::string text = ReadFile(out);
+    return text.substr(0, text.find('\n'));
+}
+
 int Ldisd::LoggedPort(std::string_view listener) const {
     const std::string log = ReadFile(dir_ / ("ldisd-" + std::to_string(starts_) + ".log"));
     const std::string mark = std::string(listener) + " listening on 127.0.0.1:";

@@ -37,6 +37,9 @@ public:
     // The HTTP port of the latest start (ldisd listens on a free port in tests).
     int http_port() const;
     std::string http_url() const { return "http://127.0.0.1:" + std::to_string(http_port()); }
+    // A bearer token made the way an operator makes one (ldisctl tokens create on the
+    // database file); "" if ldisctl failed.
+    std::string CreateToken(const std::string& role, const std::string& name) const;
     // The metrics listener of the latest start (http.metrics_listen, a free port in tests).
     int metrics_port() const;
     std::string metrics_url() const { return "http://127.0.0.1:" + std::to_string(metrics_port()); }

@@ -117,11 +117,11 @@ json::object AlertJson(const engine::StoredAlert& a, const std::string& public_u
         {"url", public_url + "/alerts/" + a.reference}};
 }
 
-std::vector<std::pair<std::string, std::string>> WordingFindings(
-    const std::map<std::string, std::string>& sections) {
-    std::vector<std::pair<std::string, std::string>> out;
+WordingCheck CheckWording(const std::map<std::string, std::string>& sections) {
+    WordingCheck out;
     for (const auto& [name, text] : sections) {
         const auto c = engine::Scrub(text).counts;
+        out.count += c.total();
         std::string said;
         const auto say = [&](int n, const char* one, const char* many) {
             if (n == 0) return;
@@ -141,15 +141,9 @@ std::vector<std::pair<std::string, std::string>> WordingFindings(
             "prison or custody numbers");
         say(c.handles, "social media handle", "social media handles");
         say(c.ages, "age next to a name", "ages next to names");
-        if (!said.empty()) out.emplace_back(name, said);
+        if (!said.empty()) out.findings.emplace_back(name, said);
     }
     return out;
-}
-
-int WordingFindingCount(const std::map<std::string, std::string>& sections) {
-    int n = 0;
-    for (const auto& [name, text] : sections) n += engine::Scrub(text).counts.total();
-    return n;
 }
 
 json::object ReportJson(const engine::StoredReportRow& row) {

@@ -31,12 +31,14 @@ boost::json::object ReportJson(const engine::StoredReportRow& row);
 boost::json::object AlertRecordJson(const engine::AlertRecord& record,
                                     const std::string& public_url);
 
-// What the scrubber finds in the words a coordinator wrote for an alert, per section, in
-// words ("1 name, 1 street address"); empty when it finds nothing. Pure.
-std::vector<std::pair<std::string, std::string>> WordingFindings(
-    const std::map<std::string, std::string>& sections);
-// The number of things it found in all of them. Pure.
-int WordingFindingCount(const std::map<std::string, std::string>& sections);
+// What the scrubber finds in the words a coordinator wrote for an alert: per section, in
+// words ("1 name, 1 street address"; no entry when it finds nothing), and how many
+// things in all. Pure.
+struct WordingCheck {
+    std::vector<std::pair<std::string, std::string>> findings;
+    int count = 0;
+};
+WordingCheck CheckWording(const std::map<std::string, std::string>& sections);
 
 // CAP 1.2 for one version of an alert (the latest when `version` is 0): Alert, Update
 // (referencing every earlier version) or Cancel. Valid against CAP-v1.2.xsd.

@@ -1167,13 +1167,13 @@ WebResponse Pages::AlertAction(const WebRequest& req, const std::string& referen
                     now = std::string(v->as_string());
             if (!text.empty() && text != now) wording.sections[name] = text;
         }
-        const auto findings = WordingFindings(wording.sections);
-        if (!findings.empty() && form.find("send_as_written") == form.end()) {
-            WebResponse r = AlertPage(reference, session, {}, wording.sections, findings);
+        const auto check = CheckWording(wording.sections);
+        if (!check.findings.empty() && form.find("send_as_written") == form.end()) {
+            WebResponse r = AlertPage(reference, session, {}, wording.sections, check.findings);
             r.status = 422;
             return r;
         }
-        wording.confirmed_findings = findings.empty() ? 0 : WordingFindingCount(wording.sections);
+        wording.confirmed_findings = check.count;
     }
     auto done = services_.store->Act(reference, what, session.name, wording);
     if (!done.ok()) {

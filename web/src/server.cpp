@@ -98,11 +98,15 @@ std::string Header(const Request& req, http::field field) {
 // else only versions that were issued (a draft, and any version never issued, is for
 // coordinators only). Nullopt when nothing of it was ever issued. The one rule for every
 // endpoint, feed and export that a submitter can reach.
+bool WasIssued(std::string_view status) {
+    return status != "draft";
+}
+
 std::optional<engine::AlertRecord> ReadableBy(const std::string& role, engine::AlertRecord record) {
     if (role == "coordinator" || role == "admin") return record;
     std::erase_if(record.versions,
-                  [](const engine::AlertVersionRow& v) { return v.status == "draft"; });
-    if (record.versions.empty() || record.alert.status == "draft") return std::nullopt;
+                  [](const engine::AlertVersionRow& v) { return !WasIssued(v.status); });
+    if (record.versions.empty() || !WasIssued(record.alert.status)) return std::nullopt;
     record.deliveries.clear();
     record.audit.clear();
     return record;
@@ -386,7 +390,7 @@ private:
         auto page = services_.store->FindAlerts(f);
         std::vector<engine::StoredAlert> issued;
         for (auto& a : page.alerts) {
-            if (a.status != "draft") issued.push_back(std::move(a));
+            if (WasIssued(a.status)) issued.push_back(std::move(a));  // a feed is for everyone
         }
         return Make(http::status::ok, AtomFeed(issued, services_.public_url, NowMs()),
                     "application/atom+xml; charset=utf-8");
@@ -430,10 +434,10 @@ private:
             }
             const auto* send = doc.as_object().if_contains("send_as_written");
             const bool as_written = send && send->is_bool() && send->as_bool();
-            const auto findings = WordingFindings(wording.sections);
-            if (!findings.empty() && !as_written) {
+            const auto check = CheckWording(wording.sections);
+            if (!check.findings.empty() && !as_written) {
                 json::object found;
-                for (const auto& [section, what] : findings) found[section] = what;
+                for (const auto& [section, what] : check.findings) found[section] = what;
                 Response res =
                     Make(http::status::unprocessable_entity,
                          json::serialize(json::object{
@@ -445,7 +449,7 @@ private:
                          "application/json");
                 return res;
             }
-            wording.confirmed_findings = WordingFindingCount(wording.sections);
+            wording.confirmed_findings = check.count;
         }
         auto done = services_.store->Act(ref, action, who.name, wording);
         if (!done.ok()) return JsonError(http::status::conflict, "conflict", done.error().message);
