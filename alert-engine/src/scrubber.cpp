@@ -4,10 +4,13 @@
 #include <re2/set.h>
 
 #include <algorithm>
+#include <array>
+#include <bitset>
 #include <cctype>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -23,11 +26,14 @@ namespace {
 // slow) and what stands in place of each match, or nullopt to leave that match alone.
 // RE2 has no look-around: what a rule must not be followed or preceded by is checked in
 // `replace`, which sees the text around the match.
+// A match and its capturing groups; [0] is the whole match.
+using Groups = std::span<const std::string_view>;
+
 struct Rule {
     std::string source;  // the pattern's text, for the set that finds which rules apply
     std::unique_ptr<RE2> pattern;
-    std::function<std::optional<std::string>(const std::vector<std::string_view>& groups,
-                                             std::string_view before, std::string_view after)>
+    std::function<bool(Groups groups, std::string_view before, std::string_view after,
+                       std::string& out)>
         replace;
     int ScrubCounts::*counter;
     // A rule whose replacement does not depend on its groups asks RE2 for the whole match
@@ -37,8 +43,9 @@ struct Rule {
 
 std::string Digits(std::string_view s) {
     std::string out;
+    out.reserve(s.size());
     for (char c : s) {
-        if (std::isdigit(static_cast<unsigned char>(c))) out.push_back(c);
+        if (c >= '0' && c <= '9') out.push_back(c);
     }
     return out;
 }
@@ -67,75 +74,157 @@ const std::unordered_set<std::string>& Forenames() {
     return names;
 }
 
-std::string ApplyRule(const std::string& text, const Rule& rule, ScrubCounts& counts) {
+// Appends each part to `out`; true, for a rule's last line.
+template <typename... Parts>
+bool Put(std::string& out, const Parts&... parts) {
+    (out.append(std::string_view(parts)), ...);
+    return true;
+}
+
+// Up to this many rules (Rules() checks).
+constexpr std::size_t kMaxRules = 32;
+
+// Up to this many groups, so a search keeps its submatches on the stack.
+constexpr int kMaxGroups = 4;
+
+bool IsWordChar(char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
+}
+
+// Runs one rule over `text`, in place. Nothing is copied or allocated unless the rule
+// replaces something: most rules the set picks find a match and leave it alone (a ten-digit
+// number that fails the NHS check, a recent date), and the scrubber runs on every report.
+//
+// A replacement whose bracket ("[... removed]") lands next to a letter or digit makes a
+// word boundary, or a character before a number, that was not there, and a rule may now
+// match where it could not ("1988Born 2/9/20", "0770090078NHS no: 943..."). This rule then
+// goes on searching the text as replaced, and the function returns true so that the rules
+// before it look again (Scrub).
+bool ApplyRule(std::string& text, const Rule& rule, ScrubCounts& counts) {
     const RE2& re = *rule.pattern;
     const int n = rule.needs_groups ? re.NumberOfCapturingGroups() + 1 : 1;
-    std::vector<re2::StringPiece> pieces(static_cast<std::size_t>(n));
-    std::vector<std::string_view> groups(static_cast<std::size_t>(n));
-    std::string out;
+    std::array<re2::StringPiece, kMaxGroups + 1> pieces;
+    std::array<std::string_view, kMaxGroups + 1> groups;
+    std::string out;        // text[0, last) with this rule's replacements, once it makes one
+    std::string piece;      // what stands for the current match, if anything
+    bool replaced = false;  // out holds something
+    bool new_boundary = false;
     std::size_t last = 0;  // copied up to here
     std::size_t at = 0;    // search from here
-    const re2::StringPiece input(text);
     while (at <= text.size() &&
-           re.Match(input, at, text.size(), RE2::UNANCHORED, pieces.data(), n)) {
+           re.Match(re2::StringPiece(text), at, text.size(), RE2::UNANCHORED, pieces.data(), n)) {
+        const std::string_view all(text);
         const std::size_t begin = static_cast<std::size_t>(pieces[0].data() - text.data());
         const std::size_t length = pieces[0].size();
-        for (int i = 0; i < n; ++i)
-            groups[static_cast<std::size_t>(i)] =
-                pieces[static_cast<std::size_t>(i)].data() == nullptr
-                    ? std::string_view()
-                    : std::string_view(pieces[static_cast<std::size_t>(i)].data(),
-                                       pieces[static_cast<std::size_t>(i)].size());
-        const auto replacement = rule.replace(groups, std::string_view(text).substr(0, begin),
-                                              std::string_view(text).substr(begin + length));
-        if (replacement) {
-            out.append(text, last, begin - last);
-            out += *replacement;
-            last = begin + length;
-            ++(counts.*rule.counter);
+        for (std::size_t i = 0; i < static_cast<std::size_t>(n); ++i)
+            groups[i] = pieces[i].data() == nullptr
+                            ? std::string_view()
+                            : std::string_view(pieces[i].data(), pieces[i].size());
+        piece.clear();
+        if (!rule.replace(std::span(groups.data(), static_cast<std::size_t>(n)),
+                          all.substr(0, begin), all.substr(begin + length), piece)) {
+            // A match left alone may hide one that starts inside it ("Kent Police Sarah
+            // Jones", "22/11/202 9434765919"): look again from the space before its next
+            // word, not from its end, so a rule that needs the character before a number
+            // (the NHS rule) still sees it.
+            const auto space = all.substr(begin, length).find(' ');
+            at = begin + (space == std::string_view::npos || space == 0 ? 1 : space);
+            continue;
         }
-        // A match left alone may hide one that starts inside it ("Kent Police Sarah
-        // Jones"): look again from its next word, not from its end.
-        if (replacement) {
-            at = begin + std::max<std::size_t>(length, 1);
-        } else {
-            const auto space = std::string_view(text).substr(begin, length).find(' ');
-            at = begin + (space == std::string_view::npos || space == 0 ? 1 : space + 1);
+        ++(counts.*rule.counter);
+        if (!replaced) out.reserve(text.size() + 32);
+        replaced = true;
+        out.append(all.substr(last, begin - last));
+        out += piece;
+        last = begin + length;
+        at = begin + std::max<std::size_t>(length, 1);
+        const bool glued = (begin > 0 && IsWordChar(text[begin - 1]) && piece.starts_with('[')) ||
+                           (last < text.size() && IsWordChar(text[last]) && piece.ends_with(']'));
+        if (glued) {
+            // Search on in the text as replaced, from the end of the replacement.
+            new_boundary = true;
+            at = out.size();
+            out.append(all.substr(last));
+            text.swap(out);
+            out.clear();
+            last = 0;
+            replaced = false;
         }
     }
-    out.append(text, last, std::string::npos);
-    return out;
+    if (replaced) {
+        out.append(std::string_view(text).substr(last));
+        text = std::move(out);
+    }
+    return new_boundary;
 }
 
 Rule Make(const std::string& pattern,
-          std::function<std::optional<std::string>(const std::vector<std::string_view>&,
-                                                   std::string_view, std::string_view)>
-              replace,
+          std::function<bool(Groups, std::string_view, std::string_view, std::string&)> replace,
           int ScrubCounts::*counter) {
     RE2::Options options;
     options.set_log_errors(false);
     options.set_max_mem(8 << 20);
     auto re = std::make_unique<RE2>(pattern, options);
     if (!re->ok()) throw std::logic_error("scrubber pattern: " + re->error() + ": " + pattern);
+    if (re->NumberOfCapturingGroups() > kMaxGroups)
+        throw std::logic_error("scrubber pattern: more than " + std::to_string(kMaxGroups) +
+                               " groups: " + pattern);
     return {pattern, std::move(re), std::move(replace), counter, true};
+}
+
+// A rule that reads only the whole match, groups[0]: RE2 then finds the match's bounds
+// only, which costs about half a search for its groups too. The rules that match most
+// often (numbers, dates, postcodes) are written this way.
+Rule WholeMatch(
+    const std::string& pattern,
+    std::function<bool(Groups, std::string_view, std::string_view, std::string&)> replace,
+    int ScrubCounts::*counter) {
+    Rule rule = Make(pattern, std::move(replace), counter);
+    rule.needs_groups = false;
+    return rule;
 }
 
 // A rule whose every match becomes the same text.
 Rule Fixed(const std::string& pattern, std::string replacement, int ScrubCounts::*counter) {
-    Rule rule = Make(
+    return WholeMatch(
         pattern,
-        [replacement](const auto&, std::string_view, std::string_view) {
-            return std::optional<std::string>(replacement);
+        [replacement](Groups, std::string_view, std::string_view, std::string& out) {
+            return Put(out, replacement);
         },
         counter);
-    rule.needs_groups = false;
-    return rule;
 }
 
 // Capitalised words of a person's name: "O'Connor", "Fairweather-Hughes", "D'Souza".
 // One or more lower-case letters always follow the capital: "B wing" is not a name.
 constexpr const char* kNameWord =
     R"((?:[A-Z][a-z]+(?:[A-Z][a-z]+)?|[A-Z]['’][A-Z][a-z]+)(?:['’][a-z]+)?(?:-[A-Z][a-z'’]+)?)";
+// The label that starts a labelled date of birth ("DOB", "d.o.b", "D O B", "date of
+// birth", "born", "born on"): the label stays and the date goes. Read by hand rather than as
+// a group, so the rule's search finds the match only (see WholeMatch).
+std::string_view BirthLabel(std::string_view match) {
+    const auto starts = [&](std::string_view word) {
+        return match.size() >= word.size() &&
+               std::equal(word.begin(), word.end(), match.begin(), [](char a, char b) {
+                   return a == std::tolower(static_cast<unsigned char>(b));
+               });
+    };
+    if (starts("date of birth")) return match.substr(0, 13);
+    if (starts("born on")) return match.substr(0, 7);
+    if (starts("born")) return match.substr(0, 4);
+    // d, an optional dot and space, o, an optional dot and space, b, an optional dot.
+    std::size_t i = 0;
+    for (const char letter : {'d', 'o', 'b'}) {
+        if (i < match.size() && std::tolower(static_cast<unsigned char>(match[i])) == letter) ++i;
+        if (letter == 'b') {
+            if (i < match.size() && match[i] == '.') ++i;
+            break;
+        }
+        if (i < match.size() && match[i] == '.') ++i;
+        if (i < match.size() && std::isspace(static_cast<unsigned char>(match[i]))) ++i;
+    }
+    return match.substr(0, i);
+}
+
 // Months, for dates written in words.
 constexpr const char* kMonth =
     R"((?i:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?))";
@@ -158,37 +247,40 @@ const std::vector<Rule>& Rules() {
         // Social media handles: "@kentboy99", "snap: lil_daz", "insta @x".
         r.push_back(Make(
             R"((?i:\b(?:snap(?:chat)?|insta(?:gram)?|tiktok|facebook|fb|twitter|telegram|whatsapp)\s*(?:[:\-]|is|name)?\s*)@?[A-Za-z0-9_.]{2,30}|(?:^|[\s(])@[A-Za-z0-9_]{2,30})",
-            [](const auto& g, std::string_view, std::string_view) {
-                const bool space = !g[0].empty() && (g[0][0] == ' ' || g[0][0] == '(');
-                return std::optional<std::string>(std::string(space ? g[0].substr(0, 1) : "") +
-                                                  "[handle removed]");
+            [](Groups g, std::string_view, std::string_view, std::string& out) {
+                const bool space =
+                    !g[0].empty() &&
+                    (std::isspace(static_cast<unsigned char>(g[0][0])) != 0 || g[0][0] == '(');
+                return Put(out, g[0].substr(0, space ? 1 : 0), "[handle removed]");
             },
             &ScrubCounts::handles));
         // Dates of birth named as such, in any common form.
-        r.push_back(Make(
-            R"((?i:\b(d\.?\s?o\.?\s?b\.?|date of birth|born(?: on)?)(?:\s*(?:is|was|[:\-]))?\s*))" +
+        r.push_back(WholeMatch(
+            R"((?i:\b(?:d\.?\s?o\.?\s?b\.?|date of birth|born(?: on)?)(?:\s*(?:is|was|[:\-]))?\s*))" +
                 DatePattern(),
-            [](const auto& g, std::string_view, std::string_view) {
-                return std::optional<std::string>(std::string(g[1]) + " [date of birth removed]");
+            [](Groups g, std::string_view, std::string_view, std::string& out) {
+                return Put(out, BirthLabel(g[0]), " [date of birth removed]");
             },
             &ScrubCounts::dates_of_birth));
         // NHS numbers: ten digits, optionally 3-3-4 with spaces or hyphens, passing modulus 11.
-        r.push_back(Make(
-            R"((^|[^\d+])(\d{3})[ \-]?(\d{3})[ \-]?(\d{4}))",
-            [](const auto& g, std::string_view, std::string_view after) {
-                if (!after.empty() && std::isdigit(static_cast<unsigned char>(after[0])))
-                    return std::optional<std::string>();
-                if (!IsValidNhsNumber(std::string(g[2]) + std::string(g[3]) + std::string(g[4])))
-                    return std::optional<std::string>();
-                return std::optional<std::string>(std::string(g[1]) + "[NHS number removed]");
-            },
-            &ScrubCounts::nhs_numbers));
+        r.push_back(
+            WholeMatch(R"((?:^|[^\d+])\d{3}[ \-]?\d{3}[ \-]?\d{4})",
+                       [](Groups g, std::string_view, std::string_view after, std::string& out) {
+                           if (!after.empty() && std::isdigit(static_cast<unsigned char>(after[0])))
+                               return false;
+                           if (!IsValidNhsNumber(Digits(g[0]))) return false;
+                           // The character before the number, when the match starts with one,
+                           // stays.
+                           const bool lead = !std::isdigit(static_cast<unsigned char>(g[0][0]));
+                           return Put(out, g[0].substr(0, lead ? 1 : 0), "[NHS number removed]");
+                       },
+                       &ScrubCounts::nhs_numbers));
         // Ten digits named as an NHS number go whatever their check digit: a mistyped
         // number still points at someone.
         r.push_back(Make(
             R"((?i:\b(nhs\s*(?:number|no\.?|#)?\s*(?:is|[:#])?\s*))\d{3}[ \-]?\d{3}[ \-]?\d{4}\b)",
-            [](const auto& g, std::string_view, std::string_view) {
-                return std::optional<std::string>(std::string(g[1]) + "[NHS number removed]");
+            [](Groups g, std::string_view, std::string_view, std::string& out) {
+                return Put(out, g[1], "[NHS number removed]");
             },
             &ScrubCounts::nhs_numbers));
         // National Insurance numbers: QQ 12 34 56 C.
@@ -197,89 +289,90 @@ const std::vector<Rule>& Rules() {
             R"((?i)\b[A-CEGHJ-TW-Z][A-CEGHJ-NP-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b)",
             "[NI number removed]", &ScrubCounts::ni_numbers));
         // Phone numbers: UK (+44 or 0, then 9 or 10 digits in groups) and international.
-        r.push_back(
-            Make(R"((\+\s?\d{1,3}\s?(?:\(0\)\s?)?|\(?\b0)\d{1,5}\)?(?:[\s\-]?\d{2,4}){1,4}\b)",
-                 [](const auto& g, std::string_view, std::string_view) {
-                     std::string d = Digits(g[0]);
-                     const bool international = !g[1].empty() && g[1][0] == '+';
-                     if (international && !d.starts_with("44"))
-                         return d.size() >= 8 && d.size() <= 15
-                                    ? std::optional<std::string>("[phone number removed]")
-                                    : std::optional<std::string>();
-                     if (d.starts_with("44"))
-                         d = "0" + d.substr(d.size() > 2 && d[2] == '0' ? 3 : 2);
-                     if (d.size() != 10 && d.size() != 11) return std::optional<std::string>();
-                     return std::optional<std::string>("[phone number removed]");
-                 },
-                 &ScrubCounts::phone_numbers));
+        r.push_back(WholeMatch(
+            R"((?:\+\s?\d{1,3}\s?(?:\(0\)\s?)?|\(?\b0)\d{1,5}\)?(?:[\s\-]?\d{2,4}){1,4}\b)",
+            [](Groups g, std::string_view, std::string_view, std::string& out) {
+                std::string d = Digits(g[0]);
+                const bool international = g[0][0] == '+';
+                if (international && !d.starts_with("44"))
+                    return d.size() >= 8 && d.size() <= 15 && Put(out, "[phone number removed]");
+                if (d.starts_with("44")) d = "0" + d.substr(d.size() > 2 && d[2] == '0' ? 3 : 2);
+                if (d.size() != 10 && d.size() != 11) return false;
+                return Put(out, "[phone number removed]");
+            },
+            &ScrubCounts::phone_numbers));
         // Full dates before 2010, in any written form, with or without a label: almost
         // always a date of birth in a drug report, and an observation date is never that
         // old. Recent dates are the incident's own and stay.
-        r.push_back(Make(R"(\b)" + DatePattern() + R"(\b)",
-                         [](const auto& g, std::string_view, std::string_view) {
-                             const std::string d = Digits(g[0]);
-                             if (d.size() < 4) return std::optional<std::string>();
-                             const std::string tail = d.substr(d.size() - 4);
-                             const std::string text(g[0]);
-                             int year = 0;
-                             if (text.size() >= 10 &&
-                                 std::isdigit(static_cast<unsigned char>(text[0])) &&
-                                 text[4] == '-') {
-                                 year = std::stoi(text.substr(0, 4));  // 1995-07-21
-                             } else if (const auto last = text.find_last_not_of("0123456789");
-                                        last != std::string::npos && text.size() - last - 1 == 4) {
-                                 year = std::stoi(tail);
-                             } else {
-                                 const int yy = std::stoi(d.substr(d.size() - 2));  // 30.11.85
-                                 year = yy > 30 ? 1900 + yy : 2000 + yy;
-                             }
-                             if (year >= 2010) return std::optional<std::string>();
-                             return std::optional<std::string>("[date of birth removed]");
-                         },
-                         &ScrubCounts::dates_of_birth));
+        r.push_back(WholeMatch(
+            R"(\b)" + DatePattern() + R"(\b)",
+            [](Groups g, std::string_view, std::string_view, std::string& out) {
+                const std::string d = Digits(g[0]);
+                if (d.size() < 4) return false;
+                const std::string tail = d.substr(d.size() - 4);
+                const std::string text(g[0]);
+                int year = 0;
+                if (text.size() >= 10 && std::isdigit(static_cast<unsigned char>(text[0])) &&
+                    text[4] == '-') {
+                    year = std::stoi(text.substr(0, 4));  // 1995-07-21
+                } else if (const auto last = text.find_last_not_of("0123456789");
+                           last != std::string::npos && text.size() - last - 1 == 4) {
+                    year = std::stoi(tail);
+                } else {
+                    const int yy = std::stoi(d.substr(d.size() - 2));  // 30.11.85
+                    year = yy > 30 ? 1900 + yy : 2000 + yy;
+                }
+                if (year >= 2010) return false;
+                return Put(out, "[date of birth removed]");
+            },
+            &ScrubCounts::dates_of_birth));
         // Hospital numbers and MRNs, PNC ids, named as such or in the PNC shape.
         r.push_back(Make(
             R"((?i:\b(hospital\s+(?:number|no\.?|id)|mrn|patient\s+(?:number|no\.?|id)|unit\s+(?:number|no\.?)|pas\s+(?:number|no\.?)|pnc(?:\s+(?:id|number|no\.?))?)\s*[:#]?\s*)([A-Za-z0-9][A-Za-z0-9/\-]{3,15}))",
-            [](const auto& g, std::string_view, std::string_view) {
-                if (Digits(g[2]).empty()) return std::optional<std::string>();
-                return std::optional<std::string>(std::string(g[1]) + " [number removed]");
+            [](Groups g, std::string_view, std::string_view, std::string& out) {
+                if (Digits(g[2]).empty()) return false;
+                return Put(out, g[1], " [number removed]");
             },
             &ScrubCounts::hospital_numbers));
         r.push_back(
             Fixed(R"(\b\d{2}/\d{5,7}[A-Z]\b)", "[PNC id removed]", &ScrubCounts::hospital_numbers));
         // Full UK postcodes: the outward code (postcode district) stays.
-        r.push_back(Make(R"((?i)\b([A-Z]{1,2}[0-9][A-Z0-9]?)\s*([0-9][ABD-HJLNP-UW-Z]{2})\b)",
-                         [](const auto& g, std::string_view, std::string_view) {
-                             std::string outward(g[1]);
-                             for (auto& c : outward)
-                                 c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-                             return std::optional<std::string>(outward);
-                         },
-                         &ScrubCounts::postcodes));
+        r.push_back(WholeMatch(
+            R"((?i)\b[A-Z]{1,2}[0-9][A-Z0-9]?\s*[0-9][ABD-HJLNP-UW-Z]{2}\b)",
+            [](Groups g, std::string_view, std::string_view, std::string& out) {
+                // The inward code is the last three characters.
+                std::string outward(g[0].substr(0, g[0].size() - 3));
+                while (!outward.empty() && std::isspace(static_cast<unsigned char>(outward.back())))
+                    outward.pop_back();
+                for (auto& c : outward)
+                    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+                return Put(out, outward);
+            },
+            &ScrubCounts::postcodes));
         // Prison numbers: one letter, four digits, two letters (A1234BC).
         r.push_back(Fixed(R"((?i)\b[A-Z][0-9]{4}[A-Z]{2}\b)", "[prison number removed]",
                           &ScrubCounts::prison_numbers));
         // Custody record numbers, named as such.
         r.push_back(Make(
             R"((?i:\b(custody\s+(?:record|ref(?:erence)?|number|no\.?)(?:\s+(?:number|no\.?))?\s*[:#]?\s*))([A-Za-z0-9][A-Za-z0-9/\-]{3,}))",
-            [](const auto& g, std::string_view, std::string_view) {
-                if (Digits(g[2]).empty()) return std::optional<std::string>();
-                return std::optional<std::string>(std::string(g[1]) + "[custody number removed]");
+            [](Groups g, std::string_view, std::string_view, std::string& out) {
+                if (Digits(g[2]).empty()) return false;
+                return Put(out, g[1], "[custody number removed]");
             },
             &ScrubCounts::custody_numbers));
         // Vehicle registrations: current (AB12 CDE) and prefix (A123 BCD) formats.
-        r.push_back(Make(R"(\b(?:[A-Za-z]{2}[0-9]{2} ?[A-Za-z]{3}|[A-Z][0-9]{1,3} ?[A-Z]{3})\b)",
-                         [](const auto& g, std::string_view, std::string_view) {
-                             // "at14 abc" is rare; "ME14 5AB" is a postcode, gone already.
-                             const std::string_view v = g[0];
-                             const bool upper = std::none_of(v.begin(), v.end(), [](char c) {
-                                 return std::islower(static_cast<unsigned char>(c));
-                             });
-                             if (!upper && v.find(' ') == std::string_view::npos)
-                                 return std::optional<std::string>();
-                             return std::optional<std::string>("[registration removed]");
-                         },
-                         &ScrubCounts::vehicles));
+        r.push_back(
+            WholeMatch(R"(\b(?:[A-Za-z]{2}[0-9]{2} ?[A-Za-z]{3}|[A-Z][0-9]{1,3} ?[A-Z]{3})\b)",
+                       [](Groups g, std::string_view, std::string_view, std::string& out) {
+                           // "at14 abc" is rare; "ME14 5AB" is a postcode, gone already.
+                           const std::string_view v = g[0];
+                           const bool upper = std::none_of(v.begin(), v.end(), [](char c) {
+                               return std::islower(static_cast<unsigned char>(c));
+                           });
+                           if (!upper && v.find(' ') == std::string_view::npos) return false;
+                           return Put(out, "[registration removed]");
+                       },
+                       &ScrubCounts::vehicles));
         // Street addresses: a flat, a house number, then capitalised words and a street
         // word ("Flat 2, 12 Elm Road", "4 Oak Close", "110a Rochester Way").
         r.push_back(Fixed(
@@ -294,16 +387,16 @@ const std::vector<Rule>& Rules() {
         r.push_back(Make(
             std::string(R"(\b((?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Lady|Lord)\.?\s+))") +
                 kNameWord + R"((?:\s+)" + kNameWord + R"()?)",
-            [](const auto& g, std::string_view, std::string_view) {
-                return std::optional<std::string>(std::string(g[1]) + "[name removed]");
+            [](Groups g, std::string_view, std::string_view, std::string& out) {
+                return Put(out, g[1], "[name removed]");
             },
             &ScrubCounts::names));
         r.push_back(Make(
             std::string(
                 R"(\b((?i:name(?:d| is)?|patient|found on|home of|friend|partner|girlfriend|boyfriend|husband|wife|brother|sister|son|daughter|mother|father|mum|dad|cousin|uncle|aunt|known as|aka|called|brought in by|sold by|dealer|supplier)\s*[:,]?\s+))") +
                 kNameWord + R"((?:\s+)" + kNameWord + R"(){0,2})",
-            [](const auto& g, std::string_view, std::string_view) {
-                return std::optional<std::string>(std::string(g[1]) + "[name removed]");
+            [](Groups g, std::string_view, std::string_view, std::string& out) {
+                return Put(out, g[1], "[name removed]");
             },
             &ScrubCounts::names));
         // A known forename and capitalised words after it: "Sarah Jones", "Mei Ling Chen".
@@ -324,10 +417,11 @@ const std::vector<Rule>& Rules() {
                   "[name removed]", &ScrubCounts::names));
         // An age next to a name that was removed: "[name removed], 34," or "aged 34".
         r.push_back(Make(R"((\[name removed\],?\s*)(?i:aged\s*)?\d{1,3}\b)",
-                         [](const auto& g, std::string_view, std::string_view) {
-                             return std::optional<std::string>(std::string(g[1]) + "[age removed]");
+                         [](Groups g, std::string_view, std::string_view, std::string& out) {
+                             return Put(out, g[1], "[age removed]");
                          },
                          &ScrubCounts::ages));
+        if (r.size() > kMaxRules) throw std::logic_error("scrubber: more than kMaxRules rules");
         return r;
     }();
     return rules;
@@ -385,22 +479,41 @@ const RE2::Set& AnyRule() {
     return set;
 }
 
+// The rules the set says can match `text`; every rule when the set's DFA ran out of memory
+// on a hostile text (it then says "no match", which must never mean "nothing to scrub").
+std::bitset<kMaxRules> RulesThatMayMatch(std::string_view text) {
+    // Kept per thread so its capacity is reused: the scrubber runs on every report.
+    thread_local std::vector<int> matched;
+    matched.clear();
+    RE2::Set::ErrorInfo error{};
+    std::bitset<kMaxRules> may;
+    if (!AnyRule().Match(re2::StringPiece(text.data(), text.size()), &matched, &error) &&
+        error.kind != RE2::Set::kNoError)
+        may.set();
+    for (const int i : matched) may.set(static_cast<std::size_t>(i));
+    return may;
+}
+
 Scrubbed Scrub(std::string_view text) {
     Scrubbed out{std::string(text), {}};
     const auto& rules = Rules();
-    std::vector<int> matched;
-    RE2::Set::ErrorInfo error{};
-    const bool any = AnyRule().Match(re2::StringPiece(text.data(), text.size()), &matched, &error);
-    // The set's DFA can run out of memory on a hostile text, and then says "no match":
-    // that must never mean "nothing to scrub". Every rule runs instead.
-    const bool every = !any && error.kind != RE2::Set::kNoError;
-    if (!any && !every) return out;
-    std::vector<bool> run(rules.size(), every);
-    for (const int i : matched) run[static_cast<std::size_t>(i)] = true;
-    for (std::size_t i = 0; i < rules.size(); ++i) {
-        // The age rule reads what the name rules wrote: it runs whenever they removed one.
-        if (!run[i] && !(rules[i].counter == &ScrubCounts::ages && out.counts.names > 0)) continue;
-        out.text = ApplyRule(out.text, rules[i], out.counts);
+    // A replacement glued to a letter or digit can make a match that was not there (see
+    // ApplyRule) for a rule that ran before it: then the set looks again at the new text and
+    // every rule it picks runs again. Otherwise one round finds all (the fuzzer checks that
+    // scrubbing again finds nothing).
+    // Each further round needs a replacement glued to a letter or digit, and every
+    // replacement consumes a match the text held, so rounds end; the cap is a backstop.
+    for (int round = 0; round < 16; ++round) {
+        const auto may = RulesThatMayMatch(out.text);
+        if (may.none()) break;
+        bool again = false;
+        for (std::size_t i = 0; i < rules.size(); ++i) {
+            // The age rule reads what the name rules wrote: it runs whenever they removed one.
+            if (!may[i] && !(rules[i].counter == &ScrubCounts::ages && out.counts.names > 0))
+                continue;
+            again = ApplyRule(out.text, rules[i], out.counts) || again;
+        }
+        if (!again) break;
     }
     return out;
 }

@@ -202,6 +202,46 @@ TEST(ScrubberTest, ClinicalDetailSurvives) {
     }
 }
 
+// Found by fuzz_scrubber: a match left alone ("202 9434765" fails the NHS check) hid a
+// valid NHS number that starts inside it, after a space. One scrub removes it.
+TEST(ScrubberTest, ANumberLeftAloneDoesNotHideAnNhsNumberInsideIt) {
+    const auto once = Scrub("Observed on 22/11/202 9434765919 | 12/03/1988");
+    EXPECT_EQ(once.text.find("9434765919"), std::string::npos) << once.text;
+    EXPECT_EQ(once.counts.nhs_numbers, 1);
+    EXPECT_EQ(Scrub(once.text).counts.total(), 0) << once.text;
+}
+
+// Found by fuzz_scrubber: a replacement glued to the next word ("1988Born", "20NHS")
+// makes a word boundary that was not there, and with it a match for its own rule or one
+// that ran before. One scrub finds them all; a second finds nothing.
+TEST(ScrubberTest, AReplacementGluedToTheNextWordLeavesNothingForASecondScrub) {
+    for (const std::string text :
+         {"dob 12/03/1988Born 2/9/20Born 3/9/20Born 4/9/20NHS no: 9434165919, seen",
+          "Partner's number 0770090079NHS number 943 4761634 000111.",
+          "Drop-in at TN23 rep - seizud 34 (dob 1/2/1980)"}) {
+        const auto once = Scrub(text);
+        EXPECT_EQ(once.text.find("9434165919"), std::string::npos) << once.text;
+        EXPECT_EQ(once.text.find("943 476"), std::string::npos) << once.text;
+        const auto twice = Scrub(once.text);
+        EXPECT_EQ(twice.counts.total(), 0) << once.text << " -> " << twice.text;
+    }
+}
+
+// The label of a date of birth stays, in the reporter's own spelling; the date goes.
+TEST(ScrubberTest, ALabelledDateOfBirthKeepsItsLabel) {
+    for (const auto& [text, expected] : std::vector<std::pair<std::string, std::string>>{
+             {"DOB 12/03/1988 per notes", "DOB [date of birth removed] per notes"},
+             {"d.o.b. 3rd March 1990", "d.o.b. [date of birth removed]"},
+             {"D O B: 30.11.85", "D O B [date of birth removed]"},
+             {"Date of Birth is 1995-07-21", "Date of Birth [date of birth removed]"},
+             {"born on 14 Feb 2001", "born on [date of birth removed]"},
+             {"Born March 3, 1990.", "Born [date of birth removed]."}}) {
+        const auto out = Scrub(text);
+        EXPECT_EQ(out.text, expected) << text;
+        EXPECT_EQ(out.counts.dates_of_birth, 1) << text;
+    }
+}
+
 TEST(ScrubberTest, SmallCountsAreSuppressed) {
     EXPECT_EQ(ldis::engine::SmallCount(0), "0");
     EXPECT_EQ(ldis::engine::SmallCount(1), "fewer than 3");
