@@ -81,7 +81,13 @@ const std::map<std::string, std::string>& FactNames() {
         {"presumptive", "substances shown by a test strip or immunoassay"},
         {"high_potency", "1 when the family is high-potency (nitazenes, fentanyls)"},
         {"adulterant", "1 when the family is an adulterant (xylazine)"},
-        {"mis_sold", "substances sold as something of another family"},
+        {"mis_sold",
+         "substances sold as something else: of another family, or a lab finding that is not "
+         "the product a street name stands for (bromazolam in \"blues\"), or, in one report, "
+         "a lab finding of another family than the first-named product, or an adulterant"},
+        {"strong_confirmed",
+         "substances a lab, toxicology or post mortem found stronger than usual (strength "
+         "high or very_high)"},
         {"closed_setting", "1 when any report is from a prison or police custody"},
         {"national_alerts", "reports from a national alert"},
         {"local_reports", "reports from anyone but a national alert"},
@@ -136,14 +142,40 @@ SignalFacts FactsOf(const std::vector<std::string>& documents, const Substances&
             n["closed_setting"] = 1;
         }
         if (const auto* list = r.if_contains("substances"); list && list->is_array()) {
+            // The product the report is about: the first-named, as it was sold.
+            const Family* product_family = nullptr;
+            std::string product;
+            bool first = true;
             for (const auto& item : list->as_array()) {
+                if (!item.is_object()) continue;
                 const auto& s = item.as_object();
                 const Family* named = substances.FamilyOf(Text(s, "name"));
                 const Family* sold = substances.FamilyOf(Text(s, "sold_as"));
                 family = substances.MoreDangerous(family, named ? named : sold);
-                if (named && sold && named != sold) ++n["mis_sold"];
                 const std::string by = Text(s, "confirmed_by");
-                if (by == "lab" || by == "toxicology" || by == "post_mortem") {
+                const bool lab = by == "lab" || by == "toxicology" || by == "post_mortem";
+                const std::string found = substances.Product(Text(s, "name"));
+                if (named && sold && named != sold) {
+                    ++n["mis_sold"];
+                } else if (lab && named && sold && !found.empty() &&
+                           substances.IsBoughtByName(substances.Product(Text(s, "sold_as"))) &&
+                           found != substances.Product(Text(s, "sold_as"))) {
+                    ++n["mis_sold"];  // bromazolam sold as "blues": fake diazepam
+                } else if (lab && !first && named && product_family &&
+                           (named != product_family || named->adulterant ||
+                            (substances.IsBoughtByName(product) && !found.empty() &&
+                             found != product))) {
+                    ++n["mis_sold"];  // a THC vape in which the lab found MDMB-4en-PINACA
+                }
+                if (first) {
+                    product_family = sold ? sold : named;
+                    product = substances.Product(
+                        Text(s, Text(s, "sold_as").empty() ? "name" : "sold_as"));
+                    first = false;
+                }
+                const std::string strength = Text(s, "strength");
+                if (lab && (strength == "high" || strength == "very_high")) ++n["strong_confirmed"];
+                if (lab) {
                     ++n["confirmed"];
                     if (report_evidence == "confirmed")
                         --n["confirmed"];  // counted once per report

@@ -54,9 +54,9 @@ Substances Substances::Parse(std::string_view toml_text, const std::string& orig
         return origin + ":" + std::to_string(n.source().begin.line);
     };
     for (const auto& [key, node] : root) {
-        if (key.str() != "families") {
+        if (key.str() != "families" && key.str() != "street_names") {
             throw std::runtime_error(where(node) + ": unknown section \"" + std::string(key.str()) +
-                                     "\" (expected [families.NAME])");
+                                     "\" (expected [families.NAME] or [street_names])");
         }
     }
     const auto* families = root["families"].as_table();
@@ -119,7 +119,40 @@ Substances Substances::Parse(std::string_view toml_text, const std::string& orig
             }
         }
     }
+    if (const auto* streets = root["street_names"].as_table()) {
+        for (const auto& [street, node] : *streets) {
+            const std::string name(street.str());
+            if (!node.is_string())
+                throw std::runtime_error(where(node) + ": street_names.\"" + name +
+                                         "\" must be the name of a product, in quotes");
+            const std::string product = node.as_string()->get();
+            const std::string known_street = out.KnownName(name);
+            const std::string known_product = out.KnownName(product);
+            if (known_street.empty() || known_product.empty())
+                throw std::runtime_error(where(node) + ": street_names.\"" + name + "\" = \"" +
+                                         product + "\": both must be names a family lists (" +
+                                         (known_street.empty() ? name : product) + " is not)");
+            if (out.FamilyOf(known_street) != out.FamilyOf(known_product))
+                throw std::runtime_error(where(node) + ": street_names.\"" + name + "\" = \"" +
+                                         product + "\": the two are in different families");
+            out.street_names_.emplace_back(known_street, known_product);
+        }
+    }
     return out;
+}
+
+std::string Substances::Product(std::string_view name) const {
+    const std::string known = KnownName(name);
+    if (known.empty()) return {};
+    for (const auto& [street, product] : street_names_) {
+        if (street == known) return product;
+    }
+    return known;
+}
+
+bool Substances::IsBoughtByName(std::string_view product) const {
+    return std::any_of(street_names_.begin(), street_names_.end(),
+                       [&](const auto& entry) { return entry.second == product; });
 }
 
 const Family* Substances::FamilyOf(std::string_view name) const {

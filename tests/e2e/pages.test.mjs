@@ -142,7 +142,8 @@ test('a clinician submits the form with errors, corrects them and gets a receipt
   await page.selectOption('#district', 'Medway');
   await page.fill('#substance', 'heroin');
   await page.fill('#sold_as', 'brown');
-  await page.fill('#cases', '2');
+  await page.fill('#cases', '3');
+  await page.fill('#hospitalisations', '2');
   await page.fill('#naloxone_doses', '3');
   await page.fill('#symptoms', 'pinpoint pupils\nslow breathing');
   await page.check('input[name="evidence"][value="professional"]');

@@ -37,7 +37,7 @@ boost::json::object ValidReport(const std::string& id) {
         {"substances",
          boost::json::array{{{"name", "heroin"}, {"sold_as", "brown"}, {"form", "powder"}}}},
         {"route", "injected"},
-        {"harms", {{"cases", 2}, {"hospitalisations", 2}, {"naloxone_doses", 3}}},
+        {"harms", {{"cases", 3}, {"hospitalisations", 2}, {"naloxone_doses", 3}}},
         {"symptoms", boost::json::array{"pinpoint pupils", "slow breathing"}},
         {"description", "Two people in the ED after using brown bought in Gillingham."},
         {"evidence", "professional"}};

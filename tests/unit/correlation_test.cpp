@@ -111,8 +111,8 @@ TEST_F(CorrelationTest, FamilyAliasesJoin) {
 }
 
 TEST_F(CorrelationTest, ThreeAmberReportsMakeOneRedAlertWithVersions) {
-    const auto first =
-        Submit("2026-11-01T10:00:00Z", "heroin", {{"cases", 1}, {"critical_care", 1}});
+    const auto first = Submit("2026-11-01T10:00:00Z", "heroin",
+                              {{"cases", 3}, {"hospitalisations", 2}, {"critical_care", 1}});
     EXPECT_EQ(first.level, "amber");
     ASSERT_FALSE(first.alert_reference.empty());
     auto alert = store_->FindAlert(first.alert_reference);
@@ -131,9 +131,9 @@ TEST_F(CorrelationTest, ThreeAmberReportsMakeOneRedAlertWithVersions) {
     EXPECT_TRUE(alert->provisional);     // until a coordinator confirms it
     EXPECT_EQ(alert->confidence, "corroborated");
 
-    const auto third =
-        Submit("2026-11-03T10:00:00Z", "heroin", {{"cases", 1}, {"critical_care", 1}},
-               "Change Grow Live", "Medway", "treatment");
+    const auto third = Submit("2026-11-03T10:00:00Z", "heroin",
+                              {{"cases", 3}, {"hospitalisations", 2}, {"critical_care", 1}},
+                              "Change Grow Live", "Medway", "treatment");
     EXPECT_EQ(third.alert_reference, first.alert_reference);
     alert = store_->FindAlert(first.alert_reference);
     EXPECT_EQ(alert->version, 3);
@@ -145,8 +145,10 @@ TEST_F(CorrelationTest, ThreeAmberReportsMakeOneRedAlertWithVersions) {
 }
 
 TEST_F(CorrelationTest, ReferencesCountUpWithinTheYear) {
-    const auto a = Submit("2026-11-01T10:00:00Z", "spice", {{"cases", 1}, {"critical_care", 1}});
-    const auto b = Submit("2026-11-01T10:00:00Z", "ketamine", {{"cases", 1}, {"critical_care", 1}});
+    const auto a = Submit("2026-11-01T10:00:00Z", "spice",
+                          {{"cases", 3}, {"hospitalisations", 2}, {"critical_care", 1}});
+    const auto b = Submit("2026-11-01T10:00:00Z", "ketamine",
+                          {{"cases", 3}, {"hospitalisations", 2}, {"critical_care", 1}});
     EXPECT_NE(a.alert_reference, b.alert_reference);
     EXPECT_EQ(a.alert_reference.substr(0, 3), "KM-");
     EXPECT_EQ(a.alert_reference.substr(a.alert_reference.size() - 5), "-0001");
@@ -184,9 +186,11 @@ TEST_F(CorrelationTest, DuplicateReceiptCarriesTheGrade) {
 }
 
 TEST_F(CorrelationTest, AuditChainVerifiesAndTamperingIsFound) {
-    Submit("2026-11-01T10:00:00Z", "heroin", {{"cases", 1}, {"critical_care", 1}});
-    Submit("2026-11-02T10:00:00Z", "heroin", {{"cases", 1}, {"critical_care", 1}}, "Forward Trust",
-           "Medway", "treatment");
+    Submit("2026-11-01T10:00:00Z", "heroin",
+           {{"cases", 3}, {"hospitalisations", 2}, {"critical_care", 1}});
+    Submit("2026-11-02T10:00:00Z", "heroin",
+           {{"cases", 3}, {"hospitalisations", 2}, {"critical_care", 1}}, "Forward Trust", "Medway",
+           "treatment");
     const auto entries = store_->VerifyAudit();
     ASSERT_TRUE(entries.ok()) << entries.error().message;
     EXPECT_EQ(entries.value(), 6);  // per report: accepted, graded, alert created or version
@@ -220,8 +224,8 @@ TEST_F(CorrelationTest, AuditEntryRemovedIsFound) {
 }
 
 TEST_F(CorrelationTest, ACoordinatorApprovesADraft) {
-    const auto amber =
-        Submit("2026-11-01T10:00:00Z", "heroin", {{"cases", 1}, {"critical_care", 1}});
+    const auto amber = Submit("2026-11-01T10:00:00Z", "heroin",
+                              {{"cases", 3}, {"hospitalisations", 2}, {"critical_care", 1}});
     const auto approved = store_->Act(amber.alert_reference, ldis::engine::AlertAction::kApprove,
                                       "coordinator:alice");
     ASSERT_TRUE(approved.ok()) << approved.error().message;
@@ -247,8 +251,8 @@ TEST_F(CorrelationTest, ACoordinatorConfirmsAProvisionalRedAlert) {
 }
 
 TEST_F(CorrelationTest, ACancelledAlertCannotBeApprovedAndANewOneIsOpened) {
-    const auto amber =
-        Submit("2026-11-01T10:00:00Z", "heroin", {{"cases", 1}, {"critical_care", 1}});
+    const auto amber = Submit("2026-11-01T10:00:00Z", "heroin",
+                              {{"cases", 3}, {"hospitalisations", 2}, {"critical_care", 1}});
     ASSERT_TRUE(
         store_->Act(amber.alert_reference, ldis::engine::AlertAction::kCancel, "coordinator:alice")
             .ok());
@@ -258,16 +262,16 @@ TEST_F(CorrelationTest, ACancelledAlertCannotBeApprovedAndANewOneIsOpened) {
     EXPECT_EQ(refused.error().message,
               "cannot approve " + amber.alert_reference + ": it is cancelled");
     // The signal goes on; its next change opens a new alert rather than reviving the cancelled one.
-    const auto more =
-        Submit("2026-11-02T10:00:00Z", "heroin", {{"cases", 1}, {"critical_care", 1}});
+    const auto more = Submit("2026-11-02T10:00:00Z", "heroin",
+                             {{"cases", 3}, {"hospitalisations", 2}, {"critical_care", 1}});
     EXPECT_NE(more.alert_reference, amber.alert_reference);
     EXPECT_FALSE(store_->Act("KM-2026-9999", ldis::engine::AlertAction::kCancel, "x").ok());
 }
 
 TEST_F(CorrelationTest, IssuedAlertsExpireWhenTheirTimeIsUp) {
     const auto red = Submit("2026-11-01T10:00:00Z", "heroin", {{"cases", 2}, {"critical_care", 2}});
-    const auto draft =
-        Submit("2026-11-01T10:00:00Z", "spice", {{"cases", 1}, {"critical_care", 1}});
+    const auto draft = Submit("2026-11-01T10:00:00Z", "spice",
+                              {{"cases", 3}, {"hospitalisations", 2}, {"critical_care", 1}});
     const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();

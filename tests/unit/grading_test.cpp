@@ -110,15 +110,95 @@ std::vector<Case> Cases() {
         {"two people in critical care from one batch",
          {Report({Harms({{"cases", 2}, {"critical_care", 2}})})},
          Level::kRed,
-         {"life-threatening-cluster", "life-threatening-event", "single-harm"}},
+         {"life-threatening-cluster", "single-harm"}},
+        // DESIGN's green is one unconfirmed harm event; red starts at two life-threatening
+        // events. One is one harm event, unless something else makes it unusual.
         {"one person in critical care",
          {Report({Harms({{"cases", 1}, {"critical_care", 1}})})},
-         Level::kAmber,
-         {"life-threatening-event", "single-harm"}},
+         Level::kGreen,
+         {"single-harm"}},
         {"two naloxone doses for one person",
          {Report({Harms({{"cases", 1}, {"naloxone_doses", 2}})})},
+         Level::kGreen,
+         {"single-harm"}},
+        {"one detainee needing two naloxone doses in Medway custody",
+         {Report({Source("custody", "Kent Police"), Setting("custody"),
+                  Harms({{"cases", 1}, {"naloxone_doses", 2}})})},
          Level::kAmber,
-         {"life-threatening-event", "single-harm"}},
+         {"life-threatening-closed-setting", "single-harm"}},
+        {"one person in critical care after a nitazene named by the ED",
+         {Report({Substance({{"name", "nitazene"}}), Harms({{"cases", 1}, {"critical_care", 1}})})},
+         Level::kAmber,
+         {"high-potency-presumptive", "single-harm"}},
+        // A cluster seen by one service is still a cluster.
+        {"fake diazepam: one ED admits three people",
+         {Report({Substance({{"name", "diazepam"}, {"form", "tablet"}}),
+                  Harms({{"cases", 3}, {"hospitalisations", 3}})})},
+         Level::kAmber,
+         {"harm-cluster", "single-harm"},
+         "professional"},
+        {"MDMA at a festival: one medical tent sends four to hospital",
+         {Report({Source("event_medical", "Festival medical service"),
+                  Substance({{"name", "MDMA"}, {"form", "crystal"}}),
+                  Harms({{"cases", 4}, {"hospitalisations", 2}})})},
+         Level::kAmber,
+         {"harm-cluster", "single-harm"}},
+        {"three unwell, one admitted, one service",
+         {Report({Harms({{"cases", 3}, {"hospitalisations", 1}})})},
+         Level::kGreen,
+         {"single-harm"}},
+        // Laboratory-confirmed strength with harm is amber, whatever the family.
+        {"lab-confirmed very-high-strength MDMA with emergency attendances",
+         {Report({Substance({{"name", "MDMA"}, {"confirmed_by", "lab"}, {"strength", "very_high"}}),
+                  Harms({{"cases", 2}, {"hospitalisations", 1}})})},
+         Level::kAmber,
+         {"confirmed-strength-harm", "single-harm"}},
+        {"high-strength MDMA at drug checking, nobody harmed",
+         {Report(
+             {Source("drug_checking", "Forward Trust"), Harms({{"cases", 0}}),
+              Substance({{"name", "ecstasy"}, {"confirmed_by", "lab"}, {"strength", "high"}})})},
+         Level::kNone,
+         {}},
+        {"strong MDMA said by a friend, not tested",
+         {Report(
+             {Substance({{"name", "MDMA"}, {"strength", "very_high"}}), Harms({{"cases", 1}})})},
+         Level::kGreen,
+         {"single-harm"}},
+        // What the lab found is not what the product was.
+        {"a THC vape in which the lab found MDMB-4en-PINACA, three children admitted",
+         {Report({Source("hospital", "Maidstone and Tunbridge Wells NHS Trust"),
+                  [](json::object& r) {
+                      r["area"] = json::object{{"authority", "Kent"}, {"district", "Maidstone"}};
+                      r["substances"] =
+                          json::array{{{"name", "THC vape"}, {"form", "vape"}},
+                                      {{"name", "MDMB-4en-PINACA"}, {"confirmed_by", "lab"}}};
+                  },
+                  Harms({{"cases", 3}, {"hospitalisations", 3}, {"under_18", 3}})})},
+         Level::kRed,
+         {"harm-cluster", "mis-sold-confirmed", "single-harm", "under-18"}},
+        {"heroin in which the lab found xylazine, one person harmed",
+         {Report({[](json::object& r) {
+             r["substances"] =
+                 json::array{{{"name", "heroin"}}, {{"name", "xylazine"}, {"confirmed_by", "lab"}}};
+         }})},
+         Level::kAmber,
+         {"adulterant-confirmed", "mis-sold-confirmed", "single-harm"}},
+        {"street valium that the lab found to be bromazolam, one harmed",
+         {Report({Substance(
+             {{"name", "bromazolam"}, {"sold_as", "street valium"}, {"confirmed_by", "lab"}})})},
+         Level::kAmber,
+         {"mis-sold-confirmed", "single-harm"}},
+        {"heroin sold as brown, the lab found heroin",
+         {Report({Substance({{"name", "heroin"}, {"sold_as", "brown"}, {"confirmed_by", "lab"}})})},
+         Level::kGreen,
+         {"single-harm"}},
+        {"isotonitazene in a product sold as nitazene is not mis-sold",
+         {Report(
+             {Source("drug_checking", "Forward Trust"), Harms({{"cases", 0}}),
+              Substance(
+                  {{"name", "isotonitazene"}, {"sold_as", "nitazene"}, {"confirmed_by", "lab"}})})},
+         Level::kAmber,
+         {"high-potency-presumptive"}},
         {"one naloxone dose",
          {Report({Harms({{"cases", 1}, {"naloxone_doses", 1}})})},
          Level::kGreen,
@@ -128,7 +208,7 @@ std::vector<Case> Cases() {
           Report({Source("ambulance", "South East Coast Ambulance Service"),
                   Harms({{"cases", 1}, {"critical_care", 1}})})},
          Level::kRed,
-         {"life-threatening-cluster", "life-threatening-event", "single-harm"},
+         {"life-threatening-cluster", "single-harm"},
          "corroborated"},
         {"lab-confirmed nitazene in heroin with harm",
          {Report({nitazene_lab})},
@@ -185,7 +265,7 @@ std::vector<Case> Cases() {
              {Source("custody", "Kent Police"), Setting("custody"), Harms({{"cases", 2}}),
               Substance({{"name", "bromazolam"}, {"sold_as", "blues"}, {"confirmed_by", "lab"}})})},
          Level::kAmber,
-         {"closed-setting-cluster", "single-harm"}},
+         {"closed-setting-cluster", "mis-sold-confirmed", "single-harm"}},
         {"spice cluster on a wing at HMP Elmley",
          {Report({prison, spice, Harms({{"cases", 4}})})},
          Level::kAmber,
@@ -204,8 +284,8 @@ std::vector<Case> Cases() {
          {"single-harm", "under-18"}},
         {"under-18 in critical care",
          {Report({Harms({{"cases", 1}, {"critical_care", 1}, {"under_18", 1}})})},
-         Level::kRed,
-         {"life-threatening-event", "single-harm", "under-18"}},
+         Level::kAmber,
+         {"single-harm", "under-18"}},
         {"under-18 death stays red",
          {Report({Harms({{"cases", 1}, {"deaths", 1}, {"under_18", 1}})})},
          Level::kRed,
@@ -241,7 +321,7 @@ std::vector<Case> Cases() {
           Report({Source("treatment", "Change Grow Live"),
                   Harms({{"cases", 1}, {"naloxone_poor_response", 1}, {"hospitalisations", 1}})})},
          Level::kRed,
-         {"life-threatening-cluster", "life-threatening-event", "corroborated-harm", "single-harm"},
+         {"life-threatening-cluster", "corroborated-harm", "harm-cluster", "single-harm"},
          "corroborated"},
         {"two admissions reported by the same trust",
          {Report({Harms({{"cases", 1}, {"hospitalisations", 1}})}),
@@ -293,7 +373,7 @@ INSTANTIATE_TEST_SUITE_P(KentAndMedway, GradingTable, ::testing::ValuesIn(Cases(
                          });
 
 TEST(GradingTest, TableIsLargeEnough) {
-    EXPECT_GE(Cases().size(), 30u);
+    EXPECT_GE(Cases().size(), 45u);
 }
 
 // The store keeps a signal's facts and merges each new report's into them; that must

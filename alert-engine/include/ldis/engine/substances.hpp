@@ -31,6 +31,12 @@ public:
     // may say of a name a reporter typed.
     std::string KnownName(std::string_view name) const;
     const Family* Find(std::string_view family_id) const;
+    // The product a name stands for, as [street_names] maps it ("blues" -> "diazepam"), or
+    // the name's own configured spelling; "" for a name this file does not list.
+    std::string Product(std::string_view name) const;
+    // True for a product some street name stands for (diazepam, heroin, MDMA): what people
+    // believe they are buying, so a lab finding of something else is a mis-sold product.
+    bool IsBoughtByName(std::string_view product) const;
     // Families in order of danger, most dangerous first.
     const std::vector<Family>& families() const { return families_; }
     // The more dangerous of two families (either may be nullptr).
@@ -38,6 +44,7 @@ public:
 
 private:
     std::vector<Family> families_;
+    std::vector<std::pair<std::string, std::string>> street_names_;  // configured spellings
 };
 
 }  // namespace ldis::engine
