@@ -12,9 +12,11 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "api_client.hpp"
+#include "ldis/engine/panel.hpp"
 #include "ldis/engine/report_store.hpp"
 #include "ldis/engine/text.hpp"
 
@@ -125,7 +127,7 @@ int main(int argc, char** argv) {
         "Exit codes: 0 done; 2 the request was refused as invalid (a rejected report); 3 the "
         "database file cannot be used; 4 not found; 5 refused by the alert's state, or the "
         "audit log is broken; 6 no answer from the server, or a server error; 7 not signed in "
-        "or not allowed (check --token).");
+        "or not allowed (check --token); 8 a grading replay would lower a live red alert.");
     std::string server =
         std::getenv("LDIS_SERVER") ? std::getenv("LDIS_SERVER") : "http://127.0.0.1:8080";
     std::string token = std::getenv("LDIS_TOKEN") ? std::getenv("LDIS_TOKEN") : "";
@@ -219,6 +221,28 @@ int main(int argc, char** argv) {
     tokens_revoke->add_option("--db", db, "the SQLite file (store.path)")->required();
     std::int64_t token_id = 0;
     tokens_revoke->add_option("id", token_id, "the token's id (ldisctl tokens list)")->required();
+    auto* grading = cli.add_subcommand(
+        "grading", "check grading rules before they change: a panel's table, a replay");
+    grading->require_subcommand(1);
+    std::string rules_path = "config/rules.toml", substances_path = "config/substances.toml";
+    std::string table_path;
+    auto* grading_test = grading->add_subcommand(
+        "test",
+        "grade every incident of a panel's table (tests/grading/panel.toml) and print "
+        "the agreement; exit 1 when any incident disagrees");
+    grading_test->add_option("file", table_path, "the table, TOML")->required();
+    auto* replay = grading->add_subcommand(
+        "replay",
+        "grade every stored signal again with new rules, writing nothing, and print what would "
+        "change; exit 8 when a live red alert would come down");
+    replay->add_option("--db", db, "the SQLite file (store.path); read only")->required();
+    replay->add_flag("--json", as_json, "print JSON");
+    for (auto* sub : {grading_test, replay}) {
+        sub->add_option("--rules", rules_path, "the rules file, shipped or proposed")
+            ->capture_default_str();
+        sub->add_option("--substances", substances_path, "the substances file")
+            ->capture_default_str();
+    }
     CLI11_PARSE(cli, argc, argv);
 
     try {
@@ -505,6 +529,49 @@ int main(int argc, char** argv) {
             for (const auto& [status, n] : counts) std::cout << "; " << n << " " << status;
             std::cout << '\n';
             return 0;
+        }
+        if (grading_test->parsed() || replay->parsed()) {
+            ldis::engine::Substances substances;
+            std::optional<ldis::engine::Rules> rules;
+            try {
+                substances = ldis::engine::Substances::LoadFile(substances_path);
+                rules = ldis::engine::Rules::LoadFile(rules_path, substances);
+            } catch (const std::exception& e) {
+                std::cerr << "ldisctl: " << e.what() << '\n';
+                return 2;
+            }
+            if (replay->parsed()) {
+                const auto result = ldis::engine::Replay(ldis::engine::ReportStore::ReadSignals(db),
+                                                         substances, *rules);
+                std::cout << (as_json ? ldis::engine::ReplayToJson(result) + "\n"
+                                      : ldis::engine::ReplayToText(result));
+                return result.lowered_live_reds > 0 ? 8 : 0;
+            }
+            ldis::engine::PanelTable table;
+            try {
+                table = ldis::engine::LoadPanelTable(table_path);
+            } catch (const std::exception& e) {
+                std::cerr << "ldisctl: " << e.what() << '\n';
+                return 2;
+            }
+            const auto verdicts = ldis::engine::RunPanel(table, substances, *rules);
+            std::size_t agree = 0;
+            for (const auto& v : verdicts) {
+                if (v.agrees) {
+                    ++agree;
+                    continue;
+                }
+                std::cout << "DISAGREES  " << table_path << ":" << v.incident->line << "  "
+                          << v.incident->name << "\n  the panel: " << v.incident->level << ", "
+                          << v.incident->reason << "\n  the rules: " << v.difference << "\n";
+            }
+            std::cout << "grading: " << agree << " of " << verdicts.size()
+                      << " incidents agree with the panel (" << std::fixed << std::setprecision(1)
+                      << (verdicts.empty() ? 100.0
+                                           : 100.0 * static_cast<double>(agree) /
+                                                 static_cast<double>(verdicts.size()))
+                      << "%), rules " << rules_path << ", substances " << substances_path << "\n";
+            return agree == verdicts.size() ? 0 : 1;
         }
         if (verify->parsed()) {
             auto store = OpenStore(db);

@@ -70,4 +70,34 @@ std::int64_t DaysFromCivil(std::int64_t y, unsigned m, unsigned d) {
     return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
+// Milliseconds since the epoch of an RFC 3339 date-time the schema has accepted, or -1.
+std::int64_t ParseTimeMs(std::string_view t) {
+    if (t.size() < 19) return -1;
+    const auto num = [&](std::size_t at, std::size_t len) {
+        std::int64_t n = 0;
+        for (std::size_t i = at; i < at + len; ++i) {
+            if (t[i] < '0' || t[i] > '9') return std::int64_t{-1};
+            n = n * 10 + (t[i] - '0');
+        }
+        return n;
+    };
+    const auto year = num(0, 4), month = num(5, 2), day = num(8, 2);
+    const auto hour = num(11, 2), minute = num(14, 2), second = num(17, 2);
+    if (year < 0 || month < 1 || day < 1 || hour < 0 || minute < 0 || second < 0) return -1;
+    std::size_t i = 19;
+    std::int64_t millis = 0;
+    if (i < t.size() && t[i] == '.') {
+        std::int64_t scale = 100;
+        for (++i; i < t.size() && t[i] >= '0' && t[i] <= '9'; ++i, scale /= 10)
+            millis += (t[i] - '0') * scale;
+    }
+    std::int64_t offset_min = 0;
+    if (i < t.size() && (t[i] == '+' || t[i] == '-') && i + 6 <= t.size()) {
+        offset_min = num(i + 1, 2) * 60 + num(i + 4, 2);
+        if (t[i] == '-') offset_min = -offset_min;
+    }
+    const auto days = DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
+    return ((days * 24 + hour) * 60 + minute - offset_min) * 60000 + second * 1000 + millis;
+}
+
 }  // namespace ldis::engine

@@ -160,3 +160,113 @@ TEST_F(LdisctlTest, PurgeRemovesFreeTextBeforeADateAndTheAuditStillVerifies) {
 }
 
 }  // namespace
+
+// A panel's table: every incident graded, the disagreements named with their line, the
+// agreement printed; a mistake in the table is named with its line.
+TEST_F(LdisctlTest, GradingTestPrintsTheAgreementAndNamesEachDisagreement) {
+    const std::string table = dir_ / "table.toml";
+    std::ofstream(table) << R"(window_days = 7
+[base]
+schema = "ldis.report/1"
+submitted_at = "2026-11-23T09:30:00Z"
+source = { type = "hospital", organisation = "Medway NHS Foundation Trust" }
+area = { authority = "Medway", district = "Medway" }
+substances = [{ name = "heroin" }]
+harms = { cases = 1 }
+evidence = "professional"
+
+[[incident]]
+name = "one harm"
+level = "green"
+reason = "One unconfirmed harm event."
+reports = [{}]
+
+[[incident]]
+name = "a death the table wrongly calls amber"
+level = "amber"
+reason = "Written wrong on purpose."
+reports = [{ harms = { cases = 1, deaths = 1 } }]
+)";
+    const std::string rules = ldis::test::SourcePath("config/rules.toml");
+    const std::string substances = ldis::test::SourcePath("config/substances.toml");
+    auto [code, out] =
+        Run({"grading", "test", table, "--rules", rules, "--substances", substances});
+    EXPECT_EQ(code, 1) << out;
+    EXPECT_NE(out.find("DISAGREES  " + table + ":17  a death the table wrongly calls amber"),
+              std::string::npos)
+        << out;
+    EXPECT_NE(out.find("level red, the panel gave amber"), std::string::npos) << out;
+    EXPECT_NE(out.find("grading: 1 of 2 incidents agree with the panel (50.0%)"), std::string::npos)
+        << out;
+
+    // The project's own table agrees in full with the shipped rules.
+    std::tie(code, out) =
+        Run({"grading", "test", ldis::test::SourcePath("tests/grading/panel.toml"), "--rules",
+             rules, "--substances", substances});
+    EXPECT_EQ(code, 0) << out;
+    EXPECT_NE(out.find("incidents agree with the panel (100.0%)"), std::string::npos) << out;
+
+    std::ofstream(table, std::ios::app) << "\n[[incident]]\nname = \"x\"\nlevel = \"purple\"\n";
+    std::tie(code, out) =
+        Run({"grading", "test", table, "--rules", rules, "--substances", substances});
+    EXPECT_EQ(code, 2) << out;
+    EXPECT_NE(out.find(table + ":23: level must be none, green, amber or red"), std::string::npos)
+        << out;
+}
+
+// A replay grades every stored signal again with a proposed rules file and writes
+// nothing; a change that would bring down a live red alert says so, and exits 8.
+TEST_F(LdisctlTest, GradingReplayShowsWhatWouldChangeAndWarnsOfALoweredRed) {
+    const std::string file = dir_ / "red.json";
+    auto red = ldis::test::ValidReport(NewUuid());
+    red["harms"].as_object()["deaths"] = 1;
+    std::ofstream(file) << json::serialize(red);
+    auto [code, out] = Run({"submit", file}, submitter_);
+    ASSERT_EQ(code, 0) << out;
+    ASSERT_NE(out.find("level red"), std::string::npos) << out;
+    const std::string alert = out.substr(out.find("alert KM-") + 6, 12);
+    const std::string green = dir_ / "green.json";
+    auto one = ldis::test::ValidReport(NewUuid());
+    one["harms"] = json::object{{"cases", 1}};
+    one["area"] = json::object{{"authority", "Kent"}, {"district", "Thanet"}};
+    std::ofstream(green) << json::serialize(one);
+    std::tie(code, out) = Run({"submit", green}, submitter_);
+    ASSERT_EQ(code, 0) << out;
+
+    const std::string rules = ldis::test::SourcePath("config/rules.toml");
+    const std::string substances = ldis::test::SourcePath("config/substances.toml");
+    const auto audit_before = Run({"audit", "verify", "--db", daemon_->db_path()}).second;
+    std::tie(code, out) = Run({"grading", "replay", "--db", daemon_->db_path(), "--rules", rules,
+                               "--substances", substances});
+    EXPECT_EQ(code, 0) << out;
+    EXPECT_NE(out.find("2 signals, 0 would change."), std::string::npos) << out;
+    EXPECT_NE(out.find("now:  red 1, amber 0, green 1, none 0"), std::string::npos) << out;
+
+    // The proposal: no death rule.
+    std::string text = ldis::test::ReadFile(rules);
+    const auto start = text.find("[[rule]]\nid = \"death\"");
+    ASSERT_NE(start, std::string::npos);
+    text.erase(start, text.find("[[rule]]", start + 8) - start);
+    const std::string proposed = dir_ / "proposed.toml";
+    std::ofstream(proposed) << text;
+    std::tie(code, out) = Run({"grading", "replay", "--db", daemon_->db_path(), "--rules", proposed,
+                               "--substances", substances});
+    EXPECT_EQ(code, 8) << out;
+    EXPECT_NE(out.find("Medway  opioid  red -> amber  [harm-cluster, single-harm]  alert " + alert +
+                       " (issued)"),
+              std::string::npos)
+        << out;
+    EXPECT_NE(out.find("2 signals, 1 would change."), std::string::npos) << out;
+    EXPECT_NE(out.find("then: red 0, amber 1, green 1, none 0"), std::string::npos) << out;
+    EXPECT_NE(out.find("WARNING: the live red alert " + alert), std::string::npos) << out;
+    std::tie(code, out) = Run({"grading", "replay", "--db", daemon_->db_path(), "--rules", proposed,
+                               "--substances", substances, "--json"});
+    EXPECT_EQ(code, 8) << out;
+    const auto doc = json::parse(out).as_object();
+    EXPECT_EQ(doc.at("lowered_live_reds").as_int64(), 1);
+    EXPECT_EQ(doc.at("changes").as_array().at(0).at("level_then").as_string(), "amber");
+    // Nothing was written: the audit log has the same entries, and the alert is still red.
+    EXPECT_EQ(Run({"audit", "verify", "--db", daemon_->db_path()}).second, audit_before);
+    std::tie(code, out) = Run({"alerts", "show", alert}, coordinator_);
+    EXPECT_NE(out.find("red"), std::string::npos) << out;
+}

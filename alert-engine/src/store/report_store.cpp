@@ -25,6 +25,7 @@
 #include "ldis/engine/alert_text.hpp"
 #include "ldis/engine/codec.hpp"
 #include "ldis/engine/lifecycle.hpp"
+#include "ldis/engine/panel.hpp"
 #include "ldis/engine/text.hpp"
 
 namespace ldis::engine {
@@ -197,36 +198,6 @@ void CreatePrivately(const std::string& path) {
     if (path.empty() || path == ":memory:") return;
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd >= 0) ::close(fd);
-}
-
-// Milliseconds since the epoch of an RFC 3339 date-time the schema has accepted, or -1.
-std::int64_t ParseTimeMs(std::string_view t) {
-    if (t.size() < 19) return -1;
-    const auto num = [&](std::size_t at, std::size_t len) {
-        std::int64_t n = 0;
-        for (std::size_t i = at; i < at + len; ++i) {
-            if (t[i] < '0' || t[i] > '9') return std::int64_t{-1};
-            n = n * 10 + (t[i] - '0');
-        }
-        return n;
-    };
-    const auto year = num(0, 4), month = num(5, 2), day = num(8, 2);
-    const auto hour = num(11, 2), minute = num(14, 2), second = num(17, 2);
-    if (year < 0 || month < 1 || day < 1 || hour < 0 || minute < 0 || second < 0) return -1;
-    std::size_t i = 19;
-    std::int64_t millis = 0;
-    if (i < t.size() && t[i] == '.') {
-        std::int64_t scale = 100;
-        for (++i; i < t.size() && t[i] >= '0' && t[i] <= '9'; ++i, scale /= 10)
-            millis += (t[i] - '0') * scale;
-    }
-    std::int64_t offset_min = 0;
-    if (i < t.size() && (t[i] == '+' || t[i] == '-') && i + 6 <= t.size()) {
-        offset_min = num(i + 1, 2) * 60 + num(i + 4, 2);
-        if (t[i] == '-') offset_min = -offset_min;
-    }
-    const auto days = DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
-    return ((days * 24 + hour) * 60 + minute - offset_min) * 60000 + second * 1000 + millis;
 }
 
 // What an audit entry's hash covers: every field, and the hash of the entry before.
@@ -1654,18 +1625,9 @@ private:
     int GradeNew(const Report& r, std::int64_t seq, const std::string& reference, std::int64_t now,
                  const GradingSetup& g, StoredReport& out) {
         const SignalFacts own = FactsOf({r.document}, g.substances);
-        std::string family = own.family;
-        if (family.empty()) {
-            // No known family: correlate on the first substance's name.
-            boost::json::error_code ec;
-            const auto doc = boost::json::parse(r.document, ec);
-            std::string name;
-            if (!ec)
-                name = boost::json::value_to<std::string>(doc.at("substances").at(0).at("name"));
-            std::transform(name.begin(), name.end(), name.begin(),
-                           [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-            family = "other:" + name;
-        }
+        // The same word the grading panel's table correlates on (panel.hpp).
+        const std::string family =
+            own.family.empty() ? CorrelationFamily(r.document, g.substances) : own.family;
         std::int64_t seen = ParseTimeMs(r.observed_at.empty() ? r.submitted_at : r.observed_at);
         if (seen < 0) seen = now;
 
@@ -2468,6 +2430,52 @@ private:
     std::mt19937_64 rng_{std::random_device{}()};
     std::thread thread_;
 };
+
+std::vector<StoredSignal> ReportStore::ReadSignals(const std::string& path) {
+    Connection db(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, 5000);
+    if (const int rc = db.Exec("SELECT count(*) FROM signals"); rc != SQLITE_OK)
+        throw StoreError(path + ": " + db.Describe(rc));
+    std::vector<StoredSignal> out;
+    sqlite3_stmt* signals =
+        db.Prepare("SELECT id, family, authority, district, level FROM signals ORDER BY id");
+    int rc;
+    while ((rc = sqlite3_step(signals)) == SQLITE_ROW) {
+        StoredSignal s;
+        s.id = sqlite3_column_int64(signals, 0);
+        s.family = ColumnText(signals, 1);
+        s.authority = ColumnText(signals, 2);
+        s.district = ColumnText(signals, 3);
+        s.level = ColumnText(signals, 4);
+        out.push_back(std::move(s));
+    }
+    if (rc != SQLITE_DONE) throw StoreError(path + ": " + db.Describe(rc));
+    sqlite3_stmt* documents = db.Prepare(
+        "SELECT r.document FROM reports r JOIN signal_reports sr ON sr.report_seq = r.seq "
+        "WHERE sr.signal_id = ?1 ORDER BY r.seq");
+    sqlite3_stmt* alert = db.Prepare(
+        "SELECT reference, status, level FROM alerts WHERE signal_id = ?1 AND status IN "
+        "('draft','issued','updated') ORDER BY id DESC LIMIT 1");
+    for (auto& s : out) {
+        {
+            StatementUse use(documents);
+            sqlite3_bind_int64(documents, 1, s.id);
+            while ((rc = sqlite3_step(documents)) == SQLITE_ROW)
+                s.documents.push_back(ColumnText(documents, 0));
+            if (rc != SQLITE_DONE) throw StoreError(path + ": " + db.Describe(rc));
+        }
+        StatementUse use(alert);
+        sqlite3_bind_int64(alert, 1, s.id);
+        rc = sqlite3_step(alert);
+        if (rc == SQLITE_ROW) {
+            s.alert_reference = ColumnText(alert, 0);
+            s.alert_status = ColumnText(alert, 1);
+            s.alert_level = ColumnText(alert, 2);
+        } else if (rc != SQLITE_DONE) {
+            throw StoreError(path + ": " + db.Describe(rc));
+        }
+    }
+    return out;
+}
 
 ReportStore::ReportStore(StoreOptions options)
     : impl_(std::make_unique<Impl>(std::move(options))) {}

@@ -63,6 +63,12 @@ public:
     // The level is the highest any rule grants; harm to anyone under 18 raises it by one.
     Grade Apply(const SignalFacts& facts) const;
     std::size_t size() const { return rules_.size(); }
+    // The rules' ids, in the file's order.
+    std::vector<std::string> Ids() const {
+        std::vector<std::string> out;
+        for (const auto& r : rules_) out.push_back(r.id);
+        return out;
+    }
 
 private:
     struct Condition {

@@ -14,6 +14,7 @@
 #include "ldis/engine/delivery.hpp"
 #include "ldis/engine/grading.hpp"
 #include "ldis/engine/lifecycle.hpp"
+#include "ldis/engine/panel.hpp"
 #include "ldis/engine/report.hpp"
 #include "ldis/engine/result.hpp"
 
@@ -323,6 +324,11 @@ public:
 
     // The user_version of a database file, without migrating it. Throws StoreError.
     static int FileSchemaVersion(const std::string& path);
+
+    // Every signal of a database file with its reports and live alert, read through a
+    // read-only connection (nothing is written, and ldisd may be running): what a replay
+    // of new grading rules needs. Throws StoreError.
+    static std::vector<StoredSignal> ReadSignals(const std::string& path);
 
 private:
     class Impl;

@@ -23,6 +23,10 @@ std::string IsoTimeMs(std::int64_t ms);
 // The same as "23 Nov 2026 09:30 UTC", for people; "" for 0 or less. Pure.
 std::string HumanTimeMs(std::int64_t ms);
 
+// Milliseconds since the epoch of an RFC 3339 date-time the report schema has accepted
+// ("2026-11-23T09:30:00Z", "...+01:00", with or without fractions), or -1. Pure.
+std::int64_t ParseTimeMs(std::string_view t);
+
 // Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm). Pure.
 std::int64_t DaysFromCivil(std::int64_t y, unsigned m, unsigned d);
 
