@@ -174,6 +174,18 @@ int main(int argc, char** argv) {
         actions[a] = alerts->add_subcommand(a, std::string(a) + " an alert (coordinator)");
         actions[a]->add_option("id", alert_id, "the reference, KM-2026-0007")->required();
     }
+    std::string override_level, override_reason;
+    bool override_lift = false;
+    auto* alerts_override = alerts->add_subcommand(
+        "override",
+        "set the level of an alert's signal by hand, with a reason, or --lift it "
+        "(coordinator); it holds over new reports until lifted");
+    alerts_override->add_option("id", alert_id, "the reference, KM-2026-0007")->required();
+    alerts_override->add_option("--level", override_level, "red, amber, green or none")
+        ->check(CLI::IsMember({"red", "amber", "green", "none"}));
+    alerts_override->add_option("--reason", override_reason, "why, 10 to 500 characters; audited")
+        ->required();
+    alerts_override->add_flag("--lift", override_lift, "give the level back to the rules");
     auto* partners = cli.add_subcommand("partners", "partners and their subscriptions");
     partners->require_subcommand(1);
     auto* partners_list = partners->add_subcommand("list", "every partner (coordinator)");
@@ -309,6 +321,32 @@ int main(int argc, char** argv) {
                       << v.at("deliveries").as_array().size() << " deliveries, "
                       << v.at("acknowledgements").as_array().size() << " acknowledgement(s), "
                       << v.at("audit").as_array().size() << " audit entries\n";
+            return 0;
+        }
+        if (alerts_override->parsed()) {
+            if (override_lift == !override_level.empty()) {
+                std::cerr << "ldisctl: give --level LEVEL, or --lift\n";
+                return 2;
+            }
+            boost::json::object body{{"reason", override_reason}};
+            if (override_lift)
+                body["lift"] = true;
+            else
+                body["level"] = override_level;
+            const auto r = ldis::app::CallApi(
+                "POST", server + "/api/v1/alerts/" + Encode(alert_id) + "/override", token,
+                boost::json::serialize(body));
+            if (r.status != 200) return Report(r);
+            const auto v = boost::json::parse(r.body).as_object();
+            std::cout << "signal " << Str(v.at("signal")) << " is now " << Str(v.at("level"))
+                      << (v.at("override").is_null()
+                              ? " (set by the rules)"
+                              : " (set by hand; the rules give " + Str(v.at("rules_level")) + ")");
+            if (v.at("alert").is_object())
+                std::cout << "; alert " << Str(v.at("alert").at("reference")) << " version "
+                          << Str(v.at("alert").at("version")) << ", "
+                          << Str(v.at("alert").at("status"));
+            std::cout << '\n';
             return 0;
         }
         for (const auto& [action, command] : actions) {

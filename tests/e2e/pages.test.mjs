@@ -83,7 +83,7 @@ before(async () => {
   ], path.join(work, 'ldisd.log'));
   await until(() => fs.existsSync(path.join(work, 'ldisd.log')) &&
     fs.readFileSync(path.join(work, 'ldisd.log'), 'utf8').includes('http listening'), 'ldisd to listen');
-  for (const role of ['submitter', 'coordinator']) {
+  for (const role of ['submitter', 'coordinator', 'admin']) {
     tokens[role] = execFileSync(path.join(build, 'app/ldisctl'),
       ['tokens', 'create', '--db', db, '--role', role, '--name', `${role}@example.org`],
       { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
@@ -253,4 +253,68 @@ test('a coordinator writes the wording, is shown a name it holds, and edits it o
   assert.doesNotMatch(await page.textContent('main'), /Darren/);
   await shot(page, '11-wording-sent');
   await context.close();
+});
+
+test('a coordinator sets the level by hand with a reason, and gives it back to the rules', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, 'coordinator');
+  await page.goto(`${base}/alerts/${alertRef}`);
+  await page.click('summary:has-text("Set the level by hand")');
+  await page.selectOption('#override-level', 'red');
+  // Too short a reason is refused, and nothing changes.
+  await page.fill('#override-reason', 'bad batch');
+  await page.click('button:has-text("Set this level")');
+  assert.match(await page.textContent('.govuk-error-summary'), /10 to 500 characters/);
+  await page.click('summary:has-text("Set the level by hand")');
+  await page.selectOption('#override-level', 'red');
+  await page.fill('#override-reason', 'The DRD panel has two suspected deaths from this batch, not yet reported');
+  await page.click('button:has-text("Set this level")');
+  await page.waitForURL(new RegExp(`/alerts/${alertRef}$`));
+  assert.match(await page.textContent('#override'), /set by hand by coordinator@example\.org/);
+  assert.match(await page.textContent('#override'), /two suspected deaths/);
+  assert.match(await page.textContent('#rules-now'), /The rules would now give amber\./);
+  assert.match(await page.textContent('.govuk-tag'), /red/);
+  await shot(page, '12-level-set-by-hand');
+  await accessible(page, 'alert record with the level set by hand');
+  await page.fill('#override-reason', 'The panel found the deaths were from another product');
+  await page.click('button:has-text("Give the level back to the rules")');
+  await page.waitForURL(new RegExp(`/alerts/${alertRef}$`));
+  assert.equal(await page.$('#override'), null);
+  assert.match(await page.textContent('.govuk-tag'), /amber/);
+  await context.close();
+});
+
+test('an admin replays proposed grading rules from the dashboard and is warned of a lowered red', async () => {
+  const rules = fs.readFileSync(path.join(root, 'config', 'rules.toml'), 'utf8');
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, 'coordinator');
+  await page.goto(`${base}/grading`);
+  assert.match(await page.textContent('#forbidden'), /Only an administrator/);
+  await context.close();
+
+  const adminContext = await browser.newContext();
+  const admin = await adminContext.newPage();
+  await signIn(admin, 'admin');
+  await admin.click('#grading-link');
+  await admin.waitForURL(/\/grading$/);
+  await accessible(admin, 'grading replay form');
+  // The shipped rules change nothing.
+  await admin.fill('#rules', rules);
+  await admin.click('button:has-text("Replay")');
+  assert.match(await admin.textContent('#summary'), /^\d+ signals, 0 would change$/);
+  // Rules that make everything green would bring down the red of the open-form death.
+  const greenOnly = '[[rule]]\nid = "only-green"\nlevel = "green"\nreason = "Everything is information."\nwhen = ["reports >= 1"]\n';
+  await admin.fill('#rules', greenOnly);
+  await admin.click('button:has-text("Replay")');
+  assert.match(await admin.textContent('#summary'), /would change$/);
+  assert.ok((await admin.$$('tr.change-row')).length >= 1);
+  await shot(admin, '13-grading-replay');
+  await accessible(admin, 'grading replay result');
+  // A rules file with a mistake is named, not run.
+  await admin.fill('#rules', '[[rule]]\nid = "x"\nlevel = "crimson"\n');
+  await admin.click('button:has-text("Replay")');
+  assert.match(await admin.textContent('.govuk-error-summary'), /the proposed rules:/);
+  await adminContext.close();
 });

@@ -270,3 +270,38 @@ TEST_F(LdisctlTest, GradingReplayShowsWhatWouldChangeAndWarnsOfALoweredRed) {
     std::tie(code, out) = Run({"alerts", "show", alert}, coordinator_);
     EXPECT_NE(out.find("red"), std::string::npos) << out;
 }
+
+// A coordinator sets a signal's level by hand from the command line, and lifts it.
+TEST_F(LdisctlTest, AlertsOverrideSetsTheLevelByHandAndLiftsIt) {
+    const std::string file = dir_ / "report.json";
+    std::ofstream(file) << ldis::test::ValidReportText(NewUuid());
+    auto [code, out] = Run({"submit", file}, submitter_);
+    ASSERT_EQ(code, 0) << out;
+    const std::string alert = out.substr(out.find("alert KM-") + 6, 12);
+    std::tie(code, out) =
+        Run({"alerts", "override", alert, "--reason", "no level given here"}, coordinator_);
+    EXPECT_EQ(code, 2) << out;
+    EXPECT_NE(out.find("give --level LEVEL, or --lift"), std::string::npos) << out;
+    std::tie(code, out) =
+        Run({"alerts", "override", alert, "--level", "red", "--reason", "short"}, coordinator_);
+    EXPECT_EQ(code, 2) << out;
+    std::tie(code, out) = Run({"alerts", "override", alert, "--level", "red", "--reason",
+                               "A death from this batch is with the coroner"},
+                              submitter_);
+    EXPECT_EQ(code, 7) << out;
+    std::tie(code, out) = Run({"alerts", "override", alert, "--level", "red", "--reason",
+                               "A death from this batch is with the coroner"},
+                              coordinator_);
+    ASSERT_EQ(code, 0) << out;
+    EXPECT_NE(out.find("is now red (set by hand; the rules give amber); alert " + alert +
+                       " version 2, issued"),
+              std::string::npos)
+        << out;
+    std::tie(code, out) = Run({"alerts", "override", alert, "--lift", "--reason",
+                               "The coroner found another cause of death"},
+                              coordinator_);
+    ASSERT_EQ(code, 0) << out;
+    EXPECT_NE(out.find("is now amber (set by the rules); alert " + alert + " version 3, updated"),
+              std::string::npos)
+        << out;
+}

@@ -114,7 +114,19 @@ json::object AlertJson(const engine::StoredAlert& a, const std::string& public_u
         {"valid_until",
          a.valid_until_ms ? json::value(IsoTime(a.valid_until_ms)) : json::value(nullptr)},
         {"sections", Sections(a.body)},
+        {"signal", a.signal_id},
+        {"rules_level", a.override.rules_level},
+        {"override", OverrideJson(a.override)},
         {"url", public_url + "/alerts/" + a.reference}};
+}
+
+json::value OverrideJson(const engine::SignalOverride& o) {
+    if (o.level.empty()) return nullptr;
+    return json::object{{"level", o.level},
+                        {"reason", o.reason},
+                        {"by", o.by},
+                        {"at", IsoTime(o.at_ms)},
+                        {"rules_level", o.rules_level}};
 }
 
 WordingCheck CheckWording(const std::map<std::string, std::string>& sections) {

@@ -24,6 +24,8 @@ std::string IsoTime(std::int64_t ms);
 std::optional<std::int64_t> ParseTime(std::string_view text);
 
 boost::json::object AlertJson(const engine::StoredAlert& alert, const std::string& public_url);
+// A signal's override as JSON {level, reason, by, at, rules_level}, or null when none.
+boost::json::value OverrideJson(const engine::SignalOverride& override_);
 // A report for a coordinator: the reporter's contact removed, every free-text field
 // (organisation, role, substance names, appearance, markings, symptoms, description)
 // scrubbed.

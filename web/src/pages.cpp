@@ -283,7 +283,8 @@ Pages::Pages(const Services& services, const std::string& templates_dir, std::st
     };
     colours_ = words_at("colour");
     shapes_ = words_at("shape");
-    for (const char* name : {"layout", "login", "report", "receipt", "dashboard", "alert"}) {
+    for (const char* name :
+         {"layout", "login", "report", "receipt", "dashboard", "alert", "grading"}) {
         const std::string path = templates_dir + "/web/" + name + ".mustache";
         std::string text = ReadAll(path);
         if (text.empty())
@@ -392,11 +393,14 @@ WebResponse Pages::TooMany(int retry_after_s, const std::optional<Sessions::Sess
     return r;
 }
 
+bool Pages::IsPage(std::string_view path) {
+    return path == "/" || path == "/login" || path == "/logout" || path == "/report" ||
+           path == "/grading" || path.starts_with("/alerts/") || path.starts_with("/assets/");
+}
+
 std::optional<WebResponse> Pages::Handle(const WebRequest& req) {
     if (req.path.starts_with("/assets/")) return Asset(req.path);
-    const bool page = req.path == "/" || req.path == "/login" || req.path == "/logout" ||
-                      req.path == "/report" || req.path.starts_with("/alerts/");
-    if (!page) return std::nullopt;
+    if (!IsPage(req.path)) return std::nullopt;
     if (req.method == "POST" && req.sec_fetch_site == "cross-site") {
         // A browser says the form came from another site: never act on it.
         return LoginPage(req, "/",
@@ -431,6 +435,7 @@ std::optional<WebResponse> Pages::Handle(const WebRequest& req) {
                          403);
     }
     if (req.path == "/") return Dashboard(req, *session);
+    if (req.path == "/grading") return GradingPage(req, *session);
     // /alerts/{ref} and /alerts/{ref}/{action}
     const std::string rest = req.path.substr(8);
     const auto slash = rest.find('/');
@@ -872,6 +877,7 @@ WebResponse Pages::Dashboard(const WebRequest& req, const Sessions::Session& ses
         {"updated", "An update of the alert was issued"},
         {"cancelled", "The alert was cancelled"}};
     if (auto it = kDone.find(q("done")); it != kDone.end()) d.set("flash", it->second);
+    if (session.role == "admin") d.set("admin", true);
     return Render("dashboard", "Dashboard", &d, session);
 }
 
@@ -944,6 +950,14 @@ WebResponse Pages::AlertPage(const std::string& reference, const Sessions::Sessi
     d.set("audience", a.audience);
     d.set("reports", std::to_string(a.reports));
     if (a.provisional) d.set("provisional", true);
+    if (!a.override.level.empty()) {
+        d.set("overridden", true);
+        d.set("override_by", a.override.by);
+        d.set("override_reason", a.override.reason);
+        d.set("override_at", engine::HumanTimeMs(a.override.at_ms));
+        d.set("rules_level", a.override.rules_level);
+        if (a.override.rules_level != a.override.level) d.set("rules_differ", true);
+    }
     const bool live = a.status == "draft" || a.status == "issued" || a.status == "updated";
     if (live) d.set("live", true);
     if (a.status == "draft" || a.provisional) {
@@ -1136,9 +1150,102 @@ WebResponse Pages::AlertPage(const std::string& reference, const Sessions::Sessi
     return Render("alert", a.reference, &d, session);
 }
 
+// Admins: paste a proposed rules file and see what it would change over every stored
+// signal (engine::Replay); nothing is written.
+WebResponse Pages::GradingPage(const WebRequest& req, const Sessions::Session& session) {
+    mus::data d;
+    if (session.role != "admin") {
+        d.set("forbidden", true);
+        return Render("grading", "Replay grading rules", &d, session, 403);
+    }
+    if (req.method != "POST") return Render("grading", "Replay grading rules", &d, session);
+    const auto form = ParseForm(req.body);
+    const auto it = form.find("rules");
+    std::string rules_text = it == form.end() ? std::string() : it->second;
+    std::erase(rules_text, '\r');
+    d.set("rules", rules_text);
+    const auto current = services_.store->Grading();
+    try {
+        if (!current) throw std::runtime_error("grading is not set up");
+        const auto proposed =
+            engine::Rules::Parse(rules_text, "the proposed rules", current->substances);
+        const auto result =
+            engine::Replay(services_.store->Signals(), current->substances, proposed);
+        d.set("done", true);
+        d.set("signals", std::to_string(result.signals));
+        d.set("changed", std::to_string(result.changes.size()));
+        mus::data changes{mus::data::type::list}, lowered{mus::data::type::list};
+        for (const auto& c : result.changes) {
+            mus::data row;
+            row.set("signal", std::to_string(c.signal));
+            row.set("district", c.district);
+            row.set("family", Pretty(c.family));
+            row.set("now", c.now);
+            row.set("then", c.then);
+            std::string fired;
+            for (const auto& f : c.fired) fired += (fired.empty() ? "" : ", ") + f;
+            row.set("rules_fired", fired.empty() ? std::string("none") : fired);
+            row.set("alert", c.alert_reference);
+            if (c.lowers_live_red) lowered << row;
+            changes << row;
+        }
+        d.set("changes", changes);
+        if (result.changes.empty()) d.set("no_changes", true);
+        if (result.lowered_live_reds > 0) {
+            d.set("lowered", lowered);
+            d.set("lowers_red", true);
+        }
+        mus::data levels{mus::data::type::list};
+        for (const char* level : {"red", "amber", "green", "none"}) {
+            mus::data row;
+            row.set("level", level);
+            row.set("now", std::to_string(result.now_by_level.at(level)));
+            row.set("then", std::to_string(result.then_by_level.at(level)));
+            levels << row;
+        }
+        d.set("levels", levels);
+    } catch (const engine::StoreError&) {
+        throw;
+    } catch (const std::exception& e) {
+        d.set("problem", std::string(e.what()));
+        return Render("grading", "Replay grading rules", &d, session, 422);
+    }
+    return Render("grading", "Replay grading rules", &d, session);
+}
+
 WebResponse Pages::AlertAction(const WebRequest& req, const std::string& reference,
                                const std::string& action, const Sessions::Session& session) {
     engine::AlertAction what;
+    if (action == "override") {
+        const auto form = ParseForm(req.body);
+        const auto field = [&](const char* name) {
+            const auto it = form.find(name);
+            return it == form.end() ? std::string() : it->second;
+        };
+        const bool lift = !field("lift").empty();
+        const std::string reason = field("reason");
+        const std::string level = lift ? std::string() : field("level");
+        engine::Level parsed;
+        std::string problem;
+        if (reason.size() < 10 || reason.size() > 500)
+            problem = "Say why you set the level by hand, in 10 to 500 characters.";
+        else if (!lift && !engine::ParseLevel(level, parsed))
+            problem = "Choose red, amber or green.";
+        const auto alert = services_.store->FindAlert(reference);
+        if (!alert) return Redirect("/alerts/" + reference);
+        if (problem.empty()) {
+            auto done = services_.store->Override(alert->signal_id, level, reason, session.name);
+            if (!done.ok()) problem = done.error().message;
+        }
+        if (!problem.empty()) {
+            WebResponse r = AlertPage(reference, session, problem);
+            r.status = 422;
+            return r;
+        }
+        spdlog::info("signal {} override {} by {}", alert->signal_id, lift ? "lifted" : level,
+                     session.name);
+        return Redirect("/alerts/" + reference);
+    }
     if (action == "approve") {
         what = engine::AlertAction::kApprove;
     } else if (action == "update") {

@@ -66,6 +66,8 @@ public:
     // `bad_keys` counts wrong access keys per address, shared with the API's bearer tokens.
     Pages(const Services& services, const std::string& templates_dir, std::string assets_dir,
           const ServerOptions& options, FailureLimit& bad_keys);
+    // The paths the pages serve (the rest is the API, feeds and acknowledgements).
+    static bool IsPage(std::string_view path);
     // The response for a page, an asset, or nullopt when `request.path` is none of them.
     // Blocks on the store: call on a worker thread.
     std::optional<WebResponse> Handle(const WebRequest& request);
@@ -91,6 +93,7 @@ private:
     bool FormTokenMatches(const WebRequest& request,
                           const std::multimap<std::string, std::string>& form) const;
     WebResponse Dashboard(const WebRequest& request, const Sessions::Session& session);
+    WebResponse GradingPage(const WebRequest& request, const Sessions::Session& session);
     // `draft` is wording a coordinator sent that the scrubber questioned (`findings`):
     // shown again in the form, with what was found.
     WebResponse AlertPage(const std::string& reference, const Sessions::Session& session,

@@ -109,6 +109,9 @@ std::optional<engine::AlertRecord> ReadableBy(const std::string& role, engine::A
     if (record.versions.empty() || !WasIssued(record.alert.status)) return std::nullopt;
     record.deliveries.clear();
     record.audit.clear();
+    // Why a coordinator set the level by hand, and who, is for coordinators.
+    record.alert.override.reason.clear();
+    record.alert.override.by.clear();
     return record;
 }
 
@@ -243,10 +246,7 @@ public:
                 web.origin = Header(req, http::field::origin);
                 web.sec_fetch_site = req["Sec-Fetch-Site"];
                 web.client = client;
-                const bool is_page = path == "/" || path == "/login" || path == "/logout" ||
-                                     path == "/report" || path.starts_with("/alerts/") ||
-                                     path.starts_with("/assets/");
-                if (is_page) {
+                if (Pages::IsPage(path)) {
                     return Blocking(
                         [this, web = std::move(web)]() -> Response {
                             auto page = pages_.Handle(web);
@@ -460,6 +460,98 @@ private:
                     "application/json");
     }
 
+    // {"level": "red", "reason": "..."} sets an override; {"lift": true, "reason": "..."}
+    // lifts it. The reason (10 to 500 characters) is audited.
+    Response OverrideResponse(const std::string& kind, const std::string& id,
+                              const std::string& body, const engine::ApiToken& who) {
+        std::int64_t signal = 0;
+        if (kind == "alerts") {
+            const auto alert = services_.store->FindAlert(id);
+            if (!alert) return JsonError(http::status::not_found, "not_found", "no alert " + id);
+            signal = alert->signal_id;
+        } else {
+            const auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), signal);
+            if (ec != std::errc() || end != id.data() + id.size() || signal <= 0)
+                return JsonError(http::status::not_found, "not_found", "no signal " + id);
+        }
+        json::error_code ec;
+        const auto doc = json::parse(body, ec);
+        if (ec || !doc.is_object())
+            return JsonError(http::status::bad_request, "bad_request",
+                             "the body must be a JSON object: {\"level\": \"red\", \"reason\": "
+                             "\"...\"}, or {\"lift\": true, \"reason\": \"...\"}");
+        const auto& o = doc.as_object();
+        const auto* reason = o.if_contains("reason");
+        if (!reason || !reason->is_string() || reason->as_string().size() < 10 ||
+            reason->as_string().size() > 500)
+            return JsonError(http::status::bad_request, "bad_request",
+                             "say why, in a sentence: \"reason\", 10 to 500 characters; it is "
+                             "kept in the audit log and shown on the alert");
+        const auto* lift = o.if_contains("lift");
+        const bool lifting = lift && lift->is_bool() && lift->as_bool();
+        std::string level;
+        if (!lifting) {
+            const auto* l = o.if_contains("level");
+            engine::Level parsed;
+            if (!l || !l->is_string() || !engine::ParseLevel(l->as_string(), parsed))
+                return JsonError(http::status::bad_request, "bad_request",
+                                 "level must be none, green, amber or red (or send \"lift\": "
+                                 "true to give the level back to the rules)");
+            level = std::string(l->as_string());
+        }
+        auto done =
+            services_.store->Override(signal, level, std::string(reason->as_string()), who.name);
+        if (!done.ok()) {
+            const bool missing = done.error().message.starts_with("there is no signal");
+            return JsonError(missing ? http::status::not_found : http::status::conflict,
+                             missing ? "not_found" : "conflict", done.error().message);
+        }
+        const auto& held = done.value();
+        spdlog::info("signal {} override {} by {}", signal, lifting ? "lifted" : level, who.name);
+        json::value alert = nullptr;
+        if (!held.alert_reference.empty()) {
+            if (const auto a = services_.store->FindAlert(held.alert_reference))
+                alert = AlertJson(*a, services_.public_url);
+        }
+        return Make(http::status::ok,
+                    json::serialize(
+                        json::object{{"signal", signal},
+                                     {"level", held.level.empty() ? held.rules_level : held.level},
+                                     {"rules_level", held.rules_level},
+                                     {"override", OverrideJson(held)},
+                                     {"alert", alert}}),
+                    "application/json");
+    }
+
+    // {"rules": TOML text, "substances": TOML text (optional: the ones in use)}.
+    Response ReplayResponse(const std::string& body) {
+        json::error_code ec;
+        const auto doc = json::parse(body, ec);
+        const auto* rules = !ec && doc.is_object() ? doc.as_object().if_contains("rules") : nullptr;
+        if (!rules || !rules->is_string())
+            return JsonError(http::status::bad_request, "bad_request",
+                             "send the proposed rules file as text: {\"rules\": \"[[rule]]...\", "
+                             "\"substances\": \"...\" (optional)}");
+        const auto current = services_.store->Grading();
+        if (!current) return JsonError(http::status::conflict, "conflict", "grading is not set up");
+        try {
+            const auto* given = doc.as_object().if_contains("substances");
+            std::optional<engine::Substances> substances;
+            if (given && given->is_string())
+                substances = engine::Substances::Parse(given->as_string(), "substances");
+            const auto& use = substances ? *substances : current->substances;
+            const auto proposed = engine::Rules::Parse(rules->as_string(), "rules", use);
+            return Make(
+                http::status::ok,
+                engine::ReplayToJson(engine::Replay(services_.store->Signals(), use, proposed)),
+                "application/json");
+        } catch (const engine::StoreError&) {
+            throw;
+        } catch (const std::exception& e) {
+            return JsonError(http::status::unprocessable_entity, "invalid_rules", e.what());
+        }
+    }
+
     // Reads ?since, ?until, ?limit, ?offset and the word filters; or the 400 to send.
     std::variant<engine::AlertFilter, Response> FilterOf(std::map<std::string, std::string> query) {
         engine::AlertFilter f;
@@ -612,6 +704,31 @@ private:
                 [this, ref, version](const engine::ApiToken& who) {
                     return CapResponse(ref, version, who.role);
                 },
+                std::move(reply));
+            return true;
+        }
+        if (parts.size() == 5 && parts[4] == "override" &&
+            (parts[2] == "signals" || parts[2] == "alerts")) {
+            // A coordinator sets a signal's level by hand, or lifts that: by the signal's id,
+            // or by its alert's reference.
+            if (method != http::verb::post) return reply(NotAllowed("POST")), true;
+            const std::string kind = parts[2], id = parts[3];
+            auto body = std::make_shared<std::string>(req.body());
+            Authorized(
+                bearer, kCoordinator | kAdmin, client,
+                [this, kind, id, body](const engine::ApiToken& who) {
+                    return OverrideResponse(kind, id, *body, who);
+                },
+                std::move(reply));
+            return true;
+        }
+        if (path == "/api/v1/grading/replay") {
+            // Admins: every stored signal graded again with proposed rules; nothing written.
+            if (method != http::verb::post) return reply(NotAllowed("POST")), true;
+            auto body = std::make_shared<std::string>(req.body());
+            Authorized(
+                bearer, kAdmin, client,
+                [this, body](const engine::ApiToken&) { return ReplayResponse(*body); },
                 std::move(reply));
             return true;
         }

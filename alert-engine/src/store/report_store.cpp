@@ -188,6 +188,14 @@ constexpr const char* kMigrations[] = {
     R"sql(
     ALTER TABLE alerts ADD COLUMN wording TEXT NOT NULL DEFAULT '{}';
     )sql",
+    // v9: a coordinator's override of a signal's level, with the reason; the level column
+    // stays what the rules give.
+    R"sql(
+    ALTER TABLE signals ADD COLUMN override_level TEXT;
+    ALTER TABLE signals ADD COLUMN override_reason TEXT;
+    ALTER TABLE signals ADD COLUMN override_by TEXT;
+    ALTER TABLE signals ADD COLUMN override_at_ms INTEGER;
+    )sql",
 };
 static_assert(std::size(kMigrations) == ReportStore::kSchemaVersion);
 
@@ -198,6 +206,32 @@ void CreatePrivately(const std::string& path) {
     if (path.empty() || path == ":memory:") return;
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd >= 0) ::close(fd);
+}
+
+// The rules that fired, as the alert_versions.rules column holds them.
+std::string RulesJson(const Grade& grade) {
+    boost::json::array fired;
+    for (const auto& f : grade.fired) {
+        fired.push_back(
+            {{"id", f.id}, {"level", std::string(ToString(f.level))}, {"reason", f.reason}});
+    }
+    return boost::json::serialize(fired);
+}
+
+// The grade an alert shows: the rules', or a coordinator's override of its level, which
+// then comes first among the rules with its reason.
+Grade WithOverride(Grade grade, const SignalOverride& held) {
+    Level level = Level::kNone;
+    if (held.level.empty() || !ParseLevel(held.level, level)) return grade;
+    // Partners read that a coordinator set it, not their words or name: the reason is for
+    // the audit log and the coordinators' record.
+    grade.fired.insert(grade.fired.begin(),
+                       FiredRule{"override", level,
+                                 "Set by a public health coordinator, who has seen more than the "
+                                 "reports show (the rules give " +
+                                     std::string(ToString(grade.level)) + ")."});
+    grade.level = level;
+    return grade;
 }
 
 // What an audit entry's hash covers: every field, and the hash of the entry before.
@@ -464,6 +498,13 @@ public:
         auto alert = Alerts(ref);
         if (alert.empty()) return Error{"no alert " + ref};
         return alert.front();
+    }
+
+    Result<SignalOverride> Override(std::int64_t signal_id, const std::string& level,
+                                    const std::string& reason, const std::string& actor) {
+        return OnWriter<SignalOverride>([&]() -> Result<SignalOverride> {
+            return OverrideOnWriter(signal_id, level, reason, actor);
+        });
     }
 
     Result<std::vector<std::string>> ExpireDue(std::int64_t now_ms) {
@@ -969,6 +1010,8 @@ public:
         std::lock_guard lock(mutex_);
         grading_ = std::move(grading);
     }
+    std::shared_ptr<const GradingSetup> GradingInUse() const { return CurrentGrading(); }
+    const std::string& FilePath() const { return options_.path; }
 
     Result<StoredReport> Insert(const Report& report, std::string_view channel) {
         Pending pending{&report, channel, {}};
@@ -1064,7 +1107,9 @@ public:
             "a.version, a.provisional, s.family, s.district, v.rules, v.scrubbed, v.body, "
             "(SELECT count(*) FROM signal_reports sr WHERE sr.signal_id = a.signal_id), "
             "s.authority, a.created_at_ms, a.updated_at_ms, coalesce(a.issued_at_ms, 0), "
-            "coalesce(a.valid_until_ms, 0)" +
+            "coalesce(a.valid_until_ms, 0), s.level, coalesce(s.override_level, ''), "
+            "coalesce(s.override_reason, ''), coalesce(s.override_by, ''), "
+            "coalesce(s.override_at_ms, 0)" +
             from + where + " ORDER BY a.id DESC LIMIT " + std::to_string(f.limit) + " OFFSET " +
             std::to_string(f.offset);
         sqlite3_prepare_v2(reader_->get(), sql.c_str(), -1, &stmt, nullptr);
@@ -1094,6 +1139,12 @@ public:
             a.updated_at_ms = sqlite3_column_int64(stmt, 16);
             a.issued_at_ms = sqlite3_column_int64(stmt, 17);
             a.valid_until_ms = sqlite3_column_int64(stmt, 18);
+            a.override.signal_id = a.signal_id;
+            a.override.rules_level = ColumnText(stmt, 19);
+            a.override.level = ColumnText(stmt, 20);
+            a.override.reason = ColumnText(stmt, 21);
+            a.override.by = ColumnText(stmt, 22);
+            a.override.at_ms = sqlite3_column_int64(stmt, 23);
             page.alerts.push_back(std::move(a));
         }
         sqlite3_finalize(stmt);
@@ -1358,6 +1409,122 @@ private:
         sqlite3_bind_int64(stmt, 4, now);
         const int rc = sqlite3_step(stmt);
         return rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+
+    // Sets (level) or lifts (level "") a coordinator's override of a signal's level, and
+    // makes the signal's alert follow: a new version at the level now shown, by policy (a
+    // red goes out at once; an amber is a draft to approve), or a new alert. The override
+    // holds when new reports grade the signal again, until it is lifted. Audited with the
+    // reason and what the rules give.
+    Result<SignalOverride> OverrideOnWriter(std::int64_t signal_id, const std::string& level,
+                                            const std::string& reason, const std::string& actor) {
+        const auto g = CurrentGrading();
+        if (!g) return Error{"grading is not set up in this store"};
+        const std::int64_t now = NowMs();
+        Transaction tx(writer_);
+        if (tx.begun() != SQLITE_OK)
+            return Error{options_.path + ": " + writer_.Describe(tx.begun())};
+        const auto failed = [&](int rc) {
+            return Error{options_.path + ": " + writer_.Describe(rc)};
+        };
+        SignalOverride before;
+        if (const int rc = ReadOverride(signal_id, before); rc == SQLITE_NOTFOUND)
+            return Error{"there is no signal " + std::to_string(signal_id)};
+        else if (rc != SQLITE_OK)
+            return failed(rc);
+        if (level.empty() && before.level.empty())
+            return Error{"signal " + std::to_string(signal_id) +
+                         " has no override to lift: the rules set its level"};
+        std::string authority, district, facts_text, live_reference, live_level;
+        {
+            sqlite3_stmt* stmt = writer_.Cached(
+                "SELECT authority, district, facts, (SELECT reference FROM alerts WHERE "
+                "signal_id = ?1 AND status IN ('draft','issued','updated') ORDER BY id DESC "
+                "LIMIT 1), (SELECT level FROM alerts WHERE signal_id = ?1 AND status IN "
+                "('draft','issued','updated') ORDER BY id DESC LIMIT 1) FROM signals WHERE id = "
+                "?1");
+            StatementUse use(stmt);
+            sqlite3_bind_int64(stmt, 1, signal_id);
+            if (const int rc = sqlite3_step(stmt); rc != SQLITE_ROW) return failed(rc);
+            authority = ColumnText(stmt, 0);
+            district = ColumnText(stmt, 1);
+            facts_text = ColumnText(stmt, 2);
+            live_reference = ColumnText(stmt, 3);
+            live_level = ColumnText(stmt, 4);
+        }
+        if (level == "none" && !live_reference.empty())
+            return Error{"signal " + std::to_string(signal_id) + " has the live alert " +
+                         live_reference + ": to take it down, cancel it (POST /api/v1/alerts/" +
+                         live_reference + "/cancel); an override may lower it to green"};
+        // The rules may have changed since the last report: grade again, as a replay would.
+        const SignalFacts facts = FactsFromJson(facts_text);
+        const Grade grade = g->rules.Apply(facts);
+        const std::string rules_level(ToString(grade.level));
+        {
+            sqlite3_stmt* stmt = writer_.Cached(
+                "UPDATE signals SET override_level = nullif(?2, ''), override_reason = "
+                "nullif(?3, ''), override_by = nullif(?4, ''), override_at_ms = CASE WHEN ?2 = '' "
+                "THEN NULL ELSE ?5 END, level = ?6, confidence = ?7 WHERE id = ?1");
+            StatementUse use(stmt);
+            sqlite3_bind_int64(stmt, 1, signal_id);
+            // BindText does not copy: each value must outlive the step.
+            const std::string kept_reason = level.empty() ? std::string() : reason;
+            const std::string kept_by = level.empty() ? std::string() : actor;
+            BindText(stmt, 2, level);
+            BindText(stmt, 3, kept_reason);
+            BindText(stmt, 4, kept_by);
+            sqlite3_bind_int64(stmt, 5, now);
+            BindText(stmt, 6, rules_level);
+            BindText(stmt, 7, grade.confidence);
+            if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE) return failed(rc);
+        }
+        const std::string signal_ref = "signal-" + std::to_string(signal_id);
+        audit_.push_back(
+            {now, actor, level.empty() ? "signal.override_lifted" : "signal.overridden", signal_ref,
+             boost::json::serialize(boost::json::object{
+                 {"level", level.empty() ? rules_level : level},
+                 {"reason", reason},
+                 {"rules_level", rules_level},
+                 {"was", before.level.empty() ? before.rules_level : before.level}})});
+        SignalOverride held;
+        held.signal_id = signal_id;
+        held.level = level;
+        held.reason = level.empty() ? std::string() : reason;
+        held.by = level.empty() ? std::string() : actor;
+        held.at_ms = level.empty() ? 0 : now;
+        held.rules_level = rules_level;
+        Grade shown = WithOverride(grade, held);
+        const std::string shown_level(ToString(shown.level));
+        held.alert_reference = live_reference;
+        if (shown_level != (live_reference.empty() ? std::string("none") : live_level)) {
+            AlertRevision rv;
+            rv.signal_id = signal_id;
+            rv.signal_ref = signal_ref;
+            rv.level = shown_level;
+            rv.rules_text = RulesJson(shown);
+            rv.grade = std::move(shown);
+            rv.facts = facts;
+            rv.facts_text = facts_text;
+            sqlite3_stmt* stmt = writer_.Cached(
+                "SELECT document FROM reports WHERE seq IN (SELECT report_seq FROM signal_reports "
+                "WHERE signal_id = ?1 ORDER BY report_seq DESC LIMIT 20) ORDER BY seq");
+            {
+                StatementUse use(stmt);
+                sqlite3_bind_int64(stmt, 1, signal_id);
+                int rc;
+                while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+                    rv.documents.push_back(ColumnText(stmt, 0));
+                if (rc != SQLITE_DONE) return failed(rc);
+            }
+            rv.authority = authority;
+            rv.district = district;
+            rv.trusted = true;  // a coordinator
+            rv.actor = actor;
+            if (const int rc = ReviseAlert(rv, *g, now, held.alert_reference); rc != SQLITE_OK)
+                return failed(rc);
+        }
+        if (auto error = Finish(tx, SQLITE_OK)) return *error;
+        return held;
     }
 
     Result<std::string> ActOnWriter(const std::string& reference, AlertAction action,
@@ -1723,7 +1890,6 @@ private:
                 {{"id", f.id}, {"level", std::string(ToString(f.level))}, {"reason", f.reason}});
         }
         const std::string facts_text = FactsToJson(facts);  // the signal row and the version row
-        const std::string rules_text = boost::json::serialize(fired);
         const std::string signal_ref = "signal-" + std::to_string(signal_id);
         {
             sqlite3_stmt* stmt = writer_.Cached(
@@ -1742,8 +1908,70 @@ private:
                                                         {"confidence", grade.confidence},
                                                         {"reports", facts.numbers["reports"]},
                                                         {"rules", fired}})});
-        out.level = level;
+        // A coordinator's override holds until it is lifted: the alert shows it, and each
+        // version records what the rules give as well.
+        SignalOverride held;
+        if (const int rc = ReadOverride(signal_id, held); rc != SQLITE_OK) return rc;
+        Grade shown = WithOverride(grade, held);
+        const std::string shown_level(ToString(shown.level));
+        const std::string rules_text = RulesJson(shown);
+        out.level = shown_level;
 
+        AlertRevision rv;
+        rv.signal_id = signal_id;
+        rv.signal_ref = signal_ref;
+        rv.level = shown_level;
+        rv.grade = std::move(shown);
+        rv.facts = facts;
+        rv.facts_text = facts_text;
+        rv.rules_text = rules_text;
+        rv.documents = std::move(documents);
+        rv.authority = r.authority;
+        rv.district = r.district;
+        rv.trusted = TrustedSource(r.trust, r.source_type, g.policy);
+        rv.report_reference = reference;
+        return ReviseAlert(rv, g, now, out.alert_reference);
+    }
+
+    // The override a coordinator set on a signal, if any (level "" when none).
+    int ReadOverride(std::int64_t signal_id, SignalOverride& out) {
+        sqlite3_stmt* stmt = writer_.Cached(
+            "SELECT coalesce(override_level, ''), coalesce(override_reason, ''), "
+            "coalesce(override_by, ''), coalesce(override_at_ms, 0), level FROM signals WHERE "
+            "id = ?1");
+        StatementUse use(stmt);
+        sqlite3_bind_int64(stmt, 1, signal_id);
+        const int rc = sqlite3_step(stmt);
+        if (rc != SQLITE_ROW) return rc == SQLITE_DONE ? SQLITE_NOTFOUND : rc;
+        out.signal_id = signal_id;
+        out.level = ColumnText(stmt, 0);
+        out.reason = ColumnText(stmt, 1);
+        out.by = ColumnText(stmt, 2);
+        out.at_ms = sqlite3_column_int64(stmt, 3);
+        out.rules_level = ColumnText(stmt, 4);
+        return SQLITE_OK;
+    }
+
+    // What a new version of a signal's alert is made of: the level it shows (the rules', or
+    // a coordinator's override) and the grade, facts and reports behind it.
+    struct AlertRevision {
+        std::int64_t signal_id = 0;
+        std::string signal_ref;  // "signal-12", for the audit log
+        std::string level;       // the level the alert shows
+        Grade grade;             // its level is `level`; its rules include an override
+        SignalFacts facts;
+        std::string facts_text, rules_text;
+        std::vector<std::string> documents;  // the latest reports, for the alert text
+        std::string authority, district;
+        bool trusted = false;          // a trusted source, or a coordinator
+        std::string actor = "ldisd";   // who made the version
+        std::string report_reference;  // the report that made it; "" for an override
+    };
+
+    // Creates or revises the signal's one live alert for `rv`, by policy, and routes the
+    // new version. Runs in the caller's transaction. Returns an SQLite code.
+    int ReviseAlert(const AlertRevision& rv, const GradingSetup& g, std::int64_t now,
+                    std::string& alert_reference_out) {
         // The signal's live alert, if any.
         std::int64_t alert_id = 0;
         std::string alert_reference, status_text, previous_level;
@@ -1755,7 +1983,7 @@ private:
                 "signal_id = ?1 AND status IN ('draft','issued','updated') ORDER BY id DESC LIMIT "
                 "1");
             StatementUse use(stmt);
-            sqlite3_bind_int64(stmt, 1, signal_id);
+            sqlite3_bind_int64(stmt, 1, rv.signal_id);
             const int rc = sqlite3_step(stmt);
             if (rc == SQLITE_ROW) {
                 alert_id = sqlite3_column_int64(stmt, 0);
@@ -1768,10 +1996,11 @@ private:
                 return rc;
             }
         }
-        if (alert_id == 0 && grade.level == Level::kNone) return SQLITE_OK;  // logged, no alert
+        if (alert_id == 0 && rv.grade.level == Level::kNone) return SQLITE_OK;  // logged, no alert
 
-        const bool trusted = TrustedSource(r.trust, r.source_type, g.policy);
-        const PolicyDecision policy = DecidePolicy(grade.level, "professionals", g.policy, trusted);
+        const bool trusted = rv.trusted;
+        const PolicyDecision policy =
+            DecidePolicy(rv.grade.level, "professionals", g.policy, trusted);
         AlertStatus status = policy.status;
         bool provisional = policy.provisional;
         std::string action = "alert.created";
@@ -1799,10 +2028,10 @@ private:
                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8, ?8, ?9, ?10)");
             StatementUse use(stmt);
             BindText(stmt, 1, alert_reference);
-            sqlite3_bind_int64(stmt, 2, signal_id);
+            sqlite3_bind_int64(stmt, 2, rv.signal_id);
             BindText(stmt, 3, ToString(status));
-            BindText(stmt, 4, level);
-            BindText(stmt, 5, grade.confidence);
+            BindText(stmt, 4, rv.level);
+            BindText(stmt, 5, rv.grade.confidence);
             BindText(stmt, 6, policy.audience);
             sqlite3_bind_int(stmt, 7, provisional ? 1 : 0);
             sqlite3_bind_int64(stmt, 8, now);
@@ -1840,8 +2069,8 @@ private:
             StatementUse use(stmt);
             sqlite3_bind_int64(stmt, 1, alert_id);
             BindText(stmt, 2, ToString(status));
-            BindText(stmt, 3, level);
-            BindText(stmt, 4, grade.confidence);
+            BindText(stmt, 3, rv.level);
+            BindText(stmt, 4, rv.grade.confidence);
             sqlite3_bind_int(stmt, 5, version);
             sqlite3_bind_int64(stmt, 6, now);
             sqlite3_bind_int(stmt, 7, provisional ? 1 : 0);
@@ -1853,8 +2082,8 @@ private:
         meta.version = version;
         meta.status = std::string(ToString(status));
         meta.provisional = provisional;
-        meta.authority = r.authority;
-        meta.district = r.district;
+        meta.authority = rv.authority;
+        meta.district = rv.district;
         meta.public_url = g.public_url;
         {
             sqlite3_stmt* stmt = writer_.Cached(
@@ -1869,7 +2098,7 @@ private:
             }
         }
         const RenderedAlert rendered =
-            RenderAlert(g.templates, meta, documents, facts, grade, g.substances);
+            RenderAlert(g.templates, meta, rv.documents, rv.facts, rv.grade, g.substances);
         std::string body = rendered.ToJson();
         {
             // What a coordinator wrote stays in every later version: a new report changes
@@ -1891,10 +2120,10 @@ private:
             sqlite3_bind_int64(stmt, 1, alert_id);
             sqlite3_bind_int(stmt, 2, version);
             BindText(stmt, 3, ToString(status));
-            BindText(stmt, 4, level);
-            BindText(stmt, 5, grade.confidence);
-            BindText(stmt, 6, rules_text);
-            BindText(stmt, 7, facts_text);
+            BindText(stmt, 4, rv.level);
+            BindText(stmt, 5, rv.grade.confidence);
+            BindText(stmt, 6, rv.rules_text);
+            BindText(stmt, 7, rv.facts_text);
             sqlite3_bind_int64(stmt, 8, now);
             BindText(stmt, 9, body);
             sqlite3_bind_int(stmt, 10, rendered.scrubbed);
@@ -1905,21 +2134,21 @@ private:
             route.alert_id = alert_id;
             route.version = version;
             route.status = std::string(ToString(status));
-            route.level = level;
-            route.authority = r.authority;
-            route.district = r.district;
+            route.level = rv.level;
+            route.authority = rv.authority;
+            route.district = rv.district;
             route.audience = policy.audience;
             // A new draft asks the coordinators to approve it; so does a draft that a report of
             // unverified origin raised to red, which would have gone out at once otherwise.
             route.created_draft = status == AlertStatus::kDraft &&
                                   (action == "alert.created" ||
-                                   (!trusted && level == "red" && previous_level != "red"));
+                                   (!trusted && rv.level == "red" && previous_level != "red"));
             route.page = newly_issued && provisional;
             // A new report in a live signal makes a new version; partners get it at once
             // only when the alert is new or its level changed, else at most once per
             // dispatch.update_interval (FlushUpdates sends the latest one later).
             const bool routed_now = status == AlertStatus::kDraft || newly_issued ||
-                                    action == "alert.created" || level != previous_level ||
+                                    action == "alert.created" || rv.level != previous_level ||
                                     now - routed_at >= g.dispatch.update_interval_ms;
             if (routed_now) {
                 if (const int rc = QueueDeliveries(route, g, now); rc != SQLITE_OK) return rc;
@@ -1927,14 +2156,14 @@ private:
             }
         }
         audit_.push_back(
-            {now, "ldisd", action, alert_reference,
+            {now, rv.actor, action, alert_reference,
              boost::json::serialize(boost::json::object{{"version", version},
                                                         {"status", std::string(ToString(status))},
-                                                        {"level", level},
+                                                        {"level", rv.level},
                                                         {"provisional", provisional},
-                                                        {"signal", signal_ref},
-                                                        {"report", reference}})});
-        out.alert_reference = alert_reference;
+                                                        {"signal", rv.signal_ref},
+                                                        {"report", rv.report_reference}})});
+        alert_reference_out = alert_reference;
         return SQLITE_OK;
     }
 
@@ -1951,7 +2180,7 @@ private:
         bool page = false;           // a provisional red issued at once: the coordinators are paged
     };
 
-    std::shared_ptr<const GradingSetup> CurrentGrading() {
+    std::shared_ptr<const GradingSetup> CurrentGrading() const {
         std::lock_guard lock(mutex_);
         return grading_;
     }
@@ -2419,7 +2648,7 @@ private:
     std::string last_audit_hash_;
     std::int64_t last_audit_seq_ = 0;
 
-    std::mutex mutex_;
+    mutable std::mutex mutex_;
     std::condition_variable wake_;
     std::deque<Pending*> queue_;
     std::deque<std::function<void()>> jobs_;
@@ -2497,6 +2726,12 @@ std::vector<StoredReportRow> ReportStore::Recent(std::size_t limit) const {
     return impl_->Recent(limit);
 }
 
+std::shared_ptr<const GradingSetup> ReportStore::Grading() const {
+    return impl_->GradingInUse();
+}
+std::vector<StoredSignal> ReportStore::Signals() const {
+    return ReadSignals(impl_->FilePath());
+}
 void ReportStore::SetGrading(std::shared_ptr<const GradingSetup> grading) {
     impl_->SetGrading(std::move(grading));
 }
@@ -2508,6 +2743,10 @@ std::optional<StoredAlert> ReportStore::FindAlert(std::string_view reference) co
     auto all = impl_->Alerts(reference);
     if (all.empty()) return std::nullopt;
     return std::move(all.front());
+}
+Result<SignalOverride> ReportStore::Override(std::int64_t signal_id, std::string_view level,
+                                             std::string_view reason, std::string_view actor) {
+    return impl_->Override(signal_id, std::string(level), std::string(reason), std::string(actor));
 }
 Result<StoredAlert> ReportStore::Act(std::string_view reference, AlertAction action,
                                      std::string_view actor, const AlertWording& wording) {

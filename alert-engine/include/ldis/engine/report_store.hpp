@@ -57,6 +57,17 @@ struct StoredReport {
     std::string alert_reference;  // the signal's live alert, when it has one
 };
 
+// A coordinator's override of a signal's level (POST /api/v1/signals/{id}/override).
+struct SignalOverride {
+    std::int64_t signal_id = 0;
+    std::string level;   // what the coordinator set; "" when there is none
+    std::string reason;  // their sentence
+    std::string by;      // who
+    std::int64_t at_ms = 0;
+    std::string rules_level;      // what the rules give now
+    std::string alert_reference;  // the signal's live alert after the change, if any
+};
+
 // One alert as stored, with its latest version's grade.
 struct StoredAlert {
     std::string reference;
@@ -78,6 +89,7 @@ struct StoredAlert {
     std::int64_t updated_at_ms = 0;
     std::int64_t issued_at_ms = 0;    // 0 while a draft
     std::int64_t valid_until_ms = 0;  // 0 while a draft
+    SignalOverride override;          // its signal's override, level "" when none
 };
 
 // Which alerts to list (GET /api/v1/alerts). Empty fields match anything.
@@ -187,7 +199,7 @@ public:
 // many concurrent Insert() calls share one fsync. Reads use their own connection.
 class ReportStore {
 public:
-    static constexpr int kSchemaVersion = 8;
+    static constexpr int kSchemaVersion = 9;
 
     // Opens or creates the file, checks its integrity header and migrates it.
     // Throws StoreError naming the file and the problem.
@@ -211,6 +223,10 @@ public:
 
     // Replaces the grading setup (configuration reload). Thread-safe.
     void SetGrading(std::shared_ptr<const GradingSetup> grading);
+    // The grading in use (null when none is set). Thread-safe.
+    std::shared_ptr<const GradingSetup> Grading() const;
+    // ReadSignals of this store's own file. Thread-safe.
+    std::vector<StoredSignal> Signals() const;
 
     // A coordinator's action on an alert: approve (a draft is issued; an issued
     // provisional alert is confirmed), update (a new version), cancel. With `wording`,
@@ -218,6 +234,11 @@ public:
     // version, sent as written. Thread-safe; returns once committed with its audit entry
     // naming `actor` (and which sections were written), or an Error saying why the action
     // makes no sense ("cannot approve KM-2026-0007: it is cancelled").
+    // A coordinator sets a signal's level by hand (none, green, amber, red), or lifts the
+    // override with level "": the alert follows, the override holds over new reports until
+    // lifted, and the audit log keeps the reason. Blocks; thread-safe.
+    Result<SignalOverride> Override(std::int64_t signal_id, std::string_view level,
+                                    std::string_view reason, std::string_view actor);
     Result<StoredAlert> Act(std::string_view reference, AlertAction action, std::string_view actor,
                             const AlertWording& wording = {});
 
