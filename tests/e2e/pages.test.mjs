@@ -142,6 +142,8 @@ test('a clinician submits the form with errors, corrects them and gets a receipt
   await page.selectOption('#district', 'Medway');
   await page.fill('#substance', 'heroin');
   await page.fill('#sold_as', 'brown');
+  await page.selectOption('#confirmed_by', 'lab');
+  await page.selectOption('#strength', 'very_high');
   await page.fill('#cases', '3');
   await page.fill('#hospitalisations', '2');
   await page.fill('#naloxone_doses', '3');

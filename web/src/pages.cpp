@@ -201,6 +201,7 @@ std::string FieldOf(const std::string& pointer) {
         {"/substances/0/shape", "shape"},
         {"/substances/0/imprint", "imprint"},
         {"/substances/0/confirmed_by", "confirmed_by"},
+        {"/substances/0/strength", "strength"},
         {"/route", "route"},
         {"/symptoms", "symptoms"},
         {"/description", "description"},
@@ -593,7 +594,7 @@ WebResponse Pages::ReportForm(const WebRequest& req,
             }
             json::object substance{{"name", value("substance")}};
             for (const char* k : {"sold_as", "form", "appearance", "markings", "colour", "shape",
-                                  "imprint", "confirmed_by"}) {
+                                  "imprint", "confirmed_by", "strength"}) {
                 if (!value(k).empty()) substance[k] = value(k);
             }
             report["substances"] = json::array{std::move(substance)};
@@ -662,7 +663,7 @@ WebResponse Pages::ReportForm(const WebRequest& req,
         f.set(name, field);
     }
     for (const char* name : {"source_type", "authority", "district", "setting", "form", "colour",
-                             "shape", "confirmed_by", "route", "evidence"}) {
+                             "shape", "confirmed_by", "strength", "route", "evidence"}) {
         f.set(name, mus::data{});
     }
     mus::data error_list{mus::data::type::list};
@@ -696,6 +697,10 @@ WebResponse Pages::ReportForm(const WebRequest& req,
     o.set("setting", Options(Words(kSettings), value("setting"), "setting", true));
     o.set("form", Options(Words(kForms), value("form"), "form", true));
     o.set("confirmed_by", Options(Words(kConfirmed), value("confirmed_by"), "confirmed_by", true));
+    o.set("strength", Options({{"usual", "As usual for the product"},
+                               {"high", "Stronger than usual"},
+                               {"very_high", "Much stronger than usual"}},
+                              value("strength"), "strength", true));
     o.set("colour", Options(Words(colours_), value("colour"), "colour", true));
     o.set("shape", Options(Words(shapes_), value("shape"), "shape", true));
     {
