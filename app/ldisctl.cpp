@@ -233,6 +233,17 @@ int main(int argc, char** argv) {
     tokens_revoke->add_option("--db", db, "the SQLite file (store.path)")->required();
     std::int64_t token_id = 0;
     tokens_revoke->add_option("id", token_id, "the token's id (ldisctl tokens list)")->required();
+    std::string backup_to, restore_from;
+    auto* backup = cli.add_subcommand(
+        "backup", "a consistent copy of the database while ldisd runs (SQLite's online backup)");
+    backup->add_option("--db", db, "the SQLite file (store.path)")->required();
+    backup->add_option("--to", backup_to, "the backup file to write (0600)")->required();
+    auto* restore = cli.add_subcommand(
+        "restore",
+        "check a backup (integrity, schema, audit chain), then put it in place of the "
+        "database; stop ldisd first");
+    restore->add_option("--from", restore_from, "the backup file")->required();
+    restore->add_option("--db", db, "the SQLite file to replace (store.path)")->required();
     auto* grading = cli.add_subcommand(
         "grading", "check grading rules before they change: a panel's table, a replay");
     grading->require_subcommand(1);
@@ -566,6 +577,24 @@ int main(int argc, char** argv) {
             std::cout << rows.size() << " deliveries";
             for (const auto& [status, n] : counts) std::cout << "; " << n << " " << status;
             std::cout << '\n';
+            return 0;
+        }
+        if (backup->parsed()) {
+            const auto copied = ldis::engine::ReportStore::Backup(db, backup_to);
+            std::cout << "backed up " << db << " to " << backup_to << ": " << copied
+                      << " reports\n";
+            return 0;
+        }
+        if (restore->parsed()) {
+            const auto done = ldis::engine::ReportStore::Restore(restore_from, db);
+            std::cout << "restored " << restore_from << " to " << db << ": " << done.reports
+                      << " reports, audit chain intact (" << done.audit_entries
+                      << " entries), schema " << done.schema_from;
+            if (done.schema_from != ldis::engine::ReportStore::kSchemaVersion)
+                std::cout << " migrated to " << ldis::engine::ReportStore::kSchemaVersion;
+            std::cout << '\n';
+            if (!done.kept_previous.empty())
+                std::cout << "the file it replaced is kept as " << done.kept_previous << '\n';
             return 0;
         }
         if (grading_test->parsed() || replay->parsed()) {

@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <atomic>
 #include <fstream>
+#include <mutex>
+#include <thread>
 
 #include "ldis/engine/report_store.hpp"
 #include "support/daemon.hpp"
@@ -304,4 +307,87 @@ TEST_F(LdisctlTest, AlertsOverrideSetsTheLevelByHandAndLiftsIt) {
     EXPECT_NE(out.find("is now amber (set by the rules); alert " + alert + " version 3, updated"),
               std::string::npos)
         << out;
+}
+
+// A backup taken while reports pour in restores into a fresh folder, and an ldisd started
+// on it has every report that was acknowledged (202) before the backup began.
+TEST_F(LdisctlTest, ABackupDuringABurstRestoresEveryReportAcknowledgedBeforeIt) {
+    std::mutex m;
+    std::vector<std::string> acknowledged;
+    std::atomic<bool> stop{false};
+    const std::string url = daemon_->http_url() + "/api/v1/reports";
+    const std::vector<std::string> headers{"Authorization: Bearer " + submitter_};
+    std::thread burst([&] {
+        for (int i = 0; i < 2000 && !stop; ++i) {
+            auto r = ldis::test::ValidReport(NewUuid());
+            const std::string id(r.at("id").as_string());
+            const auto res = ldis::test::HttpRequest("POST", url, json::serialize(r), headers);
+            if (res.status == 202) {
+                std::lock_guard lock(m);
+                acknowledged.push_back(id);
+            }
+        }
+    });
+    ASSERT_TRUE(ldis::test::Eventually(
+        [&] {
+            std::lock_guard lock(m);
+            return acknowledged.size() >= 60;
+        },
+        std::chrono::seconds(60)));
+    std::vector<std::string> before;
+    {
+        std::lock_guard lock(m);
+        before = acknowledged;
+    }
+    const std::string backup = dir_ / "nightly.db";
+    auto [code, out] = Run({"backup", "--db", daemon_->db_path(), "--to", backup});
+    // The burst goes on while the copy is made; then it stops.
+    ASSERT_TRUE(ldis::test::Eventually(
+        [&] {
+            std::lock_guard lock(m);
+            return acknowledged.size() >= before.size() + 20;
+        },
+        std::chrono::seconds(60)));
+    stop = true;
+    burst.join();
+    ASSERT_EQ(code, 0) << out;
+    EXPECT_NE(out.find("backed up "), std::string::npos) << out;
+    struct stat st {};
+    ASSERT_EQ(::stat(backup.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+    // Refused while ldisd has the database open: nothing is replaced.
+    std::tie(code, out) = Run({"restore", "--from", backup, "--db", daemon_->db_path()});
+    EXPECT_EQ(code, 3) << out;
+    EXPECT_NE(out.find("stop ldisd before restoring; nothing was replaced"), std::string::npos)
+        << out;
+    daemon_->Stop(SIGTERM);
+
+    // A damaged copy is refused.
+    const std::string damaged = dir_ / "damaged.db";
+    {
+        std::ifstream in(backup, std::ios::binary);
+        std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        for (std::size_t at = 8192; at < bytes.size() && at < 8192 + 4096; ++at) bytes[at] = '\x5a';
+        std::ofstream(damaged, std::ios::binary) << bytes;
+    }
+    TempDir fresh;
+    const std::string restored = fresh / "ldis.db";
+    std::tie(code, out) = Run({"restore", "--from", damaged, "--db", restored});
+    EXPECT_EQ(code, 3) << out;
+    EXPECT_NE(out.find("nothing was replaced"), std::string::npos) << out;
+    EXPECT_NE(::access(restored.c_str(), F_OK), 0);
+
+    std::tie(code, out) = Run({"restore", "--from", backup, "--db", restored});
+    ASSERT_EQ(code, 0) << out;
+    EXPECT_NE(out.find("audit chain intact"), std::string::npos) << out;
+
+    Ldisd again(broker_, fresh, {});
+    again.Start();
+    for (const auto& id : before) {
+        const auto res = ldis::test::HttpRequest("GET", again.http_url() + "/api/v1/reports/" + id,
+                                                 {}, {"Authorization: Bearer " + coordinator_});
+        EXPECT_EQ(res.status, 200) << id;
+    }
+    again.Stop(SIGTERM);
 }

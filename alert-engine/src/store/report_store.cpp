@@ -4,6 +4,9 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -2857,6 +2860,136 @@ Result<int> ReportStore::EndSession(std::string_view id_hash, std::int64_t now_m
 int ReportStore::FileSchemaVersion(const std::string& path) {
     Connection c(path, SQLITE_OPEN_READONLY, 1000);
     return ReadUserVersion(c);
+}
+
+namespace {
+
+// Copies the whole of `from`'s main database into `to` with the online backup API. One
+// step of -1 pages holds one read transaction over the source, so the copy is one
+// consistent moment even while ldisd writes (WAL lets it go on writing meanwhile).
+void CopyDatabase(Connection& from, Connection& to) {
+    sqlite3_backup* backup = sqlite3_backup_init(to.get(), "main", from.get(), "main");
+    if (backup == nullptr) throw StoreError(to.path() + ": " + sqlite3_errmsg(to.get()));
+    int rc;
+    while ((rc = sqlite3_backup_step(backup, -1)) == SQLITE_BUSY || rc == SQLITE_LOCKED)
+        sqlite3_sleep(50);
+    sqlite3_backup_finish(backup);
+    if (rc != SQLITE_DONE) throw StoreError(to.path() + ": the copy failed: " + to.Describe(rc));
+}
+
+std::int64_t CountRows(Connection& c, const char* sql) {
+    sqlite3_stmt* stmt = c.Prepare(sql);
+    if (const int rc = sqlite3_step(stmt); rc != SQLITE_ROW)
+        throw StoreError(c.path() + ": " + c.Describe(rc));
+    return sqlite3_column_int64(stmt, 0);
+}
+
+void RemoveFile(const std::string& path) {
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+        throw StoreError(path + ": cannot remove: " + std::strerror(errno));
+}
+
+}  // namespace
+
+std::int64_t ReportStore::Backup(const std::string& db_path, const std::string& to) {
+    const std::string partial = to + ".partial";
+    RemoveFile(partial);
+    std::int64_t reports = 0;
+    {
+        Connection source(db_path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, 5000);
+        if (const int rc = source.Exec("SELECT count(*) FROM sqlite_schema"); rc != SQLITE_OK)
+            throw StoreError(db_path + ": " + source.Describe(rc));
+        CreatePrivately(partial);  // 0600: a backup holds what the database holds
+        Connection copy(partial, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        5000);
+        CopyDatabase(source, copy);
+        reports = CountRows(copy, "SELECT count(*) FROM reports");
+    }
+    if (::rename(partial.c_str(), to.c_str()) != 0)
+        throw StoreError(to + ": cannot write the backup: " + std::strerror(errno));
+    return reports;
+}
+
+ReportStore::Restored ReportStore::Restore(const std::string& from, const std::string& db_path) {
+    Restored out;
+    try {
+        Connection copy(from, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, 1000);
+        sqlite3_stmt* check = copy.Prepare("PRAGMA integrity_check");
+        std::string verdict;
+        int rc;
+        while ((rc = sqlite3_step(check)) == SQLITE_ROW) {
+            if (!verdict.empty()) verdict += "; ";
+            verdict += ColumnText(check, 0);
+        }
+        if (rc != SQLITE_DONE) throw StoreError(from + ": " + copy.Describe(rc));
+        if (verdict != "ok")
+            throw StoreError(from + ": the backup is damaged (integrity check: " + verdict +
+                             "); nothing was replaced");
+        out.schema_from = ReadUserVersion(copy);
+        if (out.schema_from > kSchemaVersion || out.schema_from < 1)
+            throw StoreError(from + ": schema version " + std::to_string(out.schema_from) +
+                             " is not one this ldisctl knows (1 to " +
+                             std::to_string(kSchemaVersion) + "); nothing was replaced");
+    } catch (const StoreError& e) {
+        const std::string what = e.what();
+        if (what.ends_with("nothing was replaced")) throw;
+        throw StoreError("the backup cannot be used: " + what + "; nothing was replaced");
+    }
+    // The copy to put in place, migrated and with its audit chain verified first.
+    const std::string restoring = db_path + ".restoring";
+    for (const char* suffix : {"", "-wal", "-shm"}) RemoveFile(restoring + suffix);
+    {
+        Connection source(from, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, 1000);
+        CreatePrivately(restoring);
+        Connection copy(restoring, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        1000);
+        CopyDatabase(source, copy);
+    }
+    try {
+        StoreOptions options;
+        options.path = restoring;
+        ReportStore store(options);
+        const auto verified = store.VerifyAudit();
+        if (!verified.ok())
+            throw StoreError(from + ": the audit chain does not verify (" +
+                             verified.error().message + "); nothing was replaced");
+        out.audit_entries = verified.value();
+        out.reports = store.CountReports();
+    } catch (...) {
+        for (const char* suffix : {"", "-wal", "-shm"}) ::unlink((restoring + suffix).c_str());
+        throw;
+    }
+    // Refused while anything has the database open: an exclusive lock in WAL mode is
+    // granted only to the one connection there is.
+    if (::access(db_path.c_str(), F_OK) == 0) {
+        {
+            Connection live(db_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, 0);
+            const int rc = live.Exec(
+                "PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE; SELECT count(*) FROM "
+                "sqlite_schema; COMMIT;");
+            if (rc != SQLITE_OK) {
+                for (const char* suffix : {"", "-wal", "-shm"})
+                    ::unlink((restoring + suffix).c_str());
+                throw StoreError(db_path + " is in use (" + live.Describe(rc) +
+                                 "): stop ldisd before restoring; nothing was replaced");
+            }
+        }
+        out.kept_previous = db_path + ".before-restore-" + std::to_string(NowMs());
+        for (const char* suffix : {"", "-wal", "-shm"}) {
+            const std::string old = db_path + suffix;
+            if (::access(old.c_str(), F_OK) == 0 &&
+                ::rename(old.c_str(), (out.kept_previous + suffix).c_str()) != 0)
+                throw StoreError(old + ": cannot move aside: " + std::strerror(errno));
+        }
+    }
+    {
+        // Everything into the one file, so that a plain rename moves all of it.
+        Connection settle(restoring, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, 1000);
+        settle.ExecOrThrow("PRAGMA journal_mode=DELETE");
+    }
+    if (::rename(restoring.c_str(), db_path.c_str()) != 0)
+        throw StoreError(db_path + ": cannot put the backup in place: " + std::strerror(errno));
+    return out;
 }
 
 }  // namespace ldis::engine

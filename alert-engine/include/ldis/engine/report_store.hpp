@@ -346,6 +346,24 @@ public:
     // The user_version of a database file, without migrating it. Throws StoreError.
     static int FileSchemaVersion(const std::string& path);
 
+    // A consistent copy of a database file while ldisd writes to it: SQLite's online
+    // backup API in one read transaction, written to TO.partial (0600) and renamed to TO.
+    // Returns the number of reports in the copy. Throws StoreError.
+    static std::int64_t Backup(const std::string& db_path, const std::string& to);
+
+    // What a restore found and did.
+    struct Restored {
+        std::int64_t reports = 0;
+        std::int64_t audit_entries = 0;
+        int schema_from = 0;        // the copy's schema version (migrated to kSchemaVersion)
+        std::string kept_previous;  // where the replaced file went, or "" if there was none
+    };
+    // Puts a backup in place of `db_path`, having checked it first: SQLite's integrity
+    // check, a schema this ldisd knows, and an audit chain that verifies. Nothing is
+    // replaced unless every check passes; refused while any process (ldisd) has `db_path`
+    // open. The replaced file is kept beside it. Throws StoreError saying what failed.
+    static Restored Restore(const std::string& from, const std::string& db_path);
+
     // Every signal of a database file with its reports and live alert, read through a
     // read-only connection (nothing is written, and ldisd may be running): what a replay
     // of new grading rules needs. Throws StoreError.
