@@ -7,6 +7,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <ctime>
+#include <set>
+
 #include "ldis/engine/report_store.hpp"
 #include "support/daemon.hpp"
 #include "support/http_client.hpp"
@@ -336,3 +340,65 @@ TEST_F(HttpTest, PagesNeedASessionAndEveryFormACsrfToken) {
 }
 
 }  // namespace
+
+// The alerting rules of packaging/prometheus read only metrics that ldisd exposes, and the
+// ones added for them move: the newest report's time, the disk, and a red alert that a
+// partner has not acknowledged by its deadline (1 s here).
+TEST(MetricsForAlertingTest, TheAlertingRulesReadMetricsLdisdExposes) {
+    Mosquitto broker;
+    TempDir dir;
+    SmtpSink smtp;
+    smtp.Start();
+    Ldisd daemon(broker, dir, {"email.smtp_url=" + smtp.url(), "escalation.red_ack_s=1"});
+    daemon.Start();
+    const auto metrics = [&] { return HttpRequest("GET", daemon.metrics_url() + "/metrics").body; };
+    const auto value = [&](const std::string& name) {
+        const std::string text = metrics();
+        const auto at = text.find("\n" + name + " ");
+        return at == std::string::npos ? -1.0 : std::stod(text.substr(at + name.size() + 2));
+    };
+    EXPECT_EQ(value("ldis_last_report_received_timestamp_seconds"), 0.0);
+    EXPECT_EQ(value("ldis_red_alerts_unacknowledged_overdue"), 0.0);
+    EXPECT_GT(value("ldis_store_disk_size_bytes"), 0.0);
+    EXPECT_GT(value("ldis_store_disk_free_bytes"), 0.0);
+
+    const std::string rules =
+        ldis::test::ReadFile(ldis::test::SourcePath("packaging/prometheus/ldis-rules.yml"));
+    const std::string text = metrics();
+    std::set<std::string> names;
+    for (std::size_t at = rules.find("ldis_"); at != std::string::npos;
+         at = rules.find("ldis_", at + 1)) {
+        if (at > 0 &&
+            (std::isalnum(static_cast<unsigned char>(rules[at - 1])) || rules[at - 1] == '_'))
+            continue;
+        std::size_t end = at;
+        while (end < rules.size() &&
+               (std::islower(static_cast<unsigned char>(rules[end])) || rules[end] == '_'))
+            ++end;
+        names.insert(rules.substr(at, end - at));
+    }
+    EXPECT_GE(names.size(), 6u);
+    for (const auto& name : names)
+        EXPECT_NE(text.find("\n" + name), std::string::npos) << name << " is not exposed";
+
+    const std::int64_t before = std::time(nullptr);
+    auto red = ldis::test::ValidReport(NewUuid());
+    red["harms"].as_object()["deaths"] = 1;
+    const std::string token = daemon.CreateToken("submitter", "ed");
+    const auto res = HttpRequest("POST", daemon.http_url() + "/api/v1/reports",
+                                 json::serialize(red), {"Authorization: Bearer " + token});
+    ASSERT_EQ(res.status, 202) << res.body;
+    // (The metrics are cached for 2 s.)
+    EXPECT_TRUE(ldis::test::Eventually(
+        [&] {
+            return value("ldis_last_report_received_timestamp_seconds") >=
+                   static_cast<double>(before);
+        },
+        std::chrono::seconds(10)));
+    // Partners were sent the red alert; nobody acknowledges it within the second.
+    EXPECT_TRUE(ldis::test::Eventually(
+        [&] { return value("ldis_red_alerts_unacknowledged_overdue") == 1.0; },
+        std::chrono::seconds(15)))
+        << metrics();
+    daemon.Stop(SIGTERM);
+}

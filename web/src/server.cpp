@@ -813,7 +813,25 @@ private:
         const auto counts = services_.store->CountAll();
         out << "# HELP ldis_reports_stored Reports in the database.\n"
                "# TYPE ldis_reports_stored gauge\n"
-            << "ldis_reports_stored " << counts.reports << "\n";
+            << "ldis_reports_stored " << counts.reports << "\n"
+            << "# HELP ldis_last_report_received_timestamp_seconds When the newest report was "
+               "received (0: none yet).\n"
+               "# TYPE ldis_last_report_received_timestamp_seconds gauge\n"
+            << "ldis_last_report_received_timestamp_seconds " << counts.last_report_ms / 1000
+            << "\n"
+            << "# HELP ldis_red_alerts_unacknowledged_overdue Live red alerts that a partner "
+               "has not acknowledged by its deadline.\n"
+               "# TYPE ldis_red_alerts_unacknowledged_overdue gauge\n"
+            << "ldis_red_alerts_unacknowledged_overdue " << counts.red_unacknowledged_overdue
+            << "\n";
+        if (counts.disk_size_bytes > 0) {
+            out << "# HELP ldis_store_disk_free_bytes Free space on the database's file system.\n"
+                   "# TYPE ldis_store_disk_free_bytes gauge\n"
+                << "ldis_store_disk_free_bytes " << counts.disk_free_bytes << "\n"
+                << "# HELP ldis_store_disk_size_bytes Size of the database's file system.\n"
+                   "# TYPE ldis_store_disk_size_bytes gauge\n"
+                << "ldis_store_disk_size_bytes " << counts.disk_size_bytes << "\n";
+        }
         out << "# HELP ldis_alerts Alerts in the database, by level and status.\n"
                "# TYPE ldis_alerts gauge\n";
         for (const auto& [key, n] : counts.alerts) {

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -1003,9 +1004,37 @@ public:
         pairs("SELECT channel, status, count(*) FROM deliveries GROUP BY channel, status",
               out.deliveries);
         sqlite3_stmt* stmt = nullptr;
-        sqlite3_prepare_v2(reader_->get(), "SELECT count(*) FROM reports", -1, &stmt, nullptr);
-        if (sqlite3_step(stmt) == SQLITE_ROW) out.reports = sqlite3_column_int64(stmt, 0);
+        sqlite3_prepare_v2(reader_->get(),
+                           "SELECT count(*), coalesce(max(received_at_ms), 0) FROM reports", -1,
+                           &stmt, nullptr);
+        if (sqlite3_step(stmt) == SQLITE_ROW) {
+            out.reports = sqlite3_column_int64(stmt, 0);
+            out.last_report_ms = sqlite3_column_int64(stmt, 1);
+        }
         sqlite3_finalize(stmt);
+        sqlite3_prepare_v2(
+            reader_->get(),
+            "SELECT count(DISTINCT d.alert_id) FROM deliveries d JOIN alerts a ON a.id = "
+            "d.alert_id WHERE a.level = 'red' AND a.status IN ('issued','updated') AND d.kind = "
+            "'alert' AND d.ack_due_ms IS NOT NULL AND d.ack_due_ms <= ?1 AND NOT EXISTS (SELECT "
+            "1 FROM deliveries x WHERE x.alert_id = d.alert_id AND x.partner = d.partner AND "
+            "x.acknowledged_at_ms IS NOT NULL)",
+            -1, &stmt, nullptr);
+        sqlite3_bind_int64(stmt, 1, NowMs());
+        if (sqlite3_step(stmt) == SQLITE_ROW)
+            out.red_unacknowledged_overdue = sqlite3_column_int64(stmt, 0);
+        sqlite3_finalize(stmt);
+        // The file system the database is on: a full disk stops ldisd taking reports.
+        std::string folder = options_.path;
+        const auto slash = folder.rfind('/');
+        folder = slash == std::string::npos ? "." : slash == 0 ? "/" : folder.substr(0, slash);
+        struct statvfs fs {};
+        if (::statvfs(folder.c_str(), &fs) == 0) {
+            out.disk_free_bytes =
+                static_cast<std::int64_t>(fs.f_bavail) * static_cast<std::int64_t>(fs.f_frsize);
+            out.disk_size_bytes =
+                static_cast<std::int64_t>(fs.f_blocks) * static_cast<std::int64_t>(fs.f_frsize);
+        }
         return out;
     }
 

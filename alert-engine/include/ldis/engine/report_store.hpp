@@ -311,6 +311,11 @@ public:
         std::map<std::string, std::int64_t> alerts;
         std::map<std::string, std::int64_t> deliveries;
         std::int64_t reports = 0;
+        std::int64_t last_report_ms = 0;  // when the newest report was received; 0 if none
+        // Live red alerts with a partner whose acknowledgement time has passed unacknowledged.
+        std::int64_t red_unacknowledged_overdue = 0;
+        std::int64_t disk_free_bytes = -1;  // on the database's file system; -1 if unknown
+        std::int64_t disk_size_bytes = -1;
     };
     Counts CountAll() const;
 
