@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 
 #include <algorithm>
 #include <atomic>
@@ -114,9 +115,13 @@ public:
             options.subscriptions = {config_.ReportFilter()};
             options.status_topic = i == 0 ? kStatusTopic : "";
             auto* slot = &clients_.emplace_back();
+            // The first intake connection, once subscribed, makes ldisd ready for systemd.
+            auto on_connection = [this, first = i == 0](bool up) {
+                if (first && up) net::post(io_, [this] { NotifyReady(); });
+            };
             *slot = std::make_unique<broker::Client>(
                 options, [this, slot](const broker::Message& m) { OnReport(**slot, m); },
-                [](bool) {});
+                on_connection);
         }
         for (auto& client : clients_) client->Start();
         drain_ = std::thread([this] { DrainOldSessions(); });
@@ -168,6 +173,8 @@ public:
                 http_->metrics_port());
         net::steady_timer expiry(io_);
         ScheduleExpiry(expiry);
+        net::steady_timer watchdog(io_);
+        ScheduleWatchdog(watchdog);
         spdlog::info("ldisd started: store={} mqtt={} filter={} connections={}", config_.store_path,
                      config_.mqtt_uri, config_.ReportFilter(), clients_.size());
 
@@ -186,14 +193,19 @@ private:
                                const boost::system::error_code& ec, int signal) {
             if (ec) return;
             if (signal == SIGHUP) {
+                sd_notify(0, "RELOADING=1\nSTATUS=reloading the configuration");
                 Reload(config_path, overrides);
+                sd_notify(0, ("READY=1\nSTATUS=" + StatusLine()).c_str());
                 WaitForSignal(signals, config_path, overrides);
                 return;
             }
             spdlog::info("ldisd stopping on signal {}", signal);
+            sd_notify(0,
+                      "STOPPING=1\nSTATUS=stopping: finishing the reports and deliveries in hand");
             stopping_.store(true);
             signals.cancel();
             if (expiry_) expiry_->cancel();
+            if (watchdog_) watchdog_->cancel();
             if (http_) http_->Stop();
             // Outcomes already known are recorded; transfers cut short are sent again,
             // with the same idempotency key, at the next start.
@@ -327,6 +339,45 @@ private:
         else if (purged.value() > 0)
             spdlog::info("retention: free text removed from {} report(s) older than {} days",
                          purged.value(), config_.store_retention_days);
+    }
+
+    // systemd (Type=notify): READY=1 once the database is open, HTTP listens and the
+    // broker has granted the report subscription; not before, so that `systemctl start`
+    // waits for a daemon that can take reports. Without NOTIFY_SOCKET these do nothing.
+    void NotifyReady() {
+        if (ready_notified_ || stopping_.load()) return;
+        ready_notified_ = true;
+        sd_notify(0, ("READY=1\nSTATUS=" + StatusLine()).c_str());
+        spdlog::info("ready: database open, http listening, reports subscribed");
+    }
+
+    // What `systemctl status ldisd` shows.
+    std::string StatusLine() {
+        const auto counts = store_.CountAll();
+        std::int64_t backlog = 0;
+        for (const auto& [key, n] : counts.deliveries) {
+            const auto status = key.substr(key.find('/') + 1);
+            if (status == "queued" || status == "sending" || status == "retrying") backlog += n;
+        }
+        const bool broker = !clients_.empty() && clients_.front()->connected();
+        return std::string("broker ") + (broker ? "connected" : "disconnected") +
+               "; outbox backlog " + std::to_string(backlog) + "; reports accepted " +
+               std::to_string(intake_->counters().accepted.load());
+    }
+
+    // WATCHDOG=1 from the event loop itself, at half the WatchdogSec= systemd set: a loop
+    // that stops turning stops the keep-alives, and systemd restarts ldisd. STATUS= with it.
+    void ScheduleWatchdog(net::steady_timer& timer) {
+        std::uint64_t usec = 0;
+        if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return;
+        watchdog_ = &timer;
+        const auto every = std::chrono::microseconds(usec / 2);
+        timer.expires_after(every);
+        timer.async_wait([this, &timer](const boost::system::error_code& ec) {
+            if (ec || stopping_.load()) return;
+            sd_notify(0, ("WATCHDOG=1\nSTATUS=" + StatusLine()).c_str());
+            ScheduleWatchdog(timer);
+        });
     }
 
     void Reload(const std::string& config_path, const std::vector<std::string>& overrides) {
@@ -464,6 +515,8 @@ private:
     std::thread drain_;                                  // DrainOldSessions
     std::atomic<std::int64_t> drain_last_report_ms_{0};  // steady clock
     net::steady_timer* expiry_ = nullptr;
+    net::steady_timer* watchdog_ = nullptr;
+    bool ready_notified_ = false;         // on the io thread only
     std::int64_t last_retention_ms_ = 0;  // io thread only
 };
 

@@ -1,12 +1,49 @@
 // ldisd: the LDIS daemon. Parses flags, loads the configuration, wires the parts.
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include <cstdlib>
 #include <iostream>
+#include <memory>
 
 #include "config.hpp"
 #include "daemon.hpp"
+
+namespace {
+
+// %* in a log pattern: the syslog priority of the message's level, as journald reads it.
+class JournalPriority : public spdlog::custom_flag_formatter {
+public:
+    void format(const spdlog::details::log_msg& msg, const std::tm&,
+                spdlog::memory_buf_t& dest) override {
+        const char* p = "6";  // info
+        switch (msg.level) {
+            case spdlog::level::critical:
+                p = "2";
+                break;
+            case spdlog::level::err:
+                p = "3";
+                break;
+            case spdlog::level::warn:
+                p = "4";
+                break;
+            case spdlog::level::debug:
+            case spdlog::level::trace:
+                p = "7";
+                break;
+            default:
+                break;
+        }
+        dest.append(p, p + 1);
+    }
+    std::unique_ptr<custom_flag_formatter> clone() const override {
+        return std::make_unique<JournalPriority>();
+    }
+};
+
+}  // namespace
 
 int main(int argc, char** argv) {
     CLI::App cli{"ldisd: the Local Drug Information System daemon for Kent and Medway"};
@@ -22,7 +59,18 @@ int main(int argc, char** argv) {
     CLI11_PARSE(cli, argc, argv);
 
     auto logger = spdlog::stderr_logger_mt("ldisd");
-    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
+    if (std::getenv("JOURNAL_STREAM") != nullptr) {
+        // Under systemd, stderr goes to the journal, which stamps the time itself and reads
+        // a syslog priority from a "<N>" prefix (sd-daemon.h): no second timestamp, and
+        // `journalctl -p warning` finds warnings.
+        logger->set_formatter([] {
+            auto f = std::make_unique<spdlog::pattern_formatter>();
+            f->add_flag<JournalPriority>('*').set_pattern("<%*>%v");
+            return f;
+        }());
+    } else {
+        logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
+    }
     spdlog::set_default_logger(logger);
     spdlog::flush_on(spdlog::level::info);
 

@@ -46,7 +46,7 @@ public:
 
     bool WaitConnected(std::chrono::milliseconds timeout) const {
         std::unique_lock lock(mutex_);
-        return changed_.wait_for(lock, timeout, [this] { return ready_; });
+        return changed_.wait_for(lock, timeout, [this] { return ready_ && subscribed_; });
     }
 
     bool connected() const {
@@ -244,6 +244,40 @@ private:
         Impl& owner_;
     };
 
+    // The broker's answer to a SUBSCRIBE. A refusal (an ACL, a bad filter) arrives as a
+    // failure with the SUBACK's reason code: reports on that filter would never come, so
+    // the connection is not reported ready and the operator is told why.
+    class SubscribeListener : public mqtt::iaction_listener {
+    public:
+        explicit SubscribeListener(Impl& owner) : owner_(owner) {}
+        void on_failure(const mqtt::token& token) override { owner_.OnSubscribed(false, token); }
+        void on_success(const mqtt::token& token) override { owner_.OnSubscribed(true, token); }
+
+    private:
+        Impl& owner_;
+    };
+
+    void OnSubscribed(bool granted, const mqtt::token& token) {
+        bool all = false;
+        {
+            std::lock_guard lock(mutex_);
+            if (!granted) {
+                spdlog::error(
+                    "mqtt subscription refused by {} (reason code {}): no report on it will "
+                    "arrive; check the broker's ACL for {}",
+                    options_.uri, static_cast<int>(token.get_reason_code()), options_.client_id);
+                return;
+            }
+            if (pending_subscriptions_ > 0 && --pending_subscriptions_ == 0 && ready_) {
+                subscribed_ = true;
+                all = true;
+            }
+        }
+        if (!all) return;
+        changed_.notify_all();
+        if (on_connection_) on_connection_(true);
+    }
+
     // Retries a first connect that failed, and watches over Paho's automatic reconnect:
     // if the connection has been down much longer than its backoff allows, reconnect by
     // hand (Paho's own attempt has been seen to stall after a broker restart).
@@ -274,10 +308,18 @@ private:
 
     void OnConnected(const std::string& cause) {
         std::deque<Message> held;
+        {
+            std::lock_guard lock(mutex_);
+            pending_subscriptions_ = options_.subscriptions.size();
+            subscribed_ = false;
+        }
         // Re-subscribe on every connect: a broker that lost the session must not lose us.
+        // The connection counts as ready for reports once the broker grants them all
+        // (SubscribeListener); ready for publishing now.
         for (const auto& filter : options_.subscriptions) {
             try {
-                client_.subscribe(filter, 1, mqtt::subscribe_options(), mqtt::properties());
+                client_.subscribe(filter, 1, nullptr, subscribe_listener_,
+                                  mqtt::subscribe_options(), mqtt::properties());
             } catch (const mqtt::exception& e) {
                 spdlog::error("mqtt subscribe {} failed: {}", filter, e.what());
             }
@@ -287,22 +329,27 @@ private:
         }
         spdlog::info("mqtt connected to {} as {}{}", options_.uri, options_.client_id,
                      cause.empty() ? "" : " (" + cause + ")");
+        bool subscribed = false;
         {
             std::lock_guard lock(mutex_);
             ready_ = true;
             ever_connected_ = true;
             retry_ = false;
             held.swap(held_);
+            // Granted already (a fast broker), or nothing to subscribe to.
+            subscribed = subscribed_ || pending_subscriptions_ == 0;
+            subscribed_ = subscribed;
         }
         for (const auto& m : held) Send(m);
         changed_.notify_all();
-        if (on_connection_) on_connection_(true);
+        if (subscribed && on_connection_) on_connection_(true);
     }
 
     void OnLost(const std::string& cause) {
         {
             std::lock_guard lock(mutex_);
             ready_ = false;
+            subscribed_ = false;
             lost_at_ = std::chrono::steady_clock::now();
         }
         changed_.notify_all();
@@ -338,9 +385,12 @@ private:
     ConnectionHandler on_connection_;
     mqtt::async_client client_;
     ConnectListener connect_listener_{*this};
+    SubscribeListener subscribe_listener_{*this};
     mutable std::mutex mutex_;
     mutable std::condition_variable changed_;
-    bool ready_ = false;
+    bool ready_ = false;       // connected: publishes go out
+    bool subscribed_ = false;  // and every subscription granted: reports can arrive
+    std::size_t pending_subscriptions_ = 0;
     bool stopped_ = false;
     bool retry_ = false;
     bool ever_connected_ = false;

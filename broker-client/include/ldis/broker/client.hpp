@@ -51,6 +51,8 @@ struct ClientOptions {
 class Client {
 public:
     using MessageHandler = std::function<void(const Message&)>;
+    // Called with true once connected and every subscription granted (SUBACK), with false
+    // when the connection is lost.
     using ConnectionHandler = std::function<void(bool connected)>;
 
     // Handlers are installed before connecting. Throws std::invalid_argument on a bad URI.
