@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -24,6 +25,12 @@ std::string IsoTime(std::int64_t ms);
 std::optional<std::int64_t> ParseTime(std::string_view text);
 
 boost::json::object AlertJson(const engine::StoredAlert& alert, const std::string& public_url);
+// True for a reason a coordinator gives for an audited act (a reveal, an override): 10 to
+// 500 characters.
+inline bool IsAuditReason(std::string_view reason) {
+    return reason.size() >= 10 && reason.size() <= 500;
+}
+
 // A signal's override as JSON {level, reason, by, at, rules_level}, or null when none.
 boost::json::value OverrideJson(const engine::SignalOverride& override_);
 // A report for a coordinator: the reporter's contact removed, every free-text field

@@ -1232,7 +1232,7 @@ WebResponse Pages::AlertAction(const WebRequest& req, const std::string& referen
         const std::string level = lift ? std::string() : field("level");
         engine::Level parsed;
         std::string problem;
-        if (reason.size() < 10 || reason.size() > 500)
+        if (!IsAuditReason(reason))
             problem = "Say why you set the level by hand, in 10 to 500 characters.";
         else if (!lift && !engine::ParseLevel(level, parsed))
             problem = "Choose red, amber or green.";

@@ -482,8 +482,7 @@ private:
                              "\"...\"}, or {\"lift\": true, \"reason\": \"...\"}");
         const auto& o = doc.as_object();
         const auto* reason = o.if_contains("reason");
-        if (!reason || !reason->is_string() || reason->as_string().size() < 10 ||
-            reason->as_string().size() > 500)
+        if (!reason || !reason->is_string() || !IsAuditReason(reason->as_string()))
             return JsonError(http::status::bad_request, "bad_request",
                              "say why, in a sentence: \"reason\", 10 to 500 characters; it is "
                              "kept in the audit log and shown on the alert");
@@ -630,8 +629,7 @@ private:
                     const auto doc = json::parse(*body, ec);
                     const auto* reason =
                         !ec && doc.is_object() ? doc.as_object().if_contains("reason") : nullptr;
-                    if (!reason || !reason->is_string() || reason->as_string().size() < 10 ||
-                        reason->as_string().size() > 500)
+                    if (!reason || !reason->is_string() || !IsAuditReason(reason->as_string()))
                         return JsonError(http::status::bad_request, "bad_request",
                                          "say why you need the original text: {\"reason\": "
                                          "\"...\"}, 10 to 500 characters; it is audited");

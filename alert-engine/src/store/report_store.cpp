@@ -1537,17 +1537,8 @@ private:
             rv.grade = std::move(shown);
             rv.facts = facts;
             rv.facts_text = facts_text;
-            sqlite3_stmt* stmt = writer_.Cached(
-                "SELECT document FROM reports WHERE seq IN (SELECT report_seq FROM signal_reports "
-                "WHERE signal_id = ?1 ORDER BY report_seq DESC LIMIT 20) ORDER BY seq");
-            {
-                StatementUse use(stmt);
-                sqlite3_bind_int64(stmt, 1, signal_id);
-                int rc;
-                while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-                    rv.documents.push_back(ColumnText(stmt, 0));
-                if (rc != SQLITE_DONE) return failed(rc);
-            }
+            if (const int rc = LatestDocuments(signal_id, rv.documents); rc != SQLITE_OK)
+                return failed(rc);
             rv.authority = authority;
             rv.district = district;
             rv.trusted = true;  // a coordinator
@@ -1903,17 +1894,7 @@ private:
         }
         // The latest reports give the lists in the alert text (substances, symptoms).
         std::vector<std::string> documents;
-        {
-            sqlite3_stmt* stmt = writer_.Cached(
-                "SELECT document FROM reports WHERE seq IN (SELECT report_seq FROM signal_reports "
-                "WHERE signal_id = ?1 ORDER BY report_seq DESC LIMIT 20) ORDER BY seq");
-            StatementUse use(stmt);
-            sqlite3_bind_int64(stmt, 1, signal_id);
-            int rc;
-            while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-                documents.push_back(ColumnText(stmt, 0));
-            if (rc != SQLITE_DONE) return rc;
-        }
+        if (const int rc = LatestDocuments(signal_id, documents); rc != SQLITE_OK) return rc;
         const Grade grade = g.rules.Apply(facts);
         const std::string level(ToString(grade.level));
         boost::json::array fired;
@@ -1963,6 +1944,18 @@ private:
         rv.trusted = TrustedSource(r.trust, r.source_type, g.policy);
         rv.report_reference = reference;
         return ReviseAlert(rv, g, now, out.alert_reference);
+    }
+
+    // The latest 20 reports of a signal, oldest first: what the alert text lists.
+    int LatestDocuments(std::int64_t signal_id, std::vector<std::string>& out) {
+        sqlite3_stmt* stmt = writer_.Cached(
+            "SELECT document FROM reports WHERE seq IN (SELECT report_seq FROM signal_reports "
+            "WHERE signal_id = ?1 ORDER BY report_seq DESC LIMIT 20) ORDER BY seq");
+        StatementUse use(stmt);
+        sqlite3_bind_int64(stmt, 1, signal_id);
+        int rc;
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) out.push_back(ColumnText(stmt, 0));
+        return rc == SQLITE_DONE ? SQLITE_OK : rc;
     }
 
     // The override a coordinator set on a signal, if any (level "" when none).
