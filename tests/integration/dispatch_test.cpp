@@ -19,6 +19,7 @@ namespace json = boost::json;
 using ldis::test::Eventually;
 using ldis::test::HttpReceiver;
 using ldis::test::Ldisd;
+using ldis::test::MakeCertificate;
 using ldis::test::MakeLoopbackCertificate;
 using ldis::test::Mosquitto;
 using ldis::test::MqttPeer;
@@ -519,6 +520,53 @@ TEST_F(DispatchTest, SmtpOverStartTlsWithAuth) {
         EXPECT_EQ(Str(m.at("login")), "ldis");
     }
     EXPECT_EQ(daemon_->log().find("relay-password"), std::string::npos);
+}
+
+// smtps:// (TLS from the first byte), the server's certificate checked against
+// email.ca_file: delivered over TLS; a certificate that CA did not sign is refused and
+// nothing is sent.
+TEST_F(DispatchTest, SmtpsWithImplicitTlsVerifiesTheServersCertificate) {
+    TempDir certs;
+    const auto [cert, key] = MakeLoopbackCertificate(certs);
+    SmtpSink smtp(0, {}, cert, key);
+    smtp.ImplicitTls();
+    smtp.Start();
+    StartDaemon(EmailPartner("a", "a@example.org", ""), smtp.url(),
+                {"email.ca_file=" + cert, "dispatch.channels=email"});
+    Submit(RedReport());
+    ASSERT_TRUE(Eventually([&] { return AllSettled(); }, kWait));
+    for (const auto& d : Deliveries()) EXPECT_EQ(d.status, "delivered") << d.last_error;
+    const auto messages = smtp.Messages();
+    ASSERT_FALSE(messages.empty());
+    for (const auto& m : messages) EXPECT_TRUE(m.at("tls").as_bool());
+}
+
+TEST_F(DispatchTest, SmtpsRefusesACertificateTheCaDidNotSign) {
+    TempDir certs;
+    const auto [cert, key] = MakeLoopbackCertificate(certs);
+    const auto [other, other_key] = MakeCertificate(certs, "IP:127.0.0.1", "other-");
+    SmtpSink smtp(0, {}, cert, key);
+    smtp.ImplicitTls();
+    smtp.Start();
+    StartDaemon(EmailPartner("a", "a@example.org", ""), smtp.url(),
+                {"email.ca_file=" + other, "dispatch.channels=email"});
+    Submit(RedReport());
+    ASSERT_TRUE(Eventually(
+        [&] {
+            for (const auto& d : Deliveries())
+                if (d.status == "retrying" && !d.last_error.empty()) return true;
+            return false;
+        },
+        kWait));
+    EXPECT_TRUE(smtp.Messages().empty()) << "a message went to a server that was not verified";
+    bool said = false;
+    for (const auto& d : Deliveries()) {
+        EXPECT_NE(d.status, "delivered");
+        if (d.last_error.find("certificate") != std::string::npos ||
+            d.last_error.find("SSL") != std::string::npos)
+            said = true;
+    }
+    EXPECT_TRUE(said) << "the last error does not say the certificate was refused";
 }
 
 TEST_F(DispatchTest, StartTlsRequiredIsNeverSkipped) {

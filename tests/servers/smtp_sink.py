@@ -44,7 +44,10 @@ class Sink:
                 parts.append({"type": part.get_content_type(), "text": part.get_content()})
         record = {
             "at": time.time(),
-            "tls": session.ssl is not None,
+            # STARTTLS sets session.ssl; implicit TLS (smtps) shows on the transport.
+            "tls": session.ssl is not None or (
+                server.transport is not None
+                and server.transport.get_extra_info("ssl_object") is not None),
             "login": session.auth_data if isinstance(session.auth_data, str) else "",
             "conn": "%s:%s" % tuple(session.peer[:2]),
             "mail_from": envelope.mail_from,
@@ -66,13 +69,19 @@ def main():
     ap.add_argument("--auth", default="", help="user:password to require AUTH")
     ap.add_argument("--tls-cert", default="", help="PEM certificate: offer and require STARTTLS")
     ap.add_argument("--tls-key", default="")
+    ap.add_argument("--implicit-tls", action="store_true",
+                    help="TLS from the first byte (smtps://) instead of STARTTLS")
     args = ap.parse_args()
     kwargs = {}
+    implicit = None
     if args.tls_cert:
         import ssl
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(args.tls_cert, args.tls_key)
-        kwargs.update({"tls_context": context, "require_starttls": True})
+        if args.implicit_tls:
+            implicit = context
+        else:
+            kwargs.update({"tls_context": context, "require_starttls": True})
     if args.auth:
         user, password = args.auth.split(":", 1)
 
@@ -84,7 +93,7 @@ def main():
         kwargs.update({"authenticator": authenticator, "auth_required": True,
                        "auth_require_tls": bool(args.tls_cert)})
     controller = Controller(Sink(args.out, args.delay_ms), hostname="127.0.0.1", port=args.port,
-                            server_kwargs=kwargs)
+                            server_kwargs=kwargs, ssl_context=implicit)
     controller.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

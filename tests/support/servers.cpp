@@ -62,6 +62,7 @@ void SmtpSink::Start() {
     if (!auth_.empty()) argv.insert(argv.end(), {"--auth", auth_});
     if (!tls_cert_.empty())
         argv.insert(argv.end(), {"--tls-cert", tls_cert_, "--tls-key", tls_key_});
+    if (implicit_tls_) argv.push_back("--implicit-tls");
     process_ = std::make_unique<Process>(argv, dir_ / "smtp.log");
     if (!WaitForPort(port_, std::chrono::seconds(15)))
         throw std::runtime_error("the SMTP sink did not start: " + ReadFile(dir_ / "smtp.log"));

@@ -23,8 +23,12 @@ public:
     ~SmtpSink();
     void Start();
     void Stop();
+    // With a certificate: TLS from the first byte (smtps://) instead of STARTTLS. Before Start.
+    void ImplicitTls() { implicit_tls_ = true; }
     int port() const { return port_; }
-    std::string url() const { return "smtp://127.0.0.1:" + std::to_string(port_); }
+    std::string url() const {
+        return (implicit_tls_ ? "smtps://127.0.0.1:" : "smtp://127.0.0.1:") + std::to_string(port_);
+    }
     // Every message accepted so far: {"conn", "mail_from", "rcpt_tos", "headers", "parts"}.
     std::vector<boost::json::object> Messages() const;
 
@@ -35,6 +39,7 @@ private:
     std::string auth_;
     std::string tls_cert_;
     std::string tls_key_;
+    bool implicit_tls_ = false;
     std::unique_ptr<Process> process_;
 };
 
