@@ -234,8 +234,15 @@ private:
     public:
         explicit ConnectListener(Impl& owner) : owner_(owner) {}
         void on_failure(const mqtt::token& token) override {
-            spdlog::warn("mqtt cannot reach {} (code {}); retrying", owner_.options_.uri,
-                         token.get_return_code());
+            // Paho says only "code -1" for a TLS handshake that failed: over ssl:// that is
+            // most often the certificate, so say what to check.
+            const bool tls = owner_.options_.uri.starts_with("ssl://") ||
+                             owner_.options_.uri.starts_with("mqtts://");
+            spdlog::warn("mqtt cannot reach {} (code {}){}; retrying", owner_.options_.uri,
+                         token.get_return_code(),
+                         tls ? "; if the broker is up, the TLS handshake failed: check "
+                               "mqtt.ca_file and that the broker's certificate names this host"
+                             : "");
             owner_.ScheduleRetry();
         }
         void on_success(const mqtt::token&) override {}
