@@ -296,7 +296,10 @@ const std::vector<Rule>& Rules() {
                 const bool international = g[0][0] == '+';
                 if (international && !d.starts_with("44"))
                     return d.size() >= 8 && d.size() <= 15 && Put(out, "[phone number removed]");
-                if (d.starts_with("44")) d = "0" + d.substr(d.size() > 2 && d[2] == '0' ? 3 : 2);
+                if (d.starts_with("44")) {  // +44 (0)7700 ... is 07700 ...
+                    d.erase(0, d.size() > 2 && d[2] == '0' ? 3 : 2);
+                    d.insert(d.begin(), '0');
+                }
                 if (d.size() != 10 && d.size() != 11) return false;
                 return Put(out, "[phone number removed]");
             },

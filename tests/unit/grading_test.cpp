@@ -91,6 +91,17 @@ TEST(GradingTest, ThePanelsTableCoversEveryRuleAndLevel) {
         fired.insert(v.fired.begin(), v.fired.end());
     }
     EXPECT_EQ(levels, (std::set<std::string>{"none", "green", "amber", "red"}));
+    // Every family of substances.toml is named in some incident.
+    std::set<std::string> families;
+    for (const auto& incident : Panel().incidents)
+        for (const auto& report : incident.reports) {
+            const json::value doc = json::parse(report);
+            for (const auto& s : doc.at("substances").as_array())
+                if (const auto* f = Shipped().FamilyOf(s.at("name").as_string()))
+                    families.insert(f->id);
+        }
+    for (const auto& f : Shipped().families())
+        EXPECT_TRUE(families.count(f.id)) << "no incident names the family " << f.id;
     const auto rules = Rules::LoadFile(SourcePath("config/rules.toml"), Shipped());
     for (const auto& id : rules.Ids()) EXPECT_TRUE(fired.count(id)) << id << " never fires";
 }
