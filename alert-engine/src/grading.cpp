@@ -67,6 +67,9 @@ const std::map<std::string, std::string>& FactNames() {
         {"sources", "independent sources (distinct organisations)"},
         {"cases", "people affected"},
         {"deaths", "deaths"},
+        {"professional_deaths",
+         "deaths in reports with evidence professional or stronger (a rumoured death is not "
+         "one, even beside a professional report of something else)"},
         {"hospitalisations", "hospital admissions"},
         {"critical_care", "people in critical care"},
         {"naloxone_doses", "naloxone doses given"},
@@ -129,6 +132,7 @@ SignalFacts FactsOf(const std::vector<std::string>& documents, const Substances&
             if (!national) ++n["local_professional_reports"];
         }
         if (report_evidence == "confirmed") ++n["confirmed"];
+        if (EvidenceRank(report_evidence) >= 1) n["professional_deaths"] += Count(harms, "deaths");
         for (const char* key : {"cases", "deaths", "hospitalisations", "critical_care",
                                 "naloxone_doses", "naloxone_poor_response", "under_18"}) {
             n[key] += Count(harms, key);
@@ -240,6 +244,10 @@ SignalFacts FactsFromJson(std::string_view text) {
         else if (v.is_int64() && FactNames().count(std::string(k)))
             f.numbers[std::string(k)] = v.as_int64();
     }
+    // Facts stored before professional_deaths existed counted every death: keep them, so
+    // that a live signal with a death is not lowered when its next report comes.
+    if (!f.numbers.count("professional_deaths") && f.numbers.count("deaths"))
+        f.numbers["professional_deaths"] = f.numbers["deaths"];
     return f;
 }
 

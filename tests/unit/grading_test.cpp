@@ -221,3 +221,12 @@ TEST(RulesTest, ErrorsNameFileLineAndProblem) {
 }
 
 }  // namespace
+
+// Facts stored before professional_deaths existed keep their deaths: a live red signal is
+// not lowered by its next report after an upgrade.
+TEST(GradingTest, FactsStoredBeforeProfessionalDeathsKeepTheirDeaths) {
+    const auto old = ldis::engine::FactsFromJson(R"({"deaths": 1, "professional_reports": 1,
+        "reports": 1, "cases": 1})");
+    EXPECT_EQ(old.numbers.at("professional_deaths"), 1);
+    EXPECT_EQ(ShippedRules().Apply(old).level, Level::kRed);
+}
