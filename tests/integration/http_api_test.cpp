@@ -104,6 +104,10 @@ TEST_F(HttpApiTest, EveryEndpointRefusesEveryRoleItDoesNotAllow) {
         {"POST", "/api/v1/alerts/NO-SUCH/approve", {"coordinator", "admin"}},
         {"POST", "/api/v1/alerts/NO-SUCH/update", {"coordinator", "admin"}},
         {"POST", "/api/v1/alerts/NO-SUCH/cancel", {"coordinator", "admin"}},
+        {"POST", "/api/v1/alerts/" + ref + "/override", {"coordinator", "admin"}},
+        {"POST", "/api/v1/signals/1/override", {"coordinator", "admin"}},
+        {"POST", "/api/v1/reports/" + report + "/reveal", {"coordinator", "admin"}},
+        {"POST", "/api/v1/grading/replay", {"admin"}},
     };
     for (const auto& c : cases) {
         EXPECT_EQ(Call(c.method, c.path, "").status, 401) << c.method << " " << c.path;

@@ -1880,13 +1880,12 @@ private:
             new_source = sqlite3_changes(writer_.get()) == 1;
         }
         SignalFacts facts = own;
+        // The signal's facts so far, and a coordinator's override, which holds until lifted.
+        SignalOverride held;
         {
-            sqlite3_stmt* stmt = writer_.Cached("SELECT facts FROM signals WHERE id = ?1");
-            StatementUse use(stmt);
-            sqlite3_bind_int64(stmt, 1, signal_id);
-            const int rc = sqlite3_step(stmt);
-            if (rc != SQLITE_ROW) return rc;
-            const SignalFacts before = FactsFromJson(ColumnText(stmt, 0));
+            std::string stored;
+            if (const int rc = ReadOverride(signal_id, held, &stored); rc != SQLITE_OK) return rc;
+            const SignalFacts before = FactsFromJson(stored);
             if (!before.numbers.empty()) {
                 facts = Merge(before, own, g.substances);
                 facts.numbers["sources"] = before.numbers.at("sources") + (new_source ? 1 : 0);
@@ -1923,8 +1922,6 @@ private:
                                                         {"rules", fired}})});
         // A coordinator's override holds until it is lifted: the alert shows it, and each
         // version records what the rules give as well.
-        SignalOverride held;
-        if (const int rc = ReadOverride(signal_id, held); rc != SQLITE_OK) return rc;
         Grade shown = WithOverride(grade, held);
         const std::string shown_level(ToString(shown.level));
         const std::string rules_text = RulesJson(shown);
@@ -1958,12 +1955,13 @@ private:
         return rc == SQLITE_DONE ? SQLITE_OK : rc;
     }
 
-    // The override a coordinator set on a signal, if any (level "" when none).
-    int ReadOverride(std::int64_t signal_id, SignalOverride& out) {
+    // The override a coordinator set on a signal, if any (level "" when none), and the
+    // signal's stored facts when `facts` is given: one read of the row for both.
+    int ReadOverride(std::int64_t signal_id, SignalOverride& out, std::string* facts = nullptr) {
         sqlite3_stmt* stmt = writer_.Cached(
             "SELECT coalesce(override_level, ''), coalesce(override_reason, ''), "
-            "coalesce(override_by, ''), coalesce(override_at_ms, 0), level FROM signals WHERE "
-            "id = ?1");
+            "coalesce(override_by, ''), coalesce(override_at_ms, 0), level, facts FROM signals "
+            "WHERE id = ?1");
         StatementUse use(stmt);
         sqlite3_bind_int64(stmt, 1, signal_id);
         const int rc = sqlite3_step(stmt);
@@ -1974,6 +1972,7 @@ private:
         out.by = ColumnText(stmt, 2);
         out.at_ms = sqlite3_column_int64(stmt, 3);
         out.rules_level = ColumnText(stmt, 4);
+        if (facts) *facts = ColumnText(stmt, 5);
         return SQLITE_OK;
     }
 
