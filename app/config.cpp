@@ -1,5 +1,6 @@
 #include "config.hpp"
 
+#include <arpa/inet.h>
 #include <toml++/toml.h>
 #include <algorithm>
 #include <cstdlib>
@@ -21,6 +22,18 @@ namespace fs = std::filesystem;
 namespace ldis::app {
 namespace {
 
+// An IPv4 or IPv6 address written as the HTTP server writes a peer's ("::1", not "0::1"),
+// or "" when `text` is not one.
+std::string CanonicalAddress(const std::string& text) {
+    unsigned char raw[16];
+    char out[INET6_ADDRSTRLEN];
+    if (inet_pton(AF_INET, text.c_str(), raw) == 1)
+        return inet_ntop(AF_INET, raw, out, sizeof out) ? out : "";
+    if (inet_pton(AF_INET6, text.c_str(), raw) == 1)
+        return inet_ntop(AF_INET6, raw, out, sizeof out) ? out : "";
+    return {};
+}
+
 enum class Kind { kString, kInt, kBool };
 enum class Flag { kNone, kPath, kSecretFile };
 
@@ -41,6 +54,8 @@ const KeySpec kKeys[] = {
     {"mqtt.username", Kind::kString, ""},
     {"mqtt.password_file", Kind::kString, "", Flag::kSecretFile},
     {"mqtt.ca_file", Kind::kString, "", Flag::kPath},
+    {"mqtt.cert_file", Kind::kString, "", Flag::kPath},
+    {"mqtt.key_file", Kind::kString, "", Flag::kPath},
     {"mqtt.session_expiry_s", Kind::kInt, "604800"},
     {"mqtt.keepalive_s", Kind::kInt, "30"},
     {"mqtt.reconnect_min_s", Kind::kInt, "1"},
@@ -57,6 +72,10 @@ const KeySpec kKeys[] = {
     {"http.timeout_s", Kind::kInt, "10"},
     {"http.sign_in_failures", Kind::kInt, "10"},
     {"http.open_reports_per_hour", Kind::kInt, "20"},
+    {"http.tls_cert_file", Kind::kString, "", Flag::kPath},
+    {"http.tls_key_file", Kind::kString, "", Flag::kPath},
+    {"http.trust_forwarded", Kind::kBool, "false"},
+    {"http.trusted_proxies", Kind::kString, "127.0.0.1,::1"},
     {"email.smtp_url", Kind::kString, "maildir:mail"},
     {"email.from", Kind::kString, "LDIS Kent and Medway <ldis@example.org>"},
     {"email.password_file", Kind::kString, "", Flag::kSecretFile},
@@ -336,6 +355,14 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
     }
     c.mqtt_username = get("mqtt.username").text;
     c.mqtt_ca_file = get("mqtt.ca_file").text;
+    c.mqtt_cert_file = get("mqtt.cert_file").text;
+    c.mqtt_key_file = get("mqtt.key_file").text;
+    if (c.mqtt_cert_file.empty() != c.mqtt_key_file.empty())
+        fail(c.mqtt_cert_file.empty() ? "mqtt.cert_file" : "mqtt.key_file",
+             "mqtt.cert_file and mqtt.key_file go together: set both for a client certificate, "
+             "or neither");
+    if (!c.mqtt_cert_file.empty() && !c.mqtt_uri.starts_with("ssl://"))
+        fail("mqtt.cert_file", "a client certificate needs TLS: mqtt.uri must start with ssl://");
     c.mqtt_session_expiry = std::chrono::seconds(get("mqtt.session_expiry_s").number);
     c.mqtt_keepalive = std::chrono::seconds(get("mqtt.keepalive_s").number);
     c.mqtt_reconnect_min = std::chrono::seconds(get("mqtt.reconnect_min_s").number);
@@ -392,6 +419,38 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
     if (c.http_open_reports_per_hour < 0 || c.http_open_reports_per_hour > 100000)
         fail("http.open_reports_per_hour",
              "http.open_reports_per_hour must be 0 (the open form is closed) to 100000");
+    c.http_tls_cert_file = get("http.tls_cert_file").text;
+    c.http_tls_key_file = get("http.tls_key_file").text;
+    if (c.http_tls_cert_file.empty() != c.http_tls_key_file.empty())
+        fail(c.http_tls_cert_file.empty() ? "http.tls_cert_file" : "http.tls_key_file",
+             "http.tls_cert_file and http.tls_key_file go together: set both for HTTPS, or "
+             "neither");
+    if (!c.http_tls_cert_file.empty() && !c.http_public_url.starts_with("https://"))
+        fail("http.public_url",
+             "http.public_url must start with https:// when ldisd serves HTTPS (got \"" +
+                 c.http_public_url + "\")");
+    c.http_trust_forwarded = get("http.trust_forwarded").flag;
+    c.http_trusted_proxies.clear();
+    {
+        const std::string list = get("http.trusted_proxies").text;
+        std::size_t at = 0;
+        while (at <= list.size()) {
+            const auto comma = std::min(list.find(',', at), list.size());
+            std::string item = list.substr(at, comma - at);
+            item.erase(0, item.find_first_not_of(' '));
+            item.erase(item.find_last_not_of(' ') + 1);
+            if (!item.empty()) {
+                const std::string address = CanonicalAddress(item);
+                if (address.empty())
+                    fail("http.trusted_proxies", "http.trusted_proxies: \"" + item +
+                                                     "\" is not an IP address (a list such as "
+                                                     "\"127.0.0.1,::1\")");
+                else
+                    c.http_trusted_proxies.push_back(address);
+            }
+            at = comma + 1;
+        }
+    }
     c.email_smtp_url = get("email.smtp_url").text;
     if (c.email_smtp_url.starts_with("maildir:")) {
         c.email_smtp_url = "maildir:" + Absolute(base, c.email_smtp_url.substr(8));

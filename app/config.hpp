@@ -31,6 +31,8 @@ struct Config {
     std::string mqtt_username;
     std::string mqtt_password;  // secret, from mqtt.password_file or LDIS_MQTT_PASSWORD
     std::string mqtt_ca_file;
+    std::string mqtt_cert_file;  // a client certificate (PEM), with mqtt_key_file
+    std::string mqtt_key_file;
     std::chrono::seconds mqtt_session_expiry{0};
     std::chrono::seconds mqtt_keepalive{0};
     std::chrono::seconds mqtt_reconnect_min{0};
@@ -44,10 +46,14 @@ struct Config {
 
     std::string http_listen;
     std::string http_public_url;
-    std::string http_metrics_listen;      // host:port for /metrics alone, or "" for none
-    int http_max_connections = 512;       // beyond: 503
-    int http_timeout_s = 10;              // to read a request or write a response
-    int http_sign_in_failures = 10;       // per address per 10 minutes, then 429
+    std::string http_metrics_listen;  // host:port for /metrics alone, or "" for none
+    int http_max_connections = 512;   // beyond: 503
+    int http_timeout_s = 10;          // to read a request or write a response
+    int http_sign_in_failures = 10;   // per address per 10 minutes, then 429
+    std::string http_tls_cert_file;   // HTTPS when set, with http_tls_key_file
+    std::string http_tls_key_file;
+    bool http_trust_forwarded = false;  // X-Forwarded-For/-Proto from trusted proxies
+    std::vector<std::string> http_trusted_proxies;
     int http_open_reports_per_hour = 20;  // per address on the open form; 0 closes it
 
     std::string email_smtp_url;

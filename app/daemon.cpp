@@ -133,6 +133,10 @@ public:
         http_options.timeout = std::chrono::seconds(config_.http_timeout_s);
         http_options.sign_in_failures = config_.http_sign_in_failures;
         http_options.open_reports_per_hour = config_.http_open_reports_per_hour;
+        http_options.tls_cert_file = config_.http_tls_cert_file;
+        http_options.tls_key_file = config_.http_tls_key_file;
+        http_options.trust_forwarded = config_.http_trust_forwarded;
+        http_options.trusted_proxies = config_.http_trusted_proxies;
         web::Services services;
         services.store = &store_;
         services.intake = intake_.get();
@@ -164,8 +168,9 @@ public:
             for (auto& client : clients_) client->Stop(std::chrono::seconds(2));
             return 2;
         }
-        spdlog::info("http listening on {}:{}",
-                     config_.http_listen.substr(0, config_.http_listen.rfind(':')), port.value());
+        spdlog::info("http listening on {}:{}{}",
+                     config_.http_listen.substr(0, config_.http_listen.rfind(':')), port.value(),
+                     config_.http_tls_cert_file.empty() ? "" : " (HTTPS, TLS 1.2 and later)");
         if (http_->metrics_port() > 0)
             spdlog::info(
                 "metrics listening on {}:{}",
@@ -232,6 +237,8 @@ private:
         options.username = config_.mqtt_username;
         options.password = config_.mqtt_password;
         options.ca_file = config_.mqtt_ca_file;
+        options.cert_file = config_.mqtt_cert_file;
+        options.key_file = config_.mqtt_key_file;
         options.session_expiry = config_.mqtt_session_expiry;
         options.keepalive = config_.mqtt_keepalive;
         options.reconnect_min = config_.mqtt_reconnect_min;
@@ -406,11 +413,21 @@ private:
             return;
         }
         ApplyLogLevel(load.config.log_level);
+        // A renewed certificate is read again: new connections use it, open ones keep theirs.
+        if (!load.config.http_tls_cert_file.empty() && http_) {
+            const auto tls =
+                http_->ReloadTls(load.config.http_tls_cert_file, load.config.http_tls_key_file);
+            if (tls.ok())
+                spdlog::info("https: certificate reloaded from {}", load.config.http_tls_cert_file);
+            else
+                spdlog::error("https: kept the certificate in use: {}", tls.error().message);
+        }
         if (load.config.mqtt_uri != config_.mqtt_uri ||
             load.config.store_path != config_.store_path ||
             load.config.mqtt_client_id != config_.mqtt_client_id ||
             load.config.mqtt_intake_connections != config_.mqtt_intake_connections ||
-            load.config.reference_prefix != config_.reference_prefix) {
+            load.config.reference_prefix != config_.reference_prefix ||
+            load.config.mqtt_cert_file != config_.mqtt_cert_file) {
             spdlog::warn("reload: changes to mqtt.* and store.* take effect at the next restart");
         }
         spdlog::info("configuration reloaded from {}", config_path);

@@ -192,6 +192,9 @@ private:
             // in the trust store signed, for any host. Check the host name too.
             auto ssl = mqtt::ssl_options_builder().enable_server_cert_auth(true).verify(true);
             if (!options_.ca_file.empty()) ssl.trust_store(options_.ca_file);
+            // Paho calls the client's certificate its "key store"; the key may be apart.
+            if (!options_.cert_file.empty()) ssl.key_store(options_.cert_file);
+            if (!options_.key_file.empty()) ssl.private_key(options_.key_file);
             builder.ssl(ssl.finalize());
         }
         // One named result, returned on every path: a copy would dangle (above), so NRVO
@@ -242,6 +245,7 @@ private:
                          token.get_return_code(),
                          tls ? "; if the broker is up, the TLS handshake failed: check "
                                "mqtt.ca_file and that the broker's certificate names this host"
+                               ", and mqtt.cert_file if the broker asks for a client certificate"
                              : "");
             owner_.ScheduleRetry();
         }

@@ -844,4 +844,55 @@ TEST_F(SecurityTest, TheOpenFormReportsButOnlyTrustedSourcesIssueAtOnce) {
     EXPECT_EQ(limited.headers.count("retry-after"), 1u);
 }
 
+// 17. Behind a proxy: X-Forwarded-For chose the address the limits count, so anyone could
+// write a new one for each guess. Believed only from the proxies named, with
+// http.trust_forwarded on; the same goes for X-Forwarded-Proto and HSTS.
+TEST_F(SecurityTest, ForwardedHeadersAreBelievedOnlyFromTrustedProxies) {
+    // Three wrong tokens, each "from" another address, then a fourth: 429 if the limit
+    // counted the connection's address, 401 if the header fooled it.
+    const auto fourth_after_three = [&](const std::string& last_from) {
+        for (int i = 0; i < 3; ++i) {
+            auto headers = Auth("ldis_guess" + std::to_string(i));
+            headers.push_back("X-Forwarded-For: 198.51.100.1, 203.0.113." + std::to_string(i + 1));
+            EXPECT_EQ(HttpRequest("GET", url_ + "/api/v1/alerts", {}, headers).status, 401);
+        }
+        auto headers = Auth("ldis_guess9");
+        headers.push_back("X-Forwarded-For: " + last_from);
+        return HttpRequest("GET", url_ + "/api/v1/alerts", {}, headers).status;
+    };
+    const auto hsts_when_forwarded_https = [&] {
+        const auto res = HttpRequest("GET", url_ + "/healthz", {}, {"X-Forwarded-Proto: https"});
+        EXPECT_EQ(res.status, 200);
+        return res.headers.count("strict-transport-security") == 1;
+    };
+    // Off (the default): the headers are anyone's words.
+    StartDaemon({"http.sign_in_failures=3"});
+    EXPECT_EQ(fourth_after_three("203.0.113.99"), 429);
+    EXPECT_FALSE(hsts_when_forwarded_https());
+    daemon_->Stop(SIGTERM);
+
+    // On, from a proxy not on the list (ldisd's client here is 127.0.0.1): still ignored.
+    StartDaemon({"http.sign_in_failures=3", "http.trust_forwarded=true",
+                 "http.trusted_proxies=192.0.2.10"});
+    EXPECT_EQ(fourth_after_three("203.0.113.99"), 429);
+    EXPECT_FALSE(hsts_when_forwarded_https());
+    daemon_->Stop(SIGTERM);
+
+    // On, from the proxy on loopback: each forwarded client has its own count, and the
+    // last address is the one the proxy saw (the first was the client's to write).
+    StartDaemon({"http.sign_in_failures=3", "http.trust_forwarded=true"});
+    EXPECT_EQ(fourth_after_three("203.0.113.99"), 401);
+    const auto from = [&](const std::string& forwarded) {
+        auto headers = Auth("ldis_guess");
+        headers.push_back("X-Forwarded-For: " + forwarded);
+        return HttpRequest("GET", url_ + "/api/v1/alerts", {}, headers).status;
+    };
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(from("10.1.1.1, 203.0.113.7"), 401);
+    EXPECT_EQ(from("10.9.9.9, 203.0.113.7"), 429);  // the proxy saw the same client
+    EXPECT_EQ(from("10.1.1.1, 203.0.113.8"), 401);  // another client has its own count
+    EXPECT_TRUE(hsts_when_forwarded_https());
+    // Something that is not an address counts as the proxy's own.
+    EXPECT_EQ(from("not-an-address"), 401);
+}
+
 }  // namespace

@@ -9,23 +9,28 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 
 #include <boost/asio/steady_timer.hpp>
 
 #include <fcntl.h>
+#include <openssl/ssl.h>
 #include <unistd.h>
 
 #include <fstream>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <charconv>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <tuple>
@@ -35,6 +40,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace net = boost::asio;
 namespace json = boost::json;
+namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
 
 namespace ldis::web {
@@ -48,6 +54,50 @@ std::int64_t NowMs() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
         .count();
+}
+
+// The server's TLS context from PEM files: TLS 1.2 and later only, the key checked against
+// the certificate. An Error names the file and what is wrong with it.
+engine::Result<std::shared_ptr<ssl::context>> LoadTls(const std::string& cert_file,
+                                                      const std::string& key_file) {
+    auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+    ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                     ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                     ssl::context::single_dh_use);
+    SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+    boost::system::error_code ec;
+    ctx->use_certificate_chain_file(cert_file, ec);
+    if (ec)
+        return engine::Error{"http.tls_cert_file: cannot use " + cert_file +
+                             " as a PEM certificate chain: " + ec.message()};
+    ctx->use_private_key_file(key_file, ssl::context::pem, ec);
+    // OpenSSL checks the pair as it reads the key ("key values mismatch"), or later.
+    if ((ec && ec.message().find("mismatch") != std::string::npos) ||
+        (!ec && SSL_CTX_check_private_key(ctx->native_handle()) != 1))
+        return engine::Error{"http.tls_key_file: " + key_file +
+                             " is not the key of the certificate in " + cert_file};
+    if (ec)
+        return engine::Error{"http.tls_key_file: cannot use " + key_file +
+                             " as a PEM private key: " + ec.message()};
+    return ctx;
+}
+
+// The last address in the X-Forwarded-For headers (the one the proxy itself saw: what comes
+// before it, the client wrote), or "" when there is none that parses as an address.
+std::string LastForwardedFor(const http::request<http::string_body>& req) {
+    std::string last;
+    const auto [first, end_of_range] = req.equal_range("X-Forwarded-For");
+    for (auto field = first; field != end_of_range; ++field) {
+        const std::string_view value(field->value().data(), field->value().size());
+        const auto comma = value.rfind(',');
+        last = std::string(comma == std::string_view::npos ? value : value.substr(comma + 1));
+    }
+    const auto begin = last.find_first_not_of(" \t");
+    const auto end = last.find_last_not_of(" \t");
+    if (begin == std::string::npos) return {};
+    boost::system::error_code ec;
+    const auto address = net::ip::make_address(last.substr(begin, end - begin + 1), ec);
+    return ec ? std::string() : address.to_string();
 }
 
 Response Make(http::status status, std::string body, std::string_view content_type) {
@@ -137,6 +187,12 @@ public:
           pages_(services_, services_.templates_dir, services_.assets_dir, options_, bad_keys_) {}
 
     engine::Result<int> Start() {
+        if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {
+            auto tls = LoadTls(options_.tls_cert_file, options_.tls_key_file);
+            if (!tls.ok()) return tls.error();
+            std::lock_guard lock(tls_mutex_);
+            tls_ = std::move(tls.value());
+        }
         auto port = Listen(acceptor_, options_.listen, "http.listen");
         if (!port.ok()) return port;
         if (!options_.metrics_listen.empty()) {
@@ -170,6 +226,30 @@ public:
     void JoinPool() { pool_.join(); }
 
     const ServerOptions& options() const { return options_; }
+
+    engine::Result<bool> ReloadTls(const std::string& cert_file, const std::string& key_file) {
+        if (!tls_context())
+            return engine::Error{
+                "ldisd was started without http.tls_cert_file: HTTPS starts at the next restart"};
+        auto tls = LoadTls(cert_file, key_file);
+        if (!tls.ok()) return tls.error();
+        std::lock_guard lock(tls_mutex_);
+        tls_ = std::move(tls.value());
+        return true;
+    }
+
+    // The TLS context for a new connection, or null when the server speaks plain HTTP.
+    std::shared_ptr<ssl::context> tls_context() {
+        std::lock_guard lock(tls_mutex_);
+        return tls_;
+    }
+
+    // True if X-Forwarded-For and X-Forwarded-Proto from `peer` are believed.
+    bool TrustsForwarding(const std::string& peer) const {
+        return options_.trust_forwarded &&
+               std::find(options_.trusted_proxies.begin(), options_.trusted_proxies.end(), peer) !=
+                   options_.trusted_proxies.end();
+    }
 
     // Connections open now, for the cap.
     std::atomic<std::size_t>& open_connections() { return open_connections_; }
@@ -1069,7 +1149,9 @@ private:
                     "{\"error\":\"unavailable\",\"detail\":\"too many connections: try again\"}\n";
                 boost::system::error_code ignored;
                 socket.non_blocking(true, ignored);
-                socket.write_some(net::buffer(kBusy.data(), kBusy.size()), ignored);
+                // A TLS client cannot read a plain answer: it only sees the connection close.
+                if (metrics_only || !self->tls_context())
+                    socket.write_some(net::buffer(kBusy.data(), kBusy.size()), ignored);
                 socket.shutdown(tcp::socket::shutdown_both, ignored);
                 socket.close(ignored);
             } else {
@@ -1098,40 +1180,81 @@ private:
     std::chrono::steady_clock::time_point metrics_at_;
     FailureLimit bad_keys_;
     Pages pages_;
+    std::mutex tls_mutex_;
+    std::shared_ptr<ssl::context> tls_;  // guarded by tls_mutex_; null for plain HTTP
     net::thread_pool pool_{2};
 };
 
 namespace {
 
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
 // One connection: read a request, route it, write the response; again while kept alive.
-class Session : public std::enable_shared_from_this<Session> {
+// `Stream` is beast::tcp_stream for plain HTTP, TlsStream for HTTPS (handshake first).
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
+    static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
 public:
-    Session(tcp::socket socket, std::shared_ptr<Server::Impl> server, bool metrics_only)
-        : stream_(std::move(socket)), server_(std::move(server)), metrics_only_(metrics_only) {
+    Session(tcp::socket socket, std::shared_ptr<Server::Impl> server, bool metrics_only,
+            std::shared_ptr<ssl::context> tls)
+        : tls_(std::move(tls)),
+          stream_(Open(std::move(socket), tls_.get())),
+          server_(std::move(server)),
+          metrics_only_(metrics_only) {
         server_->open_connections().fetch_add(1);
         boost::system::error_code ec;
-        const auto peer = stream_.socket().remote_endpoint(ec);
-        client_ = ec ? "unknown" : peer.address().to_string();
+        const auto peer = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
+        peer_ = ec ? "unknown" : peer.address().to_string();
     }
     ~Session() { server_->open_connections().fetch_sub(1); }
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
 
+    // Begins the exchange: the TLS handshake first on HTTPS, within the request timeout.
+    void Start() {
+        if constexpr (kTls) {
+            beast::get_lowest_layer(stream_).expires_after(server_->options().timeout);
+            stream_.async_handshake(
+                ssl::stream_base::server, [self = this->shared_from_this()](beast::error_code ec) {
+                    if (ec) {
+                        spdlog::debug("https: no handshake with {}: {}", self->peer_, ec.message());
+                        return;  // the socket closes with the session
+                    }
+                    self->Read();
+                });
+        } else {
+            Read();
+        }
+    }
+
+private:
+    static Stream Open(tcp::socket socket, ssl::context* tls) {
+        if constexpr (kTls)
+            return Stream(std::move(socket), *tls);
+        else
+            return Stream(std::move(socket));
+    }
+
     void Read() {
         parser_.emplace();
         parser_->body_limit(server_->options().max_body);
         parser_->header_limit(16 * 1024);
-        stream_.expires_after(server_->options().timeout);
-        http::async_read(
-            stream_, buffer_, *parser_,
-            [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnRead(ec); });
+        beast::get_lowest_layer(stream_).expires_after(server_->options().timeout);
+        http::async_read(stream_, buffer_, *parser_,
+                         [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                             self->OnRead(ec);
+                         });
     }
 
-private:
     void OnRead(beast::error_code ec) {
         if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
             ec == net::error::operation_aborted || ec == net::error::connection_reset) {
             return Close();
+        }
+        if (ec == ssl::error::stream_truncated) {  // a TLS client left without close_notify
+            beast::get_lowest_layer(stream_).socket().close(ec);
+            return;
         }
         if (ec == http::error::body_limit) {
             keep_alive_ = false;
@@ -1147,7 +1270,16 @@ private:
         Request req = parser_->release();
         version_ = req.version();
         keep_alive_ = req.keep_alive();
-        auto self = shared_from_this();
+        // Behind a trusted proxy, the client is the one the proxy saw.
+        std::string client = peer_;
+        forwarded_https_ = false;
+        if (server_->TrustsForwarding(peer_)) {
+            if (auto forwarded = LastForwardedFor(req); !forwarded.empty())
+                client = std::move(forwarded);
+            const auto proto = req["X-Forwarded-Proto"];
+            forwarded_https_ = beast::iequals(proto, "https");
+        }
+        auto self = this->shared_from_this();
         server_->Handle(
             std::move(req),
             [self](Response res) {
@@ -1155,7 +1287,7 @@ private:
                 net::post(executor,
                           [self, res = std::move(res)]() mutable { self->Send(std::move(res)); });
             },
-            client_, metrics_only_);
+            client, metrics_only_);
     }
 
     void Send(Response res) {
@@ -1174,29 +1306,41 @@ private:
         // reader came from (links in LDIS carry acknowledgement tokens).
         res.set("X-Content-Type-Options", "nosniff");
         res.set("Referrer-Policy", "no-referrer");
+        // Browsers that have been here over HTTPS never come back over plain HTTP.
+        if (kTls || forwarded_https_)
+            res.set(http::field::strict_transport_security, "max-age=31536000");
         res.version(version_);
         res.keep_alive(keep_alive_);
         res.prepare_payload();
         auto shared = std::make_shared<Response>(std::move(res));
-        stream_.expires_after(server_->options().timeout);
-        http::async_write(stream_, *shared,
-                          [self = shared_from_this(), shared](beast::error_code ec, std::size_t) {
-                              if (ec || shared->need_eof()) return self->Close();
-                              self->Read();
-                          });
+        beast::get_lowest_layer(stream_).expires_after(server_->options().timeout);
+        http::async_write(
+            stream_, *shared,
+            [self = this->shared_from_this(), shared](beast::error_code ec, std::size_t) {
+                if (ec || shared->need_eof()) return self->Close();
+                self->Read();
+            });
     }
 
     void Close() {
-        beast::error_code ec;
-        stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+        if constexpr (kTls) {
+            // close_notify, then the socket closes with the session.
+            beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
+            stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {});
+        } else {
+            beast::error_code ec;
+            stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+        }
     }
 
-    beast::tcp_stream stream_;
+    std::shared_ptr<ssl::context> tls_;  // kept: a reload must not pull it from under us
+    Stream stream_;
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     std::shared_ptr<Server::Impl> server_;
     bool metrics_only_ = false;
-    std::string client_;
+    std::string peer_;  // the address the connection comes from
+    bool forwarded_https_ = false;
     unsigned version_ = 11;
     bool keep_alive_ = true;
 };
@@ -1205,7 +1349,13 @@ private:
 
 void Server::Impl::StartSession(const std::shared_ptr<Impl>& server, tcp::socket socket,
                                 bool metrics_only) {
-    std::make_shared<Session>(std::move(socket), server, metrics_only)->Read();
+    if (auto tls = metrics_only ? nullptr : server->tls_context())
+        std::make_shared<Session<TlsStream>>(std::move(socket), server, false, std::move(tls))
+            ->Start();
+    else
+        std::make_shared<Session<beast::tcp_stream>>(std::move(socket), server, metrics_only,
+                                                     nullptr)
+            ->Start();
 }
 
 Server::Server(net::io_context& io, ServerOptions options, Services services)
@@ -1226,6 +1376,10 @@ int Server::metrics_port() const {
 
 void Server::Stop() {
     impl_->Stop();
+}
+
+engine::Result<bool> Server::ReloadTls(const std::string& cert_file, const std::string& key_file) {
+    return impl_->ReloadTls(cert_file, key_file);
 }
 
 }  // namespace ldis::web

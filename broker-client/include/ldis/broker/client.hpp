@@ -27,6 +27,8 @@ struct ClientOptions {
     std::string username;
     std::string password;                    // a secret: never logged
     std::string ca_file;                     // for ssl://; "" uses the system store
+    std::string cert_file;                   // a client certificate (PEM) for ssl://, or ""
+    std::string key_file;                    // its private key (PEM), with cert_file
     std::vector<std::string> subscriptions;  // topic filters, subscribed at QoS 1 on every connect
     std::string status_topic;                // retained "online"; last will "offline"; "" for none
     std::chrono::seconds session_expiry{7 * 24 * 3600};

@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "ldis/engine/dispatcher.hpp"
 #include "ldis/engine/intake.hpp"
@@ -27,6 +28,16 @@ struct ServerOptions {
     std::size_t max_connections = 512;  // open at once; beyond it, 503 and close
     int sign_in_failures = 10;          // wrong keys or bearer tokens per address per 10 min
     int open_reports_per_hour = 20;     // reports per address on the open form; 0 closes it
+    // HTTPS on http.listen: the certificate chain and its key (PEM), both or neither. TLS 1.2
+    // and later only; responses carry Strict-Transport-Security. /metrics stays plain.
+    std::string tls_cert_file;
+    std::string tls_key_file;
+    // Behind a reverse proxy that terminates TLS (docs/operations.md): from a peer in
+    // `trusted_proxies`, the client's address is the last in X-Forwarded-For (for the limits
+    // per address and the logs) and "X-Forwarded-Proto: https" brings HSTS. From any other
+    // peer, and when false, those headers are ignored: anyone can write them.
+    bool trust_forwarded = false;
+    std::vector<std::string> trusted_proxies{"127.0.0.1", "::1"};
 };
 
 // What the HTTP server serves from. Every member must outlive the server.
@@ -64,6 +75,10 @@ public:
     int metrics_port() const;
     // Stops accepting; connections in hand finish their exchange.
     void Stop();
+    // Reads the certificate and key again (SIGHUP): new connections use them, connections in
+    // hand keep the ones they started with. An Error (the old pair stays) names the file and
+    // the reason; also when the server was started without TLS.
+    engine::Result<bool> ReloadTls(const std::string& cert_file, const std::string& key_file);
 
     class Impl;  // defined in server.cpp, with the connections that share it
 
