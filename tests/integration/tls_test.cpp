@@ -126,8 +126,8 @@ TEST_F(TlsTest, ServesHttpsWithHstsKeepAliveAndTls12OrLaterOnly) {
     EXPECT_EQ(second.new_connections, 0) << "HTTP/1.1 keep-alive over TLS";
 
     // Plain HTTP on the HTTPS port gets no answer.
-    EXPECT_NE(ldis::test::HttpRequest("GET", "http://127.0.0.1:" +
-                                                 std::to_string(daemon_->http_port()) + "/healthz")
+    EXPECT_NE(ldis::test::HttpRequest(
+                  "GET", "http://127.0.0.1:" + std::to_string(daemon_->http_port()) + "/healthz")
                   .status,
               200);
     // A client that offers TLS 1.1 at most is refused; the same client offering TLS 1.2
@@ -213,14 +213,15 @@ TEST(MqttTlsTest, ClientCertificatesAreOfferedToABrokerThatAsksForThem) {
         ldis::test::MakeCertificate(certs, "DNS:ldisd.example", "client-");
     const int tls_port = ldis::test::FreePort();
     // The plain listener is for the test's own start probe; ldisd goes to the TLS one.
-    Mosquitto broker("per_listener_settings false\nallow_anonymous true\n"
-                     "listener {port} 127.0.0.1\n"
-                     "listener " +
-                     std::to_string(tls_port) +
-                     " 127.0.0.1\n"
-                     "certfile " +
-                     server_cert + "\nkeyfile " + server_key + "\ncafile " + client_cert +
-                     "\nrequire_certificate true\n");
+    Mosquitto broker(
+        "per_listener_settings false\nallow_anonymous true\n"
+        "listener {port} 127.0.0.1\n"
+        "listener " +
+        std::to_string(tls_port) +
+        " 127.0.0.1\n"
+        "certfile " +
+        server_cert + "\nkeyfile " + server_key + "\ncafile " + client_cert +
+        "\nrequire_certificate true\n");
     const std::string uri = "mqtt.uri=ssl://127.0.0.1:" + std::to_string(tls_port);
 
     Ldisd refused(broker, dir, {uri, "mqtt.ca_file=" + server_cert});
