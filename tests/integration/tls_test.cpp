@@ -112,11 +112,12 @@ protected:
 };
 
 TEST_F(TlsTest, ServesHttpsWithHstsKeepAliveAndTls12OrLaterOnly) {
-    const auto [cert, key] = ldis::test::MakeLoopbackCertificate(certs_);
+    const auto ca = ldis::test::MakeCa(certs_, "council-");
+    const auto [cert, key] = ldis::test::MakeSignedCertificate(certs_, ca, "IP:127.0.0.1", "");
     StartHttps(cert, key);
     EXPECT_NE(daemon_->log().find("(HTTPS, TLS 1.2 and later)"), std::string::npos);
 
-    TlsClient browser(cert);
+    TlsClient browser(ca.cert);
     const auto first = browser.Get(url_ + "/healthz");
     ASSERT_EQ(first.status, 200) << first.error;
     EXPECT_EQ(first.hsts, "max-age=31536000");
@@ -132,30 +133,35 @@ TEST_F(TlsTest, ServesHttpsWithHstsKeepAliveAndTls12OrLaterOnly) {
               200);
     // A client that offers TLS 1.1 at most is refused; the same client offering TLS 1.2
     // is served, so it is the version that was refused.
-    TlsClient old(cert);
+    TlsClient old(ca.cert);
     const auto refused = old.Get(url_ + "/healthz", true);
     EXPECT_EQ(refused.status, 0);
     EXPECT_FALSE(refused.error.empty());
-    TlsClient current(cert);
+    TlsClient current(ca.cert);
     EXPECT_EQ(current.Get(url_ + "/healthz").status, 200);
     // A client that does not trust the certificate's signer stops at the handshake.
-    const auto [other, other_key] = ldis::test::MakeCertificate(certs_, "IP:127.0.0.1", "other-");
-    TlsClient stranger(other);
+    const auto other = ldis::test::MakeCa(certs_, "other-");
+    TlsClient stranger(other.cert);
     EXPECT_EQ(stranger.Get(url_ + "/healthz").status, 0);
     // /metrics stays on its own plain listener (loopback by default).
     EXPECT_EQ(ldis::test::HttpRequest("GET", daemon_->metrics_url() + "/metrics").status, 200);
 }
 
 TEST_F(TlsTest, ARenewedCertificateIsReadOnSighupWithoutDroppingConnections) {
-    const auto [old_cert, old_key] = ldis::test::MakeCertificate(certs_, "IP:127.0.0.1", "old-");
-    const auto [new_cert, new_key] = ldis::test::MakeCertificate(certs_, "IP:127.0.0.1", "new-");
+    // The renewed certificate comes from another CA, so a client can tell which it got.
+    const auto old_ca = ldis::test::MakeCa(certs_, "old-"),
+               new_ca = ldis::test::MakeCa(certs_, "new-");
+    const auto [old_cert, old_key] =
+        ldis::test::MakeSignedCertificate(certs_, old_ca, "IP:127.0.0.1", "old-");
+    const auto [new_cert, new_key] =
+        ldis::test::MakeSignedCertificate(certs_, new_ca, "IP:127.0.0.1", "new-");
     // The files ldisd is configured with, as certbot or an operator would renew them.
     const std::string cert = dir_ / "https.pem", key = dir_ / "https.key";
     fs::copy_file(old_cert, cert);
     fs::copy_file(old_key, key);
     StartHttps(cert, key);
 
-    TlsClient kept(old_cert);  // one connection, opened before the renewal
+    TlsClient kept(old_ca.cert);  // one connection, opened before the renewal
     ASSERT_EQ(kept.Get(url_ + "/healthz").status, 200);
 
     fs::copy_file(new_cert, cert, fs::copy_options::overwrite_existing);
@@ -171,7 +177,7 @@ TEST_F(TlsTest, ARenewedCertificateIsReadOnSighupWithoutDroppingConnections) {
     EXPECT_EQ(again.status, 200) << again.error;
     EXPECT_EQ(again.new_connections, 0) << "the reload dropped a connection";
     // New connections get the renewed certificate.
-    TlsClient trusts_old(old_cert), trusts_new(new_cert);
+    TlsClient trusts_old(old_ca.cert), trusts_new(new_ca.cert);
     EXPECT_EQ(trusts_old.Get(url_ + "/healthz").status, 0);
     EXPECT_EQ(trusts_new.Get(url_ + "/healthz").status, 200);
 
@@ -185,7 +191,7 @@ TEST_F(TlsTest, ARenewedCertificateIsReadOnSighupWithoutDroppingConnections) {
         },
         kWait))
         << daemon_->log();
-    TlsClient after(new_cert);
+    TlsClient after(new_ca.cert);
     EXPECT_EQ(after.Get(url_ + "/healthz").status, 200);
     EXPECT_TRUE(daemon_->running());
 }
@@ -208,9 +214,15 @@ TEST_F(TlsTest, AKeyThatIsNotTheCertificatesStopsTheStartWithTheReason) {
 // mqtt.cert_file; without one it is refused, and its log says what to check.
 TEST(MqttTlsTest, ClientCertificatesAreOfferedToABrokerThatAsksForThem) {
     TempDir certs, dir;
-    const auto [server_cert, server_key] = ldis::test::MakeLoopbackCertificate(certs);
+    const auto ca = ldis::test::MakeCa(certs, "council-");
+    const auto [server_cert, server_key] =
+        ldis::test::MakeSignedCertificate(certs, ca, "IP:127.0.0.1", "broker-");
     const auto [client_cert, client_key] =
-        ldis::test::MakeCertificate(certs, "DNS:ldisd.example", "client-");
+        ldis::test::MakeSignedCertificate(certs, ca, "DNS:ldisd.example", "client-");
+    // A client certificate from a CA the broker does not trust is refused too.
+    const auto stranger_ca = ldis::test::MakeCa(certs, "stranger-");
+    const auto [stranger_cert, stranger_key] =
+        ldis::test::MakeSignedCertificate(certs, stranger_ca, "DNS:ldisd.example", "stranger-");
     const int tls_port = ldis::test::FreePort();
     // The plain listener is for the test's own start probe; ldisd goes to the TLS one.
     Mosquitto broker(
@@ -220,11 +232,11 @@ TEST(MqttTlsTest, ClientCertificatesAreOfferedToABrokerThatAsksForThem) {
         std::to_string(tls_port) +
         " 127.0.0.1\n"
         "certfile " +
-        server_cert + "\nkeyfile " + server_key + "\ncafile " + client_cert +
+        server_cert + "\nkeyfile " + server_key + "\ncafile " + ca.cert +
         "\nrequire_certificate true\n");
     const std::string uri = "mqtt.uri=ssl://127.0.0.1:" + std::to_string(tls_port);
 
-    Ldisd refused(broker, dir, {uri, "mqtt.ca_file=" + server_cert});
+    Ldisd refused(broker, dir, {uri, "mqtt.ca_file=" + ca.cert});
     EXPECT_THROW(refused.Start(), std::runtime_error);
     EXPECT_EQ(refused.log().find("mqtt connected"), std::string::npos) << refused.log();
     EXPECT_NE(refused.log().find("mqtt.cert_file if the broker asks for a client certificate"),
@@ -233,8 +245,16 @@ TEST(MqttTlsTest, ClientCertificatesAreOfferedToABrokerThatAsksForThem) {
     refused.Stop(SIGKILL);
 
     TempDir dir2;
-    Ldisd accepted(broker, dir2,
-                   {uri, "mqtt.ca_file=" + server_cert, "mqtt.cert_file=" + client_cert,
+    Ldisd untrusted(broker, dir2,
+                    {uri, "mqtt.ca_file=" + ca.cert, "mqtt.cert_file=" + stranger_cert,
+                     "mqtt.key_file=" + stranger_key});
+    EXPECT_THROW(untrusted.Start(), std::runtime_error);
+    EXPECT_EQ(untrusted.log().find("mqtt connected"), std::string::npos) << untrusted.log();
+    untrusted.Stop(SIGKILL);
+
+    TempDir dir3;
+    Ldisd accepted(broker, dir3,
+                   {uri, "mqtt.ca_file=" + ca.cert, "mqtt.cert_file=" + client_cert,
                     "mqtt.key_file=" + client_key});
     EXPECT_NO_THROW(accepted.Start()) << accepted.log();  // connected, subscribed, "online"
     EXPECT_EQ(accepted.Stop(SIGTERM), 0);

@@ -46,6 +46,41 @@ std::pair<std::string, std::string> MakeCertificate(const TempDir& dir, const st
     return {cert, key};
 }
 
+namespace {
+
+void RunOpenssl(const TempDir& dir, std::vector<std::string> args) {
+    args.insert(args.begin(), "/usr/bin/openssl");
+    Process openssl(args, dir / "openssl.log");
+    if (openssl.Wait(std::chrono::seconds(30)) != 0)
+        throw std::runtime_error("openssl failed: " + ReadFile(dir / "openssl.log"));
+}
+
+}  // namespace
+
+TestCa MakeCa(const TempDir& dir, const std::string& name) {
+    TestCa ca{dir / (name + "ca.pem"), dir / (name + "ca-key.pem")};
+    RunOpenssl(
+        dir, {"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+              "/CN=LDIS test CA " + name, "-addext", "basicConstraints=critical,CA:TRUE", "-addext",
+              "keyUsage=critical,keyCertSign,cRLSign", "-keyout", ca.key, "-out", ca.cert});
+    return ca;
+}
+
+std::pair<std::string, std::string> MakeSignedCertificate(const TempDir& dir, const TestCa& ca,
+                                                          const std::string& san,
+                                                          const std::string& name) {
+    const std::string cert = dir / (name + "cert.pem"), key = dir / (name + "key.pem"),
+                      request = dir / (name + "csr.pem"), extensions = dir / (name + "ext.cnf");
+    RunOpenssl(dir, {"req", "-newkey", "rsa:2048", "-nodes", "-subj",
+                     "/CN=" + san.substr(san.find(':') + 1), "-keyout", key, "-out", request});
+    std::ofstream(extensions) << "basicConstraints=CA:FALSE\nsubjectAltName=" << san
+                              << "\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+                                 "extendedKeyUsage=serverAuth,clientAuth\n";
+    RunOpenssl(dir, {"x509", "-req", "-in", request, "-CA", ca.cert, "-CAkey", ca.key,
+                     "-CAcreateserial", "-days", "2", "-extfile", extensions, "-out", cert});
+    return {cert, key};
+}
+
 SmtpSink::~SmtpSink() {
     Stop();
 }

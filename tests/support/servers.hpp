@@ -51,6 +51,19 @@ std::pair<std::string, std::string> MakeLoopbackCertificate(const TempDir& dir);
 std::pair<std::string, std::string> MakeCertificate(const TempDir& dir, const std::string& san,
                                                     const std::string& name);
 
+// A certificate authority as a council runs one: its certificate (what clients and brokers
+// trust, `ca_file`) and its key, in files named after `name` in `dir`.
+struct TestCa {
+    std::string cert;
+    std::string key;
+};
+TestCa MakeCa(const TempDir& dir, const std::string& name);
+// A certificate the CA signs for `san` ("IP:127.0.0.1", "DNS:ldisd.example"), good for a
+// server and a client, not itself a CA: returns {cert, key}.
+std::pair<std::string, std::string> MakeSignedCertificate(const TempDir& dir, const TestCa& ca,
+                                                          const std::string& san,
+                                                          const std::string& name);
+
 // tests/servers/http_receiver.py: webhooks and a Notify-compatible API with scripted
 // answers per path ("/teams=500,200"). Stopped at destruction.
 class HttpReceiver {
