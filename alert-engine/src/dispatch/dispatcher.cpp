@@ -1,5 +1,7 @@
 #include "ldis/engine/dispatcher.hpp"
 
+#include "ldis/engine/channels.hpp"
+
 #include <curl/curl.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
@@ -27,15 +29,6 @@ std::int64_t NowMs() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
         .count();
-}
-
-// The start of a response body, on one line, for last_error.
-std::string Excerpt(const std::string& body) {
-    std::string out = body.substr(0, 200);
-    for (char& c : out) {
-        if (c == '\n' || c == '\r') c = ' ';
-    }
-    return out;
 }
 
 // libcurl's global state, set up once for the process.
@@ -613,57 +606,20 @@ private:
         if (t.protocol == Protocol::kSmtp) {
             if (smtp_active_ > 0) --smtp_active_;
             if (!smtp_waiting_.empty()) net::post(io_, [this] { LaunchWaitingSmtp(); });
-            if (result == CURLE_OK) return Record({id, DeliveryOutcome::Kind::kDelivered, "", -1});
-            const bool permanent = code >= 500 && code < 600;
-            return Record(
-                {id, permanent ? DeliveryOutcome::Kind::kFailed : DeliveryOutcome::Kind::kRetry,
-                 "SMTP" + (code > 0 ? " " + std::to_string(code) : std::string()) + ": " +
-                     curl_error,
-                 -1});
         }
-        if (result != CURLE_OK) {
-            return Record({id, DeliveryOutcome::Kind::kRetry, "HTTP: " + curl_error, -1});
-        }
-        const std::int64_t retry_after = ParseRetryAfter(t.retry_after, NowMs());
-        const std::string status = "HTTP " + std::to_string(code);
-        if (t.protocol == Protocol::kNotify) {
-            std::string what = Excerpt(t.response);
-            boost::system::error_code ec;
-            const auto body = boost::json::parse(t.response, ec);
-            if (!ec && body.is_object()) {
-                const auto* errors = body.as_object().if_contains("errors");
-                if (errors && errors->is_array() && !errors->as_array().empty() &&
-                    errors->as_array()[0].is_object()) {
-                    const auto& first = errors->as_array()[0].as_object();
-                    const auto text = [&](const char* k) {
-                        const auto* v = first.if_contains(k);
-                        return v && v->is_string() ? std::string(v->as_string()) : std::string();
-                    };
-                    what = text("error") + ": " + text("message");
-                }
-            }
-            if (code == 200 || code == 201)
-                return Record({id, DeliveryOutcome::Kind::kDelivered, "", -1});
-            // Notify: 400 BadRequestError/ValidationError and 403 AuthError will not get
-            // better by waiting; 429 RateLimitError/TooManyRequestsError and 5xx will.
-            const bool retry = code == 429 || code >= 500;
-            return Record({id,
-                           retry ? DeliveryOutcome::Kind::kRetry : DeliveryOutcome::Kind::kFailed,
-                           "Notify " + status + ": " + what, retry_after});
-        }
-        if (code >= 200 && code < 300) {
-            // Teams' connectors answer a throttled request with 200 and the 429 in the body.
-            if (t.format == "teams" && t.response.find("429") != std::string::npos) {
-                return Record({id, DeliveryOutcome::Kind::kRetry,
-                               "Teams throttled the request (429 in a " + status +
-                                   " body): " + Excerpt(t.response),
-                               retry_after});
-            }
-            return Record({id, DeliveryOutcome::Kind::kDelivered, "", -1});
-        }
-        const bool retry = code == 429 || code == 408 || code == 425 || code >= 500;
-        Record({id, retry ? DeliveryOutcome::Kind::kRetry : DeliveryOutcome::Kind::kFailed,
-                status + ": " + Excerpt(t.response), retry_after});
+        // What the answer means is the channel's to say (channels.hpp); here it is done.
+        ChannelAnswer answer;
+        answer.transport_ok = result == CURLE_OK;
+        answer.transport_error = curl_error;
+        answer.status = code;
+        answer.body = std::move(t.response);
+        answer.retry_after = std::move(t.retry_after);
+        DeliveryOutcome outcome = t.protocol == Protocol::kSmtp ? ClassifySmtp(answer)
+                                  : t.protocol == Protocol::kNotify
+                                      ? ClassifyNotify(answer, NowMs())
+                                      : ClassifyWebhook(t.format, answer, NowMs());
+        outcome.id = id;
+        Record(std::move(outcome));
     }
 
     void Record(DeliveryOutcome outcome) {
