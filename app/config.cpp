@@ -16,6 +16,7 @@
 #include "ldis/engine/report_validator.hpp"
 #include "ldis/engine/substances.hpp"
 #include "ldis/engine/text.hpp"
+#include "ldis/engine/wire.hpp"
 
 namespace fs = std::filesystem;
 
@@ -211,7 +212,7 @@ std::string ConfigError::ToString() const {
 }
 
 std::string Config::ReportFilter() const {
-    const std::string filter = "ldis/v1/reports/+";
+    const std::string filter(engine::wire::kReportFilter);
     return mqtt_shared_group.empty() ? filter : "$share/" + mqtt_shared_group + "/" + filter;
 }
 

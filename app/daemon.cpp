@@ -28,6 +28,7 @@
 #include "ldis/engine/receipt.hpp"
 #include "ldis/engine/report_store.hpp"
 #include "ldis/engine/report_validator.hpp"
+#include "ldis/engine/wire.hpp"
 #include "ldis/web/server.hpp"
 
 namespace net = boost::asio;
@@ -35,13 +36,8 @@ namespace net = boost::asio;
 namespace ldis::app {
 namespace {
 
-constexpr std::string_view kReportTopicPrefix = "ldis/v1/reports/";
-constexpr const char* kStatusTopic = "ldis/v1/status/ldisd";
-constexpr const char* kRejectedTopic = "ldis/v1/rejected";
-
 std::string_view TopicSource(std::string_view topic) {
-    return topic.starts_with(kReportTopicPrefix) ? topic.substr(kReportTopicPrefix.size())
-                                                 : std::string_view();
+    return engine::wire::ReportSource(topic);
 }
 
 // Where a receipt goes: the submitter's response topic, unless it names one of LDIS's own
@@ -49,7 +45,7 @@ std::string_view TopicSource(std::string_view topic) {
 // an alert or a status to their subscribers; one on another source's receipts would reach
 // that source) or holds wildcards; then the source's receipts topic.
 std::string ReceiptTopic(const std::string& response_topic, const std::string& source) {
-    const std::string fallback = "ldis/v1/receipts/" + (source.empty() ? "unknown" : source);
+    const std::string fallback = engine::wire::ReceiptTopic(source);
     if (response_topic.empty()) return fallback;
     if (response_topic.find_first_of("+#") != std::string::npos ||
         response_topic.find('\0') != std::string::npos || response_topic.size() > 256 ||
@@ -113,7 +109,7 @@ public:
         for (int i = 0; i < config_.mqtt_intake_connections; ++i) {
             broker::ClientOptions options = IntakeOptions(IntakeClientId(i));
             options.subscriptions = {config_.ReportFilter()};
-            options.status_topic = i == 0 ? kStatusTopic : "";
+            options.status_topic = i == 0 ? std::string(engine::wire::kStatusTopic) : "";
             auto* slot = &clients_.emplace_back();
             // The first intake connection, once subscribed, makes ldisd ready for systemd.
             auto on_connection = [this, first = i == 0](bool up) {
@@ -144,6 +140,7 @@ public:
         services.broker_connected = [this] { return clients_.front()->connected(); };
         services.public_url = config_.http_public_url;
         services.schema_path = config_.path_schema;
+        services.areas_path = config_.path_areas;
         services.templates_dir = config_.path_templates;
         services.partners = [this] {
             std::lock_guard lock(partners_mutex_);
@@ -472,7 +469,7 @@ private:
         std::optional<broker::Message> rejected;
         if (outcome.rejected()) {
             rejected.emplace();
-            rejected->topic = kRejectedTopic;
+            rejected->topic = engine::wire::kRejectedTopic;
             rejected->qos = 0;
             // The id, the source and the errors: never the payload, which holds the
             // reporter's contact and free text, to every subscriber of the topic.

@@ -183,6 +183,13 @@ const Establishment* Areas::FindEstablishment(std::string_view name) const {
     return nullptr;
 }
 
+std::vector<std::pair<std::string, std::string>> Areas::Districts() const {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& [authority, districts] : authorities_)
+        for (const auto& district : districts) out.emplace_back(authority, district);
+    return out;
+}
+
 std::vector<std::string> Areas::WardsOf(std::string_view district) const {
     const auto it = wards_.find(std::string(district));
     return it == wards_.end() ? std::vector<std::string>{} : it->second;

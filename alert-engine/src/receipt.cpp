@@ -5,6 +5,7 @@
 
 #include "ldis/engine/codec.hpp"
 #include "ldis/engine/report_validator.hpp"
+#include "ldis/engine/wire.hpp"
 
 namespace json = boost::json;
 
@@ -47,8 +48,7 @@ std::string RejectionJson(std::string_view topic, std::string_view report_id,
                           const std::vector<FieldError>& errors) {
     json::object out;
     out["topic"] = topic;
-    constexpr std::string_view kPrefix = "ldis/v1/reports/";
-    out["source"] = topic.starts_with(kPrefix) ? topic.substr(kPrefix.size()) : "";
+    out["source"] = wire::ReportSource(topic);
     out["report_id"] = report_id.empty() ? json::value(nullptr) : json::value(report_id);
     // Where the errors are, not what they say: a message can quote the value sent
     // ("got \"Jane Doe's flat\""), and the submitter has the messages in its receipt.

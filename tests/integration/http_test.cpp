@@ -9,6 +9,7 @@
 
 #include <cctype>
 #include <ctime>
+#include <fstream>
 #include <set>
 
 #include "ldis/engine/report_store.hpp"
@@ -401,4 +402,39 @@ TEST(MetricsForAlertingTest, TheAlertingRulesReadMetricsLdisdExposes) {
         std::chrono::seconds(15)))
         << metrics();
     daemon.Stop(SIGTERM);
+}
+
+// The clinician's form offers the schema's own words and the configured districts: a word
+// added to the schema, or a district to areas.toml, is on the form with nothing else
+// changed (nothing in the pages copies either list).
+TEST(FormVocabularyTest, TheFormsListsAreTheSchemasAndTheAreas) {
+    Mosquitto broker;
+    TempDir dir;
+    std::string schema =
+        ldis::test::ReadFile(ldis::test::SourcePath("config/schema/report.schema.json"));
+    const std::string forms = R"("vape", "herbal")";
+    ASSERT_NE(schema.find(forms), std::string::npos);
+    schema.replace(schema.find(forms), forms.size(), R"("vape", "blotter", "herbal")");
+    std::ofstream(dir / "report.schema.json") << schema;
+    std::string areas = ldis::test::ReadFile(ldis::test::SourcePath("config/areas.toml"));
+    const std::string kent = R"(Kent = ["Ashford",)";
+    ASSERT_NE(areas.find(kent), std::string::npos);
+    areas.replace(areas.find(kent), kent.size(), R"(Kent = ["Ashford", "Isle of Grain Test",)");
+    std::ofstream(dir / "areas.toml") << areas;
+    Ldisd daemon(
+        broker, dir,
+        {"paths.schema=" + (dir / "report.schema.json"), "paths.areas=" + (dir / "areas.toml")});
+    daemon.Start();
+    const auto page = HttpRequest("GET", daemon.http_url() + "/report");
+    ASSERT_EQ(page.status, 200) << page.body.substr(0, 300);
+    EXPECT_NE(page.body.find("value=\"blotter\""), std::string::npos);
+    EXPECT_NE(page.body.find("value=\"Isle of Grain Test\""), std::string::npos);
+    // And everything the shipped schema lists, with the form's labels where it has them.
+    for (const char* word :
+         {"value=\"drug_checking\"", "Drug checking service", "value=\"festival\"",
+          "value=\"post_mortem\"", "value=\"very_high\"", "Much stronger than usual",
+          "value=\"snorted\"", "value=\"corroborated\"", "value=\"Medway\"",
+          "value=\"Tunbridge Wells\""})
+        EXPECT_NE(page.body.find(word), std::string::npos) << word;
+    EXPECT_EQ(daemon.Stop(SIGTERM), 0);
 }

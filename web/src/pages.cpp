@@ -1,5 +1,8 @@
 #include "pages.hpp"
 
+#include "ldis/engine/areas.hpp"
+#include "ldis/engine/wire.hpp"
+
 #include <spdlog/spdlog.h>
 #include <boost/json.hpp>
 #include <kainjow/mustache.hpp>
@@ -99,7 +102,9 @@ WebResponse Redirect(const std::string& to) {
     return r;
 }
 
-const std::vector<std::pair<std::string, std::string>> kSourceTypes = {
+// How the form names the schema's values; a value without a label here is shown as it is
+// written, tidied (Pretty). The values themselves come from the schema (Pages::Pages).
+const std::map<std::string, std::string, std::less<>> kLabels = {
     {"hospital", "Hospital or emergency department"},
     {"custody", "Police custody"},
     {"police", "Police"},
@@ -116,22 +121,14 @@ const std::vector<std::pair<std::string, std::string>> kSourceTypes = {
     {"coroner", "Coroner"},
     {"national_alert", "National alert"},
     {"public", "Member of the public"},
-    {"other", "Other"}};
-const std::vector<std::string> kSettings = {
-    "home",   "community", "street",   "hostel",       "night_time_economy", "festival",
-    "prison", "custody",   "hospital", "school_youth", "online_purchase",    "other",
-    "unknown"};
-const std::vector<std::string> kForms = {"powder", "tablet", "capsule", "paper", "liquid",
-                                         "vape",   "herbal", "crystal", "other"};
-const std::vector<std::string> kConfirmed = {"none", "test_strip", "immunoassay",
-                                             "lab",  "toxicology", "post_mortem"};
-const std::vector<std::string> kRoutes = {"injected", "smoked", "snorted", "oral",
-                                          "vaped",    "other",  "unknown"};
-const std::vector<std::pair<std::string, std::string>> kEvidence = {
+    {"other", "Other"},
     {"anecdotal", "Heard about it (anecdotal)"},
     {"professional", "I or a colleague saw it (professional)"},
     {"corroborated", "More than one service has seen it (corroborated)"},
-    {"confirmed", "Confirmed by a test or laboratory"}};
+    {"confirmed", "Confirmed by a test or laboratory"},
+    {"usual", "As usual for the product"},
+    {"high", "Stronger than usual"},
+    {"very_high", "Much stronger than usual"}};
 const std::vector<std::string> kNumbers = {
     "cases",         "deaths",         "hospitalisations",
     "critical_care", "naloxone_doses", "naloxone_poor_response",
@@ -173,9 +170,13 @@ mus::data Options(const std::vector<std::pair<std::string, std::string>>& choice
     return list;
 }
 
-std::vector<std::pair<std::string, std::string>> Words(const std::vector<std::string>& words) {
+// The schema's values with the form's labels for them.
+std::vector<std::pair<std::string, std::string>> Labelled(const std::vector<std::string>& words) {
     std::vector<std::pair<std::string, std::string>> out;
-    for (const auto& w : words) out.emplace_back(w, Pretty(w));
+    for (const auto& w : words) {
+        const auto label = kLabels.find(w);
+        out.emplace_back(w, label != kLabels.end() ? label->second : Pretty(w));
+    }
     return out;
 }
 
@@ -268,22 +269,35 @@ Pages::Pages(const Services& services, const std::string& templates_dir, std::st
       open_reports_(std::max(options.open_reports_per_hour, 1), std::chrono::hours(1)),
       open_form_(options.open_reports_per_hour > 0) {
     templates_email_ = engine::MessageTemplates::LoadDir(templates_dir + "/email");
-    // The form's lists of colours and shapes are the schema's own.
     json::error_code ec;
     const auto schema = json::parse(ReadAll(services.schema_path), ec);
-    const auto words_at = [&](const char* key) {
+    // Every list the form offers is the schema's own enum, and the districts are
+    // areas.toml's: nothing here copies them.
+    const auto words_at = [&](const std::string& pointer) {
         std::vector<std::string> out;
         if (ec) return out;
-        const auto* node = schema.find_pointer(
-            std::string("/properties/substances/items/properties/") + key + "/enum", ec);
+        const auto* node = schema.find_pointer(pointer + "/enum", ec);
         if (node && node->is_array())
             for (const auto& w : node->as_array())
                 if (w.is_string()) out.emplace_back(w.as_string());
         ec.clear();
         return out;
     };
-    colours_ = words_at("colour");
-    shapes_ = words_at("shape");
+    const std::string substance = "/properties/substances/items/properties/";
+    lists_["source_type"] = words_at("/properties/source/properties/type");
+    lists_["setting"] = words_at("/properties/setting");
+    lists_["route"] = words_at("/properties/route");
+    lists_["evidence"] = words_at("/properties/evidence");
+    for (const char* key : {"form", "confirmed_by", "strength", "colour", "shape"})
+        lists_[key] = words_at(substance + key);
+    for (const auto& [name, values] : lists_)
+        if (values.empty())
+            throw std::runtime_error(services.schema_path + ": no enum for \"" + name +
+                                     "\", which the clinician's form offers");
+    if (!services.areas_path.empty())
+        for (const auto& [authority, district] :
+             engine::Areas::LoadFile(services.areas_path).Districts())
+            districts_.emplace_back(district, district);
     for (const char* name :
          {"layout", "login", "report", "receipt", "dashboard", "alert", "grading"}) {
         const std::string path = templates_dir + "/web/" + name + ".mustache";
@@ -685,24 +699,15 @@ WebResponse Pages::ReportForm(const WebRequest& req,
         d.set("errors", error_list);
     }
     mus::data o;
-    o.set("source_type", Options(kSourceTypes, value("source_type"), "source_type", true));
+    const auto offer = [&](const std::string& name, bool blank) {
+        o.set(name, Options(Labelled(lists_.at(name)), value(name), name, blank));
+    };
+    offer("source_type", true);
     o.set("authority", Options({{"Medway", "Medway"}, {"Kent", "Kent"}}, value("authority"),
                                "authority", false));
-    std::vector<std::pair<std::string, std::string>> districts = {{"Medway", "Medway"}};
-    for (const char* k :
-         {"Ashford", "Canterbury", "Dartford", "Dover", "Folkestone & Hythe", "Gravesham",
-          "Maidstone", "Sevenoaks", "Swale", "Thanet", "Tonbridge & Malling", "Tunbridge Wells"})
-        districts.emplace_back(k, k);
-    o.set("district", Options(districts, value("district"), "district", true));
-    o.set("setting", Options(Words(kSettings), value("setting"), "setting", true));
-    o.set("form", Options(Words(kForms), value("form"), "form", true));
-    o.set("confirmed_by", Options(Words(kConfirmed), value("confirmed_by"), "confirmed_by", true));
-    o.set("strength", Options({{"usual", "As usual for the product"},
-                               {"high", "Stronger than usual"},
-                               {"very_high", "Much stronger than usual"}},
-                              value("strength"), "strength", true));
-    o.set("colour", Options(Words(colours_), value("colour"), "colour", true));
-    o.set("shape", Options(Words(shapes_), value("shape"), "shape", true));
+    o.set("district", Options(districts_, value("district"), "district", true));
+    for (const char* name : {"setting", "form", "confirmed_by", "strength", "colour", "shape"})
+        offer(name, true);
     {
         mus::data list{mus::data::type::list};
         int n = 0;
@@ -718,8 +723,8 @@ WebResponse Pages::ReportForm(const WebRequest& req,
         }
         o.set("signs", list);
     }
-    o.set("route", Options(Words(kRoutes), value("route"), "route", true));
-    o.set("evidence", Options(kEvidence, value("evidence"), "evidence", false));
+    offer("route", true);
+    offer("evidence", false);
     d.set("o", o);
     // The id is the idempotency key: sending the same form twice stores one report.
     std::string id = value("id");
@@ -1142,7 +1147,8 @@ WebResponse Pages::AlertPage(const std::string& reference, const Sessions::Sessi
     engine::MessageContext context;
     context.public_url = services_.public_url;
     context.from = "LDIS <" + services_.sender + ">";
-    context.ack_url = services_.public_url + "/ack/(a link for each recipient)";
+    context.ack_url =
+        services_.public_url + std::string(engine::wire::kAckPath) + "(a link for each recipient)";
     if (templates_email_) {
         const auto email = engine::RenderEmail(*templates_email_, item, context);
         d.set("preview_subject", email.subject);

@@ -108,7 +108,10 @@ private:
     std::string assets_dir_;
     std::optional<engine::MessageTemplates> templates_email_;
     Sessions sessions_;
-    std::vector<std::string> colours_, shapes_;  // the schema's enums, for the form
+    // The form's lists: each the schema's enum by the form's field name ("source_type",
+    // "setting", "form", ...), and the districts of areas.toml.
+    std::map<std::string, std::vector<std::string>> lists_;
+    std::vector<std::pair<std::string, std::string>> districts_;
     FailureLimit& bad_keys_;
     FailureLimit open_reports_;
     bool open_form_ = true;

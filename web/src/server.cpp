@@ -2,6 +2,7 @@
 
 #include "documents.hpp"
 #include "ldis/engine/text.hpp"
+#include "ldis/engine/wire.hpp"
 #include "pages.hpp"
 #include "safety.hpp"
 
@@ -272,8 +273,8 @@ public:
             if (metrics_only)
                 return reply(JsonError(http::status::not_found, "not_found",
                                        "this listener serves /metrics and /healthz only"));
-            if (path.starts_with("/unsubscribe/")) {
-                const std::string token = path.substr(13);
+            if (path.starts_with(engine::wire::kUnsubscribePath)) {
+                const std::string token = path.substr(engine::wire::kUnsubscribePath.size());
                 if (method == http::verb::get)
                     return Blocking([this, token] { return UnsubscribePage(token, false); },
                                     std::move(reply));
@@ -282,8 +283,8 @@ public:
                                     std::move(reply));
                 return reply(NotAllowed("GET, POST"));
             }
-            if (path.starts_with("/ack/")) {
-                const std::string token = path.substr(5);
+            if (path.starts_with(engine::wire::kAckPath)) {
+                const std::string token = path.substr(engine::wire::kAckPath.size());
                 if (method == http::verb::get)
                     return Blocking([this, token] { return AckPage(token, false); },
                                     std::move(reply));
@@ -1014,7 +1015,8 @@ private:
         }
         return Page(http::status::ok, "Acknowledge this alert",
                     "<p>Confirm that " + EscapeMarkup(d.partner) + " received " + what + ".</p>\n" +
-                        "<form method=\"post\" action=\"/ack/" + EscapeMarkup(token) +
+                        "<form method=\"post\" action=\"" + std::string(engine::wire::kAckPath) +
+                        EscapeMarkup(token) +
                         "\">\n<button type=\"submit\" style=\"font-size: 1.2em; padding: 0.5em "
                         "1em;\">Acknowledge</button>\n</form>");
     }
@@ -1038,8 +1040,8 @@ private:
                 http::status::ok, "Stop LDIS messages?",
                 "<p>Drug alerts warn services of batches that kill. Ask the LDIS "
                 "coordinators to stop sending them to " +
-                    EscapeMarkup(delivery->address) +
-                    "?</p>\n<form method=\"post\" action=\"/unsubscribe/" + EscapeMarkup(token) +
+                    EscapeMarkup(delivery->address) + "?</p>\n<form method=\"post\" action=\"" +
+                    std::string(engine::wire::kUnsubscribePath) + EscapeMarkup(token) +
                     "\">\n<button type=\"submit\">Ask to stop these messages</button>\n</form>");
         }
         auto done = services_.store->RequestUnsubscribe(delivery->id, NowMs());

@@ -1,6 +1,7 @@
 #include "ldis/engine/dispatcher.hpp"
 
 #include "ldis/engine/channels.hpp"
+#include "ldis/engine/wire.hpp"
 
 #include <curl/curl.h>
 #include <spdlog/spdlog.h>
@@ -351,9 +352,9 @@ private:
         if (item.kind == kKindAlert || item.kind == kKindEscalation) {
             const std::int64_t expires =
                 std::max(item.valid_until_ms, c.now_ms + options_.ack_valid_ms) / 1000;
-            c.ack_url =
-                options_.public_url + "/ack/" + MakeAckToken(store_.AckKey(), item.id, expires);
-            c.unsubscribe_url = options_.public_url + "/unsubscribe/" +
+            c.ack_url = options_.public_url + std::string(wire::kAckPath) +
+                        MakeAckToken(store_.AckKey(), item.id, expires);
+            c.unsubscribe_url = options_.public_url + std::string(wire::kUnsubscribePath) +
                                 MakeAckToken(store_.AckKey() + ":unsubscribe", item.id, expires);
         }
         return c;

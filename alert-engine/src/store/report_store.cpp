@@ -1,5 +1,8 @@
 #include "ldis/engine/report_store.hpp"
 
+#include "ldis/engine/pipeline.hpp"
+#include "ldis/engine/wire.hpp"
+
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/statvfs.h>
@@ -2020,17 +2023,23 @@ private:
                 return rc;
             }
         }
-        if (alert_id == 0 && rv.grade.level == Level::kNone) return SQLITE_OK;  // logged, no alert
-
-        const bool trusted = rv.trusted;
-        const PolicyDecision policy =
-            DecidePolicy(rv.grade.level, "professionals", g.policy, trusted);
-        AlertStatus status = policy.status;
-        bool provisional = policy.provisional;
-        std::string action = "alert.created";
-        bool newly_issued = false;
-        if (alert_id == 0) {
-            newly_issued = status == AlertStatus::kIssued;
+        std::optional<LiveAlert> live;
+        if (alert_id != 0) {
+            live.emplace();
+            ParseAlertStatus(status_text, live->status);
+            live->version = version;
+            ParseLevel(previous_level, live->level);
+            live->routed_at_ms = routed_at;
+        }
+        // What the new grade makes of the alert is the pipeline's decision (pipeline.hpp);
+        // here it is written down.
+        const VersionDecision next = NextVersion(live, rv.grade.level, g.policy, rv.trusted, now,
+                                                 g.dispatch.update_interval_ms);
+        if (next.kind == VersionDecision::Kind::kNone) return SQLITE_OK;  // logged, no alert
+        const AlertStatus status = next.status;
+        const bool provisional = next.provisional;
+        version = next.version;
+        if (next.kind == VersionDecision::Kind::kCreate) {
             const int year = YearOf(now);
             const std::string prefix = options_.reference_prefix + "-" + std::to_string(year) + "-";
             sqlite3_stmt* count =
@@ -2041,10 +2050,7 @@ private:
                 BindText(count, 1, prefix);
                 if (sqlite3_step(count) == SQLITE_ROW) n = sqlite3_column_int64(count, 0);
             }
-            char number[24];
-            std::snprintf(number, sizeof number, "%04lld", static_cast<long long>(n + 1));
-            alert_reference = prefix + number;
-            version = 1;
+            alert_reference = AlertReference(options_.reference_prefix, year, n);
             sqlite3_stmt* stmt = writer_.Cached(
                 "INSERT INTO alerts (reference, signal_id, status, level, confidence, audience, "
                 "version, provisional, "
@@ -2056,7 +2062,7 @@ private:
             BindText(stmt, 3, ToString(status));
             BindText(stmt, 4, rv.level);
             BindText(stmt, 5, rv.grade.confidence);
-            BindText(stmt, 6, policy.audience);
+            BindText(stmt, 6, next.audience);
             sqlite3_bind_int(stmt, 7, provisional ? 1 : 0);
             sqlite3_bind_int64(stmt, 8, now);
             if (status == AlertStatus::kIssued) {
@@ -2069,19 +2075,6 @@ private:
             if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE) return rc;
             alert_id = sqlite3_last_insert_rowid(writer_.get());
         } else {
-            // A change in the signal is a new version of its one alert, never a second alert.
-            AlertStatus from = AlertStatus::kDraft;
-            ParseAlertStatus(status_text, from);
-            auto next = Transition(alert_reference, from, AlertAction::kRevise);
-            status = next.ok() ? next.value() : from;
-            // A draft whose signal has become red goes out at once, as a new red alert would.
-            if (from == AlertStatus::kDraft && policy.status == AlertStatus::kIssued)
-                status = AlertStatus::kIssued;
-            newly_issued = from == AlertStatus::kDraft && status == AlertStatus::kIssued;
-            provisional =
-                status != AlertStatus::kDraft && (provisional || from == AlertStatus::kDraft);
-            ++version;
-            action = "alert.version";
             sqlite3_stmt* stmt = writer_.Cached(
                 "UPDATE alerts SET status = ?2, level = ?3, confidence = ?4, version = ?5, "
                 "updated_at_ms = ?6, "
@@ -2161,26 +2154,17 @@ private:
             route.level = rv.level;
             route.authority = rv.authority;
             route.district = rv.district;
-            route.audience = policy.audience;
-            // A new draft asks the coordinators to approve it; so does a draft that a report of
-            // unverified origin raised to red, which would have gone out at once otherwise.
-            route.created_draft = status == AlertStatus::kDraft &&
-                                  (action == "alert.created" ||
-                                   (!trusted && rv.level == "red" && previous_level != "red"));
-            route.page = newly_issued && provisional;
-            // A new report in a live signal makes a new version; partners get it at once
-            // only when the alert is new or its level changed, else at most once per
-            // dispatch.update_interval (FlushUpdates sends the latest one later).
-            const bool routed_now = status == AlertStatus::kDraft || newly_issued ||
-                                    action == "alert.created" || rv.level != previous_level ||
-                                    now - routed_at >= g.dispatch.update_interval_ms;
+            route.audience = next.audience;
+            route.created_draft = next.ask_coordinators;
+            route.page = next.page;
+            const bool routed_now = next.route_now;
             if (routed_now) {
                 if (const int rc = QueueDeliveries(route, g, now); rc != SQLITE_OK) return rc;
                 if (const int rc = MarkRouted(alert_id, version, now); rc != SQLITE_OK) return rc;
             }
         }
         audit_.push_back(
-            {now, rv.actor, action, alert_reference,
+            {now, rv.actor, next.audit_action, alert_reference,
              boost::json::serialize(boost::json::object{{"version", version},
                                                         {"status", std::string(ToString(status))},
                                                         {"level", rv.level},
@@ -2293,9 +2277,8 @@ private:
             }
             if (rc != SQLITE_DONE) return rc;
         }
-        std::int64_t ack_ms = 0;
-        if (!in.cancellation && in.level == Level::kRed) ack_ms = g.dispatch.red_ack_ms;
-        if (!in.cancellation && in.level == Level::kAmber) ack_ms = g.dispatch.amber_ack_ms;
+        const std::int64_t ack_ms =
+            AckWindowMs(in.level, in.cancellation, g.dispatch.red_ack_ms, g.dispatch.amber_ack_ms);
         if (g.partners) {
             for (const auto& r : g.partners->Route(in, g.dispatch.enabled)) {
                 const Contact* c = g.partners->Find(r.partner)->FindContact(r.contact);
@@ -2306,12 +2289,9 @@ private:
             }
         }
         if (g.dispatch.enabled.contains(Channel::kMqtt)) {
-            std::string authority = v.authority;
-            std::transform(authority.begin(), authority.end(), authority.begin(),
-                           [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
             const int rc =
                 InsertDelivery(v.alert_id, v.version, kKindMqtt, "", "mqtt", "mqtt", Channel::kMqtt,
-                               "ldis/v1/alerts/" + v.level + "/" + authority, now, 0, 0, "{}");
+                               wire::AlertTopic(v.level, v.authority), now, 0, 0, "{}");
             if (rc != SQLITE_OK) return rc;
         }
         if (v.page) return NoticeCoordinators(g, v.alert_id, v.version, kKindPage, now, "{}");

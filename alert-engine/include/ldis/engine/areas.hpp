@@ -44,6 +44,9 @@ public:
     const Establishment* FindEstablishment(std::string_view name) const;
     const std::vector<Establishment>& establishments() const { return establishments_; }
     std::vector<std::string> WardsOf(std::string_view district) const;
+    // Every district with its authority, authority by authority, each in the file's order:
+    // the one list the pages offer (the form, the history's filters).
+    std::vector<std::pair<std::string, std::string>> Districts() const;
 
 private:
     std::map<std::string, std::vector<std::string>> authorities_;       // authority -> districts

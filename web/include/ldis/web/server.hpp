@@ -48,7 +48,8 @@ struct Services {
     std::function<bool()> broker_connected;              // may be empty
     std::string public_url = "http://127.0.0.1:8080";    // the base of links
     std::string sender = "ldis@example.org";             // CAP <sender>
-    std::string schema_path;                             // served at /api/v1/schema/report
+    std::string schema_path;  // served at /api/v1/schema/report; the form's lists come from it
+    std::string areas_path;   // config/areas.toml: the form's districts
     std::function<std::shared_ptr<const engine::Partners>()> partners;  // the current ones
     std::string templates_dir;  // holds web/ and email/ (pages and previews)
     std::string assets_dir;     // GOV.UK Frontend's dist/govuk, served under /assets/

@@ -1,0 +1,45 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace ldis::engine::wire {
+
+// The wire vocabulary (DESIGN §4, docs/api.md), spelled once: the MQTT topics LDIS reads
+// and writes, and the paths of the links it sends. The engine, the daemon and the web
+// server use these; nothing else writes "ldis/v1/".
+
+// Reports come in on ldis/v1/reports/{source type}.
+inline constexpr std::string_view kReportTopicPrefix = "ldis/v1/reports/";
+inline constexpr std::string_view kReportFilter = "ldis/v1/reports/+";
+// A receipt goes to the submitter's response topic, else ldis/v1/receipts/{source type}.
+inline constexpr std::string_view kReceiptTopicPrefix = "ldis/v1/receipts/";
+// Alerts are published on ldis/v1/alerts/{level}/{authority, lower case}.
+inline constexpr std::string_view kAlertTopicPrefix = "ldis/v1/alerts/";
+// ldisd's retained "online" / last will "offline".
+inline constexpr std::string_view kStatusTopic = "ldis/v1/status/ldisd";
+// Where a rejected report is noted (its topic, id and error paths; never its content).
+inline constexpr std::string_view kRejectedTopic = "ldis/v1/rejected";
+
+// The source type a report topic names, or "" when the topic is not a report topic.
+inline std::string_view ReportSource(std::string_view topic) {
+    return topic.starts_with(kReportTopicPrefix) ? topic.substr(kReportTopicPrefix.size())
+                                                 : std::string_view();
+}
+inline std::string ReceiptTopic(std::string_view source) {
+    return std::string(kReceiptTopicPrefix) + std::string(source.empty() ? "unknown" : source);
+}
+// `authority` as the topic writes it: lower case ("kent", "medway").
+inline std::string AlertTopic(std::string_view level, std::string_view authority) {
+    std::string topic = std::string(kAlertTopicPrefix) + std::string(level) + "/";
+    for (const char c : authority)
+        topic.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+    return topic;
+}
+
+// The links in every alert message: /ack/{token} acknowledges, /unsubscribe/{token} asks
+// the coordinators to stop sending to that contact.
+inline constexpr std::string_view kAckPath = "/ack/";
+inline constexpr std::string_view kUnsubscribePath = "/unsubscribe/";
+
+}  // namespace ldis::engine::wire
