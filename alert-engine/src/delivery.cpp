@@ -35,23 +35,6 @@ std::int64_t RetryDelayMs(const DispatchPolicy& policy, int attempts, std::int64
     return std::max(delay, retry_after_ms);
 }
 
-std::int64_t ParseRetryAfter(std::string_view value, std::int64_t now_ms) {
-    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\r' || value.back() == '\n'))
-        value.remove_suffix(1);
-    if (value.empty()) return -1;
-    std::int64_t seconds = 0;
-    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
-    if (ec == std::errc() && end == value.data() + value.size())
-        return seconds < 0 ? -1 : std::min<std::int64_t>(seconds, 86400) * 1000;
-    // An HTTP date: "Wed, 21 Oct 2015 07:28:00 GMT".
-    std::tm tm{};
-    const std::string text(value);
-    if (strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm) == nullptr) return -1;
-    const std::int64_t at_ms = static_cast<std::int64_t>(timegm(&tm)) * 1000;
-    return std::max<std::int64_t>(0, at_ms - now_ms);
-}
-
 std::string MakeAckToken(std::string_view key, std::int64_t delivery_id, std::int64_t expires_s) {
     const std::string claim = std::to_string(delivery_id) + "." + std::to_string(expires_s);
     return claim + "." + Base64Url(HmacSha256(key, claim));

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <thread>
 
+#include "ldis/engine/channels.hpp"
 #include "ldis/engine/codec.hpp"
 #include "ldis/engine/delivery.hpp"
 #include "ldis/engine/messages.hpp"

@@ -2,6 +2,10 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
+#include <charconv>
+#include <ctime>
+
 namespace ldis::engine {
 namespace {
 
@@ -29,6 +33,23 @@ std::string NotifyError(std::string_view body) {
 }
 
 }  // namespace
+
+std::int64_t ParseRetryAfter(std::string_view value, std::int64_t now_ms) {
+    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\r' || value.back() == '\n'))
+        value.remove_suffix(1);
+    if (value.empty()) return -1;
+    std::int64_t seconds = 0;
+    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+    if (ec == std::errc() && end == value.data() + value.size())
+        return seconds < 0 ? -1 : std::min<std::int64_t>(seconds, 86400) * 1000;
+    // An HTTP date: "Wed, 21 Oct 2015 07:28:00 GMT".
+    std::tm tm{};
+    const std::string text(value);
+    if (strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm) == nullptr) return -1;
+    const std::int64_t at_ms = static_cast<std::int64_t>(timegm(&tm)) * 1000;
+    return std::max<std::int64_t>(0, at_ms - now_ms);
+}
 
 std::string Excerpt(std::string_view body) {
     std::string out(body.substr(0, 200));

@@ -41,6 +41,10 @@ DeliveryOutcome ClassifyWebhook(std::string_view format, const ChannelAnswer& an
 // error names Notify's own first error ("RateLimitError: Exceeded rate limit ...").
 DeliveryOutcome ClassifyNotify(const ChannelAnswer& answer, std::int64_t now_ms);
 
+// Parses an HTTP Retry-After value: delta seconds or an HTTP date. Returns ms from
+// `now_ms`, or -1 when absent or unreadable.
+std::int64_t ParseRetryAfter(std::string_view value, std::int64_t now_ms);
+
 // The start of a response body on one line (at most 200 bytes), for a delivery's error.
 std::string Excerpt(std::string_view body);
 

@@ -54,10 +54,6 @@ struct DispatchPolicy {
 std::int64_t RetryDelayMs(const DispatchPolicy& policy, int attempts, std::int64_t retry_after_ms,
                           std::mt19937_64& rng);
 
-// Parses an HTTP Retry-After value: delta seconds or an HTTP date. Returns ms from
-// `now_ms`, or -1 when absent or unreadable.
-std::int64_t ParseRetryAfter(std::string_view value, std::int64_t now_ms);
-
 // Acknowledgement tokens: "<delivery id>.<expiry, unix s>.<HMAC-SHA256, base64url>",
 // signed with the store's key. Pure.
 std::string MakeAckToken(std::string_view key, std::int64_t delivery_id, std::int64_t expires_s);
