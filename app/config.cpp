@@ -617,6 +617,14 @@ std::shared_ptr<const engine::GradingSetup> LoadGrading(const Config& config) {
     return setup;
 }
 
+std::shared_ptr<const Runtime> LoadRuntime(const Config& config) {
+    auto runtime = std::make_shared<Runtime>();
+    runtime->validator = engine::LoadReportValidator(config.path_schema, config.path_areas);
+    runtime->grading = LoadGrading(config);
+    runtime->email_templates = engine::MessageTemplates::LoadDir(config.path_templates + "/email");
+    return runtime;
+}
+
 ConfigLoad CheckConfig(const std::string& path, const std::vector<std::string>& overrides) {
     ConfigLoad load = LoadConfig(path, overrides);
     if (!load.ok()) return load;

@@ -5,7 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "ldis/engine/messages.hpp"
 #include "ldis/engine/report_store.hpp"
+#include "ldis/engine/report_validator.hpp"
 
 namespace ldis::app {
 
@@ -105,6 +107,20 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
 // Loads substances.toml and rules.toml for the store. Throws std::runtime_error
 // "FILE:LINE: problem".
 std::shared_ptr<const engine::GradingSetup> LoadGrading(const Config& config);
+
+// Everything ldisd reads from the files the configuration names, each read once, and
+// immutable: the schema and areas (the validator), substances, rules, partners and the
+// alert templates (the grading setup, which holds the partners), the email templates.
+// At start and on every SIGHUP a whole new one is loaded and swapped in at once
+// (Daemon::Apply): there is no moment at which the store grades with one partners file and
+// the dispatcher sends with another.
+struct Runtime {
+    std::shared_ptr<const engine::ReportValidator> validator;
+    std::shared_ptr<const engine::GradingSetup> grading;  // grading->partners: the partners
+    engine::MessageTemplates email_templates;
+};
+// Throws std::runtime_error "FILE[:LINE]: problem" for the first file that does not load.
+std::shared_ptr<const Runtime> LoadRuntime(const Config& config);
 
 // As LoadConfig, then loads every file the configuration names (schema, areas,
 // substances, rules) the way ldisd would, adding their errors. What `ldisd --check-config` runs.

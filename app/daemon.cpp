@@ -74,20 +74,16 @@ public:
     Impl(const Config& config, engine::ReportStore& store) : config_(config), store_(store) {}
 
     int Run(const std::string& config_path, const std::vector<std::string>& overrides) {
-        std::shared_ptr<const engine::ReportValidator> validator;
+        std::shared_ptr<const Runtime> runtime;
         try {
-            validator = engine::LoadReportValidator(config_.path_schema, config_.path_areas);
+            runtime = LoadRuntime(config_);  // every file, once
         } catch (const std::exception& e) {
             spdlog::critical("cannot start: {}", e.what());
             return 2;
         }
-        try {
-            store_.SetGrading(LoadGrading(config_));
-        } catch (const std::exception& e) {
-            spdlog::critical("cannot start: {}", e.what());
-            return 2;
-        }
-        intake_ = std::make_unique<engine::Intake>(validator, store_);
+        runtime_.store(runtime);
+        store_.SetGrading(runtime->grading);
+        intake_ = std::make_unique<engine::Intake>(runtime->validator, store_);
         if (!config_.email_username.empty() && config_.email_smtp_url.starts_with("smtp://") &&
             !config_.email_starttls)
             spdlog::warn("email.allow_plaintext_auth: the SMTP password is sent without TLS to {}",
@@ -142,10 +138,7 @@ public:
         services.schema_path = config_.path_schema;
         services.areas_path = config_.path_areas;
         services.templates_dir = config_.path_templates;
-        services.partners = [this] {
-            std::lock_guard lock(partners_mutex_);
-            return partners_;
-        };
+        services.partners = [this] { return runtime_.load()->grading->partners; };
         services.assets_dir = config_.path_assets;
         services.sender = engine::EmailAddressOf(config_.email_from);
         try {
@@ -385,30 +378,24 @@ private:
     }
 
     void Reload(const std::string& config_path, const std::vector<std::string>& overrides) {
-        auto load = CheckConfig(config_path, overrides);
+        auto load = LoadConfig(config_path, overrides);
         if (!load.ok()) {
             for (const auto& e : load.errors) spdlog::error("reload refused: {}", e.ToString());
             return;
         }
+        std::shared_ptr<const Runtime> next;
         try {
-            intake_->SetValidator(
-                engine::LoadReportValidator(load.config.path_schema, load.config.path_areas));
+            next = LoadRuntime(load.config);
         } catch (const std::exception& e) {
-            spdlog::error("reload refused: {}", e.what());
+            spdlog::error("reload refused: {} (ldisd --check-config lists every problem)",
+                          e.what());
             return;
         }
-        try {
-            auto grading = LoadGrading(load.config);
-            dispatcher_->SetPartners(grading->partners);
-            {
-                std::lock_guard lock(partners_mutex_);
-                partners_ = grading->partners;
-            }
-            store_.SetGrading(std::move(grading));
-        } catch (const std::exception& e) {
-            spdlog::error("reload refused: {}", e.what());
-            return;
-        }
+        // One snapshot, swapped in everywhere at once: what was loaded is what is used.
+        intake_->SetValidator(next->validator);
+        dispatcher_->SetPartners(next->grading->partners);
+        store_.SetGrading(next->grading);
+        runtime_.store(next);
         ApplyLogLevel(load.config.log_level);
         // A renewed certificate is read again: new connections use it, open ones keep theirs.
         if (!load.config.http_tls_cert_file.empty() && http_) {
@@ -497,9 +484,9 @@ private:
         o.notify_api_key = config_.notify_api_key;
         o.notify_sms_template = config_.notify_sms_template_id;
         o.notify_email_template = config_.notify_email_template_id;
-        o.templates = engine::MessageTemplates::LoadDir(config_.path_templates + "/email");
-        o.partners = LoadGrading(config_)->partners;
-        partners_ = o.partners;
+        const auto runtime = runtime_.load();
+        o.templates = runtime->email_templates;
+        o.partners = runtime->grading->partners;
         o.max_in_flight = static_cast<std::size_t>(config_.dispatch_max_in_flight);
         o.timeout = std::chrono::milliseconds(config_.dispatch_timeout_ms);
         o.escalation_check = std::chrono::seconds(config_.escalation_check_s);
@@ -522,9 +509,9 @@ private:
     net::executor_work_guard<net::io_context::executor_type>* work_ = nullptr;
     std::vector<std::unique_ptr<broker::Client>> clients_;
     std::unique_ptr<engine::Dispatcher> dispatcher_;  // destroyed before io_ and clients_
-    mutable std::mutex partners_mutex_;
-    std::shared_ptr<const engine::Partners> partners_;  // guarded by partners_mutex_
-    std::unique_ptr<web::Server> http_;                 // destroyed first: its pool uses the rest
+    // What the files said at the last start or SIGHUP, swapped whole (Reload).
+    std::atomic<std::shared_ptr<const Runtime>> runtime_;
+    std::unique_ptr<web::Server> http_;  // destroyed first: its pool uses the rest
     std::atomic<bool> stopping_{false};
     std::thread drain_;                                  // DrainOldSessions
     std::atomic<std::int64_t> drain_last_report_ms_{0};  // steady clock

@@ -8,6 +8,7 @@
 
 #include "ldis/engine/report_store.hpp"
 #include "support/daemon.hpp"
+#include "support/http_client.hpp"
 #include "support/mqtt_peer.hpp"
 #include "support/processes.hpp"
 #include "support/reports.hpp"
@@ -324,6 +325,47 @@ TEST_F(DaemonConfigTest, SighupReloadsAreas) {
     ASSERT_TRUE(ldis::test::Eventually(
         [&] { return daemon.log().find("reload refused") != std::string::npos; }, kWait));
     EXPECT_EQ(submit_with_ward("Chatham Docks"), "accepted");
+    EXPECT_EQ(daemon.Stop(SIGTERM), 0);
+}
+
+// SIGHUP loads every file into one new snapshot and swaps it in whole: a reload with one
+// bad file changes nothing, not even what the good files said; a good one changes the
+// partners that the API shows, the store routes to and the dispatcher sends to, together.
+TEST_F(DaemonConfigTest, SighupSwapsEverythingOrNothing) {
+    const std::string partners = dir_ / "partners.toml", rules = dir_ / "rules.toml";
+    std::filesystem::copy_file(ldis::test::SourcePath("config/partners.toml"), partners);
+    std::filesystem::copy_file(ldis::test::SourcePath("config/rules.toml"), rules);
+    Ldisd daemon(broker_, dir_, {"paths.partners=" + partners, "paths.rules=" + rules});
+    daemon.Start();
+    const std::string token = daemon.CreateToken("coordinator", "reload test");
+    const auto partner_names = [&] {
+        return ldis::test::HttpRequest("GET", daemon.http_url() + "/api/v1/partners", {},
+                                       {"Authorization: Bearer " + token})
+            .body;
+    };
+    ASSERT_NE(partner_names().find("Medway Council Public Health"), std::string::npos);
+    const auto reloads = [&](const std::string& line) {
+        const std::string log = daemon.log();
+        std::size_t n = 0;
+        for (auto at = log.find(line); at != std::string::npos; at = log.find(line, at + 1)) ++n;
+        return n;
+    };
+
+    std::string text = ldis::test::ReadFile(partners);
+    text.replace(text.find("Medway Council Public Health"), 28, "Medway Public Health Renamed");
+    std::ofstream(partners) << text;
+    std::ofstream(rules) << "[[rule]\n";  // broken
+    kill(daemon.pid(), SIGHUP);
+    ASSERT_TRUE(ldis::test::Eventually([&] { return reloads("reload refused") == 1; }, kWait));
+    EXPECT_NE(partner_names().find("Medway Council Public Health"), std::string::npos)
+        << "a refused reload swapped the partners in";
+
+    std::filesystem::copy_file(ldis::test::SourcePath("config/rules.toml"), rules,
+                               std::filesystem::copy_options::overwrite_existing);
+    kill(daemon.pid(), SIGHUP);
+    ASSERT_TRUE(
+        ldis::test::Eventually([&] { return reloads("configuration reloaded") == 1; }, kWait));
+    EXPECT_NE(partner_names().find("Medway Public Health Renamed"), std::string::npos);
     EXPECT_EQ(daemon.Stop(SIGTERM), 0);
 }
 
