@@ -3,6 +3,7 @@
 #include "documents.hpp"
 #include "ldis/engine/text.hpp"
 #include "ldis/engine/wire.hpp"
+#include "links.hpp"
 #include "pages.hpp"
 #include "safety.hpp"
 
@@ -114,32 +115,6 @@ Response JsonError(http::status status, std::string_view error, std::string_view
                 "application/json");
 }
 
-// A plain page for people (the acknowledgement link): no script, one form at most.
-Response Page(http::status status, std::string_view title, std::string_view body_html) {
-    std::string html =
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        "<title>" +
-        EscapeMarkup(title) +
-        " - LDIS Kent and Medway</title></head>\n"
-        "<body style=\"font-family: Arial, sans-serif; max-width: 40em; margin: 2em "
-        "auto; color: #0b0c0c;\">\n<main>\n<h1>" +
-        EscapeMarkup(title) + "</h1>\n" + std::string(body_html) + "\n</main>\n</body>\n</html>\n";
-    Response res = Make(status, std::move(html), "text/html; charset=utf-8");
-    res.set("Content-Security-Policy",
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'");
-    res.set("X-Frame-Options", "DENY");
-    return res;
-}
-
-// "RED - Drug Alert".
-std::string LevelLabel(std::string_view level) {
-    if (level != "red" && level != "amber" && level != "green") return std::string(level);
-    std::string upper(level);
-    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    return upper + " - " + engine::LevelLabel(level);
-}
-
 std::string Header(const Request& req, http::field field) {
     const auto it = req.find(field);
     return it == req.end() ? std::string() : std::string(it->value());
@@ -185,7 +160,8 @@ public:
           metrics_acceptor_(io),
           accept_pause_(io),
           bad_keys_(options_.sign_in_failures, std::chrono::minutes(10)),
-          pages_(services_, services_.templates_dir, services_.assets_dir, options_, bad_keys_) {}
+          pages_(services_, services_.templates_dir, services_.assets_dir, options_, bad_keys_),
+          links_(services_, services_.templates_dir) {}
 
     engine::Result<int> Start() {
         if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {
@@ -275,22 +251,22 @@ public:
                                        "this listener serves /metrics and /healthz only"));
             if (path.starts_with(engine::wire::kUnsubscribePath)) {
                 const std::string token = path.substr(engine::wire::kUnsubscribePath.size());
-                if (method == http::verb::get)
-                    return Blocking([this, token] { return UnsubscribePage(token, false); },
-                                    std::move(reply));
-                if (method == http::verb::post)
-                    return Blocking([this, token] { return UnsubscribePage(token, true); },
-                                    std::move(reply));
+                if (method == http::verb::get || method == http::verb::post)
+                    return Blocking(
+                        [this, token, record = method == http::verb::post] {
+                            return FromWeb(links_.Unsubscribe(token, record));
+                        },
+                        std::move(reply));
                 return reply(NotAllowed("GET, POST"));
             }
             if (path.starts_with(engine::wire::kAckPath)) {
                 const std::string token = path.substr(engine::wire::kAckPath.size());
-                if (method == http::verb::get)
-                    return Blocking([this, token] { return AckPage(token, false); },
-                                    std::move(reply));
-                if (method == http::verb::post)
-                    return Blocking([this, token] { return AckPage(token, true); },
-                                    std::move(reply));
+                if (method == http::verb::get || method == http::verb::post)
+                    return Blocking(
+                        [this, token, record = method == http::verb::post] {
+                            return FromWeb(links_.Acknowledge(token, record));
+                        },
+                        std::move(reply));
                 return reply(NotAllowed("GET, POST"));
             }
             if (path == "/api/v1/schema/report") {
@@ -334,16 +310,7 @@ public:
                             if (!page)
                                 return JsonError(http::status::not_found, "not_found",
                                                  "no such page: " + web.path);
-                            Response res = Make(static_cast<http::status>(page->status),
-                                                std::move(page->body), page->content_type);
-                            for (const auto& [name, value] : page->headers) {
-                                if (!SafeHeaderValue(value))
-                                    return JsonError(http::status::bad_request, "bad_request",
-                                                     "the request holds a line break where "
-                                                     "none may be");
-                                res.set(name, value);
-                            }
-                            return res;
+                            return FromWeb(std::move(*page));
                         },
                         std::move(reply));
                 }
@@ -358,6 +325,19 @@ public:
 
 private:
     static constexpr int kSubmitter = 1, kCoordinator = 2, kAdmin = 4;
+
+    // A page's response as Beast sends it; a header with a line break in it is refused.
+    static Response FromWeb(WebResponse page) {
+        Response res =
+            Make(static_cast<http::status>(page.status), std::move(page.body), page.content_type);
+        for (const auto& [name, value] : page.headers) {
+            if (!SafeHeaderValue(value))
+                return JsonError(http::status::bad_request, "bad_request",
+                                 "the request holds a line break where none may be");
+            res.set(name, value);
+        }
+        return res;
+    }
     static constexpr int kAnyRole = kSubmitter | kCoordinator | kAdmin;
 
     // The token's owner, or the 401/403/429 to send. Blocks on the store's reader.
@@ -975,93 +955,6 @@ private:
 
     // GET shows what is being acknowledged and a button; POST records it. Link scanners
     // that fetch every link in a message only ever GET.
-    Response AckPage(const std::string& token, bool record) {
-        auto claim = engine::VerifyAckToken(services_.store->AckKey(), token, NowMs() / 1000);
-        if (!claim.ok()) {
-            const bool expired = claim.error().message.find("expired") != std::string::npos;
-            return Page(expired ? http::status::gone : http::status::bad_request,
-                        expired ? "This link has expired" : "This link does not work",
-                        "<p>" + EscapeMarkup(claim.error().message) +
-                            ".</p>\n<p>If you need to confirm that you received an alert, reply "
-                            "to the message or contact the LDIS coordinators.</p>");
-        }
-        const std::int64_t id = claim.value().delivery_id;
-        auto rows = services_.store->FindDelivery(id);
-        if (!rows) {
-            return Page(http::status::not_found, "Delivery not found",
-                        "<p>This link names a delivery LDIS does not hold.</p>");
-        }
-        const auto& d = *rows;
-        const std::string what = EscapeMarkup(d.reference) + " version " +
-                                 std::to_string(d.version) + " (" +
-                                 EscapeMarkup(LevelLabel(d.level)) + ")";
-        if (record) {
-            auto done = services_.store->Acknowledge(id, "ack-link " + d.partner + "/" + d.contact,
-                                                     NowMs());
-            if (!done.ok()) {
-                return Page(http::status::service_unavailable, "Please try again",
-                            "<p>Your acknowledgement could not be recorded just now. Please "
-                            "press the button again in a minute.</p>");
-            }
-            spdlog::info("delivery acknowledged id={} alert={} partner={}", id, d.reference,
-                         d.partner);
-            return Page(http::status::ok, "Thank you: acknowledged",
-                        "<p>Your receipt of " + what +
-                            " is recorded. The LDIS coordinators can see it.</p>");
-        }
-        if (d.acknowledged_at_ms > 0) {
-            return Page(http::status::ok, "Already acknowledged",
-                        "<p>Receipt of " + what + " was already recorded. Thank you.</p>");
-        }
-        return Page(http::status::ok, "Acknowledge this alert",
-                    "<p>Confirm that " + EscapeMarkup(d.partner) + " received " + what + ".</p>\n" +
-                        "<form method=\"post\" action=\"" + std::string(engine::wire::kAckPath) +
-                        EscapeMarkup(token) +
-                        "\">\n<button type=\"submit\" style=\"font-size: 1.2em; padding: 0.5em "
-                        "1em;\">Acknowledge</button>\n</form>");
-    }
-
-    // RFC 8058 one-click: a POST asks; GET only shows what a POST would do.
-    Response UnsubscribePage(const std::string& token, bool record) {
-        auto claim = engine::VerifyAckToken(services_.store->AckKey() + ":unsubscribe", token,
-                                            NowMs() / 1000);
-        if (!claim.ok()) {
-            return Page(http::status::bad_request, "This link does not work",
-                        "<p>" + EscapeMarkup(claim.error().message) +
-                            ".</p>\n<p>To stop LDIS messages, contact the LDIS coordinators.</p>");
-        }
-        const auto delivery = services_.store->FindDelivery(claim.value().delivery_id);
-        if (!delivery) {
-            return Page(http::status::not_found, "Delivery not found",
-                        "<p>This link names a delivery LDIS does not hold.</p>");
-        }
-        if (!record) {
-            return Page(
-                http::status::ok, "Stop LDIS messages?",
-                "<p>Drug alerts warn services of batches that kill. Ask the LDIS "
-                "coordinators to stop sending them to " +
-                    EscapeMarkup(delivery->address) + "?</p>\n<form method=\"post\" action=\"" +
-                    std::string(engine::wire::kUnsubscribePath) + EscapeMarkup(token) +
-                    "\">\n<button type=\"submit\">Ask to stop these messages</button>\n</form>");
-        }
-        auto done = services_.store->RequestUnsubscribe(delivery->id, NowMs());
-        if (!done.ok()) {
-            return Page(http::status::service_unavailable, "Please try again",
-                        "<p>Your request could not be recorded just now.</p>");
-        }
-        if (done.value().unsubscribe_already_requested) {
-            return Page(http::status::ok, "Request already sent",
-                        "<p>The LDIS coordinators were already asked to stop these messages to " +
-                            EscapeMarkup(delivery->address) +
-                            ". They will act once your organisation agrees.</p>");
-        }
-        spdlog::info("unsubscribe requested delivery={} partner={} contact={}", delivery->id,
-                     delivery->partner, delivery->contact);
-        return Page(http::status::ok, "Request sent to the LDIS coordinators",
-                    "<p>The coordinators will stop these messages to " +
-                        EscapeMarkup(delivery->address) +
-                        " once your organisation agrees. Until then, alerts keep coming.</p>");
-    }
 
     Response SubmitReport(const std::string& body) {
         auto outcome = services_.intake->Submit(body, "http");
@@ -1182,6 +1075,7 @@ private:
     std::chrono::steady_clock::time_point metrics_at_;
     FailureLimit bad_keys_;
     Pages pages_;
+    LinkPages links_;
     std::mutex tls_mutex_;
     std::shared_ptr<ssl::context> tls_;  // guarded by tls_mutex_; null for plain HTTP
     net::thread_pool pool_{2};
