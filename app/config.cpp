@@ -356,12 +356,18 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
     }
     c.mqtt_username = get("mqtt.username").text;
     c.mqtt_ca_file = get("mqtt.ca_file").text;
-    c.mqtt_cert_file = get("mqtt.cert_file").text;
-    c.mqtt_key_file = get("mqtt.key_file").text;
-    if (c.mqtt_cert_file.empty() != c.mqtt_key_file.empty())
-        fail(c.mqtt_cert_file.empty() ? "mqtt.cert_file" : "mqtt.key_file",
-             "mqtt.cert_file and mqtt.key_file go together: set both for a client certificate, "
-             "or neither");
+    // A certificate and its key: both or neither.
+    const auto certificate = [&](const std::string& cert_key, const std::string& key_key,
+                                 std::string& cert, std::string& key, const std::string& purpose) {
+        cert = get(cert_key.c_str()).text;
+        key = get(key_key.c_str()).text;
+        if (cert.empty() != key.empty())
+            fail(cert.empty() ? cert_key : key_key, cert_key + " and " + key_key +
+                                                        " go together: set both for " + purpose +
+                                                        ", or neither");
+    };
+    certificate("mqtt.cert_file", "mqtt.key_file", c.mqtt_cert_file, c.mqtt_key_file,
+                "a client certificate");
     if (!c.mqtt_cert_file.empty() && !c.mqtt_uri.starts_with("ssl://"))
         fail("mqtt.cert_file", "a client certificate needs TLS: mqtt.uri must start with ssl://");
     c.mqtt_session_expiry = std::chrono::seconds(get("mqtt.session_expiry_s").number);
@@ -420,12 +426,8 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
     if (c.http_open_reports_per_hour < 0 || c.http_open_reports_per_hour > 100000)
         fail("http.open_reports_per_hour",
              "http.open_reports_per_hour must be 0 (the open form is closed) to 100000");
-    c.http_tls_cert_file = get("http.tls_cert_file").text;
-    c.http_tls_key_file = get("http.tls_key_file").text;
-    if (c.http_tls_cert_file.empty() != c.http_tls_key_file.empty())
-        fail(c.http_tls_cert_file.empty() ? "http.tls_cert_file" : "http.tls_key_file",
-             "http.tls_cert_file and http.tls_key_file go together: set both for HTTPS, or "
-             "neither");
+    certificate("http.tls_cert_file", "http.tls_key_file", c.http_tls_cert_file,
+                c.http_tls_key_file, "HTTPS");
     if (!c.http_tls_cert_file.empty() && !c.http_public_url.starts_with("https://"))
         fail("http.public_url",
              "http.public_url must start with https:// when ldisd serves HTTPS (got \"" +

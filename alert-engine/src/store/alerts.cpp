@@ -1,0 +1,558 @@
+// Alerts and their versions: the pipeline's decisions written down (ReviseAlert), coordinators'
+// actions, overrides, expiry.
+#include "impl.hpp"
+
+namespace ldis::engine {
+
+Result<StoredAlert> ReportStore::Impl::Act(std::string_view reference, AlertAction action,
+                                           std::string_view actor, const AlertWording& wording) {
+    const std::string ref(reference);
+    const std::string who(actor);
+    auto outcome = OnWriter<std::string>(
+        [&]() -> Result<std::string> { return ActOnWriter(ref, action, who, wording); });
+    if (!outcome.ok()) return outcome.error();
+    auto alert = Alerts(ref);
+    if (alert.empty()) return Error{"no alert " + ref};
+    return alert.front();
+}
+
+Result<SignalOverride> ReportStore::Impl::Override(std::int64_t signal_id, const std::string& level,
+                                                   const std::string& reason,
+                                                   const std::string& actor) {
+    return OnWriter<SignalOverride>([&]() -> Result<SignalOverride> {
+        return OverrideOnWriter(signal_id, level, reason, actor);
+    });
+}
+
+Result<std::vector<std::string>> ReportStore::Impl::ExpireDue(std::int64_t now_ms) {
+    return OnWriter<std::vector<std::string>>(
+        [&]() -> Result<std::vector<std::string>> { return ExpireOnWriter(now_ms); });
+}
+
+// The latest version's rules and facts, copied into a new version row.
+int ReportStore::Impl::AddVersion(std::int64_t alert_id, int version, std::string_view status,
+                                  std::int64_t now) {
+    sqlite3_stmt* stmt = writer_.Cached(
+        "INSERT INTO alert_versions (alert_id, version, status, level, confidence, rules, "
+        "facts, body, "
+        "scrubbed, created_at_ms) "
+        "SELECT alert_id, ?2, ?3, level, confidence, rules, facts, body, scrubbed, ?4 FROM "
+        "alert_versions "
+        "WHERE alert_id = ?1 ORDER BY version DESC LIMIT 1");
+    StatementUse use(stmt);
+    sqlite3_bind_int64(stmt, 1, alert_id);
+    sqlite3_bind_int(stmt, 2, version);
+    BindText(stmt, 3, status);
+    sqlite3_bind_int64(stmt, 4, now);
+    const int rc = sqlite3_step(stmt);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+// Sets (level) or lifts (level "") a coordinator's override of a signal's level, and
+// makes the signal's alert follow: a new version at the level now shown, by policy (a
+// red goes out at once; an amber is a draft to approve), or a new alert. The override
+// holds when new reports grade the signal again, until it is lifted. Audited with the
+// reason and what the rules give.
+Result<SignalOverride> ReportStore::Impl::OverrideOnWriter(std::int64_t signal_id,
+                                                           const std::string& level,
+                                                           const std::string& reason,
+                                                           const std::string& actor) {
+    const auto g = CurrentGrading();
+    if (!g) return Error{"grading is not set up in this store"};
+    const std::int64_t now = NowMs();
+    Transaction tx(writer_);
+    if (tx.begun() != SQLITE_OK) return Error{options_.path + ": " + writer_.Describe(tx.begun())};
+    const auto failed = [&](int rc) { return Error{options_.path + ": " + writer_.Describe(rc)}; };
+    SignalOverride before;
+    if (const int rc = ReadOverride(signal_id, before); rc == SQLITE_NOTFOUND)
+        return Error{"there is no signal " + std::to_string(signal_id)};
+    else if (rc != SQLITE_OK)
+        return failed(rc);
+    if (level.empty() && before.level.empty())
+        return Error{"signal " + std::to_string(signal_id) +
+                     " has no override to lift: the rules set its level"};
+    std::string authority, district, facts_text, live_reference, live_level;
+    {
+        sqlite3_stmt* stmt = writer_.Cached(
+            "SELECT authority, district, facts, (SELECT reference FROM alerts WHERE "
+            "signal_id = ?1 AND status IN ('draft','issued','updated') ORDER BY id DESC "
+            "LIMIT 1), (SELECT level FROM alerts WHERE signal_id = ?1 AND status IN "
+            "('draft','issued','updated') ORDER BY id DESC LIMIT 1) FROM signals WHERE id = "
+            "?1");
+        StatementUse use(stmt);
+        sqlite3_bind_int64(stmt, 1, signal_id);
+        if (const int rc = sqlite3_step(stmt); rc != SQLITE_ROW) return failed(rc);
+        authority = ColumnText(stmt, 0);
+        district = ColumnText(stmt, 1);
+        facts_text = ColumnText(stmt, 2);
+        live_reference = ColumnText(stmt, 3);
+        live_level = ColumnText(stmt, 4);
+    }
+    if (level == "none" && !live_reference.empty())
+        return Error{"signal " + std::to_string(signal_id) + " has the live alert " +
+                     live_reference + ": to take it down, cancel it (POST /api/v1/alerts/" +
+                     live_reference + "/cancel); an override may lower it to green"};
+    // The rules may have changed since the last report: grade again, as a replay would.
+    const SignalFacts facts = FactsFromJson(facts_text);
+    const Grade grade = g->rules.Apply(facts);
+    const std::string rules_level(ToString(grade.level));
+    {
+        sqlite3_stmt* stmt = writer_.Cached(
+            "UPDATE signals SET override_level = nullif(?2, ''), override_reason = "
+            "nullif(?3, ''), override_by = nullif(?4, ''), override_at_ms = CASE WHEN ?2 = '' "
+            "THEN NULL ELSE ?5 END, level = ?6, confidence = ?7 WHERE id = ?1");
+        StatementUse use(stmt);
+        sqlite3_bind_int64(stmt, 1, signal_id);
+        // BindText does not copy: each value must outlive the step.
+        const std::string kept_reason = level.empty() ? std::string() : reason;
+        const std::string kept_by = level.empty() ? std::string() : actor;
+        BindText(stmt, 2, level);
+        BindText(stmt, 3, kept_reason);
+        BindText(stmt, 4, kept_by);
+        sqlite3_bind_int64(stmt, 5, now);
+        BindText(stmt, 6, rules_level);
+        BindText(stmt, 7, grade.confidence);
+        if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE) return failed(rc);
+    }
+    const std::string signal_ref = "signal-" + std::to_string(signal_id);
+    audit_.push_back({now, actor, level.empty() ? "signal.override_lifted" : "signal.overridden",
+                      signal_ref,
+                      boost::json::serialize(boost::json::object{
+                          {"level", level.empty() ? rules_level : level},
+                          {"reason", reason},
+                          {"rules_level", rules_level},
+                          {"was", before.level.empty() ? before.rules_level : before.level}})});
+    SignalOverride held;
+    held.signal_id = signal_id;
+    held.level = level;
+    held.reason = level.empty() ? std::string() : reason;
+    held.by = level.empty() ? std::string() : actor;
+    held.at_ms = level.empty() ? 0 : now;
+    held.rules_level = rules_level;
+    Grade shown = WithOverride(grade, held);
+    const std::string shown_level(ToString(shown.level));
+    held.alert_reference = live_reference;
+    if (shown_level != (live_reference.empty() ? std::string("none") : live_level)) {
+        AlertRevision rv;
+        rv.signal_id = signal_id;
+        rv.signal_ref = signal_ref;
+        rv.level = shown_level;
+        rv.rules_text = RulesJson(shown);
+        rv.grade = std::move(shown);
+        rv.facts = facts;
+        rv.facts_text = facts_text;
+        if (const int rc = LatestDocuments(signal_id, rv.documents); rc != SQLITE_OK)
+            return failed(rc);
+        rv.authority = authority;
+        rv.district = district;
+        rv.trusted = true;  // a coordinator
+        rv.actor = actor;
+        if (const int rc = ReviseAlert(rv, *g, now, held.alert_reference); rc != SQLITE_OK)
+            return failed(rc);
+    }
+    if (auto error = Finish(tx, SQLITE_OK)) return *error;
+    return held;
+}
+
+Result<std::string> ReportStore::Impl::ActOnWriter(const std::string& reference, AlertAction action,
+                                                   const std::string& actor,
+                                                   const AlertWording& wording) {
+    const std::int64_t now = NowMs();
+    Transaction tx(writer_);
+    if (tx.begun() != SQLITE_OK) return Error{options_.path + ": " + writer_.Describe(tx.begun())};
+    std::int64_t alert_id = 0;
+    std::string status_text;
+    int version = 0;
+    bool provisional = false;
+    {
+        sqlite3_stmt* stmt = writer_.Cached(
+            "SELECT id, status, version, provisional FROM alerts WHERE reference = ?1");
+        StatementUse use(stmt);
+        BindText(stmt, 1, reference);
+        if (sqlite3_step(stmt) != SQLITE_ROW) return Error{"no alert " + reference};
+        alert_id = sqlite3_column_int64(stmt, 0);
+        status_text = ColumnText(stmt, 1);
+        version = sqlite3_column_int(stmt, 2);
+        provisional = sqlite3_column_int(stmt, 3) != 0;
+    }
+    AlertStatus from = AlertStatus::kDraft;
+    ParseAlertStatus(status_text, from);
+    std::string audit_action;
+    AlertStatus to = from;
+    if (action == AlertAction::kApprove && from != AlertStatus::kDraft && IsLive(from) &&
+        provisional) {
+        audit_action = "alert.confirmed";  // a provisional red alert confirmed by a coordinator
+    } else {
+        auto next = Transition(reference, from, action);
+        if (!next.ok()) return next.error();
+        to = next.value();
+        audit_action = "alert." + std::string(ToString(action) == "approve"  ? "approved"
+                                              : ToString(action) == "cancel" ? "cancelled"
+                                              : ToString(action) == "expire" ? "expired"
+                                                                             : "updated");
+    }
+    const int new_version = version + 1;
+    {
+        sqlite3_stmt* stmt = writer_.Cached(
+            "UPDATE alerts SET status = ?2, version = ?3, updated_at_ms = ?4, provisional = 0, "
+            "issued_at_ms = coalesce(issued_at_ms, CASE WHEN ?2 = 'issued' THEN ?4 END), "
+            "valid_until_ms = coalesce(valid_until_ms, CASE WHEN ?2 = 'issued' THEN ?4 + ?5 "
+            "END) "
+            "WHERE id = ?1");
+        StatementUse use(stmt);
+        sqlite3_bind_int64(stmt, 1, alert_id);
+        BindText(stmt, 2, ToString(to));
+        sqlite3_bind_int(stmt, 3, new_version);
+        sqlite3_bind_int64(stmt, 4, now);
+        std::shared_ptr<const GradingSetup> g;
+        {
+            std::lock_guard lock(mutex_);
+            g = grading_;
+        }
+        sqlite3_bind_int64(stmt, 5, g ? g->valid_for_ms : 365LL * 24 * 3600 * 1000);
+        if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE) {
+            return Error{options_.path + ": " + writer_.Describe(rc)};
+        }
+    }
+    if (const int rc = AddVersion(alert_id, new_version, ToString(to), now); rc != SQLITE_OK) {
+        return Error{options_.path + ": " + writer_.Describe(rc)};
+    }
+    boost::json::array worded;
+    if (!wording.sections.empty()) {
+        if (action == AlertAction::kCancel || action == AlertAction::kExpire)
+            return Error{"the wording of " + reference + " changes with an update, not a " +
+                         std::string(ToString(action))};
+        boost::json::object words;
+        for (const auto& [name, text] : wording.sections) {
+            const auto& allowed = WordingSections();
+            if (std::find(allowed.begin(), allowed.end(), name) == allowed.end())
+                return Error{"\"" + name +
+                             "\" is not a section a coordinator writes; choose "
+                             "what, harms or advice"};
+            if (text.empty() || text.size() > 4000)
+                return Error{"the " + name + " section must be 1 to 4,000 characters"};
+            words[name] = text;
+            worded.emplace_back(name);
+        }
+        // Merged into what earlier coordinators wrote, then into this version's body.
+        sqlite3_stmt* read = writer_.Cached("SELECT wording FROM alerts WHERE id = ?1");
+        std::string merged = boost::json::serialize(words);
+        {
+            StatementUse use(read);
+            sqlite3_bind_int64(read, 1, alert_id);
+            if (sqlite3_step(read) == SQLITE_ROW) {
+                boost::json::error_code ec;
+                auto old = boost::json::parse(ColumnText(read, 0), ec);
+                if (!ec && old.is_object()) {
+                    for (const auto& [k, v] : words) old.as_object()[k] = v;
+                    merged = boost::json::serialize(old);
+                }
+            }
+        }
+        sqlite3_stmt* save = writer_.Cached("UPDATE alerts SET wording = ?2 WHERE id = ?1");
+        {
+            StatementUse use(save);
+            sqlite3_bind_int64(save, 1, alert_id);
+            BindText(save, 2, merged);
+            if (const int rc = sqlite3_step(save); rc != SQLITE_DONE)
+                return Error{options_.path + ": " + writer_.Describe(rc)};
+        }
+        sqlite3_stmt* body = writer_.Cached(
+            "UPDATE alert_versions SET body = ?3 WHERE alert_id = ?1 AND version = ?2");
+        std::string current;
+        {
+            sqlite3_stmt* get = writer_.Cached(
+                "SELECT body FROM alert_versions WHERE alert_id = ?1 AND version = ?2");
+            StatementUse use(get);
+            sqlite3_bind_int64(get, 1, alert_id);
+            sqlite3_bind_int(get, 2, new_version);
+            if (sqlite3_step(get) == SQLITE_ROW) current = ColumnText(get, 0);
+        }
+        {
+            StatementUse use(body);
+            sqlite3_bind_int64(body, 1, alert_id);
+            sqlite3_bind_int(body, 2, new_version);
+            const std::string worded_body = WithWording(current, merged);
+            BindText(body, 3, worded_body);
+            if (const int rc = sqlite3_step(body); rc != SQLITE_DONE)
+                return Error{options_.path + ": " + writer_.Describe(rc)};
+        }
+    }
+    outbox_added_ = 0;
+    if (const auto g = CurrentGrading(); g && action != AlertAction::kExpire) {
+        VersionRoute route;
+        route.alert_id = alert_id;
+        route.version = new_version;
+        route.status = std::string(ToString(to));
+        sqlite3_stmt* stmt = writer_.Cached(
+            "SELECT a.level, a.audience, s.authority, s.district FROM alerts a JOIN signals s "
+            "ON s.id = a.signal_id WHERE a.id = ?1");
+        {
+            StatementUse use(stmt);
+            sqlite3_bind_int64(stmt, 1, alert_id);
+            if (sqlite3_step(stmt) == SQLITE_ROW) {
+                route.level = ColumnText(stmt, 0);
+                route.audience = ColumnText(stmt, 1);
+                route.authority = ColumnText(stmt, 2);
+                route.district = ColumnText(stmt, 3);
+            }
+        }
+        int rc = QueueDeliveries(route, *g, now);
+        if (rc == SQLITE_OK) rc = MarkRouted(alert_id, new_version, now);
+        if (rc != SQLITE_OK) {
+            outbox_added_ = 0;
+            return Error{options_.path + ": " + writer_.Describe(rc)};
+        }
+    }
+    boost::json::object detail{{"from", std::string(ToString(from))},
+                               {"to", std::string(ToString(to))},
+                               {"version", new_version}};
+    if (!worded.empty()) {
+        detail["wording"] = std::move(worded);  // which sections, never their text
+        detail["sent_despite_findings"] = wording.confirmed_findings;
+    }
+    audit_.push_back({now, actor, audit_action, reference, boost::json::serialize(detail)});
+    if (auto failed = Finish(tx, SQLITE_OK)) return *failed;
+    return std::string(ToString(to));
+}
+
+Result<std::vector<std::string>> ReportStore::Impl::ExpireOnWriter(std::int64_t now) {
+    Transaction tx(writer_);
+    if (tx.begun() != SQLITE_OK) return Error{options_.path + ": " + writer_.Describe(tx.begun())};
+    std::vector<std::pair<std::int64_t, std::pair<std::string, int>>> due;
+    {
+        sqlite3_stmt* stmt = writer_.Cached(
+            "SELECT id, reference, version FROM alerts WHERE status IN ('issued','updated') "
+            "AND valid_until_ms IS NOT NULL AND valid_until_ms < ?1");
+        StatementUse use(stmt);
+        sqlite3_bind_int64(stmt, 1, now);
+        while (sqlite3_step(stmt) == SQLITE_ROW) {
+            due.push_back({sqlite3_column_int64(stmt, 0),
+                           {ColumnText(stmt, 1), sqlite3_column_int(stmt, 2)}});
+        }
+    }
+    std::vector<std::string> expired;
+    int rc = SQLITE_OK;
+    for (const auto& [id, ref_version] : due) {
+        sqlite3_stmt* stmt = writer_.Cached(
+            "UPDATE alerts SET status = 'expired', version = ?2, updated_at_ms = ?3 WHERE id = "
+            "?1");
+        {
+            StatementUse use(stmt);
+            sqlite3_bind_int64(stmt, 1, id);
+            sqlite3_bind_int(stmt, 2, ref_version.second + 1);
+            sqlite3_bind_int64(stmt, 3, now);
+            rc = sqlite3_step(stmt) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+        }
+        if (rc == SQLITE_OK) rc = AddVersion(id, ref_version.second + 1, "expired", now);
+        if (rc != SQLITE_OK) break;
+        audit_.push_back({now, "ldisd", "alert.expired", ref_version.first,
+                          "{\"version\":" + std::to_string(ref_version.second + 1) + "}"});
+        expired.push_back(ref_version.first);
+    }
+    if (auto failed = Finish(tx, rc)) return *failed;
+    return expired;
+}
+
+// The override a coordinator set on a signal, if any (level "" when none), and the
+// signal's stored facts when `facts` is given: one read of the row for both.
+int ReportStore::Impl::ReadOverride(std::int64_t signal_id, SignalOverride& out,
+                                    std::string* facts) {
+    sqlite3_stmt* stmt = writer_.Cached(
+        "SELECT coalesce(override_level, ''), coalesce(override_reason, ''), "
+        "coalesce(override_by, ''), coalesce(override_at_ms, 0), level, facts FROM signals "
+        "WHERE id = ?1");
+    StatementUse use(stmt);
+    sqlite3_bind_int64(stmt, 1, signal_id);
+    const int rc = sqlite3_step(stmt);
+    if (rc != SQLITE_ROW) return rc == SQLITE_DONE ? SQLITE_NOTFOUND : rc;
+    out.signal_id = signal_id;
+    out.level = ColumnText(stmt, 0);
+    out.reason = ColumnText(stmt, 1);
+    out.by = ColumnText(stmt, 2);
+    out.at_ms = sqlite3_column_int64(stmt, 3);
+    out.rules_level = ColumnText(stmt, 4);
+    if (facts) *facts = ColumnText(stmt, 5);
+    return SQLITE_OK;
+}
+
+// Creates or revises the signal's one live alert for `rv`, by policy, and routes the
+// new version. Runs in the caller's transaction. Returns an SQLite code.
+int ReportStore::Impl::ReviseAlert(const AlertRevision& rv, const GradingSetup& g, std::int64_t now,
+                                   std::string& alert_reference_out) {
+    // The signal's live alert, if any.
+    std::int64_t alert_id = 0;
+    std::string alert_reference, status_text, previous_level;
+    std::int64_t routed_at = 0;
+    int version = 0;
+    {
+        sqlite3_stmt* stmt = writer_.Cached(
+            "SELECT id, reference, status, version, level, routed_at_ms FROM alerts WHERE "
+            "signal_id = ?1 AND status IN ('draft','issued','updated') ORDER BY id DESC LIMIT "
+            "1");
+        StatementUse use(stmt);
+        sqlite3_bind_int64(stmt, 1, rv.signal_id);
+        const int rc = sqlite3_step(stmt);
+        if (rc == SQLITE_ROW) {
+            alert_id = sqlite3_column_int64(stmt, 0);
+            alert_reference = ColumnText(stmt, 1);
+            status_text = ColumnText(stmt, 2);
+            version = sqlite3_column_int(stmt, 3);
+            previous_level = ColumnText(stmt, 4);
+            routed_at = sqlite3_column_int64(stmt, 5);
+        } else if (rc != SQLITE_DONE) {
+            return rc;
+        }
+    }
+    std::optional<LiveAlert> live;
+    if (alert_id != 0) {
+        live.emplace();
+        ParseAlertStatus(status_text, live->status);
+        live->version = version;
+        ParseLevel(previous_level, live->level);
+        live->routed_at_ms = routed_at;
+    }
+    // What the new grade makes of the alert is the pipeline's decision (pipeline.hpp);
+    // here it is written down.
+    const VersionDecision next =
+        NextVersion(live, rv.grade.level, g.policy, rv.trusted, now, g.dispatch.update_interval_ms);
+    if (next.kind == VersionDecision::Kind::kNone) return SQLITE_OK;  // logged, no alert
+    const AlertStatus status = next.status;
+    const bool provisional = next.provisional;
+    version = next.version;
+    if (next.kind == VersionDecision::Kind::kCreate) {
+        const int year = YearOf(now);
+        const std::string prefix = options_.reference_prefix + "-" + std::to_string(year) + "-";
+        sqlite3_stmt* count =
+            writer_.Cached("SELECT count(*) FROM alerts WHERE reference LIKE ?1 || '%'");
+        std::int64_t n = 0;
+        {
+            StatementUse use(count);
+            BindText(count, 1, prefix);
+            if (sqlite3_step(count) == SQLITE_ROW) n = sqlite3_column_int64(count, 0);
+        }
+        alert_reference = AlertReference(options_.reference_prefix, year, n);
+        sqlite3_stmt* stmt = writer_.Cached(
+            "INSERT INTO alerts (reference, signal_id, status, level, confidence, audience, "
+            "version, provisional, "
+            "created_at_ms, updated_at_ms, issued_at_ms, valid_until_ms) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8, ?8, ?9, ?10)");
+        StatementUse use(stmt);
+        BindText(stmt, 1, alert_reference);
+        sqlite3_bind_int64(stmt, 2, rv.signal_id);
+        BindText(stmt, 3, ToString(status));
+        BindText(stmt, 4, rv.level);
+        BindText(stmt, 5, rv.grade.confidence);
+        BindText(stmt, 6, next.audience);
+        sqlite3_bind_int(stmt, 7, provisional ? 1 : 0);
+        sqlite3_bind_int64(stmt, 8, now);
+        if (status == AlertStatus::kIssued) {
+            sqlite3_bind_int64(stmt, 9, now);
+            sqlite3_bind_int64(stmt, 10, now + g.valid_for_ms);
+        } else {
+            sqlite3_bind_null(stmt, 9);
+            sqlite3_bind_null(stmt, 10);
+        }
+        if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE) return rc;
+        alert_id = sqlite3_last_insert_rowid(writer_.get());
+    } else {
+        sqlite3_stmt* stmt = writer_.Cached(
+            "UPDATE alerts SET status = ?2, level = ?3, confidence = ?4, version = ?5, "
+            "updated_at_ms = ?6, "
+            "provisional = CASE WHEN status = 'draft' THEN ?7 ELSE provisional END, "
+            "issued_at_ms = coalesce(issued_at_ms, CASE WHEN ?2 != 'draft' THEN ?6 END), "
+            "valid_until_ms = coalesce(valid_until_ms, CASE WHEN ?2 != 'draft' THEN ?6 + ?8 "
+            "END) "
+            "WHERE id = ?1");
+        StatementUse use(stmt);
+        sqlite3_bind_int64(stmt, 1, alert_id);
+        BindText(stmt, 2, ToString(status));
+        BindText(stmt, 3, rv.level);
+        BindText(stmt, 4, rv.grade.confidence);
+        sqlite3_bind_int(stmt, 5, version);
+        sqlite3_bind_int64(stmt, 6, now);
+        sqlite3_bind_int(stmt, 7, provisional ? 1 : 0);
+        sqlite3_bind_int64(stmt, 8, g.valid_for_ms);
+        if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE) return rc;
+    }
+    AlertMeta meta;
+    meta.reference = alert_reference;
+    meta.version = version;
+    meta.status = std::string(ToString(status));
+    meta.provisional = provisional;
+    meta.authority = rv.authority;
+    meta.district = rv.district;
+    meta.public_url = g.public_url;
+    {
+        sqlite3_stmt* stmt = writer_.Cached(
+            "SELECT version, status, level FROM alert_versions WHERE alert_id = ?1 "
+            "ORDER BY version DESC LIMIT 9");
+        StatementUse use(stmt);
+        sqlite3_bind_int64(stmt, 1, alert_id);
+        while (sqlite3_step(stmt) == SQLITE_ROW) {
+            meta.history.insert(meta.history.begin(), {sqlite3_column_int(stmt, 0),
+                                                       ColumnText(stmt, 1), ColumnText(stmt, 2)});
+        }
+    }
+    const RenderedAlert rendered =
+        RenderAlert(g.templates, meta, rv.documents, rv.facts, rv.grade, g.substances);
+    std::string body = rendered.ToJson();
+    {
+        // What a coordinator wrote stays in every later version: a new report changes
+        // the counts, not their words.
+        sqlite3_stmt* stmt = writer_.Cached("SELECT wording FROM alerts WHERE id = ?1");
+        StatementUse use(stmt);
+        sqlite3_bind_int64(stmt, 1, alert_id);
+        if (sqlite3_step(stmt) == SQLITE_ROW) {
+            const std::string wording = ColumnText(stmt, 0);
+            if (wording != "{}") body = WithWording(body, wording);
+        }
+    }
+    {
+        sqlite3_stmt* stmt = writer_.Cached(
+            "INSERT INTO alert_versions (alert_id, version, status, level, confidence, rules, "
+            "facts, "
+            "created_at_ms, body, scrubbed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+        StatementUse use(stmt);
+        sqlite3_bind_int64(stmt, 1, alert_id);
+        sqlite3_bind_int(stmt, 2, version);
+        BindText(stmt, 3, ToString(status));
+        BindText(stmt, 4, rv.level);
+        BindText(stmt, 5, rv.grade.confidence);
+        BindText(stmt, 6, rv.rules_text);
+        BindText(stmt, 7, rv.facts_text);
+        sqlite3_bind_int64(stmt, 8, now);
+        BindText(stmt, 9, body);
+        sqlite3_bind_int(stmt, 10, rendered.scrubbed);
+        if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE) return rc;
+    }
+    {
+        VersionRoute route;
+        route.alert_id = alert_id;
+        route.version = version;
+        route.status = std::string(ToString(status));
+        route.level = rv.level;
+        route.authority = rv.authority;
+        route.district = rv.district;
+        route.audience = next.audience;
+        route.created_draft = next.ask_coordinators;
+        route.page = next.page;
+        const bool routed_now = next.route_now;
+        if (routed_now) {
+            if (const int rc = QueueDeliveries(route, g, now); rc != SQLITE_OK) return rc;
+            if (const int rc = MarkRouted(alert_id, version, now); rc != SQLITE_OK) return rc;
+        }
+    }
+    audit_.push_back(
+        {now, rv.actor, next.audit_action, alert_reference,
+         boost::json::serialize(boost::json::object{{"version", version},
+                                                    {"status", std::string(ToString(status))},
+                                                    {"level", rv.level},
+                                                    {"provisional", provisional},
+                                                    {"signal", rv.signal_ref},
+                                                    {"report", rv.report_reference}})});
+    alert_reference_out = alert_reference;
+    return SQLITE_OK;
+}
+
+}  // namespace ldis::engine

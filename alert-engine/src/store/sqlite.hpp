@@ -1,0 +1,425 @@
+#pragma once
+// The SQLite store's shared parts (private to src/store/): the schema's migrations, the
+// connection and statement helpers, and the small pure helpers every table's file uses.
+
+#include "ldis/engine/report_store.hpp"
+
+#include "ldis/engine/pipeline.hpp"
+#include "ldis/engine/wire.hpp"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <ctime>
+#include <deque>
+#include <functional>
+#include <future>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+#include <openssl/evp.h>
+#include <boost/json.hpp>
+
+#include "ldis/engine/alert_text.hpp"
+#include "ldis/engine/codec.hpp"
+#include "ldis/engine/lifecycle.hpp"
+#include "ldis/engine/panel.hpp"
+#include "ldis/engine/text.hpp"
+
+namespace ldis::engine::sql {
+
+// Each entry takes the database from version i to i + 1, in one transaction with the
+// user_version bump. Never edit an entry once released: add a new one.
+constexpr const char* kMigrations[] = {
+    R"sql(
+    CREATE TABLE reports (
+        seq            INTEGER PRIMARY KEY,
+        id             TEXT NOT NULL UNIQUE,
+        reference      TEXT NOT NULL UNIQUE,
+        received_at_ms INTEGER NOT NULL,
+        channel        TEXT NOT NULL,
+        submitted_at   TEXT NOT NULL,
+        observed_at    TEXT,
+        source_type    TEXT NOT NULL,
+        organisation   TEXT NOT NULL,
+        authority      TEXT NOT NULL,
+        district       TEXT NOT NULL,
+        ward           TEXT,
+        ward_current   TEXT,
+        establishment  TEXT,
+        evidence       TEXT NOT NULL,
+        document       TEXT NOT NULL
+    );
+    CREATE INDEX reports_by_area ON reports(district, received_at_ms);
+    )sql",
+    R"sql(
+    CREATE TABLE signals (
+        id             INTEGER PRIMARY KEY,
+        family         TEXT NOT NULL,
+        authority      TEXT NOT NULL,
+        district       TEXT NOT NULL,
+        opened_at_ms   INTEGER NOT NULL,
+        first_seen_ms  INTEGER NOT NULL,
+        last_seen_ms   INTEGER NOT NULL,
+        level          TEXT NOT NULL DEFAULT 'none',
+        confidence     TEXT NOT NULL DEFAULT 'anecdotal',
+        facts          TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX signals_by_key ON signals(family, district, last_seen_ms);
+    CREATE TABLE signal_reports (
+        signal_id  INTEGER NOT NULL REFERENCES signals(id),
+        report_seq INTEGER NOT NULL UNIQUE REFERENCES reports(seq),
+        PRIMARY KEY (signal_id, report_seq)
+    );
+    CREATE TABLE signal_sources (
+        signal_id    INTEGER NOT NULL REFERENCES signals(id),
+        organisation TEXT NOT NULL,
+        PRIMARY KEY (signal_id, organisation)
+    ) WITHOUT ROWID;
+    CREATE TABLE alerts (
+        id             INTEGER PRIMARY KEY,
+        reference      TEXT NOT NULL UNIQUE,
+        signal_id      INTEGER NOT NULL REFERENCES signals(id),
+        status         TEXT NOT NULL,
+        level          TEXT NOT NULL,
+        confidence     TEXT NOT NULL,
+        audience       TEXT NOT NULL,
+        version        INTEGER NOT NULL,
+        provisional    INTEGER NOT NULL,
+        created_at_ms  INTEGER NOT NULL,
+        updated_at_ms  INTEGER NOT NULL,
+        issued_at_ms   INTEGER,
+        valid_until_ms INTEGER
+    );
+    CREATE INDEX alerts_by_signal ON alerts(signal_id, status);
+    CREATE TABLE alert_versions (
+        alert_id      INTEGER NOT NULL REFERENCES alerts(id),
+        version       INTEGER NOT NULL,
+        status        TEXT NOT NULL,
+        level         TEXT NOT NULL,
+        confidence    TEXT NOT NULL,
+        rules         TEXT NOT NULL,
+        facts         TEXT NOT NULL,
+        body          TEXT NOT NULL DEFAULT '{}',
+        scrubbed      INTEGER NOT NULL DEFAULT 0,
+        created_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (alert_id, version)
+    );
+    CREATE TABLE audit (
+        seq       INTEGER PRIMARY KEY,
+        at_ms     INTEGER NOT NULL,
+        actor     TEXT NOT NULL,
+        action    TEXT NOT NULL,
+        subject   TEXT NOT NULL,
+        detail    TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash      TEXT NOT NULL
+    );
+    )sql",
+    R"sql(
+    CREATE TABLE deliveries (
+        id                 INTEGER PRIMARY KEY,
+        alert_id           INTEGER NOT NULL REFERENCES alerts(id),
+        version            INTEGER NOT NULL,
+        kind               TEXT NOT NULL,
+        partner            TEXT NOT NULL,
+        contact            TEXT NOT NULL,
+        slot               TEXT NOT NULL,
+        channel            TEXT NOT NULL,
+        address            TEXT NOT NULL,
+        status             TEXT NOT NULL,
+        attempts           INTEGER NOT NULL DEFAULT 0,
+        next_attempt_ms    INTEGER NOT NULL,
+        created_at_ms      INTEGER NOT NULL,
+        updated_at_ms      INTEGER NOT NULL,
+        delivered_at_ms    INTEGER,
+        last_error         TEXT,
+        ack_due_ms         INTEGER,
+        acknowledged_at_ms INTEGER,
+        escalated          INTEGER NOT NULL DEFAULT 0,
+        fallback_of        INTEGER,
+        detail             TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX deliveries_due ON deliveries(status, next_attempt_ms);
+    CREATE INDEX deliveries_by_alert ON deliveries(alert_id, partner);
+    CREATE INDEX deliveries_ack_due ON deliveries(ack_due_ms) WHERE escalated = 0;
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+    )sql",
+    R"sql(
+    CREATE TABLE tokens (
+        id            INTEGER PRIMARY KEY,
+        name          TEXT NOT NULL,
+        role          TEXT NOT NULL,
+        hash          TEXT NOT NULL UNIQUE,
+        created_at_ms INTEGER NOT NULL,
+        revoked_at_ms INTEGER
+    );
+    )sql",
+    R"sql(
+    ALTER TABLE alerts ADD COLUMN routed_version INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE alerts ADD COLUMN routed_at_ms INTEGER NOT NULL DEFAULT 0;
+    UPDATE alerts SET routed_version = version, routed_at_ms = updated_at_ms;
+    )sql",
+    // Web sessions survive a restart and end with their access key; a recipient's request
+    // to stop messages is recorded once per delivery.
+    R"sql(
+    CREATE TABLE sessions (
+        id_hash       TEXT PRIMARY KEY,
+        token_id      INTEGER NOT NULL REFERENCES tokens(id),
+        csrf          TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        expires_at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX sessions_by_token ON sessions(token_id, created_at_ms);
+    ALTER TABLE deliveries ADD COLUMN unsubscribe_requested_at_ms INTEGER;
+    )sql",
+    // Retention: when a report's free text and contact were removed.
+    R"sql(
+    ALTER TABLE reports ADD COLUMN purged_at_ms INTEGER;
+    CREATE INDEX reports_to_purge ON reports(received_at_ms) WHERE purged_at_ms IS NULL;
+    )sql",
+    // The sections of an alert its coordinators wrote, kept over every later version.
+    R"sql(
+    ALTER TABLE alerts ADD COLUMN wording TEXT NOT NULL DEFAULT '{}';
+    )sql",
+    // v9: a coordinator's override of a signal's level, with the reason; the level column
+    // stays what the rules give.
+    R"sql(
+    ALTER TABLE signals ADD COLUMN override_level TEXT;
+    ALTER TABLE signals ADD COLUMN override_reason TEXT;
+    ALTER TABLE signals ADD COLUMN override_by TEXT;
+    ALTER TABLE signals ADD COLUMN override_at_ms INTEGER;
+    )sql",
+};
+static_assert(std::size(kMigrations) == ReportStore::kSchemaVersion);
+
+// A new database file is made 0600 whatever the umask of the process that opens it first
+// (ldisd, ldisctl, a test): it holds reports about people. SQLite gives its -wal and -shm
+// files the database file's permissions. An existing file is left as it is.
+inline void CreatePrivately(const std::string& path) {
+    if (path.empty() || path == ":memory:") return;
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) ::close(fd);
+}
+
+// The rules that fired, as the alert_versions.rules column holds them.
+inline std::string RulesJson(const Grade& grade) {
+    boost::json::array fired;
+    for (const auto& f : grade.fired) {
+        fired.push_back(
+            {{"id", f.id}, {"level", std::string(ToString(f.level))}, {"reason", f.reason}});
+    }
+    return boost::json::serialize(fired);
+}
+
+// The grade an alert shows: the rules', or a coordinator's override of its level, which
+// then comes first among the rules with its reason.
+inline Grade WithOverride(Grade grade, const SignalOverride& held) {
+    Level level = Level::kNone;
+    if (held.level.empty() || !ParseLevel(held.level, level)) return grade;
+    // Partners read that a coordinator set it, not their words or name: the reason is for
+    // the audit log and the coordinators' record.
+    grade.fired.insert(grade.fired.begin(),
+                       FiredRule{"override", level,
+                                 "Set by a public health coordinator, who has seen more than the "
+                                 "reports show (the rules give " +
+                                     std::string(ToString(grade.level)) + ")."});
+    grade.level = level;
+    return grade;
+}
+
+// What an audit entry's hash covers: every field, and the hash of the entry before.
+inline std::string AuditHash(const std::string& prev_hash, std::int64_t seq, std::int64_t at_ms,
+                             std::string_view actor, std::string_view action,
+                             std::string_view subject, std::string_view detail) {
+    const std::string seq_text = std::to_string(seq);
+    const std::string at_text = std::to_string(at_ms);
+    std::string data = prev_hash;
+    for (const std::string_view part :
+         {std::string_view(seq_text), std::string_view(at_text), actor, action, subject, detail}) {
+        data.push_back('\x1f');
+        data.append(part);
+    }
+    return Sha256Hex(data);
+}
+
+inline int YearOf(std::int64_t ms) {
+    const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+    std::tm utc{};
+    gmtime_r(&seconds, &utc);
+    return utc.tm_year + 1900;
+}
+
+inline std::int64_t NowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+inline const char* SynchronousPragma(Synchronous s) {
+    switch (s) {
+        case Synchronous::kOff:
+            return "PRAGMA synchronous=OFF";
+        case Synchronous::kNormal:
+            return "PRAGMA synchronous=NORMAL";
+        case Synchronous::kFull:
+            return "PRAGMA synchronous=FULL";
+        case Synchronous::kExtra:
+            return "PRAGMA synchronous=EXTRA";
+    }
+    return "PRAGMA synchronous=FULL";
+}
+
+// A connection that closes itself; errors name the file.
+class Connection {
+public:
+    Connection(const std::string& path, int flags, int busy_timeout_ms) : path_(path) {
+        if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+            std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
+            sqlite3_close(db_);
+            db_ = nullptr;
+            throw StoreError(path + ": cannot open the database: " + message);
+        }
+        sqlite3_extended_result_codes(db_, 1);
+        sqlite3_busy_timeout(db_, busy_timeout_ms);
+    }
+    ~Connection() {
+        for (auto* stmt : cache_) sqlite3_finalize(stmt);
+        sqlite3_close_v2(db_);
+    }
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    sqlite3* get() const { return db_; }
+    const std::string& path() const { return path_; }
+
+    std::string Describe(int rc) const {
+        std::string what = sqlite3_errmsg(db_);
+        const int primary = rc & 0xFF;
+        if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT) {
+            return "is not an LDIS database or is corrupt (" + what +
+                   "); restore it from a backup or move it aside";
+        }
+        if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
+            return "is locked by another process (" + what + "); is another ldisd using it?";
+        }
+        if (primary == SQLITE_FULL) return "cannot be written: the disk is full (" + what + ")";
+        if (primary == SQLITE_READONLY || primary == SQLITE_CANTOPEN || primary == SQLITE_PERM) {
+            return "cannot be written (" + what +
+                   "); check the permissions of the file and its folder";
+        }
+        return what;
+    }
+
+    // Runs SQL with no results; returns the SQLite code.
+    int Exec(const char* sql) { return sqlite3_exec(db_, sql, nullptr, nullptr, nullptr); }
+
+    void ExecOrThrow(const char* sql) {
+        const int rc = Exec(sql);
+        if (rc != SQLITE_OK) throw StoreError(path_ + ": " + Describe(rc));
+    }
+
+    // A statement prepared on first use and kept; reset after each use (StatementUse).
+    sqlite3_stmt* Cached(const char* sql) {
+        if (auto it = by_sql_.find(sql); it != by_sql_.end()) return it->second;
+        return by_sql_[sql] = Prepare(sql);
+    }
+
+    // A statement prepared once and reset after each use.
+    sqlite3_stmt* Prepare(const char* sql) {
+        sqlite3_stmt* stmt = nullptr;
+        const int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+        if (rc != SQLITE_OK) throw StoreError(path_ + ": " + Describe(rc));
+        cache_.push_back(stmt);
+        return stmt;
+    }
+
+private:
+    std::string path_;
+    sqlite3* db_ = nullptr;
+    std::vector<sqlite3_stmt*> cache_;
+    std::unordered_map<const char*, sqlite3_stmt*> by_sql_;
+};
+
+// Resets a cached statement whatever happens.
+class StatementUse {
+public:
+    explicit StatementUse(sqlite3_stmt* stmt) : stmt_(stmt) {}
+    ~StatementUse() {
+        sqlite3_reset(stmt_);
+        sqlite3_clear_bindings(stmt_);
+    }
+    StatementUse(const StatementUse&) = delete;
+    StatementUse& operator=(const StatementUse&) = delete;
+    sqlite3_stmt* get() const { return stmt_; }
+
+private:
+    sqlite3_stmt* stmt_;
+};
+
+inline void BindText(sqlite3_stmt* stmt, int index, std::string_view text,
+                     bool null_if_empty = false) {
+    if (null_if_empty && text.empty()) {
+        sqlite3_bind_null(stmt, index);
+    } else {
+        sqlite3_bind_text(stmt, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
+    }
+}
+
+inline std::string ColumnText(sqlite3_stmt* stmt, int column) {
+    const auto* text = sqlite3_column_text(stmt, column);
+    return text ? std::string(reinterpret_cast<const char*>(text),
+                              static_cast<std::size_t>(sqlite3_column_bytes(stmt, column)))
+                : std::string();
+}
+
+// BEGIN IMMEDIATE ... COMMIT, rolled back unless committed.
+class Transaction {
+public:
+    explicit Transaction(Connection& c) : c_(c) { rc_ = c_.Exec("BEGIN IMMEDIATE"); }
+    ~Transaction() {
+        if (rc_ == SQLITE_OK && !done_) c_.Exec("ROLLBACK");
+    }
+    Transaction(const Transaction&) = delete;
+    Transaction& operator=(const Transaction&) = delete;
+    int begun() const { return rc_; }
+    int Commit() {
+        const int rc = c_.Exec("COMMIT");
+        if (rc == SQLITE_OK) done_ = true;
+        return rc;
+    }
+
+private:
+    Connection& c_;
+    int rc_;
+    bool done_ = false;
+};
+
+inline int ReadUserVersion(Connection& c) {
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v2(c.get(), "PRAGMA user_version", -1, &stmt, nullptr);
+    if (rc != SQLITE_OK) throw StoreError(c.path() + ": " + c.Describe(rc));
+    rc = sqlite3_step(stmt);
+    const int version = rc == SQLITE_ROW ? sqlite3_column_int(stmt, 0) : -1;
+    sqlite3_finalize(stmt);
+    if (version < 0) throw StoreError(c.path() + ": " + c.Describe(rc));
+    return version;
+}
+
+}  // namespace ldis::engine::sql
