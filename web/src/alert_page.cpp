@@ -1,0 +1,360 @@
+// An alert's record for coordinators, and their actions on it (approve, update, cancel,
+// override).
+#include "pages_common.hpp"
+
+namespace ldis::web {
+
+namespace {
+
+// A scrubbed text cut into what stayed and what the scrubber put in place of something.
+mus::data MarkedParts(const std::string& scrubbed) {
+    mus::data parts{mus::data::type::list};
+    std::size_t at = 0;
+    while (at < scrubbed.size()) {
+        const auto open = scrubbed.find('[', at);
+        const auto close = open == std::string::npos ? std::string::npos : scrubbed.find(']', open);
+        const bool marker =
+            close != std::string::npos && scrubbed.substr(open, close - open).ends_with(" removed");
+        if (!marker) {
+            mus::data p;
+            p.set("text", scrubbed.substr(
+                              at, open == std::string::npos ? std::string::npos : open + 1 - at));
+            parts << p;
+            if (open == std::string::npos) break;
+            at = open + 1;
+            continue;
+        }
+        if (open > at) {
+            mus::data p;
+            p.set("text", scrubbed.substr(at, open - at));
+            parts << p;
+        }
+        mus::data m;
+        m.set("text", scrubbed.substr(open, close + 1 - open));
+        m.set("removed", true);
+        parts << m;
+        at = close + 1;
+    }
+    return parts;
+}
+
+std::string WordingLabel(const std::string& section) {
+    if (section == "what") return "What it is and what it looks like";
+    if (section == "harms") return "What has happened";
+    return "Advice for people who use drugs";
+}
+
+}  // namespace
+
+WebResponse Pages::AlertPage(const std::string& reference, const Sessions::Session& session,
+                             const std::string& problem,
+                             const std::map<std::string, std::string>& draft,
+                             const std::vector<std::pair<std::string, std::string>>& findings) {
+    const auto record = services_.store->FindAlertRecord(reference);
+    mus::data d;
+    if (!problem.empty()) d.set("problem", problem);
+    if (!record) {
+        d.set("error", "There is no alert " + reference);
+        d.set("next", "/");
+        WebResponse r = Render("login", "Alert not found", &d, session, 404);
+        return r;
+    }
+    const auto& a = record->alert;
+    d.set("reference", a.reference);
+    d.set("level", a.level);
+    d.set("level_label", LevelLabel(a.level));
+    d.set("tag", Tag(a.level));
+    d.set("status", a.status);
+    d.set("family", Pretty(a.family));
+    d.set("district", a.district);
+    d.set("authority", a.authority);
+    d.set("version", std::to_string(a.version));
+    d.set("confidence", a.confidence);
+    d.set("audience", a.audience);
+    d.set("reports", std::to_string(a.reports));
+    if (a.provisional) d.set("provisional", true);
+    if (!a.override.level.empty()) {
+        d.set("overridden", true);
+        d.set("override_by", a.override.by);
+        d.set("override_reason", a.override.reason);
+        d.set("override_at", engine::HumanTimeMs(a.override.at_ms));
+        d.set("rules_level", a.override.rules_level);
+        if (a.override.rules_level != a.override.level) d.set("rules_differ", true);
+    }
+    const bool live = a.status == "draft" || a.status == "issued" || a.status == "updated";
+    if (live) d.set("live", true);
+    if (a.status == "draft" || a.provisional) {
+        d.set("can_approve", true);
+        d.set("approve_label", a.status == "draft" ? "Approve and issue" : "Confirm this alert");
+    }
+    const auto [acked, partners] = AckProgress(record->deliveries);
+    d.set("acked", std::to_string(acked));
+    d.set("partners", std::to_string(partners));
+    json::error_code ec;
+    const auto body = json::parse(a.body, ec);
+    const auto& kHeadings = engine::SectionHeadings();
+    mus::data sections{mus::data::type::list};
+    for (const auto& [key, heading] : kHeadings) {
+        if (ec || !body.is_object()) break;
+        const auto* v = body.as_object().if_contains(key);
+        if (!v || !v->is_string() || v->as_string().empty()) continue;
+        mus::data s;
+        s.set("heading", heading);
+        s.set("text", std::string(v->as_string()));
+        sections << s;
+    }
+    d.set("sections", sections);
+    {
+        mus::data wording{mus::data::type::list};
+        for (const auto& name : engine::WordingSections()) {
+            mus::data w;
+            w.set("name", name);
+            w.set("label", WordingLabel(name));
+            std::string text;
+            if (auto it = draft.find(name); it != draft.end()) {
+                text = it->second;
+            } else if (!ec && body.is_object()) {
+                if (const auto* v = body.as_object().if_contains(name); v && v->is_string())
+                    text = std::string(v->as_string());
+            }
+            w.set("text", text);
+            wording << w;
+        }
+        d.set("wording", wording);
+        mus::data found{mus::data::type::list};
+        for (const auto& [section, what] : findings) {
+            mus::data f;
+            f.set("section", WordingLabel(section));
+            f.set("what", what);
+            found << f;
+        }
+        d.set("findings", found);
+        if (!findings.empty()) d.set("findings_found", true);
+    }
+    {
+        // Each linked report's own words, through the scrubber, with what it took out marked.
+        mus::data reports{mus::data::type::list};
+        bool any = false;
+        for (const auto& r : record->reports) {
+            json::error_code rec;
+            const auto doc = json::parse(r.document, rec);
+            if (rec || !doc.is_object()) continue;
+            const auto& o = doc.as_object();
+            std::vector<std::pair<std::string, std::string>> texts;
+            const auto text_of = [](const json::object& obj, const char* key) {
+                const auto* v = obj.if_contains(key);
+                return v && v->is_string() ? std::string(v->as_string()) : std::string();
+            };
+            if (const auto* list = o.if_contains("substances"); list && list->is_array()) {
+                for (const auto& s : list->as_array()) {
+                    if (!s.is_object()) continue;
+                    for (const auto& [key, label] : {std::pair{"name", "Substance"},
+                                                     {"sold_as", "Sold as"},
+                                                     {"appearance", "Appearance"},
+                                                     {"markings", "Markings"}})
+                        if (!text_of(s.as_object(), key).empty())
+                            texts.emplace_back(label, text_of(s.as_object(), key));
+                }
+            }
+            if (const auto* list = o.if_contains("symptoms"); list && list->is_array())
+                for (const auto& s : list->as_array())
+                    if (s.is_string()) texts.emplace_back("Symptom", std::string(s.as_string()));
+            if (!text_of(o, "description").empty())
+                texts.emplace_back("What happened", text_of(o, "description"));
+            if (texts.empty()) continue;
+            mus::data entry;
+            entry.set("reference", r.reference);
+            mus::data lines{mus::data::type::list};
+            for (const auto& [field, text] : texts) {
+                mus::data line;
+                line.set("field", field);
+                line.set("parts", MarkedParts(engine::Scrub(text).text));
+                lines << line;
+            }
+            entry.set("lines", lines);
+            reports << entry;
+            any = true;
+        }
+        d.set("report_text", reports);
+        if (any) d.set("has_report_text", true);
+    }
+    mus::data versions{mus::data::type::list};
+    const engine::AlertVersionRow* previous = nullptr;
+    for (const auto& v : record->versions) {
+        mus::data row;
+        row.set("version", std::to_string(v.version));
+        row.set("status", v.status);
+        row.set("level", v.level);
+        row.set("when", engine::HumanTimeMs(v.created_at_ms));
+        std::string changes;
+        if (previous == nullptr) {
+            changes = "First version";
+        } else {
+            const auto add = [&](const std::string& what) {
+                changes += (changes.empty() ? "" : "; ") + what;
+            };
+            if (v.status != previous->status) add("status " + previous->status + " to " + v.status);
+            if (v.level != previous->level) add("level " + previous->level + " to " + v.level);
+            if (v.confidence != previous->confidence)
+                add("confidence " + previous->confidence + " to " + v.confidence);
+            json::error_code e1, e2;
+            const auto before = json::parse(previous->body, e1), after = json::parse(v.body, e2);
+            if (!e1 && !e2 && before.is_object() && after.is_object()) {
+                for (const auto& [key, heading] : kHeadings) {
+                    const auto* x = before.as_object().if_contains(key);
+                    const auto* y = after.as_object().if_contains(key);
+                    if (x && y && *x != *y && key != "history") add(heading + " changed");
+                }
+            }
+            if (changes.empty()) changes = "No change to the text";
+        }
+        row.set("changes", changes);
+        versions << row;
+        previous = &v;
+    }
+    d.set("versions", versions);
+    mus::data deliveries{mus::data::type::list};
+    for (const auto& del : record->deliveries) {
+        mus::data row;
+        row.set("version", std::to_string(del.version));
+        row.set("kind", del.kind);
+        row.set("recipient", del.partner.empty() ? del.address : del.partner + " / " + del.contact);
+        row.set("channel", del.channel);
+        row.set("status", del.status);
+        row.set("attempts", std::to_string(del.attempts));
+        row.set("acknowledged",
+                del.acknowledged_at_ms > 0 ? engine::HumanTimeMs(del.acknowledged_at_ms) : "");
+        row.set("error", del.last_error);
+        deliveries << row;
+    }
+    d.set("deliveries", deliveries);
+    mus::data audit{mus::data::type::list};
+    for (const auto& e : record->audit) {
+        mus::data row;
+        row.set("when", engine::HumanTimeMs(e.at_ms));
+        row.set("actor", e.actor);
+        row.set("action", e.action);
+        row.set("detail", e.detail);
+        audit << row;
+    }
+    d.set("audit", audit);
+    // The messages exactly as each channel renders them.
+    engine::OutboxItem item;
+    item.id = 0;
+    item.kind = "alert";
+    item.reference = a.reference;
+    item.version = a.version;
+    item.status = a.status;
+    item.level = a.level;
+    item.confidence = a.confidence;
+    item.audience = a.audience;
+    item.provisional = a.provisional;
+    item.authority = a.authority;
+    item.district = a.district;
+    item.family = a.family;
+    item.family_label = Pretty(a.family);
+    item.issued_at_ms = a.issued_at_ms;
+    item.created_at_ms = a.updated_at_ms;
+    item.valid_until_ms = a.valid_until_ms;
+    item.body = a.body;
+    engine::MessageContext context;
+    context.public_url = services_.public_url;
+    context.from = "LDIS <" + services_.sender + ">";
+    context.ack_url =
+        services_.public_url + std::string(engine::wire::kAckPath) + "(a link for each recipient)";
+    if (templates_email_) {
+        const auto email = engine::RenderEmail(*templates_email_, item, context);
+        d.set("preview_subject", email.subject);
+        d.set("preview_email", email.text);
+    }
+    d.set("preview_teams", engine::WebhookBody("teams", item, context));
+    d.set("preview_slack", engine::WebhookBody("slack", item, context));
+    const auto [headline, summary] = engine::Headline(item);
+    d.set("preview_sms", headline + "\n" + summary + "\nAcknowledge: " + context.ack_url);
+    return Render("alert", a.reference, &d, session);
+}
+
+// Admins: paste a proposed rules file and see what it would change over every stored
+// signal (engine::Replay); nothing is written.
+
+WebResponse Pages::AlertAction(const WebRequest& req, const std::string& reference,
+                               const std::string& action, const Sessions::Session& session) {
+    engine::AlertAction what;
+    if (action == "override") {
+        const auto form = ParseForm(req.body);
+        const auto field = [&](const char* name) {
+            const auto it = form.find(name);
+            return it == form.end() ? std::string() : it->second;
+        };
+        const bool lift = !field("lift").empty();
+        const std::string reason = field("reason");
+        const std::string level = lift ? std::string() : field("level");
+        engine::Level parsed;
+        std::string problem;
+        if (!IsAuditReason(reason))
+            problem = "Say why you set the level by hand, in 10 to 500 characters.";
+        else if (!lift && !engine::ParseLevel(level, parsed))
+            problem = "Choose red, amber or green.";
+        const auto alert = services_.store->FindAlert(reference);
+        if (!alert) return Redirect("/alerts/" + reference);
+        if (problem.empty()) {
+            auto done = services_.store->Override(alert->signal_id, level, reason, session.name);
+            if (!done.ok()) problem = done.error().message;
+        }
+        if (!problem.empty()) {
+            WebResponse r = AlertPage(reference, session, problem);
+            r.status = 422;
+            return r;
+        }
+        spdlog::info("signal {} override {} by {}", alert->signal_id, lift ? "lifted" : level,
+                     session.name);
+        return Redirect("/alerts/" + reference);
+    }
+    if (action == "approve") {
+        what = engine::AlertAction::kApprove;
+    } else if (action == "update") {
+        what = engine::AlertAction::kRevise;
+    } else if (action == "cancel") {
+        what = engine::AlertAction::kCancel;
+    } else {
+        return Redirect("/alerts/" + reference);
+    }
+    engine::AlertWording wording;
+    if (what == engine::AlertAction::kRevise) {
+        // The sections the coordinator changed from what the alert says now.
+        const auto form = ParseForm(req.body);
+        const auto current = services_.store->FindAlert(reference);
+        json::error_code ec;
+        const auto body = current ? json::parse(current->body, ec) : json::value();
+        for (const auto& name : engine::WordingSections()) {
+            const auto it = form.find(name);
+            if (it == form.end()) continue;
+            std::string text = it->second;
+            std::erase(text, '\r');
+            while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+            std::string now;
+            if (!ec && body.is_object())
+                if (const auto* v = body.as_object().if_contains(name); v && v->is_string())
+                    now = std::string(v->as_string());
+            if (!text.empty() && text != now) wording.sections[name] = text;
+        }
+        const auto check = CheckWording(wording.sections);
+        if (!check.findings.empty() && form.find("send_as_written") == form.end()) {
+            WebResponse r = AlertPage(reference, session, {}, wording.sections, check.findings);
+            r.status = 422;
+            return r;
+        }
+        wording.confirmed_findings = check.count;
+    }
+    auto done = services_.store->Act(reference, what, session.name, wording);
+    if (!done.ok()) {
+        spdlog::warn("alert {} by {} refused: {}", action, session.name, done.error().message);
+        WebResponse r = AlertPage(reference, session, done.error().message);
+        r.status = 409;
+        return r;
+    }
+    spdlog::info("alert {} by {}: {} v{}", action, session.name, reference, done.value().version);
+    return Redirect("/alerts/" + reference);
+}
+
+}  // namespace ldis::web

@@ -1,0 +1,185 @@
+// The coordinators' dashboard and the grading replay page.
+#include "pages_common.hpp"
+
+namespace ldis::web {
+
+WebResponse Pages::Dashboard(const WebRequest& req, const Sessions::Session& session) {
+    mus::data d;
+    const auto q = [&](const char* k) {
+        auto it = req.query.find(k);
+        return it == req.query.end() ? std::string() : it->second;
+    };
+    engine::AlertFilter live_filter;
+    live_filter.limit = 500;
+    const auto everything = services_.store->FindAlerts(live_filter);
+    std::map<std::string, int> live_by_level;
+    mus::data drafts{mus::data::type::list}, live{mus::data::type::list};
+    bool has_drafts = false, has_live = false;
+    for (const auto& a : everything.alerts) {
+        if (a.status == "draft") {
+            auto row = AlertRow(a);
+            row.set("csrf", session.csrf);
+            drafts << row;
+            has_drafts = true;
+        } else if (a.status == "issued" || a.status == "updated") {
+            ++live_by_level[a.level];
+            auto row = AlertRow(a);
+            const auto [acked, partners] = AckProgress(services_.store->Deliveries(a.reference));
+            row.set("acked", std::to_string(acked));
+            row.set("partners", std::to_string(partners));
+            live << row;
+            has_live = true;
+        }
+    }
+    mus::data levels{mus::data::type::list};
+    for (const char* level : {"red", "amber", "green"}) {
+        mus::data l;
+        l.set("level", level);
+        l.set("label", LevelLabel(level));
+        l.set("tag", Tag(level));
+        l.set("count", std::to_string(live_by_level[level]));
+        levels << l;
+    }
+    d.set("levels", levels);
+    d.set("drafts", drafts);
+    if (has_drafts) d.set("has_drafts", true);
+    d.set("live", live);
+    if (has_live) d.set("has_live", true);
+    mus::data failed{mus::data::type::list};
+    bool has_failed = false;
+    for (const auto& del : services_.store->Deliveries("")) {
+        if (del.status != "failed") continue;
+        mus::data f;
+        f.set("reference", del.reference);
+        f.set("version", std::to_string(del.version));
+        f.set("recipient", del.partner.empty() ? del.address : del.partner + " / " + del.contact);
+        f.set("channel", del.channel);
+        f.set("attempts", std::to_string(del.attempts));
+        f.set("error", del.last_error);
+        failed << f;
+        has_failed = true;
+    }
+    d.set("failed", failed);
+    if (has_failed) d.set("has_failed", true);
+
+    engine::AlertFilter filter;
+    filter.level = q("level");
+    filter.status = q("status");
+    filter.district = q("district");
+    filter.authority = q("authority");
+    filter.family = q("substance");
+    filter.q = q("q");
+    if (auto t = ParseTime(q("since"))) filter.since_ms = *t;
+    if (auto t = ParseTime(q("until"))) filter.until_ms = *t;
+    filter.limit = 20;
+    std::size_t page = 1;
+    if (!q("page").empty() && q("page").find_first_not_of("0123456789") == std::string::npos &&
+        q("page").size() < 6)
+        page = std::max<std::size_t>(1, std::stoul(q("page")));
+    filter.offset = (page - 1) * filter.limit;
+    const auto history = services_.store->FindAlerts(filter);
+    mus::data rows{mus::data::type::list};
+    for (const auto& a : history.alerts) rows << AlertRow(a);
+    d.set("history", rows);
+    d.set("total", std::to_string(history.total));
+    mus::data fv;
+    for (const char* k : {"district", "q", "substance", "authority", "since", "until"})
+        fv.set(k, q(k));
+    d.set("filter", fv);
+    d.set("filter_levels",
+          Options({{"", "Any"}, {"red", "Red"}, {"amber", "Amber"}, {"green", "Green"}},
+                  filter.level, "level", false));
+    d.set("filter_statuses", Options({{"", "Any"},
+                                      {"draft", "Draft"},
+                                      {"issued", "Issued"},
+                                      {"updated", "Updated"},
+                                      {"cancelled", "Cancelled"},
+                                      {"expired", "Expired"}},
+                                     filter.status, "status", false));
+    const auto link = [&](std::size_t p) {
+        std::string url = "/?page=" + std::to_string(p);
+        for (const char* k :
+             {"level", "status", "district", "authority", "substance", "q", "since", "until"}) {
+            if (!q(k).empty()) url += std::string("&") + k + "=" + UrlEncode(q(k));
+        }
+        return url;
+    };
+    if (history.total > static_cast<std::int64_t>(filter.limit)) {
+        d.set("has_paging", true);
+        d.set("page", std::to_string(page));
+        if (page > 1) d.set("previous", link(page - 1));
+        if (static_cast<std::int64_t>(page * filter.limit) < history.total)
+            d.set("next", link(page + 1));
+    }
+    // Only messages the server chose: a link cannot put words in LDIS's mouth.
+    static const std::map<std::string, std::string> kDone = {
+        {"approved", "The alert was approved and issued"},
+        {"updated", "An update of the alert was issued"},
+        {"cancelled", "The alert was cancelled"}};
+    if (auto it = kDone.find(q("done")); it != kDone.end()) d.set("flash", it->second);
+    if (session.role == "admin") d.set("admin", true);
+    return Render("dashboard", "Dashboard", &d, session);
+}
+
+WebResponse Pages::GradingPage(const WebRequest& req, const Sessions::Session& session) {
+    mus::data d;
+    if (session.role != "admin") {
+        d.set("forbidden", true);
+        return Render("grading", "Replay grading rules", &d, session, 403);
+    }
+    if (req.method != "POST") return Render("grading", "Replay grading rules", &d, session);
+    const auto form = ParseForm(req.body);
+    const auto it = form.find("rules");
+    std::string rules_text = it == form.end() ? std::string() : it->second;
+    std::erase(rules_text, '\r');
+    d.set("rules", rules_text);
+    const auto current = services_.store->Grading();
+    try {
+        if (!current) throw std::runtime_error("grading is not set up");
+        const auto proposed =
+            engine::Rules::Parse(rules_text, "the proposed rules", current->substances);
+        const auto result =
+            engine::Replay(services_.store->Signals(), current->substances, proposed);
+        d.set("done", true);
+        d.set("signals", std::to_string(result.signals));
+        d.set("changed", std::to_string(result.changes.size()));
+        mus::data changes{mus::data::type::list}, lowered{mus::data::type::list};
+        for (const auto& c : result.changes) {
+            mus::data row;
+            row.set("signal", std::to_string(c.signal));
+            row.set("district", c.district);
+            row.set("family", Pretty(c.family));
+            row.set("now", c.now);
+            row.set("then", c.then);
+            std::string fired;
+            for (const auto& f : c.fired) fired += (fired.empty() ? "" : ", ") + f;
+            row.set("rules_fired", fired.empty() ? std::string("none") : fired);
+            row.set("alert", c.alert_reference);
+            if (c.lowers_live_red) lowered << row;
+            changes << row;
+        }
+        d.set("changes", changes);
+        if (result.changes.empty()) d.set("no_changes", true);
+        if (result.lowered_live_reds > 0) {
+            d.set("lowered", lowered);
+            d.set("lowers_red", true);
+        }
+        mus::data levels{mus::data::type::list};
+        for (const char* level : {"red", "amber", "green", "none"}) {
+            mus::data row;
+            row.set("level", level);
+            row.set("now", std::to_string(result.now_by_level.at(level)));
+            row.set("then", std::to_string(result.then_by_level.at(level)));
+            levels << row;
+        }
+        d.set("levels", levels);
+    } catch (const engine::StoreError&) {
+        throw;
+    } catch (const std::exception& e) {
+        d.set("problem", std::string(e.what()));
+        return Render("grading", "Replay grading rules", &d, session, 422);
+    }
+    return Render("grading", "Replay grading rules", &d, session);
+}
+
+}  // namespace ldis::web

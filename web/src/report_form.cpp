@@ -1,0 +1,228 @@
+// The clinician's report form: the lists the schema and areas offer, checking and
+// submitting what was typed.
+#include "pages_common.hpp"
+
+namespace ldis::web {
+
+WebResponse Pages::ReportForm(const WebRequest& req,
+                              const std::optional<Sessions::Session>& session) {
+    // Open to anyone (a busy nurse has no access key), unless the configuration closes it;
+    // a report sent without signing in is of unverified origin: its alert always waits.
+    if (!session && !open_form_) return Redirect("/login?next=/report");
+    std::map<std::string, std::string> values;
+    std::vector<std::pair<std::string, std::string>> errors;  // field, message
+    std::vector<std::string> signs;  // warning signs ticked, from the controlled list
+    WebResponse cookie;              // the form token's cookie, for someone not signed in
+    const std::string csrf = session ? session->csrf : FormToken(req, cookie);
+    const auto with_cookie = [&](WebResponse r) {
+        for (auto& h : cookie.headers) r.headers.push_back(std::move(h));
+        return r;
+    };
+    if (req.method == "POST") {
+        const auto form = ParseForm(req.body);
+        const auto field = form.find("csrf");
+        if (field == form.end() || !SameSecret(field->second, csrf) ||
+            (!session && !FormTokenMatches(req, form))) {
+            mus::data d;
+            d.set("next", "/report");
+            d.set("error", "The form was out of date or came from another website: open it again");
+            return with_cookie(Render("login", "Report a concerning batch", &d, session, 403));
+        }
+        if (!session) {
+            if (const int wait = open_reports_.Refused(req.client); wait > 0)
+                return TooMany(wait, session);
+        }
+        for (const auto& [k, v] : form) {
+            if (k != "sign") {
+                values[k] = v;
+            } else if (const auto& known = engine::ControlledSymptoms();
+                       std::find(known.begin(), known.end(), v) != known.end() &&
+                       std::find(signs.begin(), signs.end(), v) == signs.end()) {
+                signs.push_back(v);
+            }
+        }
+    }
+    const auto value = [&](const std::string& k) {
+        auto it = values.find(k);
+        return it == values.end() ? std::string() : it->second;
+    };
+    if (req.method == "POST") {
+        // The form's own checks first, in the order of the page, in plain words.
+        if (value("source_type").empty())
+            errors.emplace_back("source_type", "Select where you work");
+        if (value("organisation").empty())
+            errors.emplace_back("organisation", "Enter the name of your organisation");
+        if (value("authority").empty()) errors.emplace_back("authority", "Select the council area");
+        if (value("district").empty()) errors.emplace_back("district", "Select the district");
+        if (value("substance").empty())
+            errors.emplace_back("substance", "Enter what the drug is, or is thought to be");
+        for (const auto& n : kNumbers) {
+            const std::string v = value(n);
+            if (v.empty()) {
+                if (n == "cases")
+                    errors.emplace_back(n, "Enter how many people were affected (0 if none)");
+                continue;
+            }
+            if (v.size() > 6 || v.find_first_not_of("0123456789") != std::string::npos)
+                errors.emplace_back(n, Pretty(n) + " must be a whole number, like 3");
+        }
+        if (value("evidence").empty()) errors.emplace_back("evidence", "Select how sure you are");
+        if (!value("observed_date").empty() && !ParseTime(value("observed_date")))
+            errors.emplace_back("observed_date",
+                                "Enter the date as year-month-day, like 2026-11-22");
+        if (errors.empty()) {
+            json::object report{{"schema", "ldis.report/1"},
+                                {"id", value("id")},
+                                {"submitted_at", IsoTime(NowMs())}};
+            json::object source{{"type", value("source_type")},
+                                {"organisation", value("organisation")}};
+            if (!value("role").empty()) source["role"] = value("role");
+            if (!value("contact").empty()) source["contact"] = value("contact");
+            report["source"] = std::move(source);
+            json::object area{{"authority", value("authority")}, {"district", value("district")}};
+            if (!value("ward").empty()) area["ward"] = value("ward");
+            if (!value("establishment").empty()) area["establishment"] = value("establishment");
+            report["area"] = std::move(area);
+            if (!value("setting").empty()) report["setting"] = value("setting");
+            if (!value("observed_date").empty()) {
+                report["observed_at"] = value("observed_date").substr(0, 10) + "T00:00:00Z";
+                report["observed_approximate"] = true;
+            }
+            json::object substance{{"name", value("substance")}};
+            for (const char* k : {"sold_as", "form", "appearance", "markings", "colour", "shape",
+                                  "imprint", "confirmed_by", "strength"}) {
+                if (!value(k).empty()) substance[k] = value(k);
+            }
+            report["substances"] = json::array{std::move(substance)};
+            if (!value("route").empty()) report["route"] = value("route");
+            json::object harms;
+            for (const auto& n : kNumbers) {
+                if (!value(n).empty()) harms[n] = std::stoll(value(n));
+            }
+            report["harms"] = std::move(harms);
+            json::array symptoms;
+            for (const auto& sign : signs) symptoms.emplace_back(sign);
+            std::istringstream lines(value("symptoms"));
+            for (std::string line; std::getline(lines, line);) {
+                while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
+                    line.pop_back();
+                if (!line.empty()) symptoms.emplace_back(line);
+            }
+            if (!symptoms.empty()) report["symptoms"] = std::move(symptoms);
+            if (!value("description").empty()) report["description"] = value("description");
+            report["evidence"] = value("evidence");
+            if (!session) open_reports_.Count(req.client);
+            auto outcome = session ? services_.intake->Submit(json::serialize(report), "http")
+                                   : services_.intake->Submit(json::serialize(report), "web-open",
+                                                              {}, engine::Trust::kUnverified);
+            if (!outcome.ok()) {
+                errors.emplace_back("substance",
+                                    "LDIS could not store your report just now: send it again");
+            } else if (outcome.value().rejected()) {
+                for (const auto& e : outcome.value().receipt.errors)
+                    errors.emplace_back(FieldOf(e.path), e.message);
+            } else {
+                const auto& receipt = outcome.value().receipt;
+                mus::data d;
+                d.set("reference", receipt.reference);
+                const std::string level = receipt.level.value_or("none");
+                d.set("level_text", LevelLabel(level));
+                if (receipt.alert_id) d.set("alert", *receipt.alert_id);
+                if (receipt.status == engine::ReceiptStatus::kDuplicate) d.set("duplicate", true);
+                d.set("next_steps",
+                      !session && level != "none"
+                          ? "An LDIS coordinator has been told and will read it before any "
+                            "service is warned: reports sent without an access key always "
+                            "wait for a person."
+                      : level == "red"
+                          ? "This is graded as a Drug Alert. It goes at once to the services "
+                            "that must act, and an LDIS coordinator will confirm it."
+                      : level == "none"
+                          ? "It is logged, and counted with any similar reports in your area."
+                          : "An LDIS coordinator will review it and decide whether to warn "
+                            "services. You may be contacted if you left your details.");
+                return with_cookie(Render("receipt", "Report received", &d, session));
+            }
+        }
+    }
+    mus::data d;
+    mus::data f;
+    std::set<std::string> with_error;
+    for (const auto& name : kTextFields) {
+        mus::data field;
+        field.set("value", value(name));
+        f.set(name, field);
+    }
+    for (const auto& name : kNumbers) {
+        mus::data field;
+        field.set("value", value(name));
+        f.set(name, field);
+    }
+    for (const char* name : {"source_type", "authority", "district", "setting", "form", "colour",
+                             "shape", "confirmed_by", "strength", "route", "evidence"}) {
+        f.set(name, mus::data{});
+    }
+    mus::data error_list{mus::data::type::list};
+    for (const auto& [field, message] : errors) {
+        mus::data e;
+        e.set("field", field);
+        e.set("message", message);
+        error_list << e;
+        if (with_error.insert(field).second) {
+            mus::data fd;
+            fd.set("value", value(field));
+            fd.set("error", message);
+            f.set(field, fd);
+        }
+    }
+    d.set("f", f);
+    if (!errors.empty()) {
+        d.set("has_errors", true);
+        d.set("errors", error_list);
+    }
+    mus::data o;
+    const auto offer = [&](const std::string& name, bool blank) {
+        o.set(name, Options(Labelled(lists_.at(name)), value(name), name, blank));
+    };
+    offer("source_type", true);
+    o.set("authority", Options({{"Medway", "Medway"}, {"Kent", "Kent"}}, value("authority"),
+                               "authority", false));
+    o.set("district", Options(districts_, value("district"), "district", true));
+    for (const char* name : {"setting", "form", "confirmed_by", "strength", "colour", "shape"})
+        offer(name, true);
+    {
+        mus::data list{mus::data::type::list};
+        int n = 0;
+        for (const auto& sign : engine::ControlledSymptoms()) {
+            mus::data o_sign;
+            o_sign.set("value", sign);
+            o_sign.set("label", Pretty(sign));
+            o_sign.set("id", n == 0 ? std::string("sign") : "sign-" + std::to_string(n + 1));
+            if (std::find(signs.begin(), signs.end(), sign) != signs.end())
+                o_sign.set("selected", true);
+            list << o_sign;
+            ++n;
+        }
+        o.set("signs", list);
+    }
+    offer("route", true);
+    offer("evidence", false);
+    d.set("o", o);
+    // The id is the idempotency key: sending the same form twice stores one report.
+    std::string id = value("id");
+    if (id.empty()) {
+        const std::string b = engine::RandomBytes(16);
+        std::string hex = engine::Hex(b);
+        hex[12] = '4';
+        hex[16] = "89ab"[static_cast<unsigned char>(b[8]) & 3];
+        id = hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
+             hex.substr(16, 4) + "-" + hex.substr(20);
+    }
+    d.set("id", id);
+    d.set("csrf", csrf);
+    if (!session) d.set("anonymous", true);
+    return with_cookie(
+        Render("report", "Report a concerning batch", &d, session, errors.empty() ? 200 : 422));
+}
+
+}  // namespace ldis::web
