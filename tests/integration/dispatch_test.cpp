@@ -19,8 +19,8 @@ namespace json = boost::json;
 using ldis::test::Eventually;
 using ldis::test::HttpReceiver;
 using ldis::test::Ldisd;
-using ldis::test::MakeCertificate;
-using ldis::test::MakeLoopbackCertificate;
+using ldis::test::MakeCa;
+using ldis::test::MakeSignedCertificate;
 using ldis::test::Mosquitto;
 using ldis::test::MqttPeer;
 using ldis::test::NewUuid;
@@ -503,12 +503,13 @@ TEST_F(DispatchTest, KillDuringFanOutLosesNothingAndRepeatsKeepTheirMessageId) {
 
 TEST_F(DispatchTest, SmtpOverStartTlsWithAuth) {
     TempDir certs;
-    const auto [cert, key] = MakeLoopbackCertificate(certs);
+    const auto ca = MakeCa(certs, "council-");
+    const auto [cert, key] = MakeSignedCertificate(certs, ca, "IP:127.0.0.1", "relay-");
     SmtpSink smtp(0, "ldis:relay-password", cert, key);
     smtp.Start();
     setenv("LDIS_SMTP_PASSWORD", "relay-password", 1);
     StartDaemon(EmailPartner("a", "a@example.org", ""), smtp.url(),
-                {"email.starttls=true", "email.ca_file=" + cert, "email.username=ldis",
+                {"email.starttls=true", "email.ca_file=" + ca.cert, "email.username=ldis",
                  "dispatch.channels=email"});
     Submit(RedReport());
     ASSERT_TRUE(Eventually([&] { return AllSettled(); }, kWait));
@@ -527,12 +528,13 @@ TEST_F(DispatchTest, SmtpOverStartTlsWithAuth) {
 // nothing is sent.
 TEST_F(DispatchTest, SmtpsWithImplicitTlsVerifiesTheServersCertificate) {
     TempDir certs;
-    const auto [cert, key] = MakeLoopbackCertificate(certs);
+    const auto ca = MakeCa(certs, "council-");
+    const auto [cert, key] = MakeSignedCertificate(certs, ca, "IP:127.0.0.1", "relay-");
     SmtpSink smtp(0, {}, cert, key);
     smtp.ImplicitTls();
     smtp.Start();
     StartDaemon(EmailPartner("a", "a@example.org", ""), smtp.url(),
-                {"email.ca_file=" + cert, "dispatch.channels=email"});
+                {"email.ca_file=" + ca.cert, "dispatch.channels=email"});
     Submit(RedReport());
     ASSERT_TRUE(Eventually([&] { return AllSettled(); }, kWait));
     for (const auto& d : Deliveries()) EXPECT_EQ(d.status, "delivered") << d.last_error;
@@ -543,13 +545,13 @@ TEST_F(DispatchTest, SmtpsWithImplicitTlsVerifiesTheServersCertificate) {
 
 TEST_F(DispatchTest, SmtpsRefusesACertificateTheCaDidNotSign) {
     TempDir certs;
-    const auto [cert, key] = MakeLoopbackCertificate(certs);
-    const auto [other, other_key] = MakeCertificate(certs, "IP:127.0.0.1", "other-");
+    const auto ca = MakeCa(certs, "council-"), other = MakeCa(certs, "other-");
+    const auto [cert, key] = MakeSignedCertificate(certs, ca, "IP:127.0.0.1", "relay-");
     SmtpSink smtp(0, {}, cert, key);
     smtp.ImplicitTls();
     smtp.Start();
     StartDaemon(EmailPartner("a", "a@example.org", ""), smtp.url(),
-                {"email.ca_file=" + other, "dispatch.channels=email"});
+                {"email.ca_file=" + other.cert, "dispatch.channels=email"});
     Submit(RedReport());
     ASSERT_TRUE(Eventually(
         [&] {

@@ -486,12 +486,14 @@ TEST_F(SecurityTest, TransportsRefuseClearTextAndTheWrongServer) {
 
     // A broker whose certificate a trusted CA signed, but for another name.
     TempDir certs;
-    const auto [cert, key] = ldis::test::MakeCertificate(certs, "DNS:wrong.example", "wrong-");
+    const auto ca = ldis::test::MakeCa(certs, "council-");
+    const auto [cert, key] =
+        ldis::test::MakeSignedCertificate(certs, ca, "DNS:wrong.example", "wrong-");
     Mosquitto impostor("listener {port} 127.0.0.1\nallow_anonymous true\ncertfile " + cert +
                        "\nkeyfile " + key + "\n");
     Ldisd daemon(
         impostor, dir_,
-        {"mqtt.uri=ssl://127.0.0.1:" + std::to_string(impostor.port()), "mqtt.ca_file=" + cert});
+        {"mqtt.uri=ssl://127.0.0.1:" + std::to_string(impostor.port()), "mqtt.ca_file=" + ca.cert});
     EXPECT_THROW(daemon.Start(), std::runtime_error);
     EXPECT_EQ(daemon.log().find("mqtt connected"), std::string::npos) << daemon.log();
     // The log says why, in words an operator can act on.
