@@ -81,7 +81,7 @@ public:
     // the reason; also when the server was started without TLS.
     engine::Result<bool> ReloadTls(const std::string& cert_file, const std::string& key_file);
 
-    class Impl;  // defined in server.cpp, with the connections that share it
+    class Impl;  // declared in web/src/server_impl.hpp, with the connections that share it
 
 private:
     std::shared_ptr<Impl> impl_;
