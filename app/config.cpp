@@ -623,7 +623,7 @@ std::shared_ptr<const Runtime> LoadRuntime(const Config& config) {
     auto runtime = std::make_shared<Runtime>();
     runtime->validator = engine::LoadReportValidator(config.path_schema, config.path_areas);
     runtime->grading = LoadGrading(config);
-    runtime->email_templates = engine::MessageTemplates::LoadDir(config.path_templates + "/email");
+    runtime->email_templates = engine::MessageTemplates::LoadDir(config.path_templates);
     return runtime;
 }
 
@@ -639,7 +639,7 @@ ConfigLoad CheckConfig(const std::string& path, const std::vector<std::string>& 
     }
     try {
         LoadGrading(load.config);
-        engine::MessageTemplates::LoadDir(load.config.path_templates + "/email");
+        engine::MessageTemplates::LoadDir(load.config.path_templates);
     } catch (const std::exception& e) {
         // LoadGrading reads areas.toml again, for partners: say a problem once.
         const bool said = std::any_of(load.errors.begin(), load.errors.end(),

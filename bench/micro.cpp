@@ -93,8 +93,7 @@ void RenderAlertText(benchmark::State& state) {
 BENCHMARK(RenderAlertText)->Arg(1)->Arg(20);
 
 void RenderEmail(benchmark::State& state) {
-    static const auto templates =
-        ldis::engine::MessageTemplates::LoadDir(Source("templates/email"));
+    static const auto templates = ldis::engine::MessageTemplates::LoadDir(Source("templates"));
     const auto v = Validator().Validate(Sample(), "hospital");
     const std::vector<std::string> docs = {v.report->document};
     const auto facts = ldis::engine::FactsOf(docs, Setup().substances);

@@ -176,6 +176,9 @@ mus::data AlertData(const OutboxItem& item, const MessageContext& context) {
     return d;
 }
 
+// Renders a chat template for every shape of message; throws when one is not JSON.
+void CheckChatTemplate(const std::string& path, const std::string& text, bool teams);
+
 }  // namespace
 
 const std::vector<std::pair<std::string, std::string>>& SectionHeadings() {
@@ -192,10 +195,14 @@ std::string EmailAddressOf(const std::string& from) {
 
 MessageTemplates MessageTemplates::LoadDir(const std::string& folder) {
     MessageTemplates t;
-    t.alert_text = ReadTemplate(folder + "/alert.txt.mustache");
-    t.alert_html = ReadTemplate(folder + "/alert.html.mustache");
-    t.notice_text = ReadTemplate(folder + "/notice.txt.mustache");
-    t.notice_html = ReadTemplate(folder + "/notice.html.mustache");
+    t.alert_text = ReadTemplate(folder + "/email/alert.txt.mustache");
+    t.alert_html = ReadTemplate(folder + "/email/alert.html.mustache");
+    t.notice_text = ReadTemplate(folder + "/email/notice.txt.mustache");
+    t.notice_html = ReadTemplate(folder + "/email/notice.html.mustache");
+    t.teams = ReadTemplate(folder + "/chat/teams.json.mustache");
+    t.slack = ReadTemplate(folder + "/chat/slack.json.mustache");
+    CheckChatTemplate(folder + "/chat/teams.json.mustache", t.teams, true);
+    CheckChatTemplate(folder + "/chat/slack.json.mustache", t.slack, false);
     return t;
 }
 
@@ -438,81 +445,99 @@ std::string TeamsPlainText(std::string_view text) {
     return out;
 }
 
-std::string WebhookBody(const std::string& format, const OutboxItem& item,
-                        const MessageContext& context) {
+namespace {
+
+std::string JsonString(std::string_view text) {
+    return json::serialize(json::string(text));
+}
+
+// Cut to at most `n` bytes on a character boundary, "..." marking the cut.
+std::string Cut(std::string s, std::size_t n) {
+    if (s.size() <= n) return s;
+    std::size_t end = n - 3;
+    while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+    return s.substr(0, end) + "...";
+}
+
+// What the chat templates (templates/chat/) see: each value a JSON string, made inert in the
+// format's markup and cut to its limits here, so that the template only lays them out.
+mus::data ChatData(bool teams, const OutboxItem& item, const MessageContext& context) {
     const auto [headline, text] = Headline(item);
     const auto sections = Sections(item);
-    if (format == "teams") {
-        json::array body;
-        body.push_back({{"type", "TextBlock"},
-                        {"text", TeamsPlainText(headline)},
-                        {"weight", "Bolder"},
-                        {"size", "Medium"},
-                        {"wrap", true},
-                        {"color", item.level == "red" ? "Attention" : "Warning"}});
-        for (const auto& [name, heading] : SectionHeadings()) {
-            const std::string section = Section(sections, name);
-            if (section.empty() || name == "history") continue;
-            body.push_back(
-                {{"type", "TextBlock"}, {"text", heading}, {"weight", "Bolder"}, {"wrap", true}});
-            body.push_back(
-                {{"type", "TextBlock"}, {"text", TeamsPlainText(section)}, {"wrap", true}});
-        }
-        json::array actions;
-        if (!context.ack_url.empty())
-            actions.push_back(
-                {{"type", "Action.OpenUrl"}, {"title", "Acknowledge"}, {"url", context.ack_url}});
-        actions.push_back({{"type", "Action.OpenUrl"},
-                           {"title", "Open in LDIS"},
-                           {"url", context.public_url + "/alerts/" + item.reference}});
-        json::object card{{"$schema", "http://adaptivecards.io/schemas/adaptive-card.json"},
-                          {"type", "AdaptiveCard"},
-                          {"version", "1.4"},
-                          {"body", std::move(body)},
-                          {"actions", std::move(actions)}};
-        json::object message{
-            {"type", "message"},
-            {"attachments",
-             json::array{json::object{{"contentType", "application/vnd.microsoft.card.adaptive"},
-                                      {"contentUrl", nullptr},
-                                      {"content", std::move(card)}}}}};
-        return json::serialize(message);
+    mus::data d;
+    for (const auto& [name, heading] : kHeadings) {
+        const std::string section = Section(sections, name);
+        if (section.empty() || name == "history") continue;
+        mus::data s;
+        s.set("heading", JsonString(heading));
+        // Block Kit: a section's text is under 3,000 characters.
+        s.set("text",
+              JsonString(teams ? TeamsPlainText(section) : Cut(SlackEscape(section), 2900)));
+        d.set(name, s);
     }
-    if (format == "slack") {
-        // Block Kit: a header is at most 150 characters, a section's text under 3,000.
-        const auto cut = [](std::string s, std::size_t n) {
-            if (s.size() <= n) return s;
-            std::size_t end = n - 3;
-            while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
-            return s.substr(0, end) + "...";
-        };
-        json::array blocks;
-        blocks.push_back(
-            {{"type", "header"}, {"text", {{"type", "plain_text"}, {"text", cut(headline, 150)}}}});
-        for (const auto& name : {"summary", "what", "harms", "actions", "naloxone"}) {
-            const std::string section = Section(sections, name);
-            if (section.empty()) continue;
-            blocks.push_back(
-                {{"type", "section"},
-                 {"text", {{"type", "mrkdwn"}, {"text", cut(SlackEscape(section), 2900)}}}});
-        }
+    if (teams) {
+        d.set("headline", JsonString(TeamsPlainText(headline)));
+        d.set("colour", JsonString(item.level == "red" ? "Attention" : "Warning"));
+    } else {
+        d.set("header", JsonString(Cut(headline, 150)));  // plain text, at most 150
+        d.set("fallback", JsonString(Cut(SlackEscape(headline), 3000)));
         if (item.kind == kKindDeadLetter || item.kind == kKindApproval || item.kind == kKindPage)
-            blocks.push_back(
-                {{"type", "section"},
-                 {"text", {{"type", "mrkdwn"}, {"text", cut(SlackEscape(text), 2900)}}}});
-        json::array buttons;
-        if (!context.ack_url.empty())
-            buttons.push_back({{"type", "button"},
-                               {"text", {{"type", "plain_text"}, {"text", "Acknowledge"}}},
-                               {"url", context.ack_url},
-                               {"style", "primary"}});
-        buttons.push_back({{"type", "button"},
-                           {"text", {{"type", "plain_text"}, {"text", "Open in LDIS"}}},
-                           {"url", context.public_url + "/alerts/" + item.reference}});
-        blocks.push_back({{"type", "actions"}, {"elements", std::move(buttons)}});
-        return json::serialize(
-            json::object{{"text", cut(SlackEscape(headline), 3000)}, {"blocks", blocks}});
+            d.set("notice", JsonString(Cut(SlackEscape(text), 2900)));
     }
+    if (!context.ack_url.empty()) d.set("ack_url", JsonString(context.ack_url));
+    d.set("alert_url", JsonString(context.public_url + "/alerts/" + item.reference));
+    return d;
+}
+
+// The template's JSON, compact; the raw rendering when it is not JSON (LoadDir refuses such a
+// template, so only a template changed under a running ldisd gets here: the receiver then
+// refuses it, and the delivery fails with its answer).
+std::string RenderChat(const std::string& text, const mus::data& data) {
+    const std::string rendered = Render(text, data, false);
+    json::error_code ec;
+    const auto v = json::parse(rendered, ec);
+    return ec ? rendered : json::serialize(v);
+}
+
+// A chat template must render JSON for every shape of message: with every section and
+// without, with an acknowledgement link and without, an alert and a notice.
+void CheckChatTemplate(const std::string& path, const std::string& text, bool teams) {
+    OutboxItem item;
+    item.reference = "KM-2026-0001";
+    item.version = 2;
+    item.level = "red";
+    item.status = "issued";
+    item.family_label = "Nitazenes";
+    item.district = "Medway";
+    json::object body;
+    for (const auto& [name, heading] : kHeadings) body[name] = "A line with \"quotes\" and <b>";
+    item.body = json::serialize(body);
+    MessageContext context;
+    context.public_url = "https://ldis.example.org";
+    for (const bool full : {true, false}) {
+        for (const std::string_view kind : {kKindAlert, kKindDeadLetter}) {
+            item.kind = std::string(kind);
+            item.body = full ? json::serialize(body) : "{}";
+            context.ack_url = full ? "https://ldis.example.org/ack/t" : "";
+            json::error_code ec;
+            json::parse(Render(text, ChatData(teams, item, context), false), ec);
+            if (ec) {
+                throw std::runtime_error(path + ": does not render JSON (" + ec.message() +
+                                         "): every value is a JSON string already, so use "
+                                         "{{{name}}} with no quotes, and put the comma before "
+                                         "an optional part");
+            }
+        }
+    }
+}
+
+}  // namespace
+
+std::string WebhookBody(const MessageTemplates& templates, const std::string& format,
+                        const OutboxItem& item, const MessageContext& context) {
+    if (format == "teams") return RenderChat(templates.teams, ChatData(true, item, context));
+    if (format == "slack") return RenderChat(templates.slack, ChatData(false, item, context));
+    const auto [headline, text] = Headline(item);
     json::error_code ec;
     auto doc = json::parse(AlertDocument(item, context.public_url, context.ack_url), ec);
     auto& o = doc.as_object();

@@ -2,7 +2,8 @@
 // (tests/fixtures/schema/v<N>.db, made by tests/fixtures/schema/make-fixture from that
 // version's own commit) is migrated by today's ldisd at start, keeps everything it held,
 // takes new reports, recognises a report it already had as a duplicate, and its audit chain
-// still verifies.
+// still verifies; and the schema it ends with is exactly the one a new database is made of
+// (alert-engine/src/store/schema.sql).
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -66,6 +67,57 @@ int Ctl(const TempDir& dir, std::vector<std::string> args, std::string* out) {
     return code;
 }
 
+// The shape of a database's schema, one line per column, index and foreign key: what a
+// query sees (names, order, types, NOT NULL, defaults, keys, partial indexes), not how the
+// CREATE statement was spaced.
+std::string SchemaOf(const std::string& path) {
+    sqlite3* db = nullptr;
+    std::string out;
+    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+        sqlite3_close(db);
+        return "cannot open " + path;
+    }
+    const char* queries[] = {
+        "SELECT 'table ' || m.name || (CASE WHEN m.sql LIKE '%WITHOUT ROWID%' THEN ' without "
+        "rowid' ELSE '' END) || ': ' || p.cid || ' ' || p.name || ' ' || p.type || ' notnull=' "
+        "|| p.\"notnull\" || ' default=' || coalesce(p.dflt_value, '-') || ' pk=' || p.pk "
+        "FROM sqlite_master m JOIN pragma_table_info(m.name) p "
+        "WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' ORDER BY m.name, p.cid",
+        "SELECT 'index ' || m.name || ' on ' || m.tbl_name || ': ' || "
+        "replace(replace(replace(lower(m.sql), char(10), ' '), '    ', ' '), '  ', ' ') "
+        "FROM sqlite_master m WHERE m.type = 'index' AND m.sql IS NOT NULL ORDER BY m.name",
+        "SELECT 'unique ' || m.name || ': ' || l.name || ' ' || l.\"unique\" || ' ' || l.origin "
+        "FROM sqlite_master m JOIN pragma_index_list(m.name) l WHERE m.type = 'table' "
+        "ORDER BY m.name, l.name",
+        "SELECT 'foreign key ' || m.name || ': ' || f.\"from\" || ' -> ' || f.\"table\" || '(' || "
+        "coalesce(f.\"to\", '') || ')' FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f "
+        "WHERE m.type = 'table' ORDER BY m.name, f.\"from\""};
+    for (const char* sql : queries) {
+        sqlite3_stmt* stmt = nullptr;
+        if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) != SQLITE_OK) {
+            out += std::string("query failed: ") + sqlite3_errmsg(db) + "\n";
+            continue;
+        }
+        while (sqlite3_step(stmt) == SQLITE_ROW)
+            out += reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)) + std::string("\n");
+        sqlite3_finalize(stmt);
+    }
+    sqlite3_close(db);
+    return out;
+}
+
+// A new database, as today's store makes it (from schema.sql).
+std::string FreshSchema() {
+    static const std::string schema = [] {
+        TempDir dir;
+        ldis::engine::StoreOptions options;
+        options.path = dir / "fresh.db";
+        { ldis::engine::ReportStore store(options); }
+        return SchemaOf(options.path);
+    }();
+    return schema;
+}
+
 class UpgradeTest : public ::testing::TestWithParam<int> {};
 
 TEST_P(UpgradeTest, EveryEarlierSchemaMigratesAndKeepsItsHistory) {
@@ -89,6 +141,8 @@ TEST_P(UpgradeTest, EveryEarlierSchemaMigratesAndKeepsItsHistory) {
     ASSERT_NO_THROW(daemon.Start()) << daemon.log();
     EXPECT_EQ(Query(daemon.db_path(), "PRAGMA user_version"),
               std::to_string(ldis::engine::ReportStore::kSchemaVersion));
+    // Migrated, it has the schema a new database is made of: schema.sql tells the truth.
+    EXPECT_EQ(SchemaOf(daemon.db_path()), FreshSchema());
 
     // What the old version wrote is all there.
     for (const auto& [table, count] : before) {

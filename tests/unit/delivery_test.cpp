@@ -3,12 +3,15 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "ldis/engine/channels.hpp"
 #include "ldis/engine/codec.hpp"
 #include "ldis/engine/delivery.hpp"
 #include "ldis/engine/messages.hpp"
+#include "support/processes.hpp"
 #include "support/reports.hpp"
 
 using namespace ldis::engine;  // NOLINT(google-build-using-namespace): a test file
@@ -95,7 +98,7 @@ TEST(DeliveryTest, NotifyKeyIsSplitFromTheEndAndTheJwtIsHs256) {
 }
 
 TEST(DeliveryTest, EmailIsMultipartAlternativeWithStableMessageIdAndEscapedHtml) {
-    const auto templates = MessageTemplates::LoadDir(ldis::test::SourcePath("templates/email"));
+    const auto templates = MessageTemplates::LoadDir(ldis::test::SourcePath("templates"));
     MessageContext c;
     c.public_url = "https://ldis.example.org";
     c.from = "LDIS <ldis@example.org>";
@@ -124,7 +127,7 @@ TEST(DeliveryTest, EmailIsMultipartAlternativeWithStableMessageIdAndEscapedHtml)
 // recipient must still get exactly what rendering for them alone gives (a fresh thread
 // starts with nothing cached).
 TEST(DeliveryTest, EachRecipientOfAVersionGetsTheirOwnLinksAndMessageId) {
-    const auto templates = MessageTemplates::LoadDir(ldis::test::SourcePath("templates/email"));
+    const auto templates = MessageTemplates::LoadDir(ldis::test::SourcePath("templates"));
     auto context_for = [](const std::string& token) {
         MessageContext c;
         c.public_url = "https://ldis.example.org";
@@ -162,7 +165,8 @@ TEST(DeliveryTest, EachRecipientOfAVersionGetsTheirOwnLinksAndMessageId) {
 TEST(DeliveryTest, SlackSectionsStayUnder3000Characters) {
     MessageContext c;
     c.public_url = "https://ldis.example.org";
-    const auto body = boost::json::parse(WebhookBody("slack", Item(), c));
+    const auto body = boost::json::parse(WebhookBody(
+        MessageTemplates::LoadDir(ldis::test::SourcePath("templates")), "slack", Item(), c));
     for (const auto& block : body.at("blocks").as_array()) {
         if (block.at("type") == "section") {
             EXPECT_LT(block.at("text").at("text").as_string().size(), 3000u);
@@ -171,6 +175,84 @@ TEST(DeliveryTest, SlackSectionsStayUnder3000Characters) {
             EXPECT_LE(block.at("text").at("text").as_string().size(), 150u);
         }
     }
+}
+
+// The chat messages are laid out by templates/chat/, as emails are by templates/email/.
+class ChatTemplateTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        std::filesystem::copy(ldis::test::SourcePath("templates"), dir_ / "templates",
+                              std::filesystem::copy_options::recursive);
+    }
+    void Write(const std::string& name, const std::string& text) {
+        std::ofstream(dir_ / ("templates/chat/" + name)) << text;
+    }
+    std::string Root() const { return dir_ / "templates"; }
+    ldis::test::TempDir dir_;
+};
+
+TEST_F(ChatTemplateTest, TheShippedTemplatesMakeACardAndBlocksWithEverySection) {
+    const auto templates = MessageTemplates::LoadDir(Root());
+    MessageContext c;
+    c.public_url = "https://ldis.example.org";
+    c.ack_url = "https://ldis.example.org/ack/t\"x";
+    const auto card = boost::json::parse(WebhookBody(templates, "teams", Item(), c));
+    const auto& content = card.at("attachments").at(0).at("content");
+    EXPECT_EQ(content.at("type"), "AdaptiveCard");
+    const auto& body = content.at("body").as_array();
+    ASSERT_EQ(body.size(), 5u);  // the headline, then heading and text of summary and harms
+    EXPECT_EQ(body[1].at("text"), "One-minute summary");
+    EXPECT_EQ(body[3].at("text"), "Harms and warning signs");
+    EXPECT_EQ(content.at("actions").at(0).at("url").as_string(), c.ack_url);  // a quote survives, escaped
+    EXPECT_EQ(content.at("actions").at(1).at("url"),
+              "https://ldis.example.org/alerts/KM-2026-0007");
+    const auto slack = boost::json::parse(WebhookBody(templates, "slack", Item(), c));
+    const auto& blocks = slack.at("blocks").as_array();
+    ASSERT_EQ(blocks.size(), 4u);  // header, summary, harms, actions
+    EXPECT_EQ(blocks[0].at("type"), "header");
+    EXPECT_NE(blocks[1].at("text").at("text").as_string().find("&lt;b&gt;3&lt;/b&gt;"),
+              std::string::npos);
+    EXPECT_EQ(blocks[3].at("elements").as_array().size(), 2u);
+    // Without an acknowledgement link: one button, still JSON.
+    c.ack_url.clear();
+    EXPECT_EQ(boost::json::parse(WebhookBody(templates, "slack", Item(), c))
+                  .at("blocks")
+                  .at(3)
+                  .at("elements")
+                  .as_array()
+                  .size(),
+              1u);
+}
+
+TEST_F(ChatTemplateTest, ACouncilMayReorderOrDropSectionsInTheTemplate) {
+    Write("slack.json.mustache", R"({"text": {{{fallback}}}, "blocks": [
+        {"type": "header", "text": {"type": "plain_text", "text": {{{header}}}}}
+        {{#harms}},{"type": "section", "text": {"type": "mrkdwn", "text": {{{text}}}}}{{/harms}}
+    ]})");
+    MessageContext c;
+    c.public_url = "https://ldis.example.org";
+    const auto slack =
+        boost::json::parse(WebhookBody(MessageTemplates::LoadDir(Root()), "slack", Item(), c));
+    const auto& blocks = slack.at("blocks").as_array();
+    ASSERT_EQ(blocks.size(), 2u);
+    EXPECT_EQ(std::string(blocks[1].at("text").at("text").as_string()).substr(0, 3), "xxx");
+}
+
+TEST_F(ChatTemplateTest, ATemplateThatDoesNotRenderJsonIsRefusedWithItsName) {
+    // The commonest mistake: quotes around a value that is a JSON string already.
+    Write("teams.json.mustache", R"({"type": "message", "text": "{{{headline}}}"})");
+    try {
+        MessageTemplates::LoadDir(Root());
+        FAIL() << "a template that renders broken JSON was loaded";
+    } catch (const std::runtime_error& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find("chat/teams.json.mustache: does not render JSON"), std::string::npos)
+            << what;
+        EXPECT_NE(what.find("{{{name}}} with no quotes"), std::string::npos) << what;
+    }
+    // A missing one is named too.
+    std::filesystem::remove(dir_ / "templates/chat/teams.json.mustache");
+    EXPECT_THROW(MessageTemplates::LoadDir(Root()), std::runtime_error);
 }
 
 TEST(DeliveryTest, ChatMarkupInReporterTextIsInert) {

@@ -1,10 +1,37 @@
 // The alert pipeline's rules as values, without SQLite (issue 14): one test per named rule
-// of NextVersion, the reference numbering and the acknowledgement windows.
+// of Correlate, Regrade, NextVersion and PlanDeliveries, the reference numbering and the
+// acknowledgement windows.
 #include "ldis/engine/pipeline.hpp"
 
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
+
+#include "ldis/engine/text.hpp"
+#include "support/reports.hpp"
+
 namespace {
+
+namespace json = boost::json;
+using ldis::engine::Channel;
+using ldis::engine::Correlate;
+using ldis::engine::Delivery;
+using ldis::engine::DispatchPolicy;
+using ldis::engine::Escalation;
+using ldis::engine::FactsOf;
+using ldis::engine::KeyOf;
+using ldis::engine::Partners;
+using ldis::engine::PlanDeliveries;
+using ldis::engine::Recipient;
+using ldis::engine::Regrade;
+using ldis::engine::Report;
+using ldis::engine::Rules;
+using ldis::engine::SignalFacts;
+using ldis::engine::SignalKey;
+using ldis::engine::SignalOverride;
+using ldis::engine::SignalSpan;
+using ldis::engine::Substances;
+using ldis::engine::VersionToRoute;
 
 using ldis::engine::AckWindowMs;
 using ldis::engine::AlertReference;
@@ -129,3 +156,262 @@ TEST(PipelineTest, PartnersHaveAWindowToAcknowledgeRedAndAmber) {
 }
 
 }  // namespace
+
+namespace {
+
+constexpr std::int64_t kDay = 24 * 60 * kMinute;
+constexpr std::int64_t kWeek = 7 * kDay;
+
+const Substances& Shipped() {
+    static const Substances s =
+        Substances::LoadFile(ldis::test::SourcePath("config/substances.toml"));
+    return s;
+}
+
+const Rules& ShippedRules() {
+    static const Rules r = Rules::LoadFile(ldis::test::SourcePath("config/rules.toml"), Shipped());
+    return r;
+}
+
+// A report as the validator leaves it: the indexed fields and the document.
+Report Harm(const std::string& substance, const std::string& organisation, int cases,
+            const std::string& observed_at = "2026-11-23T09:00:00Z") {
+    const json::object doc{{"schema", "ldis.report/1"},
+                           {"id", ldis::test::NewUuid()},
+                           {"submitted_at", "2026-11-23T09:30:00Z"},
+                           {"observed_at", observed_at},
+                           {"source", {{"type", "hospital"}, {"organisation", organisation}}},
+                           {"area", {{"authority", "Medway"}, {"district", "Medway"}}},
+                           {"setting", "community"},
+                           {"substances", json::array{{{"name", substance}}}},
+                           {"harms", {{"cases", cases}, {"critical_care", cases}}},
+                           {"evidence", "professional"}};
+    Report r;
+    r.submitted_at = "2026-11-23T09:30:00Z";
+    r.observed_at = observed_at;
+    r.organisation = organisation;
+    r.authority = "Medway";
+    r.district = "Medway";
+    r.evidence = "professional";
+    r.document = json::serialize(doc);
+    return r;
+}
+
+SignalKey KeyOfReport(const Report& r) {
+    return KeyOf(r, FactsOf({r.document}, Shipped()), Shipped(), kNow);
+}
+
+}  // namespace
+
+// ---- Correlate ----
+
+TEST(PipelineTest, AReportIsKeyedOnItsFamilyDistrictAndWhenItWasSeen) {
+    const SignalKey key = KeyOfReport(Harm("heroin", "Medway NHS Foundation Trust", 1));
+    EXPECT_EQ(key.family, "opioid");
+    EXPECT_EQ(key.district, "Medway");
+    EXPECT_EQ(key.seen_ms, ldis::engine::ParseTimeMs("2026-11-23T09:00:00Z"));
+    // No time it was seen that parses: now.
+    Report r = Harm("heroin", "Medway NHS Foundation Trust", 1, "");
+    r.submitted_at = "not a time";
+    EXPECT_EQ(KeyOfReport(r).seen_ms, kNow);
+}
+
+TEST(PipelineTest, AReportJoinsTheNewestSignalSeenWithinTheWindowEitherSide) {
+    const SignalKey key{"opioid", "Medway", kNow};
+    // Two signals in the window: the newer one is joined.
+    EXPECT_EQ(Correlate(key, {{3, kNow - 2 * kDay, kNow - kDay}, {7, kNow - kDay, kNow}}, kWeek),
+              7);
+    // Seen before a signal's first report, within the window: it joins too.
+    EXPECT_EQ(Correlate(key, {{4, kNow + 3 * kDay, kNow + 4 * kDay}}, kWeek), 4);
+    // At the window's edge it joins; a millisecond past it opens a new signal.
+    EXPECT_EQ(Correlate(key, {{5, kNow - 9 * kDay, kNow - kWeek}}, kWeek), 5);
+    EXPECT_EQ(Correlate(key, {{5, kNow - 9 * kDay, kNow - kWeek - 1}}, kWeek), std::nullopt);
+    EXPECT_EQ(Correlate(key, {{6, kNow + kWeek + 1, kNow + 9 * kDay}}, kWeek), std::nullopt);
+    EXPECT_EQ(Correlate(key, {}, kWeek), std::nullopt);
+}
+
+// ---- Regrade ----
+
+TEST(PipelineTest, ASignalIsGradedOnAllItsReportsAndCountsEachOrganisationOnce) {
+    const Report first = Harm("heroin", "Medway NHS Foundation Trust", 1);
+    const auto one =
+        Regrade({}, FactsOf({first.document}, Shipped()), true, {}, ShippedRules(), Shipped());
+    EXPECT_EQ(one.facts.numbers.at("reports"), 1);
+    EXPECT_EQ(one.facts.numbers.at("sources"), 1);
+    // A second life-threatening event from the same trust: the cluster rule makes it red, and
+    // the trust is still one source.
+    const Report second = Harm("heroin", "Medway NHS Foundation Trust", 1);
+    const auto two = Regrade(one.facts, FactsOf({second.document}, Shipped()), false, {},
+                             ShippedRules(), Shipped());
+    EXPECT_EQ(two.facts.numbers.at("reports"), 2);
+    EXPECT_EQ(two.facts.numbers.at("sources"), 1);
+    EXPECT_EQ(two.rules.level, Level::kRed);
+    EXPECT_EQ(two.shown.level, Level::kRed);
+    const auto& fired = two.rules.fired;
+    EXPECT_TRUE(std::any_of(fired.begin(), fired.end(),
+                            [](const auto& f) { return f.id == "life-threatening-cluster"; }));
+    // Another organisation is a second source.
+    const Report third = Harm("heroin", "Kent Police", 1);
+    const auto three = Regrade(two.facts, FactsOf({third.document}, Shipped()), true, {},
+                               ShippedRules(), Shipped());
+    EXPECT_EQ(three.facts.numbers.at("sources"), 2);
+}
+
+TEST(PipelineTest, ACoordinatorsOverrideHoldsWhenNewReportsGradeTheSignalAgain) {
+    SignalOverride held;
+    held.level = "amber";
+    held.reason = "The lab says it is not a nitazene.";
+    const Report r = Harm("heroin", "Medway NHS Foundation Trust", 2);
+    const auto graded =
+        Regrade({}, FactsOf({r.document}, Shipped()), true, held, ShippedRules(), Shipped());
+    EXPECT_EQ(graded.rules.level, Level::kRed);  // what the rules give is kept
+    EXPECT_EQ(graded.shown.level, Level::kAmber);
+    ASSERT_FALSE(graded.shown.fired.empty());
+    EXPECT_EQ(graded.shown.fired.front().id, "override");
+    // Partners read that a coordinator set it, never the coordinator's words.
+    EXPECT_EQ(graded.shown.fired.front().reason.find("lab"), std::string::npos);
+    EXPECT_NE(graded.shown.fired.front().reason.find("the rules give red"), std::string::npos);
+    // Lifted: the rules' grade again.
+    const auto lifted =
+        Regrade({}, FactsOf({r.document}, Shipped()), true, {}, ShippedRules(), Shipped());
+    EXPECT_EQ(lifted.shown.level, Level::kRed);
+}
+
+// ---- PlanDeliveries ----
+
+namespace {
+
+const Partners& Routing() {
+    static const Partners p = Partners::Parse(R"toml(
+[coordinators]
+partner = "coord"
+
+[[partner]]
+id = "coord"
+name = "Coordinators"
+  [[partner.contact]]
+  name = "team"
+  channel = "email"
+  address = "team@example.org"
+  [[partner.contact]]
+  name = "phone"
+  channel = "notify_sms"
+  address = "+447700900002"
+
+[[partner]]
+id = "ed"
+name = "Medway ED"
+escalation = "boss"
+  [[partner.contact]]
+  name = "desk"
+  channel = "email"
+  address = "desk@example.org"
+  [[partner.contact]]
+  name = "boss"
+  channel = "email"
+  address = "boss@example.org"
+  [[partner.subscription]]
+  levels = ["red", "amber"]
+  authorities = ["Medway"]
+
+[[partner]]
+id = "kent"
+name = "Kent service"
+  [[partner.contact]]
+  name = "mail"
+  channel = "email"
+  address = "kent@example.org"
+  [[partner.subscription]]
+  levels = ["red"]
+  authorities = ["Kent"]
+)toml",
+                                              "partners.toml");
+    return p;
+}
+
+VersionToRoute Version(AlertStatus status, Level level) {
+    VersionToRoute v;
+    v.status = status;
+    v.level = level;
+    v.authority = "Medway";
+    v.district = "Medway";
+    return v;
+}
+
+std::vector<std::string> Slots(const std::vector<Delivery>& planned) {
+    std::vector<std::string> out;
+    for (const auto& d : planned) out.push_back(std::string(d.kind) + ":" + d.slot);
+    return out;
+}
+
+}  // namespace
+
+TEST(PipelineTest, AnIssuedVersionReachesItsSubscribersWithTheLevelsDeadlineAndTheBroker) {
+    DispatchPolicy dispatch;
+    const auto red =
+        PlanDeliveries(Version(AlertStatus::kIssued, Level::kRed), {}, &Routing(), dispatch, kNow);
+    EXPECT_EQ(Slots(red), (std::vector<std::string>{"alert:ed/desk", "mqtt:mqtt"}));
+    EXPECT_EQ(red[0].address, "desk@example.org");
+    EXPECT_EQ(red[0].ack_due_ms, kNow + dispatch.red_ack_ms);
+    EXPECT_EQ(red[1].address, "ldis/v1/alerts/red/medway");
+    EXPECT_EQ(red[1].ack_due_ms, 0);
+    const auto amber = PlanDeliveries(Version(AlertStatus::kUpdated, Level::kAmber), {}, &Routing(),
+                                      dispatch, kNow);
+    EXPECT_EQ(amber[0].ack_due_ms, kNow + dispatch.amber_ack_ms);
+    // MQTT off: no document on the broker.
+    dispatch.enabled.erase(Channel::kMqtt);
+    EXPECT_EQ(Slots(PlanDeliveries(Version(AlertStatus::kIssued, Level::kRed), {}, &Routing(),
+                                   dispatch, kNow)),
+              (std::vector<std::string>{"alert:ed/desk"}));
+}
+
+TEST(PipelineTest, AProvisionalRedIssuedAtOncePagesTheCoordinatorsOnEveryEnabledChannel) {
+    DispatchPolicy dispatch;
+    auto v = Version(AlertStatus::kIssued, Level::kRed);
+    v.page = true;
+    EXPECT_EQ(Slots(PlanDeliveries(v, {}, &Routing(), dispatch, kNow)),
+              (std::vector<std::string>{"alert:ed/desk", "mqtt:mqtt", "page:coord/team",
+                                        "page:coord/phone"}));
+    dispatch.enabled.erase(Channel::kNotifySms);
+    EXPECT_EQ(Slots(PlanDeliveries(v, {}, &Routing(), dispatch, kNow)),
+              (std::vector<std::string>{"alert:ed/desk", "mqtt:mqtt", "page:coord/team"}));
+}
+
+TEST(PipelineTest, ADraftReachesOnlyTheCoordinatorsAndOnlyWhenItAsksThemToApprove) {
+    const DispatchPolicy dispatch;
+    auto v = Version(AlertStatus::kDraft, Level::kAmber);
+    EXPECT_TRUE(PlanDeliveries(v, {}, &Routing(), dispatch, kNow).empty());
+    v.ask_coordinators = true;
+    EXPECT_EQ(Slots(PlanDeliveries(v, {}, &Routing(), dispatch, kNow)),
+              (std::vector<std::string>{"approval:coord/team", "approval:coord/phone"}));
+}
+
+TEST(PipelineTest, ACancellationReachesExactlyTheEarlierRecipientsWithNoDeadline) {
+    const DispatchPolicy dispatch;
+    // The ED was reached through its boss last time (a fallback): the cancellation goes the
+    // same way; the Kent service never had it and does not get the cancellation.
+    const std::vector<Recipient> earlier{{"ed", "boss", "ed/desk"}};
+    auto v = Version(AlertStatus::kCancelled, Level::kRed);
+    const auto planned = PlanDeliveries(v, earlier, &Routing(), dispatch, kNow);
+    EXPECT_EQ(Slots(planned), (std::vector<std::string>{"alert:ed/desk", "mqtt:mqtt"}));
+    EXPECT_EQ(planned[0].contact, "boss");
+    EXPECT_EQ(planned[0].ack_due_ms, 0);
+    EXPECT_TRUE(PlanDeliveries(Version(AlertStatus::kExpired, Level::kRed), earlier, &Routing(),
+                               dispatch, kNow)
+                    .empty());
+}
+
+TEST(PipelineTest, AnUnacknowledgedAlertEscalatesToThePartnersEscalationContact) {
+    DispatchPolicy dispatch;
+    dispatch.red_ack_ms = 4 * 3600 * 1000;
+    const auto escalation = Escalation(Routing(), "ed", Level::kRed, false, dispatch);
+    ASSERT_TRUE(escalation.has_value());
+    EXPECT_EQ(escalation->kind, ldis::engine::kKindEscalation);
+    EXPECT_EQ(escalation->address, "boss@example.org");
+    EXPECT_NE(escalation->detail.find("\"ack_within\":\"4 hours\""), std::string::npos);
+    // Acknowledged, no escalation contact, or its channel off: none.
+    EXPECT_FALSE(Escalation(Routing(), "ed", Level::kRed, true, dispatch));
+    EXPECT_FALSE(Escalation(Routing(), "kent", Level::kRed, false, dispatch));
+    dispatch.enabled.erase(Channel::kEmail);
+    EXPECT_FALSE(Escalation(Routing(), "ed", Level::kRed, false, dispatch));
+}

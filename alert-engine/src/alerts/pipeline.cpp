@@ -1,8 +1,67 @@
 #include "ldis/engine/pipeline.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
+#include <boost/json.hpp>
+
+#include "ldis/engine/panel.hpp"
+#include "ldis/engine/text.hpp"
+#include "ldis/engine/wire.hpp"
+
 namespace ldis::engine {
+
+SignalKey KeyOf(const Report& report, const SignalFacts& own, const Substances& substances,
+                std::int64_t now_ms) {
+    SignalKey key;
+    // The same word the grading panel's table correlates on (panel.hpp).
+    key.family = own.family.empty() ? CorrelationFamily(report.document, substances) : own.family;
+    key.district = report.district;
+    key.seen_ms =
+        ParseTimeMs(report.observed_at.empty() ? report.submitted_at : report.observed_at);
+    if (key.seen_ms < 0) key.seen_ms = now_ms;
+    return key;
+}
+
+std::optional<std::int64_t> Correlate(const SignalKey& key,
+                                      const std::vector<SignalSpan>& candidates,
+                                      std::int64_t window_ms) {
+    std::optional<std::int64_t> joins;
+    for (const auto& s : candidates) {
+        const bool near =
+            s.last_seen_ms >= key.seen_ms - window_ms && s.first_seen_ms <= key.seen_ms + window_ms;
+        if (near && (!joins || s.id > *joins)) joins = s.id;
+    }
+    return joins;
+}
+
+Grade WithOverride(Grade grade, const SignalOverride& held) {
+    Level level = Level::kNone;
+    if (held.level.empty() || !ParseLevel(held.level, level)) return grade;
+    grade.fired.insert(grade.fired.begin(),
+                       FiredRule{"override", level,
+                                 "Set by a public health coordinator, who has seen more than the "
+                                 "reports show (the rules give " +
+                                     std::string(ToString(grade.level)) + ")."});
+    grade.level = level;
+    return grade;
+}
+
+Regrading Regrade(const SignalFacts& before, const SignalFacts& own, bool new_source,
+                  const SignalOverride& held, const Rules& rules, const Substances& substances) {
+    Regrading out;
+    out.facts = own;
+    if (!before.numbers.empty()) {
+        out.facts = Merge(before, own, substances);
+        // Merge adds the two counts of sources; the report's organisation counts once.
+        const auto was = before.numbers.find("sources");
+        out.facts.numbers["sources"] =
+            (was == before.numbers.end() ? 0 : was->second) + (new_source ? 1 : 0);
+    }
+    out.rules = rules.Apply(out.facts);
+    out.shown = WithOverride(out.rules, held);
+    return out;
+}
 
 VersionDecision NextVersion(const std::optional<LiveAlert>& live, Level level, const Policy& policy,
                             bool trusted, std::int64_t now_ms, std::int64_t update_interval_ms) {
@@ -54,6 +113,81 @@ std::int64_t AckWindowMs(Level level, bool cancellation, std::int64_t red_ack_ms
     if (level == Level::kRed) return red_ack_ms;
     if (level == Level::kAmber) return amber_ack_ms;
     return 0;
+}
+
+}  // namespace ldis::engine
+
+namespace ldis::engine {
+
+std::vector<Delivery> CoordinatorNotices(const Partners* partners, const std::set<Channel>& enabled,
+                                         std::string_view kind, const std::string& detail) {
+    std::vector<Delivery> out;
+    const Partner* c = partners ? partners->coordinators() : nullptr;
+    if (c == nullptr) return out;
+    for (const auto& contact : c->contacts) {
+        if (!enabled.contains(contact.channel)) continue;
+        out.push_back({kind, c->id, contact.name, c->id + "/" + contact.name, contact.channel,
+                       contact.address, 0, detail});
+    }
+    return out;
+}
+
+std::vector<Delivery> PlanDeliveries(const VersionToRoute& version,
+                                     const std::vector<Recipient>& earlier,
+                                     const Partners* partners, const DispatchPolicy& dispatch,
+                                     std::int64_t now_ms) {
+    if (version.status == AlertStatus::kDraft) {
+        if (!version.ask_coordinators) return {};
+        return CoordinatorNotices(partners, dispatch.enabled, kKindApproval);
+    }
+    if (version.status == AlertStatus::kExpired) return {};
+    RouteInput in;
+    in.level = version.level;
+    in.authority = version.authority;
+    in.district = version.district;
+    in.audience = version.audience;
+    in.cancellation = version.status == AlertStatus::kCancelled;
+    in.earlier = earlier;
+    const std::int64_t ack_ms =
+        AckWindowMs(in.level, in.cancellation, dispatch.red_ack_ms, dispatch.amber_ack_ms);
+    std::vector<Delivery> out;
+    if (partners) {
+        for (const auto& r : partners->Route(in, dispatch.enabled)) {
+            const Contact* c = partners->Find(r.partner)->FindContact(r.contact);
+            out.push_back({kKindAlert, r.partner, r.contact, r.slot, c->channel, c->address,
+                           ack_ms > 0 ? now_ms + ack_ms : 0});
+        }
+    }
+    if (dispatch.enabled.contains(Channel::kMqtt)) {
+        out.push_back({kKindMqtt, "", "mqtt", "mqtt", Channel::kMqtt,
+                       wire::AlertTopic(ToString(version.level), version.authority)});
+    }
+    if (version.page) {
+        for (auto& d : CoordinatorNotices(partners, dispatch.enabled, kKindPage))
+            out.push_back(std::move(d));
+    }
+    return out;
+}
+
+std::optional<Delivery> Escalation(const Partners& partners, std::string_view partner, Level level,
+                                   bool acknowledged, const DispatchPolicy& dispatch) {
+    if (acknowledged) return std::nullopt;
+    const Partner* p = partners.Find(partner);
+    const Contact* c = p ? p->FindContact(p->escalation) : nullptr;
+    if (c == nullptr || !dispatch.enabled.contains(c->channel)) return std::nullopt;
+    const std::int64_t window = level == Level::kRed ? dispatch.red_ack_ms : dispatch.amber_ack_ms;
+    const std::string within =
+        window >= 3600000 ? std::to_string(window / 3600000) + " hours"
+                          : std::to_string(std::max<std::int64_t>(window / 1000, 1)) + " seconds";
+    return Delivery{kKindEscalation,
+                    p->id,
+                    c->name,
+                    p->id + "/" + c->name,
+                    c->channel,
+                    c->address,
+                    0,
+                    boost::json::serialize(boost::json::object{
+                        {"partner", p->id}, {"partner_name", p->name}, {"ack_within", within}})};
 }
 
 }  // namespace ldis::engine

@@ -149,7 +149,7 @@ void Dispatcher::Impl::SendWebhook(OutboxItem item) {
     const MessageContext context = ContextFor(item);
     auto t = NewTransfer(std::move(item), Protocol::kWebhook);
     t->format = c->format;
-    t->upload = WebhookBody(c->format, t->item, context);
+    t->upload = WebhookBody(options_.templates, c->format, t->item, context);
     const std::int64_t now_s = NowMs() / 1000;
     std::vector<std::string> headers = {
         "Idempotency-Key: " + IdempotencyKey(t->item),

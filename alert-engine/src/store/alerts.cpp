@@ -283,7 +283,7 @@ Result<std::string> ReportStore::Impl::ActOnWriter(const std::string& reference,
         VersionRoute route;
         route.alert_id = alert_id;
         route.version = new_version;
-        route.status = std::string(ToString(to));
+        route.what.status = to;
         sqlite3_stmt* stmt = writer_.Cached(
             "SELECT a.level, a.audience, s.authority, s.district FROM alerts a JOIN signals s "
             "ON s.id = a.signal_id WHERE a.id = ?1");
@@ -291,10 +291,10 @@ Result<std::string> ReportStore::Impl::ActOnWriter(const std::string& reference,
             StatementUse use(stmt);
             sqlite3_bind_int64(stmt, 1, alert_id);
             if (sqlite3_step(stmt) == SQLITE_ROW) {
-                route.level = ColumnText(stmt, 0);
-                route.audience = ColumnText(stmt, 1);
-                route.authority = ColumnText(stmt, 2);
-                route.district = ColumnText(stmt, 3);
+                ParseLevel(ColumnText(stmt, 0), route.what.level);
+                route.what.audience = ColumnText(stmt, 1);
+                route.what.authority = ColumnText(stmt, 2);
+                route.what.district = ColumnText(stmt, 3);
             }
         }
         int rc = QueueDeliveries(route, *g, now);
@@ -530,13 +530,13 @@ int ReportStore::Impl::ReviseAlert(const AlertRevision& rv, const GradingSetup& 
         VersionRoute route;
         route.alert_id = alert_id;
         route.version = version;
-        route.status = std::string(ToString(status));
-        route.level = rv.level;
-        route.authority = rv.authority;
-        route.district = rv.district;
-        route.audience = next.audience;
-        route.created_draft = next.ask_coordinators;
-        route.page = next.page;
+        route.what.status = status;
+        route.what.level = rv.grade.level;
+        route.what.authority = rv.authority;
+        route.what.district = rv.district;
+        route.what.audience = next.audience;
+        route.what.ask_coordinators = next.ask_coordinators;
+        route.what.page = next.page;
         const bool routed_now = next.route_now;
         if (routed_now) {
             if (const int rc = QueueDeliveries(route, g, now); rc != SQLITE_OK) return rc;

@@ -214,26 +214,15 @@ private:
     struct VersionRoute {
         std::int64_t alert_id = 0;
         int version = 0;
-        std::string status;
-        std::string level;
-        std::string authority;
-        std::string district;
-        std::string audience;
-        bool created_draft = false;  // a new draft: the coordinators are asked to approve it
-        bool page = false;           // a provisional red issued at once: the coordinators are paged
+        VersionToRoute what;
     };
 
     std::shared_ptr<const GradingSetup> CurrentGrading() const;
 
-    int InsertDelivery(std::int64_t alert_id, int version, std::string_view kind,
-                       const std::string& partner, const std::string& contact,
-                       const std::string& slot, Channel channel, const std::string& address,
-                       std::int64_t now, std::int64_t ack_due, std::int64_t fallback_of,
-                       const std::string& detail);
-
-    // A notice to every contact of the coordinators' partner.
-    int NoticeCoordinators(const GradingSetup& g, std::int64_t alert_id, int version,
-                           std::string_view kind, std::int64_t now, const std::string& detail);
+    int InsertDelivery(std::int64_t alert_id, int version, const Delivery& d, std::int64_t now,
+                       std::int64_t fallback_of = 0);
+    int InsertDeliveries(std::int64_t alert_id, int version, const std::vector<Delivery>& planned,
+                         std::int64_t now);
 
     // Routes a version just written to the outbox, in the caller's transaction.
     int QueueDeliveries(const VersionRoute& v, const GradingSetup& g, std::int64_t now);

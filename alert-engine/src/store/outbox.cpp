@@ -81,7 +81,12 @@ Result<DeliveryRow> ReportStore::Impl::RequestUnsubscribe(std::int64_t delivery_
                                                        {"contact", row.contact},
                                                        {"address", row.address}});
         int rc = SQLITE_OK;
-        if (g) rc = NoticeCoordinators(*g, alert_id, row.version, kKindUnsubscribe, now, detail);
+        if (g) {
+            rc = InsertDeliveries(alert_id, row.version,
+                                  CoordinatorNotices(g->partners.get(), g->dispatch.enabled,
+                                                     kKindUnsubscribe, detail),
+                                  now);
+        }
         audit_.push_back({now, row.partner + "/" + row.contact, "unsubscribe.requested",
                           "delivery-" + std::to_string(delivery_id), detail});
         if (auto failed = Finish(tx, rc)) return *failed;
@@ -334,24 +339,28 @@ Result<int> ReportStore::Impl::CompleteOnWriter(const std::vector<DeliveryOutcom
             }
             if (auto fb = g->partners->Fallback(partner, contact, used, g->dispatch.enabled)) {
                 const Contact* c = g->partners->Find(partner)->FindContact(*fb);
-                rc = InsertDelivery(alert_id, version, kind, partner, *fb, slot, c->channel,
-                                    c->address, now, ack_due, o.id, detail);
+                rc = InsertDelivery(
+                    alert_id, version,
+                    {kind, partner, *fb, slot, c->channel, c->address, ack_due, detail}, now, o.id);
                 if (rc != SQLITE_OK) break;
                 next = "Falling back to " + *fb + " (" + std::string(ToString(c->channel)) + ").";
             }
         }
         if (g) {
             const Partner* p = g->partners ? g->partners->Find(partner) : nullptr;
-            rc = NoticeCoordinators(
-                *g, alert_id, version, kKindDeadLetter, now,
-                boost::json::serialize(boost::json::object{
-                    {"delivery", o.id},
-                    {"partner", p ? p->name : (partner.empty() ? "the MQTT broker" : partner)},
-                    {"contact", contact},
-                    {"channel", channel},
-                    {"attempts", std::to_string(attempts)},
-                    {"error", error},
-                    {"next", next}}));
+            rc = InsertDeliveries(
+                alert_id, version,
+                CoordinatorNotices(
+                    g->partners.get(), g->dispatch.enabled, kKindDeadLetter,
+                    boost::json::serialize(boost::json::object{
+                        {"delivery", o.id},
+                        {"partner", p ? p->name : (partner.empty() ? "the MQTT broker" : partner)},
+                        {"contact", contact},
+                        {"channel", channel},
+                        {"attempts", std::to_string(attempts)},
+                        {"error", error},
+                        {"next", next}})),
+                now);
             if (rc != SQLITE_OK) break;
         }
     }
@@ -407,23 +416,14 @@ Result<int> ReportStore::Impl::EscalateOnWriter(std::int64_t now) {
             if ((rc = sqlite3_step(stmt)) != SQLITE_DONE) break;
             rc = SQLITE_OK;
         }
-        if (d.acknowledged) continue;
-        const Partner* p = g->partners->Find(d.partner);
-        const Contact* c = p ? p->FindContact(p->escalation) : nullptr;
-        if (c == nullptr || !g->dispatch.enabled.contains(c->channel)) continue;
-        const std::int64_t window =
-            d.level == "red" ? g->dispatch.red_ack_ms : g->dispatch.amber_ack_ms;
-        const std::string within =
-            window >= 3600000
-                ? std::to_string(window / 3600000) + " hours"
-                : std::to_string(std::max<std::int64_t>(window / 1000, 1)) + " seconds";
-        rc = InsertDelivery(
-            d.alert_id, d.version, kKindEscalation, p->id, c->name, p->id + "/" + c->name,
-            c->channel, c->address, now, 0, 0,
-            boost::json::serialize(boost::json::object{
-                {"partner", p->id}, {"partner_name", p->name}, {"ack_within", within}}));
+        Level level = Level::kNone;
+        ParseLevel(d.level, level);
+        const auto escalation =
+            Escalation(*g->partners, d.partner, level, d.acknowledged, g->dispatch);
+        if (!escalation) continue;
+        rc = InsertDelivery(d.alert_id, d.version, *escalation, now);
         if (rc != SQLITE_OK) break;
-        audit_.push_back({now, "ldisd", "delivery.escalated", p->id,
+        audit_.push_back({now, "ldisd", "delivery.escalated", escalation->partner,
                           "{\"alert\":" + std::to_string(d.alert_id) + "}"});
         ++queued;
     }

@@ -1,15 +1,11 @@
-// Deliveries queued for a new version (by Partners::Route), the coordinators' notices, the
-// update throttle's flush.
+// Deliveries queued for a new version (as PlanDeliveries decides), the coordinators' notices,
+// the update throttle's flush.
 #include "impl.hpp"
 
 namespace ldis::engine {
 
-int ReportStore::Impl::InsertDelivery(std::int64_t alert_id, int version, std::string_view kind,
-                                      const std::string& partner, const std::string& contact,
-                                      const std::string& slot, Channel channel,
-                                      const std::string& address, std::int64_t now,
-                                      std::int64_t ack_due, std::int64_t fallback_of,
-                                      const std::string& detail) {
+int ReportStore::Impl::InsertDelivery(std::int64_t alert_id, int version, const Delivery& d,
+                                      std::int64_t now, std::int64_t fallback_of) {
     sqlite3_stmt* stmt = writer_.Cached(
         "INSERT INTO deliveries (alert_id, version, kind, partner, contact, slot, channel, "
         "address, status, next_attempt_ms, created_at_ms, updated_at_ms, ack_due_ms, "
@@ -18,60 +14,43 @@ int ReportStore::Impl::InsertDelivery(std::int64_t alert_id, int version, std::s
     StatementUse use(stmt);
     sqlite3_bind_int64(stmt, 1, alert_id);
     sqlite3_bind_int(stmt, 2, version);
-    BindText(stmt, 3, kind);
-    BindText(stmt, 4, partner);
-    BindText(stmt, 5, contact);
-    BindText(stmt, 6, slot);
-    BindText(stmt, 7, ToString(channel));
-    BindText(stmt, 8, address);
+    BindText(stmt, 3, d.kind);
+    BindText(stmt, 4, d.partner);
+    BindText(stmt, 5, d.contact);
+    BindText(stmt, 6, d.slot);
+    BindText(stmt, 7, ToString(d.channel));
+    BindText(stmt, 8, d.address);
     sqlite3_bind_int64(stmt, 9, now);
-    if (ack_due > 0)
-        sqlite3_bind_int64(stmt, 10, ack_due);
+    if (d.ack_due_ms > 0)
+        sqlite3_bind_int64(stmt, 10, d.ack_due_ms);
     else
         sqlite3_bind_null(stmt, 10);
     if (fallback_of > 0)
         sqlite3_bind_int64(stmt, 11, fallback_of);
     else
         sqlite3_bind_null(stmt, 11);
-    BindText(stmt, 12, detail);
+    BindText(stmt, 12, d.detail);
     const int rc = sqlite3_step(stmt);
     if (rc != SQLITE_DONE) return rc;
     ++outbox_added_;
     return SQLITE_OK;
 }
 
-// A notice to every contact of the coordinators' partner.
-int ReportStore::Impl::NoticeCoordinators(const GradingSetup& g, std::int64_t alert_id, int version,
-                                          std::string_view kind, std::int64_t now,
-                                          const std::string& detail) {
-    const Partner* c = g.partners ? g.partners->coordinators() : nullptr;
-    if (c == nullptr) return SQLITE_OK;
-    for (const auto& contact : c->contacts) {
-        if (!g.dispatch.enabled.contains(contact.channel)) continue;
-        const int rc =
-            InsertDelivery(alert_id, version, kind, c->id, contact.name, c->id + "/" + contact.name,
-                           contact.channel, contact.address, now, 0, 0, detail);
-        if (rc != SQLITE_OK) return rc;
+int ReportStore::Impl::InsertDeliveries(std::int64_t alert_id, int version,
+                                        const std::vector<Delivery>& planned, std::int64_t now) {
+    for (const auto& d : planned) {
+        if (const int rc = InsertDelivery(alert_id, version, d, now); rc != SQLITE_OK) return rc;
     }
     return SQLITE_OK;
 }
 
-// Routes a version just written to the outbox, in the caller's transaction.
+// Routes a version just written to the outbox, in the caller's transaction: the pipeline
+// plans the deliveries (PlanDeliveries) from the alert's earlier recipients; they are
+// queued here.
 int ReportStore::Impl::QueueDeliveries(const VersionRoute& v, const GradingSetup& g,
                                        std::int64_t now) {
-    if (v.status == "draft") {
-        return v.created_draft
-                   ? NoticeCoordinators(g, v.alert_id, v.version, kKindApproval, now, "{}")
-                   : SQLITE_OK;
-    }
-    if (v.status == "expired") return SQLITE_OK;
-    RouteInput in;
-    ParseLevel(v.level, in.level);
-    in.authority = v.authority;
-    in.district = v.district;
-    in.audience = v.audience;
-    in.cancellation = v.status == "cancelled";
-    {
+    std::vector<Recipient> earlier;
+    if (v.what.status != AlertStatus::kDraft && v.what.status != AlertStatus::kExpired) {
         // Each slot's latest row: the contact that reached it last (after any fallback).
         sqlite3_stmt* stmt = writer_.Cached(
             "SELECT partner, contact, slot FROM deliveries WHERE alert_id = ?1 AND kind = "
@@ -83,33 +62,17 @@ int ReportStore::Impl::QueueDeliveries(const VersionRoute& v, const GradingSetup
         while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
             Recipient r{ColumnText(stmt, 0), ColumnText(stmt, 1), ColumnText(stmt, 2)};
             if (auto it = at.find(r.slot); it != at.end()) {
-                in.earlier[it->second] = std::move(r);
+                earlier[it->second] = std::move(r);
             } else {
-                at[r.slot] = in.earlier.size();
-                in.earlier.push_back(std::move(r));
+                at[r.slot] = earlier.size();
+                earlier.push_back(std::move(r));
             }
         }
         if (rc != SQLITE_DONE) return rc;
     }
-    const std::int64_t ack_ms =
-        AckWindowMs(in.level, in.cancellation, g.dispatch.red_ack_ms, g.dispatch.amber_ack_ms);
-    if (g.partners) {
-        for (const auto& r : g.partners->Route(in, g.dispatch.enabled)) {
-            const Contact* c = g.partners->Find(r.partner)->FindContact(r.contact);
-            const int rc =
-                InsertDelivery(v.alert_id, v.version, kKindAlert, r.partner, r.contact, r.slot,
-                               c->channel, c->address, now, ack_ms > 0 ? now + ack_ms : 0, 0, "{}");
-            if (rc != SQLITE_OK) return rc;
-        }
-    }
-    if (g.dispatch.enabled.contains(Channel::kMqtt)) {
-        const int rc =
-            InsertDelivery(v.alert_id, v.version, kKindMqtt, "", "mqtt", "mqtt", Channel::kMqtt,
-                           wire::AlertTopic(v.level, v.authority), now, 0, 0, "{}");
-        if (rc != SQLITE_OK) return rc;
-    }
-    if (v.page) return NoticeCoordinators(g, v.alert_id, v.version, kKindPage, now, "{}");
-    return SQLITE_OK;
+    return InsertDeliveries(v.alert_id, v.version,
+                            PlanDeliveries(v.what, earlier, g.partners.get(), g.dispatch, now),
+                            now);
 }
 
 int ReportStore::Impl::MarkRouted(std::int64_t alert_id, int version, std::int64_t now) {
@@ -138,11 +101,11 @@ int ReportStore::Impl::FlushUpdates(const GradingSetup& g, std::int64_t now) {
             VersionRoute r;
             r.alert_id = sqlite3_column_int64(stmt, 0);
             r.version = sqlite3_column_int(stmt, 1);
-            r.status = ColumnText(stmt, 2);
-            r.level = ColumnText(stmt, 3);
-            r.audience = ColumnText(stmt, 4);
-            r.authority = ColumnText(stmt, 5);
-            r.district = ColumnText(stmt, 6);
+            ParseAlertStatus(ColumnText(stmt, 2), r.what.status);
+            ParseLevel(ColumnText(stmt, 3), r.what.level);
+            r.what.audience = ColumnText(stmt, 4);
+            r.what.authority = ColumnText(stmt, 5);
+            r.what.district = ColumnText(stmt, 6);
             due.push_back(std::move(r));
         }
     }

@@ -25,39 +25,39 @@ void ReportStore::Impl::GradeOf(const std::string& id, StoredReport& out) {
 int ReportStore::Impl::GradeNew(const Report& r, std::int64_t seq, const std::string& reference,
                                 std::int64_t now, const GradingSetup& g, StoredReport& out) {
     const SignalFacts own = FactsOf({r.document}, g.substances);
-    // The same word the grading panel's table correlates on (panel.hpp).
-    const std::string family =
-        own.family.empty() ? CorrelationFamily(r.document, g.substances) : own.family;
-    std::int64_t seen = ParseTimeMs(r.observed_at.empty() ? r.submitted_at : r.observed_at);
-    if (seen < 0) seen = now;
+    const SignalKey key = KeyOf(r, own, g.substances, now);
 
-    std::int64_t signal_id = 0;
+    // Correlate: the signals of the key's family and district seen within the window
+    // (the index signals_by_key finds them); the pipeline chooses which one it joins.
+    std::vector<SignalSpan> candidates;
     {
         sqlite3_stmt* stmt = writer_.Cached(
-            "SELECT id FROM signals WHERE family = ?1 AND district = ?2 AND last_seen_ms >= ?3 "
-            "AND first_seen_ms <= ?4 ORDER BY id DESC LIMIT 1");
+            "SELECT id, first_seen_ms, last_seen_ms FROM signals WHERE family = ?1 AND "
+            "district = ?2 AND last_seen_ms >= ?3");
         StatementUse use(stmt);
-        BindText(stmt, 1, family);
-        BindText(stmt, 2, r.district);
-        sqlite3_bind_int64(stmt, 3, seen - g.window_ms);
-        sqlite3_bind_int64(stmt, 4, seen + g.window_ms);
-        const int rc = sqlite3_step(stmt);
-        if (rc == SQLITE_ROW)
-            signal_id = sqlite3_column_int64(stmt, 0);
-        else if (rc != SQLITE_DONE)
-            return rc;
+        BindText(stmt, 1, key.family);
+        BindText(stmt, 2, key.district);
+        sqlite3_bind_int64(stmt, 3, key.seen_ms - g.window_ms);
+        int rc;
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+            candidates.push_back({sqlite3_column_int64(stmt, 0), sqlite3_column_int64(stmt, 1),
+                                  sqlite3_column_int64(stmt, 2)});
+        }
+        if (rc != SQLITE_DONE) return rc;
     }
-    if (signal_id == 0) {
+    const std::optional<std::int64_t> joins = Correlate(key, candidates, g.window_ms);
+    std::int64_t signal_id = joins.value_or(0);
+    if (!joins) {
         sqlite3_stmt* stmt = writer_.Cached(
             "INSERT INTO signals (family, authority, district, opened_at_ms, first_seen_ms, "
             "last_seen_ms) "
             "VALUES (?1, ?2, ?3, ?4, ?5, ?5)");
         StatementUse use(stmt);
-        BindText(stmt, 1, family);
+        BindText(stmt, 1, key.family);
         BindText(stmt, 2, r.authority);
-        BindText(stmt, 3, r.district);
+        BindText(stmt, 3, key.district);
         sqlite3_bind_int64(stmt, 4, now);
-        sqlite3_bind_int64(stmt, 5, seen);
+        sqlite3_bind_int64(stmt, 5, key.seen_ms);
         if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE) return rc;
         signal_id = sqlite3_last_insert_rowid(writer_.get());
     } else {
@@ -67,7 +67,7 @@ int ReportStore::Impl::GradeNew(const Report& r, std::int64_t seq, const std::st
             "WHERE id = ?1");
         StatementUse use(stmt);
         sqlite3_bind_int64(stmt, 1, signal_id);
-        sqlite3_bind_int64(stmt, 2, seen);
+        sqlite3_bind_int64(stmt, 2, key.seen_ms);
         if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE) return rc;
     }
     {
@@ -78,7 +78,6 @@ int ReportStore::Impl::GradeNew(const Report& r, std::int64_t seq, const std::st
         sqlite3_bind_int64(stmt, 2, seq);
         if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE) return rc;
     }
-    // The signal's facts grow by this report's: no re-reading of every report.
     bool new_source = false;
     {
         sqlite3_stmt* stmt = writer_.Cached(
@@ -89,22 +88,18 @@ int ReportStore::Impl::GradeNew(const Report& r, std::int64_t seq, const std::st
         if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE) return rc;
         new_source = sqlite3_changes(writer_.get()) == 1;
     }
-    SignalFacts facts = own;
-    // The signal's facts so far, and a coordinator's override, which holds until lifted.
+    // Regrade: the signal's facts so far and a coordinator's override, which holds until
+    // lifted, read in one go; the pipeline grows the facts by the report's and grades.
     SignalOverride held;
-    {
-        std::string stored;
-        if (const int rc = ReadOverride(signal_id, held, &stored); rc != SQLITE_OK) return rc;
-        const SignalFacts before = FactsFromJson(stored);
-        if (!before.numbers.empty()) {
-            facts = Merge(before, own, g.substances);
-            facts.numbers["sources"] = before.numbers.at("sources") + (new_source ? 1 : 0);
-        }
-    }
+    std::string stored;
+    if (const int rc = ReadOverride(signal_id, held, &stored); rc != SQLITE_OK) return rc;
+    Regrading regraded =
+        Regrade(FactsFromJson(stored), own, new_source, held, g.rules, g.substances);
+    const SignalFacts& facts = regraded.facts;
+    const Grade& grade = regraded.rules;
     // The latest reports give the lists in the alert text (substances, symptoms).
     std::vector<std::string> documents;
     if (const int rc = LatestDocuments(signal_id, documents); rc != SQLITE_OK) return rc;
-    const Grade grade = g.rules.Apply(facts);
     const std::string level(ToString(grade.level));
     boost::json::array fired;
     for (const auto& f : grade.fired) {
@@ -128,11 +123,11 @@ int ReportStore::Impl::GradeNew(const Report& r, std::int64_t seq, const std::st
          boost::json::serialize(boost::json::object{{"report", reference},
                                                     {"level", level},
                                                     {"confidence", grade.confidence},
-                                                    {"reports", facts.numbers["reports"]},
+                                                    {"reports", facts.numbers.at("reports")},
                                                     {"rules", fired}})});
     // A coordinator's override holds until it is lifted: the alert shows it, and each
     // version records what the rules give as well.
-    Grade shown = WithOverride(grade, held);
+    Grade shown = std::move(regraded.shown);
     const std::string shown_level(ToString(shown.level));
     const std::string rules_text = RulesJson(shown);
     out.level = shown_level;

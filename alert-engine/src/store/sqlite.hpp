@@ -1,5 +1,5 @@
 #pragma once
-// The SQLite store's shared parts (private to src/store/): the schema's migrations, the
+// The SQLite store's shared parts (private to src/store/): the schema and its migrations, the
 // connection and statement helpers, and the small pure helpers every table's file uses.
 
 #include "ldis/engine/report_store.hpp"
@@ -41,173 +41,12 @@
 
 namespace ldis::engine::sql {
 
-// Each entry takes the database from version i to i + 1, in one transaction with the
-// user_version bump. Never edit an entry once released: add a new one.
-constexpr const char* kMigrations[] = {
-    R"sql(
-    CREATE TABLE reports (
-        seq            INTEGER PRIMARY KEY,
-        id             TEXT NOT NULL UNIQUE,
-        reference      TEXT NOT NULL UNIQUE,
-        received_at_ms INTEGER NOT NULL,
-        channel        TEXT NOT NULL,
-        submitted_at   TEXT NOT NULL,
-        observed_at    TEXT,
-        source_type    TEXT NOT NULL,
-        organisation   TEXT NOT NULL,
-        authority      TEXT NOT NULL,
-        district       TEXT NOT NULL,
-        ward           TEXT,
-        ward_current   TEXT,
-        establishment  TEXT,
-        evidence       TEXT NOT NULL,
-        document       TEXT NOT NULL
-    );
-    CREATE INDEX reports_by_area ON reports(district, received_at_ms);
-    )sql",
-    R"sql(
-    CREATE TABLE signals (
-        id             INTEGER PRIMARY KEY,
-        family         TEXT NOT NULL,
-        authority      TEXT NOT NULL,
-        district       TEXT NOT NULL,
-        opened_at_ms   INTEGER NOT NULL,
-        first_seen_ms  INTEGER NOT NULL,
-        last_seen_ms   INTEGER NOT NULL,
-        level          TEXT NOT NULL DEFAULT 'none',
-        confidence     TEXT NOT NULL DEFAULT 'anecdotal',
-        facts          TEXT NOT NULL DEFAULT '{}'
-    );
-    CREATE INDEX signals_by_key ON signals(family, district, last_seen_ms);
-    CREATE TABLE signal_reports (
-        signal_id  INTEGER NOT NULL REFERENCES signals(id),
-        report_seq INTEGER NOT NULL UNIQUE REFERENCES reports(seq),
-        PRIMARY KEY (signal_id, report_seq)
-    );
-    CREATE TABLE signal_sources (
-        signal_id    INTEGER NOT NULL REFERENCES signals(id),
-        organisation TEXT NOT NULL,
-        PRIMARY KEY (signal_id, organisation)
-    ) WITHOUT ROWID;
-    CREATE TABLE alerts (
-        id             INTEGER PRIMARY KEY,
-        reference      TEXT NOT NULL UNIQUE,
-        signal_id      INTEGER NOT NULL REFERENCES signals(id),
-        status         TEXT NOT NULL,
-        level          TEXT NOT NULL,
-        confidence     TEXT NOT NULL,
-        audience       TEXT NOT NULL,
-        version        INTEGER NOT NULL,
-        provisional    INTEGER NOT NULL,
-        created_at_ms  INTEGER NOT NULL,
-        updated_at_ms  INTEGER NOT NULL,
-        issued_at_ms   INTEGER,
-        valid_until_ms INTEGER
-    );
-    CREATE INDEX alerts_by_signal ON alerts(signal_id, status);
-    CREATE TABLE alert_versions (
-        alert_id      INTEGER NOT NULL REFERENCES alerts(id),
-        version       INTEGER NOT NULL,
-        status        TEXT NOT NULL,
-        level         TEXT NOT NULL,
-        confidence    TEXT NOT NULL,
-        rules         TEXT NOT NULL,
-        facts         TEXT NOT NULL,
-        body          TEXT NOT NULL DEFAULT '{}',
-        scrubbed      INTEGER NOT NULL DEFAULT 0,
-        created_at_ms INTEGER NOT NULL,
-        PRIMARY KEY (alert_id, version)
-    );
-    CREATE TABLE audit (
-        seq       INTEGER PRIMARY KEY,
-        at_ms     INTEGER NOT NULL,
-        actor     TEXT NOT NULL,
-        action    TEXT NOT NULL,
-        subject   TEXT NOT NULL,
-        detail    TEXT NOT NULL,
-        prev_hash TEXT NOT NULL,
-        hash      TEXT NOT NULL
-    );
-    )sql",
-    R"sql(
-    CREATE TABLE deliveries (
-        id                 INTEGER PRIMARY KEY,
-        alert_id           INTEGER NOT NULL REFERENCES alerts(id),
-        version            INTEGER NOT NULL,
-        kind               TEXT NOT NULL,
-        partner            TEXT NOT NULL,
-        contact            TEXT NOT NULL,
-        slot               TEXT NOT NULL,
-        channel            TEXT NOT NULL,
-        address            TEXT NOT NULL,
-        status             TEXT NOT NULL,
-        attempts           INTEGER NOT NULL DEFAULT 0,
-        next_attempt_ms    INTEGER NOT NULL,
-        created_at_ms      INTEGER NOT NULL,
-        updated_at_ms      INTEGER NOT NULL,
-        delivered_at_ms    INTEGER,
-        last_error         TEXT,
-        ack_due_ms         INTEGER,
-        acknowledged_at_ms INTEGER,
-        escalated          INTEGER NOT NULL DEFAULT 0,
-        fallback_of        INTEGER,
-        detail             TEXT NOT NULL DEFAULT '{}'
-    );
-    CREATE INDEX deliveries_due ON deliveries(status, next_attempt_ms);
-    CREATE INDEX deliveries_by_alert ON deliveries(alert_id, partner);
-    CREATE INDEX deliveries_ack_due ON deliveries(ack_due_ms) WHERE escalated = 0;
-    CREATE TABLE settings (
-        key   TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    ) WITHOUT ROWID;
-    )sql",
-    R"sql(
-    CREATE TABLE tokens (
-        id            INTEGER PRIMARY KEY,
-        name          TEXT NOT NULL,
-        role          TEXT NOT NULL,
-        hash          TEXT NOT NULL UNIQUE,
-        created_at_ms INTEGER NOT NULL,
-        revoked_at_ms INTEGER
-    );
-    )sql",
-    R"sql(
-    ALTER TABLE alerts ADD COLUMN routed_version INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE alerts ADD COLUMN routed_at_ms INTEGER NOT NULL DEFAULT 0;
-    UPDATE alerts SET routed_version = version, routed_at_ms = updated_at_ms;
-    )sql",
-    // Web sessions survive a restart and end with their access key; a recipient's request
-    // to stop messages is recorded once per delivery.
-    R"sql(
-    CREATE TABLE sessions (
-        id_hash       TEXT PRIMARY KEY,
-        token_id      INTEGER NOT NULL REFERENCES tokens(id),
-        csrf          TEXT NOT NULL,
-        created_at_ms INTEGER NOT NULL,
-        expires_at_ms INTEGER NOT NULL
-    ) WITHOUT ROWID;
-    CREATE INDEX sessions_by_token ON sessions(token_id, created_at_ms);
-    ALTER TABLE deliveries ADD COLUMN unsubscribe_requested_at_ms INTEGER;
-    )sql",
-    // Retention: when a report's free text and contact were removed.
-    R"sql(
-    ALTER TABLE reports ADD COLUMN purged_at_ms INTEGER;
-    CREATE INDEX reports_to_purge ON reports(received_at_ms) WHERE purged_at_ms IS NULL;
-    )sql",
-    // The sections of an alert its coordinators wrote, kept over every later version.
-    R"sql(
-    ALTER TABLE alerts ADD COLUMN wording TEXT NOT NULL DEFAULT '{}';
-    )sql",
-    // v9: a coordinator's override of a signal's level, with the reason; the level column
-    // stays what the rules give.
-    R"sql(
-    ALTER TABLE signals ADD COLUMN override_level TEXT;
-    ALTER TABLE signals ADD COLUMN override_reason TEXT;
-    ALTER TABLE signals ADD COLUMN override_by TEXT;
-    ALTER TABLE signals ADD COLUMN override_at_ms INTEGER;
-    )sql",
-};
-static_assert(std::size(kMigrations) == ReportStore::kSchemaVersion);
+// The schema, whole (schema.sql), for a new database; and the migrations
+// (migrations/NNNN.sql), kMigrationSql[i] taking version i + 1 to i + 2, for one an earlier
+// LDIS wrote. Compiled in from the .sql files by alert-engine/CMakeLists.txt.
+extern const char* const kSchemaSql;
+extern const char* const kMigrationSql[];
+extern const int kMigrationCount;
 
 // A new database file is made 0600 whatever the umask of the process that opens it first
 // (ldisd, ldisctl, a test): it holds reports about people. SQLite gives its -wal and -shm
@@ -226,22 +65,6 @@ inline std::string RulesJson(const Grade& grade) {
             {{"id", f.id}, {"level", std::string(ToString(f.level))}, {"reason", f.reason}});
     }
     return boost::json::serialize(fired);
-}
-
-// The grade an alert shows: the rules', or a coordinator's override of its level, which
-// then comes first among the rules with its reason.
-inline Grade WithOverride(Grade grade, const SignalOverride& held) {
-    Level level = Level::kNone;
-    if (held.level.empty() || !ParseLevel(held.level, level)) return grade;
-    // Partners read that a coordinator set it, not their words or name: the reason is for
-    // the audit log and the coordinators' record.
-    grade.fired.insert(grade.fired.begin(),
-                       FiredRule{"override", level,
-                                 "Set by a public health coordinator, who has seen more than the "
-                                 "reports show (the rules give " +
-                                     std::string(ToString(grade.level)) + ")."});
-    grade.level = level;
-    return grade;
 }
 
 // What an audit entry's hash covers: every field, and the hash of the entry before.

@@ -93,15 +93,26 @@ void ReportStore::Impl::Migrate() {
                          std::to_string(version) + "; this build knows up to " +
                          std::to_string(kSchemaVersion) + "); upgrade ldisd");
     }
-    for (int v = version; v < kSchemaVersion; ++v) {
+    // Built with a migration for each version after the first (CMakeLists.txt globs them):
+    // one missing or one too many is this build's mistake, found before any data is touched.
+    if (kMigrationCount != kSchemaVersion - 1) {
+        throw StoreError("this build has " + std::to_string(kMigrationCount) +
+                         " schema migrations for schema version " + std::to_string(kSchemaVersion) +
+                         "; it needs " + std::to_string(kSchemaVersion - 1));
+    }
+    // Each step in one transaction with its user_version: a new database takes the whole
+    // schema at once; an older one each migration after its version.
+    const auto step = [&](const char* sql, int to) {
         Transaction tx(writer_);
         if (tx.begun() != SQLITE_OK)
             throw StoreError(options_.path + ": " + writer_.Describe(tx.begun()));
-        writer_.ExecOrThrow(kMigrations[v]);
-        writer_.ExecOrThrow(("PRAGMA user_version=" + std::to_string(v + 1)).c_str());
+        writer_.ExecOrThrow(sql);
+        writer_.ExecOrThrow(("PRAGMA user_version=" + std::to_string(to)).c_str());
         const int rc = tx.Commit();
         if (rc != SQLITE_OK) throw StoreError(options_.path + ": " + writer_.Describe(rc));
-    }
+    };
+    if (version == 0) return step(kSchemaSql, kSchemaVersion);
+    for (int v = version; v < kSchemaVersion; ++v) step(kMigrationSql[v - 1], v + 1);
 }
 
 void ReportStore::Impl::LoadNextSeq() {

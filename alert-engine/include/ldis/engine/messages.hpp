@@ -9,13 +9,17 @@
 
 namespace ldis::engine {
 
-// The Mustache templates of templates/email/: alert.txt, alert.html, notice.txt and
-// notice.html. Immutable once loaded; thread-safe to read.
+// The Mustache templates of messages, from the templates folder: email/ (alert.txt,
+// alert.html, notice.txt, notice.html) and chat/ (teams.json, slack.json). Immutable once
+// loaded; thread-safe to read.
 class MessageTemplates {
 public:
-    // Throws std::runtime_error "FILE: problem" for a missing file or one that does not parse.
+    // `folder` is the templates folder (the one holding email/ and chat/). Throws
+    // std::runtime_error "FILE: problem" for a missing file, one that does not parse, or a
+    // chat template that does not render JSON.
     static MessageTemplates LoadDir(const std::string& folder);
     std::string alert_text, alert_html, notice_text, notice_html;
+    std::string teams, slack;
 };
 
 // What every rendering needs besides the outbox row.
@@ -57,11 +61,11 @@ std::string SlackEscape(std::string_view text);
 // Text shown as written in a Teams Adaptive Card TextBlock: Markdown characters escaped
 // (no [label](url) links, no emphasis, no lists). Pure.
 std::string TeamsPlainText(std::string_view text);
-// Webhook bodies: a Microsoft Teams Workflows Adaptive Card, Slack Block Kit (section
-// text under 3,000 characters), each with reporter text made inert, or the alert
-// document. Pure.
-std::string WebhookBody(const std::string& format, const OutboxItem& item,
-                        const MessageContext& context);
+// Webhook bodies: a Microsoft Teams Workflows Adaptive Card and Slack Block Kit (section
+// text under 3,000 characters) laid out by templates/chat/, each with any text made inert
+// in the format's markup; or ("json") the alert document. Pure.
+std::string WebhookBody(const MessageTemplates& templates, const std::string& format,
+                        const OutboxItem& item, const MessageContext& context);
 // The headline and one-paragraph text of any row (notices included), for SMS and chat.
 std::pair<std::string, std::string> Headline(const OutboxItem& item);
 

@@ -4,15 +4,86 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "ldis/engine/delivery.hpp"
 #include "ldis/engine/grading.hpp"
 #include "ldis/engine/lifecycle.hpp"
+#include "ldis/engine/partners.hpp"
+#include "ldis/engine/report.hpp"
 
 namespace ldis::engine {
 
-// The alert pipeline's decisions as values (issue 14): what a new grade does to a signal's
-// alert, how alerts are numbered, how long partners have to acknowledge. Pure: the store
-// persists what these decide, and each rule has its unit test (tests/unit/pipeline_test.cpp).
+// The alert pipeline's decisions as values (issue 14), in the order a report meets them:
+//
+//   Correlate -> Regrade -> NextVersion -> PlanDeliveries
+//
+// which signal a report joins, what the signal's grade becomes, what that makes of its
+// alert, and who is sent the new version with what deadline. Pure: the store reads what
+// they need, calls them inside the report's transaction and persists what they decide
+// (store/signals.cpp, store/alerts.cpp, store/routing.cpp); each rule has its unit test
+// (tests/unit/pipeline_test.cpp), without SQLite.
+
+// ---- Correlate: which signal a report belongs to ----
+
+// What a report correlates on: the same family of substance, in the same district, seen
+// within the correlation window (grading.window) of the signal's reports.
+struct SignalKey {
+    std::string family;  // the panel's word (CorrelationFamily) when no rule family matched
+    std::string district;
+    std::int64_t seen_ms = 0;  // observed_at, else submitted_at, else now
+};
+
+// The key of a report whose own facts are `own`.
+SignalKey KeyOf(const Report& report, const SignalFacts& own, const Substances& substances,
+                std::int64_t now_ms);
+
+// A stored signal of the key's family and district, as correlation sees it.
+struct SignalSpan {
+    std::int64_t id = 0;
+    std::int64_t first_seen_ms = 0;
+    std::int64_t last_seen_ms = 0;
+};
+
+// The signal a report of `key` joins: of `candidates` (signals of its family and district),
+// the newest whose reports were seen within `window_ms` of it, either side. None: the
+// report opens a new signal.
+std::optional<std::int64_t> Correlate(const SignalKey& key,
+                                      const std::vector<SignalSpan>& candidates,
+                                      std::int64_t window_ms);
+
+// ---- Regrade: the signal's grade on all its reports ----
+
+// A coordinator's override of a signal's level (POST /api/v1/signals/{id}/override).
+struct SignalOverride {
+    std::int64_t signal_id = 0;
+    std::string level;   // what the coordinator set; "" when there is none
+    std::string reason;  // their sentence
+    std::string by;      // who
+    std::int64_t at_ms = 0;
+    std::string rules_level;      // what the rules give now
+    std::string alert_reference;  // the signal's live alert after the change, if any
+};
+
+// The grade an alert shows: the rules', or a coordinator's override of its level, which
+// then comes first among the rules with a fixed reason (partners read that a coordinator
+// set it, never the coordinator's words or name). An override holds until it is lifted.
+Grade WithOverride(Grade grade, const SignalOverride& held);
+
+struct Regrading {
+    SignalFacts facts;  // the signal's, with the new report's
+    Grade rules;        // what the rules give
+    Grade shown;        // what the alert shows: the rules', or the override
+};
+
+// The signal's grade after a report with facts `own` joins it. `before` is the signal's
+// stored facts (no numbers for a new signal); `new_source` whether the report's
+// organisation is new to the signal (independent sources are distinct organisations).
+// Facts grow by the report's: no re-reading of every report.
+Regrading Regrade(const SignalFacts& before, const SignalFacts& own, bool new_source,
+                  const SignalOverride& held, const Rules& rules, const Substances& substances);
+
+// ---- NextVersion: what the grade makes of the signal's alert ----
 
 // A signal's live alert (draft, issued or updated), as the next version needs it.
 struct LiveAlert {
@@ -65,5 +136,56 @@ std::string AlertReference(std::string_view prefix, int year, std::int64_t alert
 // ms: red and amber have their windows; green and cancellations have none (0).
 std::int64_t AckWindowMs(Level level, bool cancellation, std::int64_t red_ack_ms,
                          std::int64_t amber_ack_ms);
+
+// ---- PlanDeliveries: who is sent a version, and by when they acknowledge ----
+
+// One row the outbox is to send.
+struct Delivery {
+    std::string_view kind = kKindAlert;  // delivery.hpp's kinds
+    std::string partner;                 // "" for the MQTT document
+    std::string contact;
+    std::string slot;  // "partner/contact" first used: a fallback keeps its slot
+    Channel channel = Channel::kEmail;
+    std::string address;
+    std::int64_t ack_due_ms = 0;  // 0: no acknowledgement asked
+    std::string detail = "{}";    // what the message needs beyond the version (JSON)
+    bool operator==(const Delivery&) const = default;
+};
+
+// The version to route, as routing needs it.
+struct VersionToRoute {
+    AlertStatus status = AlertStatus::kDraft;
+    Level level = Level::kNone;
+    std::string authority;
+    std::string district;
+    std::string audience = "professionals";
+    bool ask_coordinators = false;  // NextVersion's: a draft to approve
+    bool page = false;              // NextVersion's: a provisional red issued at once
+};
+
+// A notice of `kind` to every contact of the coordinators' partner on an enabled channel.
+std::vector<Delivery> CoordinatorNotices(const Partners* partners, const std::set<Channel>& enabled,
+                                         std::string_view kind, const std::string& detail = "{}");
+
+// The deliveries of a version, by rule:
+//  - a draft reaches only the coordinators, and only when it asks them to approve it;
+//  - an expired alert reaches no one;
+//  - an issued, updated or cancelled version reaches the partners that Partners::Route
+//    chooses (a cancellation exactly the earlier recipients; an update the earlier ones
+//    through the contact last used, and any new subscriber), each with the level's
+//    acknowledgement deadline (AckWindowMs; none for a cancellation or green);
+//  - the alert document goes to the broker on its level's topic when MQTT is enabled;
+//  - a provisional red issued at once also pages the coordinators.
+// `earlier` is each slot's latest recipient of the alert's earlier versions.
+std::vector<Delivery> PlanDeliveries(const VersionToRoute& version,
+                                     const std::vector<Recipient>& earlier,
+                                     const Partners* partners, const DispatchPolicy& dispatch,
+                                     std::int64_t now_ms);
+
+// The escalation of an alert that `partner` has not acknowledged by its deadline: a message
+// to the partner's escalation contact, saying how long they had. None when the partner
+// acknowledged, has no escalation contact, or its channel is off.
+std::optional<Delivery> Escalation(const Partners& partners, std::string_view partner, Level level,
+                                   bool acknowledged, const DispatchPolicy& dispatch);
 
 }  // namespace ldis::engine

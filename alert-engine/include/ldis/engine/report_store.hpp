@@ -15,6 +15,7 @@
 #include "ldis/engine/grading.hpp"
 #include "ldis/engine/lifecycle.hpp"
 #include "ldis/engine/panel.hpp"
+#include "ldis/engine/pipeline.hpp"
 #include "ldis/engine/report.hpp"
 #include "ldis/engine/result.hpp"
 
@@ -55,17 +56,6 @@ struct StoredReport {
     bool duplicate = false;       // the id was already stored; nothing changed
     std::string level;            // the grade of the report's signal: none, green, amber, red
     std::string alert_reference;  // the signal's live alert, when it has one
-};
-
-// A coordinator's override of a signal's level (POST /api/v1/signals/{id}/override).
-struct SignalOverride {
-    std::int64_t signal_id = 0;
-    std::string level;   // what the coordinator set; "" when there is none
-    std::string reason;  // their sentence
-    std::string by;      // who
-    std::int64_t at_ms = 0;
-    std::string rules_level;      // what the rules give now
-    std::string alert_reference;  // the signal's live alert after the change, if any
 };
 
 // One alert as stored, with its latest version's grade.
