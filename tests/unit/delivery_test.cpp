@@ -203,7 +203,8 @@ TEST_F(ChatTemplateTest, TheShippedTemplatesMakeACardAndBlocksWithEverySection) 
     ASSERT_EQ(body.size(), 5u);  // the headline, then heading and text of summary and harms
     EXPECT_EQ(body[1].at("text"), "One-minute summary");
     EXPECT_EQ(body[3].at("text"), "Harms and warning signs");
-    EXPECT_EQ(content.at("actions").at(0).at("url").as_string(), c.ack_url);  // a quote survives, escaped
+    EXPECT_EQ(content.at("actions").at(0).at("url").as_string(),
+              c.ack_url);  // a quote survives, escaped
     EXPECT_EQ(content.at("actions").at(1).at("url"),
               "https://ldis.example.org/alerts/KM-2026-0007");
     const auto slack = boost::json::parse(WebhookBody(templates, "slack", Item(), c));

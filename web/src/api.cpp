@@ -309,46 +309,31 @@ std::variant<engine::AlertFilter, Response> Server::Impl::FilterOf(
     return f;
 }
 
-// The API's read endpoints, feeds and coordinator actions. False when `path` is none.
-bool Server::Impl::Api(const Request& req, const std::string& path, Reply& reply,
-                       const std::string& client) {
-    const std::string bearer = Bearer(req);
-    const auto method = req.method();
-    std::vector<std::string> parts;  // "api", "v1", "alerts", id, action
-    for (std::size_t at = 1; at <= path.size();) {
-        const auto next = path.find('/', at);
-        parts.push_back(path.substr(at, next == std::string::npos ? std::string::npos : next - at));
-        if (next == std::string::npos) break;
-        at = next + 1;
-    }
-    std::map<std::string, std::string> query;
-    const std::string target(req.target());  // the url_view below points into it
-    if (auto url = boost::urls::parse_origin_form(target); url) {
-        for (const auto& p : url->params()) query[std::string(p.key)] = std::string(p.value);
-    }
-    const bool get = method == http::verb::get;
-    if (path == "/feeds/alerts.atom") {
-        if (!get) return reply(NotAllowed("GET")), true;
+// The API's routes. Every one checks the bearer token's role before it touches the store.
+void Server::Impl::AddApiRoutes() {
+    routes_.Add({"POST"}, "/api/v1/reports", [this](Call& c) {
+        auto body = std::make_shared<std::string>(std::move(c.req.body()));
         Authorized(
-            bearer, kAnyRole, client, [this](const engine::ApiToken&) { return AtomResponse(); },
-            std::move(reply));
-        return true;
-    }
-    if (path == "/api/v1/partners") {
-        if (!get) return reply(NotAllowed("GET")), true;
+            Bearer(c.req), kAnyRole, c.client,
+            [this, body](const engine::ApiToken&) { return SubmitReport(*body); },
+            std::move(c.reply));
+    });
+    routes_.Add({"GET"}, "/feeds/alerts.atom", [this](Call& c) {
         Authorized(
-            bearer, kCoordinator | kAdmin, client,
-            [this](const engine::ApiToken&) { return PartnersResponse(); }, std::move(reply));
-        return true;
-    }
-    if (parts.size() == 5 && parts[2] == "reports" && parts[4] == "reveal") {
-        // The original text of one report, for a coordinator who says why; audited.
-        if (method != http::verb::post) return reply(NotAllowed("POST")), true;
-        const std::string id = parts[3];
-        auto body = std::make_shared<std::string>(req.body());
+            Bearer(c.req), kAnyRole, c.client,
+            [this](const engine::ApiToken&) { return AtomResponse(); }, std::move(c.reply));
+    });
+    routes_.Add({"GET"}, "/api/v1/partners", [this](Call& c) {
         Authorized(
-            bearer, kCoordinator | kAdmin, client,
-            [this, id, body](const engine::ApiToken& who) {
+            Bearer(c.req), kCoordinator | kAdmin, c.client,
+            [this](const engine::ApiToken&) { return PartnersResponse(); }, std::move(c.reply));
+    });
+    // The original text of one report, for a coordinator who says why; audited.
+    routes_.Add({"POST"}, "/api/v1/reports/{id}/reveal", [this](Call& c) {
+        auto body = std::make_shared<std::string>(c.req.body());
+        Authorized(
+            Bearer(c.req), kCoordinator | kAdmin, c.client,
+            [this, id = c.params["id"], body](const engine::ApiToken& who) {
                 json::error_code ec;
                 const auto doc = json::parse(*body, ec);
                 const auto* reason =
@@ -369,41 +354,33 @@ bool Server::Impl::Api(const Request& req, const std::string& path, Reply& reply
                                              {"report", json::parse(row.value().document, parse)}}),
                             "application/json");
             },
-            std::move(reply));
-        return true;
-    }
-    if (parts.size() == 4 && parts[2] == "reports") {
-        if (!get) return reply(NotAllowed("GET")), true;
-        const std::string id = parts[3];
+            std::move(c.reply));
+    });
+    routes_.Add({"GET"}, "/api/v1/reports/{id}", [this](Call& c) {
         Authorized(
-            bearer, kCoordinator | kAdmin, client,
-            [this, id](const engine::ApiToken&) {
+            Bearer(c.req), kCoordinator | kAdmin, c.client,
+            [this, id = c.params["id"]](const engine::ApiToken&) {
                 const auto row = services_.store->Find(id);
                 if (!row) return JsonError(http::status::not_found, "not_found", "no report " + id);
                 return Make(http::status::ok, json::serialize(ReportJson(*row)),
                             "application/json");
             },
-            std::move(reply));
-        return true;
-    }
-    if (parts.size() == 3 && parts[2] == "alerts") {
-        if (!get) return reply(NotAllowed("GET")), true;
-        auto filter = FilterOf(query);
-        if (auto* bad = std::get_if<Response>(&filter)) return reply(std::move(*bad)), true;
+            std::move(c.reply));
+    });
+    routes_.Add({"GET"}, "/api/v1/alerts", [this](Call& c) {
+        auto filter = FilterOf(c.Query());
+        if (auto* bad = std::get_if<Response>(&filter)) return c.reply(std::move(*bad));
         Authorized(
-            bearer, kCoordinator | kAdmin, client,
+            Bearer(c.req), kCoordinator | kAdmin, c.client,
             [this, f = std::get<engine::AlertFilter>(filter)](const engine::ApiToken&) {
                 return AlertList(f);
             },
-            std::move(reply));
-        return true;
-    }
-    if (parts.size() == 4 && parts[2] == "alerts") {
-        if (!get) return reply(NotAllowed("GET")), true;
-        const std::string ref = parts[3];
+            std::move(c.reply));
+    });
+    routes_.Add({"GET"}, "/api/v1/alerts/{ref}", [this](Call& c) {
         Authorized(
-            bearer, kCoordinator | kAdmin, client,
-            [this, ref](const engine::ApiToken&) {
+            Bearer(c.req), kCoordinator | kAdmin, c.client,
+            [this, ref = c.params["ref"]](const engine::ApiToken&) {
                 const auto record = services_.store->FindAlertRecord(ref);
                 if (!record)
                     return JsonError(http::status::not_found, "not_found", "no alert " + ref);
@@ -411,63 +388,55 @@ bool Server::Impl::Api(const Request& req, const std::string& path, Reply& reply
                             json::serialize(AlertRecordJson(*record, services_.public_url)),
                             "application/json");
             },
-            std::move(reply));
-        return true;
-    }
-    if (parts.size() == 5 && parts[2] == "alerts" && parts[4] == "cap") {
-        if (!get) return reply(NotAllowed("GET")), true;
-        const std::string ref = parts[3];
-        const int version = query["version"].empty() ? 0 : std::atoi(query["version"].c_str());
+            std::move(c.reply));
+    });
+    routes_.Add({"GET"}, "/api/v1/alerts/{ref}/cap", [this](Call& c) {
+        const auto query = c.Query();
+        const auto v = query.find("version");
+        const int version =
+            v == query.end() || v->second.empty() ? 0 : std::atoi(v->second.c_str());
         Authorized(
-            bearer, kAnyRole, client,
-            [this, ref, version](const engine::ApiToken& who) {
+            Bearer(c.req), kAnyRole, c.client,
+            [this, ref = c.params["ref"], version](const engine::ApiToken& who) {
                 return CapResponse(ref, version, who.role);
             },
-            std::move(reply));
-        return true;
+            std::move(c.reply));
+    });
+    // A coordinator sets a signal's level by hand, or lifts that: by the signal's id, or by
+    // its alert's reference.
+    for (const std::string kind : {"signals", "alerts"}) {
+        routes_.Add({"POST"}, "/api/v1/" + kind + "/{id}/override", [this, kind](Call& c) {
+            auto body = std::make_shared<std::string>(c.req.body());
+            Authorized(
+                Bearer(c.req), kCoordinator | kAdmin, c.client,
+                [this, kind, id = c.params["id"], body](const engine::ApiToken& who) {
+                    return OverrideResponse(kind, id, *body, who);
+                },
+                std::move(c.reply));
+        });
     }
-    if (parts.size() == 5 && parts[4] == "override" &&
-        (parts[2] == "signals" || parts[2] == "alerts")) {
-        // A coordinator sets a signal's level by hand, or lifts that: by the signal's id,
-        // or by its alert's reference.
-        if (method != http::verb::post) return reply(NotAllowed("POST")), true;
-        const std::string kind = parts[2], id = parts[3];
-        auto body = std::make_shared<std::string>(req.body());
+    // Admins: every stored signal graded again with proposed rules; nothing written.
+    routes_.Add({"POST"}, "/api/v1/grading/replay", [this](Call& c) {
+        auto body = std::make_shared<std::string>(c.req.body());
         Authorized(
-            bearer, kCoordinator | kAdmin, client,
-            [this, kind, id, body](const engine::ApiToken& who) {
-                return OverrideResponse(kind, id, *body, who);
-            },
-            std::move(reply));
-        return true;
-    }
-    if (path == "/api/v1/grading/replay") {
-        // Admins: every stored signal graded again with proposed rules; nothing written.
-        if (method != http::verb::post) return reply(NotAllowed("POST")), true;
-        auto body = std::make_shared<std::string>(req.body());
-        Authorized(
-            bearer, kAdmin, client,
+            Bearer(c.req), kAdmin, c.client,
             [this, body](const engine::ApiToken&) { return ReplayResponse(*body); },
-            std::move(reply));
-        return true;
+            std::move(c.reply));
+    });
+    // Coordinators' actions on an alert.
+    for (const auto& [name, action] : {std::pair{"approve", engine::AlertAction::kApprove},
+                                       std::pair{"update", engine::AlertAction::kRevise},
+                                       std::pair{"cancel", engine::AlertAction::kCancel}}) {
+        routes_.Add({"POST"}, std::string("/api/v1/alerts/{ref}/") + name, [this, action](Call& c) {
+            auto body = std::make_shared<std::string>(c.req.body());
+            Authorized(
+                Bearer(c.req), kCoordinator | kAdmin, c.client,
+                [this, ref = c.params["ref"], action, body](const engine::ApiToken& who) {
+                    return ActOn(ref, action, who, *body);
+                },
+                std::move(c.reply));
+        });
     }
-    if (parts.size() == 5 && parts[2] == "alerts" &&
-        (parts[4] == "approve" || parts[4] == "update" || parts[4] == "cancel")) {
-        if (method != http::verb::post) return reply(NotAllowed("POST")), true;
-        const std::string ref = parts[3];
-        const auto action = parts[4] == "approve"  ? engine::AlertAction::kApprove
-                            : parts[4] == "cancel" ? engine::AlertAction::kCancel
-                                                   : engine::AlertAction::kRevise;
-        auto body = std::make_shared<std::string>(req.body());
-        Authorized(
-            bearer, kCoordinator | kAdmin, client,
-            [this, ref, action, body](const engine::ApiToken& who) {
-                return ActOn(ref, action, who, *body);
-            },
-            std::move(reply));
-        return true;
-    }
-    return false;
 }
 
 // GET shows what is being acknowledged and a button; POST records it. Link scanners

@@ -3,92 +3,97 @@
 
 namespace ldis::web {
 
-// Routes one request; `reply` may be called from any thread. `client` is the peer's
-// address; `metrics_only` for the metrics listener, which serves /metrics and /healthz.
+std::map<std::string, std::string> Server::Impl::Call::Query() const {
+    std::map<std::string, std::string> query;
+    const std::string target(req.target());  // the url_view below points into it
+    if (auto url = boost::urls::parse_origin_form(target); url) {
+        for (const auto& p : url->params()) query[std::string(p.key)] = std::string(p.value);
+    }
+    return query;
+}
+
+// Every path the server answers. The API's own routes are in api.cpp (AddApiRoutes); the
+// people's pages decide sign-in, CSRF and roles themselves (Pages::Handle).
+void Server::Impl::AddRoutes() {
+    routes_.Add({"GET"}, "/healthz",
+                [this](Call& c) { Blocking([this] { return Health(); }, std::move(c.reply)); });
+    routes_.Add({"GET"}, "/metrics", [this](Call& c) {
+        // On its own listener when metrics.listen is set; on the main one only when not.
+        if (!c.metrics_only && !options_.metrics_listen.empty())
+            return c.reply(
+                JsonError(http::status::not_found, "not_found", "no such endpoint: GET " + c.path));
+        Blocking([this] { return Metrics(); }, std::move(c.reply));
+    });
+    // The links in messages: GET shows what the link does and a button; POST does it. Link
+    // scanners that fetch every link in a message only ever GET.
+    const std::string unsubscribe = std::string(engine::wire::kUnsubscribePath) + "{token*}";
+    routes_.Add({"GET", "POST"}, unsubscribe, [this](Call& c) {
+        Blocking(
+            [this, token = c.params["token"], record = c.req.method() == http::verb::post] {
+                return FromWeb(links_.Unsubscribe(token, record));
+            },
+            std::move(c.reply));
+    });
+    const std::string ack = std::string(engine::wire::kAckPath) + "{token*}";
+    routes_.Add({"GET", "POST"}, ack, [this](Call& c) {
+        Blocking(
+            [this, token = c.params["token"], record = c.req.method() == http::verb::post] {
+                return FromWeb(links_.Acknowledge(token, record));
+            },
+            std::move(c.reply));
+    });
+    routes_.Add({"GET"}, "/api/v1/schema/report", [this](Call& c) {
+        std::ifstream in(services_.schema_path, std::ios::binary);
+        std::string schema((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        c.reply(Make(http::status::ok, std::move(schema), "application/schema+json"));
+    });
+    AddApiRoutes();
+    // The people's pages, and their assets.
+    const Handler to_pages = [this](Call& c) {
+        WebRequest web;
+        web.method = std::string(c.req.method_string());
+        web.path = c.path;
+        web.query = c.Query();
+        web.body = std::move(c.req.body());
+        web.cookie = Header(c.req, http::field::cookie);
+        web.origin = Header(c.req, http::field::origin);
+        web.sec_fetch_site = c.req["Sec-Fetch-Site"];
+        web.client = c.client;
+        Blocking(
+            [this, web = std::move(web)]() -> Response {
+                auto page = pages_.Handle(web);
+                if (!page)
+                    return JsonError(http::status::not_found, "not_found",
+                                     "no such page: " + web.path);
+                return FromWeb(std::move(*page));
+            },
+            std::move(c.reply));
+    };
+    for (const char* path :
+         {"/", "/login", "/logout", "/report", "/grading", "/alerts/{path*}", "/assets/{path*}"}) {
+        routes_.Add({"GET", "POST"}, path, to_pages);
+    }
+}
+
+// Routes one request by the table (AddRoutes); `reply` may be called from any thread.
+// `client` is the peer's address; `metrics_only` for the metrics listener, which serves
+// /metrics and /healthz.
 void Server::Impl::Handle(Request req, Reply reply, const std::string& client, bool metrics_only) {
     const std::string target(req.target());
     const std::string path = target.substr(0, target.find('?'));
-    const auto method = req.method();
     try {
-        if (path == "/healthz") {
-            if (method != http::verb::get) return reply(NotAllowed("GET"));
-            return Blocking([this] { return Health(); }, std::move(reply));
-        }
-        if (path == "/metrics" && (metrics_only || options_.metrics_listen.empty())) {
-            if (method != http::verb::get) return reply(NotAllowed("GET"));
-            return Blocking([this] { return Metrics(); }, std::move(reply));
-        }
-        if (metrics_only)
+        if (metrics_only && path != "/healthz" && path != "/metrics")
             return reply(JsonError(http::status::not_found, "not_found",
                                    "this listener serves /metrics and /healthz only"));
-        if (path.starts_with(engine::wire::kUnsubscribePath)) {
-            const std::string token = path.substr(engine::wire::kUnsubscribePath.size());
-            if (method == http::verb::get || method == http::verb::post)
-                return Blocking(
-                    [this, token, record = method == http::verb::post] {
-                        return FromWeb(links_.Unsubscribe(token, record));
-                    },
-                    std::move(reply));
-            return reply(NotAllowed("GET, POST"));
+        const std::string method(req.method_string());
+        auto found = routes_.Find(method, path);
+        if (found.handler == nullptr) {
+            if (!found.allow.empty()) return reply(NotAllowed(found.allow.c_str()));
+            return reply(JsonError(http::status::not_found, "not_found",
+                                   "no such endpoint: " + method + " " + path));
         }
-        if (path.starts_with(engine::wire::kAckPath)) {
-            const std::string token = path.substr(engine::wire::kAckPath.size());
-            if (method == http::verb::get || method == http::verb::post)
-                return Blocking(
-                    [this, token, record = method == http::verb::post] {
-                        return FromWeb(links_.Acknowledge(token, record));
-                    },
-                    std::move(reply));
-            return reply(NotAllowed("GET, POST"));
-        }
-        if (path == "/api/v1/schema/report") {
-            if (method != http::verb::get) return reply(NotAllowed("GET"));
-            std::ifstream in(services_.schema_path, std::ios::binary);
-            std::string schema((std::istreambuf_iterator<char>(in)),
-                               std::istreambuf_iterator<char>());
-            return reply(Make(http::status::ok, std::move(schema), "application/schema+json"));
-        }
-        if ((path.starts_with("/api/v1/") && path != "/api/v1/reports") ||
-            path == "/feeds/alerts.atom") {
-            if (Api(req, path, reply, client)) return;
-        }
-        if (path == "/api/v1/reports") {
-            if (method != http::verb::post) return reply(NotAllowed("POST"));
-            auto body = std::make_shared<std::string>(std::move(req.body()));
-            const std::string token = Bearer(req);
-            return Authorized(
-                token, kAnyRole, client,
-                [this, body](const engine::ApiToken&) { return SubmitReport(*body); },
-                std::move(reply));
-        }
-        if (method == http::verb::get || method == http::verb::post) {
-            WebRequest web;
-            web.method = std::string(req.method_string());
-            web.path = path;
-            const std::string target_text(req.target());
-            if (auto url = boost::urls::parse_origin_form(target_text); url) {
-                for (const auto& p : url->params())
-                    web.query[std::string(p.key)] = std::string(p.value);
-            }
-            web.body = std::move(req.body());
-            web.cookie = Header(req, http::field::cookie);
-            web.origin = Header(req, http::field::origin);
-            web.sec_fetch_site = req["Sec-Fetch-Site"];
-            web.client = client;
-            if (Pages::IsPage(path)) {
-                return Blocking(
-                    [this, web = std::move(web)]() -> Response {
-                        auto page = pages_.Handle(web);
-                        if (!page)
-                            return JsonError(http::status::not_found, "not_found",
-                                             "no such page: " + web.path);
-                        return FromWeb(std::move(*page));
-                    },
-                    std::move(reply));
-            }
-        }
-        reply(JsonError(http::status::not_found, "not_found",
-                        "no such endpoint: " + std::string(req.method_string()) + " " + path));
+        Call call{req, reply, client, path, metrics_only, std::move(found.params)};
+        (*found.handler)(call);
     } catch (const std::exception& e) {
         spdlog::error("http {} {}: {}", std::string(req.method_string()), path, e.what());
         reply(JsonError(http::status::internal_server_error, "internal", "the request failed"));

@@ -3,6 +3,7 @@
 // (listener.cpp), routing (server.cpp), the JSON API, CAP and Atom (api.cpp), /healthz and
 // /metrics (metrics.cpp). The people's pages are pages.cpp, the link pages links.cpp.
 
+#include "ldis/web/router.hpp"
 #include "ldis/web/server.hpp"
 
 #include "documents.hpp"
@@ -169,7 +170,9 @@ public:
           accept_pause_(io),
           bad_keys_(options_.sign_in_failures, std::chrono::minutes(10)),
           pages_(services_, services_.templates_dir, services_.assets_dir, options_, bad_keys_),
-          links_(services_, services_.templates_dir) {}
+          links_(services_, services_.templates_dir) {
+        AddRoutes();
+    }
 
     engine::Result<int> Start();
 
@@ -238,8 +241,23 @@ private:
     // Reads ?since, ?until, ?limit, ?offset and the word filters; or the 400 to send.
     std::variant<engine::AlertFilter, Response> FilterOf(std::map<std::string, std::string> query);
 
-    // The API's read endpoints, feeds and coordinator actions. False when `path` is none.
-    bool Api(const Request& req, const std::string& path, Reply& reply, const std::string& client);
+    // One request as a route's handler sees it.
+    struct Call {
+        Request& req;
+        Reply& reply;
+        const std::string& client;
+        const std::string& path;
+        bool metrics_only;
+        RouteParams params;
+        // The query string's parameters, decoded.
+        std::map<std::string, std::string> Query() const;
+    };
+    using Handler = std::function<void(Call&)>;
+
+    // Every path the server answers, with its methods and handler (server.cpp, api.cpp).
+    void AddRoutes();
+    // The API's routes: reports, alerts, signals, partners, grading, CAP and Atom (api.cpp).
+    void AddApiRoutes();
 
     Response NotAllowed(const char* allow);
 
@@ -289,6 +307,7 @@ private:
     std::mutex tls_mutex_;
     std::shared_ptr<ssl::context> tls_;  // guarded by tls_mutex_; null for plain HTTP
     net::thread_pool pool_{2};
+    Router<Handler> routes_;
 };
 
 }  // namespace ldis::web
