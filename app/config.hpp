@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "ldis/engine/messages.hpp"
-#include "ldis/engine/report_store.hpp"
 #include "ldis/engine/report_validator.hpp"
+#include "ldis/engine/store.hpp"
 
 namespace ldis::app {
 

@@ -71,7 +71,7 @@ void ApplyLogLevel(const std::string& level) {
 
 class Daemon::Impl {
 public:
-    Impl(const Config& config, engine::ReportStore& store) : config_(config), store_(store) {}
+    Impl(const Config& config, engine::Store& store) : config_(config), store_(store) {}
 
     int Run(const std::string& config_path, const std::vector<std::string>& overrides) {
         std::shared_ptr<const Runtime> runtime;
@@ -503,7 +503,7 @@ private:
     }
 
     const Config& config_;
-    engine::ReportStore& store_;
+    engine::Store& store_;
     std::unique_ptr<engine::Intake> intake_;
     net::io_context io_{1};
     net::executor_work_guard<net::io_context::executor_type>* work_ = nullptr;

@@ -32,7 +32,7 @@ bool LooksLikeUuid(std::string_view id) {
 
 }  // namespace
 
-Intake::Intake(std::shared_ptr<const ReportValidator> validator, ReportStore& store)
+Intake::Intake(std::shared_ptr<const ReportValidator> validator, Store& store)
     : validator_(std::move(validator)), store_(store) {}
 
 void Intake::SetValidator(std::shared_ptr<const ReportValidator> validator) {

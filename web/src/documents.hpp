@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "ldis/engine/report_store.hpp"
+#include "ldis/engine/store.hpp"
 
 namespace ldis::web {
 

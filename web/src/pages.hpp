@@ -47,13 +47,13 @@ public:
         std::string role;
         std::string csrf;
     };
-    explicit Sessions(engine::ReportStore& store) : store_(store) {}
+    explicit Sessions(engine::Store& store) : store_(store) {}
     std::string Create(const engine::ApiToken& who);  // the session id, or "" on failure
     std::optional<Session> Find(const std::string& id);
     void Remove(const std::string& id);
 
 private:
-    engine::ReportStore& store_;
+    engine::Store& store_;
 };
 
 // Form fields as sent (application/x-www-form-urlencoded), decoded.

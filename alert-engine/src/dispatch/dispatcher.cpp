@@ -19,7 +19,7 @@ void DispatchCounters::ObserveLatency(std::int64_t ms) {
                              std::memory_order_relaxed);
 }
 
-Dispatcher::Impl::Impl(net::io_context& io, ReportStore& store, DispatcherOptions options)
+Dispatcher::Impl::Impl(net::io_context& io, Store& store, DispatcherOptions options)
     : io_(io),
       store_(store),
       options_(std::move(options)),
@@ -242,7 +242,7 @@ void Dispatcher::Impl::Flush() {
     });
 }
 
-Dispatcher::Dispatcher(net::io_context& io, ReportStore& store, DispatcherOptions options)
+Dispatcher::Dispatcher(net::io_context& io, Store& store, DispatcherOptions options)
     : impl_(std::make_unique<Impl>(io, store, std::move(options))) {}
 Dispatcher::~Dispatcher() = default;
 void Dispatcher::Start() {

@@ -50,7 +50,7 @@ using namespace dispatch_detail;  // NOLINT(google-build-using-namespace): priva
 
 class Dispatcher::Impl {
 public:
-    Impl(net::io_context& io, ReportStore& store, DispatcherOptions options);
+    Impl(net::io_context& io, Store& store, DispatcherOptions options);
 
     ~Impl();
 
@@ -162,7 +162,7 @@ private:
     void Flush();
 
     net::io_context& io_;
-    ReportStore& store_;
+    Store& store_;
     DispatcherOptions options_;
     std::shared_ptr<Impl*> self_ = std::make_shared<Impl*>(this);  // see SendMqtt
     CURLM* multi_ = nullptr;

@@ -10,7 +10,7 @@
 
 #include "ldis/engine/delivery.hpp"
 #include "ldis/engine/messages.hpp"
-#include "ldis/engine/report_store.hpp"
+#include "ldis/engine/store.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -68,7 +68,7 @@ struct DispatchCounters {
 // Wake(), which is thread-safe.
 class Dispatcher {
 public:
-    Dispatcher(boost::asio::io_context& io, ReportStore& store, DispatcherOptions options);
+    Dispatcher(boost::asio::io_context& io, Store& store, DispatcherOptions options);
     ~Dispatcher();
     Dispatcher(const Dispatcher&) = delete;
     Dispatcher& operator=(const Dispatcher&) = delete;

@@ -8,9 +8,9 @@
 #include <string_view>
 
 #include "ldis/engine/receipt.hpp"
-#include "ldis/engine/report_store.hpp"
 #include "ldis/engine/report_validator.hpp"
 #include "ldis/engine/result.hpp"
+#include "ldis/engine/store.hpp"
 
 namespace ldis::engine {
 
@@ -32,7 +32,7 @@ struct IntakeOutcome {
 // durably, and answer with a receipt. Thread-safe.
 class Intake {
 public:
-    Intake(std::shared_ptr<const ReportValidator> validator, ReportStore& store);
+    Intake(std::shared_ptr<const ReportValidator> validator, Store& store);
 
     // Validates and stores one payload; blocks until it is committed. Returns an Error
     // when a valid report could not be stored: it must not be acknowledged.
@@ -50,7 +50,7 @@ public:
 private:
     mutable std::mutex validator_mutex_;
     std::shared_ptr<const ReportValidator> validator_;
-    ReportStore& store_;
+    Store& store_;
     IntakeCounters counters_;
 };
 

@@ -9,8 +9,8 @@
 
 #include "ldis/engine/dispatcher.hpp"
 #include "ldis/engine/intake.hpp"
-#include "ldis/engine/report_store.hpp"
 #include "ldis/engine/result.hpp"
+#include "ldis/engine/store.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -42,7 +42,7 @@ struct ServerOptions {
 
 // What the HTTP server serves from. Every member must outlive the server.
 struct Services {
-    engine::ReportStore* store = nullptr;
+    engine::Store* store = nullptr;
     engine::Intake* intake = nullptr;
     const engine::DispatchCounters* dispatch = nullptr;  // may be null
     std::function<bool()> broker_connected;              // may be empty

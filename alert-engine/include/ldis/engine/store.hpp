@@ -1,0 +1,342 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ldis/engine/alert_text.hpp"
+#include "ldis/engine/delivery.hpp"
+#include "ldis/engine/grading.hpp"
+#include "ldis/engine/lifecycle.hpp"
+#include "ldis/engine/panel.hpp"
+#include "ldis/engine/pipeline.hpp"
+#include "ldis/engine/report.hpp"
+#include "ldis/engine/result.hpp"
+
+namespace ldis::engine {
+
+// The store's data types and its interface (issue 14): what every backend persists, and
+// what the intake, the dispatcher, the web server and the daemon may ask of it. The SQLite
+// backend is ReportStore (report_store.hpp); a second backend implements Store the same way.
+// Every decision about what to write (which signal, what grade, what version, who is sent
+// it) is made by the pure pipeline (pipeline.hpp); a backend reads what it needs, calls it
+// inside its transaction, and writes down what it decided.
+
+// SQLite's `synchronous` setting for the write connection.
+enum class Synchronous { kOff, kNormal, kFull, kExtra };
+std::optional<Synchronous> ParseSynchronous(std::string_view text);
+
+// What grading needs, shared by the store and replaced whole on reload.
+struct GradingSetup {
+    Substances substances;
+    Rules rules;
+    std::int64_t window_ms = 7LL * 24 * 3600 * 1000;  // a report joins a signal this close in time
+    std::int64_t valid_for_ms = 365LL * 24 * 3600 * 1000;  // an alert's valid_until, from issue
+    AlertTemplates templates;                              // empty: versions carry no text
+    std::string public_url;                                // the base of links in alert text
+    Policy policy;                                         // ldisd.toml [policy]
+    std::shared_ptr<const Partners> partners;              // null: issued versions reach no partner
+    DispatchPolicy dispatch;  // channels, retries, acknowledgement times
+};
+
+struct StoreOptions {
+    std::string path;
+    Synchronous synchronous = Synchronous::kFull;
+    int busy_timeout_ms = 5000;
+    std::size_t max_batch = 512;          // reports committed together at most
+    std::string reference_prefix = "KM";  // references look like KM-R000042 and KM-2026-0007
+    // When set, every new report is correlated, graded and alerted on in the
+    // transaction that stores it. Without it reports are only stored.
+    std::shared_ptr<const GradingSetup> grading;
+};
+
+// The outcome of storing one report.
+struct StoredReport {
+    std::string id;
+    std::string reference;
+    bool duplicate = false;       // the id was already stored; nothing changed
+    std::string level;            // the grade of the report's signal: none, green, amber, red
+    std::string alert_reference;  // the signal's live alert, when it has one
+};
+
+// One alert as stored, with its latest version's grade.
+struct StoredAlert {
+    std::string reference;
+    std::int64_t signal_id = 0;
+    std::string status;
+    std::string level;
+    std::string confidence;
+    std::string audience;
+    int version = 0;
+    bool provisional = false;
+    std::string family;
+    std::string district;
+    std::vector<std::string> rules;  // ids of the rules that fired for the latest version
+    int reports = 0;
+    int scrubbed = 0;  // personal data removed from the text of the latest version (a count only)
+    std::string body;  // the latest version's sections as JSON {"summary": ..., ...}
+    std::string authority;
+    std::int64_t created_at_ms = 0;
+    std::int64_t updated_at_ms = 0;
+    std::int64_t issued_at_ms = 0;    // 0 while a draft
+    std::int64_t valid_until_ms = 0;  // 0 while a draft
+    SignalOverride override;          // its signal's override, level "" when none
+};
+
+// Which alerts to list (GET /api/v1/alerts). Empty fields match anything.
+struct AlertFilter {
+    std::string reference;
+    std::string level;
+    std::string status;
+    std::string authority;
+    std::string district;
+    std::string family;         // substance family id, e.g. "nitazene"
+    std::string q;              // words in the latest version's text
+    std::int64_t since_ms = 0;  // updated at or after
+    std::int64_t until_ms = 0;  // updated before (0: no bound)
+    std::size_t limit = 50;
+    std::size_t offset = 0;
+};
+
+struct AlertPage {
+    std::vector<StoredAlert> alerts;  // newest first
+    std::int64_t total = 0;           // matching, before limit and offset
+};
+
+// One version of an alert as stored.
+struct AlertVersionRow {
+    int version = 0;
+    std::string status;
+    std::string level;
+    std::string confidence;
+    std::string rules;  // JSON [{"id","level","reason"}]
+    std::string body;   // JSON sections
+    std::int64_t created_at_ms = 0;
+};
+
+// One entry of the audit log.
+struct AuditRow {
+    std::int64_t seq = 0;
+    std::int64_t at_ms = 0;
+    std::string actor;
+    std::string action;
+    std::string subject;
+    std::string detail;  // JSON
+};
+
+// A stored report as read back.
+struct StoredReportRow {
+    std::string id;
+    std::string reference;
+    std::int64_t received_at_ms = 0;
+    std::string source_type;
+    std::string authority;
+    std::string district;
+    std::string channel;
+    std::string document;
+};
+
+// An API bearer token as stored: only its SHA-256 is kept.
+struct ApiToken {
+    std::int64_t id = 0;
+    std::string name;
+    std::string role;  // submitter, coordinator, admin
+};
+
+// Words a coordinator wrote for an alert: section name (WordingSections()) to text, and
+// how many things the scrubber found in them that the coordinator chose to send anyway.
+struct AlertWording {
+    std::map<std::string, std::string> sections;
+    int confirmed_findings = 0;
+};
+
+// An access key as `ldisctl tokens list` shows it: never its secret.
+struct TokenRow {
+    std::int64_t id = 0;
+    std::string name;
+    std::string role;
+    std::int64_t created_at_ms = 0;
+    std::int64_t revoked_at_ms = 0;  // 0 while live
+    int sessions = 0;                // web sessions signed in with it now
+};
+
+// A signed-in person's web session, as kept in the database: the id only as its hash.
+struct WebSession {
+    std::string id_hash;
+    ApiToken who;
+    std::string csrf;
+    std::int64_t created_at_ms = 0;
+    std::int64_t expires_at_ms = 0;
+};
+
+// Everything about one alert (GET /api/v1/alerts/{id}).
+struct AlertRecord {
+    StoredAlert alert;
+    std::vector<AlertVersionRow> versions;  // oldest first
+    std::vector<StoredReportRow> reports;   // the signal's reports, whole documents
+    std::vector<DeliveryRow> deliveries;
+    std::vector<AuditRow> audit;  // the alert's, its signal's and its deliveries' entries
+};
+
+// Thrown at start-up when the database cannot be opened, migrated or is corrupt.
+class StoreError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// A store of reports, alerts, the outbox, the audit log, tokens and sessions. Every method
+// is thread-safe.
+class Store {
+public:
+    virtual ~Store() = default;
+
+    // Thread-safe. Blocks until the report's row is committed, or found already stored
+    // (duplicate). Returns an Error, and stores nothing, when the commit fails (disk full,
+    // I/O error, closing); the caller must then not acknowledge the report.
+    virtual Result<StoredReport> Insert(const Report& report, std::string_view channel) = 0;
+
+    // Thread-safe reads on a separate connection.
+    virtual std::optional<StoredReportRow> Find(std::string_view id) const = 0;
+    virtual std::int64_t CountReports() const = 0;
+    virtual std::vector<std::string> ListIds() const = 0;
+    // The most recently received reports, newest first.
+    virtual std::vector<StoredReportRow> Recent(std::size_t limit) const = 0;
+
+    // Replaces the grading setup (configuration reload). Thread-safe.
+    virtual void SetGrading(std::shared_ptr<const GradingSetup> grading) = 0;
+    // The grading in use (null when none is set). Thread-safe.
+    virtual std::shared_ptr<const GradingSetup> Grading() const = 0;
+    // Every signal with its reports and live alert (what a replay of new rules needs).
+    virtual std::vector<StoredSignal> Signals() const = 0;
+
+    // A coordinator's action on an alert: approve (a draft is issued; an issued
+    // provisional alert is confirmed), update (a new version), cancel. With `wording`,
+    // the sections a coordinator wrote replace the rendered ones in this and every later
+    // version, sent as written. Thread-safe; returns once committed with its audit entry
+    // naming `actor` (and which sections were written), or an Error saying why the action
+    // makes no sense ("cannot approve KM-2026-0007: it is cancelled").
+    // A coordinator sets a signal's level by hand (none, green, amber, red), or lifts the
+    // override with level "": the alert follows, the override holds over new reports until
+    // lifted, and the audit log keeps the reason. Blocks; thread-safe.
+    virtual Result<SignalOverride> Override(std::int64_t signal_id, std::string_view level,
+                                            std::string_view reason, std::string_view actor) = 0;
+    virtual Result<StoredAlert> Act(std::string_view reference, AlertAction action,
+                                    std::string_view actor, const AlertWording& wording = {}) = 0;
+
+    // Expires every issued alert whose valid_until has passed by `now_ms`. Returns the
+    // references expired. Thread-safe.
+    virtual Result<std::vector<std::string>> ExpireDue(std::int64_t now_ms) = 0;
+
+    // Alerts, newest first, and one by reference.
+    virtual std::vector<StoredAlert> Alerts() const = 0;
+    virtual std::optional<StoredAlert> FindAlert(std::string_view reference) const = 0;
+    virtual std::int64_t CountSignals() const = 0;
+    // Alerts matching `filter`, newest first, one page. Thread-safe.
+    virtual AlertPage FindAlerts(const AlertFilter& filter) const = 0;
+    // The whole record of one alert. Thread-safe.
+    virtual std::optional<AlertRecord> FindAlertRecord(std::string_view reference) const = 0;
+
+    // Checks the audit log's hash chain. Returns the number of entries, or an Error
+    // naming the first entry that does not match.
+    virtual Result<std::int64_t> VerifyAudit() const = 0;
+
+    // The outbox (DESIGN §7). Deliveries are written in the transaction that issues,
+    // updates or cancels an alert version, routed by GradingSetup::partners.
+
+    // Called on the writer thread after a commit that queued deliveries. Must not block.
+    virtual void SetOutboxListener(std::function<void()> listener) = 0;
+    // Jobs on the writer thread that return at once; `done` runs on the writer thread
+    // with the outcome, and must not block.
+    // Claims up to `limit` deliveries due by `now_ms`: each becomes "sending", attempts+1.
+    virtual void ClaimDue(std::int64_t now_ms, std::size_t limit,
+                          std::function<void(Result<std::vector<OutboxItem>>)> done) = 0;
+    // Records attempts' outcomes: delivered; retrying with backoff (or failed after the
+    // last attempt); failed, which queues the partner's fallback contact and tells the
+    // coordinators. `done` gets the number of rows changed.
+    virtual void Complete(std::vector<DeliveryOutcome> outcomes, std::int64_t now_ms,
+                          std::function<void(Result<int>)> done) = 0;
+    // Queues an escalation for every red or amber alert delivery whose acknowledgement is
+    // overdue at `now_ms`, once per alert and partner, and sends the latest version of
+    // alerts whose updates were held back (dispatch.update_interval). `done` gets the
+    // number of escalations queued.
+    virtual void EscalateDue(std::int64_t now_ms, std::function<void(Result<int>)> done) = 0;
+    // After a crash: deliveries left "sending" are due again at once. Blocks; thread-safe.
+    virtual Result<int> RecoverInFlight(std::int64_t now_ms) = 0;
+    // Records a partner's acknowledgement of a delivery (idempotent), with an audit entry.
+    // Blocks until committed; thread-safe.
+    virtual Result<DeliveryRow> Acknowledge(std::int64_t delivery_id, std::string_view actor,
+                                            std::int64_t now_ms) = 0;
+    // A recipient's request to stop these messages (the List-Unsubscribe link): recorded
+    // in the audit log and sent to the coordinators, who own partners.toml, once per
+    // delivery; a request made again only sets unsubscribe_already_requested. Nothing is
+    // unsubscribed by itself: an alert service must not lose an A&E to a stray click.
+    // Blocks until committed; thread-safe.
+    virtual Result<DeliveryRow> RequestUnsubscribe(std::int64_t delivery_id,
+                                                   std::int64_t now_ms) = 0;
+    // The key that signs acknowledgement tokens: made at the first start, kept in the file.
+    virtual const std::string& AckKey() const = 0;
+    // A value ldisd keeps between starts in the settings table ("" if never set), and
+    // setting it. Both run on the writer; block until done; thread-safe.
+    virtual std::string Setting(const std::string& key) = 0;
+    virtual Result<int> SetSetting(const std::string& key, const std::string& value) = 0;
+    // Deliveries of one alert ("" for all), oldest first. Thread-safe.
+    virtual std::vector<DeliveryRow> Deliveries(std::string_view reference) const = 0;
+    // One delivery by id. Thread-safe.
+    virtual std::optional<DeliveryRow> FindDelivery(std::int64_t id) const = 0;
+    // The earliest next attempt of a queued or retrying delivery, if any. Thread-safe.
+    virtual std::optional<std::int64_t> NextDueMs() const = 0;
+    // Deliveries by status. Thread-safe.
+    virtual std::map<std::string, std::int64_t> DeliveryCounts() const = 0;
+    // Counts for /metrics: alerts by "level/status", deliveries by "channel/status",
+    // reports stored. Thread-safe.
+    struct Counts {
+        std::map<std::string, std::int64_t> alerts;
+        std::map<std::string, std::int64_t> deliveries;
+        std::int64_t reports = 0;
+        std::int64_t last_report_ms = 0;  // when the newest report was received; 0 if none
+        // Live red alerts with a partner whose acknowledgement time has passed unacknowledged.
+        std::int64_t red_unacknowledged_overdue = 0;
+        std::int64_t disk_free_bytes = -1;  // on the database's file system; -1 if unknown
+        std::int64_t disk_size_bytes = -1;
+    };
+    virtual Counts CountAll() const = 0;
+
+    // Creates a bearer token for `name` with `role`; returns the secret, which is shown
+    // once and stored only as its hash. Blocks until committed; thread-safe.
+    virtual Result<std::string> CreateToken(std::string_view name, std::string_view role) = 0;
+    // The live token whose secret this is, if any. Thread-safe.
+    virtual std::optional<ApiToken> FindToken(std::string_view secret) const = 0;
+    // One report as it was sent, for a coordinator who states why: the reveal is an audit
+    // entry naming `actor` and `reason` before the row is returned. Blocks; thread-safe.
+    virtual Result<StoredReportRow> Reveal(std::string_view id, std::string_view actor,
+                                           std::string_view reason) = 0;
+    // Retention (store.retention_days): every report received before `before_ms` whose
+    // free text is still held loses it (WithoutFreeText), once, with one audit entry
+    // naming `actor` and the count; the audit chain still verifies. Returns the number of
+    // reports changed. Blocks; thread-safe.
+    virtual Result<int> PurgeFreeText(std::int64_t before_ms, std::int64_t now_ms,
+                                      std::string_view actor) = 0;
+    // Every token, oldest first, with the number of live sessions of each. Thread-safe.
+    virtual std::vector<TokenRow> Tokens() const = 0;
+    // Revokes a token and ends every web session signed in with it, at once, with an audit
+    // entry naming `actor`. An Error when there is no such live token. Blocks; thread-safe.
+    virtual Result<int> RevokeToken(std::int64_t id, std::string_view actor) = 0;
+
+    // Stores a new web session. At most `max_per_token` live sessions per token and
+    // `max_total` in all: the oldest beyond either are ended. Blocks; thread-safe.
+    virtual Result<int> CreateSession(const WebSession& session, std::size_t max_per_token,
+                                      std::size_t max_total) = 0;
+    // The live session with this id hash whose token is not revoked, if any. Thread-safe.
+    virtual std::optional<WebSession> FindSession(std::string_view id_hash,
+                                                  std::int64_t now_ms) const = 0;
+    // Ends one session, and every expired one. Blocks; thread-safe.
+    virtual Result<int> EndSession(std::string_view id_hash, std::int64_t now_ms) = 0;
+};
+
+}  // namespace ldis::engine
