@@ -28,6 +28,7 @@
 #include "ldis/engine/receipt.hpp"
 #include "ldis/engine/report_store.hpp"
 #include "ldis/engine/report_validator.hpp"
+#include "ldis/engine/stages.hpp"
 #include "ldis/engine/wire.hpp"
 #include "ldis/web/server.hpp"
 
@@ -425,7 +426,10 @@ private:
         for (;;) {
             auto outcome = intake_->Submit(m.payload, "mqtt", source);
             if (outcome) {
+                const auto committed = std::chrono::steady_clock::now();
                 PostReceipt(client, m, std::string(source), std::move(outcome.value()));
+                engine::Observe(engine::Stage::kReceipt,
+                                std::chrono::steady_clock::now() - committed);
                 return;
             }
             if (stopping_.load()) {
@@ -463,11 +467,11 @@ private:
             rejected->payload =
                 engine::RejectionJson(m.topic, outcome.receipt.report_id, outcome.receipt.errors);
         }
-        net::post(
-            io_, [&client, receipt = std::move(receipt), rejected = std::move(rejected)]() mutable {
-                client.Publish(std::move(receipt));
-                if (rejected) client.Publish(std::move(*rejected));
-            });
+        // Handed to Paho here, on its callback thread (Publish never blocks): not through the
+        // io thread, where it would wait behind the dispatcher's rendering and sending, and
+        // reach the submitter after the first email (issue 14).
+        client.Publish(std::move(receipt));
+        if (rejected) client.Publish(std::move(*rejected));
     }
 
     engine::DispatcherOptions DispatchOptions() {

@@ -20,6 +20,7 @@ Scenarios (DESIGN §10):
 import argparse
 import json
 import os
+import re
 import platform
 import shutil
 import signal
@@ -144,10 +145,11 @@ class Bench:
             if os.path.exists(db + suffix):
                 os.remove(db + suffix)
         http_port = free_port()
+        metrics_port = free_port()
         # LDIS_BENCH_WRAP="perf record -g -o perf.data --" profiles ldisd in a scenario.
         argv = os.environ.get("LDIS_BENCH_WRAP", "").split() + [os.path.join(self.build, "app", "ldisd"), "--config", os.path.join(HERE, "config", "ldisd.toml"),
                 "--set", f"mqtt.uri={self.uri}", "--set", f"store.path={db}", "--set", "log.level=warn",
-                "--set", f"http.listen=127.0.0.1:{http_port}", "--set", "http.metrics_listen=127.0.0.1:0", "--set", f"mqtt.client_id=bench-{name}",
+                "--set", f"http.listen=127.0.0.1:{http_port}", "--set", f"http.metrics_listen=127.0.0.1:{metrics_port}", "--set", f"mqtt.client_id=bench-{name}",
                 "--set", f"email.smtp_url=maildir:{os.path.join(self.work, 'mail-' + name)}",
                 "--set", "dispatch.channels=email"]
         if partners:
@@ -167,6 +169,7 @@ class Bench:
                 raise RuntimeError(f"ldisd ({name}) did not become healthy; see {self.work}/ldisd-{name}.log")
             time.sleep(0.1)
         p.db = db
+        p.metrics_port = metrics_port
         return p
 
 
@@ -253,6 +256,37 @@ def scenario_memory(bench, rate, seconds):
             "samples": samples}
 
 
+def stages(port):
+    """ldisd's stage histograms (ldis_stage_seconds in /metrics): per stage, how many, the
+    mean, and the p50 and p99 as the upper bound of the bucket they fall in (ms)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    buckets, sums, counts = {}, {}, {}
+    for line in text.splitlines():
+        m = re.match(r'ldis_stage_seconds_(bucket|sum|count)\{stage="(\w+)"(?:,le="([^"]+)")?\} (\S+)', line)
+        if not m:
+            continue
+        kind, stage, le, value = m.groups()
+        if kind == "bucket":
+            buckets.setdefault(stage, []).append((float("inf") if le == "+Inf" else float(le), float(value)))
+        elif kind == "sum":
+            sums[stage] = float(value)
+        else:
+            counts[stage] = float(value)
+    out = {}
+    for stage, bs in buckets.items():
+        n = counts.get(stage, 0)
+        if not n:
+            continue
+        def q(p):
+            for le, c in bs:
+                if c >= p * n:
+                    return le * 1000
+            return None
+        out[stage] = {"count": int(n), "mean_ms": sums[stage] / n * 1000, "p50_le_ms": q(.5), "p99_le_ms": q(.99)}
+    return out
+
+
 def scenario_latency(bench, alerts, rate, red_every, recipients):
     partners = os.path.join(bench.work, "partners-latency.toml")
     write_partners(partners, recipients)
@@ -271,6 +305,8 @@ def scenario_latency(bench, alerts, rate, red_every, recipients):
         settled = count_lines(journal)
         time.sleep(0.5)
     peak = rss_kib(p.pid, "VmHWM")
+    time.sleep(2.1)  # /metrics is built at most every 2 s
+    stage_times = stages(p.metrics_port)
     bench.stop(p)
     bench.stop(sink)
     sent = {m["alert"]: m["sent_at"] for m in read_jsonl(mapping) if m["alert"]}
@@ -294,7 +330,7 @@ def scenario_latency(bench, alerts, rate, red_every, recipients):
             "alerts_opened": len(sent), "alerts_complete": complete, "receipts": res,
             "first_email_ms": {"p50": pct(first, .5), "p95": pct(first, .95), "p99": pct(first, .99)},
             "all_emails_ms": {"p50": pct(last, .5), "p95": pct(last, .95), "p99": pct(last, .99)},
-            "ldisd_peak_rss_kib": peak, "first_email_ms_in_order": timeline}
+            "ldisd_peak_rss_kib": peak, "stages": stage_times, "first_email_ms_in_order": timeline}
 
 
 def scenario_fanout(bench, recipients, connections):
@@ -401,6 +437,10 @@ def table(doc):
         v = lat[key]
         lines.append(f"{label:<40}" + "".join(f"{(v[p] if v[p] is not None else float('nan')):>9.1f}"
                                                for p in ("p50", "p95", "p99")))
+    if lat.get("stages"):
+        lines += [f"{'  where the time goes (ldisd, /metrics)':<40}{'mean ms':>9}{'p50 <=':>9}{'p99 <=':>9}{'count':>9}"]
+        for stage, v in lat["stages"].items():
+            lines.append(f"{'  ' + stage:<40}{v['mean_ms']:>9.3f}{v['p50_le_ms']:>9.2f}{v['p99_le_ms']:>9.2f}{v['count']:>9}")
     f = s["fanout"]
     lines += ["", f"fan-out: one red alert to {f['recipients']} email recipients over {f['smtp_connections']} "
                   f"SMTP connections ({f['message_bytes']} bytes each)",

@@ -1,5 +1,9 @@
 #include "ldis/engine/intake.hpp"
 
+#include <chrono>
+
+#include "ldis/engine/stages.hpp"
+
 #include <spdlog/spdlog.h>
 #include <boost/json.hpp>
 
@@ -48,7 +52,9 @@ std::shared_ptr<const ReportValidator> Intake::validator() const {
 Result<IntakeOutcome> Intake::Submit(std::string_view payload, std::string_view channel,
                                      std::string_view topic_source, Trust trust) {
     const auto v = validator();
+    const auto validating = std::chrono::steady_clock::now();
     Validation validation = v->Validate(payload, topic_source);
+    Observe(Stage::kValidate, std::chrono::steady_clock::now() - validating);
     IntakeOutcome outcome;
     if (!validation.ok()) {
         counters_.rejected.fetch_add(1, std::memory_order_relaxed);

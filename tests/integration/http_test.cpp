@@ -158,6 +158,31 @@ TEST_F(HttpTest, ReportsGoThroughTheSameIntakeWithABearerToken) {
         },
         std::chrono::seconds(10)))
         << HttpRequest("GET", daemon_->metrics_url() + "/metrics").body;
+    // And each stage of the reports' path, from validation to the email's SMTP transaction,
+    // has its histogram (issue 14): counted, with buckets that add up to the count. (The
+    // receipt's stage is the broker's: these came over HTTP.)
+    ASSERT_TRUE(ldis::test::Eventually(
+        [&] {
+            const auto m = HttpRequest("GET", daemon_->metrics_url() + "/metrics").body;
+            for (const char* stage :
+                 {"validate", "writer_queue", "pipeline", "commit", "handoff", "render", "smtp"}) {
+                const std::string count =
+                    std::string("ldis_stage_seconds_count{stage=\"") + stage + "\"} ";
+                const auto at = m.find(count);
+                if (at == std::string::npos || m.compare(at + count.size(), 2, "0\n") == 0)
+                    return false;
+                const std::string inf =
+                    std::string("ldis_stage_seconds_bucket{stage=\"") + stage + "\",le=\"+Inf\"} ";
+                const auto inf_at = m.find(inf);
+                if (inf_at == std::string::npos ||
+                    m.substr(inf_at + inf.size(), m.find('\n', inf_at) - inf_at - inf.size()) !=
+                        m.substr(at + count.size(), m.find('\n', at) - at - count.size()))
+                    return false;
+            }
+            return true;
+        },
+        std::chrono::seconds(10)))
+        << HttpRequest("GET", daemon_->metrics_url() + "/metrics").body;
 }
 
 TEST_F(HttpTest, AckLinkConfirmsOnGetAndRecordsOnPost) {

@@ -1,6 +1,8 @@
 // /healthz and /metrics (Prometheus text, built at most every 2 s).
 #include "server_impl.hpp"
 
+#include "ldis/engine/stages.hpp"
+
 namespace ldis::web {
 
 Response Server::Impl::Health() {
@@ -118,6 +120,7 @@ std::string Server::Impl::MetricsText() {
            "http.max_connections, or no descriptor left.\n"
            "# TYPE ldis_http_refused_total counter\n"
         << "ldis_http_refused_total " << refused_total_.load() << "\n";
+    out << engine::StagesPrometheus();
     return out.str();
 }
 

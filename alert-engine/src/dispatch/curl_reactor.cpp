@@ -192,6 +192,12 @@ void Dispatcher::Impl::Post(std::unique_ptr<Transfer> t, const std::string& url,
 void Dispatcher::Impl::Finished(Transfer& t, CURLcode result) {
     long code = 0;
     curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &code);
+    if (t.protocol == Protocol::kSmtp || t.protocol == Protocol::kWebhook) {
+        curl_off_t took_us = 0;
+        curl_easy_getinfo(t.easy, CURLINFO_TOTAL_TIME_T, &took_us);
+        Observe(t.protocol == Protocol::kSmtp ? Stage::kSmtp : Stage::kWebhook,
+                std::chrono::microseconds(took_us));
+    }
     const std::int64_t id = t.item.id;
     const std::string curl_error =
         t.error[0] != '\0' ? std::string(t.error) : std::string(curl_easy_strerror(result));

@@ -76,6 +76,10 @@ void Dispatcher::Impl::Start() {
 }
 
 void Dispatcher::Impl::Wake() {
+    // The hand-off is timed from the first commit not yet claimed.
+    std::int64_t none = 0;
+    woken_at_ns_.compare_exchange_strong(
+        none, std::chrono::steady_clock::now().time_since_epoch().count());
     net::post(io_, [this] {
         wake_pending_ = true;
         Pump();
@@ -135,6 +139,12 @@ void Dispatcher::Impl::OnClaimed(Result<std::vector<OutboxItem>> claimed, std::s
         return;
     }
     auto& items = claimed.value();
+    if (!items.empty()) {
+        if (const std::int64_t woken = woken_at_ns_.exchange(0); woken != 0) {
+            Observe(Stage::kHandoff, std::chrono::steady_clock::now().time_since_epoch() -
+                                         std::chrono::steady_clock::duration(woken));
+        }
+    }
     for (auto& item : items) Send(std::move(item));
     if (items.size() == asked || wake_pending_) {
         Pump();

@@ -5,6 +5,7 @@
 // curl multi handle driven by the io_context). What an answer means is channels.cpp's.
 
 #include "ldis/engine/dispatcher.hpp"
+#include "ldis/engine/stages.hpp"
 
 #include "ldis/engine/channels.hpp"
 #include "ldis/engine/wire.hpp"
@@ -162,6 +163,8 @@ private:
     void Flush();
 
     net::io_context& io_;
+    // When a commit first queued deliveries not yet claimed (steady clock, ns; 0: none).
+    std::atomic<std::int64_t> woken_at_ns_{0};
     Store& store_;
     DispatcherOptions options_;
     std::shared_ptr<Impl*> self_ = std::make_shared<Impl*>(this);  // see SendMqtt

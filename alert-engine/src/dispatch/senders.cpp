@@ -113,9 +113,11 @@ void Dispatcher::Impl::LaunchWaitingSmtp() {
 }
 
 void Dispatcher::Impl::LaunchSmtp(OutboxItem item) {
+    const auto rendering = std::chrono::steady_clock::now();
     const EmailMessage m = RenderEmail(options_.templates, item, ContextFor(item));
     auto t = NewTransfer(std::move(item), Protocol::kSmtp);
     t->upload = m.ToMime(options_.from, t->item.address, NowMs());
+    Observe(Stage::kRender, std::chrono::steady_clock::now() - rendering);
     CURL* e = t->easy;
     curl_easy_setopt(e, CURLOPT_URL, options_.smtp_url.c_str());
     const std::string from = "<" + EmailAddressOf(options_.from) + ">";
@@ -149,7 +151,10 @@ void Dispatcher::Impl::SendWebhook(OutboxItem item) {
     const MessageContext context = ContextFor(item);
     auto t = NewTransfer(std::move(item), Protocol::kWebhook);
     t->format = c->format;
-    t->upload = WebhookBody(options_.templates, c->format, t->item, context);
+    {
+        StageTimer render(Stage::kRender);
+        t->upload = WebhookBody(options_.templates, c->format, t->item, context);
+    }
     const std::int64_t now_s = NowMs() / 1000;
     std::vector<std::string> headers = {
         "Idempotency-Key: " + IdempotencyKey(t->item),

@@ -136,6 +136,7 @@ private:
         const Report* report;
         std::string_view channel;
         std::promise<Result<StoredReport>> promise;
+        std::chrono::steady_clock::time_point queued_at = std::chrono::steady_clock::now();
     };
 
     void Migrate();

@@ -5,6 +5,7 @@
 #include "ldis/engine/report_store.hpp"
 
 #include "ldis/engine/pipeline.hpp"
+#include "ldis/engine/stages.hpp"
 #include "ldis/engine/wire.hpp"
 
 #include <fcntl.h>

@@ -161,6 +161,8 @@ void ReportStore::Impl::Commit(const std::vector<Pending*>& batch) {
     results.reserve(batch.size());
     const std::int64_t first_seq = next_seq_;
     std::string failure;
+    const auto begun = std::chrono::steady_clock::now();
+    for (const Pending* p : batch) Observe(Stage::kWriterQueue, begun - p->queued_at);
     {
         Transaction tx(writer_);
         int rc = tx.begun();
@@ -194,8 +196,10 @@ void ReportStore::Impl::Commit(const std::vector<Pending*>& batch) {
                 audit_.push_back({now, "ldisd", "report.accepted", reference,
                                   "{\"id\":\"" + r.id + "\",\"channel\":\"" +
                                       std::string(batch[i]->channel) + "\"}"});
-                if (batch_grading_)
+                if (batch_grading_) {
+                    StageTimer pipeline(Stage::kPipeline);
                     rc = GradeNew(r, seq, reference, now, *batch_grading_, results.back());
+                }
                 if (rc == SQLITE_OK) rc = FlushAudit();
             } else {
                 StatementUse find(find_reference_);
@@ -207,7 +211,10 @@ void ReportStore::Impl::Commit(const std::vector<Pending*>& batch) {
                 GradeOf(r.id, results.back());
             }
         }
-        if (rc == SQLITE_OK) rc = tx.Commit();
+        if (rc == SQLITE_OK) {
+            StageTimer commit(Stage::kCommit);
+            rc = tx.Commit();
+        }
         if (rc != SQLITE_OK) failure = writer_.Describe(rc);
     }
     if (!failure.empty()) {
