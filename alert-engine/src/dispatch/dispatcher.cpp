@@ -71,6 +71,32 @@ void Dispatcher::Impl::Start() {
         spdlog::info("dispatch: {} deliveries in flight at the last stop will be sent again",
                      recovered.value());
     store_.SetOutboxListener([this] { Wake(); });
+    // The deliveries a commit queued are claimed by the writer right after it, as many as
+    // there is room for: the first email of a red alert does not wait for a claim of its own.
+    store_.SetClaimAtCommit(
+        [this] {
+            const std::size_t busy = std::min(in_flight_.load(), options_.max_in_flight);
+            return stopping_.load() ? std::size_t{0} : options_.max_in_flight - busy;
+        },
+        [this](Result<std::vector<OutboxItem>> claimed, std::size_t asked) {
+            const auto committed = std::chrono::steady_clock::now();
+            net::post(io_, [this, asked, committed, claimed = std::move(claimed)]() mutable {
+                if (stopping_) return;
+                if (!claimed.ok()) {
+                    spdlog::error("dispatch: cannot claim deliveries: {}", claimed.error().message);
+                    ArmDue(NowMs() + 1000);
+                    return;
+                }
+                auto& items = claimed.value();
+                if (!items.empty())
+                    Observe(Stage::kHandoff, std::chrono::steady_clock::now() - committed);
+                for (auto& item : items) Send(std::move(item));
+                if (items.size() >= asked) {
+                    wake_pending_ = true;  // more may be due: claim the rest in turn
+                    Pump();
+                }
+            });
+        });
     net::post(io_, [this] { Pump(); });
     ScheduleEscalation();
 }
@@ -89,6 +115,7 @@ void Dispatcher::Impl::Wake() {
 void Dispatcher::Impl::Stop(std::function<void()> done) {
     stopping_ = true;
     store_.SetOutboxListener({});
+    store_.SetClaimAtCommit({}, {});
     due_timer_.cancel();
     escalation_timer_.cancel();
     curl_timer_.cancel();
@@ -118,7 +145,8 @@ void Dispatcher::Impl::SetPartners(std::shared_ptr<const Partners> partners) {
 // Takes what is due from the outbox, in batches, while there is room.
 void Dispatcher::Impl::Pump() {
     if (stopping_ || claiming_) return;
-    const std::size_t room = options_.max_in_flight - std::min(in_flight_, options_.max_in_flight);
+    const std::size_t room =
+        options_.max_in_flight - std::min(in_flight_.load(), options_.max_in_flight);
     // Refill in batches: one claim (one commit) for many deliveries.
     if (room == 0 || (in_flight_ > 0 && room < options_.max_in_flight / 4)) return;
     claiming_ = true;

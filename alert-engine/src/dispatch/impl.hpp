@@ -182,14 +182,14 @@ private:
     std::unordered_map<std::int64_t, std::int64_t> version_created_;  // in flight: id -> ms
     std::string maildir_;
     std::optional<NotifyKey> notify_key_;
-    std::size_t in_flight_ = 0;
-    std::deque<OutboxItem> smtp_waiting_;  // claimed emails waiting for a connection
-    std::size_t smtp_active_ = 0;          // emails handed to libcurl
+    std::atomic<std::size_t> in_flight_{0};  // written on the io thread; read by the writer
+    std::deque<OutboxItem> smtp_waiting_;    // claimed emails waiting for a connection
+    std::size_t smtp_active_ = 0;            // emails handed to libcurl
     bool claiming_ = false;
     bool wake_pending_ = false;
     bool flushing_ = false;
     bool flush_armed_ = false;
-    bool stopping_ = false;
+    std::atomic<bool> stopping_{false};  // read by the writer thread too (the claim at commit)
     std::function<void()> on_flushed_;
     DispatchCounters counters_;
 };

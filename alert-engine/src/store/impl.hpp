@@ -58,6 +58,9 @@ public:
     Result<int> EndSession(const std::string& id_hash, std::int64_t now);
 
     void SetOutboxListener(std::function<void()> listener);
+    void SetClaimAtCommit(
+        std::function<std::size_t()> room,
+        std::function<void(Result<std::vector<OutboxItem>>, std::size_t)> claimed);
 
     // Queues `job` for the writer thread and returns at once; false when closing.
     bool Post(std::function<void()> job);
@@ -241,6 +244,9 @@ private:
     // Tells the writer's listener, outside any lock, that the outbox has new rows.
     void NotifyOutbox();
 
+    // ClaimOnWriter committed without waiting for the disk (see ClaimDue).
+    Result<std::vector<OutboxItem>> ClaimRelaxed(std::int64_t now, std::size_t limit);
+
     Result<std::vector<OutboxItem>> ClaimOnWriter(std::int64_t now, std::size_t limit);
 
     Result<int> CompleteOnWriter(const std::vector<DeliveryOutcome>& outcomes, std::int64_t now);
@@ -272,8 +278,10 @@ private:
     std::deque<Pending*> queue_;
     std::deque<std::function<void()>> jobs_;
     bool closing_ = false;
-    std::function<void()> outbox_listener_;  // guarded by mutex_
-    int outbox_added_ = 0;                   // rows queued by the transaction in hand
+    std::function<void()> outbox_listener_;    // guarded by mutex_
+    std::function<std::size_t()> claim_room_;  // guarded by mutex_
+    std::function<void(Result<std::vector<OutboxItem>>, std::size_t)> claimed_;  // mutex_
+    int outbox_added_ = 0;  // rows queued by the transaction in hand
     std::string ack_key_;
     std::mt19937_64 rng_{std::random_device{}()};
     std::thread thread_;

@@ -11,18 +11,20 @@ namespace ldis::engine {
 // The next full commit's fsync covers it, as the WAL is written in order.
 void ReportStore::Impl::ClaimDue(std::int64_t now, std::size_t limit,
                                  std::function<void(Result<std::vector<OutboxItem>>)> done) {
-    if (!Post([this, now, limit, done] {
-            const bool relax = options_.synchronous == Synchronous::kFull ||
-                               options_.synchronous == Synchronous::kExtra;
-            if (relax)
-                sqlite3_exec(writer_.get(), "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr);
-            auto claimed = ClaimOnWriter(now, limit);
-            if (relax)
-                sqlite3_exec(writer_.get(), SynchronousPragma(options_.synchronous), nullptr,
-                             nullptr, nullptr);
-            done(std::move(claimed));
-        }))
+    if (!Post([this, now, limit, done] { done(ClaimRelaxed(now, limit)); }))
         done(Error{"the store is closing"});
+}
+
+Result<std::vector<OutboxItem>> ReportStore::Impl::ClaimRelaxed(std::int64_t now,
+                                                                std::size_t limit) {
+    const bool relax =
+        options_.synchronous == Synchronous::kFull || options_.synchronous == Synchronous::kExtra;
+    if (relax) sqlite3_exec(writer_.get(), "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr);
+    auto claimed = ClaimOnWriter(now, limit);
+    if (relax)
+        sqlite3_exec(writer_.get(), SynchronousPragma(options_.synchronous), nullptr, nullptr,
+                     nullptr);
+    return claimed;
 }
 
 void ReportStore::Impl::Complete(std::vector<DeliveryOutcome> outcomes, std::int64_t now,

@@ -58,6 +58,14 @@ void ReportStore::Impl::SetOutboxListener(std::function<void()> listener) {
     outbox_listener_ = std::move(listener);
 }
 
+void ReportStore::Impl::SetClaimAtCommit(
+    std::function<std::size_t()> room,
+    std::function<void(Result<std::vector<OutboxItem>>, std::size_t)> claimed) {
+    std::lock_guard lock(mutex_);
+    claim_room_ = std::move(room);
+    claimed_ = std::move(claimed);
+}
+
 // Queues `job` for the writer thread and returns at once; false when closing.
 bool ReportStore::Impl::Post(std::function<void()> job) {
     {
@@ -255,9 +263,17 @@ void ReportStore::Impl::NotifyOutbox() {
     if (outbox_added_ == 0) return;
     outbox_added_ = 0;
     std::function<void()> listener;
+    std::function<std::size_t()> room;
+    std::function<void(Result<std::vector<OutboxItem>>, std::size_t)> claimed;
     {
         std::lock_guard lock(mutex_);
         listener = outbox_listener_;
+        room = claim_room_;
+        claimed = claimed_;
+    }
+    // Claimed here, on the writer, right after the commit: no second trip for the dispatcher.
+    if (room && claimed) {
+        if (const std::size_t n = room(); n > 0) return claimed(ClaimRelaxed(NowMs(), n), n);
     }
     if (listener) listener();
 }

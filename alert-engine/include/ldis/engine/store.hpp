@@ -251,6 +251,14 @@ public:
 
     // Called on the writer thread after a commit that queued deliveries. Must not block.
     virtual void SetOutboxListener(std::function<void()> listener) = 0;
+    // Claims at the commit: after a commit that queued deliveries, up to room() of the due
+    // ones are claimed at once on the writer thread, as ClaimDue would, and handed to
+    // `claimed` (on the writer thread; it must not block), so that a red alert's first
+    // email does not wait for a second trip to the writer. The listener is called instead
+    // when room() is 0 or none is set. Unset with empty functions.
+    virtual void SetClaimAtCommit(
+        std::function<std::size_t()> room,
+        std::function<void(Result<std::vector<OutboxItem>>, std::size_t asked)> claimed) = 0;
     // Jobs on the writer thread that return at once; `done` runs on the writer thread
     // with the outcome, and must not block.
     // Claims up to `limit` deliveries due by `now_ms`: each becomes "sending", attempts+1.
