@@ -30,18 +30,6 @@ std::size_t Tolerance(std::size_t length) {
     return 0;
 }
 
-bool MatchesPattern(const std::string& squashed, const std::string& pattern) {
-    if (pattern.size() > 1 && pattern.front() == '*') {
-        const std::string tail = Squash(pattern.substr(1));
-        return squashed.size() > tail.size() && squashed.ends_with(tail);
-    }
-    if (pattern.size() > 1 && pattern.back() == '*') {
-        const std::string head = Squash(pattern.substr(0, pattern.size() - 1));
-        return squashed.size() > head.size() && squashed.starts_with(head);
-    }
-    return squashed == Squash(pattern);
-}
-
 }  // namespace
 
 Substances Substances::LoadFile(const std::string& path) {
@@ -104,6 +92,7 @@ Substances Substances::Parse(std::string_view toml_text, const std::string& orig
             throw std::runtime_error(where(node) + ": families." + id + " lists no names");
         if (f.label.empty()) f.label = id;
         out.families_.push_back(std::move(f));
+        out.Reindex();
     }
     // A name in two families would make correlation depend on the order of this file.
     for (std::size_t i = 0; i < out.families_.size(); ++i) {
@@ -155,30 +144,52 @@ bool Substances::IsBoughtByName(std::string_view product) const {
                        [&](const auto& entry) { return entry.second == product; });
 }
 
+void Substances::Reindex() {
+    names_.clear();
+    patterns_.clear();
+    for (std::size_t f = 0; f < families_.size(); ++f) {
+        for (std::size_t n = 0; n < families_[f].names.size(); ++n)
+            names_.push_back({Squash(families_[f].names[n]), f, n});
+        for (const auto& p : families_[f].patterns) {
+            using Kind = IndexedPattern::Kind;
+            if (p.size() > 1 && p.front() == '*')
+                patterns_.push_back({Squash(p.substr(1)), Kind::kSuffix, f});
+            else if (p.size() > 1 && p.back() == '*')
+                patterns_.push_back({Squash(p.substr(0, p.size() - 1)), Kind::kPrefix, f});
+            else
+                patterns_.push_back({Squash(p), Kind::kWhole, f});
+        }
+    }
+}
+
 const Family* Substances::FamilyOf(std::string_view name) const {
     const std::string s = Squash(name);
     if (s.empty()) return nullptr;
-    for (const auto& f : families_) {
-        for (const auto& n : f.names) {
-            if (Squash(n) == s) return &f;
-        }
+    for (const auto& n : names_) {
+        if (n.squashed == s) return &families_[n.family];
     }
-    for (const auto& f : families_) {
-        for (const auto& p : f.patterns) {
-            if (MatchesPattern(s, p)) return &f;
-        }
+    using Kind = IndexedPattern::Kind;
+    for (const auto& p : patterns_) {
+        const bool matches = p.kind == Kind::kWhole
+                                 ? s == p.squashed
+                                 : s.size() > p.squashed.size() &&
+                                       (p.kind == Kind::kSuffix ? s.ends_with(p.squashed)
+                                                                : s.starts_with(p.squashed));
+        if (matches) return &families_[p.family];
     }
     // Misspellings: the nearest name within its tolerance, most dangerous family first.
     const Family* best = nullptr;
     std::size_t best_distance = 3;
-    for (const auto& f : families_) {
-        for (const auto& n : f.names) {
-            const std::string target = Squash(n);
-            const std::size_t d = EditDistance(s, target);
-            if (d <= Tolerance(target.size()) && d < best_distance) {
-                best = &f;
-                best_distance = d;
-            }
+    for (const auto& n : names_) {
+        // Cheap bounds first: lengths further apart than the tolerance cannot match.
+        const std::size_t tolerance = Tolerance(n.squashed.size());
+        const std::size_t gap = s.size() > n.squashed.size() ? s.size() - n.squashed.size()
+                                                             : n.squashed.size() - s.size();
+        if (gap > tolerance || gap >= best_distance) continue;
+        const std::size_t d = EditDistance(s, n.squashed);
+        if (d <= tolerance && d < best_distance) {
+            best = &families_[n.family];
+            best_distance = d;
         }
     }
     return best;
@@ -187,10 +198,8 @@ const Family* Substances::FamilyOf(std::string_view name) const {
 std::string Substances::KnownName(std::string_view name) const {
     const std::string s = Squash(name);
     if (s.empty()) return {};
-    for (const auto& f : families_) {
-        for (const auto& n : f.names) {
-            if (Squash(n) == s) return n;
-        }
+    for (const auto& n : names_) {
+        if (n.squashed == s) return families_[n.family].names[n.name];
     }
     return {};
 }

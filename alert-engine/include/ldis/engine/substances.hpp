@@ -43,8 +43,24 @@ public:
     const Family* MoreDangerous(const Family* a, const Family* b) const;
 
 private:
+    // The names and patterns squashed once, when loaded (not at every lookup: FamilyOf runs
+    // for every substance of every report), in the order of danger and of the file.
+    void Reindex();
+    struct IndexedName {
+        std::string squashed;
+        std::size_t family;
+        std::size_t name;  // in families_[family].names
+    };
+    struct IndexedPattern {
+        std::string squashed;                               // without its '*'
+        enum class Kind { kSuffix, kPrefix, kWhole } kind;  // "*tail", "head*", or neither
+        std::size_t family;
+    };
+
     std::vector<Family> families_;
     std::vector<std::pair<std::string, std::string>> street_names_;  // configured spellings
+    std::vector<IndexedName> names_;
+    std::vector<IndexedPattern> patterns_;
 };
 
 }  // namespace ldis::engine
