@@ -36,7 +36,7 @@ bool LooksLikeUuid(std::string_view id) {
 
 }  // namespace
 
-Intake::Intake(std::shared_ptr<const ReportValidator> validator, Store& store)
+Intake::Intake(std::shared_ptr<const ReportValidator> validator, ReportIntake& store)
     : validator_(std::move(validator)), store_(store) {}
 
 void Intake::SetValidator(std::shared_ptr<const ReportValidator> validator) {

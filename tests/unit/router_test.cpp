@@ -20,48 +20,53 @@ Router<std::string> Table() {
     return r;
 }
 
+// A found handler points into its table, which must outlive it: each test keeps one.
 TEST(RouterTest, ALiteralPathFindsItsHandler) {
-    const auto found = Table().Find("GET", "/healthz");
+    const auto table = Table();
+    const auto found = table.Find("GET", "/healthz");
     ASSERT_NE(found.handler, nullptr);
     EXPECT_EQ(*found.handler, "health");
-    EXPECT_EQ(*Table().Find("GET", "/").handler, "home");
-    EXPECT_EQ(*Table().Find("POST", "/api/v1/grading/replay").handler, "replay");
+    EXPECT_EQ(*table.Find("GET", "/").handler, "home");
+    EXPECT_EQ(*table.Find("POST", "/api/v1/grading/replay").handler, "replay");
 }
 
 TEST(RouterTest, NamedSegmentsAreTheParameters) {
-    const auto found = Table().Find("GET", "/api/v1/alerts/KM-2026-0007/cap");
+    const auto table = Table();
+    const auto found = table.Find("GET", "/api/v1/alerts/KM-2026-0007/cap");
     ASSERT_NE(found.handler, nullptr);
     EXPECT_EQ(*found.handler, "cap");
     EXPECT_EQ(found.params["ref"], "KM-2026-0007");
     EXPECT_EQ(found.params["nothing"], "");
-    EXPECT_EQ(*Table().Find("GET", "/api/v1/alerts/KM-2026-0007").handler, "alert");
+    EXPECT_EQ(*table.Find("GET", "/api/v1/alerts/KM-2026-0007").handler, "alert");
     // A named segment is never empty, and matches one segment only.
-    EXPECT_EQ(Table().Find("GET", "/api/v1/alerts/").handler, nullptr);
-    EXPECT_EQ(Table().Find("GET", "/api/v1/alerts/a/b/cap").handler, nullptr);
+    EXPECT_EQ(table.Find("GET", "/api/v1/alerts/").handler, nullptr);
+    EXPECT_EQ(table.Find("GET", "/api/v1/alerts/a/b/cap").handler, nullptr);
 }
 
 TEST(RouterTest, AStarSegmentTakesTheRestOfThePath) {
-    auto found = Table().Find("GET", "/ack/123.1700000000.abc");
+    const auto table = Table();
+    auto found = table.Find("GET", "/ack/123.1700000000.abc");
     ASSERT_NE(found.handler, nullptr);
     EXPECT_EQ(found.params["token"], "123.1700000000.abc");
-    found = Table().Find("POST", "/ack/a/b");
+    found = table.Find("POST", "/ack/a/b");
     ASSERT_NE(found.handler, nullptr);
     EXPECT_EQ(found.params["token"], "a/b");
-    EXPECT_EQ(Table().Find("GET", "/ack/").params["token"], "");
-    EXPECT_EQ(Table().Find("GET", "/ack").handler, nullptr);  // not /ack/
+    EXPECT_EQ(table.Find("GET", "/ack/").params["token"], "");
+    EXPECT_EQ(table.Find("GET", "/ack").handler, nullptr);  // not /ack/
 }
 
 TEST(RouterTest, AKnownPathWithAnotherMethodSaysWhichItTakes) {
-    auto found = Table().Find("GET", "/api/v1/reports");
+    const auto table = Table();
+    auto found = table.Find("GET", "/api/v1/reports");
     EXPECT_EQ(found.handler, nullptr);
     EXPECT_EQ(found.allow, "POST");
-    found = Table().Find("DELETE", "/ack/x");
+    found = table.Find("DELETE", "/ack/x");
     EXPECT_EQ(found.allow, "GET, POST");
     // An unknown path: no handler and nothing allowed (404, not 405).
-    found = Table().Find("GET", "/api/v1/nothing");
+    found = table.Find("GET", "/api/v1/nothing");
     EXPECT_EQ(found.handler, nullptr);
     EXPECT_EQ(found.allow, "");
-    EXPECT_EQ(Table().Find("GET", "/healthz/").allow, "");  // a trailing slash is another path
+    EXPECT_EQ(table.Find("GET", "/healthz/").allow, "");  // a trailing slash is another path
 }
 
 TEST(RouterTest, TheFirstRouteAddedWins) {

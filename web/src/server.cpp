@@ -26,22 +26,18 @@ void Server::Impl::AddRoutes() {
     });
     // The links in messages: GET shows what the link does and a button; POST does it. Link
     // scanners that fetch every link in a message only ever GET.
-    const std::string unsubscribe = std::string(engine::wire::kUnsubscribePath) + "{token*}";
-    routes_.Add({"GET", "POST"}, unsubscribe, [this](Call& c) {
-        Blocking(
-            [this, token = c.params["token"], record = c.req.method() == http::verb::post] {
-                return FromWeb(links_.Unsubscribe(token, record));
-            },
-            std::move(c.reply));
-    });
-    const std::string ack = std::string(engine::wire::kAckPath) + "{token*}";
-    routes_.Add({"GET", "POST"}, ack, [this](Call& c) {
-        Blocking(
-            [this, token = c.params["token"], record = c.req.method() == http::verb::post] {
-                return FromWeb(links_.Acknowledge(token, record));
-            },
-            std::move(c.reply));
-    });
+    using LinkPage = WebResponse (LinkPages::*)(const std::string&, bool) const;
+    for (const auto& [prefix, page] :
+         {std::pair<std::string_view, LinkPage>{engine::wire::kUnsubscribePath,
+                                                &LinkPages::Unsubscribe},
+          std::pair<std::string_view, LinkPage>{engine::wire::kAckPath, &LinkPages::Acknowledge}}) {
+        routes_.Add({"GET", "POST"}, std::string(prefix) + "{token*}", [this, page](Call& c) {
+            Blocking([this, page, token = c.params["token"],
+                      record = c.req.method() ==
+                               http::verb::post] { return FromWeb((links_.*page)(token, record)); },
+                     std::move(c.reply));
+        });
+    }
     routes_.Add({"GET"}, "/api/v1/schema/report", [this](Call& c) {
         std::ifstream in(services_.schema_path, std::ios::binary);
         std::string schema((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

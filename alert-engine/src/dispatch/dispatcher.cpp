@@ -19,7 +19,7 @@ void DispatchCounters::ObserveLatency(std::int64_t ms) {
                              std::memory_order_relaxed);
 }
 
-Dispatcher::Impl::Impl(net::io_context& io, Store& store, DispatcherOptions options)
+Dispatcher::Impl::Impl(net::io_context& io, Outbox& store, DispatcherOptions options)
     : io_(io),
       store_(store),
       options_(std::move(options)),
@@ -81,20 +81,7 @@ void Dispatcher::Impl::Start() {
         [this](Result<std::vector<OutboxItem>> claimed, std::size_t asked) {
             const auto committed = std::chrono::steady_clock::now();
             net::post(io_, [this, asked, committed, claimed = std::move(claimed)]() mutable {
-                if (stopping_) return;
-                if (!claimed.ok()) {
-                    spdlog::error("dispatch: cannot claim deliveries: {}", claimed.error().message);
-                    ArmDue(NowMs() + 1000);
-                    return;
-                }
-                auto& items = claimed.value();
-                if (!items.empty())
-                    Observe(Stage::kHandoff, std::chrono::steady_clock::now() - committed);
-                for (auto& item : items) Send(std::move(item));
-                if (items.size() >= asked) {
-                    wake_pending_ = true;  // more may be due: claim the rest in turn
-                    Pump();
-                }
+                OnClaimed(std::move(claimed), asked, false, committed);
             });
         });
     net::post(io_, [this] { Pump(); });
@@ -153,13 +140,15 @@ void Dispatcher::Impl::Pump() {
     wake_pending_ = false;
     store_.ClaimDue(NowMs(), room, [this, room](Result<std::vector<OutboxItem>> claimed) {
         net::post(io_, [this, room, claimed = std::move(claimed)]() mutable {
-            OnClaimed(std::move(claimed), room);
+            OnClaimed(std::move(claimed), room, true, std::nullopt);
         });
     });
 }
 
-void Dispatcher::Impl::OnClaimed(Result<std::vector<OutboxItem>> claimed, std::size_t asked) {
-    claiming_ = false;
+void Dispatcher::Impl::OnClaimed(Result<std::vector<OutboxItem>> claimed, std::size_t asked,
+                                 bool by_pump,
+                                 std::optional<std::chrono::steady_clock::time_point> committed) {
+    if (by_pump) claiming_ = false;
     if (stopping_) return;
     if (!claimed.ok()) {
         spdlog::error("dispatch: cannot claim deliveries: {}", claimed.error().message);
@@ -168,15 +157,20 @@ void Dispatcher::Impl::OnClaimed(Result<std::vector<OutboxItem>> claimed, std::s
     }
     auto& items = claimed.value();
     if (!items.empty()) {
-        if (const std::int64_t woken = woken_at_ns_.exchange(0); woken != 0) {
-            Observe(Stage::kHandoff, std::chrono::steady_clock::now().time_since_epoch() -
-                                         std::chrono::steady_clock::duration(woken));
+        // The hand-off: from the commit that queued them (a claim at the commit), or from the
+        // first commit not yet claimed (a pump's claim).
+        if (!committed) {
+            if (const std::int64_t woken = woken_at_ns_.exchange(0); woken != 0)
+                committed = std::chrono::steady_clock::time_point(
+                    std::chrono::steady_clock::duration(woken));
         }
+        if (committed) Observe(Stage::kHandoff, std::chrono::steady_clock::now() - *committed);
     }
     for (auto& item : items) Send(std::move(item));
-    if (items.size() == asked || wake_pending_) {
+    if (items.size() >= asked || wake_pending_) {
+        wake_pending_ = true;  // a full claim: more may be due, claimed in turn
         Pump();
-    } else {
+    } else if (by_pump) {
         const auto next = store_.NextDueMs();
         if (next) ArmDue(*next);
     }
@@ -280,7 +274,7 @@ void Dispatcher::Impl::Flush() {
     });
 }
 
-Dispatcher::Dispatcher(net::io_context& io, Store& store, DispatcherOptions options)
+Dispatcher::Dispatcher(net::io_context& io, Outbox& store, DispatcherOptions options)
     : impl_(std::make_unique<Impl>(io, store, std::move(options))) {}
 Dispatcher::~Dispatcher() = default;
 void Dispatcher::Start() {

@@ -51,7 +51,7 @@ using namespace dispatch_detail;  // NOLINT(google-build-using-namespace): priva
 
 class Dispatcher::Impl {
 public:
-    Impl(net::io_context& io, Store& store, DispatcherOptions options);
+    Impl(net::io_context& io, Outbox& store, DispatcherOptions options);
 
     ~Impl();
 
@@ -115,7 +115,11 @@ private:
     // Takes what is due from the outbox, in batches, while there is room.
     void Pump();
 
-    void OnClaimed(Result<std::vector<OutboxItem>> claimed, std::size_t asked);
+    // Deliveries claimed, by a pump (`by_pump`) or by the writer at the commit that queued
+    // them (`committed`, when it ended): each is sent; a full claim, or a commit meanwhile,
+    // claims again.
+    void OnClaimed(Result<std::vector<OutboxItem>> claimed, std::size_t asked, bool by_pump,
+                   std::optional<std::chrono::steady_clock::time_point> committed);
 
     void ArmDue(std::int64_t at_ms);
 
@@ -165,7 +169,7 @@ private:
     net::io_context& io_;
     // When a commit first queued deliveries not yet claimed (steady clock, ns; 0: none).
     std::atomic<std::int64_t> woken_at_ns_{0};
-    Store& store_;
+    Outbox& store_;
     DispatcherOptions options_;
     std::shared_ptr<Impl*> self_ = std::make_shared<Impl*>(this);  // see SendMqtt
     CURLM* multi_ = nullptr;

@@ -68,7 +68,7 @@ struct DispatchCounters {
 // Wake(), which is thread-safe.
 class Dispatcher {
 public:
-    Dispatcher(boost::asio::io_context& io, Store& store, DispatcherOptions options);
+    Dispatcher(boost::asio::io_context& io, Outbox& store, DispatcherOptions options);
     ~Dispatcher();
     Dispatcher(const Dispatcher&) = delete;
     Dispatcher& operator=(const Dispatcher&) = delete;

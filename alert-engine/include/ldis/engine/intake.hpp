@@ -32,7 +32,7 @@ struct IntakeOutcome {
 // durably, and answer with a receipt. Thread-safe.
 class Intake {
 public:
-    Intake(std::shared_ptr<const ReportValidator> validator, Store& store);
+    Intake(std::shared_ptr<const ReportValidator> validator, ReportIntake& store);
 
     // Validates and stores one payload; blocks until it is committed. Returns an Error
     // when a valid report could not be stored: it must not be acknowledged.
@@ -50,7 +50,7 @@ public:
 private:
     mutable std::mutex validator_mutex_;
     std::shared_ptr<const ReportValidator> validator_;
-    Store& store_;
+    ReportIntake& store_;
     IntakeCounters counters_;
 };
 

@@ -190,64 +190,28 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-// A store of reports, alerts, the outbox, the audit log, tokens and sessions. Every method
-// is thread-safe.
-class Store {
+// A store, seen from each of its callers: the intake writes reports (ReportIntake), the
+// dispatcher works the outbox (Outbox), and everything else (the web server, the daemon,
+// ldisctl) uses the whole Store. Every backend implements all three; each caller depends
+// only on what it uses. Every method is thread-safe.
+
+// Reports in.
+class ReportIntake {
 public:
-    virtual ~Store() = default;
+    virtual ~ReportIntake() = default;
 
     // Thread-safe. Blocks until the report's row is committed, or found already stored
     // (duplicate). Returns an Error, and stores nothing, when the commit fails (disk full,
     // I/O error, closing); the caller must then not acknowledge the report.
     virtual Result<StoredReport> Insert(const Report& report, std::string_view channel) = 0;
+};
 
-    // Thread-safe reads on a separate connection.
-    virtual std::optional<StoredReportRow> Find(std::string_view id) const = 0;
-    virtual std::int64_t CountReports() const = 0;
-    virtual std::vector<std::string> ListIds() const = 0;
-    // The most recently received reports, newest first.
-    virtual std::vector<StoredReportRow> Recent(std::size_t limit) const = 0;
-
-    // Replaces the grading setup (configuration reload). Thread-safe.
-    virtual void SetGrading(std::shared_ptr<const GradingSetup> grading) = 0;
-    // The grading in use (null when none is set). Thread-safe.
-    virtual std::shared_ptr<const GradingSetup> Grading() const = 0;
-    // Every signal with its reports and live alert (what a replay of new rules needs).
-    virtual std::vector<StoredSignal> Signals() const = 0;
-
-    // A coordinator's action on an alert: approve (a draft is issued; an issued
-    // provisional alert is confirmed), update (a new version), cancel. With `wording`,
-    // the sections a coordinator wrote replace the rendered ones in this and every later
-    // version, sent as written. Thread-safe; returns once committed with its audit entry
-    // naming `actor` (and which sections were written), or an Error saying why the action
-    // makes no sense ("cannot approve KM-2026-0007: it is cancelled").
-    // A coordinator sets a signal's level by hand (none, green, amber, red), or lifts the
-    // override with level "": the alert follows, the override holds over new reports until
-    // lifted, and the audit log keeps the reason. Blocks; thread-safe.
-    virtual Result<SignalOverride> Override(std::int64_t signal_id, std::string_view level,
-                                            std::string_view reason, std::string_view actor) = 0;
-    virtual Result<StoredAlert> Act(std::string_view reference, AlertAction action,
-                                    std::string_view actor, const AlertWording& wording = {}) = 0;
-
-    // Expires every issued alert whose valid_until has passed by `now_ms`. Returns the
-    // references expired. Thread-safe.
-    virtual Result<std::vector<std::string>> ExpireDue(std::int64_t now_ms) = 0;
-
-    // Alerts, newest first, and one by reference.
-    virtual std::vector<StoredAlert> Alerts() const = 0;
-    virtual std::optional<StoredAlert> FindAlert(std::string_view reference) const = 0;
-    virtual std::int64_t CountSignals() const = 0;
-    // Alerts matching `filter`, newest first, one page. Thread-safe.
-    virtual AlertPage FindAlerts(const AlertFilter& filter) const = 0;
-    // The whole record of one alert. Thread-safe.
-    virtual std::optional<AlertRecord> FindAlertRecord(std::string_view reference) const = 0;
-
-    // Checks the audit log's hash chain. Returns the number of entries, or an Error
-    // naming the first entry that does not match.
-    virtual Result<std::int64_t> VerifyAudit() const = 0;
-
-    // The outbox (DESIGN §7). Deliveries are written in the transaction that issues,
-    // updates or cancels an alert version, routed by GradingSetup::partners.
+// The outbox (DESIGN §7): deliveries are written in the transaction that issues, updates or
+// cancels an alert version (PlanDeliveries decides them); the dispatcher claims, sends and
+// records them.
+class Outbox {
+public:
+    virtual ~Outbox() = default;
 
     // Called on the writer thread after a commit that queued deliveries. Must not block.
     virtual void SetOutboxListener(std::function<void()> listener) = 0;
@@ -276,6 +240,62 @@ public:
     virtual void EscalateDue(std::int64_t now_ms, std::function<void(Result<int>)> done) = 0;
     // After a crash: deliveries left "sending" are due again at once. Blocks; thread-safe.
     virtual Result<int> RecoverInFlight(std::int64_t now_ms) = 0;
+    // The key that signs acknowledgement tokens: made at the first start, kept in the file.
+    virtual const std::string& AckKey() const = 0;
+    // The earliest next attempt of a queued or retrying delivery, if any. Thread-safe.
+    virtual std::optional<std::int64_t> NextDueMs() const = 0;
+};
+
+// A store of reports, signals, alerts and their versions, the outbox, the audit log,
+// tokens, sessions and settings.
+class Store : public ReportIntake, public Outbox {
+public:
+    ~Store() override = default;
+
+    // Thread-safe reads on a separate connection.
+    virtual std::optional<StoredReportRow> Find(std::string_view id) const = 0;
+    virtual std::int64_t CountReports() const = 0;
+    virtual std::vector<std::string> ListIds() const = 0;
+    // The most recently received reports, newest first.
+    virtual std::vector<StoredReportRow> Recent(std::size_t limit) const = 0;
+
+    // Replaces the grading setup (configuration reload). Thread-safe.
+    virtual void SetGrading(std::shared_ptr<const GradingSetup> grading) = 0;
+    // The grading in use (null when none is set). Thread-safe.
+    virtual std::shared_ptr<const GradingSetup> Grading() const = 0;
+    // Every signal with its reports and live alert (what a replay of new rules needs).
+    virtual std::vector<StoredSignal> Signals() const = 0;
+
+    // A coordinator sets a signal's level by hand (none, green, amber, red), or lifts the
+    // override with level "": the alert follows, the override holds over new reports until
+    // lifted, and the audit log keeps the reason. Blocks; thread-safe.
+    virtual Result<SignalOverride> Override(std::int64_t signal_id, std::string_view level,
+                                            std::string_view reason, std::string_view actor) = 0;
+    // A coordinator's action on an alert: approve (a draft is issued; an issued
+    // provisional alert is confirmed), update (a new version), cancel. With `wording`,
+    // the sections a coordinator wrote replace the rendered ones in this and every later
+    // version, sent as written. Thread-safe; returns once committed with its audit entry
+    // naming `actor` (and which sections were written), or an Error saying why the action
+    // makes no sense ("cannot approve KM-2026-0007: it is cancelled").
+    virtual Result<StoredAlert> Act(std::string_view reference, AlertAction action,
+                                    std::string_view actor, const AlertWording& wording = {}) = 0;
+
+    // Expires every issued alert whose valid_until has passed by `now_ms`. Returns the
+    // references expired. Thread-safe.
+    virtual Result<std::vector<std::string>> ExpireDue(std::int64_t now_ms) = 0;
+
+    // Alerts, newest first, and one by reference.
+    virtual std::vector<StoredAlert> Alerts() const = 0;
+    virtual std::optional<StoredAlert> FindAlert(std::string_view reference) const = 0;
+    virtual std::int64_t CountSignals() const = 0;
+    // Alerts matching `filter`, newest first, one page. Thread-safe.
+    virtual AlertPage FindAlerts(const AlertFilter& filter) const = 0;
+    // The whole record of one alert. Thread-safe.
+    virtual std::optional<AlertRecord> FindAlertRecord(std::string_view reference) const = 0;
+
+    // Checks the audit log's hash chain. Returns the number of entries, or an Error
+    // naming the first entry that does not match.
+    virtual Result<std::int64_t> VerifyAudit() const = 0;
     // Records a partner's acknowledgement of a delivery (idempotent), with an audit entry.
     // Blocks until committed; thread-safe.
     virtual Result<DeliveryRow> Acknowledge(std::int64_t delivery_id, std::string_view actor,
@@ -287,8 +307,6 @@ public:
     // Blocks until committed; thread-safe.
     virtual Result<DeliveryRow> RequestUnsubscribe(std::int64_t delivery_id,
                                                    std::int64_t now_ms) = 0;
-    // The key that signs acknowledgement tokens: made at the first start, kept in the file.
-    virtual const std::string& AckKey() const = 0;
     // A value ldisd keeps between starts in the settings table ("" if never set), and
     // setting it. Both run on the writer; block until done; thread-safe.
     virtual std::string Setting(const std::string& key) = 0;
@@ -297,8 +315,6 @@ public:
     virtual std::vector<DeliveryRow> Deliveries(std::string_view reference) const = 0;
     // One delivery by id. Thread-safe.
     virtual std::optional<DeliveryRow> FindDelivery(std::int64_t id) const = 0;
-    // The earliest next attempt of a queued or retrying delivery, if any. Thread-safe.
-    virtual std::optional<std::int64_t> NextDueMs() const = 0;
     // Deliveries by status. Thread-safe.
     virtual std::map<std::string, std::int64_t> DeliveryCounts() const = 0;
     // Counts for /metrics: alerts by "level/status", deliveries by "channel/status",

@@ -1,0 +1,74 @@
+// The email channel: a maildir (the demo, tests) or SMTP through curl, at most two
+// transfers per connection handed to curl at once.
+#include "../impl.hpp"
+
+namespace ldis::engine {
+
+void Dispatcher::Impl::WriteMaildir(const OutboxItem& item) {
+    const EmailMessage m = RenderEmail(options_.templates, item, ContextFor(item));
+    const std::string mime = m.ToMime(options_.from, item.address, NowMs());
+    std::string name = IdempotencyKey(item);
+    const fs::path tmp = fs::path(maildir_) / "tmp" / (name + ".eml");
+    const fs::path done = fs::path(maildir_) / "new" / (name + ".eml");
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        out << mime;
+        out.flush();
+        if (!out) {
+            return Record(
+                {item.id, DeliveryOutcome::Kind::kRetry, "cannot write " + tmp.string(), -1});
+        }
+    }
+    std::error_code ec;
+    fs::rename(tmp, done, ec);
+    if (ec) return Record({item.id, DeliveryOutcome::Kind::kRetry, ec.message(), -1});
+    Record({item.id, DeliveryOutcome::Kind::kDelivered, "", -1});
+}
+
+// libcurl keeps transfers beyond CURLMOPT_MAX_HOST_CONNECTIONS in a pending list that it
+// walks again and again: with 256 emails handed over at once, a 10,000-email fan-out ran
+// at 3,600/s; with two per connection it runs at ~4,800/s. The rest wait here, claimed
+// (rows `sending`, so sent again after a crash), and are rendered only when they go.
+void Dispatcher::Impl::SendSmtp(OutboxItem item) {
+    smtp_waiting_.push_back(std::move(item));
+    LaunchWaitingSmtp();
+}
+
+void Dispatcher::Impl::LaunchWaitingSmtp() {
+    const std::size_t limit = static_cast<std::size_t>(options_.smtp_connections) * 2;
+    while (!stopping_ && !smtp_waiting_.empty() && smtp_active_ < limit) {
+        OutboxItem item = std::move(smtp_waiting_.front());
+        smtp_waiting_.pop_front();
+        ++smtp_active_;
+        LaunchSmtp(std::move(item));
+    }
+}
+
+void Dispatcher::Impl::LaunchSmtp(OutboxItem item) {
+    const auto rendering = std::chrono::steady_clock::now();
+    const EmailMessage m = RenderEmail(options_.templates, item, ContextFor(item));
+    auto t = NewTransfer(std::move(item), Protocol::kSmtp);
+    t->upload = m.ToMime(options_.from, t->item.address, NowMs());
+    Observe(Stage::kRender, std::chrono::steady_clock::now() - rendering);
+    CURL* e = t->easy;
+    curl_easy_setopt(e, CURLOPT_URL, options_.smtp_url.c_str());
+    const std::string from = "<" + EmailAddressOf(options_.from) + ">";
+    curl_easy_setopt(e, CURLOPT_MAIL_FROM, from.c_str());
+    t->recipients = curl_slist_append(nullptr, ("<" + t->item.address + ">").c_str());
+    curl_easy_setopt(e, CURLOPT_MAIL_RCPT, t->recipients);
+    curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, &Impl::ReadUpload);
+    curl_easy_setopt(e, CURLOPT_READDATA, t.get());
+    curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(t->upload.size()));
+    if (options_.smtp_starttls)
+        curl_easy_setopt(e, CURLOPT_USE_SSL, static_cast<long>(CURLUSESSL_ALL));
+    if (!options_.smtp_username.empty()) {
+        curl_easy_setopt(e, CURLOPT_USERNAME, options_.smtp_username.c_str());
+        curl_easy_setopt(e, CURLOPT_PASSWORD, options_.smtp_password.c_str());
+    }
+    if (!options_.smtp_ca_file.empty())
+        curl_easy_setopt(e, CURLOPT_CAINFO, options_.smtp_ca_file.c_str());
+    Launch(std::move(t));
+}
+
+}  // namespace ldis::engine
