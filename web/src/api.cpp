@@ -424,18 +424,21 @@ void Server::Impl::AddApiRoutes() {
             std::move(c.reply));
     });
     // Coordinators' actions on an alert.
-    for (const auto& [name, action] : {std::pair{"approve", engine::AlertAction::kApprove},
-                                       std::pair{"update", engine::AlertAction::kRevise},
-                                       std::pair{"cancel", engine::AlertAction::kCancel}}) {
-        routes_.Add({"POST"}, std::string("/api/v1/alerts/{ref}/") + name, [this, action](Call& c) {
-            auto body = std::make_shared<std::string>(c.req.body());
-            Authorized(
-                Bearer(c.req), kCoordinator | kAdmin, c.client,
-                [this, ref = c.params["ref"], action, body](const engine::ApiToken& who) {
-                    return ActOn(ref, action, who, *body);
-                },
-                std::move(c.reply));
-        });
+    // (Not a structured binding: clang 14, which builds the fuzzers, cannot capture one.)
+    for (const auto& named : {std::pair{"approve", engine::AlertAction::kApprove},
+                              std::pair{"update", engine::AlertAction::kRevise},
+                              std::pair{"cancel", engine::AlertAction::kCancel}}) {
+        const engine::AlertAction action = named.second;
+        routes_.Add(
+            {"POST"}, std::string("/api/v1/alerts/{ref}/") + named.first, [this, action](Call& c) {
+                auto body = std::make_shared<std::string>(c.req.body());
+                Authorized(
+                    Bearer(c.req), kCoordinator | kAdmin, c.client,
+                    [this, ref = c.params["ref"], action, body](const engine::ApiToken& who) {
+                        return ActOn(ref, action, who, *body);
+                    },
+                    std::move(c.reply));
+            });
     }
 }
 

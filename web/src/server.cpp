@@ -27,11 +27,13 @@ void Server::Impl::AddRoutes() {
     // The links in messages: GET shows what the link does and a button; POST does it. Link
     // scanners that fetch every link in a message only ever GET.
     using LinkPage = WebResponse (LinkPages::*)(const std::string&, bool) const;
-    for (const auto& [prefix, page] :
+    // (Not a structured binding: clang 14, which builds the fuzzers, cannot capture one.)
+    for (const auto& link :
          {std::pair<std::string_view, LinkPage>{engine::wire::kUnsubscribePath,
                                                 &LinkPages::Unsubscribe},
           std::pair<std::string_view, LinkPage>{engine::wire::kAckPath, &LinkPages::Acknowledge}}) {
-        routes_.Add({"GET", "POST"}, std::string(prefix) + "{token*}", [this, page](Call& c) {
+        const LinkPage page = link.second;
+        routes_.Add({"GET", "POST"}, std::string(link.first) + "{token*}", [this, page](Call& c) {
             Blocking([this, page, token = c.params["token"],
                       record = c.req.method() ==
                                http::verb::post] { return FromWeb((links_.*page)(token, record)); },
