@@ -7,7 +7,6 @@
 #include <array>
 #include <bitset>
 #include <cctype>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -32,22 +31,50 @@ using Groups = std::span<const std::string_view>;
 struct Rule {
     std::string source;  // the pattern's text, for the set that finds which rules apply
     std::unique_ptr<RE2> pattern;
-    std::function<bool(Groups groups, std::string_view before, std::string_view after,
-                       std::string& out)>
-        replace;
+    // What stands for a match (appended to `out`), or false to leave it alone; null for a
+    // rule whose every match becomes `fixed`.
+    using Replace = bool (*)(Groups groups, std::string_view before, std::string_view after,
+                             std::string& out);
+    Replace replace = nullptr;
+    std::string fixed;
     int ScrubCounts::*counter;
     // A rule whose replacement does not depend on its groups asks RE2 for the whole match
     // only: finding submatches costs more than finding the match.
     bool needs_groups = true;
 };
 
-std::string Digits(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (char c : s) {
-        if (c >= '0' && c <= '9') out.push_back(c);
+// The digits of a match, in order, kept on the stack: the rules that read them (NHS
+// numbers, phones, dates) run on most matches, and the scrubber runs on every report.
+// Matches are short (a phone number's pattern holds at most 27 digits); digits beyond the
+// buffer are counted but not kept, so a number that long is never mistaken for a short one.
+class Digits {
+public:
+    explicit Digits(std::string_view s) {
+        for (const char c : s) {
+            if (c < '0' || c > '9') continue;
+            if (size_ < kCapacity) digits_[size_] = c;
+            ++size_;
+        }
     }
-    return out;
+    std::string_view view() const { return {digits_.data(), std::min(size_, kCapacity)}; }
+    std::size_t size() const { return size_; }
+    bool empty() const { return size_ == 0; }
+
+private:
+    static constexpr std::size_t kCapacity = 32;
+    std::array<char, kCapacity> digits_{};
+    std::size_t size_ = 0;
+};
+
+bool HasDigit(std::string_view s) {
+    return std::any_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// The number the digits `s` spell (at most nine of them).
+int Number(std::string_view s) {
+    int n = 0;
+    for (const char c : s) n = n * 10 + (c - '0');
+    return n;
 }
 
 std::string Lower(std::string_view s) {
@@ -105,8 +132,10 @@ bool ApplyRule(std::string& text, const Rule& rule, ScrubCounts& counts) {
     const int n = rule.needs_groups ? re.NumberOfCapturingGroups() + 1 : 1;
     std::array<re2::StringPiece, kMaxGroups + 1> pieces;
     std::array<std::string_view, kMaxGroups + 1> groups;
-    std::string out;        // text[0, last) with this rule's replacements, once it makes one
-    std::string piece;      // what stands for the current match, if anything
+    // Kept per thread, so that their capacity is reused from one rule and report to the next.
+    thread_local std::string out;  // text[0, last) with this rule's replacements, once it makes one
+    thread_local std::string piece;  // what stands for the current match, if anything
+    out.clear();
     bool replaced = false;  // out holds something
     bool new_boundary = false;
     std::size_t last = 0;  // copied up to here
@@ -121,8 +150,10 @@ bool ApplyRule(std::string& text, const Rule& rule, ScrubCounts& counts) {
                             ? std::string_view()
                             : std::string_view(pieces[i].data(), pieces[i].size());
         piece.clear();
-        if (!rule.replace(std::span(groups.data(), static_cast<std::size_t>(n)),
-                          all.substr(0, begin), all.substr(begin + length), piece)) {
+        if (rule.replace == nullptr) {
+            piece = rule.fixed;
+        } else if (!rule.replace(std::span(groups.data(), static_cast<std::size_t>(n)),
+                                 all.substr(0, begin), all.substr(begin + length), piece)) {
             // A match left alone may hide one that starts inside it ("Kent Police Sarah
             // Jones", "22/11/202 9434765919"): look again from the space before its next
             // word, not from its end, so a rule that needs the character before a number
@@ -153,14 +184,12 @@ bool ApplyRule(std::string& text, const Rule& rule, ScrubCounts& counts) {
     }
     if (replaced) {
         out.append(std::string_view(text).substr(last));
-        text = std::move(out);
+        text.swap(out);  // out keeps the old text's buffer for the next rule
     }
     return new_boundary;
 }
 
-Rule Make(const std::string& pattern,
-          std::function<bool(Groups, std::string_view, std::string_view, std::string&)> replace,
-          int ScrubCounts::*counter) {
+Rule Make(const std::string& pattern, Rule::Replace replace, int ScrubCounts::*counter) {
     RE2::Options options;
     options.set_log_errors(false);
     options.set_max_mem(8 << 20);
@@ -169,29 +198,24 @@ Rule Make(const std::string& pattern,
     if (re->NumberOfCapturingGroups() > kMaxGroups)
         throw std::logic_error("scrubber pattern: more than " + std::to_string(kMaxGroups) +
                                " groups: " + pattern);
-    return {pattern, std::move(re), std::move(replace), counter, true};
+    Rule rule{pattern, std::move(re), replace, {}, counter, true};
+    return rule;
 }
 
 // A rule that reads only the whole match, groups[0]: RE2 then finds the match's bounds
 // only, which costs about half a search for its groups too. The rules that match most
 // often (numbers, dates, postcodes) are written this way.
-Rule WholeMatch(
-    const std::string& pattern,
-    std::function<bool(Groups, std::string_view, std::string_view, std::string&)> replace,
-    int ScrubCounts::*counter) {
-    Rule rule = Make(pattern, std::move(replace), counter);
+Rule WholeMatch(const std::string& pattern, Rule::Replace replace, int ScrubCounts::*counter) {
+    Rule rule = Make(pattern, replace, counter);
     rule.needs_groups = false;
     return rule;
 }
 
 // A rule whose every match becomes the same text.
 Rule Fixed(const std::string& pattern, std::string replacement, int ScrubCounts::*counter) {
-    return WholeMatch(
-        pattern,
-        [replacement](Groups, std::string_view, std::string_view, std::string& out) {
-            return Put(out, replacement);
-        },
-        counter);
+    Rule rule = WholeMatch(pattern, nullptr, counter);
+    rule.fixed = std::move(replacement);
+    return rule;
 }
 
 // Capitalised words of a person's name: "O'Connor", "Fairweather-Hughes", "D'Souza".
@@ -268,7 +292,8 @@ const std::vector<Rule>& Rules() {
                        [](Groups g, std::string_view, std::string_view after, std::string& out) {
                            if (!after.empty() && std::isdigit(static_cast<unsigned char>(after[0])))
                                return false;
-                           if (!IsValidNhsNumber(Digits(g[0]))) return false;
+                           if (const Digits d(g[0]); d.size() != 10 || !IsValidNhsNumber(d.view()))
+                               return false;
                            // The character before the number, when the match starts with one,
                            // stays.
                            const bool lead = !std::isdigit(static_cast<unsigned char>(g[0][0]));
@@ -292,15 +317,18 @@ const std::vector<Rule>& Rules() {
         r.push_back(WholeMatch(
             R"((?:\+\s?\d{1,3}\s?(?:\(0\)\s?)?|\(?\b0)\d{1,5}\)?(?:[\s\-]?\d{2,4}){1,4}\b)",
             [](Groups g, std::string_view, std::string_view, std::string& out) {
-                std::string d = Digits(g[0]);
+                const Digits digits(g[0]);
+                const std::string_view d = digits.view();
                 const bool international = g[0][0] == '+';
                 if (international && !d.starts_with("44"))
-                    return d.size() >= 8 && d.size() <= 15 && Put(out, "[phone number removed]");
-                if (d.starts_with("44")) {  // +44 (0)7700 ... is 07700 ...
-                    d.erase(0, d.size() > 2 && d[2] == '0' ? 3 : 2);
-                    d.insert(d.begin(), '0');
-                }
-                if (d.size() != 10 && d.size() != 11) return false;
+                    return digits.size() >= 8 && digits.size() <= 15 &&
+                           Put(out, "[phone number removed]");
+                // +44 (0)7700 ... is 07700 ...: the national number is what follows 44 (and
+                // its optional 0), with a 0 in front.
+                std::size_t national = digits.size();
+                if (d.starts_with("44"))
+                    national = digits.size() - (d.size() > 2 && d[2] == '0' ? 3 : 2) + 1;
+                if (national != 10 && national != 11) return false;
                 return Put(out, "[phone number removed]");
             },
             &ScrubCounts::phone_numbers));
@@ -310,19 +338,19 @@ const std::vector<Rule>& Rules() {
         r.push_back(WholeMatch(
             R"(\b)" + DatePattern() + R"(\b)",
             [](Groups g, std::string_view, std::string_view, std::string& out) {
-                const std::string d = Digits(g[0]);
-                if (d.size() < 4) return false;
-                const std::string tail = d.substr(d.size() - 4);
-                const std::string text(g[0]);
+                const Digits digits(g[0]);
+                const std::string_view d = digits.view();
+                if (d.size() < 4 || digits.size() > d.size()) return false;
+                const std::string_view text = g[0];
                 int year = 0;
                 if (text.size() >= 10 && std::isdigit(static_cast<unsigned char>(text[0])) &&
                     text[4] == '-') {
-                    year = std::stoi(text.substr(0, 4));  // 1995-07-21
+                    year = Number(text.substr(0, 4));  // 1995-07-21
                 } else if (const auto last = text.find_last_not_of("0123456789");
-                           last != std::string::npos && text.size() - last - 1 == 4) {
-                    year = std::stoi(tail);
+                           last != std::string_view::npos && text.size() - last - 1 == 4) {
+                    year = Number(d.substr(d.size() - 4));
                 } else {
-                    const int yy = std::stoi(d.substr(d.size() - 2));  // 30.11.85
+                    const int yy = Number(d.substr(d.size() - 2));  // 30.11.85
                     year = yy > 30 ? 1900 + yy : 2000 + yy;
                 }
                 if (year >= 2010) return false;
@@ -333,7 +361,7 @@ const std::vector<Rule>& Rules() {
         r.push_back(Make(
             R"((?i:\b(hospital\s+(?:number|no\.?|id)|mrn|patient\s+(?:number|no\.?|id)|unit\s+(?:number|no\.?)|pas\s+(?:number|no\.?)|pnc(?:\s+(?:id|number|no\.?))?)\s*[:#]?\s*)([A-Za-z0-9][A-Za-z0-9/\-]{3,15}))",
             [](Groups g, std::string_view, std::string_view, std::string& out) {
-                if (Digits(g[2]).empty()) return false;
+                if (!HasDigit(g[2])) return false;
                 return Put(out, g[1], " [number removed]");
             },
             &ScrubCounts::hospital_numbers));
@@ -359,7 +387,7 @@ const std::vector<Rule>& Rules() {
         r.push_back(Make(
             R"((?i:\b(custody\s+(?:record|ref(?:erence)?|number|no\.?)(?:\s+(?:number|no\.?))?\s*[:#]?\s*))([A-Za-z0-9][A-Za-z0-9/\-]{3,}))",
             [](Groups g, std::string_view, std::string_view, std::string& out) {
-                if (Digits(g[2]).empty()) return false;
+                if (!HasDigit(g[2])) return false;
                 return Put(out, g[1], "[custody number removed]");
             },
             &ScrubCounts::custody_numbers));
