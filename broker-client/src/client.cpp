@@ -3,13 +3,75 @@
 #include <mqtt/async_client.h>
 #include <spdlog/spdlog.h>
 
+#include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <charconv>
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <mutex>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 namespace ldis::broker {
+
+namespace {
+
+// The port of a broker URI ("tcp://host:1883", "ssl://[::1]:8883"), or the scheme's default.
+int BrokerPort(std::string_view uri) {
+    const bool tls = uri.starts_with("ssl://") || uri.starts_with("mqtts://");
+    const auto colon = uri.rfind(':');
+    const auto bracket = uri.rfind(']');
+    int port = 0;
+    if (colon != std::string_view::npos && colon > uri.find("://") + 2 &&
+        (bracket == std::string_view::npos || colon > bracket)) {
+        const auto digits = uri.substr(colon + 1);
+        std::from_chars(digits.data(), digits.data() + digits.size(), port);
+    }
+    return port > 0 ? port : (tls ? 8883 : 1883);
+}
+
+// Paho C never sets TCP_NODELAY on its socket, and offers no way to reach it. With Nagle's
+// algorithm on, a small write waits while an earlier one is unacknowledged: a receipt
+// published right after the report's PUBACK (or before it) sat in the kernel until the
+// broker next sent something, i.e. until the next report: 20 ms at 50 reports/s, 40 ms at
+// 25 (bench/run --only latency measured the receipt at p50 20.4 ms against 3.8 ms for the
+// first email). So, once connected, every TCP socket of this process whose peer is the
+// broker's port gets TCP_NODELAY. Another socket that happens to have that peer port (an
+// HTTP client's, say) is only made to send small writes at once, which is harmless.
+void DisableNagleTowards(int port) {
+    DIR* fds = opendir("/proc/self/fd");
+    if (fds == nullptr) return;
+    while (const dirent* entry = readdir(fds)) {
+        int fd = -1;
+        const std::string_view name(entry->d_name);
+        if (std::from_chars(name.data(), name.data() + name.size(), fd).ec != std::errc() ||
+            fd == dirfd(fds))
+            continue;
+        int type = 0;
+        socklen_t length = sizeof type;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) != 0 || type != SOCK_STREAM)
+            continue;
+        sockaddr_storage peer{};
+        length = sizeof peer;
+        if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &length) != 0) continue;
+        int peer_port = 0;
+        if (peer.ss_family == AF_INET)
+            peer_port = ntohs(reinterpret_cast<const sockaddr_in&>(peer).sin_port);
+        else if (peer.ss_family == AF_INET6)
+            peer_port = ntohs(reinterpret_cast<const sockaddr_in6&>(peer).sin6_port);
+        if (peer_port != port) continue;
+        const int on = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    }
+    closedir(fds);
+}
+
+}  // namespace
 
 class Client::Impl {
 public:
@@ -318,6 +380,7 @@ private:
     }
 
     void OnConnected(const std::string& cause) {
+        DisableNagleTowards(BrokerPort(options_.uri));
         std::deque<Message> held;
         {
             std::lock_guard lock(mutex_);

@@ -1,8 +1,12 @@
 // ldis::broker::Client against a real mosquitto on loopback.
 #include "ldis/broker/client.hpp"
 
+#include <dirent.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <mutex>
@@ -185,6 +189,47 @@ TEST(BrokerClientTest, PublishCarriesResponseTopicAndCorrelationData) {
     ASSERT_TRUE(seen);
     EXPECT_EQ(seen->payload, "hello");
     EXPECT_EQ(seen->correlation_data, std::string("\x00\x01corr", 6));
+    client.Stop(std::chrono::seconds(2));
+}
+
+// TCP_NODELAY on each of this process's sockets connected to `port`, in fd order.
+std::vector<int> NoDelayTowards(int port) {
+    std::vector<int> out;
+    DIR* fds = opendir("/proc/self/fd");
+    if (fds == nullptr) return out;
+    while (const dirent* entry = readdir(fds)) {
+        const int fd = std::atoi(entry->d_name);
+        if (fd <= 2 || fd == dirfd(fds)) continue;
+        sockaddr_in peer{};
+        socklen_t length = sizeof peer;
+        if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &length) != 0 ||
+            peer.sin_family != AF_INET || ntohs(peer.sin_port) != port)
+            continue;
+        int on = 0;
+        length = sizeof on;
+        if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &length) == 0) out.push_back(on);
+    }
+    closedir(fds);
+    return out;
+}
+
+// Paho C leaves Nagle's algorithm on. A receipt published just after a report's PUBACK then
+// waited in the kernel for the broker's next packet (the next report): 20 ms at 50 reports/s
+// (bench/run --only latency), later than the first email. The client turns it off.
+TEST(BrokerClientTest, TheBrokerConnectionSendsSmallPacketsAtOnce) {
+    Mosquitto broker;
+    Client client(Options(broker, "nodelay"), [](const Message&) {});
+    client.Start();
+    ASSERT_TRUE(client.WaitConnected(std::chrono::seconds(10)));
+    const auto sockets = NoDelayTowards(broker.port());
+    ASSERT_EQ(sockets.size(), 1U) << "one connection to the broker";
+    EXPECT_EQ(sockets.front(), 1) << "TCP_NODELAY is off on the broker connection";
+    // The same after a reconnection, which is a new socket.
+    broker.Restart();
+    ASSERT_TRUE(Eventually([&] { return client.connected(); }, std::chrono::seconds(20)));
+    const auto again = NoDelayTowards(broker.port());
+    ASSERT_EQ(again.size(), 1U);
+    EXPECT_EQ(again.front(), 1) << "TCP_NODELAY is off after the reconnection";
     client.Stop(std::chrono::seconds(2));
 }
 
