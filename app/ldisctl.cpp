@@ -347,8 +347,8 @@ int main(int argc, char** argv) {
                 boost::json::array out;
                 for (const auto& a : rows) {
                     out.push_back({{"reference", a.reference},
-                                   {"status", a.status},
-                                   {"level", a.level},
+                                   {"status", ldis::engine::ToString(a.status)},
+                                   {"level", ldis::engine::ToString(a.level)},
                                    {"version", a.version},
                                    {"provisional", a.provisional},
                                    {"confidence", a.confidence},
@@ -366,9 +366,11 @@ int main(int argc, char** argv) {
                       << "SCRUBBED\n";
             for (const auto& a : rows) {
                 std::cout << std::setw(14) << a.reference << std::setw(10)
-                          << (a.status + (a.provisional ? "*" : "")) << std::setw(7) << a.level
-                          << std::setw(5) << a.version << std::setw(24) << a.family << std::setw(20)
-                          << a.district << std::setw(9) << a.reports << a.scrubbed << '\n';
+                          << (std::string(ldis::engine::ToString(a.status)) +
+                              (a.provisional ? "*" : ""))
+                          << std::setw(7) << ldis::engine::ToString(a.level) << std::setw(5)
+                          << a.version << std::setw(24) << a.family << std::setw(20) << a.district
+                          << std::setw(9) << a.reports << a.scrubbed << '\n';
             }
             std::cout << rows.size()
                       << " alert(s); * issued provisionally, awaiting a coordinator\n";

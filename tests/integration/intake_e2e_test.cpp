@@ -125,7 +125,7 @@ TEST_F(IntakeE2E, ReceiptsCarryTheGradeAndTheAlertReference) {
     const auto stored = ldis::engine::ReportStore(o).FindAlert(alert);
     ASSERT_TRUE(stored);
     EXPECT_EQ(stored->version, 2);
-    EXPECT_EQ(stored->status, "updated");
+    EXPECT_EQ(stored->status, ldis::engine::AlertStatus::kUpdated);
 }
 
 TEST_F(IntakeE2E, ReceiptGoesToTheSourceTopicWithoutAResponseTopic) {

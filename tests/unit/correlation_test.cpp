@@ -117,7 +117,7 @@ TEST_F(CorrelationTest, ThreeAmberReportsMakeOneRedAlertWithVersions) {
     ASSERT_FALSE(first.alert_reference.empty());
     auto alert = store_->FindAlert(first.alert_reference);
     ASSERT_TRUE(alert);
-    EXPECT_EQ(alert->status, "draft");  // amber waits for a coordinator
+    EXPECT_EQ(alert->status, ldis::engine::AlertStatus::kDraft);  // amber waits for a coordinator
     EXPECT_EQ(alert->version, 1);
 
     const auto second =
@@ -127,8 +127,8 @@ TEST_F(CorrelationTest, ThreeAmberReportsMakeOneRedAlertWithVersions) {
     EXPECT_EQ(second.alert_reference, first.alert_reference);  // a new version, not a new alert
     alert = store_->FindAlert(first.alert_reference);
     EXPECT_EQ(alert->version, 2);
-    EXPECT_EQ(alert->status, "issued");  // red goes out at once
-    EXPECT_TRUE(alert->provisional);     // until a coordinator confirms it
+    EXPECT_EQ(alert->status, ldis::engine::AlertStatus::kIssued);  // red goes out at once
+    EXPECT_TRUE(alert->provisional);  // until a coordinator confirms it
     EXPECT_EQ(alert->confidence, "corroborated");
 
     const auto third = Submit("2026-11-03T10:00:00Z", "heroin",
@@ -137,7 +137,7 @@ TEST_F(CorrelationTest, ThreeAmberReportsMakeOneRedAlertWithVersions) {
     EXPECT_EQ(third.alert_reference, first.alert_reference);
     alert = store_->FindAlert(first.alert_reference);
     EXPECT_EQ(alert->version, 3);
-    EXPECT_EQ(alert->status, "updated");
+    EXPECT_EQ(alert->status, ldis::engine::AlertStatus::kUpdated);
     EXPECT_EQ(alert->reports, 3);
     EXPECT_NE(std::find(alert->rules.begin(), alert->rules.end(), "life-threatening-cluster"),
               alert->rules.end());
@@ -229,7 +229,7 @@ TEST_F(CorrelationTest, ACoordinatorApprovesADraft) {
     const auto approved = store_->Act(amber.alert_reference, ldis::engine::AlertAction::kApprove,
                                       "coordinator:alice");
     ASSERT_TRUE(approved.ok()) << approved.error().message;
-    EXPECT_EQ(approved.value().status, "issued");
+    EXPECT_EQ(approved.value().status, ldis::engine::AlertStatus::kIssued);
     EXPECT_EQ(approved.value().version, 2);
     EXPECT_FALSE(approved.value().provisional);
     const auto again = store_->Act(amber.alert_reference, ldis::engine::AlertAction::kApprove,
@@ -246,7 +246,7 @@ TEST_F(CorrelationTest, ACoordinatorConfirmsAProvisionalRedAlert) {
     const auto confirmed =
         store_->Act(red.alert_reference, ldis::engine::AlertAction::kApprove, "coordinator:bob");
     ASSERT_TRUE(confirmed.ok()) << confirmed.error().message;
-    EXPECT_EQ(confirmed.value().status, "issued");
+    EXPECT_EQ(confirmed.value().status, ldis::engine::AlertStatus::kIssued);
     EXPECT_FALSE(confirmed.value().provisional);
 }
 
@@ -281,8 +281,8 @@ TEST_F(CorrelationTest, IssuedAlertsExpireWhenTheirTimeIsUp) {
     const auto later = store_->ExpireDue(now + 366LL * 24 * 3600 * 1000);
     ASSERT_TRUE(later.ok());
     EXPECT_EQ(later.value(), std::vector<std::string>{red.alert_reference});  // drafts never expire
-    EXPECT_EQ(store_->FindAlert(red.alert_reference)->status, "expired");
-    EXPECT_EQ(store_->FindAlert(draft.alert_reference)->status, "draft");
+    EXPECT_EQ(store_->FindAlert(red.alert_reference)->status, ldis::engine::AlertStatus::kExpired);
+    EXPECT_EQ(store_->FindAlert(draft.alert_reference)->status, ldis::engine::AlertStatus::kDraft);
     EXPECT_TRUE(store_->VerifyAudit().ok());
 }
 
@@ -309,7 +309,8 @@ TEST_F(CorrelationTest, AnAutomaticVersionCarriesNoFreeTextOnlyControlledValues)
     ASSERT_TRUE(stored.ok());
     const auto alert = store_->FindAlert(stored.value().alert_reference);
     ASSERT_TRUE(alert);
-    ASSERT_EQ(alert->status, "issued");  // a provisional red: nobody read it first
+    ASSERT_EQ(alert->status,
+              ldis::engine::AlertStatus::kIssued);  // a provisional red: nobody read it first
     for (const char* planted : {"John", "Smith", "Elm Road", "Sarah", "Jones", "Peter", "Brown",
                                 "Oak Close", "AB12", "collapsed", "home of"})
         EXPECT_EQ(alert->body.find(planted), std::string::npos) << planted << "\n" << alert->body;

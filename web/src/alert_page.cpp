@@ -61,10 +61,10 @@ WebResponse Pages::AlertPage(const std::string& reference, const Sessions::Sessi
     }
     const auto& a = record->alert;
     d.set("reference", a.reference);
-    d.set("level", a.level);
+    d.set("level", Word(a.level));
     d.set("level_label", LevelLabel(a.level));
     d.set("tag", Tag(a.level));
-    d.set("status", a.status);
+    d.set("status", Word(a.status));
     d.set("family", Pretty(a.family));
     d.set("district", a.district);
     d.set("authority", a.authority);
@@ -81,11 +81,14 @@ WebResponse Pages::AlertPage(const std::string& reference, const Sessions::Sessi
         d.set("rules_level", a.override.rules_level);
         if (a.override.rules_level != a.override.level) d.set("rules_differ", true);
     }
-    const bool live = a.status == "draft" || a.status == "issued" || a.status == "updated";
+    using engine::AlertStatus;
+    const bool live = a.status == AlertStatus::kDraft || a.status == AlertStatus::kIssued ||
+                      a.status == AlertStatus::kUpdated;
     if (live) d.set("live", true);
-    if (a.status == "draft" || a.provisional) {
+    if (a.status == AlertStatus::kDraft || a.provisional) {
         d.set("can_approve", true);
-        d.set("approve_label", a.status == "draft" ? "Approve and issue" : "Confirm this alert");
+        d.set("approve_label",
+              a.status == AlertStatus::kDraft ? "Approve and issue" : "Confirm this alert");
     }
     const auto [acked, partners] = AckProgress(record->deliveries);
     d.set("acked", std::to_string(acked));
@@ -179,12 +182,12 @@ WebResponse Pages::AlertPage(const std::string& reference, const Sessions::Sessi
         if (any) d.set("has_report_text", true);
     }
     mus::data versions{mus::data::type::list};
-    const engine::AlertVersionRow* previous = nullptr;
+    const engine::AlertVersion* previous = nullptr;
     for (const auto& v : record->versions) {
         mus::data row;
         row.set("version", std::to_string(v.version));
-        row.set("status", v.status);
-        row.set("level", v.level);
+        row.set("status", Word(v.status));
+        row.set("level", Word(v.level));
         row.set("when", engine::HumanTimeMs(v.created_at_ms));
         std::string changes;
         if (previous == nullptr) {
@@ -193,8 +196,10 @@ WebResponse Pages::AlertPage(const std::string& reference, const Sessions::Sessi
             const auto add = [&](const std::string& what) {
                 changes += (changes.empty() ? "" : "; ") + what;
             };
-            if (v.status != previous->status) add("status " + previous->status + " to " + v.status);
-            if (v.level != previous->level) add("level " + previous->level + " to " + v.level);
+            if (v.status != previous->status)
+                add("status " + Word(previous->status) + " to " + Word(v.status));
+            if (v.level != previous->level)
+                add("level " + Word(previous->level) + " to " + Word(v.level));
             if (v.confidence != previous->confidence)
                 add("confidence " + previous->confidence + " to " + v.confidence);
             json::error_code e1, e2;
@@ -244,8 +249,8 @@ WebResponse Pages::AlertPage(const std::string& reference, const Sessions::Sessi
     item.kind = "alert";
     item.reference = a.reference;
     item.version = a.version;
-    item.status = a.status;
-    item.level = a.level;
+    item.status = Word(a.status);
+    item.level = Word(a.level);
     item.confidence = a.confidence;
     item.audience = a.audience;
     item.provisional = a.provisional;

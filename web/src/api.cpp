@@ -113,7 +113,7 @@ Response Server::Impl::AtomResponse() {
     engine::AlertFilter f;
     f.limit = 100;
     auto page = services_.store->FindAlerts(f);
-    std::vector<engine::StoredAlert> issued;
+    std::vector<engine::Alert> issued;
     for (auto& a : page.alerts) {
         if (WasIssued(a.status)) issued.push_back(std::move(a));  // a feed is for everyone
     }

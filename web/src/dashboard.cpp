@@ -16,13 +16,14 @@ WebResponse Pages::Dashboard(const WebRequest& req, const Sessions::Session& ses
     mus::data drafts{mus::data::type::list}, live{mus::data::type::list};
     bool has_drafts = false, has_live = false;
     for (const auto& a : everything.alerts) {
-        if (a.status == "draft") {
+        if (a.status == engine::AlertStatus::kDraft) {
             auto row = AlertRow(a);
             row.set("csrf", session.csrf);
             drafts << row;
             has_drafts = true;
-        } else if (a.status == "issued" || a.status == "updated") {
-            ++live_by_level[a.level];
+        } else if (a.status == engine::AlertStatus::kIssued ||
+                   a.status == engine::AlertStatus::kUpdated) {
+            ++live_by_level[Word(a.level)];
             auto row = AlertRow(a);
             const auto [acked, partners] = AckProgress(services_.store->Deliveries(a.reference));
             row.set("acked", std::to_string(acked));

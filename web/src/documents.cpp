@@ -24,8 +24,9 @@ std::string Section(const json::object& sections, std::string_view name) {
     return v && v->is_string() ? std::string(v->as_string()) : std::string();
 }
 
-std::string Title(const engine::StoredAlert& a) {
-    return engine::LevelLabel(a.level) + " " + a.reference + ": " + a.family + " in " + a.district;
+std::string Title(const engine::Alert& a) {
+    return engine::LevelLabel(engine::ToString(a.level)) + " " + a.reference + ": " + a.family +
+           " in " + a.district;
 }
 
 }  // namespace
@@ -91,15 +92,15 @@ std::optional<std::int64_t> ParseTime(std::string_view t) {
     return ms;
 }
 
-json::object AlertJson(const engine::StoredAlert& a, const std::string& public_url) {
+json::object AlertJson(const engine::Alert& a, const std::string& public_url) {
     json::array rules;
     for (const auto& r : a.rules) rules.emplace_back(r);
     return {
         {"reference", a.reference},
         {"version", a.version},
-        {"status", a.status},
-        {"level", a.level},
-        {"level_label", engine::LevelLabel(a.level)},
+        {"status", engine::ToString(a.status)},
+        {"level", engine::ToString(a.level)},
+        {"level_label", engine::LevelLabel(engine::ToString(a.level))},
         {"provisional", a.provisional},
         {"confidence", a.confidence},
         {"audience", a.audience},
@@ -198,8 +199,8 @@ json::object AlertRecordJson(const engine::AlertRecord& record, const std::strin
         json::error_code ec;
         auto rules = json::parse(v.rules, ec);
         versions.push_back({{"version", v.version},
-                            {"status", v.status},
-                            {"level", v.level},
+                            {"status", engine::ToString(v.status)},
+                            {"level", engine::ToString(v.level)},
                             {"confidence", v.confidence},
                             {"rules", ec ? json::value(json::array{}) : std::move(rules)},
                             {"created_at", IsoTime(v.created_at_ms)},
@@ -250,7 +251,7 @@ json::object AlertRecordJson(const engine::AlertRecord& record, const std::strin
 std::string CapXml(const engine::AlertRecord& record, int version, const std::string& sender,
                    const std::string& public_url) {
     const auto& a = record.alert;
-    const engine::AlertVersionRow* v = nullptr;
+    const engine::AlertVersion* v = nullptr;
     for (const auto& candidate : record.versions) {
         if (candidate.version == (version > 0 ? version : a.version)) v = &candidate;
     }
@@ -259,16 +260,17 @@ std::string CapXml(const engine::AlertRecord& record, int version, const std::st
     std::string references;
     std::int64_t first_issued = 0;
     for (const auto& earlier : record.versions) {
-        if (earlier.version >= v->version || earlier.status == "draft") continue;
+        if (earlier.version >= v->version || earlier.status == engine::AlertStatus::kDraft)
+            continue;
         if (first_issued == 0) first_issued = earlier.created_at_ms;
         if (!references.empty()) references += " ";
         references +=
             sender + "," + identifier(earlier.version) + "," + IsoTime(earlier.created_at_ms);
     }
-    const std::string msg_type = v->status == "cancelled" ? "Cancel"
-                                 : references.empty()     ? "Alert"
-                                                          : "Update";
-    const bool red = v->level == "red", amber = v->level == "amber";
+    const std::string msg_type = v->status == engine::AlertStatus::kCancelled ? "Cancel"
+                                 : references.empty()                         ? "Alert"
+                                                                              : "Update";
+    const bool red = v->level == engine::Level::kRed, amber = v->level == engine::Level::kAmber;
     const char* urgency = red ? "Immediate" : amber ? "Expected" : "Future";
     const char* severity = red ? "Extreme" : amber ? "Severe" : "Moderate";
     const char* certainty = v->confidence == "confirmed"      ? "Observed"
@@ -289,7 +291,8 @@ std::string CapXml(const engine::AlertRecord& record, int version, const std::st
     x += "  <identifier>" + EscapeMarkup(identifier(v->version)) + "</identifier>\n";
     x += "  <sender>" + EscapeMarkup(sender) + "</sender>\n";
     x += "  <sent>" + IsoTime(v->created_at_ms) + "</sent>\n";
-    x += std::string("  <status>") + (v->status == "draft" ? "Draft" : "Actual") + "</status>\n";
+    x += std::string("  <status>") +
+         (v->status == engine::AlertStatus::kDraft ? "Draft" : "Actual") + "</status>\n";
     x += "  <msgType>" + msg_type + "</msgType>\n";
     x += "  <scope>Restricted</scope>\n";
     x += "  <restriction>For " + EscapeMarkup(a.audience) +
@@ -298,7 +301,7 @@ std::string CapXml(const engine::AlertRecord& record, int version, const std::st
     x += "  <info>\n";
     x += "    <language>en-GB</language>\n";
     x += "    <category>Health</category>\n";
-    x += "    <event>" + EscapeMarkup(engine::LevelLabel(v->level)) + ": " +
+    x += "    <event>" + EscapeMarkup(engine::LevelLabel(engine::ToString(v->level))) + ": " +
          EscapeMarkup(a.family) + "</event>\n";
     x += std::string("    <responseType>") + (msg_type == "Cancel" ? "AllClear" : "Prepare") +
          "</responseType>\n";
@@ -309,7 +312,7 @@ std::string CapXml(const engine::AlertRecord& record, int version, const std::st
     if (a.valid_until_ms > 0) x += "    <expires>" + IsoTime(a.valid_until_ms) + "</expires>\n";
     x += "    <senderName>LDIS Kent and Medway</senderName>\n";
     x += "    <headline>" +
-         EscapeMarkup(engine::LevelLabel(v->level) + " " + a.reference + " v" +
+         EscapeMarkup(engine::LevelLabel(engine::ToString(v->level)) + " " + a.reference + " v" +
                       std::to_string(v->version) + ": " + a.family + " in " + a.district) +
          "</headline>\n";
     x += "    <description>" + EscapeMarkup(description) + "</description>\n";
@@ -322,7 +325,7 @@ std::string CapXml(const engine::AlertRecord& record, int version, const std::st
     return x;
 }
 
-std::string AtomFeed(const std::vector<engine::StoredAlert>& alerts, const std::string& public_url,
+std::string AtomFeed(const std::vector<engine::Alert>& alerts, const std::string& public_url,
                      std::int64_t now_ms) {
     std::int64_t updated = 0;
     for (const auto& a : alerts) updated = std::max(updated, a.updated_at_ms);
@@ -340,13 +343,14 @@ std::string AtomFeed(const std::vector<engine::StoredAlert>& alerts, const std::
         x += "    <id>" + EscapeMarkup(public_url) + "/alerts/" + EscapeMarkup(a.reference) +
              "</id>\n";
         x += "    <title>" +
-             EscapeMarkup(Title(a) + " (v" + std::to_string(a.version) + ", " + a.status + ")") +
+             EscapeMarkup(Title(a) + " (v" + std::to_string(a.version) + ", " +
+                          std::string(engine::ToString(a.status)) + ")") +
              "</title>\n";
         x += "    <updated>" + IsoTime(a.updated_at_ms) + "</updated>\n";
         if (a.issued_at_ms > 0) x += "    <published>" + IsoTime(a.issued_at_ms) + "</published>\n";
         x += "    <link rel=\"alternate\" href=\"" + EscapeMarkup(public_url) + "/alerts/" +
              EscapeMarkup(a.reference) + "\"/>\n";
-        x += "    <category term=\"" + EscapeMarkup(a.level) + "\"/>\n";
+        x += "    <category term=\"" + EscapeMarkup(engine::ToString(a.level)) + "\"/>\n";
         x += "    <summary>" + EscapeMarkup(Section(sections, "summary")) + "</summary>\n";
         x += "  </entry>\n";
     }

@@ -24,7 +24,7 @@ std::string IsoTime(std::int64_t ms);
 // Milliseconds since the epoch of "2026-11-23" or an RFC 3339 date-time, or nullopt.
 std::optional<std::int64_t> ParseTime(std::string_view text);
 
-boost::json::object AlertJson(const engine::StoredAlert& alert, const std::string& public_url);
+boost::json::object AlertJson(const engine::Alert& alert, const std::string& public_url);
 // True for a reason a coordinator gives for an audited act (a reveal, an override): 10 to
 // 500 characters.
 inline bool IsAuditReason(std::string_view reason) {
@@ -54,7 +54,7 @@ WordingCheck CheckWording(const std::map<std::string, std::string>& sections);
 std::string CapXml(const engine::AlertRecord& record, int version, const std::string& sender,
                    const std::string& public_url);
 // An Atom 1.0 feed of issued (and later updated, cancelled, expired) alerts.
-std::string AtomFeed(const std::vector<engine::StoredAlert>& alerts, const std::string& public_url,
+std::string AtomFeed(const std::vector<engine::Alert>& alerts, const std::string& public_url,
                      std::int64_t now_ms);
 
 }  // namespace ldis::web

@@ -92,10 +92,27 @@ inline std::string Tag(std::string_view level) {
     return "govuk-tag--grey";
 }
 
+inline std::string Tag(engine::Level level) {
+    return Tag(engine::ToString(level));
+}
+
 // "Drug Alert (red)": the label and the colour, as the pages show a level.
 inline std::string LevelLabel(std::string_view level) {
     if (level != "red" && level != "amber" && level != "green") return "Logged, no alert";
     return engine::LevelLabel(level) + " (" + std::string(level) + ")";
+}
+
+inline std::string LevelLabel(engine::Level level) {
+    return LevelLabel(engine::ToString(level));
+}
+
+// The wire's word for a status or level, for a page or a document.
+inline std::string Word(engine::AlertStatus status) {
+    return std::string(engine::ToString(status));
+}
+
+inline std::string Word(engine::Level level) {
+    return std::string(engine::ToString(level));
 }
 
 inline WebResponse Redirect(const std::string& to) {
@@ -230,12 +247,12 @@ inline std::pair<int, int> AckProgress(const std::vector<engine::DeliveryRow>& d
     return {static_cast<int>(acked.size()), static_cast<int>(reached.size())};
 }
 
-inline mus::data AlertRow(const engine::StoredAlert& a) {
+inline mus::data AlertRow(const engine::Alert& a) {
     mus::data row;
     row.set("reference", a.reference);
-    row.set("level", a.level);
+    row.set("level", Word(a.level));
     row.set("tag", Tag(a.level));
-    row.set("status", a.status);
+    row.set("status", Word(a.status));
     row.set("family", Pretty(a.family));
     row.set("district", a.district);
     row.set("version", std::to_string(a.version));

@@ -130,15 +130,15 @@ inline std::string Header(const Request& req, http::field field) {
 // else only versions that were issued (a draft, and any version never issued, is for
 // coordinators only). Nullopt when nothing of it was ever issued. The one rule for every
 // endpoint, feed and export that a submitter can reach.
-inline bool WasIssued(std::string_view status) {
-    return status != "draft";
+inline bool WasIssued(engine::AlertStatus status) {
+    return status != engine::AlertStatus::kDraft;
 }
 
 inline std::optional<engine::AlertRecord> ReadableBy(const std::string& role,
                                                      engine::AlertRecord record) {
     if (role == "coordinator" || role == "admin") return record;
     std::erase_if(record.versions,
-                  [](const engine::AlertVersionRow& v) { return !WasIssued(v.status); });
+                  [](const engine::AlertVersion& v) { return !WasIssued(v.status); });
     if (record.versions.empty() || !WasIssued(record.alert.status)) return std::nullopt;
     record.deliveries.clear();
     record.audit.clear();

@@ -4,8 +4,8 @@
 
 namespace ldis::engine {
 
-Result<StoredAlert> ReportStore::Impl::Act(std::string_view reference, AlertAction action,
-                                           std::string_view actor, const AlertWording& wording) {
+Result<Alert> ReportStore::Impl::Act(std::string_view reference, AlertAction action,
+                                     std::string_view actor, const AlertWording& wording) {
     const std::string ref(reference);
     const std::string who(actor);
     auto outcome = OnWriter<std::string>(

@@ -34,8 +34,8 @@ public:
         return future.get();
     }
 
-    Result<StoredAlert> Act(std::string_view reference, AlertAction action, std::string_view actor,
-                            const AlertWording& wording);
+    Result<Alert> Act(std::string_view reference, AlertAction action, std::string_view actor,
+                      const AlertWording& wording);
 
     Result<SignalOverride> Override(std::int64_t signal_id, const std::string& level,
                                     const std::string& reason, const std::string& actor);
@@ -117,7 +117,7 @@ public:
     std::vector<StoredReportRow> Query(const std::string& tail, std::string_view key,
                                        std::size_t limit, std::int64_t number = -1) const;
 
-    std::vector<StoredAlert> Alerts(std::string_view reference) const;
+    std::vector<Alert> Alerts(std::string_view reference) const;
 
     AlertPage FindAlerts(const AlertFilter& f) const;
 

@@ -51,7 +51,7 @@ ReportStore::Counts ReportStore::Impl::CountAll() const {
     return out;
 }
 
-std::vector<StoredAlert> ReportStore::Impl::Alerts(std::string_view reference) const {
+std::vector<Alert> ReportStore::Impl::Alerts(std::string_view reference) const {
     AlertFilter f;
     f.reference = std::string(reference);
     f.limit = reference.empty() ? 1000000 : 1;
@@ -107,11 +107,11 @@ AlertPage ReportStore::Impl::FindAlerts(const AlertFilter& f) const {
     sqlite3_prepare_v2(reader_->get(), sql.c_str(), -1, &stmt, nullptr);
     bind(stmt);
     while (sqlite3_step(stmt) == SQLITE_ROW) {
-        StoredAlert a;
+        Alert a;
         a.reference = ColumnText(stmt, 0);
         a.signal_id = sqlite3_column_int64(stmt, 1);
-        a.status = ColumnText(stmt, 2);
-        a.level = ColumnText(stmt, 3);
+        a.status = StatusColumn(stmt, 2);
+        a.level = LevelColumn(stmt, 3);
         a.confidence = ColumnText(stmt, 4);
         a.audience = ColumnText(stmt, 5);
         a.version = sqlite3_column_int(stmt, 6);
@@ -159,8 +159,8 @@ std::optional<AlertRecord> ReportStore::Impl::FindAlertRecord(std::string_view r
                            -1, &stmt, nullptr);
         BindText(stmt, 1, ref);
         while (sqlite3_step(stmt) == SQLITE_ROW) {
-            record.versions.push_back({sqlite3_column_int(stmt, 0), ColumnText(stmt, 1),
-                                       ColumnText(stmt, 2), ColumnText(stmt, 3),
+            record.versions.push_back({sqlite3_column_int(stmt, 0), StatusColumn(stmt, 1),
+                                       LevelColumn(stmt, 2), ColumnText(stmt, 3),
                                        ColumnText(stmt, 4), ColumnText(stmt, 5),
                                        sqlite3_column_int64(stmt, 6)});
         }

@@ -213,6 +213,19 @@ inline std::string ColumnText(sqlite3_stmt* stmt, int column) {
                 : std::string();
 }
 
+// A status or level column: the store writes only the enums' words (ToString).
+inline AlertStatus StatusColumn(sqlite3_stmt* stmt, int column) {
+    AlertStatus out = AlertStatus::kDraft;
+    ParseAlertStatus(ColumnText(stmt, column), out);
+    return out;
+}
+
+inline Level LevelColumn(sqlite3_stmt* stmt, int column) {
+    Level out = Level::kNone;
+    ParseLevel(ColumnText(stmt, column), out);
+    return out;
+}
+
 // BEGIN IMMEDIATE ... COMMIT, rolled back unless committed.
 class Transaction {
 public:

@@ -87,10 +87,10 @@ std::vector<StoredSignal> ReportStore::Signals() const {
 void ReportStore::SetGrading(std::shared_ptr<const GradingSetup> grading) {
     impl_->SetGrading(std::move(grading));
 }
-std::vector<StoredAlert> ReportStore::Alerts() const {
+std::vector<Alert> ReportStore::Alerts() const {
     return impl_->Alerts({});
 }
-std::optional<StoredAlert> ReportStore::FindAlert(std::string_view reference) const {
+std::optional<Alert> ReportStore::FindAlert(std::string_view reference) const {
     if (reference.empty()) return std::nullopt;
     auto all = impl_->Alerts(reference);
     if (all.empty()) return std::nullopt;
@@ -100,8 +100,8 @@ Result<SignalOverride> ReportStore::Override(std::int64_t signal_id, std::string
                                              std::string_view reason, std::string_view actor) {
     return impl_->Override(signal_id, std::string(level), std::string(reason), std::string(actor));
 }
-Result<StoredAlert> ReportStore::Act(std::string_view reference, AlertAction action,
-                                     std::string_view actor, const AlertWording& wording) {
+Result<Alert> ReportStore::Act(std::string_view reference, AlertAction action,
+                               std::string_view actor, const AlertWording& wording) {
     return impl_->Act(reference, action, actor, wording);
 }
 Result<std::vector<std::string>> ReportStore::ExpireDue(std::int64_t now_ms) {

@@ -36,11 +36,11 @@ public:
     std::vector<StoredSignal> Signals() const override;
     Result<SignalOverride> Override(std::int64_t signal_id, std::string_view level,
                                     std::string_view reason, std::string_view actor) override;
-    Result<StoredAlert> Act(std::string_view reference, AlertAction action, std::string_view actor,
-                            const AlertWording& wording = {}) override;
+    Result<Alert> Act(std::string_view reference, AlertAction action, std::string_view actor,
+                      const AlertWording& wording = {}) override;
     Result<std::vector<std::string>> ExpireDue(std::int64_t now_ms) override;
-    std::vector<StoredAlert> Alerts() const override;
-    std::optional<StoredAlert> FindAlert(std::string_view reference) const override;
+    std::vector<Alert> Alerts() const override;
+    std::optional<Alert> FindAlert(std::string_view reference) const override;
     std::int64_t CountSignals() const override;
     AlertPage FindAlerts(const AlertFilter& filter) const override;
     std::optional<AlertRecord> FindAlertRecord(std::string_view reference) const override;

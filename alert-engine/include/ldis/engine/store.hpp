@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ldis/engine/alert.hpp"
 #include "ldis/engine/alert_text.hpp"
 #include "ldis/engine/delivery.hpp"
 #include "ldis/engine/grading.hpp"
@@ -65,30 +66,6 @@ struct StoredReport {
     std::string alert_reference;  // the signal's live alert, when it has one
 };
 
-// One alert as stored, with its latest version's grade.
-struct StoredAlert {
-    std::string reference;
-    std::int64_t signal_id = 0;
-    std::string status;
-    std::string level;
-    std::string confidence;
-    std::string audience;
-    int version = 0;
-    bool provisional = false;
-    std::string family;
-    std::string district;
-    std::vector<std::string> rules;  // ids of the rules that fired for the latest version
-    int reports = 0;
-    int scrubbed = 0;  // personal data removed from the text of the latest version (a count only)
-    std::string body;  // the latest version's sections as JSON {"summary": ..., ...}
-    std::string authority;
-    std::int64_t created_at_ms = 0;
-    std::int64_t updated_at_ms = 0;
-    std::int64_t issued_at_ms = 0;    // 0 while a draft
-    std::int64_t valid_until_ms = 0;  // 0 while a draft
-    SignalOverride override;          // its signal's override, level "" when none
-};
-
 // Which alerts to list (GET /api/v1/alerts). Empty fields match anything.
 struct AlertFilter {
     std::string reference;
@@ -105,19 +82,8 @@ struct AlertFilter {
 };
 
 struct AlertPage {
-    std::vector<StoredAlert> alerts;  // newest first
-    std::int64_t total = 0;           // matching, before limit and offset
-};
-
-// One version of an alert as stored.
-struct AlertVersionRow {
-    int version = 0;
-    std::string status;
-    std::string level;
-    std::string confidence;
-    std::string rules;  // JSON [{"id","level","reason"}]
-    std::string body;   // JSON sections
-    std::int64_t created_at_ms = 0;
+    std::vector<Alert> alerts;  // newest first
+    std::int64_t total = 0;     // matching, before limit and offset
 };
 
 // One entry of the audit log.
@@ -177,9 +143,9 @@ struct WebSession {
 
 // Everything about one alert (GET /api/v1/alerts/{id}).
 struct AlertRecord {
-    StoredAlert alert;
-    std::vector<AlertVersionRow> versions;  // oldest first
-    std::vector<StoredReportRow> reports;   // the signal's reports, whole documents
+    Alert alert;
+    std::vector<AlertVersion> versions;    // oldest first
+    std::vector<StoredReportRow> reports;  // the signal's reports, whole documents
     std::vector<DeliveryRow> deliveries;
     std::vector<AuditRow> audit;  // the alert's, its signal's and its deliveries' entries
 };
@@ -277,16 +243,16 @@ public:
     // version, sent as written. Thread-safe; returns once committed with its audit entry
     // naming `actor` (and which sections were written), or an Error saying why the action
     // makes no sense ("cannot approve KM-2026-0007: it is cancelled").
-    virtual Result<StoredAlert> Act(std::string_view reference, AlertAction action,
-                                    std::string_view actor, const AlertWording& wording = {}) = 0;
+    virtual Result<Alert> Act(std::string_view reference, AlertAction action,
+                              std::string_view actor, const AlertWording& wording = {}) = 0;
 
     // Expires every issued alert whose valid_until has passed by `now_ms`. Returns the
     // references expired. Thread-safe.
     virtual Result<std::vector<std::string>> ExpireDue(std::int64_t now_ms) = 0;
 
     // Alerts, newest first, and one by reference.
-    virtual std::vector<StoredAlert> Alerts() const = 0;
-    virtual std::optional<StoredAlert> FindAlert(std::string_view reference) const = 0;
+    virtual std::vector<Alert> Alerts() const = 0;
+    virtual std::optional<Alert> FindAlert(std::string_view reference) const = 0;
     virtual std::int64_t CountSignals() const = 0;
     // Alerts matching `filter`, newest first, one page. Thread-safe.
     virtual AlertPage FindAlerts(const AlertFilter& filter) const = 0;
