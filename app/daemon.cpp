@@ -1,5 +1,6 @@
 #include "daemon.hpp"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -117,7 +118,10 @@ public:
                 on_connection);
         }
         for (auto& client : clients_) client->Start();
-        drain_ = std::thread([this] { DrainOldSessions(); });
+        drain_ = std::thread([this] {
+            pthread_setname_np(pthread_self(), "ldis-drain");
+            DrainOldSessions();
+        });
         dispatcher_->Start();
         web::ServerOptions http_options;
         http_options.listen = config_.http_listen;

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <sys/socket.h>
 
 #include <charconv>
@@ -102,7 +103,10 @@ public:
     }
 
     void Start() {
-        retry_thread_ = std::thread([this] { RetryLoop(); });
+        retry_thread_ = std::thread([this] {
+            pthread_setname_np(pthread_self(), "ldis-mqtt-retry");
+            RetryLoop();
+        });
         Connect();
     }
 
