@@ -91,6 +91,25 @@ TEST_F(CorrelationTest, TheWindowSlidesWithTheLatestReport) {
     EXPECT_EQ(store_->CountSignals(), 1);
 }
 
+TEST_F(CorrelationTest, AReportSeenBeforeASignalJoinsItWithinTheWindow) {
+    Submit("2026-11-10T10:00:00Z", "spice");
+    Submit("2026-11-03T10:00:00Z", "spice");  // 7 days before: inside
+    EXPECT_EQ(store_->CountSignals(), 1);
+    Submit("2026-10-26T09:59:59Z", "spice");  // 7 days and a second before the first: outside
+    EXPECT_EQ(store_->CountSignals(), 2);
+}
+
+// The store reads only the signal correlation would choose: the newest within the window
+// either side, not merely the newest of the key. A later signal out of reach must not hide
+// an earlier one that a late-reported incident belongs to.
+TEST_F(CorrelationTest, ALateReportJoinsTheEarlierSignalItBelongsTo) {
+    Submit("2026-11-01T10:00:00Z", "spice");  // signal A
+    Submit("2026-11-20T10:00:00Z", "spice");  // signal B, out of A's window
+    ASSERT_EQ(store_->CountSignals(), 2);
+    Submit("2026-11-03T10:00:00Z", "spice");  // reported late: A's, 17 days before B
+    EXPECT_EQ(store_->CountSignals(), 2);
+}
+
 TEST_F(CorrelationTest, ADifferentDistrictStartsADifferentSignal) {
     Submit("2026-11-01T10:00:00Z", "spice");
     Submit("2026-11-01T11:00:00Z", "spice", {{"cases", 1}}, "Kent Police", "Swale", "police");

@@ -28,16 +28,21 @@ int ReportStore::Impl::GradeNew(const Report& r, std::int64_t seq, const std::st
     const SignalKey key = KeyOf(r, own, g.substances, now);
 
     // Correlate: the signals of the key's family and district seen within the window
-    // (the index signals_by_key finds them); the pipeline chooses which one it joins.
+    // (the index signals_by_key finds them); the pipeline chooses which one it joins. Only
+    // the one it would choose is read (the newest within the window either side): a
+    // district where thousands of signals of one family overlap must not make every report
+    // read them all into memory. Correlate stays the rule (and its unit tests).
     std::vector<SignalSpan> candidates;
     {
         sqlite3_stmt* stmt = writer_.Cached(
             "SELECT id, first_seen_ms, last_seen_ms FROM signals WHERE family = ?1 AND "
-            "district = ?2 AND last_seen_ms >= ?3");
+            "district = ?2 AND last_seen_ms >= ?3 AND first_seen_ms <= ?4 "
+            "ORDER BY id DESC LIMIT 1");
         StatementUse use(stmt);
         BindText(stmt, 1, key.family);
         BindText(stmt, 2, key.district);
         sqlite3_bind_int64(stmt, 3, key.seen_ms - g.window_ms);
+        sqlite3_bind_int64(stmt, 4, key.seen_ms + g.window_ms);
         int rc;
         while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
             candidates.push_back({sqlite3_column_int64(stmt, 0), sqlite3_column_int64(stmt, 1),
