@@ -144,6 +144,11 @@ public:
         services.areas_path = config_.path_areas;
         services.templates_dir = config_.path_templates;
         services.partners = [this] { return runtime_.load()->grading->partners; };
+        services.message_templates = [this] {
+            auto now = runtime_.load();
+            // Shares the snapshot's ownership: the templates live as long as a page uses them.
+            return std::shared_ptr<const engine::MessageTemplates>(now, &now->email_templates);
+        };
         services.assets_dir = config_.path_assets;
         services.sender = engine::EmailAddressOf(config_.email_from);
         try {

@@ -369,6 +369,46 @@ TEST_F(DaemonConfigTest, SighupSwapsEverythingOrNothing) {
     EXPECT_EQ(daemon.Stop(SIGTERM), 0);
 }
 
+// The alert page previews each message with the templates in force: after a reload that
+// changes the Teams card, the page shows the new card (it kept a copy of its own, loaded at
+// start, before).
+TEST_F(DaemonConfigTest, TheAlertPagePreviewsWithTheReloadedTemplates) {
+    const std::filesystem::path templates = dir_ / "templates";
+    std::filesystem::copy(ldis::test::SourcePath("templates"), templates,
+                          std::filesystem::copy_options::recursive);
+    Ldisd daemon(broker_, dir_, {"paths.templates=" + templates.string()});
+    daemon.Start();
+    const auto receipt = ldis::test::HttpRequest(
+        "POST", daemon.http_url() + "/api/v1/reports", ldis::test::ValidReportText(NewUuid()),
+        {"Authorization: Bearer " + daemon.CreateToken("submitter", "preview test")});
+    ASSERT_EQ(receipt.status, 202) << receipt.body;
+    const std::string alert(ParseObject(receipt.body).at("alert_id").as_string());
+    const std::string cookie =
+        ldis::test::SignIn(daemon.http_url(), daemon.CreateToken("coordinator", "preview test"));
+    ASSERT_FALSE(cookie.empty());
+    const auto page = [&] {
+        return ldis::test::HttpRequest("GET", daemon.http_url() + "/alerts/" + alert, {}, {cookie})
+            .body;
+    };
+    const std::string marker = "reloadmarker42";
+    ASSERT_NE(page().find("preview"), std::string::npos);
+    ASSERT_EQ(page().find(marker), std::string::npos);
+
+    const std::string card = (templates / "chat" / "teams.json.mustache").string();
+    std::string text = ldis::test::ReadFile(card);
+    const std::string headline = R"({"type": "TextBlock", "text": {{{headline}}},)";
+    ASSERT_NE(text.find(headline), std::string::npos);
+    text.replace(text.find(headline), headline.size(),
+                 R"({"type": "TextBlock", "id": ")" + marker + R"(", "text": {{{headline}}},)");
+    std::ofstream(card) << text;
+    kill(daemon.pid(), SIGHUP);
+    ASSERT_TRUE(ldis::test::Eventually(
+        [&] { return daemon.log().find("configuration reloaded") != std::string::npos; }, kWait));
+    EXPECT_NE(page().find(marker), std::string::npos)
+        << "the alert page still previews with the templates loaded at start";
+    EXPECT_EQ(daemon.Stop(SIGTERM), 0);
+}
+
 TEST_F(DaemonConfigTest, SecretsNeverReachTheLog) {
     std::ofstream(dir_ / "mqtt.secret") << "s3cret-never-logged\n";
     const std::string path = WriteConfig(

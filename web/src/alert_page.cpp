@@ -267,12 +267,13 @@ WebResponse Pages::AlertPage(const std::string& reference, const Sessions::Sessi
     context.from = "LDIS <" + services_.sender + ">";
     context.ack_url =
         services_.public_url + std::string(engine::wire::kAckPath) + "(a link for each recipient)";
-    if (message_templates_) {
-        const auto email = engine::RenderEmail(*message_templates_, item, context);
+    if (const auto templates =
+            services_.message_templates ? services_.message_templates() : nullptr) {
+        const auto email = engine::RenderEmail(*templates, item, context);
         d.set("preview_subject", email.subject);
         d.set("preview_email", email.text);
-        d.set("preview_teams", engine::WebhookBody(*message_templates_, "teams", item, context));
-        d.set("preview_slack", engine::WebhookBody(*message_templates_, "slack", item, context));
+        d.set("preview_teams", engine::WebhookBody(*templates, "teams", item, context));
+        d.set("preview_slack", engine::WebhookBody(*templates, "slack", item, context));
     }
     const auto [headline, summary] = engine::Headline(item);
     d.set("preview_sms", headline + "\n" + summary + "\nAcknowledge: " + context.ack_url);

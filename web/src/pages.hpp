@@ -106,7 +106,6 @@ private:
     const Services& services_;
     std::map<std::string, std::string> templates_;
     std::string assets_dir_;
-    std::optional<engine::MessageTemplates> message_templates_;
     Sessions sessions_;
     // The form's lists: each the schema's enum by the form's field name ("source_type",
     // "setting", "form", ...), and the districts of areas.toml.

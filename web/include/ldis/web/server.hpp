@@ -51,6 +51,9 @@ struct Services {
     std::string schema_path;  // served at /api/v1/schema/report; the form's lists come from it
     std::string areas_path;   // config/areas.toml: the form's districts
     std::function<std::shared_ptr<const engine::Partners>()> partners;  // the current ones
+    // The current message templates (email/ and chat/), for the alert page's previews: the
+    // same snapshot the dispatcher sends with, swapped whole on reload. May be empty.
+    std::function<std::shared_ptr<const engine::MessageTemplates>()> message_templates;
     std::string templates_dir;  // holds web/ and email/ (pages and previews)
     std::string assets_dir;     // GOV.UK Frontend's dist/govuk, served under /assets/
 };
