@@ -277,6 +277,24 @@ TEST(PipelineTest, ACoordinatorsOverrideHoldsWhenNewReportsGradeTheSignalAgain) 
     EXPECT_EQ(lifted.shown.level, Level::kRed);
 }
 
+TEST(PipelineTest, AnOverrideSetOrLiftedGradesTheStoredFactsAgain) {
+    // A coordinator acts on a signal with no new report: its stored facts are graded by the
+    // rules as they are now, and the override decides what is shown.
+    const Report r = Harm("heroin", "Medway NHS Foundation Trust", 2);
+    const SignalFacts stored =
+        Regrade({}, FactsOf({r.document}, Shipped()), true, {}, ShippedRules(), Shipped()).facts;
+    SignalOverride held;
+    held.level = "green";
+    const auto lowered = Regrade(stored, held, ShippedRules());
+    EXPECT_EQ(lowered.facts.numbers, stored.numbers);  // nothing new is counted
+    EXPECT_EQ(lowered.rules.level, Level::kRed);
+    EXPECT_EQ(lowered.shown.level, Level::kGreen);
+    EXPECT_EQ(lowered.shown.fired.front().id, "override");
+    const auto lifted = Regrade(stored, {}, ShippedRules());
+    EXPECT_EQ(lifted.shown.level, Level::kRed);
+    EXPECT_EQ(lifted.shown.fired.front().id, lifted.rules.fired.front().id);
+}
+
 // ---- PlanDeliveries ----
 
 namespace {

@@ -58,6 +58,12 @@ Regrading Regrade(const SignalFacts& before, const SignalFacts& own, bool new_so
         out.facts.numbers["sources"] =
             (was == before.numbers.end() ? 0 : was->second) + (new_source ? 1 : 0);
     }
+    return Regrade(out.facts, held, rules);
+}
+
+Regrading Regrade(const SignalFacts& facts, const SignalOverride& held, const Rules& rules) {
+    Regrading out;
+    out.facts = facts;
     out.rules = rules.Apply(out.facts);
     out.shown = WithOverride(out.rules, held);
     return out;

@@ -92,10 +92,17 @@ Result<SignalOverride> ReportStore::Impl::OverrideOnWriter(std::int64_t signal_i
         return Error{"signal " + std::to_string(signal_id) + " has the live alert " +
                      live_reference + ": to take it down, cancel it (POST /api/v1/alerts/" +
                      live_reference + "/cancel); an override may lower it to green"};
-    // The rules may have changed since the last report: grade again, as a replay would.
-    const SignalFacts facts = FactsFromJson(facts_text);
-    const Grade grade = g->rules.Apply(facts);
+    // The override as it will hold, and the grade that makes (Regrade on the stored facts).
+    SignalOverride held;
+    held.signal_id = signal_id;
+    held.level = level;
+    held.reason = level.empty() ? std::string() : reason;
+    held.by = level.empty() ? std::string() : actor;
+    held.at_ms = level.empty() ? 0 : now;
+    Regrading graded = Regrade(FactsFromJson(facts_text), held, g->rules);
+    const Grade& grade = graded.rules;
     const std::string rules_level(ToString(grade.level));
+    held.rules_level = rules_level;
     {
         sqlite3_stmt* stmt = writer_.Cached(
             "UPDATE signals SET override_level = nullif(?2, ''), override_reason = "
@@ -122,14 +129,7 @@ Result<SignalOverride> ReportStore::Impl::OverrideOnWriter(std::int64_t signal_i
                           {"reason", reason},
                           {"rules_level", rules_level},
                           {"was", before.level.empty() ? before.rules_level : before.level}})});
-    SignalOverride held;
-    held.signal_id = signal_id;
-    held.level = level;
-    held.reason = level.empty() ? std::string() : reason;
-    held.by = level.empty() ? std::string() : actor;
-    held.at_ms = level.empty() ? 0 : now;
-    held.rules_level = rules_level;
-    Grade shown = WithOverride(grade, held);
+    Grade shown = std::move(graded.shown);
     const std::string shown_level(ToString(shown.level));
     held.alert_reference = live_reference;
     if (shown_level != (live_reference.empty() ? std::string("none") : live_level)) {
@@ -139,7 +139,7 @@ Result<SignalOverride> ReportStore::Impl::OverrideOnWriter(std::int64_t signal_i
         rv.level = shown_level;
         rv.rules_text = RulesJson(shown);
         rv.grade = std::move(shown);
-        rv.facts = facts;
+        rv.facts = std::move(graded.facts);
         rv.facts_text = facts_text;
         if (const int rc = LatestDocuments(signal_id, rv.documents); rc != SQLITE_OK)
             return failed(rc);

@@ -83,6 +83,11 @@ struct Regrading {
 Regrading Regrade(const SignalFacts& before, const SignalFacts& own, bool new_source,
                   const SignalOverride& held, const Rules& rules, const Substances& substances);
 
+// The signal's grade on its stored facts alone, with no new report: when a coordinator sets
+// or lifts an override (the rules may have changed since the last report, so they run
+// again, as a replay would).
+Regrading Regrade(const SignalFacts& facts, const SignalOverride& held, const Rules& rules);
+
 // ---- NextVersion: what the grade makes of the signal's alert ----
 
 // A signal's live alert (draft, issued or updated), as the next version needs it.
