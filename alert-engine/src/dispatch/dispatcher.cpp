@@ -74,10 +74,7 @@ void Dispatcher::Impl::Start() {
     // The deliveries a commit queued are claimed by the writer right after it, as many as
     // there is room for: the first email of a red alert does not wait for a claim of its own.
     store_.SetClaimAtCommit(
-        [this] {
-            const std::size_t busy = std::min(in_flight_.load(), options_.max_in_flight);
-            return stopping_.load() ? std::size_t{0} : options_.max_in_flight - busy;
-        },
+        [this] { return stopping_.load() ? std::size_t{0} : Room(); },
         [this](Result<std::vector<OutboxItem>> claimed, std::size_t asked) {
             const auto committed = std::chrono::steady_clock::now();
             net::post(io_, [this, asked, committed, claimed = std::move(claimed)]() mutable {
@@ -129,11 +126,15 @@ void Dispatcher::Impl::SetPartners(std::shared_ptr<const Partners> partners) {
     options_.partners = std::move(partners);
 }
 
+// How many more deliveries may be in flight (read by the writer too: the claim at commit).
+std::size_t Dispatcher::Impl::Room() const {
+    return options_.max_in_flight - std::min(in_flight_.load(), options_.max_in_flight);
+}
+
 // Takes what is due from the outbox, in batches, while there is room.
 void Dispatcher::Impl::Pump() {
     if (stopping_ || claiming_) return;
-    const std::size_t room =
-        options_.max_in_flight - std::min(in_flight_.load(), options_.max_in_flight);
+    const std::size_t room = Room();
     // Refill in batches: one claim (one commit) for many deliveries.
     if (room == 0 || (in_flight_ > 0 && room < options_.max_in_flight / 4)) return;
     claiming_ = true;

@@ -112,6 +112,9 @@ private:
 
     static void Release(Transfer& t);
 
+    // How many more deliveries may be in flight.
+    std::size_t Room() const;
+
     // Takes what is due from the outbox, in batches, while there is room.
     void Pump();
 

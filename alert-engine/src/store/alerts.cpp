@@ -291,7 +291,7 @@ Result<std::string> ReportStore::Impl::ActOnWriter(const std::string& reference,
             StatementUse use(stmt);
             sqlite3_bind_int64(stmt, 1, alert_id);
             if (sqlite3_step(stmt) == SQLITE_ROW) {
-                ParseLevel(ColumnText(stmt, 0), route.what.level);
+                route.what.level = LevelColumn(stmt, 0);
                 route.what.audience = ColumnText(stmt, 1);
                 route.what.authority = ColumnText(stmt, 2);
                 route.what.district = ColumnText(stmt, 3);

@@ -101,8 +101,8 @@ int ReportStore::Impl::FlushUpdates(const GradingSetup& g, std::int64_t now) {
             VersionRoute r;
             r.alert_id = sqlite3_column_int64(stmt, 0);
             r.version = sqlite3_column_int(stmt, 1);
-            ParseAlertStatus(ColumnText(stmt, 2), r.what.status);
-            ParseLevel(ColumnText(stmt, 3), r.what.level);
+            r.what.status = StatusColumn(stmt, 2);
+            r.what.level = LevelColumn(stmt, 3);
             r.what.audience = ColumnText(stmt, 4);
             r.what.authority = ColumnText(stmt, 5);
             r.what.district = ColumnText(stmt, 6);
