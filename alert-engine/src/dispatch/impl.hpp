@@ -31,6 +31,10 @@ namespace net = boost::asio;
 namespace fs = std::filesystem;
 
 namespace ldis::engine {
+
+// How many deliveries the writer claims for the dispatcher right after the commit that
+// queued them (see Dispatcher::Impl::Start).
+inline constexpr std::size_t kClaimAtCommit = 8;
 namespace dispatch_detail {
 
 inline std::int64_t NowMs() {
