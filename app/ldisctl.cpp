@@ -19,6 +19,7 @@
 #include "ldis/engine/panel.hpp"
 #include "ldis/engine/report_store.hpp"
 #include "ldis/engine/text.hpp"
+#include "ldisctl_migrate.hpp"
 #include "ldisctl_output.hpp"
 
 namespace {
@@ -185,9 +186,19 @@ int main(int argc, char** argv) {
         sub->add_option("--substances", substances_path, "the substances file")
             ->capture_default_str();
     }
+    std::string migrate_from, migrate_to;
+    auto* migrate = cli.add_subcommand(
+        "migrate", "copy a whole SQLite history into an empty PostgreSQL database (admin)");
+    migrate->add_option("--from", migrate_from, "sqlite:PATH, the SQLite file (store.path)")
+        ->required();
+    migrate
+        ->add_option("--to", migrate_to,
+                     "postgresql://... (store.url); the password in a passfile, not here")
+        ->required();
     CLI11_PARSE(cli, argc, argv);
 
     try {
+        if (migrate->parsed()) return ldis::app::ctl::Migrate(migrate_from, migrate_to);
         while (!server.empty() && server.back() == '/') server.pop_back();
         if (submit->parsed()) {
             std::string body;

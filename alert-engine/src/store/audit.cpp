@@ -10,32 +10,16 @@ Result<std::int64_t> ReportStore::Impl::VerifyAudit() const {
                        "SELECT seq, at_ms, actor, action, subject, detail, prev_hash, hash "
                        "FROM audit ORDER BY seq",
                        -1, &stmt, nullptr);
-    std::string prev(64, '0');
-    std::int64_t expected_seq = 1;
-    std::int64_t n = 0;
+    AuditChainCheck chain;
     std::string problem;
     while (problem.empty() && sqlite3_step(stmt) == SQLITE_ROW) {
-        const std::int64_t seq = sqlite3_column_int64(stmt, 0);
-        const std::string action = ColumnText(stmt, 3);
-        const std::string subject = ColumnText(stmt, 4);
-        const std::string name =
-            "audit entry " + std::to_string(seq) + " (" + action + " " + subject + ")";
-        if (seq != expected_seq) {
-            problem = "audit entry " + std::to_string(expected_seq) + " is missing (the next is " +
-                      std::to_string(seq) + ")";
-        } else if (ColumnText(stmt, 6) != prev) {
-            problem = name + " does not follow the entry before it: its prev_hash was changed";
-        } else if (AuditHash(prev, seq, sqlite3_column_int64(stmt, 1), ColumnText(stmt, 2), action,
-                             subject, ColumnText(stmt, 5)) != ColumnText(stmt, 7)) {
-            problem = name + " does not match its hash: it was changed after it was written";
-        }
-        prev = ColumnText(stmt, 7);
-        ++expected_seq;
-        ++n;
+        problem = chain.Next(sqlite3_column_int64(stmt, 0), sqlite3_column_int64(stmt, 1),
+                             ColumnText(stmt, 2), ColumnText(stmt, 3), ColumnText(stmt, 4),
+                             ColumnText(stmt, 5), ColumnText(stmt, 6), ColumnText(stmt, 7));
     }
     sqlite3_finalize(stmt);
     if (!problem.empty()) return Error{problem};
-    return n;
+    return chain.count();
 }
 
 void ReportStore::Impl::LoadLastAuditHash() {

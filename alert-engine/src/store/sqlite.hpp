@@ -4,6 +4,7 @@
 
 #include "ldis/engine/report_store.hpp"
 
+#include "audit_chain.hpp"
 #include "ldis/engine/pipeline.hpp"
 #include "ldis/engine/stages.hpp"
 #include "ldis/engine/wire.hpp"
@@ -66,21 +67,6 @@ inline std::string RulesJson(const Grade& grade) {
             {{"id", f.id}, {"level", std::string(ToString(f.level))}, {"reason", f.reason}});
     }
     return boost::json::serialize(fired);
-}
-
-// What an audit entry's hash covers: every field, and the hash of the entry before.
-inline std::string AuditHash(const std::string& prev_hash, std::int64_t seq, std::int64_t at_ms,
-                             std::string_view actor, std::string_view action,
-                             std::string_view subject, std::string_view detail) {
-    const std::string seq_text = std::to_string(seq);
-    const std::string at_text = std::to_string(at_ms);
-    std::string data = prev_hash;
-    for (const std::string_view part :
-         {std::string_view(seq_text), std::string_view(at_text), actor, action, subject, detail}) {
-        data.push_back('\x1f');
-        data.append(part);
-    }
-    return Sha256Hex(data);
 }
 
 inline int YearOf(std::int64_t ms) {

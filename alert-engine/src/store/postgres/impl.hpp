@@ -1,0 +1,17 @@
+#pragma once
+// What a PostgresDatabase holds (private to src/store/postgres/).
+#include <string>
+
+#include "ldis/engine/postgres.hpp"
+#include "pg.hpp"
+
+namespace ldis::engine {
+
+struct PostgresDatabase::Impl {
+    pg::Connection connection;
+    std::string where;  // the URL as messages show it
+    int version = 0;
+    bool made = false;
+};
+
+}  // namespace ldis::engine

@@ -1,0 +1,117 @@
+#include "support/postgres.hpp"
+
+#include <glob.h>
+#include <libpq-fe.h>
+#include <pwd.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace ldis::test {
+namespace {
+
+// /usr/lib/postgresql/<version>/bin/<name>, the newest version installed.
+std::string PgBin(const std::string& name) {
+    glob_t g{};
+    std::vector<std::string> found;
+    if (glob(("/usr/lib/postgresql/*/bin/" + name).c_str(), 0, nullptr, &g) == 0) {
+        for (std::size_t i = 0; i < g.gl_pathc; ++i) found.emplace_back(g.gl_pathv[i]);
+    }
+    globfree(&g);
+    if (found.empty())
+        throw std::runtime_error("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/" +
+                                 name + "): scripts/setup installs postgresql-15");
+    std::sort(found.begin(), found.end());
+    return found.back();
+}
+
+std::string Slurp(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+// As root, the command runs as `postgres`; otherwise as whoever runs the tests. setpriv
+// execs the command in its own place (runuser would stay as its parent and ignore the
+// SIGINT that asks the server for a fast shutdown).
+std::vector<std::string> AsServerUser(std::vector<std::string> argv) {
+    if (geteuid() != 0) return argv;
+    std::vector<std::string> out = {"/usr/bin/setpriv", "--reuid=postgres", "--regid=postgres",
+                                    "--init-groups", "--"};
+    out.insert(out.end(), argv.begin(), argv.end());
+    return out;
+}
+
+}  // namespace
+
+PostgresServer::PostgresServer() {
+    data_ = dir_ / "data";
+    socket_dir_ = dir_.path().string();
+    if (geteuid() == 0) {
+        const passwd* pw = getpwnam("postgres");
+        if (pw == nullptr)
+            throw std::runtime_error("no user `postgres` to run PostgreSQL as (root cannot)");
+        if (chown(socket_dir_.c_str(), pw->pw_uid, pw->pw_gid) != 0)
+            throw std::runtime_error("cannot give " + socket_dir_ + " to postgres");
+    }
+    Process initdb(AsServerUser({PgBin("initdb"), "-D", data_, "-U", "ldis", "-A", "trust", "-E",
+                                 "UTF8", "--locale=C", "--no-sync", "--no-instructions"}),
+                   dir_ / "initdb.log");
+    if (initdb.Wait(std::chrono::seconds(120)) != 0)
+        throw std::runtime_error("initdb failed:\n" + Slurp(dir_ / "initdb.log"));
+    Start();
+}
+
+PostgresServer::~PostgresServer() {
+    if (process_) process_->Stop(SIGINT, std::chrono::seconds(30));
+}
+
+void PostgresServer::Start() {
+    ++starts_;
+    const std::string log = dir_ / ("postgres-" + std::to_string(starts_) + ".log");
+    // No TCP listener (listen_addresses empty): only the socket in the test's folder.
+    // fsync off: a test's database need not survive the machine; locking, transactions and
+    // visibility are PostgreSQL's own either way.
+    process_ = std::make_unique<Process>(
+        AsServerUser({PgBin("postgres"), "-D", data_, "-k", socket_dir_, "-c",
+                      "listen_addresses=", "-c", "fsync=off", "-c", "max_connections=60"}),
+        log);
+    const std::string conninfo = "host=" + socket_dir_ + " user=ldis dbname=postgres";
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (PQping(conninfo.c_str()) != PQPING_OK) {
+        if (!process_->running() || std::chrono::steady_clock::now() > until)
+            throw std::runtime_error("PostgreSQL did not start:\n" + Slurp(log));
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+}
+
+void PostgresServer::Restart() {
+    if (process_) process_->Stop(SIGINT, std::chrono::seconds(30));
+    process_.reset();
+    Start();
+}
+
+std::string PostgresServer::url(const std::string& name) const {
+    return "postgresql:///" + name + "?host=" + socket_dir_ + "&user=ldis";
+}
+
+std::string PostgresServer::CreateDatabase(const std::string& name) {
+    const std::string conninfo = "host=" + socket_dir_ + " user=ldis dbname=postgres";
+    PGconn* c = PQconnectdb(conninfo.c_str());
+    PGresult* r = PQexec(c, ("CREATE DATABASE \"" + name + "\"").c_str());
+    const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    const std::string error = PQerrorMessage(c);
+    PQclear(r);
+    PQfinish(c);
+    if (!ok) throw std::runtime_error("CREATE DATABASE " + name + ": " + error);
+    return url(name);
+}
+
+}  // namespace ldis::test

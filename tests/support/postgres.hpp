@@ -1,0 +1,40 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "support/processes.hpp"
+
+namespace ldis::test {
+
+// A real PostgreSQL (Debian's postgresql-15) for one test: initdb into a temporary folder,
+// the server on a Unix socket in that folder (no TCP port at all), stopped and removed at
+// destruction. PostgreSQL refuses to run as root, so as root both run as the `postgres`
+// user (setpriv), who owns the folder. Trust authentication for the role `ldis`: the
+// socket's folder is private to the test.
+class PostgresServer {
+public:
+    PostgresServer();
+    ~PostgresServer();
+    PostgresServer(const PostgresServer&) = delete;
+    PostgresServer& operator=(const PostgresServer&) = delete;
+
+    // Makes an empty database and returns its store.url.
+    std::string CreateDatabase(const std::string& name);
+    // The store.url of database `name` (which may not exist).
+    std::string url(const std::string& name) const;
+    const std::string& socket_dir() const { return socket_dir_; }
+    // Stops the server (fast shutdown: open connections are ended) and starts it again on
+    // the same folder.
+    void Restart();
+
+private:
+    void Start();
+    TempDir dir_;
+    std::string data_;
+    std::string socket_dir_;
+    int starts_ = 0;
+    std::unique_ptr<Process> process_;
+};
+
+}  // namespace ldis::test
