@@ -106,11 +106,6 @@ int ReportStore::Impl::GradeNew(const Report& r, std::int64_t seq, const std::st
     std::vector<std::string> documents;
     if (const int rc = LatestDocuments(signal_id, documents); rc != SQLITE_OK) return rc;
     const std::string level(ToString(grade.level));
-    boost::json::array fired;
-    for (const auto& f : grade.fired) {
-        fired.push_back(
-            {{"id", f.id}, {"level", std::string(ToString(f.level))}, {"reason", f.reason}});
-    }
     const std::string facts_text = FactsToJson(facts);  // the signal row and the version row
     const std::string signal_ref = "signal-" + std::to_string(signal_id);
     {
@@ -129,7 +124,7 @@ int ReportStore::Impl::GradeNew(const Report& r, std::int64_t seq, const std::st
                                                     {"level", level},
                                                     {"confidence", grade.confidence},
                                                     {"reports", facts.numbers.at("reports")},
-                                                    {"rules", fired}})});
+                                                    {"rules", FiredJson(grade)}})});
     // A coordinator's override holds until it is lifted: the alert shows it, and each
     // version records what the rules give as well.
     Grade shown = std::move(regraded.shown);

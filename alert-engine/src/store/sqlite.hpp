@@ -8,6 +8,7 @@
 #include "ldis/engine/pipeline.hpp"
 #include "ldis/engine/stages.hpp"
 #include "ldis/engine/wire.hpp"
+#include "rows.hpp"
 
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -57,23 +58,6 @@ inline void CreatePrivately(const std::string& path) {
     if (path.empty() || path == ":memory:") return;
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd >= 0) ::close(fd);
-}
-
-// The rules that fired, as the alert_versions.rules column holds them.
-inline std::string RulesJson(const Grade& grade) {
-    boost::json::array fired;
-    for (const auto& f : grade.fired) {
-        fired.push_back(
-            {{"id", f.id}, {"level", std::string(ToString(f.level))}, {"reason", f.reason}});
-    }
-    return boost::json::serialize(fired);
-}
-
-inline int YearOf(std::int64_t ms) {
-    const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
-    std::tm utc{};
-    gmtime_r(&seconds, &utc);
-    return utc.tm_year + 1900;
 }
 
 inline std::int64_t NowMs() {

@@ -138,9 +138,7 @@ void ReportStore::Impl::LoadNextSeq() {
 }
 
 std::string ReportStore::Impl::ReferenceFor(std::int64_t seq) const {
-    char digits[32];
-    std::snprintf(digits, sizeof digits, "%06lld", static_cast<long long>(seq));
-    return options_.reference_prefix + "-R" + digits;
+    return ReportReference(options_.reference_prefix, seq);
 }
 
 // Reports and jobs take turns: a batch of reports, then one job. Reports wait for

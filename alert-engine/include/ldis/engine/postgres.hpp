@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ldis/engine/result.hpp"
+#include "ldis/engine/store.hpp"
 
 namespace ldis::engine {
 
@@ -52,8 +53,45 @@ public:
         const std::string& sqlite_path);
 
 private:
+    friend class PostgresIntake;
     struct Impl;
     explicit PostgresDatabase(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+// Reports taken in on PostgreSQL: ReportIntake for a database that several ldisd share.
+// Each Insert is one transaction on this instance's connection, correct whichever instance
+// takes which report:
+// - the report's signal is found or made under an advisory transaction lock on its key
+//   (family and district), so two reports of one signal at two instances at once make one
+//   signal and one alert, never two;
+// - an alert's number (KM-2026-0007) is counted under a lock held to the commit, so a
+//   rolled-back transaction leaves no gap a coordinator would see as a missing alert;
+//   report references (KM-R000042) come from the sequence, where a rollback or a
+//   duplicate may leave a gap, as receipts alone carry them;
+// - audit entries are appended under a lock on the chain's head, so the chain stays one;
+// - the same report id at two instances is stored once (the second finds it).
+// The locks are always taken in that order (signal, numbering, audit), so no two
+// transactions wait on each other in a cycle.
+class PostgresIntake : public ReportIntake {
+public:
+    struct Options {
+        std::string url;
+        std::string reference_prefix = "KM";
+        // When set, every report is correlated, graded and alerted on in the transaction
+        // that stores it, as on SQLite; without it reports are only stored.
+        std::shared_ptr<const GradingSetup> grading;
+    };
+    static Result<std::unique_ptr<PostgresIntake>> Open(Options options);
+    ~PostgresIntake() override;
+    PostgresIntake(const PostgresIntake&) = delete;
+    PostgresIntake& operator=(const PostgresIntake&) = delete;
+
+    Result<StoredReport> Insert(const Report& report, std::string_view channel) override;
+
+private:
+    struct Impl;
+    explicit PostgresIntake(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };
 
