@@ -287,7 +287,7 @@ TEST(LdisctlMigrateTest, ABrokenAuditChainIsNotCopied) {
 // ---- Intake on PostgreSQL ----
 
 namespace json = boost::json;
-using ldis::engine::PostgresIntake;
+using ldis::engine::PostgresStore;
 using ldis::test::SourcePath;
 
 std::shared_ptr<const ldis::engine::GradingSetup> Grading() {
@@ -322,11 +322,11 @@ ldis::engine::Report MakeReport(const std::string& observed, const std::string& 
     return *v.report;
 }
 
-std::unique_ptr<PostgresIntake> Instance(const std::string& url) {
-    PostgresIntake::Options o;
+std::unique_ptr<PostgresStore> Instance(const std::string& url) {
+    PostgresStore::Options o;
     o.url = url;
     o.grading = Grading();
-    auto opened = PostgresIntake::Open(o);
+    auto opened = PostgresStore::Open(o);
     EXPECT_TRUE(opened.ok()) << (opened.ok() ? "" : opened.error().message);
     return opened.ok() ? std::move(opened).value() : nullptr;
 }
@@ -414,7 +414,7 @@ TEST(PostgresIntakeTest, ReportsOfOneSignalAtTwoInstancesAtOnceMakeOneSignalAndO
         std::latch start(2);
         std::vector<std::string> errors;
         std::mutex errors_mutex;
-        const auto take = [&](PostgresIntake& instance, int first) {
+        const auto take = [&](PostgresStore& instance, int first) {
             start.arrive_and_wait();
             for (int i = first; i < kPerRound; i += 2) {
                 const auto stored = instance.Insert(reports[static_cast<std::size_t>(i)], "mqtt");
@@ -543,15 +543,15 @@ TEST(PostgresIntakeTest, AlertsOpenedAtOnceAtTwoInstancesTakeConsecutiveNumbers)
 TEST(PostgresIntakeTest, TheAuditLogStaysOneChainWhenInstancesWriteAtOnce) {
     PostgresServer server;
     const std::string url = server.CreateDatabase("ldis");
-    PostgresIntake::Options o;
+    PostgresStore::Options o;
     o.url = url;
-    auto a = PostgresIntake::Open(o);
-    auto b = PostgresIntake::Open(o);
+    auto a = PostgresStore::Open(o);
+    auto b = PostgresStore::Open(o);
     ASSERT_TRUE(a.ok() && b.ok());
     constexpr int kEach = 100;
     std::latch start(2);
     std::atomic<int> failed{0};
-    const auto take = [&](PostgresIntake& instance) {
+    const auto take = [&](PostgresStore& instance) {
         start.arrive_and_wait();
         for (int i = 0; i < kEach; ++i) {
             if (!instance

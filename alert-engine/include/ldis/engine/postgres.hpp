@@ -21,6 +21,8 @@ namespace ldis::engine {
 // configuration can be shown, copied and logged. Returns the URL as messages may show it.
 Result<std::string> CheckPostgresUrl(std::string_view url);
 
+struct PostgresAccess;
+
 class PostgresDatabase {
 public:
     // Connects and brings the database to this build's schema: an empty database is made
@@ -53,15 +55,19 @@ public:
         const std::string& sqlite_path);
 
 private:
-    friend class PostgresIntake;
+    friend struct PostgresAccess;
     struct Impl;
     explicit PostgresDatabase(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };
 
-// Reports taken in on PostgreSQL: ReportIntake for a database that several ldisd share.
-// Each Insert is one transaction on this instance's connection, correct whichever instance
-// takes which report:
+// The store on PostgreSQL for a database several ldisd share: reports taken in
+// (ReportIntake) and the outbox (Outbox), so far; the rest of Store is docs/postgresql.md's
+// list. Each instance holds three connections: one for intake, one for the outbox's jobs
+// (on a thread of its own, "ldis-pg-outbox", as the Outbox interface asks), and one that
+// LISTENs for other instances' new deliveries.
+//
+// Intake: each Insert is one transaction, correct whichever instance takes which report:
 // - the report's signal is found or made under an advisory transaction lock on its key
 //   (family and district), so two reports of one signal at two instances at once make one
 //   signal and one alert, never two;
@@ -72,8 +78,16 @@ private:
 // - audit entries are appended under a lock on the chain's head, so the chain stays one;
 // - the same report id at two instances is stored once (the second finds it).
 // The locks are always taken in that order (signal, numbering, audit), so no two
-// transactions wait on each other in a cycle.
-class PostgresIntake : public ReportIntake {
+// transactions wait on each other in a cycle. A commit that queued deliveries NOTIFYs
+// every instance.
+//
+// Outbox: a claim takes due rows FOR UPDATE SKIP LOCKED, so two instances never claim one
+// row, and marks them `sending` with a lease (next_attempt_ms = now + lease_ms): a row
+// whose lease ran out (its instance died mid-send) is due again for anyone. The lease must
+// be longer than a transfer can take (dispatch timeout), or a slow send is made twice.
+// Escalation and the update flush run on one instance at a time: the one holding the
+// leader's advisory lock (a session lock, let go when its connection ends).
+class PostgresStore : public ReportIntake, public Outbox {
 public:
     struct Options {
         std::string url;
@@ -81,17 +95,37 @@ public:
         // When set, every report is correlated, graded and alerted on in the transaction
         // that stores it, as on SQLite; without it reports are only stored.
         std::shared_ptr<const GradingSetup> grading;
+        std::int64_t lease_ms = 5 * 60 * 1000;
     };
-    static Result<std::unique_ptr<PostgresIntake>> Open(Options options);
-    ~PostgresIntake() override;
-    PostgresIntake(const PostgresIntake&) = delete;
-    PostgresIntake& operator=(const PostgresIntake&) = delete;
+    static Result<std::unique_ptr<PostgresStore>> Open(Options options);
+    ~PostgresStore() override;
+    PostgresStore(const PostgresStore&) = delete;
+    PostgresStore& operator=(const PostgresStore&) = delete;
 
     Result<StoredReport> Insert(const Report& report, std::string_view channel) override;
 
-private:
+    void SetOutboxListener(std::function<void()> listener) override;
+    void SetClaimAtCommit(
+        std::function<std::size_t()> room,
+        std::function<void(Result<std::vector<OutboxItem>>, std::size_t asked)> claimed) override;
+    void ClaimDue(std::int64_t now_ms, std::size_t limit,
+                  std::function<void(Result<std::vector<OutboxItem>>)> done) override;
+    void Complete(std::vector<DeliveryOutcome> outcomes, std::int64_t now_ms,
+                  std::function<void(Result<int>)> done) override;
+    void EscalateDue(std::int64_t now_ms, std::function<void(Result<int>)> done) override;
+    // Takes no row another live instance is sending: rows left `sending` by a crash are
+    // due again when their lease runs out. Returns how many leases have run out now.
+    Result<int> RecoverInFlight(std::int64_t now_ms) override;
+    const std::string& AckKey() const override;
+    std::optional<std::int64_t> NextDueMs() const override;
+
+    // True while this instance holds the leader's lock (runs the periodic work).
+    bool leader() const;
+
     struct Impl;
-    explicit PostgresIntake(std::unique_ptr<Impl> impl);
+
+private:
+    explicit PostgresStore(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };
 

@@ -14,4 +14,9 @@ struct PostgresDatabase::Impl {
     bool made = false;
 };
 
+// The connection inside a PostgresDatabase, for the store's own files.
+struct PostgresAccess {
+    static PGconn* Connection(const PostgresDatabase& d) { return d.impl_->connection.get(); }
+};
+
 }  // namespace ldis::engine

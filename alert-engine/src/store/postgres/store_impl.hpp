@@ -1,0 +1,122 @@
+#pragma once
+// The PostgreSQL store's parts (private to src/store/postgres/): a connection's writer with
+// the statements both intake and the outbox write with, and what PostgresStore holds.
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "impl.hpp"
+#include "ldis/engine/pipeline.hpp"
+
+namespace ldis::engine::pgstore {
+
+using Params = std::vector<std::optional<std::string>>;
+
+// A statement that failed: the transaction is rolled back and nothing of it kept.
+struct Failed {
+    Error error;
+};
+
+inline std::string Int(std::int64_t v) {
+    return std::to_string(v);
+}
+inline std::optional<std::string> TextOrNull(const std::string& s) {
+    if (s.empty()) return std::nullopt;
+    return s;
+}
+std::int64_t NowMs();
+
+// The advisory locks' keys: "LDIS" and a number (a signal key's lock is its hash).
+inline constexpr std::int64_t kNumberingLock = (std::int64_t{0x4c444953} << 32) | 2;
+inline constexpr std::int64_t kAuditLock = (std::int64_t{0x4c444953} << 32) | 3;
+inline constexpr std::int64_t kLeaderLock = (std::int64_t{0x4c444953} << 32) | 4;
+// What a commit that queued deliveries tells every instance.
+inline constexpr const char* kOutboxChannel = "ldis_outbox";
+
+// One connection's transactions: statements that throw Failed, the audit entries and
+// deliveries a transaction adds, written at its end.
+class Writer {
+public:
+    explicit Writer(std::unique_ptr<PostgresDatabase> db) : db_(std::move(db)) {}
+    PGconn* c() const;
+    const std::string& where() const { return db_->where(); }
+    std::mutex& mutex() { return mutex_; }
+
+    pg::Rows Run(std::string_view what, const std::string& sql, const Params& params = {});
+    // Runs `body` in a transaction: the audit entries it adds are appended last (under the
+    // audit lock), a NOTIFY goes with deliveries it queued, and it commits; or it rolls
+    // back and the error says where and why. Returns how many deliveries it queued.
+    Result<int> Transaction(const std::function<void()>& body, std::int64_t now);
+
+    void Audit(std::string actor, std::string action, std::string subject, std::string detail) {
+        audit_.push_back(
+            {std::move(actor), std::move(action), std::move(subject), std::move(detail)});
+    }
+    void InsertDelivery(std::int64_t alert_id, int version, const Delivery& d, std::int64_t now,
+                        std::int64_t fallback_of = 0);
+    // Routes a version just written: the pipeline plans the deliveries from the alert's
+    // earlier recipients; they are queued here.
+    void QueueDeliveries(std::int64_t alert_id, int version, const VersionToRoute& what,
+                         const GradingSetup& g, std::int64_t now);
+
+private:
+    struct AuditEntry {
+        std::string actor, action, subject, detail;
+    };
+    void AppendAudit(std::int64_t now);
+    std::unique_ptr<PostgresDatabase> db_;
+    std::mutex mutex_;  // one transaction at a time on this connection
+    std::vector<AuditEntry> audit_;
+    int queued_ = 0;
+};
+
+}  // namespace ldis::engine::pgstore
+
+namespace ldis::engine {
+
+struct PostgresStore::Impl {
+    Options options;
+    std::unique_ptr<pgstore::Writer> intake;
+    std::unique_ptr<pgstore::Writer> outbox;
+    std::unique_ptr<PostgresDatabase> listen;  // LISTEN ldis_outbox
+    std::string ack_key;
+    std::mt19937_64 rng{std::random_device{}()};
+    std::atomic<bool> leader{false};
+
+    std::mutex hooks_mutex;
+    std::function<void()> listener;
+    std::function<std::size_t()> claim_room;
+    std::function<void(Result<std::vector<OutboxItem>>, std::size_t)> claimed;
+
+    // The outbox's jobs, one at a time on their own thread.
+    std::mutex jobs_mutex;
+    std::condition_variable jobs_cv;
+    std::deque<std::function<void()>> jobs;
+    bool stopping = false;
+    std::thread worker;
+    std::thread listener_thread;
+
+    void Post(std::function<void()> job);
+    void RunJobs();
+    void Listen();
+    void AfterCommit(int queued);
+
+    // intake.cpp
+    StoredReport Take(const Report& r, std::string_view channel, std::int64_t now);
+    void GradeInto(const Report& r, std::int64_t seq, const std::string& reference,
+                   std::int64_t now, const GradingSetup& g, StoredReport& out);
+    void ReviseAlert(std::int64_t signal_id, const std::string& signal_ref, const Regrading& rg,
+                     const std::vector<std::string>& documents, const Report& r,
+                     const std::string& report_reference, const GradingSetup& g, std::int64_t now,
+                     StoredReport& out);
+    // outbox.cpp
+    Result<std::vector<OutboxItem>> Claim(std::int64_t now, std::size_t limit);
+    Result<int> CompleteNow(const std::vector<DeliveryOutcome>& outcomes, std::int64_t now);
+    Result<int> EscalateNow(std::int64_t now);
+    void FlushUpdates(const GradingSetup& g, std::int64_t now);
+};
+
+}  // namespace ldis::engine
