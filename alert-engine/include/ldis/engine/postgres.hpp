@@ -122,6 +122,20 @@ public:
     // True while this instance holds the leader's lock (runs the periodic work).
     bool leader() const;
 
+    // Tokens, web sessions and settings, as Store declares them (tokens.cpp): in the
+    // database every instance shares, so any instance serves any signed-in coordinator,
+    // a token revoked at one ends its sessions at all, and a restart signs no one out.
+    Result<std::string> CreateToken(std::string_view name, std::string_view role);
+    std::optional<ApiToken> FindToken(std::string_view secret) const;
+    std::vector<TokenRow> Tokens() const;
+    Result<int> RevokeToken(std::int64_t id, std::string_view actor);
+    Result<int> CreateSession(const WebSession& session, std::size_t max_per_token,
+                              std::size_t max_total);
+    std::optional<WebSession> FindSession(std::string_view id_hash, std::int64_t now_ms) const;
+    Result<int> EndSession(std::string_view id_hash, std::int64_t now_ms);
+    std::string Setting(const std::string& key);
+    Result<int> SetSetting(const std::string& key, const std::string& value);
+
     struct Impl;
 
 private:

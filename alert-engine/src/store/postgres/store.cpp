@@ -14,7 +14,7 @@ PostgresStore::PostgresStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 
 Result<std::unique_ptr<PostgresStore>> PostgresStore::Open(Options options) {
     auto impl = std::make_unique<Impl>();
-    for (auto* slot : {&impl->intake, &impl->outbox}) {
+    for (auto* slot : {&impl->intake, &impl->outbox, &impl->reader}) {
         auto db = PostgresDatabase::Open(options.url);
         if (!db.ok()) return db.error();
         *slot = std::make_unique<pgstore::Writer>(std::move(db).value());

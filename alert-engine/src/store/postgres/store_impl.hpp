@@ -81,6 +81,7 @@ struct PostgresStore::Impl {
     Options options;
     std::unique_ptr<pgstore::Writer> intake;
     std::unique_ptr<pgstore::Writer> outbox;
+    std::unique_ptr<pgstore::Writer> reader;   // the reads of pages, the API and ldisctl
     std::unique_ptr<PostgresDatabase> listen;  // LISTEN ldis_outbox
     std::string ack_key;
     std::mt19937_64 rng{std::random_device{}()};
