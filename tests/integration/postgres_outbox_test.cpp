@@ -284,6 +284,36 @@ TEST_F(PostgresOutboxTest, EscalationRunsOnOneInstanceAtATimeAndMovesWhenItStops
     EXPECT_TRUE(b_->leader());
 }
 
+TEST_F(PostgresOutboxTest, AnAcknowledgementOrUnsubscribeAtEitherInstanceIsRecordedOnce) {
+    const auto stored = SubmitRed(*a_);
+    const auto rows = a_->Deliveries(stored.alert_reference);
+    const auto p1 = std::find_if(rows.begin(), rows.end(),
+                                 [](const DeliveryRow& d) { return d.partner == "p1"; });
+    ASSERT_NE(p1, rows.end());
+    EXPECT_EQ(p1->level, "red");
+    EXPECT_EQ(p1->status, "queued");
+    // The link reaches B, then A: recorded once, at the first time.
+    const auto first = b_->Acknowledge(p1->id, "p1@example.org", 1000);
+    ASSERT_TRUE(first.ok()) << first.error().message;
+    EXPECT_EQ(first.value().acknowledged_at_ms, 1000);
+    const auto second = a_->Acknowledge(p1->id, "p1@example.org", 2000);
+    ASSERT_TRUE(second.ok());
+    EXPECT_EQ(second.value().acknowledged_at_ms, 1000);
+    EXPECT_FALSE(a_->Acknowledge(999999, "nobody", 3000).ok());
+    // An unsubscribe request: the coordinators hear of it once, however often it is posted.
+    const auto asked = a_->RequestUnsubscribe(p1->id, 4000);
+    ASSERT_TRUE(asked.ok()) << asked.error().message;
+    EXPECT_FALSE(asked.value().unsubscribe_already_requested);
+    const auto again = b_->RequestUnsubscribe(p1->id, 5000);
+    ASSERT_TRUE(again.ok());
+    EXPECT_TRUE(again.value().unsubscribe_already_requested);
+    EXPECT_EQ(Recipients(1, "unsubscribe"), (std::multiset<std::string>{"coord/team"}));
+    EXPECT_EQ(a_->DeliveryCounts().at("queued"), static_cast<std::int64_t>(rows.size()) + 1);
+    auto db = PostgresDatabase::Open(url_);
+    ASSERT_TRUE(db.ok());
+    EXPECT_TRUE(db.value()->VerifyAudit().ok());
+}
+
 // The whole path with real parts: two instances, each with its own dispatcher on its own
 // io thread, sharing one fan-out to a real SMTP server. Every partner gets the alert once.
 class PostgresDispatchTest : public PostgresOutboxTest {

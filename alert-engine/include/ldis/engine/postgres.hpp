@@ -4,6 +4,7 @@
 //
 // This is the first room of the PostgreSQL backend. The Store interface (store.hpp) is
 // not yet implemented on it; see docs/postgresql.md for what is built and what is not.
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -135,6 +136,16 @@ public:
     Result<int> EndSession(std::string_view id_hash, std::int64_t now_ms);
     std::string Setting(const std::string& key);
     Result<int> SetSetting(const std::string& key, const std::string& value);
+
+    // Deliveries as coordinators and partners see them (deliveries.cpp): an
+    // acknowledgement or an unsubscribe request is recorded at whichever instance the
+    // partner's link reaches, once.
+    std::vector<DeliveryRow> Deliveries(std::string_view reference) const;
+    std::optional<DeliveryRow> FindDelivery(std::int64_t id) const;
+    std::map<std::string, std::int64_t> DeliveryCounts() const;
+    Result<DeliveryRow> Acknowledge(std::int64_t delivery_id, std::string_view actor,
+                                    std::int64_t now_ms);
+    Result<DeliveryRow> RequestUnsubscribe(std::int64_t delivery_id, std::int64_t now_ms);
 
     struct Impl;
 

@@ -118,6 +118,8 @@ struct PostgresStore::Impl {
     Result<int> CompleteNow(const std::vector<DeliveryOutcome>& outcomes, std::int64_t now);
     Result<int> EscalateNow(std::int64_t now);
     void FlushUpdates(const GradingSetup& g, std::int64_t now);
+    // deliveries.cpp
+    std::vector<DeliveryRow> DeliveryQuery(const std::string& where, const pgstore::Params& params);
 };
 
 }  // namespace ldis::engine

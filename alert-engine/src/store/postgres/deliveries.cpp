@@ -1,0 +1,143 @@
+// Deliveries as coordinators and partners see them, on PostgreSQL: the lists, and the
+// acknowledgement and unsubscribe links, recorded at whichever instance they reach.
+#include <boost/json.hpp>
+
+#include "store_impl.hpp"
+
+namespace ldis::engine {
+
+using pgstore::Int;
+
+std::vector<DeliveryRow> PostgresStore::Impl::DeliveryQuery(const std::string& where,
+                                                            const pgstore::Params& params) {
+    std::lock_guard lock(reader->mutex());
+    auto r = pg::Exec(
+        reader->c(), "read deliveries",
+        "SELECT d.id, a.reference, d.version, d.kind, d.partner, d.contact, d.channel, "
+        "d.address, d.status, d.attempts, d.created_at_ms, d.updated_at_ms, "
+        "coalesce(d.delivered_at_ms, 0), coalesce(d.acknowledged_at_ms, 0), "
+        "coalesce(d.fallback_of, 0), coalesce(d.last_error, ''), v.level FROM deliveries d "
+        "JOIN alerts a ON a.id = d.alert_id JOIN alert_versions v ON v.alert_id = d.alert_id "
+        "AND v.version = d.version " +
+            where + " ORDER BY d.id",
+        params);
+    std::vector<DeliveryRow> out;
+    if (!r.ok()) return out;
+    const auto& rows = r.value();
+    for (int i = 0; i < rows.size(); ++i) {
+        DeliveryRow d;
+        d.id = rows.integer(i, 0);
+        d.reference = std::string(rows.text(i, 1));
+        d.version = static_cast<int>(rows.integer(i, 2));
+        d.kind = std::string(rows.text(i, 3));
+        d.partner = std::string(rows.text(i, 4));
+        d.contact = std::string(rows.text(i, 5));
+        d.channel = std::string(rows.text(i, 6));
+        d.address = std::string(rows.text(i, 7));
+        d.status = std::string(rows.text(i, 8));
+        d.attempts = static_cast<int>(rows.integer(i, 9));
+        d.created_at_ms = rows.integer(i, 10);
+        d.updated_at_ms = rows.integer(i, 11);
+        d.delivered_at_ms = rows.integer(i, 12);
+        d.acknowledged_at_ms = rows.integer(i, 13);
+        d.fallback_of = rows.integer(i, 14);
+        d.last_error = std::string(rows.text(i, 15));
+        d.level = std::string(rows.text(i, 16));
+        out.push_back(std::move(d));
+    }
+    return out;
+}
+
+std::vector<DeliveryRow> PostgresStore::Deliveries(std::string_view reference) const {
+    if (reference.empty()) return impl_->DeliveryQuery("", {});
+    return impl_->DeliveryQuery("WHERE a.reference = $1", {std::string(reference)});
+}
+
+std::optional<DeliveryRow> PostgresStore::FindDelivery(std::int64_t id) const {
+    auto rows = impl_->DeliveryQuery("WHERE d.id = $1", {Int(id)});
+    if (rows.empty()) return std::nullopt;
+    return std::move(rows.front());
+}
+
+std::map<std::string, std::int64_t> PostgresStore::DeliveryCounts() const {
+    std::lock_guard lock(impl_->reader->mutex());
+    auto r = pg::Exec(impl_->reader->c(), "count deliveries",
+                      "SELECT status, count(*) FROM deliveries GROUP BY status");
+    std::map<std::string, std::int64_t> out;
+    if (!r.ok()) return out;
+    for (int i = 0; i < r.value().size(); ++i)
+        out[std::string(r.value().text(i, 0))] = r.value().integer(i, 1);
+    return out;
+}
+
+Result<DeliveryRow> PostgresStore::Acknowledge(std::int64_t delivery_id, std::string_view actor,
+                                               std::int64_t now_ms) {
+    const std::string who(actor);
+    {
+        std::lock_guard lock(impl_->intake->mutex());
+        auto done = impl_->intake->Transaction(
+            [&] {
+                // However often the link is followed, and at whichever instance: once.
+                const auto changed = impl_->intake->Run(
+                    "record the acknowledgement",
+                    "UPDATE deliveries SET acknowledged_at_ms = $2 WHERE id = $1 AND "
+                    "acknowledged_at_ms IS NULL RETURNING 1",
+                    {Int(delivery_id), Int(now_ms)});
+                if (changed.size() > 0)
+                    impl_->intake->Audit(who, "delivery.acknowledged",
+                                         "delivery-" + Int(delivery_id), "{}");
+            },
+            now_ms);
+        if (!done.ok()) return done.error();
+    }
+    auto row = FindDelivery(delivery_id);
+    if (!row) return Error{"no delivery " + Int(delivery_id)};
+    return *row;
+}
+
+Result<DeliveryRow> PostgresStore::RequestUnsubscribe(std::int64_t delivery_id,
+                                                      std::int64_t now_ms) {
+    auto row = FindDelivery(delivery_id);
+    if (!row) return Error{"no delivery " + Int(delivery_id)};
+    bool already = false;
+    const auto g = impl_->options.grading;
+    std::int64_t queued = 0;
+    {
+        std::lock_guard lock(impl_->intake->mutex());
+        auto done = impl_->intake->Transaction(
+            [&] {
+                // However often the link is posted, the coordinators hear of it once.
+                const auto marked = impl_->intake->Run(
+                    "record the unsubscribe request",
+                    "UPDATE deliveries SET unsubscribe_requested_at_ms = $2 WHERE id = $1 AND "
+                    "unsubscribe_requested_at_ms IS NULL RETURNING alert_id",
+                    {Int(delivery_id), Int(now_ms)});
+                if (marked.size() == 0) {
+                    already = true;
+                    return;
+                }
+                const std::string detail =
+                    boost::json::serialize(boost::json::object{{"delivery", delivery_id},
+                                                               {"partner", row->partner},
+                                                               {"contact", row->contact},
+                                                               {"address", row->address}});
+                if (g) {
+                    for (const Delivery& d : CoordinatorNotices(
+                             g->partners.get(), g->dispatch.enabled, kKindUnsubscribe, detail))
+                        impl_->intake->InsertDelivery(marked.integer(0, 0), row->version, d,
+                                                      now_ms);
+                }
+                impl_->intake->Audit(row->partner + "/" + row->contact, "unsubscribe.requested",
+                                     "delivery-" + Int(delivery_id), detail);
+            },
+            now_ms);
+        if (!done.ok()) return done.error();
+        queued = done.value();
+    }
+    impl_->AfterCommit(static_cast<int>(queued));
+    DeliveryRow out = *row;
+    out.unsubscribe_already_requested = already;
+    return out;
+}
+
+}  // namespace ldis::engine
