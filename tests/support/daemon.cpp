@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <iostream>
 #include <stdexcept>
 #include <thread>
 
@@ -73,6 +74,12 @@ void Ldisd::Start() {
 int Ldisd::Stop(int signal) {
     if (!process_) return -1;
     const int code = process_->Stop(signal, std::chrono::seconds(20));
+    if (code != 0 && signal == SIGTERM) {
+        // An unexpected exit (a sanitizer's report ends in exit code 1): the log says why.
+        const std::string text = log();
+        std::cerr << "ldisd exited with " << code << " on SIGTERM; the end of its log:\n"
+                  << text.substr(text.size() > 6000 ? text.size() - 6000 : 0) << '\n';
+    }
     return code;
 }
 

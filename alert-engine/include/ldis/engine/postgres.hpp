@@ -147,6 +147,23 @@ public:
                                     std::int64_t now_ms);
     Result<DeliveryRow> RequestUnsubscribe(std::int64_t delivery_id, std::int64_t now_ms);
 
+    // What the API, the pages and ldisctl read, and the coordinators' reveal and the
+    // retention purge, as Store declares them (queries.cpp).
+    std::optional<StoredReportRow> Find(std::string_view id) const;
+    std::int64_t CountReports() const;
+    std::vector<std::string> ListIds() const;
+    std::vector<StoredReportRow> Recent(std::size_t limit) const;
+    std::vector<Alert> Alerts() const;
+    std::optional<Alert> FindAlert(std::string_view reference) const;
+    std::int64_t CountSignals() const;
+    AlertPage FindAlerts(const AlertFilter& filter) const;
+    std::optional<AlertRecord> FindAlertRecord(std::string_view reference) const;
+    Result<std::int64_t> VerifyAudit() const;
+    Store::Counts CountAll() const;
+    Result<StoredReportRow> Reveal(std::string_view id, std::string_view actor,
+                                   std::string_view reason);
+    Result<int> PurgeFreeText(std::int64_t before_ms, std::int64_t now_ms, std::string_view actor);
+
     struct Impl;
 
 private:

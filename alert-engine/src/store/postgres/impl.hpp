@@ -14,6 +14,9 @@ struct PostgresDatabase::Impl {
     bool made = false;
 };
 
+// Walks the audit chain on `c` (migrate.cpp): the number of entries, or the first broken.
+Result<std::int64_t> VerifyAuditOn(PGconn* c);
+
 // The connection inside a PostgresDatabase, for the store's own files.
 struct PostgresAccess {
     static PGconn* Connection(const PostgresDatabase& d) { return d.impl_->connection.get(); }

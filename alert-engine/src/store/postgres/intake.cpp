@@ -25,6 +25,28 @@ StoredReport PostgresStore::Impl::Take(const Report& r, std::string_view channel
                     "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
                     {"signal\x1f" + key.family + "\x1f" + key.district});
     }
+    // Stored before (here or at another instance): its reference and its signal's grade.
+    const auto stored_before = [&]() {
+        const auto first = intake->Run(
+            "find the report stored before",
+            "SELECT r.reference, coalesce(s.level, ''), coalesce((SELECT a.reference FROM "
+            "alerts a WHERE a.signal_id = s.id AND a.status IN ('draft','issued','updated') "
+            "ORDER BY a.id DESC LIMIT 1), '') FROM reports r LEFT JOIN signal_reports sr ON "
+            "sr.report_seq = r.seq LEFT JOIN signals s ON s.id = sr.signal_id WHERE r.id = $1",
+            {r.id});
+        StoredReport out{r.id, "", true, {}, {}};
+        if (first.size() > 0) {
+            out.reference = std::string(first.text(0, 0));
+            out.level = std::string(first.text(0, 1));
+            out.alert_reference = std::string(first.text(0, 2));
+        }
+        return out;
+    };
+    // A redelivered report is found before it takes a number, so receipts' numbers have no
+    // gap for it; only the same report at two instances at the same moment spends one.
+    if (intake->Run("look for the report", "SELECT 1 FROM reports WHERE id = $1", {r.id}).size() >
+        0)
+        return stored_before();
     const std::int64_t seq =
         intake->Run("number the report", "SELECT nextval(pg_get_serial_sequence('reports', 'seq'))")
             .integer(0, 0);
@@ -39,24 +61,8 @@ StoredReport PostgresStore::Impl::Take(const Report& r, std::string_view channel
          TextOrNull(r.observed_at), r.source_type, r.organisation, r.authority, r.district,
          TextOrNull(r.ward), TextOrNull(r.ward_current), TextOrNull(r.establishment), r.evidence,
          r.document});
+    if (inserted.size() == 0) return stored_before();
     StoredReport out{r.id, reference, false, {}, {}};
-    if (inserted.size() == 0) {
-        // Stored before (here or at another instance): its reference and its signal's grade.
-        const auto first = intake->Run(
-            "find the report stored before",
-            "SELECT r.reference, coalesce(s.level, ''), coalesce((SELECT a.reference FROM "
-            "alerts a WHERE a.signal_id = s.id AND a.status IN ('draft','issued','updated') "
-            "ORDER BY a.id DESC LIMIT 1), '') FROM reports r LEFT JOIN signal_reports sr ON "
-            "sr.report_seq = r.seq LEFT JOIN signals s ON s.id = sr.signal_id WHERE r.id = $1",
-            {r.id});
-        out.duplicate = true;
-        if (first.size() > 0) {
-            out.reference = std::string(first.text(0, 0));
-            out.level = std::string(first.text(0, 1));
-            out.alert_reference = std::string(first.text(0, 2));
-        }
-        return out;
-    }
     intake->Audit("ldisd", "report.accepted", reference,
                   "{\"id\":\"" + r.id + "\",\"channel\":\"" + std::string(channel) + "\"}");
     if (g) GradeInto(r, seq, reference, now, *g, out);

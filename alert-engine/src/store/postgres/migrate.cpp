@@ -28,7 +28,9 @@ struct StatementCloser {
     void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
 };
 
-Result<std::int64_t> VerifyOn(PGconn* c) {
+}  // namespace
+
+Result<std::int64_t> VerifyAuditOn(PGconn* c) {
     auto rows = pg::Exec(c, "read the audit log",
                          "SELECT seq, at_ms, actor, action, subject, detail, prev_hash, hash "
                          "FROM audit ORDER BY seq");
@@ -44,10 +46,8 @@ Result<std::int64_t> VerifyOn(PGconn* c) {
     return chain.count();
 }
 
-}  // namespace
-
 Result<std::int64_t> PostgresDatabase::VerifyAudit() const {
-    return VerifyOn(impl_->connection.get());
+    return VerifyAuditOn(impl_->connection.get());
 }
 
 Result<std::vector<std::pair<std::string, std::int64_t>>> PostgresDatabase::CopyFromSqlite(
@@ -168,7 +168,7 @@ Result<std::vector<std::pair<std::string, std::int64_t>>> PostgresDatabase::Copy
             !r.ok())
             return failed(r.error());
     }
-    auto verified = VerifyOn(c);
+    auto verified = VerifyAuditOn(c);
     if (!verified.ok())
         return failed(Error{"the copied audit log does not verify, so nothing was copied: " +
                             verified.error().message});

@@ -118,6 +118,10 @@ struct PostgresStore::Impl {
     Result<int> CompleteNow(const std::vector<DeliveryOutcome>& outcomes, std::int64_t now);
     Result<int> EscalateNow(std::int64_t now);
     void FlushUpdates(const GradingSetup& g, std::int64_t now);
+    // queries.cpp
+    std::vector<StoredReportRow> ReportQuery(const std::string& tail,
+                                             const pgstore::Params& params) const;
+    std::int64_t Count(const std::string& sql) const;
     // deliveries.cpp
     std::vector<DeliveryRow> DeliveryQuery(const std::string& where, const pgstore::Params& params);
 };
