@@ -183,6 +183,63 @@ TEST(PostgresParityTest, TheSameReportsGiveTheSameHistoryOnBothBackends) {
     EXPECT_EQ(pg.Find("KM-R000001")->document, lite.Find("KM-R000001")->document);
     EXPECT_EQ(Read(pg), Read(lite));
     EXPECT_EQ(pg.ListIds(), lite.ListIds());
+
+    // Coordinators' actions, the same on both: each outcome, then everything read back.
+    const auto both = [&](const std::string& what, auto act) {
+        const auto a = act(lite);
+        const auto b = act(pg);
+        EXPECT_EQ(a.ok(), b.ok()) << what;
+        if (!a.ok() && !b.ok()) {
+            EXPECT_EQ(b.error().message, a.error().message) << what;
+        }
+        EXPECT_EQ(Read(pg), Read(lite)) << what;
+    };
+    AlertWording words;
+    words.sections["advice"] = "Carry naloxone; do not use alone.";
+    both("approve the draft", [&](auto& s) {
+        return s.Act("KM-2026-0002", AlertAction::kApprove, "coordinator@kent.example");
+    });
+    both("approve it again", [&](auto& s) {
+        return s.Act("KM-2026-0002", AlertAction::kApprove, "coordinator@kent.example");
+    });
+    both("confirm the provisional red", [&](auto& s) {
+        return s.Act("KM-2026-0001", AlertAction::kApprove, "coordinator@kent.example");
+    });
+    both("update with wording", [&](auto& s) {
+        return s.Act("KM-2026-0001", AlertAction::kRevise, "coordinator@kent.example", words);
+    });
+    both("wording on a cancel", [&](auto& s) {
+        return s.Act("KM-2026-0001", AlertAction::kCancel, "coordinator@kent.example", words);
+    });
+    both("an alert that is not there", [&](auto& s) {
+        return s.Act("KM-2026-0099", AlertAction::kCancel, "coordinator@kent.example");
+    });
+    const auto dover = [&](auto& s) {
+        for (const auto& signal : s.Signals())
+            if (signal.district == "Dover") return signal.id;
+        return std::int64_t{0};
+    };
+    ASSERT_EQ(dover(pg), dover(lite));
+    both("override a signal to red", [&](auto& s) {
+        return s.Override(dover(s), "red", "A death in custody linked to it", "lead@kent.example");
+    });
+    both("lift it", [&](auto& s) { return s.Override(dover(s), "", "", "lead@kent.example"); });
+    both("lift it again",
+         [&](auto& s) { return s.Override(dover(s), "", "", "lead@kent.example"); });
+    both("cancel", [&](auto& s) {
+        return s.Act("KM-2026-0001", AlertAction::kCancel, "coordinator@kent.example");
+    });
+    const auto expired_lite = lite.ExpireDue(later);
+    const auto expired_pg = pg.ExpireDue(later);
+    ASSERT_TRUE(expired_lite.ok() && expired_pg.ok());
+    EXPECT_EQ(expired_pg.value(), expired_lite.value());
+    EXPECT_FALSE(expired_pg.value().empty());
+    EXPECT_EQ(Read(pg), Read(lite));
+    ASSERT_EQ(pg.Signals().size(), lite.Signals().size());
+    for (std::size_t i = 0; i < pg.Signals().size(); ++i) {
+        EXPECT_EQ(pg.Signals()[i].documents, lite.Signals()[i].documents);
+        EXPECT_EQ(pg.Signals()[i].alert_reference, lite.Signals()[i].alert_reference);
+    }
 }
 
 }  // namespace

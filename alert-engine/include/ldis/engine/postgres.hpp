@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "ldis/engine/panel.hpp"
 #include "ldis/engine/result.hpp"
 #include "ldis/engine/store.hpp"
 
@@ -88,7 +89,7 @@ private:
 // be longer than a transfer can take (dispatch timeout), or a slow send is made twice.
 // Escalation and the update flush run on one instance at a time: the one holding the
 // leader's advisory lock (a session lock, let go when its connection ends).
-class PostgresStore : public ReportIntake, public Outbox {
+class PostgresStore : public Store {
 public:
     struct Options {
         std::string url;
@@ -163,6 +164,16 @@ public:
     Result<StoredReportRow> Reveal(std::string_view id, std::string_view actor,
                                    std::string_view reason);
     Result<int> PurgeFreeText(std::int64_t before_ms, std::int64_t now_ms, std::string_view actor);
+
+    // The grading and the coordinators' actions, as Store declares them (alerts.cpp).
+    void SetGrading(std::shared_ptr<const GradingSetup> grading);
+    std::shared_ptr<const GradingSetup> Grading() const;
+    std::vector<StoredSignal> Signals() const;
+    Result<SignalOverride> Override(std::int64_t signal_id, std::string_view level,
+                                    std::string_view reason, std::string_view actor);
+    Result<Alert> Act(std::string_view reference, AlertAction action, std::string_view actor,
+                      const AlertWording& wording = {});
+    Result<std::vector<std::string>> ExpireDue(std::int64_t now_ms);
 
     struct Impl;
 

@@ -100,7 +100,7 @@ Result<DeliveryRow> PostgresStore::RequestUnsubscribe(std::int64_t delivery_id,
     auto row = FindDelivery(delivery_id);
     if (!row) return Error{"no delivery " + Int(delivery_id)};
     bool already = false;
-    const auto g = impl_->options.grading;
+    const auto g = impl_->CurrentGrading();
     std::int64_t queued = 0;
     {
         std::lock_guard lock(impl_->intake->mutex());

@@ -16,7 +16,7 @@ using pgstore::TextOrNull;
 
 StoredReport PostgresStore::Impl::Take(const Report& r, std::string_view channel,
                                        std::int64_t now) {
-    const auto g = options.grading;
+    const auto g = CurrentGrading();
     // Signal first (the lock order): the key's lock is taken before anything is written.
     if (g) {
         const SignalFacts own = FactsOf({r.document}, g->substances);
@@ -140,23 +140,34 @@ void PostgresStore::Impl::GradeInto(const Report& r, std::int64_t seq, const std
                                                    {"reports", rg.facts.numbers.at("reports")},
                                                    {"rules", FiredJson(rg.rules)}}));
     out.level = std::string(ToString(rg.shown.level));
-    // The latest 20 reports, oldest first: what the alert text lists.
-    std::vector<std::string> documents;
-    const auto latest =
-        intake->Run("read the signal's latest reports",
-                    "SELECT document FROM reports WHERE seq IN (SELECT report_seq FROM "
-                    "signal_reports WHERE signal_id = $1 ORDER BY report_seq DESC LIMIT "
-                    "20) ORDER BY seq",
-                    {Int(signal_id)});
-    for (int i = 0; i < latest.size(); ++i) documents.emplace_back(latest.text(i, 0));
-    ReviseAlert(signal_id, signal_ref, rg, documents, r, reference, g, now, out);
+    Revision rv;
+    rv.signal_id = signal_id;
+    rv.signal_ref = signal_ref;
+    rv.shown = rg.shown;
+    rv.facts = rg.facts;
+    rv.documents = LatestDocuments(signal_id);
+    rv.authority = r.authority;
+    rv.district = r.district;
+    rv.trusted = TrustedSource(r.trust, r.source_type, g.policy);
+    rv.report_reference = reference;
+    out.alert_reference = ReviseAlert(rv, g, now);
 }
 
-void PostgresStore::Impl::ReviseAlert(std::int64_t signal_id, const std::string& signal_ref,
-                                      const Regrading& rg,
-                                      const std::vector<std::string>& documents, const Report& r,
-                                      const std::string& report_reference, const GradingSetup& g,
-                                      std::int64_t now, StoredReport& out) {
+// The latest 20 reports of a signal, oldest first: what the alert text lists.
+std::vector<std::string> PostgresStore::Impl::LatestDocuments(std::int64_t signal_id) {
+    std::vector<std::string> documents;
+    const auto latest = intake->Run("read the signal's latest reports",
+                                    "SELECT document FROM reports WHERE seq IN (SELECT report_seq "
+                                    "FROM signal_reports WHERE signal_id = $1 ORDER BY report_seq "
+                                    "DESC LIMIT 20) ORDER BY seq",
+                                    {Int(signal_id)});
+    for (int i = 0; i < latest.size(); ++i) documents.emplace_back(latest.text(i, 0));
+    return documents;
+}
+
+std::string PostgresStore::Impl::ReviseAlert(const Revision& rv, const GradingSetup& g,
+                                             std::int64_t now) {
+    const std::int64_t signal_id = rv.signal_id;
     const auto current =
         intake->Run("read the signal's live alert",
                     "SELECT id, reference, status, version, level, routed_at_ms FROM "
@@ -175,12 +186,11 @@ void PostgresStore::Impl::ReviseAlert(std::int64_t signal_id, const std::string&
         ParseLevel(current.text(0, 4), live->level);
         live->routed_at_ms = current.integer(0, 5);
     }
-    const Grade& shown = rg.shown;
+    const Grade& shown = rv.shown;
     const std::string level(ToString(shown.level));
-    const bool trusted = TrustedSource(r.trust, r.source_type, g.policy);
     const VersionDecision next =
-        NextVersion(live, shown.level, g.policy, trusted, now, g.dispatch.update_interval_ms);
-    if (next.kind == VersionDecision::Kind::kNone) return;
+        NextVersion(live, shown.level, g.policy, rv.trusted, now, g.dispatch.update_interval_ms);
+    if (next.kind == VersionDecision::Kind::kNone) return {};
     const std::string status(ToString(next.status));
     if (next.kind == VersionDecision::Kind::kCreate) {
         // Numbered under a lock held to the commit: counted and used in one transaction, so
@@ -224,8 +234,8 @@ void PostgresStore::Impl::ReviseAlert(std::int64_t signal_id, const std::string&
     meta.version = next.version;
     meta.status = status;
     meta.provisional = next.provisional;
-    meta.authority = r.authority;
-    meta.district = r.district;
+    meta.authority = rv.authority;
+    meta.district = rv.district;
     meta.public_url = g.public_url;
     const auto history =
         intake->Run("read the alert's history",
@@ -238,7 +248,7 @@ void PostgresStore::Impl::ReviseAlert(std::int64_t signal_id, const std::string&
                              std::string(history.text(i, 1)), std::string(history.text(i, 2))});
     }
     const RenderedAlert rendered =
-        RenderAlert(g.templates, meta, documents, rg.facts, shown, g.substances);
+        RenderAlert(g.templates, meta, rv.documents, rv.facts, shown, g.substances);
     std::string body = rendered.ToJson();
     // What a coordinator wrote stays in every later version.
     const auto wording = intake->Run("read the alert's wording",
@@ -250,13 +260,13 @@ void PostgresStore::Impl::ReviseAlert(std::int64_t signal_id, const std::string&
         "INSERT INTO alert_versions (alert_id, version, status, level, confidence, rules, facts, "
         "created_at_ms, body, scrubbed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         {Int(alert_id), Int(next.version), status, level, shown.confidence, RulesJson(shown),
-         FactsToJson(rg.facts), Int(now), body, Int(rendered.scrubbed ? 1 : 0)});
+         FactsToJson(rv.facts), Int(now), body, Int(rendered.scrubbed ? 1 : 0)});
     if (next.route_now) {
         VersionToRoute what;
         what.status = next.status;
         what.level = shown.level;
-        what.authority = r.authority;
-        what.district = r.district;
+        what.authority = rv.authority;
+        what.district = rv.district;
         what.audience = next.audience;
         what.ask_coordinators = next.ask_coordinators;
         what.page = next.page;
@@ -265,14 +275,14 @@ void PostgresStore::Impl::ReviseAlert(std::int64_t signal_id, const std::string&
                     "UPDATE alerts SET routed_version = $2, routed_at_ms = $3 WHERE id = $1",
                     {Int(alert_id), Int(next.version), Int(now)});
     }
-    intake->Audit("ldisd", next.audit_action, alert_reference,
+    intake->Audit(rv.actor, next.audit_action, alert_reference,
                   boost::json::serialize(boost::json::object{{"version", next.version},
                                                              {"status", status},
                                                              {"level", level},
                                                              {"provisional", next.provisional},
-                                                             {"signal", signal_ref},
-                                                             {"report", report_reference}}));
-    out.alert_reference = alert_reference;
+                                                             {"signal", rv.signal_ref},
+                                                             {"report", rv.report_reference}}));
+    return alert_reference;
 }
 
 }  // namespace ldis::engine

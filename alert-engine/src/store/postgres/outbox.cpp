@@ -15,7 +15,7 @@ using pgstore::TextOrNull;
 
 Result<std::vector<OutboxItem>> PostgresStore::Impl::Claim(std::int64_t now, std::size_t limit) {
     std::vector<OutboxItem> items;
-    const auto g = options.grading;
+    const auto g = CurrentGrading();
     std::lock_guard lock(outbox->mutex());
     auto done = outbox->Transaction(
         [&] {
@@ -81,7 +81,7 @@ Result<std::vector<OutboxItem>> PostgresStore::Impl::Claim(std::int64_t now, std
 
 Result<int> PostgresStore::Impl::CompleteNow(const std::vector<DeliveryOutcome>& outcomes,
                                              std::int64_t now) {
-    const auto g = options.grading;
+    const auto g = CurrentGrading();
     const DispatchPolicy policy = g ? g->dispatch : DispatchPolicy{};
     int changed = 0;
     std::lock_guard lock(outbox->mutex());
@@ -205,7 +205,7 @@ void PostgresStore::Impl::FlushUpdates(const GradingSetup& g, std::int64_t now) 
 }
 
 Result<int> PostgresStore::Impl::EscalateNow(std::int64_t now) {
-    const auto g = options.grading;
+    const auto g = CurrentGrading();
     if (!g || !g->partners) return 0;
     std::lock_guard lock(outbox->mutex());
     // One instance at a time: the leader's lock is a session lock on this connection, kept

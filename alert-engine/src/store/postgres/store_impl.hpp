@@ -19,6 +19,11 @@ using Params = std::vector<std::optional<std::string>>;
 struct Failed {
     Error error;
 };
+// An action refused for a reason the person who asked can act on ("cannot approve
+// KM-2026-0007: it is cancelled"): rolled back, and the reason returned as it is.
+struct Refused {
+    Error error;
+};
 
 inline std::string Int(std::int64_t v) {
     return std::to_string(v);
@@ -109,10 +114,31 @@ struct PostgresStore::Impl {
     StoredReport Take(const Report& r, std::string_view channel, std::int64_t now);
     void GradeInto(const Report& r, std::int64_t seq, const std::string& reference,
                    std::int64_t now, const GradingSetup& g, StoredReport& out);
-    void ReviseAlert(std::int64_t signal_id, const std::string& signal_ref, const Regrading& rg,
-                     const std::vector<std::string>& documents, const Report& r,
-                     const std::string& report_reference, const GradingSetup& g, std::int64_t now,
-                     StoredReport& out);
+    // What a new version of a signal's alert is made of (as SQLite's AlertRevision).
+    struct Revision {
+        std::int64_t signal_id = 0;
+        std::string signal_ref;  // "signal-12", for the audit log
+        Grade shown;             // the level the alert shows, and the rules behind it
+        SignalFacts facts;
+        std::vector<std::string> documents;  // the latest reports, for the alert text
+        std::string authority, district;
+        bool trusted = false;          // a trusted source, or a coordinator
+        std::string actor = "ldisd";   // who made the version
+        std::string report_reference;  // the report that made it; "" for an override
+    };
+    // Creates or revises the signal's one live alert, by policy, and routes the new
+    // version, in intake's transaction. Returns the alert's reference ("" when none).
+    std::string ReviseAlert(const Revision& rv, const GradingSetup& g, std::int64_t now);
+    std::vector<std::string> LatestDocuments(std::int64_t signal_id);
+    // alerts.cpp
+    std::shared_ptr<const GradingSetup> CurrentGrading() const;
+    void AddVersion(std::int64_t alert_id, int version, std::string_view status, std::int64_t now);
+    std::string Act(const std::string& reference, AlertAction action, const std::string& actor,
+                    const AlertWording& wording, std::int64_t now);
+    SignalOverride Override(std::int64_t signal_id, const std::string& level,
+                            const std::string& reason, const std::string& actor, std::int64_t now,
+                            std::optional<Error>& refused);
+    mutable std::mutex grading_mutex;
     // outbox.cpp
     Result<std::vector<OutboxItem>> Claim(std::int64_t now, std::size_t limit);
     Result<int> CompleteNow(const std::vector<DeliveryOutcome>& outcomes, std::int64_t now);

@@ -39,6 +39,10 @@ Result<int> Writer::Transaction(const std::function<void()>& body, std::int64_t 
         PQclear(PQexec(c(), "ROLLBACK"));
         audit_.clear();
         return Error{where() + ": " + f.error.message};
+    } catch (const Refused& r) {
+        PQclear(PQexec(c(), "ROLLBACK"));
+        audit_.clear();
+        return r.error;
     }
 }
 
