@@ -13,6 +13,7 @@
 #include "ldis/engine/grading.hpp"
 #include "ldis/engine/messages.hpp"
 #include "ldis/engine/partners.hpp"
+#include "ldis/engine/postgres.hpp"
 #include "ldis/engine/report_validator.hpp"
 #include "ldis/engine/substances.hpp"
 #include "ldis/engine/text.hpp"
@@ -66,6 +67,8 @@ const KeySpec kKeys[] = {
     {"store.synchronous", Kind::kString, "full"},
     {"store.max_batch", Kind::kInt, "512"},
     {"store.retention_days", Kind::kInt, "730"},
+    {"store.url", Kind::kString, ""},
+    {"store.lease_s", Kind::kInt, "300"},
     {"http.listen", Kind::kString, "127.0.0.1:8080"},
     {"http.public_url", Kind::kString, "http://127.0.0.1:8080"},
     {"http.metrics_listen", Kind::kString, "127.0.0.1:9464"},
@@ -400,6 +403,18 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
         fail("store.synchronous",
              "store.synchronous must be one of off, normal, full, extra (got \"" + sync + "\")");
     }
+    // PostgreSQL, for several ldisd sharing one history (docs/postgresql.md); store.path
+    // (SQLite) otherwise.
+    c.store_url = get("store.url").text;
+    if (!c.store_url.empty()) {
+        if (auto checked = engine::CheckPostgresUrl(c.store_url); !checked.ok())
+            fail("store.url", checked.error().message);
+    }
+    c.store_lease_s = static_cast<int>(get("store.lease_s").number);
+    if (c.store_lease_s < 10 || c.store_lease_s > 86400)
+        fail("store.lease_s",
+             "store.lease_s must be 10 to 86400 seconds, and longer than a "
+             "delivery can take (dispatch.timeout_s)");
     c.store_max_batch = static_cast<int>(get("store.max_batch").number);
     if (c.store_max_batch < 1 || c.store_max_batch > 100000) {
         fail("store.max_batch", "store.max_batch must be 1 to 100000");

@@ -44,6 +44,8 @@ struct Config {
     std::string store_path;
     engine::Synchronous store_synchronous = engine::Synchronous::kFull;
     int store_max_batch = 512;
+    std::string store_url;    // postgresql://...: the PostgreSQL store; "" for SQLite (store_path)
+    int store_lease_s = 300;  // PostgreSQL: how long a claimed delivery is this instance's
     int store_retention_days = 730;  // then a report's free text and contact go; 0: never
 
     std::string http_listen;

@@ -26,6 +26,7 @@
 #include "ldis/engine/dispatcher.hpp"
 #include "ldis/engine/intake.hpp"
 #include "ldis/engine/messages.hpp"
+#include "ldis/engine/postgres.hpp"
 #include "ldis/engine/receipt.hpp"
 #include "ldis/engine/report_store.hpp"
 #include "ldis/engine/report_validator.hpp"
@@ -180,7 +181,8 @@ public:
         ScheduleExpiry(expiry);
         net::steady_timer watchdog(io_);
         ScheduleWatchdog(watchdog);
-        spdlog::info("ldisd started: store={} mqtt={} filter={} connections={}", config_.store_path,
+        spdlog::info("ldisd started: store={} mqtt={} filter={} connections={}",
+                     config_.store_url.empty() ? config_.store_path : config_.store_url,
                      config_.mqtt_uri, config_.ReportFilter(), clients_.size());
 
         io_.run();
@@ -253,7 +255,11 @@ private:
     // but not now are opened, whatever they queued is taken in like any report, and once
     // they are quiet they are ended (session expiry 0). Runs on its own thread: it waits.
     void DrainOldSessions() {
-        const std::string key = "mqtt.client_ids " + config_.mqtt_uri;
+        // On PostgreSQL the settings are every instance's: each keeps its own ids, or one
+        // would take the others' live sessions for old ones.
+        const std::string key =
+            "mqtt.client_ids " + config_.mqtt_uri +
+            (config_.store_url.empty() ? std::string() : " " + config_.mqtt_client_id);
         std::string current;
         std::set<std::string> in_use;
         for (int i = 0; i < config_.mqtt_intake_connections; ++i) {
@@ -562,11 +568,26 @@ int Daemon::Run() {
     // Everything ldisd creates (the database and its WAL, maildir emails, folders) is
     // for its own user alone: files 0600, folders 0700.
     ::umask(077);
+    std::unique_ptr<engine::Store> store;
+    if (!config_.store_url.empty()) {
+        // Several ldisd may share this database: each its own mqtt.client_id, one
+        // mqtt.shared_group (docs/postgresql.md).
+        engine::PostgresStore::Options options;
+        options.url = config_.store_url;
+        options.reference_prefix = config_.reference_prefix;
+        options.lease_ms = static_cast<std::int64_t>(config_.store_lease_s) * 1000;
+        auto opened = engine::PostgresStore::Open(options);
+        if (!opened.ok()) {
+            spdlog::critical("cannot start: {}", opened.error().message);
+            return 3;
+        }
+        Impl impl(config_, *opened.value());
+        return impl.Run(config_path_, overrides_);
+    }
     if (const std::string exposed = ExposedFile(config_.store_path); !exposed.empty()) {
         spdlog::critical("cannot start: {}", exposed);
         return 3;
     }
-    std::unique_ptr<engine::ReportStore> store;
     try {
         engine::StoreOptions options;
         options.path = config_.store_path;

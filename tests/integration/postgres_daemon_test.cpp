@@ -1,0 +1,104 @@
+// Two ldisd on one PostgreSQL and one mosquitto (issue 15): the real daemons, each its own
+// client id in one shared subscription, taking a burst of reports between them. Every report
+// is stored once and answered, the signal has one alert, each partner's email is written
+// once whichever instance sends it.
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+
+#include <boost/json.hpp>
+
+#include <filesystem>
+#include <set>
+
+#include "support/daemon.hpp"
+#include "support/mqtt_peer.hpp"
+#include "support/postgres.hpp"
+#include "support/processes.hpp"
+#include "support/reports.hpp"
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string One(const std::string& url, const std::string& sql) {
+    PGconn* c = PQconnectdb(url.c_str());
+    PGresult* r = PQexec(c, sql.c_str());
+    std::string out = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0
+                          ? PQgetvalue(r, 0, 0)
+                          : "error: " + std::string(PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    return out;
+}
+
+// How many reports the log's last "ldisd stopped" line says this instance accepted.
+int Accepted(const std::string& log) {
+    const auto at = log.rfind("ldisd stopped: accepted=");
+    if (at == std::string::npos) return -1;
+    return std::stoi(log.substr(at + 24));
+}
+
+std::set<std::string> Mail(const ldis::test::TempDir& dir) {
+    std::set<std::string> names;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir / "mail/new", ec))
+        names.insert(e.path().filename().string());
+    return names;
+}
+
+TEST(PostgresDaemonTest, TwoLdisdOnOneDatabaseTakeEveryReportOnceAndAlertOnce) {
+    ldis::test::Mosquitto broker;
+    broker.Start();
+    ldis::test::PostgresServer server;
+    const std::string url = server.CreateDatabase("ldis");
+    ldis::test::TempDir dir_a, dir_b;
+    const auto sets = [&](const std::string& id) {
+        return std::vector<std::string>{"store.url=" + url, "mqtt.shared_group=ldis",
+                                        "mqtt.client_id=" + id};
+    };
+    ldis::test::Ldisd a(broker, dir_a, sets("ldisd-a"));
+    ldis::test::Ldisd b(broker, dir_b, sets("ldisd-b"));
+    a.Start();
+    b.Start();
+
+    ldis::test::MqttPeer peer(broker.uri(), "burst-submitter");
+    peer.Subscribe("ldis/v1/receipts/#");
+    constexpr int kReports = 200;
+    for (int i = 0; i < kReports; ++i) {
+        auto report = ldis::test::ValidReport(ldis::test::NewUuid());
+        report["harms"].as_object()["deaths"] = 1;  // red: one alert, sent to partners
+        ASSERT_TRUE(peer.Publish("ldis/v1/reports/hospital", json::serialize(report)));
+    }
+    int receipts = 0;
+    while (peer.WaitForTopic("ldis/v1/receipts/hospital", std::chrono::seconds(20))) {
+        if (++receipts == kReports) break;
+    }
+    EXPECT_EQ(receipts, kReports);
+    EXPECT_EQ(One(url, "SELECT count(*) FROM reports"), std::to_string(kReports));
+    EXPECT_EQ(One(url, "SELECT count(*) FROM signals"), "1");
+    EXPECT_EQ(One(url, "SELECT count(*) FROM alerts"), "1");
+
+    // Every partner's email of the alert written once, by one instance or the other.
+    ASSERT_TRUE(ldis::test::Eventually(
+        [&] {
+            return One(url, "SELECT count(*) FROM deliveries WHERE channel = 'email' AND "
+                            "status <> 'delivered'") == "0";
+        },
+        std::chrono::seconds(30)));
+    const auto mail_a = Mail(dir_a), mail_b = Mail(dir_b);
+    std::set<std::string> all = mail_a;
+    for (const auto& name : mail_b) EXPECT_TRUE(all.insert(name).second) << name << " sent twice";
+    EXPECT_EQ(std::to_string(all.size()),
+              One(url, "SELECT count(*) FROM deliveries WHERE channel = 'email'"));
+    EXPECT_FALSE(all.empty());
+
+    EXPECT_EQ(a.Stop(SIGTERM), 0);
+    EXPECT_EQ(b.Stop(SIGTERM), 0);
+    const int by_a = Accepted(a.log()), by_b = Accepted(b.log());
+    EXPECT_EQ(by_a + by_b, kReports) << "a " << by_a << ", b " << by_b;
+    EXPECT_GT(by_a, 0);
+    EXPECT_GT(by_b, 0);
+}
+
+}  // namespace
