@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 
 #include <filesystem>
+#include <iostream>
 #include <set>
 
 #include "support/daemon.hpp"
@@ -82,8 +83,9 @@ TEST(PostgresDaemonTest, TwoLdisdOnOneDatabaseTakeEveryReportOnceAndAlertOnce) {
     // Every partner's email of the alert written once, by one instance or the other.
     ASSERT_TRUE(ldis::test::Eventually(
         [&] {
-            return One(url, "SELECT count(*) FROM deliveries WHERE channel = 'email' AND "
-                            "status <> 'delivered'") == "0";
+            return One(url,
+                       "SELECT count(*) FROM deliveries WHERE channel = 'email' AND "
+                       "status <> 'delivered'") == "0";
         },
         std::chrono::seconds(30)));
     const auto mail_a = Mail(dir_a), mail_b = Mail(dir_b);
@@ -99,6 +101,68 @@ TEST(PostgresDaemonTest, TwoLdisdOnOneDatabaseTakeEveryReportOnceAndAlertOnce) {
     EXPECT_EQ(by_a + by_b, kReports) << "a " << by_a << ", b " << by_b;
     EXPECT_GT(by_a, 0);
     EXPECT_GT(by_b, 0);
+}
+
+// The faults of issue 15, at the scale this machine runs in a test: one instance killed
+// with SIGKILL in the middle of a burst and started again, and PostgreSQL itself restarted
+// mid-burst. Every report is stored once, every email delivery is delivered (the killed
+// instance's claims taken over when their lease runs out), and the number sent twice in
+// the crash window is reported.
+TEST(PostgresDaemonTest, AKilledInstanceAndARestartedDatabaseLoseNothing) {
+    ldis::test::Mosquitto broker;
+    broker.Start();
+    ldis::test::PostgresServer server;
+    const std::string url = server.CreateDatabase("ldis");
+    ldis::test::TempDir dir_a, dir_b;
+    const auto sets = [&](const std::string& id) {
+        return std::vector<std::string>{"store.url=" + url, "mqtt.shared_group=ldis",
+                                        "mqtt.client_id=" + id, "store.lease_s=10"};
+    };
+    ldis::test::Ldisd a(broker, dir_a, sets("ldisd-a"));
+    ldis::test::Ldisd b(broker, dir_b, sets("ldisd-b"));
+    a.Start();
+    b.Start();
+    ldis::test::MqttPeer peer(broker.uri(), "fault-submitter");
+    constexpr int kReports = 600;
+    std::set<std::string> ids;
+    for (int i = 0; i < kReports; ++i) {
+        if (i == 150) a.Stop(SIGKILL);   // mid-burst, mid-fan-out
+        if (i == 300) server.Restart();  // the database goes away and comes back
+        if (i == 450) a.Start();         // the killed instance returns to its session
+        auto report = ldis::test::ValidReport(ldis::test::NewUuid());
+        report["harms"].as_object()["deaths"] = 1;
+        ids.insert(std::string(report.at("id").as_string()));
+        ASSERT_TRUE(peer.Publish("ldis/v1/reports/hospital", json::serialize(report)));
+    }
+    ASSERT_TRUE(ldis::test::Eventually(
+        [&] { return One(url, "SELECT count(*) FROM reports") == std::to_string(kReports); },
+        std::chrono::seconds(60)))
+        << One(url, "SELECT count(*) FROM reports");
+    EXPECT_EQ(One(url, "SELECT count(DISTINCT id) FROM reports"), std::to_string(kReports));
+    EXPECT_EQ(One(url, "SELECT count(*) FROM alerts"), "1");
+    ASSERT_TRUE(ldis::test::Eventually(
+        [&] {
+            return One(url,
+                       "SELECT count(*) FROM deliveries WHERE channel = 'email' AND "
+                       "status <> 'delivered'") == "0";
+        },
+        std::chrono::seconds(60)))
+        << One(url,
+               "SELECT string_agg(status || ' ' || coalesce(last_error, ''), '; ') FROM "
+               "deliveries WHERE channel = 'email' AND status <> 'delivered'");
+    const auto mail_a = Mail(dir_a), mail_b = Mail(dir_b);
+    int twice = 0;
+    for (const auto& name : mail_b) twice += mail_a.count(name) ? 1 : 0;
+    std::set<std::string> all = mail_a;
+    all.insert(mail_b.begin(), mail_b.end());
+    EXPECT_EQ(std::to_string(all.size()),
+              One(url, "SELECT count(*) FROM deliveries WHERE channel = 'email'"));
+    RecordProperty("emails_sent_twice", twice);
+    std::cout << "emails sent twice (the crash window, same idempotency key): " << twice << "\n";
+    auto chain = One(url, "SELECT count(*) FROM audit");
+    EXPECT_NE(chain, "0");
+    EXPECT_EQ(a.Stop(SIGTERM), 0);
+    EXPECT_EQ(b.Stop(SIGTERM), 0);
 }
 
 }  // namespace

@@ -210,12 +210,16 @@ Result<int> PostgresStore::Impl::EscalateNow(std::int64_t now) {
     std::lock_guard lock(outbox->mutex());
     // One instance at a time: the leader's lock is a session lock on this connection, kept
     // until the connection ends (the instance stops or dies), then taken by another.
+    // A new connection (the old one was lost) no longer holds the lock.
+    pg::Reconnect(outbox->c());
+    if (leader && PQbackendPID(outbox->c()) != leader_backend) leader = false;
     if (!leader) {
         auto took = pg::Exec(outbox->c(), "take the leader's lock",
                              "SELECT pg_try_advisory_lock($1)", {Int(pgstore::kLeaderLock)});
         if (!took.ok()) return Error{outbox->where() + ": " + took.error().message};
         leader = took.value().text(0, 0) == "t";
         if (!leader) return 0;
+        leader_backend = PQbackendPID(outbox->c());
     }
     int queued = 0;
     auto done = outbox->Transaction(

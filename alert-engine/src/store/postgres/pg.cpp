@@ -42,8 +42,15 @@ Result<Connection> Connect(const std::string& url, const std::string& where) {
     return c;
 }
 
+// A connection lost (the server restarted, a failover, the network) is made again before
+// the next statement, not after every one: outside a transaction, which the loss ended.
+void Reconnect(PGconn* c) {
+    if (PQstatus(c) != CONNECTION_OK && PQtransactionStatus(c) != PQTRANS_INTRANS) PQreset(c);
+}
+
 Result<Rows> Exec(PGconn* c, std::string_view what, const std::string& sql,
                   const std::vector<std::optional<std::string>>& params) {
+    Reconnect(c);
     std::vector<const char*> values;
     values.reserve(params.size());
     for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
@@ -53,6 +60,7 @@ Result<Rows> Exec(PGconn* c, std::string_view what, const std::string& sql,
 }
 
 Result<Rows> ExecScript(PGconn* c, std::string_view what, const std::string& sql) {
+    Reconnect(c);
     return Answer(c, PQexec(c, sql.c_str()), what);
 }
 

@@ -46,6 +46,9 @@ std::string FirstLine(const char* message);
 // the passfile the URL or PGPASSFILE names, and does TLS as `sslmode` says.
 Result<Connection> Connect(const std::string& url, const std::string& where);
 
+// Makes a lost connection again (PQreset), unless it is in a transaction.
+void Reconnect(PGconn* c);
+
 // Runs `sql` with text parameters ($1, $2, ...; nullopt is NULL). `what` says what the
 // statement was for, in the error: "cannot <what>: <the server's first line>".
 Result<Rows> Exec(PGconn* c, std::string_view what, const std::string& sql,

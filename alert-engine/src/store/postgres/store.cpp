@@ -89,9 +89,17 @@ void PostgresStore::Impl::Listen() {
             std::lock_guard lock(jobs_mutex);
             if (stopping) return;
         }
+        if (PQstatus(c) != CONNECTION_OK) {
+            // Lost: make it again and LISTEN again; meanwhile the due timer still runs.
+            std::this_thread::sleep_for(std::chrono::milliseconds(500));
+            PQreset(c);
+            if (PQstatus(c) == CONNECTION_OK)
+                PQclear(PQexec(c, (std::string("LISTEN ") + pgstore::kOutboxChannel).c_str()));
+            continue;
+        }
         pollfd p{PQsocket(c), POLLIN, 0};
         if (poll(&p, 1, 200) <= 0) continue;
-        if (PQconsumeInput(c) == 0) return;  // the connection is gone
+        if (PQconsumeInput(c) == 0) continue;  // lost: made again above
         bool woken = false;
         while (PGnotify* n = PQnotifies(c)) {
             woken = true;

@@ -91,6 +91,7 @@ struct PostgresStore::Impl {
     std::string ack_key;
     std::mt19937_64 rng{std::random_device{}()};
     std::atomic<bool> leader{false};
+    int leader_backend = 0;  // the server process of the connection that holds the lock
 
     std::mutex hooks_mutex;
     std::function<void()> listener;
