@@ -18,6 +18,7 @@ Scenarios (DESIGN §10):
   webhooks      one red alert to N JSON webhooks, against the HTTP sink's own rate
 """
 import argparse
+import glob
 import json
 import os
 import re
@@ -229,6 +230,60 @@ def scenario_intake(bench, count):
     return rows
 
 
+class Postgres:
+    """A PostgreSQL of the benchmark's own: initdb in the work folder, a Unix socket only,
+    as the postgres user when run as root (PostgreSQL refuses root); stopped at close."""
+
+    def __init__(self, bench):
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if not bins:
+            raise RuntimeError("PostgreSQL is not installed: scripts/setup installs postgresql-15")
+        bindir = os.path.dirname(bins[-1])
+        self.dir = os.path.join(bench.work, "pg")
+        os.makedirs(self.dir)
+        prefix = []
+        if os.getuid() == 0:
+            import pwd
+            pw = pwd.getpwnam("postgres")
+            os.chown(bench.work, pw.pw_uid, pw.pw_gid)
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+            prefix = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
+        data = os.path.join(self.dir, "data")
+        subprocess.run(prefix + [os.path.join(bindir, "initdb"), "-D", data, "-U", "ldis", "-A", "trust",
+                                 "-E", "UTF8", "--locale=C", "--no-instructions"],
+                       check=True, capture_output=True)
+        # synchronous_commit on (the default): a commit is on disk before ldisd acknowledges.
+        self.proc = bench.start(prefix + [os.path.join(bindir, "postgres"), "-D", data, "-k", self.dir,
+                                          "-c", "listen_addresses=", "-c", "max_connections=100"],
+                                "postgres.log")
+        deadline = time.time() + 30
+        while subprocess.run(["pg_isready", "-q", "-h", self.dir], check=False).returncode != 0:
+            if time.time() > deadline:
+                raise RuntimeError("PostgreSQL did not start; see " + self.dir)
+            time.sleep(0.2)
+
+    def database(self, name):
+        subprocess.run(["psql", "-q", "-h", self.dir, "-U", "ldis", "-d", "postgres", "-c",
+                        f'CREATE DATABASE "{name}"'], check=True, capture_output=True)
+        return f"postgresql:///{name}?host={self.dir}&user=ldis"
+
+
+def scenario_pg_intake(bench, count):
+    """Durable intake with 1, 2 and 4 ldisd on one PostgreSQL, sharing one subscription."""
+    pg = Postgres(bench)
+    rows = []
+    for n in (1, 2, 4):
+        url = pg.database(f"bench{n}")
+        procs = [bench.ldisd(f"pg{n}-{i}", f"store.url={url}", f"mqtt.shared_group=bench-pg{n}")
+                 for i in range(n)]
+        res = bench.loadgen("--mode", "intake", "--mix", "realistic", "--count", count)
+        rows.append({"scenario": f"intake-postgresql-{n}", "instances": n, "result": res,
+                     "ldisd_peak_rss_kib": max(rss_kib(p.pid, "VmHWM") or 0 for p in procs)})
+        for p in procs:
+            bench.stop(p)
+    return rows
+
+
 def scenario_memory(bench, rate, seconds):
     p = bench.ldisd("memory", "store.synchronous=full")
     time.sleep(2)
@@ -422,7 +477,7 @@ def table(doc):
              f"{'intake (QoS 1, receipt after commit)':<40}{'reports/s':>10}{'ratio':>8}{'p50 ms':>9}{'p99 ms':>9}{'RSS MiB':>9}",
              f"{'broker alone (publish -> subscribe)':<40}{alone:>10.0f}{1:>8.2f}{s['broker_alone']['p50_ms']:>9.2f}"
              f"{s['broker_alone']['p99_ms']:>9.2f}{'':>9}"]
-    for r in s["intake"]:
+    for r in s["intake"] + s.get("pg_intake", []):
         res = r["result"]
         lines.append(f"{r['scenario']:<40}{res['per_second']:>10.0f}{res['per_second'] / alone:>8.2f}"
                      f"{res['p50_ms']:>9.2f}{res['p99_ms']:>9.2f}{r['ldisd_peak_rss_kib'] / 1024:>9.1f}"
@@ -488,6 +543,10 @@ def main():
         if want("intake"):
             s["broker_alone"] = bench.loadgen("--mode", "broker-alone", "--count", args.count)
             s["intake"] = scenario_intake(bench, args.count)
+        if want("pg-intake"):
+            if "broker_alone" not in s:
+                s["broker_alone"] = bench.loadgen("--mode", "broker-alone", "--count", args.count)
+            s["pg_intake"] = scenario_pg_intake(bench, args.count)
         if want("latency"):
             s["latency"] = scenario_latency(bench, args.alerts, args.rate, args.red_every, 100)
         if want("fanout"):
