@@ -1,13 +1,17 @@
 // Correlation into signals, re-grading, one live alert per signal with versions, and the
-// audit chain: ReportStore with grading, on an SQLite file in a temp folder.
+// audit chain, on both stores: SQLite (a file in a temp folder) and PostgreSQL (a real
+// server the test starts, a database of its own per test). The same tests, the same
+// expectations (issue 15).
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
 #include <ctime>
 #include <fstream>
 
+#include "ldis/engine/postgres.hpp"
 #include "ldis/engine/report_store.hpp"
 #include "ldis/engine/report_validator.hpp"
+#include "support/postgres.hpp"
 #include "support/processes.hpp"
 #include "support/reports.hpp"
 
@@ -34,13 +38,47 @@ std::string ThisYear() {
     return std::to_string(utc.tm_year + 1900);
 }
 
-class CorrelationTest : public ::testing::Test {
+class CorrelationTest : public ::testing::TestWithParam<std::string> {
 protected:
-    CorrelationTest() {
-        ldis::engine::StoreOptions o;
-        o.path = dir_ / "ldis.db";
+    CorrelationTest() { Open(); }
+
+    // One server for every PostgreSQL test of this process, a database for each test.
+    static ldis::test::PostgresServer& Server() {
+        static ldis::test::PostgresServer server;
+        return server;
+    }
+
+    void Open() {
+        if (GetParam() == "sqlite") {
+            ldis::engine::StoreOptions o;
+            o.path = dir_ / "ldis.db";
+            o.grading = Grading();
+            store_ = std::make_unique<ReportStore>(o);
+            return;
+        }
+        static int databases = 0;
+        if (url_.empty())
+            url_ = Server().CreateDatabase("correlation" + std::to_string(++databases));
+        ldis::engine::PostgresStore::Options o;
+        o.url = url_;
         o.grading = Grading();
-        store_ = std::make_unique<ReportStore>(o);
+        auto opened = ldis::engine::PostgresStore::Open(o);
+        ASSERT_TRUE(opened.ok()) << opened.error().message;
+        store_ = std::move(opened).value();
+    }
+
+    // Changes the database behind the store's back (an attacker with the file or a database
+    // login), then opens the store again.
+    void Tamper(const std::string& sql) {
+        store_.reset();
+        const std::string command =
+            GetParam() == "sqlite"
+                ? "sqlite3 '" + (dir_ / "ldis.db") + "' \"" + sql + "\""
+                : "psql -q -h '" + Server().socket_dir() + "' -U ldis -d '" +
+                      url_.substr(url_.find(":///") + 4, url_.find('?') - url_.find(":///") - 4) +
+                      "' -c \"" + sql + "\"";
+        ASSERT_EQ(std::system(command.c_str()), 0) << command;
+        Open();
     }
 
     // Stores a report observed at `observed` in `district` naming `substance`.
@@ -69,29 +107,33 @@ protected:
     }
 
     ldis::test::TempDir dir_;
-    std::unique_ptr<ReportStore> store_;
+    std::string url_;
+    std::unique_ptr<ldis::engine::Store> store_;
 };
 
-TEST_F(CorrelationTest, AReportInsideTheWindowJoinsTheSignal) {
+INSTANTIATE_TEST_SUITE_P(BothStores, CorrelationTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
+TEST_P(CorrelationTest, AReportInsideTheWindowJoinsTheSignal) {
     Submit("2026-11-01T10:00:00Z", "spice");
     Submit("2026-11-08T10:00:00Z", "spice");  // exactly 7 days later: inside
     EXPECT_EQ(store_->CountSignals(), 1);
 }
 
-TEST_F(CorrelationTest, AReportPastTheWindowOpensANewSignal) {
+TEST_P(CorrelationTest, AReportPastTheWindowOpensANewSignal) {
     Submit("2026-11-01T10:00:00Z", "spice");
     Submit("2026-11-08T10:00:01Z", "spice");  // 7 days and a second: outside
     EXPECT_EQ(store_->CountSignals(), 2);
 }
 
-TEST_F(CorrelationTest, TheWindowSlidesWithTheLatestReport) {
+TEST_P(CorrelationTest, TheWindowSlidesWithTheLatestReport) {
     Submit("2026-11-01T10:00:00Z", "spice");
     Submit("2026-11-06T10:00:00Z", "spice");
     Submit("2026-11-12T10:00:00Z", "spice");  // 11 days after the first, 6 after the latest
     EXPECT_EQ(store_->CountSignals(), 1);
 }
 
-TEST_F(CorrelationTest, AReportSeenBeforeASignalJoinsItWithinTheWindow) {
+TEST_P(CorrelationTest, AReportSeenBeforeASignalJoinsItWithinTheWindow) {
     Submit("2026-11-10T10:00:00Z", "spice");
     Submit("2026-11-03T10:00:00Z", "spice");  // 7 days before: inside
     EXPECT_EQ(store_->CountSignals(), 1);
@@ -102,7 +144,7 @@ TEST_F(CorrelationTest, AReportSeenBeforeASignalJoinsItWithinTheWindow) {
 // The store reads only the signal correlation would choose: the newest within the window
 // either side, not merely the newest of the key. A later signal out of reach must not hide
 // an earlier one that a late-reported incident belongs to.
-TEST_F(CorrelationTest, ALateReportJoinsTheEarlierSignalItBelongsTo) {
+TEST_P(CorrelationTest, ALateReportJoinsTheEarlierSignalItBelongsTo) {
     Submit("2026-11-01T10:00:00Z", "spice");  // signal A
     Submit("2026-11-20T10:00:00Z", "spice");  // signal B, out of A's window
     ASSERT_EQ(store_->CountSignals(), 2);
@@ -110,26 +152,26 @@ TEST_F(CorrelationTest, ALateReportJoinsTheEarlierSignalItBelongsTo) {
     EXPECT_EQ(store_->CountSignals(), 2);
 }
 
-TEST_F(CorrelationTest, ADifferentDistrictStartsADifferentSignal) {
+TEST_P(CorrelationTest, ADifferentDistrictStartsADifferentSignal) {
     Submit("2026-11-01T10:00:00Z", "spice");
     Submit("2026-11-01T11:00:00Z", "spice", {{"cases", 1}}, "Kent Police", "Swale", "police");
     EXPECT_EQ(store_->CountSignals(), 2);
 }
 
-TEST_F(CorrelationTest, ADifferentFamilyStartsADifferentSignal) {
+TEST_P(CorrelationTest, ADifferentFamilyStartsADifferentSignal) {
     Submit("2026-11-01T10:00:00Z", "spice");
     Submit("2026-11-01T11:00:00Z", "heroin");
     EXPECT_EQ(store_->CountSignals(), 2);
 }
 
-TEST_F(CorrelationTest, FamilyAliasesJoin) {
+TEST_P(CorrelationTest, FamilyAliasesJoin) {
     Submit("2026-11-01T10:00:00Z", "nitazene");
     Submit("2026-11-02T10:00:00Z", "isotonitazene");
     Submit("2026-11-03T10:00:00Z", "Protonitazine");  // misspelt
     EXPECT_EQ(store_->CountSignals(), 1);
 }
 
-TEST_F(CorrelationTest, ThreeAmberReportsMakeOneRedAlertWithVersions) {
+TEST_P(CorrelationTest, ThreeAmberReportsMakeOneRedAlertWithVersions) {
     const auto first = Submit("2026-11-01T10:00:00Z", "heroin",
                               {{"cases", 3}, {"hospitalisations", 2}, {"critical_care", 1}});
     EXPECT_EQ(first.level, "amber");
@@ -163,7 +205,7 @@ TEST_F(CorrelationTest, ThreeAmberReportsMakeOneRedAlertWithVersions) {
     EXPECT_EQ(store_->Alerts().size(), 1u);
 }
 
-TEST_F(CorrelationTest, ReferencesCountUpWithinTheYear) {
+TEST_P(CorrelationTest, ReferencesCountUpWithinTheYear) {
     const auto a = Submit("2026-11-01T10:00:00Z", "spice",
                           {{"cases", 3}, {"hospitalisations", 2}, {"critical_care", 1}});
     const auto b = Submit("2026-11-01T10:00:00Z", "ketamine",
@@ -174,7 +216,7 @@ TEST_F(CorrelationTest, ReferencesCountUpWithinTheYear) {
     EXPECT_EQ(b.alert_reference.substr(b.alert_reference.size() - 5), "-0002");
 }
 
-TEST_F(CorrelationTest, NoneLevelMakesNoAlert) {
+TEST_P(CorrelationTest, NoneLevelMakesNoAlert) {
     const auto r =
         Submit("2026-11-01T10:00:00Z", "heroin", {{"cases", 0}}, "Kent Police", "Medway", "police");
     EXPECT_EQ(r.level, "none");
@@ -182,7 +224,7 @@ TEST_F(CorrelationTest, NoneLevelMakesNoAlert) {
     EXPECT_TRUE(store_->Alerts().empty());
 }
 
-TEST_F(CorrelationTest, NationalAlertRisesWhenLocalEvidenceJoins) {
+TEST_P(CorrelationTest, NationalAlertRisesWhenLocalEvidenceJoins) {
     const auto national = Submit("2026-11-01T10:00:00Z", "metonitazene", {{"cases", 0}}, "OHID",
                                  "Medway", "national_alert");
     EXPECT_EQ(national.level, "green");
@@ -191,7 +233,7 @@ TEST_F(CorrelationTest, NationalAlertRisesWhenLocalEvidenceJoins) {
     EXPECT_EQ(local.alert_reference, national.alert_reference);
 }
 
-TEST_F(CorrelationTest, DuplicateReceiptCarriesTheGrade) {
+TEST_P(CorrelationTest, DuplicateReceiptCarriesTheGrade) {
     auto r = ldis::test::ValidReport(ldis::test::NewUuid());
     static const auto validator = ldis::engine::LoadReportValidator(
         SourcePath("config/schema/report.schema.json"), SourcePath("config/areas.toml"));
@@ -204,7 +246,7 @@ TEST_F(CorrelationTest, DuplicateReceiptCarriesTheGrade) {
     EXPECT_EQ(again.value().alert_reference, first.value().alert_reference);
 }
 
-TEST_F(CorrelationTest, AuditChainVerifiesAndTamperingIsFound) {
+TEST_P(CorrelationTest, AuditChainVerifiesAndTamperingIsFound) {
     Submit("2026-11-01T10:00:00Z", "heroin",
            {{"cases", 3}, {"hospitalisations", 2}, {"critical_care", 1}});
     Submit("2026-11-02T10:00:00Z", "heroin",
@@ -213,16 +255,8 @@ TEST_F(CorrelationTest, AuditChainVerifiesAndTamperingIsFound) {
     const auto entries = store_->VerifyAudit();
     ASSERT_TRUE(entries.ok()) << entries.error().message;
     EXPECT_EQ(entries.value(), 6);  // per report: accepted, graded, alert created or version
-    store_.reset();
-    const std::string db = dir_ / "ldis.db";
-    ASSERT_EQ(
-        std::system(
-            ("sqlite3 '" + db + "' \"UPDATE audit SET detail = '{}' WHERE seq = 3\"").c_str()),
-        0);
-    ldis::engine::StoreOptions o;
-    o.path = db;
-    ReportStore reopened(o);
-    const auto tampered = reopened.VerifyAudit();
+    Tamper("UPDATE audit SET detail = '{}' WHERE seq = 3");
+    const auto tampered = store_->VerifyAudit();
     ASSERT_FALSE(tampered.ok());
     EXPECT_EQ(tampered.error().message, "audit entry 3 (alert.created KM-" + ThisYear() +
                                             "-0001) does not match its hash: it was "
@@ -230,19 +264,15 @@ TEST_F(CorrelationTest, AuditChainVerifiesAndTamperingIsFound) {
         << tampered.error().message;
 }
 
-TEST_F(CorrelationTest, AuditEntryRemovedIsFound) {
+TEST_P(CorrelationTest, AuditEntryRemovedIsFound) {
     Submit("2026-11-01T10:00:00Z", "spice");
-    store_.reset();
-    const std::string db = dir_ / "ldis.db";
-    ASSERT_EQ(std::system(("sqlite3 '" + db + "' 'DELETE FROM audit WHERE seq = 2'").c_str()), 0);
-    ldis::engine::StoreOptions o;
-    o.path = db;
-    const auto result = ReportStore(o).VerifyAudit();
+    Tamper("DELETE FROM audit WHERE seq = 2");
+    const auto result = store_->VerifyAudit();
     ASSERT_FALSE(result.ok());
     EXPECT_EQ(result.error().message, "audit entry 2 is missing (the next is 3)");
 }
 
-TEST_F(CorrelationTest, ACoordinatorApprovesADraft) {
+TEST_P(CorrelationTest, ACoordinatorApprovesADraft) {
     const auto amber = Submit("2026-11-01T10:00:00Z", "heroin",
                               {{"cases", 3}, {"hospitalisations", 2}, {"critical_care", 1}});
     const auto approved = store_->Act(amber.alert_reference, ldis::engine::AlertAction::kApprove,
@@ -259,7 +289,7 @@ TEST_F(CorrelationTest, ACoordinatorApprovesADraft) {
     EXPECT_TRUE(store_->VerifyAudit().ok());
 }
 
-TEST_F(CorrelationTest, ACoordinatorConfirmsAProvisionalRedAlert) {
+TEST_P(CorrelationTest, ACoordinatorConfirmsAProvisionalRedAlert) {
     const auto red = Submit("2026-11-01T10:00:00Z", "heroin", {{"cases", 2}, {"critical_care", 2}});
     ASSERT_TRUE(store_->FindAlert(red.alert_reference)->provisional);
     const auto confirmed =
@@ -269,7 +299,7 @@ TEST_F(CorrelationTest, ACoordinatorConfirmsAProvisionalRedAlert) {
     EXPECT_FALSE(confirmed.value().provisional);
 }
 
-TEST_F(CorrelationTest, ACancelledAlertCannotBeApprovedAndANewOneIsOpened) {
+TEST_P(CorrelationTest, ACancelledAlertCannotBeApprovedAndANewOneIsOpened) {
     const auto amber = Submit("2026-11-01T10:00:00Z", "heroin",
                               {{"cases", 3}, {"hospitalisations", 2}, {"critical_care", 1}});
     ASSERT_TRUE(
@@ -287,7 +317,7 @@ TEST_F(CorrelationTest, ACancelledAlertCannotBeApprovedAndANewOneIsOpened) {
     EXPECT_FALSE(store_->Act("KM-2026-9999", ldis::engine::AlertAction::kCancel, "x").ok());
 }
 
-TEST_F(CorrelationTest, IssuedAlertsExpireWhenTheirTimeIsUp) {
+TEST_P(CorrelationTest, IssuedAlertsExpireWhenTheirTimeIsUp) {
     const auto red = Submit("2026-11-01T10:00:00Z", "heroin", {{"cases", 2}, {"critical_care", 2}});
     const auto draft = Submit("2026-11-01T10:00:00Z", "spice",
                               {{"cases", 3}, {"hospitalisations", 2}, {"critical_care", 1}});
@@ -305,7 +335,7 @@ TEST_F(CorrelationTest, IssuedAlertsExpireWhenTheirTimeIsUp) {
     EXPECT_TRUE(store_->VerifyAudit().ok());
 }
 
-TEST_F(CorrelationTest, AnAutomaticVersionCarriesNoFreeTextOnlyControlledValues) {
+TEST_P(CorrelationTest, AnAutomaticVersionCarriesNoFreeTextOnlyControlledValues) {
     auto r = ldis::test::ValidReport(ldis::test::NewUuid());
     r["harms"].as_object()["deaths"] = 1;
     r["symptoms"] = json::array{"Pinpoint pupils", "collapsed at the home of Peter Brown"};
@@ -342,7 +372,7 @@ TEST_F(CorrelationTest, AnAutomaticVersionCarriesNoFreeTextOnlyControlledValues)
     EXPECT_NE(alert->body.find("pinpoint pupils"), std::string::npos);
 }
 
-TEST_F(CorrelationTest, AlertTextHasEverySectionAndNothingPersonal) {
+TEST_P(CorrelationTest, AlertTextHasEverySectionAndNothingPersonal) {
     auto r = ldis::test::ValidReport(ldis::test::NewUuid());
     r["harms"] = json::object{{"cases", 2}, {"critical_care", 2}, {"naloxone_doses", 5}};
     r["symptoms"] = json::array{"slow breathing", "patient 943 476 5919 blue lips"};
@@ -382,7 +412,7 @@ TEST_F(CorrelationTest, AlertTextHasEverySectionAndNothingPersonal) {
               std::string::npos);
 }
 
-TEST_F(CorrelationTest, LargerCountsAreShownWhenNoWardOrEstablishmentIsNamed) {
+TEST_P(CorrelationTest, LargerCountsAreShownWhenNoWardOrEstablishmentIsNamed) {
     const auto a = Submit("2026-11-01T10:00:00Z", "spice", {{"cases", 4}, {"critical_care", 1}});
     const auto alert = store_->FindAlert(a.alert_reference);
     ASSERT_TRUE(alert);
