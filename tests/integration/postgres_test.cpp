@@ -15,6 +15,7 @@
 
 #include "ldis/engine/postgres.hpp"
 #include "ldis/engine/report_validator.hpp"
+#include "support/grading.hpp"
 #include "support/postgres.hpp"
 #include "support/processes.hpp"
 #include "support/reports.hpp"
@@ -134,7 +135,6 @@ TEST(PostgresStoreTest, InstancesStartingTogetherOnAnEmptyDatabaseMakeTheSchemaO
     std::vector<std::thread> threads;
     for (int i = 0; i < kInstances; ++i) {
         threads.emplace_back([&, i] {
-            start.arrive_and_wait();
             auto db = PostgresDatabase::Open(url);
             if (db.ok())
                 made[i] = db.value()->made_schema() ? 1 : 0;
@@ -291,13 +291,7 @@ using ldis::engine::PostgresStore;
 using ldis::test::SourcePath;
 
 std::shared_ptr<const ldis::engine::GradingSetup> Grading() {
-    auto setup = std::make_shared<ldis::engine::GradingSetup>();
-    setup->substances = ldis::engine::Substances::LoadFile(SourcePath("config/substances.toml"));
-    setup->rules =
-        ldis::engine::Rules::LoadFile(SourcePath("config/rules.toml"), setup->substances);
-    setup->templates = ldis::engine::AlertTemplates::LoadDir(SourcePath("templates/alert"));
-    setup->public_url = "https://ldis.example.org";
-    return setup;
+    return ldis::test::ShippedGrading();
 }
 
 // A report as the validator makes it (the same shape as CorrelationTest's).
@@ -411,11 +405,9 @@ TEST(PostgresIntakeTest, ReportsOfOneSignalAtTwoInstancesAtOnceMakeOneSignalAndO
                            "Organisation " + std::to_string(i), districts[round],
                            districts[round] == "Medway" ? "hospital" : "treatment"));
         }
-        std::latch start(2);
         std::vector<std::string> errors;
         std::mutex errors_mutex;
         const auto take = [&](PostgresStore& instance, int first) {
-            start.arrive_and_wait();
             for (int i = first; i < kPerRound; i += 2) {
                 const auto stored = instance.Insert(reports[static_cast<std::size_t>(i)], "mqtt");
                 if (!stored.ok()) {
@@ -424,10 +416,7 @@ TEST(PostgresIntakeTest, ReportsOfOneSignalAtTwoInstancesAtOnceMakeOneSignalAndO
                 }
             }
         };
-        std::thread ta([&] { take(*a, 0); });
-        std::thread tb([&] { take(*b, 1); });
-        ta.join();
-        tb.join();
+        ldis::test::AtOnce([&] { take(*a, 0); }, [&] { take(*b, 1); });
         EXPECT_TRUE(errors.empty()) << errors.front();
         const std::string where = "WHERE district = '" + districts[round] + "'";
         EXPECT_EQ(PgRows(url, "SELECT count(*) FROM signals " + where),
@@ -466,19 +455,10 @@ TEST(PostgresIntakeTest, OneReportAtTwoInstancesAtOnceIsStoredOnce) {
     ASSERT_TRUE(a && b);
     for (int round = 0; round < 10; ++round) {
         const auto report = MakeReport("2026-11-01T10:00:00Z", "spice", {{"cases", 1}});
-        std::latch start(2);
         ldis::engine::Result<ldis::engine::StoredReport> ra = ldis::engine::Error{"not run"};
         ldis::engine::Result<ldis::engine::StoredReport> rb = ldis::engine::Error{"not run"};
-        std::thread ta([&] {
-            start.arrive_and_wait();
-            ra = a->Insert(report, "mqtt");
-        });
-        std::thread tb([&] {
-            start.arrive_and_wait();
-            rb = b->Insert(report, "http");
-        });
-        ta.join();
-        tb.join();
+        ldis::test::AtOnce([&] { ra = a->Insert(report, "mqtt"); },
+                           [&] { rb = b->Insert(report, "http"); });
         ASSERT_TRUE(ra.ok()) << ra.error().message;
         ASSERT_TRUE(rb.ok()) << rb.error().message;
         EXPECT_NE(ra.value().duplicate, rb.value().duplicate);
@@ -508,19 +488,10 @@ TEST(PostgresIntakeTest, AlertsOpenedAtOnceAtTwoInstancesTakeConsecutiveNumbers)
         const auto rb =
             MakeReport("2026-11-01T10:00:00Z", families[static_cast<std::size_t>(round)], harms,
                        "Kent Community Health", "Swale", "treatment");
-        std::latch start(2);
         ldis::engine::Result<ldis::engine::StoredReport> sa = ldis::engine::Error{"not run"};
         ldis::engine::Result<ldis::engine::StoredReport> sb = ldis::engine::Error{"not run"};
-        std::thread ta([&] {
-            start.arrive_and_wait();
-            sa = a->Insert(ra, "mqtt");
-        });
-        std::thread tb([&] {
-            start.arrive_and_wait();
-            sb = b->Insert(rb, "mqtt");
-        });
-        ta.join();
-        tb.join();
+        ldis::test::AtOnce([&] { sa = a->Insert(ra, "mqtt"); },
+                           [&] { sb = b->Insert(rb, "mqtt"); });
         ASSERT_TRUE(sa.ok()) << sa.error().message;
         ASSERT_TRUE(sb.ok()) << sb.error().message;
         EXPECT_NE(sa.value().alert_reference, sb.value().alert_reference);
@@ -549,10 +520,8 @@ TEST(PostgresIntakeTest, TheAuditLogStaysOneChainWhenInstancesWriteAtOnce) {
     auto b = PostgresStore::Open(o);
     ASSERT_TRUE(a.ok() && b.ok());
     constexpr int kEach = 100;
-    std::latch start(2);
     std::atomic<int> failed{0};
     const auto take = [&](PostgresStore& instance) {
-        start.arrive_and_wait();
         for (int i = 0; i < kEach; ++i) {
             if (!instance
                      .Insert(MakeReport("2026-11-01T10:00:00Z", "spice", {{"cases", 1}}), "mqtt")
@@ -560,10 +529,7 @@ TEST(PostgresIntakeTest, TheAuditLogStaysOneChainWhenInstancesWriteAtOnce) {
                 ++failed;
         }
     };
-    std::thread ta([&] { take(*a.value()); });
-    std::thread tb([&] { take(*b.value()); });
-    ta.join();
-    tb.join();
+    ldis::test::AtOnce([&] { take(*a.value()); }, [&] { take(*b.value()); });
     EXPECT_EQ(failed.load(), 0);
     auto db = PostgresDatabase::Open(url);
     ASSERT_TRUE(db.ok());

@@ -11,6 +11,7 @@
 #include "ldis/engine/postgres.hpp"
 #include "ldis/engine/report_store.hpp"
 #include "ldis/engine/report_validator.hpp"
+#include "support/grading.hpp"
 #include "support/postgres.hpp"
 #include "support/processes.hpp"
 #include "support/reports.hpp"
@@ -22,13 +23,7 @@ using ldis::test::SourcePath;
 namespace {
 
 std::shared_ptr<const ldis::engine::GradingSetup> Grading() {
-    auto setup = std::make_shared<ldis::engine::GradingSetup>();
-    setup->substances = ldis::engine::Substances::LoadFile(SourcePath("config/substances.toml"));
-    setup->rules =
-        ldis::engine::Rules::LoadFile(SourcePath("config/rules.toml"), setup->substances);
-    setup->templates = ldis::engine::AlertTemplates::LoadDir(SourcePath("templates/alert"));
-    setup->public_url = "https://ldis.example.org";
-    return setup;
+    return ldis::test::ShippedGrading();
 }
 
 std::string ThisYear() {
