@@ -18,6 +18,7 @@ struct Seen {
     std::string payload;
     std::string correlation_data;
     bool retained = false;
+    std::chrono::system_clock::time_point at = std::chrono::system_clock::now();  // arrival
 };
 
 // An independent MQTT 5 client for tests (Paho C++ directly, not ldis::broker), playing

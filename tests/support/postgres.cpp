@@ -92,9 +92,13 @@ void PostgresServer::Start() {
     }
 }
 
-void PostgresServer::Restart() {
+void PostgresServer::Stop() {
     if (process_) process_->Stop(SIGINT, std::chrono::seconds(30));
     process_.reset();
+}
+
+void PostgresServer::Restart() {
+    Stop();
     Start();
 }
 

@@ -27,9 +27,11 @@ public:
     // Stops the server (fast shutdown: open connections are ended) and starts it again on
     // the same folder.
     void Restart();
+    // The two halves of Restart, for an outage of a chosen length.
+    void Stop();
+    void Start();
 
 private:
-    void Start();
     TempDir dir_;
     std::string data_;
     std::string socket_dir_;

@@ -3,6 +3,8 @@
 // coordinators, and the periodic work (escalation, the update flush) on the leader alone.
 #include <boost/json.hpp>
 
+#include <spdlog/spdlog.h>
+
 #include <set>
 
 #include "ldis/engine/lifecycle.hpp"
@@ -220,6 +222,8 @@ Result<int> PostgresStore::Impl::EscalateNow(std::int64_t now) {
         leader = took.value().text(0, 0) == "t";
         if (!leader) return 0;
         leader_backend = PQbackendPID(outbox->c());
+        spdlog::info("postgresql: this instance now runs the periodic work (escalation, "
+                     "held-back updates)");
     }
     int queued = 0;
     auto done = outbox->Transaction(
