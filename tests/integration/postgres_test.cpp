@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <latch>
 #include <map>
 #include <thread>
@@ -175,6 +177,32 @@ TEST(PostgresStoreTest, APasswordInTheUrlIsRefusedAndNeverRepeated) {
     ASSERT_TRUE(CheckPostgresUrl("postgresql://ldis@db.kent.example/ldis?sslmode=verify-full&"
                                  "passfile=/etc/ldis/pgpass")
                     .ok());
+}
+
+// A server that asks for a password (SCRAM): ldisd reads it from the passfile the URL
+// names, and no message ever carries it.
+TEST(PostgresStoreTest, APassfileGivesThePasswordAndNoMessageCarriesIt) {
+    const std::string secret = "s3cret-Kent-pw";
+    PostgresServer server(secret);
+    const std::string url = server.CreateDatabase("ldis");
+    const auto none = PostgresDatabase::Open(url);
+    ASSERT_FALSE(none.ok());
+    EXPECT_NE(none.error().message.find("password"), std::string::npos) << none.error().message;
+    ldis::test::TempDir dir;
+    const auto passfile = [&](const std::string& name, const std::string& password) {
+        const std::string path = dir / name;
+        std::ofstream(path) << "*:*:*:ldis:" << password << "\n";
+        chmod(path.c_str(), 0600);  // libpq ignores a passfile others can read
+        return path;
+    };
+    const auto wrong = PostgresDatabase::Open(url + "&passfile=" + passfile("wrong", "guess"));
+    ASSERT_FALSE(wrong.ok());
+    EXPECT_NE(wrong.error().message.find("password authentication failed"), std::string::npos)
+        << wrong.error().message;
+    EXPECT_EQ(wrong.error().message.find("guess"), std::string::npos);
+    const auto opened = PostgresDatabase::Open(url + "&passfile=" + passfile("right", secret));
+    ASSERT_TRUE(opened.ok()) << opened.error().message;
+    EXPECT_EQ(opened.value()->where().find(secret), std::string::npos);
 }
 
 TEST(PostgresStoreTest, AServerThatIsNotThereIsNamedWithTheReason) {

@@ -51,7 +51,7 @@ std::vector<std::string> AsServerUser(std::vector<std::string> argv) {
 
 }  // namespace
 
-PostgresServer::PostgresServer() {
+PostgresServer::PostgresServer(std::string password) : password_(std::move(password)) {
     data_ = dir_ / "data";
     socket_dir_ = dir_.path().string();
     if (geteuid() == 0) {
@@ -61,9 +61,22 @@ PostgresServer::PostgresServer() {
         if (chown(socket_dir_.c_str(), pw->pw_uid, pw->pw_gid) != 0)
             throw std::runtime_error("cannot give " + socket_dir_ + " to postgres");
     }
-    Process initdb(AsServerUser({PgBin("initdb"), "-D", data_, "-U", "ldis", "-A", "trust", "-E",
-                                 "UTF8", "--locale=C", "--no-sync", "--no-instructions"}),
-                   dir_ / "initdb.log");
+    std::vector<std::string> argv = {
+        PgBin("initdb"),    "-D", data_, "-U", "ldis", "-E", "UTF8", "--locale=C", "--no-sync",
+        "--no-instructions"};
+    if (password_.empty()) {
+        argv.insert(argv.end(), {"-A", "trust"});
+    } else {
+        const std::string pwfile = dir_ / "pwfile";
+        std::ofstream(pwfile) << password_ << "\n";
+        if (geteuid() == 0) {
+            const passwd* pw = getpwnam("postgres");
+            if (chown(pwfile.c_str(), pw->pw_uid, pw->pw_gid) != 0)
+                throw std::runtime_error("cannot give " + pwfile + " to postgres");
+        }
+        argv.insert(argv.end(), {"-A", "scram-sha-256", "--pwfile=" + pwfile});
+    }
+    Process initdb(AsServerUser(argv), dir_ / "initdb.log");
     if (initdb.Wait(std::chrono::seconds(120)) != 0)
         throw std::runtime_error("initdb failed:\n" + Slurp(dir_ / "initdb.log"));
     Start();
@@ -83,7 +96,7 @@ void PostgresServer::Start() {
         AsServerUser({PgBin("postgres"), "-D", data_, "-k", socket_dir_, "-c",
                       "listen_addresses=", "-c", "fsync=off", "-c", "max_connections=60"}),
         log);
-    const std::string conninfo = "host=" + socket_dir_ + " user=ldis dbname=postgres";
+    const std::string conninfo = AdminConnInfo();
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (PQping(conninfo.c_str()) != PQPING_OK) {
         if (!process_->running() || std::chrono::steady_clock::now() > until)
@@ -106,8 +119,13 @@ std::string PostgresServer::url(const std::string& name) const {
     return "postgresql:///" + name + "?host=" + socket_dir_ + "&user=ldis";
 }
 
+std::string PostgresServer::AdminConnInfo() const {
+    return "host=" + socket_dir_ + " user=ldis dbname=postgres" +
+           (password_.empty() ? std::string() : " password=" + password_);
+}
+
 std::string PostgresServer::CreateDatabase(const std::string& name) {
-    const std::string conninfo = "host=" + socket_dir_ + " user=ldis dbname=postgres";
+    const std::string conninfo = AdminConnInfo();
     PGconn* c = PQconnectdb(conninfo.c_str());
     PGresult* r = PQexec(c, ("CREATE DATABASE \"" + name + "\"").c_str());
     const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;

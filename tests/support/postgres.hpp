@@ -14,7 +14,9 @@ namespace ldis::test {
 // socket's folder is private to the test.
 class PostgresServer {
 public:
-    PostgresServer();
+    // With `password`, the role `ldis` has it and the server asks for it (SCRAM), on the
+    // socket too; without, trust.
+    explicit PostgresServer(std::string password = {});
     ~PostgresServer();
     PostgresServer(const PostgresServer&) = delete;
     PostgresServer& operator=(const PostgresServer&) = delete;
@@ -32,7 +34,9 @@ public:
     void Start();
 
 private:
+    std::string AdminConnInfo() const;
     TempDir dir_;
+    std::string password_;
     std::string data_;
     std::string socket_dir_;
     int starts_ = 0;
