@@ -21,6 +21,7 @@
 #include "support/postgres.hpp"
 #include "support/processes.hpp"
 #include "support/reports.hpp"
+#include "support/servers.hpp"
 
 namespace ldis::engine::sql {
 extern const char* const kSchemaSql;
@@ -203,6 +204,26 @@ TEST(PostgresStoreTest, APassfileGivesThePasswordAndNoMessageCarriesIt) {
     const auto opened = PostgresDatabase::Open(url + "&passfile=" + passfile("right", secret));
     ASSERT_TRUE(opened.ok()) << opened.error().message;
     EXPECT_EQ(opened.value()->where().find(secret), std::string::npos);
+}
+
+// TLS to the database as a council runs it: sslmode=verify-full with the council's CA
+// connects; a server whose certificate another CA signed is refused, with the reason.
+TEST(PostgresStoreTest, VerifyFullTlsConnectsToTheRightServerOnly) {
+    PostgresServer server;
+    ldis::test::TempDir dir;
+    const auto ca = ldis::test::MakeCa(dir, "council");
+    const auto [cert, key] = ldis::test::MakeSignedCertificate(dir, ca, "IP:127.0.0.1", "db");
+    server.EnableTls(cert, key);
+    server.CreateDatabase("ldis");
+    const std::string base = "postgresql://ldis@127.0.0.1:" + std::to_string(server.tls_port()) +
+                             "/ldis?sslmode=verify-full&sslrootcert=";
+    const auto opened = PostgresDatabase::Open(base + ca.cert);
+    ASSERT_TRUE(opened.ok()) << opened.error().message;
+    const auto other = ldis::test::MakeCa(dir, "stranger");
+    const auto refused = PostgresDatabase::Open(base + other.cert);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_NE(refused.error().message.find("certificate verify failed"), std::string::npos)
+        << refused.error().message;
 }
 
 TEST(PostgresStoreTest, AServerThatIsNotThereIsNamedWithTheReason) {

@@ -4,9 +4,11 @@
 #include <libpq-fe.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -92,10 +94,17 @@ void PostgresServer::Start() {
     // No TCP listener (listen_addresses empty): only the socket in the test's folder.
     // fsync off: a test's database need not survive the machine; locking, transactions and
     // visibility are PostgreSQL's own either way.
-    process_ = std::make_unique<Process>(
-        AsServerUser({PgBin("postgres"), "-D", data_, "-k", socket_dir_, "-c",
-                      "listen_addresses=", "-c", "fsync=off", "-c", "max_connections=60"}),
-        log);
+    std::vector<std::string> argv = {PgBin("postgres"),   "-D", data_,       "-k",
+                                     socket_dir_,         "-c", "fsync=off", "-c",
+                                     "max_connections=60"};
+    if (tls_port_ == 0) {
+        argv.insert(argv.end(), {"-c", "listen_addresses="});
+    } else {
+        argv.insert(argv.end(), {"-c", "listen_addresses=127.0.0.1", "-p",
+                                 std::to_string(tls_port_), "-c", "ssl=on", "-c",
+                                 "ssl_cert_file=" + tls_cert_, "-c", "ssl_key_file=" + tls_key_});
+    }
+    process_ = std::make_unique<Process>(AsServerUser(argv), log);
     const std::string conninfo = AdminConnInfo();
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (PQping(conninfo.c_str()) != PQPING_OK) {
@@ -116,11 +125,31 @@ void PostgresServer::Restart() {
 }
 
 std::string PostgresServer::url(const std::string& name) const {
-    return "postgresql:///" + name + "?host=" + socket_dir_ + "&user=ldis";
+    return "postgresql:///" + name + "?host=" + socket_dir_ + "&user=ldis" +
+           (tls_port_ != 0 ? "&port=" + std::to_string(tls_port_) : std::string());
+}
+
+void PostgresServer::EnableTls(const std::string& cert, const std::string& key) {
+    // The key must be the server user's alone, or PostgreSQL refuses to start.
+    tls_cert_ = dir_ / "server-cert.pem";
+    tls_key_ = dir_ / "server-key.pem";
+    std::filesystem::copy_file(cert, tls_cert_, std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::copy_file(key, tls_key_, std::filesystem::copy_options::overwrite_existing);
+    chmod(tls_key_.c_str(), 0600);
+    if (geteuid() == 0) {
+        const passwd* pw = getpwnam("postgres");
+        for (const auto& f : {tls_cert_, tls_key_}) {
+            if (chown(f.c_str(), pw->pw_uid, pw->pw_gid) != 0)
+                throw std::runtime_error("cannot give " + f + " to postgres");
+        }
+    }
+    tls_port_ = FreePort();
+    Restart();
 }
 
 std::string PostgresServer::AdminConnInfo() const {
     return "host=" + socket_dir_ + " user=ldis dbname=postgres" +
+           (tls_port_ != 0 ? " port=" + std::to_string(tls_port_) : std::string()) +
            (password_.empty() ? std::string() : " password=" + password_);
 }
 

@@ -29,6 +29,10 @@ public:
     // Stops the server (fast shutdown: open connections are ended) and starts it again on
     // the same folder.
     void Restart();
+    // Restarts the server listening on 127.0.0.1 too (a free port, tls_port()), with TLS
+    // from this certificate and key, as a council's database server would.
+    void EnableTls(const std::string& cert, const std::string& key);
+    int tls_port() const { return tls_port_; }
     // The two halves of Restart, for an outage of a chosen length.
     void Stop();
     void Start();
@@ -40,6 +44,8 @@ private:
     std::string data_;
     std::string socket_dir_;
     int starts_ = 0;
+    int tls_port_ = 0;
+    std::string tls_cert_, tls_key_;
     std::unique_ptr<Process> process_;
 };
 
