@@ -19,21 +19,14 @@
 #include "ldis/engine/panel.hpp"
 #include "ldis/engine/report_store.hpp"
 #include "ldis/engine/text.hpp"
-#include "ldisctl_migrate.hpp"
 #include "ldisctl_output.hpp"
+#include "ldisctl_store.hpp"
 
-namespace {
-
-ldis::engine::ReportStore OpenStore(const std::string& path) {
-    ldis::engine::StoreOptions options;
-    options.path = path;
-    return ldis::engine::ReportStore(options);
-}
-
-}  // namespace
+namespace {}  // namespace
 
 using ldis::app::ctl::Encode;
 using ldis::app::ctl::FormatTime;
+using ldis::app::ctl::OpenStore;
 using ldis::app::ctl::PrintAlerts;
 using ldis::app::ctl::Report;
 using ldis::app::ctl::RowJson;
@@ -67,17 +60,20 @@ int main(int argc, char** argv) {
     bool as_json = false;
     std::size_t limit = 20;
     auto* list = reports->add_subcommand("list", "the newest reports, newest first");
-    list->add_option("--db", db, "the SQLite file (store.path)")->required();
+    list->add_option("--db", db, "the SQLite file (store.path) or postgresql://... (store.url)")
+        ->required();
     list->add_option("--limit", limit, "how many")->capture_default_str();
     list->add_flag("--json", as_json, "print JSON instead of a table");
     std::string id;
     auto* show = reports->add_subcommand("show", "one report, by id or reference");
     show->add_option("id", id, "report id (UUID) or reference (KM-R000042)")->required();
-    show->add_option("--db", db, "read the SQLite file (store.path) instead of the API");
+    show->add_option("--db", db,
+                     "read the SQLite file (store.path) or postgresql://... instead of the API");
     auto* alerts = cli.add_subcommand("alerts", "alerts: list, show, approve, update, cancel");
     alerts->require_subcommand(1);
     auto* alerts_list = alerts->add_subcommand("list", "alerts, newest first, with filters");
-    alerts_list->add_option("--db", db, "read the SQLite file (store.path) instead of the API");
+    alerts_list->add_option(
+        "--db", db, "read the SQLite file (store.path) or postgresql://... instead of the API");
     alerts_list->add_flag("--json", as_json, "print JSON instead of a table");
     std::map<std::string, std::string> filters;
     for (const char* f : {"level", "status", "authority", "district", "substance", "since", "until",
@@ -115,13 +111,16 @@ int main(int argc, char** argv) {
     audit->require_subcommand(1);
     auto* verify =
         audit->add_subcommand("verify", "check the hash chain; name the first broken entry");
-    verify->add_option("--db", db, "the SQLite file (store.path)")->required();
+    verify->add_option("--db", db, "the SQLite file (store.path) or postgresql://... (store.url)")
+        ->required();
     auto* deliveries =
         cli.add_subcommand("deliveries", "the outbox: who was sent what, and how it went");
     deliveries->require_subcommand(1);
     auto* deliveries_list = deliveries->add_subcommand(
         "list", "every delivery, oldest first, with status and last error");
-    deliveries_list->add_option("--db", db, "the SQLite file (store.path)")->required();
+    deliveries_list
+        ->add_option("--db", db, "the SQLite file (store.path) or postgresql://... (store.url)")
+        ->required();
     std::string alert_reference;
     deliveries_list->add_option("--alert", alert_reference, "only this alert (KM-2026-0007)");
     deliveries_list->add_flag("--json", as_json, "print JSON instead of a table");
@@ -129,7 +128,8 @@ int main(int argc, char** argv) {
         "purge",
         "remove the free text and contact of every report received before a date "
         "(what ldisd does daily after store.retention_days)");
-    purge->add_option("--db", db, "the SQLite file (store.path)")->required();
+    purge->add_option("--db", db, "the SQLite file (store.path) or postgresql://... (store.url)")
+        ->required();
     std::string purge_before;
     purge->add_option("--before", purge_before, "a date, 2024-11-29: reports received before it")
         ->required();
@@ -137,7 +137,9 @@ int main(int argc, char** argv) {
     tokens->require_subcommand(1);
     auto* tokens_create =
         tokens->add_subcommand("create", "make a token and print it once: keep it safe");
-    tokens_create->add_option("--db", db, "the SQLite file (store.path)")->required();
+    tokens_create
+        ->add_option("--db", db, "the SQLite file (store.path) or postgresql://... (store.url)")
+        ->required();
     std::string role, name;
     tokens_create->add_option("--role", role, "submitter, coordinator or admin")
         ->required()
@@ -146,11 +148,15 @@ int main(int argc, char** argv) {
         ->required();
     auto* tokens_list =
         tokens->add_subcommand("list", "every token: id, name, role, created, revoked, sessions");
-    tokens_list->add_option("--db", db, "the SQLite file (store.path)")->required();
+    tokens_list
+        ->add_option("--db", db, "the SQLite file (store.path) or postgresql://... (store.url)")
+        ->required();
     tokens_list->add_flag("--json", as_json, "print JSON instead of a table");
     auto* tokens_revoke = tokens->add_subcommand(
         "revoke", "revoke a token: its API calls and every web session signed in with it end now");
-    tokens_revoke->add_option("--db", db, "the SQLite file (store.path)")->required();
+    tokens_revoke
+        ->add_option("--db", db, "the SQLite file (store.path) or postgresql://... (store.url)")
+        ->required();
     std::int64_t token_id = 0;
     tokens_revoke->add_option("id", token_id, "the token's id (ldisctl tokens list)")->required();
     std::string backup_to, restore_from;
@@ -331,7 +337,7 @@ int main(int argc, char** argv) {
         }
         if (list->parsed()) {
             auto store = OpenStore(db);
-            const auto rows = store.Recent(limit);
+            const auto rows = store->Recent(limit);
             if (as_json) {
                 boost::json::array out;
                 for (const auto& row : rows) out.push_back(RowJson(row));
@@ -348,12 +354,12 @@ int main(int argc, char** argv) {
                           << std::setw(16) << row.source_type << std::setw(20) << row.district
                           << row.id << '\n';
             }
-            std::cout << store.CountReports() << " report(s) stored\n";
+            std::cout << store->CountReports() << " report(s) stored\n";
             return 0;
         }
         if (alerts_list->parsed()) {  // with --db
             auto store = OpenStore(db);
-            const auto rows = store.Alerts();
+            const auto rows = store->Alerts();
             if (as_json) {
                 boost::json::array out;
                 for (const auto& a : rows) {
@@ -389,7 +395,7 @@ int main(int argc, char** argv) {
         }
         if (tokens_create->parsed()) {
             auto store = OpenStore(db);
-            const auto created = store.CreateToken(name, role);
+            const auto created = store->CreateToken(name, role);
             if (!created.ok()) {
                 std::cerr << "ldisctl: " << created.error().message << '\n';
                 return 3;
@@ -416,7 +422,7 @@ int main(int argc, char** argv) {
             const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                                  std::chrono::system_clock::now().time_since_epoch())
                                  .count();
-            const auto purged = store.PurgeFreeText(before, now, "ldisctl purge");
+            const auto purged = store->PurgeFreeText(before, now, "ldisctl purge");
             if (!purged.ok()) {
                 std::cerr << "ldisctl: " << purged.error().message << '\n';
                 return 3;
@@ -427,7 +433,7 @@ int main(int argc, char** argv) {
         }
         if (tokens_list->parsed()) {
             auto store = OpenStore(db);
-            const auto rows = store.Tokens();
+            const auto rows = store->Tokens();
             if (as_json) {
                 boost::json::array out;
                 for (const auto& t : rows) {
@@ -460,7 +466,7 @@ int main(int argc, char** argv) {
         }
         if (tokens_revoke->parsed()) {
             auto store = OpenStore(db);
-            const auto revoked = store.RevokeToken(token_id, "ldisctl");
+            const auto revoked = store->RevokeToken(token_id, "ldisctl");
             if (!revoked.ok()) {
                 std::cerr << "ldisctl: " << revoked.error().message << '\n';
                 return 3;
@@ -471,7 +477,7 @@ int main(int argc, char** argv) {
         }
         if (deliveries_list->parsed()) {
             auto store = OpenStore(db);
-            const auto rows = store.Deliveries(alert_reference);
+            const auto rows = store->Deliveries(alert_reference);
             if (as_json) {
                 boost::json::array out;
                 for (const auto& d : rows) {
@@ -511,6 +517,11 @@ int main(int argc, char** argv) {
             std::cout << '\n';
             return 0;
         }
+        if ((backup->parsed() || restore->parsed()) && ldis::app::ctl::IsPostgres(db)) {
+            std::cerr << "ldisctl: backup and restore are SQLite's; a PostgreSQL database is "
+                         "backed up with pg_dump or pg_basebackup (docs/postgresql.md)\n";
+            return 2;
+        }
         if (backup->parsed()) {
             const auto copied = ldis::engine::ReportStore::Backup(db, backup_to);
             std::cout << "backed up " << db << " to " << backup_to << ": " << copied
@@ -540,8 +551,10 @@ int main(int argc, char** argv) {
                 return 2;
             }
             if (replay->parsed()) {
-                const auto result = ldis::engine::Replay(ldis::engine::ReportStore::ReadSignals(db),
-                                                         substances, *rules);
+                const auto result = ldis::engine::Replay(
+                    ldis::app::ctl::IsPostgres(db) ? OpenStore(db)->Signals()
+                                                   : ldis::engine::ReportStore::ReadSignals(db),
+                    substances, *rules);
                 std::cout << (as_json ? ldis::engine::ReplayToJson(result) + "\n"
                                       : ldis::engine::ReplayToText(result));
                 return result.lowered_live_reds > 0 ? 8 : 0;
@@ -574,7 +587,7 @@ int main(int argc, char** argv) {
         }
         if (verify->parsed()) {
             auto store = OpenStore(db);
-            const auto result = store.VerifyAudit();
+            const auto result = store->VerifyAudit();
             if (!result.ok()) {
                 std::cerr << "ldisctl: audit log of " << db
                           << " is broken: " << result.error().message << '\n';
@@ -585,7 +598,7 @@ int main(int argc, char** argv) {
         }
         if (show->parsed()) {
             auto store = OpenStore(db);
-            const auto row = store.Find(id);
+            const auto row = store->Find(id);
             if (!row) {
                 std::cerr << "ldisctl: no report with id or reference " << id << " in " << db
                           << '\n';

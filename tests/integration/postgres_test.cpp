@@ -314,6 +314,28 @@ TEST(LdisctlMigrateTest, AWholeSqliteHistoryMovesAndItsAuditChainVerifiesThere) 
     EXPECT_EQ(PgRows(url, "SELECT count(*) FROM audit"), std::vector<std::string>{"12"});
 }
 
+// An operator's admin commands on PostgreSQL: --db takes store.url as it takes a SQLite
+// file, so the first token of a new deployment is made the same way; backup and restore
+// say they are SQLite's.
+TEST(LdisctlMigrateTest, AdminCommandsTakeAPostgresqlUrl) {
+    PostgresServer server;
+    ldis::test::TempDir dir;
+    const std::string url = server.CreateDatabase("ldis");
+    const auto [made, token] = Ldisctl(dir, {"tokens", "create", "--db", url, "--role",
+                                             "coordinator", "--name", "lead@kent.example"});
+    ASSERT_EQ(made, 0) << token;
+    EXPECT_TRUE(token.starts_with("ldis_")) << token;
+    const auto [listed, list] = Ldisctl(dir, {"tokens", "list", "--db", url});
+    EXPECT_EQ(listed, 0) << list;
+    EXPECT_NE(list.find("lead@kent.example"), std::string::npos) << list;
+    const auto [verified, chain] = Ldisctl(dir, {"audit", "verify", "--db", url});
+    EXPECT_EQ(verified, 0) << chain;
+    EXPECT_NE(chain.find("audit log OK: 1 entries"), std::string::npos) << chain;
+    const auto [backup, said] = Ldisctl(dir, {"backup", "--db", url, "--to", dir / "copy.db"});
+    EXPECT_EQ(backup, 2);
+    EXPECT_NE(said.find("pg_dump"), std::string::npos) << said;
+}
+
 TEST(LdisctlMigrateTest, ABrokenAuditChainIsNotCopied) {
     PostgresServer server;
     ldis::test::TempDir dir;

@@ -222,8 +222,9 @@ Result<int> PostgresStore::Impl::EscalateNow(std::int64_t now) {
         leader = took.value().text(0, 0) == "t";
         if (!leader) return 0;
         leader_backend = PQbackendPID(outbox->c());
-        spdlog::info("postgresql: this instance now runs the periodic work (escalation, "
-                     "held-back updates)");
+        spdlog::info(
+            "postgresql: this instance now runs the periodic work (escalation, "
+            "held-back updates)");
     }
     int queued = 0;
     auto done = outbox->Transaction(

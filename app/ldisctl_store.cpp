@@ -1,11 +1,29 @@
-#include "ldisctl_migrate.hpp"
+#include "ldisctl_store.hpp"
 
 #include <filesystem>
 #include <iostream>
 
 #include "ldis/engine/postgres.hpp"
+#include "ldis/engine/report_store.hpp"
 
 namespace ldis::app::ctl {
+
+bool IsPostgres(const std::string& db) {
+    return db.starts_with("postgresql://") || db.starts_with("postgres://");
+}
+
+std::unique_ptr<engine::Store> OpenStore(const std::string& db) {
+    if (IsPostgres(db)) {
+        engine::PostgresStore::Options options;
+        options.url = db;
+        auto opened = engine::PostgresStore::Open(options);
+        if (!opened.ok()) throw engine::StoreError(opened.error().message);
+        return std::move(opened).value();
+    }
+    engine::StoreOptions options;
+    options.path = db;
+    return std::make_unique<engine::ReportStore>(options);
+}
 
 int Migrate(const std::string& from, const std::string& to) {
     constexpr int kFailed = 6;
