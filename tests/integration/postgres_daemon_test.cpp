@@ -50,6 +50,21 @@ std::set<std::string> Mail(const ldis::test::TempDir& dir) {
     return names;
 }
 
+// Every email delivery row has its file in one instance's maildir or the other's (named by
+// its idempotency key); how many both wrote (the crash window) is printed and recorded.
+void ExpectEveryEmailWrittenAndReportTwice(const std::string& url, const ldis::test::TempDir& a,
+                                           const ldis::test::TempDir& b) {
+    const auto mail_a = Mail(a), mail_b = Mail(b);
+    int twice = 0;
+    for (const auto& name : mail_b) twice += mail_a.count(name) ? 1 : 0;
+    std::set<std::string> all = mail_a;
+    all.insert(mail_b.begin(), mail_b.end());
+    EXPECT_EQ(std::to_string(all.size()),
+              One(url, "SELECT count(*) FROM deliveries WHERE channel = 'email'"));
+    ::testing::Test::RecordProperty("emails_sent_twice", twice);
+    std::cout << "emails sent twice (the crash window, same idempotency key): " << twice << "\n";
+}
+
 TEST(PostgresDaemonTest, TwoLdisdOnOneDatabaseTakeEveryReportOnceAndAlertOnce) {
     ldis::test::Mosquitto broker;
     broker.Start();
@@ -152,15 +167,7 @@ TEST(PostgresDaemonTest, AKilledInstanceAndARestartedDatabaseLoseNothing) {
         << One(url,
                "SELECT string_agg(status || ' ' || coalesce(last_error, ''), '; ') FROM "
                "deliveries WHERE channel = 'email' AND status <> 'delivered'");
-    const auto mail_a = Mail(dir_a), mail_b = Mail(dir_b);
-    int twice = 0;
-    for (const auto& name : mail_b) twice += mail_a.count(name) ? 1 : 0;
-    std::set<std::string> all = mail_a;
-    all.insert(mail_b.begin(), mail_b.end());
-    EXPECT_EQ(std::to_string(all.size()),
-              One(url, "SELECT count(*) FROM deliveries WHERE channel = 'email'"));
-    RecordProperty("emails_sent_twice", twice);
-    std::cout << "emails sent twice (the crash window, same idempotency key): " << twice << "\n";
+    ExpectEveryEmailWrittenAndReportTwice(url, dir_a, dir_b);
     auto chain = One(url, "SELECT count(*) FROM audit");
     EXPECT_NE(chain, "0");
     EXPECT_EQ(a.Stop(SIGTERM), 0);
@@ -250,15 +257,7 @@ TEST(PostgresDaemonTest, FiveKillsAndAThirtySecondOutageInABurstOf5000LoseNothin
                        "status <> 'delivered'") == "0";
         },
         std::chrono::seconds(90)));
-    const auto mail_a = Mail(dir_a), mail_b = Mail(dir_b);
-    int twice = 0;
-    for (const auto& name : mail_b) twice += mail_a.count(name) ? 1 : 0;
-    std::set<std::string> all = mail_a;
-    all.insert(mail_b.begin(), mail_b.end());
-    EXPECT_EQ(std::to_string(all.size()),
-              One(url, "SELECT count(*) FROM deliveries WHERE channel = 'email'"));
-    RecordProperty("emails_sent_twice", twice);
-    std::cout << "emails sent twice (the crash window, same idempotency key): " << twice << "\n";
+    ExpectEveryEmailWrittenAndReportTwice(url, dir_a, dir_b);
 
     // The periodic work: whichever instance leads dies; the other takes over within a minute.
     const std::string leads = "now runs the periodic work";

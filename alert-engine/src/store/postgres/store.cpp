@@ -117,6 +117,8 @@ void PostgresStore::Impl::Listen() {
 
 // After a commit that queued deliveries in this process: claimed at once for this
 // instance's dispatcher when it has room, as on SQLite (other instances hear the NOTIFY).
+// The claim is a job on the outbox's thread: the caller (a report's intake, on Paho's
+// thread) returns, and its receipt goes, without waiting for a second transaction.
 void PostgresStore::Impl::AfterCommit(int queued) {
     if (queued == 0) return;
     std::function<void()> wake;
@@ -129,7 +131,10 @@ void PostgresStore::Impl::AfterCommit(int queued) {
         take = claimed;
     }
     if (room && take) {
-        if (const std::size_t n = room(); n > 0) return take(Claim(pgstore::NowMs(), n), n);
+        return Post([this, wake, room, take] {
+            if (const std::size_t n = room(); n > 0) return take(Claim(pgstore::NowMs(), n), n);
+            if (wake) wake();
+        });
     }
     if (wake) wake();
 }
