@@ -6,7 +6,11 @@
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
 
+#include <algorithm>
+#include <condition_variable>
 #include <future>
+#include <map>
+#include <mutex>
 
 #include "ldis/engine/postgres.hpp"
 #include "ldis/engine/report_store.hpp"
@@ -178,6 +182,59 @@ TEST_P(OutboxTest, IssuedRedAlertQueuesItsDeliveriesInTheSameTransaction) {
     EXPECT_EQ(Recipients(1, "mqtt").size(), 1u);
     for (const auto& d : store_->Deliveries(stored.alert_reference)) EXPECT_EQ(d.status, "queued");
     EXPECT_EQ(store_->DeliveryCounts().at("queued"), 4);
+}
+
+// The claim at the commit: the first deliveries a commit queued are handed to the dispatcher
+// by the store itself. SQLite claims them inside the commit's transaction and hands them over
+// held, before the commit is durable (a reader does not see the alert yet), then settles them;
+// PostgreSQL claims them just after the commit. Either way they are "sending" afterwards and
+// the rest are left for the pump.
+TEST_P(OutboxTest, TheFirstDeliveriesAreClaimedAtTheirCommitAndLeaveOnlyOnceItIsDurable) {
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::vector<std::string> events;
+    std::vector<OutboxItem> taken;
+    CommitClaim hooks;
+    hooks.room = [] { return std::size_t{2}; };
+    hooks.claimed = [&](Result<std::vector<OutboxItem>> items, std::size_t asked, bool held) {
+        // Before a held claim is settled, nothing of its transaction can be read.
+        const bool visible = !held || !store_->Deliveries("").empty();
+        std::lock_guard lock(mutex);
+        events.push_back(std::string(held ? "held" : "claimed") + (visible ? " visible" : ""));
+        EXPECT_EQ(asked, 2u);
+        ASSERT_TRUE(items.ok());
+        taken = items.value();
+        changed.notify_all();
+    };
+    hooks.settled = [&](bool committed) {
+        std::lock_guard lock(mutex);
+        events.push_back(committed ? "committed" : "rolled back");
+        changed.notify_all();
+    };
+    store_->SetClaimAtCommit(hooks);
+    const auto stored = SubmitRed();
+    {
+        std::unique_lock lock(mutex);
+        ASSERT_TRUE(changed.wait_for(lock, std::chrono::seconds(10), [&] {
+            return std::find(events.begin(), events.end(), "committed") != events.end() ||
+                   std::find(events.begin(), events.end(), "claimed visible") != events.end();
+        }));
+        if (GetParam() == "sqlite")
+            EXPECT_EQ(events, (std::vector<std::string>{"held", "committed"}));
+        else
+            EXPECT_EQ(events, (std::vector<std::string>{"claimed visible"}));
+        ASSERT_EQ(taken.size(), 2u);
+    }
+    store_->SetClaimAtCommit({});
+    std::map<std::int64_t, std::string> status;
+    for (const auto& d : store_->Deliveries(stored.alert_reference)) status[d.id] = d.status;
+    for (const auto& it : taken) EXPECT_EQ(status[it.id], "sending") << it.id;
+    // The other two are the pump's.
+    const auto rest = Claim();
+    EXPECT_EQ(rest.size(), 2u);
+    for (const auto& it : rest) {
+        for (const auto& t : taken) EXPECT_NE(it.id, t.id);
+    }
 }
 
 TEST_P(OutboxTest, PermanentFailureFallsBackAndCancellationReachesExactlyTheOriginalRecipients) {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -167,6 +168,33 @@ TEST(StoreTest, ConcurrentInsertsShareCommitsAndKeepEveryReport) {
     EXPECT_EQ(store.CountReports(), kThreads * kEach);
     EXPECT_TRUE(unique.count("KM-R000001"));
     EXPECT_TRUE(unique.count("KM-R002000"));
+}
+
+// The WAL is checkpointed by the store's own thread (ldis-checkpoint), not inside a report's
+// commit: the writer's hook replaces SQLite's automatic checkpoint, so without the thread the
+// WAL would grow without end. With it, the WAL starts again from its beginning once it has
+// been copied, and stays near the 1,000 pages (4 MiB) at which a checkpoint is due.
+TEST(StoreTest, TheWalIsCheckpointedOffTheWritersPath) {
+    ldis::test::TempDir dir;
+    const std::string path = dir / "w.db";
+    ReportStore store(Options(path, Synchronous::kOff));
+    bool named = false;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+        std::ifstream comm(task.path() / "comm");
+        std::string name;
+        std::getline(comm, name);
+        named = named || name == "ldis-checkpoint";
+    }
+    EXPECT_TRUE(named) << "no ldis-checkpoint thread";
+    // Each report's commit writes about seven pages to the WAL: 600 reports are 4,000 pages.
+    std::uintmax_t largest = 0;
+    for (int i = 0; i < 600; ++i) {
+        ASSERT_TRUE(store.Insert(MakeReport(ldis::test::NewUuid()), "mqtt").ok());
+        largest = std::max(largest, std::filesystem::file_size(path + "-wal"));
+    }
+    EXPECT_LT(largest, 6u * 1024 * 1024) << "the WAL was never checkpointed";
+    EXPECT_GT(largest, 3u * 1024 * 1024) << "too few pages to need a checkpoint";
+    EXPECT_EQ(store.CountReports(), 600);
 }
 
 TEST(StoreTest, DuplicatesInsideOneBatch) {

@@ -71,20 +71,30 @@ void Dispatcher::Impl::Start() {
         spdlog::info("dispatch: {} deliveries in flight at the last stop will be sent again",
                      recovered.value());
     store_.SetOutboxListener([this] { Wake(); });
-    // The deliveries a commit queued are claimed by the writer right after it: the first
+    // The deliveries a commit queued are claimed by the store at that commit: the first
     // email of a red alert does not wait for a claim of its own. Only the first few, though:
     // claiming a red alert's 101 rows took the writer 0.84 ms before the first could start
     // (8 take 0.19), and the rest are claimed by the pump a millisecond later, when the
     // first messages are on the wire (bench/run --only latency: first email p50 3.5-3.7 ->
-    // 2.9-3.0 ms).
-    store_.SetClaimAtCommit(
-        [this] { return stopping_.load() ? std::size_t{0} : std::min(Room(), kClaimAtCommit); },
-        [this](Result<std::vector<OutboxItem>> claimed, std::size_t asked) {
-            const auto committed = std::chrono::steady_clock::now();
-            net::post(io_, [this, asked, committed, claimed = std::move(claimed)]() mutable {
-                OnClaimed(std::move(claimed), asked, false, committed);
-            });
+    // 2.9-3.0 ms). SQLite's writer claims them inside the commit's transaction and they are
+    // held here, prepared, until it is durable (Hold, Settle).
+    CommitClaim hooks;
+    hooks.room = [this] {
+        return stopping_.load() ? std::size_t{0} : std::min(Room(), kClaimAtCommit);
+    };
+    hooks.claimed = [this](Result<std::vector<OutboxItem>> claimed, std::size_t asked, bool held) {
+        const auto committed = std::chrono::steady_clock::now();
+        net::post(io_, [this, asked, held, committed, claimed = std::move(claimed)]() mutable {
+            if (held) return Hold(std::move(claimed), asked);
+            OnClaimed(std::move(claimed), asked, false, committed);
         });
+    };
+    // Posted after `claimed` by the same thread: the io thread sees Hold before Settle.
+    hooks.settled = [this](bool committed) {
+        const auto at = std::chrono::steady_clock::now();
+        net::post(io_, [this, committed, at] { Settle(committed, at); });
+    };
+    store_.SetClaimAtCommit(std::move(hooks));
     net::post(io_, [this] { Pump(); });
     ScheduleEscalation();
 }
@@ -103,7 +113,7 @@ void Dispatcher::Impl::Wake() {
 void Dispatcher::Impl::Stop(std::function<void()> done) {
     stopping_ = true;
     store_.SetOutboxListener({});
-    store_.SetClaimAtCommit({}, {});
+    store_.SetClaimAtCommit({});
     due_timer_.cancel();
     escalation_timer_.cancel();
     curl_timer_.cancel();
@@ -113,6 +123,8 @@ void Dispatcher::Impl::Stop(std::function<void()> done) {
         Release(*t);
     }
     transfers_.clear();
+    for (auto& t : held_.transfers) Release(*t);
+    held_ = {};
     // Nothing may keep the io_context running: idle connections' waits, MQTT timers.
     for (auto& [fd, watch] : watches_) {
         boost::system::error_code ec;
@@ -171,19 +183,72 @@ void Dispatcher::Impl::OnClaimed(Result<std::vector<OutboxItem>> claimed, std::s
         }
         if (committed) Observe(Stage::kHandoff, std::chrono::steady_clock::now() - *committed);
     }
+    const std::size_t got = items.size();
     for (auto& item : items) Send(std::move(item));
-    if (!by_pump && items.size() >= asked) {
+    ClaimAgain(got, asked, by_pump);
+}
+
+void Dispatcher::Impl::ClaimAgain(std::size_t got, std::size_t asked, bool by_pump) {
+    if (!by_pump && got >= asked) {
         // A full claim at the commit: the rest are claimed once these are under way (the
         // pump would otherwise run the writer's next claim beside their first round trips).
         wake_pending_ = true;
         ArmDue(NowMs() + 1);
-    } else if (items.size() >= asked || wake_pending_) {
+    } else if (got >= asked || wake_pending_) {
         wake_pending_ = true;  // a full claim: more may be due, claimed in turn
         Pump();
     } else if (by_pump) {
         const auto next = store_.NextDueMs();
         if (next) ArmDue(*next);
     }
+}
+
+void Dispatcher::Impl::Hold(Result<std::vector<OutboxItem>> claimed, std::size_t asked) {
+    held_ = {};
+    held_.holding = true;
+    if (!claimed.ok()) {
+        spdlog::error("dispatch: cannot claim deliveries: {}", claimed.error().message);
+        return;
+    }
+    held_.asked = asked;
+    const std::size_t limit = static_cast<std::size_t>(options_.smtp_connections) * 2;
+    for (auto& item : claimed.value()) {
+        ++in_flight_;
+        if (item.channel == Channel::kEmail && maildir_.empty() && smtp_waiting_.empty() &&
+            smtp_active_ < limit && !stopping_) {
+            ++smtp_active_;
+            held_.transfers.push_back(PrepareSmtp(std::move(item)));
+        } else {
+            held_.items.push_back(std::move(item));
+        }
+    }
+}
+
+void Dispatcher::Impl::Settle(bool committed, std::chrono::steady_clock::time_point at) {
+    if (!held_.holding) return;  // stopped meanwhile
+    Held held = std::move(held_);
+    held_ = {};
+    const std::size_t got = held.transfers.size() + held.items.size();
+    if (!committed || stopping_) {
+        // Rolled back: the rows are not there to send (or are queued again).
+        for (auto& t : held.transfers) {
+            Release(*t);
+            if (smtp_active_ > 0) --smtp_active_;
+        }
+        in_flight_ -= std::min<std::size_t>(in_flight_, got);
+        if (!stopping_) LaunchWaitingSmtp();
+        return;
+    }
+    if (got > 0) Observe(Stage::kHandoff, std::chrono::steady_clock::now() - at);
+    for (auto& t : held.transfers) {
+        if (t->item.kind == kKindAlert) version_created_[t->item.id] = t->item.created_at_ms;
+        Launch(std::move(t));
+    }
+    for (auto& item : held.items) {
+        --in_flight_;  // Send counts it again
+        Send(std::move(item));
+    }
+    ClaimAgain(got, held.asked, false);
 }
 
 void Dispatcher::Impl::ArmDue(std::int64_t at_ms) {

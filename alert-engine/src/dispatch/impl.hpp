@@ -128,6 +128,16 @@ private:
     void OnClaimed(Result<std::vector<OutboxItem>> claimed, std::size_t asked, bool by_pump,
                    std::optional<std::chrono::steady_clock::time_point> committed);
 
+    // After `got` of `asked` were sent: a full claim at the commit claims the rest a
+    // millisecond later; a full pump's claim, or a commit meanwhile, claims again now.
+    void ClaimAgain(std::size_t got, std::size_t asked, bool by_pump);
+
+    // Deliveries the writer claimed inside a commit not yet durable: emails are rendered
+    // and their transfers set up now, and nothing is sent until Settle(true); Settle(false)
+    // (the commit rolled back, the claim with it) drops them.
+    void Hold(Result<std::vector<OutboxItem>> claimed, std::size_t asked);
+    void Settle(bool committed, std::chrono::steady_clock::time_point at);
+
     void ArmDue(std::int64_t at_ms);
 
     void ScheduleEscalation();
@@ -159,6 +169,9 @@ private:
     void LaunchWaitingSmtp();
 
     void LaunchSmtp(OutboxItem item);
+
+    // The message rendered and the transfer set up, not yet handed to libcurl.
+    std::unique_ptr<Transfer> PrepareSmtp(OutboxItem item);
 
     void Post(std::unique_ptr<Transfer> t, const std::string& url,
               const std::vector<std::string>& headers);
@@ -198,6 +211,13 @@ private:
     std::size_t smtp_active_ = 0;            // emails handed to libcurl
     bool claiming_ = false;
     bool wake_pending_ = false;
+    struct Held {
+        bool holding = false;
+        std::size_t asked = 0;
+        std::vector<std::unique_ptr<Transfer>> transfers;  // emails ready to go
+        std::vector<OutboxItem> items;                     // the rest, sent as claimed
+    };
+    Held held_;  // a claim at a commit not yet durable
     bool flushing_ = false;
     bool flush_armed_ = false;
     std::atomic<bool> stopping_{false};  // read by the writer thread too (the claim at commit)

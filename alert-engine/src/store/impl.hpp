@@ -14,6 +14,34 @@ namespace ldis::engine {
 
 using namespace sql;  // NOLINT(google-build-using-namespace): private to the store
 
+// Checkpoints the WAL into the database on its own thread and connection. SQLite's
+// automatic checkpoint runs inside the commit that finds the WAL over 1,000 pages, on the
+// writer: with a red alert's hundred deliveries and their outcomes that was every few
+// alerts, and the report whose commit it was waited for two fsyncs of the database file
+// (commit p99 2.3 ms against a p50 of 0.5). The writer's WAL hook says when it is due.
+class Checkpointer {
+public:
+    static constexpr int kPages = 1000;  // SQLite's own default threshold
+    Checkpointer(const std::string& path, Synchronous synchronous, int busy_timeout_ms);
+    ~Checkpointer();
+    Checkpointer(const Checkpointer&) = delete;
+    Checkpointer& operator=(const Checkpointer&) = delete;
+
+    // sqlite3_wal_hook's callback: after each commit, with the WAL's size in pages.
+    static int OnWal(void* self, sqlite3* db, const char* name, int pages);
+
+private:
+    void Due();
+    void Run();
+
+    Connection db_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool due_ = false;
+    bool closing_ = false;
+    std::thread thread_;
+};
+
 class ReportStore::Impl {
 public:
     explicit Impl(StoreOptions options);
@@ -58,9 +86,7 @@ public:
     Result<int> EndSession(const std::string& id_hash, std::int64_t now);
 
     void SetOutboxListener(std::function<void()> listener);
-    void SetClaimAtCommit(
-        std::function<std::size_t()> room,
-        std::function<void(Result<std::vector<OutboxItem>>, std::size_t)> claimed);
+    void SetClaimAtCommit(CommitClaim hooks);
 
     // Queues `job` for the writer thread and returns at once; false when closing.
     bool Post(std::function<void()> job);
@@ -248,6 +274,11 @@ private:
     Result<std::vector<OutboxItem>> ClaimRelaxed(std::int64_t now, std::size_t limit);
 
     Result<std::vector<OutboxItem>> ClaimOnWriter(std::int64_t now, std::size_t limit);
+    Result<std::vector<OutboxItem>> ClaimRows(std::int64_t now, std::size_t limit);
+    // Before a commit that queued deliveries: the first of them claimed in its transaction
+    // and handed over, held; SettleClaim(committed) after it lets them go or drops them.
+    void ClaimBeforeCommit();
+    void SettleClaim(bool committed);
 
     Result<int> CompleteOnWriter(const std::vector<DeliveryOutcome>& outcomes, std::int64_t now);
 
@@ -262,6 +293,7 @@ private:
     std::int64_t next_seq_ = 1;
     std::unique_ptr<Connection> reader_;
     mutable std::mutex reader_mutex_;
+    std::unique_ptr<Checkpointer> checkpointer_;
 
     std::shared_ptr<const GradingSetup> grading_;        // guarded by mutex_
     std::shared_ptr<const GradingSetup> batch_grading_;  // the writer thread's copy for one batch
@@ -278,10 +310,10 @@ private:
     std::deque<Pending*> queue_;
     std::deque<std::function<void()>> jobs_;
     bool closing_ = false;
-    std::function<void()> outbox_listener_;    // guarded by mutex_
-    std::function<std::size_t()> claim_room_;  // guarded by mutex_
-    std::function<void(Result<std::vector<OutboxItem>>, std::size_t)> claimed_;  // mutex_
-    int outbox_added_ = 0;  // rows queued by the transaction in hand
+    std::function<void()> outbox_listener_;  // guarded by mutex_
+    CommitClaim claim_hooks_;                // guarded by mutex_
+    int outbox_added_ = 0;                   // rows queued by the transaction in hand
+    std::function<void(bool)> held_claim_;   // settles the claim held by the transaction in hand
     std::string ack_key_;
     std::mt19937_64 rng_{std::random_device{}()};
     std::thread thread_;

@@ -193,9 +193,18 @@ std::map<std::string, std::int64_t> ReportStore::Impl::DeliveryCounts() const {
 
 Result<std::vector<OutboxItem>> ReportStore::Impl::ClaimOnWriter(std::int64_t now,
                                                                  std::size_t limit) {
-    const auto g = CurrentGrading();
     Transaction tx(writer_);
     if (tx.begun() != SQLITE_OK) return Error{options_.path + ": " + writer_.Describe(tx.begun())};
+    auto items = ClaimRows(now, limit);
+    if (!items.ok()) return items;
+    if (const int rc = tx.Commit(); rc != SQLITE_OK)
+        return Error{options_.path + ": " + writer_.Describe(rc)};
+    return items;
+}
+
+// The claim's statements, in the writer's transaction in hand.
+Result<std::vector<OutboxItem>> ReportStore::Impl::ClaimRows(std::int64_t now, std::size_t limit) {
+    const auto g = CurrentGrading();
     std::vector<OutboxItem> items;
     {
         sqlite3_stmt* stmt = writer_.Cached(
@@ -255,8 +264,6 @@ Result<std::vector<OutboxItem>> ReportStore::Impl::ClaimOnWriter(std::int64_t no
         if (const int rc = sqlite3_step(mark); rc != SQLITE_DONE)
             return Error{options_.path + ": " + writer_.Describe(rc)};
     }
-    if (const int rc = tx.Commit(); rc != SQLITE_OK)
-        return Error{options_.path + ": " + writer_.Describe(rc)};
     return items;
 }
 

@@ -123,10 +123,8 @@ Result<std::int64_t> ReportStore::VerifyAudit() const {
 void ReportStore::SetOutboxListener(std::function<void()> listener) {
     impl_->SetOutboxListener(std::move(listener));
 }
-void ReportStore::SetClaimAtCommit(
-    std::function<std::size_t()> room,
-    std::function<void(Result<std::vector<OutboxItem>>, std::size_t asked)> claimed) {
-    impl_->SetClaimAtCommit(std::move(room), std::move(claimed));
+void ReportStore::SetClaimAtCommit(CommitClaim hooks) {
+    impl_->SetClaimAtCommit(std::move(hooks));
 }
 void ReportStore::ClaimDue(std::int64_t now_ms, std::size_t limit,
                            std::function<void(Result<std::vector<OutboxItem>>)> done) {

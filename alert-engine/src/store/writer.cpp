@@ -43,6 +43,10 @@ ReportStore::Impl::Impl(StoreOptions options)
     grading_ = options_.grading;
     reader_ = std::make_unique<Connection>(
         options_.path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, options_.busy_timeout_ms);
+    // Replaces the automatic checkpoint (a WAL hook of its own) with the checkpointer's.
+    checkpointer_ = std::make_unique<Checkpointer>(options_.path, options_.synchronous,
+                                                   options_.busy_timeout_ms);
+    sqlite3_wal_hook(writer_.get(), &Checkpointer::OnWal, checkpointer_.get());
     thread_ = std::thread([this] {
         // Named for top -H, perf and gdb (at most 15 characters).
         pthread_setname_np(pthread_self(), "ldis-writer");
@@ -57,6 +61,8 @@ ReportStore::Impl::~Impl() {
     }
     wake_.notify_all();
     thread_.join();
+    sqlite3_wal_hook(writer_.get(), nullptr, nullptr);
+    checkpointer_.reset();
 }
 
 void ReportStore::Impl::SetOutboxListener(std::function<void()> listener) {
@@ -64,12 +70,9 @@ void ReportStore::Impl::SetOutboxListener(std::function<void()> listener) {
     outbox_listener_ = std::move(listener);
 }
 
-void ReportStore::Impl::SetClaimAtCommit(
-    std::function<std::size_t()> room,
-    std::function<void(Result<std::vector<OutboxItem>>, std::size_t)> claimed) {
+void ReportStore::Impl::SetClaimAtCommit(CommitClaim hooks) {
     std::lock_guard lock(mutex_);
-    claim_room_ = std::move(room);
-    claimed_ = std::move(claimed);
+    claim_hooks_ = std::move(hooks);
 }
 
 // Queues `job` for the writer thread and returns at once; false when closing.
@@ -224,11 +227,13 @@ void ReportStore::Impl::Commit(const std::vector<Pending*>& batch) {
             }
         }
         if (rc == SQLITE_OK) {
+            ClaimBeforeCommit();
             StageTimer commit(Stage::kCommit);
             rc = tx.Commit();
         }
         if (rc != SQLITE_OK) failure = writer_.Describe(rc);
     }
+    SettleClaim(failure.empty());
     if (!failure.empty()) {
         next_seq_ = first_seq;
         audit_.clear();
@@ -251,7 +256,11 @@ std::shared_ptr<const GradingSetup> ReportStore::Impl::CurrentGrading() const {
 // deliveries: commits them, or rolls back and forgets them. An Error when it failed.
 std::optional<Error> ReportStore::Impl::Finish(Transaction& tx, int rc) {
     if (rc == SQLITE_OK) rc = FlushAudit();
-    if (rc == SQLITE_OK) rc = tx.Commit();
+    if (rc == SQLITE_OK) {
+        ClaimBeforeCommit();
+        rc = tx.Commit();
+    }
+    SettleClaim(rc == SQLITE_OK);
     if (rc != SQLITE_OK) {
         audit_.clear();
         outbox_added_ = 0;
@@ -262,22 +271,50 @@ std::optional<Error> ReportStore::Impl::Finish(Transaction& tx, int rc) {
     return std::nullopt;
 }
 
+// The first deliveries a transaction queued are claimed in it, just before its COMMIT, and
+// handed to the dispatcher held: it renders them and sets up their transfers on its own
+// thread while this one waits for the disk, and sends them when SettleClaim says the
+// commit is durable (a rollback takes the claim with it). Nothing leaves before the commit,
+// and the first email no longer waits, after it, for a claim and eight renders (bench/run
+// --only latency: first email p50 3.0 -> X ms). Claimed in a savepoint, so that a claim
+// that fails part-way leaves the transaction as it was and the rows to the pump.
+void ReportStore::Impl::ClaimBeforeCommit() {
+    if (outbox_added_ == 0) return;
+    CommitClaim hooks;
+    {
+        std::lock_guard lock(mutex_);
+        hooks = claim_hooks_;
+    }
+    if (!hooks.room || !hooks.claimed || !hooks.settled) return;
+    const std::size_t n = hooks.room();
+    if (n == 0) return;
+    if (writer_.Exec("SAVEPOINT claim") != SQLITE_OK) return;
+    auto items = ClaimRows(NowMs(), n);
+    if (!items.ok()) {
+        writer_.Exec("ROLLBACK TO claim");
+        writer_.Exec("RELEASE claim");
+        return;
+    }
+    if (writer_.Exec("RELEASE claim") != SQLITE_OK) return;
+    held_claim_ = std::move(hooks.settled);
+    hooks.claimed(std::move(items), n, true);
+}
+
+void ReportStore::Impl::SettleClaim(bool committed) {
+    if (!held_claim_) return;
+    auto settle = std::exchange(held_claim_, {});
+    if (committed) outbox_added_ = 0;  // claimed: the listener has nothing to wake for
+    settle(committed);
+}
+
 // Tells the writer's listener, outside any lock, that the outbox has new rows.
 void ReportStore::Impl::NotifyOutbox() {
     if (outbox_added_ == 0) return;
     outbox_added_ = 0;
     std::function<void()> listener;
-    std::function<std::size_t()> room;
-    std::function<void(Result<std::vector<OutboxItem>>, std::size_t)> claimed;
     {
         std::lock_guard lock(mutex_);
         listener = outbox_listener_;
-        room = claim_room_;
-        claimed = claimed_;
-    }
-    // Claimed here, on the writer, right after the commit: no second trip for the dispatcher.
-    if (room && claimed) {
-        if (const std::size_t n = room(); n > 0) return claimed(ClaimRelaxed(NowMs(), n), n);
     }
     if (listener) listener();
 }

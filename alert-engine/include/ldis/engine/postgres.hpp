@@ -107,9 +107,7 @@ public:
     Result<StoredReport> Insert(const Report& report, std::string_view channel) override;
 
     void SetOutboxListener(std::function<void()> listener) override;
-    void SetClaimAtCommit(
-        std::function<std::size_t()> room,
-        std::function<void(Result<std::vector<OutboxItem>>, std::size_t asked)> claimed) override;
+    void SetClaimAtCommit(CommitClaim hooks) override;
     void ClaimDue(std::int64_t now_ms, std::size_t limit,
                   std::function<void(Result<std::vector<OutboxItem>>)> done) override;
     void Complete(std::vector<DeliveryOutcome> outcomes, std::int64_t now_ms,

@@ -172,6 +172,20 @@ public:
     virtual Result<StoredReport> Insert(const Report& report, std::string_view channel) = 0;
 };
 
+// How the dispatcher takes the deliveries a commit queued (Outbox::SetClaimAtCommit).
+struct CommitClaim {
+    // How many it has room for now; called on the store's thread, must not block.
+    std::function<std::size_t()> room;
+    // The rows claimed for it, on the store's thread (must not block). `held`: claimed
+    // inside the commit's own transaction before it is durable, so that the dispatcher
+    // prepares them (renders, sets up the transfer) while the disk writes; nothing may
+    // leave until `settled`.
+    std::function<void(Result<std::vector<OutboxItem>>, std::size_t asked, bool held)> claimed;
+    // After a held claim: true once the commit is durable, false when it was rolled back
+    // (the claim with it: whatever the transaction queued is gone or queued again).
+    std::function<void(bool committed)> settled;
+};
+
 // The outbox (DESIGN §7): deliveries are written in the transaction that issues, updates or
 // cancels an alert version (PlanDeliveries decides them); the dispatcher claims, sends and
 // records them.
@@ -181,14 +195,12 @@ public:
 
     // Called on the writer thread after a commit that queued deliveries. Must not block.
     virtual void SetOutboxListener(std::function<void()> listener) = 0;
-    // Claims at the commit: after a commit that queued deliveries, up to room() of the due
-    // ones are claimed at once on the writer thread, as ClaimDue would, and handed to
-    // `claimed` (on the writer thread; it must not block), so that a red alert's first
-    // email does not wait for a second trip to the writer. The listener is called instead
-    // when room() is 0 or none is set. Unset with empty functions.
-    virtual void SetClaimAtCommit(
-        std::function<std::size_t()> room,
-        std::function<void(Result<std::vector<OutboxItem>>, std::size_t asked)> claimed) = 0;
+    // Claims at the commit: a commit that queued deliveries claims up to room() of the due
+    // ones itself, as ClaimDue would, and hands them to `claimed`, so that a red alert's
+    // first email does not wait for a second trip to the store. A backend may claim inside
+    // the commit's transaction (held, then settled) or just after it. The listener is
+    // called instead when room() is 0 or no hooks are set. Unset with an empty CommitClaim.
+    virtual void SetClaimAtCommit(CommitClaim hooks) = 0;
     // Jobs on the writer thread that return at once; `done` runs on the writer thread
     // with the outcome, and must not block.
     // Claims up to `limit` deliveries due by `now_ms`: each becomes "sending", attempts+1.

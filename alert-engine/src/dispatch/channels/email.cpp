@@ -45,6 +45,10 @@ void Dispatcher::Impl::LaunchWaitingSmtp() {
 }
 
 void Dispatcher::Impl::LaunchSmtp(OutboxItem item) {
+    Launch(PrepareSmtp(std::move(item)));
+}
+
+std::unique_ptr<Dispatcher::Impl::Transfer> Dispatcher::Impl::PrepareSmtp(OutboxItem item) {
     const auto rendering = std::chrono::steady_clock::now();
     const EmailMessage m = RenderEmail(options_.templates, item, ContextFor(item));
     auto t = NewTransfer(std::move(item), Protocol::kSmtp);
@@ -68,7 +72,7 @@ void Dispatcher::Impl::LaunchSmtp(OutboxItem item) {
     }
     if (!options_.smtp_ca_file.empty())
         curl_easy_setopt(e, CURLOPT_CAINFO, options_.smtp_ca_file.c_str());
-    Launch(std::move(t));
+    return t;
 }
 
 }  // namespace ldis::engine

@@ -122,17 +122,16 @@ void PostgresStore::Impl::Listen() {
 void PostgresStore::Impl::AfterCommit(int queued) {
     if (queued == 0) return;
     std::function<void()> wake;
-    std::function<std::size_t()> room;
-    std::function<void(Result<std::vector<OutboxItem>>, std::size_t)> take;
+    CommitClaim hooks;
     {
         std::lock_guard lock(hooks_mutex);
         wake = listener;
-        room = claim_room;
-        take = claimed;
+        hooks = claim_hooks;
     }
-    if (room && take) {
-        return Post([this, wake, room, take] {
-            if (const std::size_t n = room(); n > 0) return take(Claim(pgstore::NowMs(), n), n);
+    if (hooks.room && hooks.claimed) {
+        return Post([this, wake, hooks] {
+            if (const std::size_t n = hooks.room(); n > 0)
+                return hooks.claimed(Claim(pgstore::NowMs(), n), n, false);
             if (wake) wake();
         });
     }
@@ -157,12 +156,9 @@ void PostgresStore::SetOutboxListener(std::function<void()> listener) {
     impl_->listener = std::move(listener);
 }
 
-void PostgresStore::SetClaimAtCommit(
-    std::function<std::size_t()> room,
-    std::function<void(Result<std::vector<OutboxItem>>, std::size_t asked)> claimed) {
+void PostgresStore::SetClaimAtCommit(CommitClaim hooks) {
     std::lock_guard lock(impl_->hooks_mutex);
-    impl_->claim_room = std::move(room);
-    impl_->claimed = std::move(claimed);
+    impl_->claim_hooks = std::move(hooks);
 }
 
 void PostgresStore::ClaimDue(std::int64_t now_ms, std::size_t limit,

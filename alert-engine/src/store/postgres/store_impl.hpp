@@ -95,8 +95,7 @@ struct PostgresStore::Impl {
 
     std::mutex hooks_mutex;
     std::function<void()> listener;
-    std::function<std::size_t()> claim_room;
-    std::function<void(Result<std::vector<OutboxItem>>, std::size_t)> claimed;
+    CommitClaim claim_hooks;  // claimed just after the commit, never held
 
     // The outbox's jobs, one at a time on their own thread.
     std::mutex jobs_mutex;
