@@ -47,8 +47,8 @@ void Checkpointer::Run() {
         // PASSIVE: copies what no reader still needs and never waits for the writer or a
         // reader; what is left is copied at the next one.
         int log = 0, copied = 0;
-        const int rc = sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
-                                                 &log, &copied);
+        const int rc =
+            sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
         if (rc != SQLITE_OK && (rc & 0xFF) != SQLITE_BUSY)
             spdlog::warn("store: checkpoint of {}: {}", db_.path(), db_.Describe(rc));
     }
