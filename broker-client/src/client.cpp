@@ -143,8 +143,11 @@ public:
     void Send(const Message& message) {
         auto msg =
             mqtt::message::create(message.topic, message.payload, message.qos, message.retained);
-        if (!message.response_topic.empty() || !message.correlation_data.empty()) {
+        if (!message.response_topic.empty() || !message.correlation_data.empty() ||
+            !message.user_properties.empty()) {
             mqtt::properties props;
+            for (const auto& [name, value] : message.user_properties)
+                props.add({mqtt::property::USER_PROPERTY, name, value});
             if (!message.response_topic.empty())
                 props.add({mqtt::property::RESPONSE_TOPIC, message.response_topic});
             if (!message.correlation_data.empty()) {
@@ -451,6 +454,12 @@ private:
             if (props.contains(mqtt::property::CORRELATION_DATA)) {
                 m.correlation_data =
                     mqtt::get<std::string>(props, mqtt::property::CORRELATION_DATA);
+            }
+            const std::size_t users = props.count(mqtt::property::USER_PROPERTY);
+            for (std::size_t i = 0; i < users; ++i) {
+                const auto [name, value] =
+                    mqtt::get<mqtt::string_pair>(props, mqtt::property::USER_PROPERTY, i);
+                m.user_properties.emplace_back(name, value);
             }
             on_message_(m);
         } catch (const std::exception& e) {

@@ -9,7 +9,9 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "support/daemon.hpp"
@@ -183,13 +185,48 @@ TEST(BrokerClientTest, PublishCarriesResponseTopicAndCorrelationData) {
     Client client(Options(broker, "props"), [](const Message&) {});
     client.Start();
     ASSERT_TRUE(client.WaitConnected(std::chrono::seconds(10)));
-    Message m{"answers/1", "hello", "", std::string("\x00\x01corr", 6), 1, false, {}};
+    Message m{"answers/1", "hello", "", std::string("\x00\x01corr", 6), 1, false, {}, {}};
     client.Publish(std::move(m));
     const auto seen = watcher.WaitForTopic("answers/1", std::chrono::seconds(5));
     ASSERT_TRUE(seen);
     EXPECT_EQ(seen->payload, "hello");
     EXPECT_EQ(seen->correlation_data, std::string("\x00\x01corr", 6));
     client.Stop(std::chrono::seconds(2));
+}
+
+// Federation's envelope travels as user properties (a name may repeat; order is kept), both
+// ways through a real broker.
+TEST(BrokerClientTest, UserPropertiesCrossTheBrokerInOrder) {
+    Mosquitto broker;
+    std::mutex mutex;
+    std::condition_variable arrived;
+    std::optional<Message> received;
+    ClientOptions in = Options(broker, "props-in");
+    in.subscriptions = {"fed/#"};
+    Client receiver(in, [&](const Message& m) {
+        std::lock_guard lock(mutex);
+        received = m;
+        arrived.notify_all();
+    });
+    receiver.Start();
+    ASSERT_TRUE(receiver.WaitConnected(std::chrono::seconds(10)));
+    Client sender(Options(broker, "props-out"), [](const Message&) {});
+    sender.Start();
+    ASSERT_TRUE(sender.WaitConnected(std::chrono::seconds(10)));
+    Message m;
+    m.topic = "fed/alerts";
+    m.payload = "<alert/>";
+    m.user_properties = {
+        {"ldis-instance", "medway"}, {"ldis-sequence", "7"}, {"note", "a"}, {"note", "b"}};
+    sender.Publish(m);
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(
+        arrived.wait_for(lock, std::chrono::seconds(5), [&] { return received.has_value(); }));
+    EXPECT_EQ(received->payload, "<alert/>");
+    EXPECT_EQ(received->user_properties, m.user_properties);
+    lock.unlock();
+    sender.Stop(std::chrono::seconds(2));
+    receiver.Stop(std::chrono::seconds(2));
 }
 
 // TCP_NODELAY on each of this process's sockets connected to `port`, in fd order.

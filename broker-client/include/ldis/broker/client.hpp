@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ldis::broker {
@@ -19,6 +20,8 @@ struct Message {
     // Called once, on a Paho thread, when the broker acknowledged the publish (QoS 1) or
     // it failed or was dropped. Optional; must not block.
     std::function<void(bool ok, std::string error)> on_done;
+    // MQTT 5 User Properties, in order (a name may repeat): federation's signature travels here.
+    std::vector<std::pair<std::string, std::string>> user_properties;
 };
 
 struct ClientOptions {
