@@ -423,12 +423,18 @@ int ReportStore::Impl::ReviseAlert(const AlertRevision& rv, const GradingSetup& 
     if (next.kind == VersionDecision::Kind::kCreate) {
         const int year = YearOf(now);
         const std::string prefix = options_.reference_prefix + "-" + std::to_string(year) + "-";
+        // This year's alerts, counted as a range of the reference's unique index ("KM-2026-"
+        // up to "KM-2026."): with LIKE, which ignores case, SQLite read every alert ever made
+        // for every new one.
         sqlite3_stmt* count =
-            writer_.Cached("SELECT count(*) FROM alerts WHERE reference LIKE ?1 || '%'");
+            writer_.Cached("SELECT count(*) FROM alerts WHERE reference >= ?1 AND reference < ?2");
+        std::string end = prefix;
+        end.back() = static_cast<char>(end.back() + 1);
         std::int64_t n = 0;
         {
             StatementUse use(count);
             BindText(count, 1, prefix);
+            BindText(count, 2, end);
             if (sqlite3_step(count) == SQLITE_ROW) n = sqlite3_column_int64(count, 0);
         }
         alert_reference = AlertReference(options_.reference_prefix, year, n);
