@@ -9,8 +9,6 @@
 #include <sys/stat.h>
 
 #include <condition_variable>
-#include <filesystem>
-#include <fstream>
 #include <mutex>
 
 #include "ldis/broker/client.hpp"
@@ -20,7 +18,6 @@
 #include "support/reports.hpp"
 #include "support/servers.hpp"
 
-namespace fs = std::filesystem;
 using ldis::broker::Client;
 using ldis::broker::ClientOptions;
 using ldis::broker::Message;
@@ -97,22 +94,11 @@ private:
 class FederationBridgeTest : public ::testing::Test {
 protected:
     FederationBridgeTest() {
-        // Kent's broker: the production configuration, as tests/security runs it.
-        std::tie(cert_, key_) = ldis::test::MakeLoopbackCertificate(files_);
-        fs::copy_file(SourcePath("packaging/mosquitto/acl"), files_ / "acl");
-        const std::string passwords = files_ / "passwords";
-        std::ofstream(passwords).close();
-        for (const auto& [user, password] :
-             {std::pair{"ldisd", "ldisd-pass"}, {"federation-medway", "bridge-pass"}})
-            Shell("/usr/bin/mosquitto_passwd -b " + passwords + " " + user + " " + password);
-        std::string kent = ReadFile(SourcePath("packaging/mosquitto/ldis.conf"));
-        for (std::size_t at; (at = kent.find("/etc/mosquitto/ldis/")) != std::string::npos;)
-            kent.replace(at, 20, files_.path().string() + "/");
-        Replace(kent, "server.crt", "cert.pem");
-        Replace(kent, "server.key", "key.pem");
-        Replace(kent, "listener 8883", "listener {port} 127.0.0.1");
-        Replace(kent, "persistence true", "persistence true\npersistence_location {dir}/");
-        kent_ = std::make_unique<Mosquitto>(kent);
+        // Kent's broker: the production configuration, as tests/security runs it, keeping
+        // ldisd's session while it is stopped.
+        kent_ = ldis::test::StartProductionBroker(
+            files_, {{"ldisd", "ldisd-pass"}, {"federation-medway", "bridge-pass"}}, true);
+        cert_ = files_ / "cert.pem";
         kent_uri_ = "ssl://127.0.0.1:" + std::to_string(kent_->port());
 
         // Medway's broker: an open test listener and the shipped bridge to Kent's.
@@ -162,7 +148,7 @@ protected:
     }
 
     TempDir files_;
-    std::string cert_, key_;
+    std::string cert_;
     std::unique_ptr<Mosquitto> kent_, medway_;
     std::string kent_uri_;
     std::unique_ptr<Client> medway_client_;

@@ -707,27 +707,10 @@ TEST_F(SecurityTest, EveryResponseCarriesTheSafeHeadersAndTheServerChoosesItsWor
 // 14. Any client that reached the broker could publish a report as any source type.
 TEST_F(SecurityTest, TheProductionBrokerBindsEachOrganisationToItsSourceType) {
     TempDir files;
-    const auto [cert, key] = ldis::test::MakeLoopbackCertificate(files);
-    fs::copy_file(ldis::test::SourcePath("packaging/mosquitto/acl"), files / "acl");
-    const std::string passwords = files / "passwords";
-    std::ofstream(passwords).close();  // mosquitto_passwd -b adds to an existing file
-    for (const auto& [user, password] : {std::pair{"ldisd", "ldisd-pass"},
-                                         {"medway-ed", "ed-pass"},
-                                         {"alerts-reader", "ar-pass"}}) {
-        ldis::test::Process p({"/usr/bin/mosquitto_passwd", "-b", passwords, user, password},
-                              files / "passwd.log");
-        ASSERT_EQ(p.Wait(std::chrono::seconds(10)), 0)
-            << ldis::test::ReadFile(files / "passwd.log");
-    }
-    std::string config =
-        ldis::test::ReadFile(ldis::test::SourcePath("packaging/mosquitto/ldis.conf"));
-    for (std::size_t at; (at = config.find("/etc/mosquitto/ldis/")) != std::string::npos;)
-        config.replace(at, 20, files.path().string() + "/");
-    config.replace(config.find("server.crt"), 10, "cert.pem");
-    config.replace(config.find("server.key"), 10, "key.pem");
-    config.replace(config.find("listener 8883"), 13, "listener {port} 127.0.0.1");
-    config.replace(config.find("persistence true"), 16, "persistence false");
-    Mosquitto secure(config);
+    const auto broker = ldis::test::StartProductionBroker(
+        files, {{"ldisd", "ldisd-pass"}, {"medway-ed", "ed-pass"}, {"alerts-reader", "ar-pass"}});
+    Mosquitto& secure = *broker;
+    const std::string cert = files / "cert.pem";
     const std::string uri = "ssl://127.0.0.1:" + std::to_string(secure.port());
 
     MqttPeer anonymous(uri, "anon-" + NewUuid().substr(0, 8), "", "", cert);

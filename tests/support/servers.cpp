@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 
@@ -30,6 +31,36 @@ SmtpSink::SmtpSink(int delay_ms, std::string auth, std::string tls_cert, std::st
 
 std::pair<std::string, std::string> MakeLoopbackCertificate(const TempDir& dir) {
     return MakeCertificate(dir, "IP:127.0.0.1", "");
+}
+
+std::unique_ptr<Mosquitto> StartProductionBroker(
+    const TempDir& files, const std::vector<std::pair<std::string, std::string>>& users,
+    bool persistence) {
+    MakeLoopbackCertificate(files);
+    std::filesystem::copy_file(SourcePath("packaging/mosquitto/acl"), files / "acl");
+    const std::string passwords = files / "passwords";
+    std::ofstream(passwords).close();  // mosquitto_passwd -b adds to an existing file
+    for (const auto& [user, password] : users) {
+        Process p({"/usr/bin/mosquitto_passwd", "-b", passwords, user, password},
+                  files / "passwd.log");
+        if (p.Wait(std::chrono::seconds(10)) != 0)
+            throw std::runtime_error("mosquitto_passwd: " + ReadFile(files / "passwd.log"));
+    }
+    std::string config = ReadFile(SourcePath("packaging/mosquitto/ldis.conf"));
+    const auto replace = [&](const std::string& from, const std::string& to) {
+        const auto at = config.find(from);
+        if (at == std::string::npos)
+            throw std::runtime_error("packaging/mosquitto/ldis.conf has no \"" + from + "\"");
+        config.replace(at, from.size(), to);
+    };
+    for (std::size_t at; (at = config.find("/etc/mosquitto/ldis/")) != std::string::npos;)
+        config.replace(at, 20, files.path().string() + "/");
+    replace("server.crt", "cert.pem");
+    replace("server.key", "key.pem");
+    replace("listener 8883", "listener {port} 127.0.0.1");
+    replace("persistence true",
+            persistence ? "persistence true\npersistence_location {dir}/" : "persistence false");
+    return std::make_unique<Mosquitto>(config);
 }
 
 std::pair<std::string, std::string> MakeCertificate(const TempDir& dir, const std::string& san,

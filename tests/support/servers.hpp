@@ -64,6 +64,14 @@ std::pair<std::string, std::string> MakeSignedCertificate(const TempDir& dir, co
                                                           const std::string& san,
                                                           const std::string& name);
 
+// The production broker as shipped (packaging/mosquitto/ldis.conf and acl) on a free loopback
+// port: TLS with a new certificate for 127.0.0.1 in `files` (cert.pem, key.pem; clients trust
+// cert.pem), a password file holding `users` (name, password). `persistence` keeps sessions
+// and queued messages across Restart().
+std::unique_ptr<Mosquitto> StartProductionBroker(
+    const TempDir& files, const std::vector<std::pair<std::string, std::string>>& users,
+    bool persistence = false);
+
 // tests/servers/http_receiver.py: webhooks and a Notify-compatible API with scripted
 // answers per path ("/teams=500,200"). Stopped at destruction.
 class HttpReceiver {
