@@ -63,6 +63,7 @@ const KeySpec kKeys[] = {
     {"mqtt.reconnect_min_s", Kind::kInt, "1"},
     {"mqtt.reconnect_max_s", Kind::kInt, "30"},
     {"mqtt.intake_connections", Kind::kInt, "1"},
+    {"mqtt.heartbeat_s", Kind::kInt, "60"},
     {"store.path", Kind::kString, "ldis.db", Flag::kPath},
     {"store.synchronous", Kind::kString, "full"},
     {"store.max_batch", Kind::kInt, "512"},
@@ -386,6 +387,9 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
         fail("mqtt.reconnect_min_s",
              "mqtt.reconnect_min_s must be at least 1 and no more than reconnect_max_s");
     }
+    c.mqtt_heartbeat_s = static_cast<int>(get("mqtt.heartbeat_s").number);
+    if (c.mqtt_heartbeat_s != 0 && (c.mqtt_heartbeat_s < 1 || c.mqtt_heartbeat_s > 3600))
+        fail("mqtt.heartbeat_s", "mqtt.heartbeat_s must be 1 to 3600 seconds, or 0 for none");
     c.mqtt_intake_connections = static_cast<int>(get("mqtt.intake_connections").number);
     if (c.mqtt_intake_connections < 1 || c.mqtt_intake_connections > 32) {
         fail("mqtt.intake_connections", "mqtt.intake_connections must be 1 to 32");

@@ -40,6 +40,7 @@ struct Config {
     std::chrono::seconds mqtt_reconnect_min{0};
     std::chrono::seconds mqtt_reconnect_max{0};
     int mqtt_intake_connections = 1;
+    int mqtt_heartbeat_s = 60;  // ldisd's own heartbeat (wire::kHeartbeatTopicPrefix); 0: none
 
     std::string store_path;
     engine::Synchronous store_synchronous = engine::Synchronous::kFull;

@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/json.hpp>
 
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
@@ -31,6 +32,7 @@
 #include "ldis/engine/report_store.hpp"
 #include "ldis/engine/report_validator.hpp"
 #include "ldis/engine/stages.hpp"
+#include "ldis/engine/text.hpp"
 #include "ldis/engine/wire.hpp"
 #include "ldis/web/server.hpp"
 
@@ -112,7 +114,11 @@ public:
             auto* slot = &clients_.emplace_back();
             // The first intake connection, once subscribed, makes ldisd ready for systemd.
             auto on_connection = [this, first = i == 0](bool up) {
-                if (first && up) net::post(io_, [this] { NotifyReady(); });
+                if (first && up)
+                    net::post(io_, [this] {
+                        NotifyReady();
+                        PublishHeartbeat();
+                    });
             };
             *slot = std::make_unique<broker::Client>(
                 options, [this, slot](const broker::Message& m) { OnReport(**slot, m); },
@@ -181,6 +187,8 @@ public:
         ScheduleExpiry(expiry);
         net::steady_timer watchdog(io_);
         ScheduleWatchdog(watchdog);
+        net::steady_timer heartbeat(io_);
+        Heartbeat(heartbeat);
         spdlog::info("ldisd started: store={} mqtt={} filter={} connections={}",
                      config_.store_url.empty() ? config_.store_path : config_.store_url,
                      config_.mqtt_uri, config_.ReportFilter(), clients_.size());
@@ -213,6 +221,7 @@ private:
             signals.cancel();
             if (expiry_) expiry_->cancel();
             if (watchdog_) watchdog_->cancel();
+            if (heartbeat_) heartbeat_->cancel();
             if (http_) http_->Stop();
             // Outcomes already known are recorded; transfers cut short are sent again,
             // with the same idempotency key, at the next start.
@@ -380,6 +389,38 @@ private:
 
     // WATCHDOG=1 from the event loop itself, at half the WatchdogSec= systemd set: a loop
     // that stops turning stops the keep-alives, and systemd restarts ldisd. STATUS= with it.
+    // ldisd's heartbeat for an outside monitor: the retained status says "online" as long as
+    // the connection lives, even when ldisd hangs; this says it is still working. On the io
+    // thread, at every connection and every mqtt.heartbeat_s. QoS 0: a broker whose access
+    // list has not been given the topic drops it quietly, where a refused QoS 1 publish
+    // would make Paho C drop the whole intake connection.
+    void Heartbeat(net::steady_timer& timer) {
+        if (config_.mqtt_heartbeat_s == 0) return;
+        heartbeat_ = &timer;
+        PublishHeartbeat();
+        timer.expires_after(std::chrono::seconds(config_.mqtt_heartbeat_s));
+        timer.async_wait([this, &timer](const boost::system::error_code& ec) {
+            if (!ec && !stopping_.load()) Heartbeat(timer);
+        });
+    }
+
+    void PublishHeartbeat() {
+        if (config_.mqtt_heartbeat_s == 0 || stopping_.load()) return;
+        if (clients_.front()->connected()) {
+            broker::Message m;
+            m.topic = std::string(engine::wire::kHeartbeatTopicPrefix) + config_.mqtt_client_id;
+            m.payload = boost::json::serialize(boost::json::object{
+                {"client_id", config_.mqtt_client_id},
+                {"at", engine::IsoTimeMs(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count())},
+                {"interval_s", config_.mqtt_heartbeat_s}});
+            m.qos = 0;
+            m.retained = true;
+            clients_.front()->Publish(std::move(m));
+        }
+    }
+
     void ScheduleWatchdog(net::steady_timer& timer) {
         std::uint64_t usec = 0;
         if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return;
@@ -536,6 +577,7 @@ private:
     std::atomic<std::int64_t> drain_last_report_ms_{0};  // steady clock
     net::steady_timer* expiry_ = nullptr;
     net::steady_timer* watchdog_ = nullptr;
+    net::steady_timer* heartbeat_ = nullptr;
     bool ready_notified_ = false;         // on the io thread only
     std::int64_t last_retention_ms_ = 0;  // io thread only
 };

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <boost/json.hpp>
 
 #include <filesystem>
 #include <fstream>
@@ -446,6 +447,44 @@ TEST_F(IntakeE2E, LdisctlAuditVerifyFindsTampering) {
                   .find("audit entry 2 (signal.graded signal-1)"),
               std::string::npos)
         << ldis::test::ReadFile(dir_ / "verify-bad.log");
+}
+
+}  // namespace
+
+namespace {
+
+// ldisd's own liveness for an outside monitor (issue 16): a retained heartbeat every
+// mqtt.heartbeat_s with the time it was sent, beside the retained online/offline status.
+TEST(DaemonLivenessTest, AHeartbeatIsRetainedAndRenewedEveryInterval) {
+    Mosquitto broker;
+    ldis::test::TempDir dir;
+    Ldisd daemon(broker, dir, {"mqtt.heartbeat_s=1", "mqtt.client_id=ldisd-kent-1"});
+    daemon.Start();
+    MqttPeer monitor(broker.uri(), "monitor-" + NewUuid().substr(0, 8));
+    monitor.Subscribe("ldis/v1/status/ldisd/heartbeat/#");
+    std::vector<std::string> at;
+    for (int i = 0; i < 3; ++i) {
+        const auto beat =
+            monitor.WaitForTopic("ldis/v1/status/ldisd/heartbeat/ldisd-kent-1", kWait);
+        ASSERT_TRUE(beat) << daemon.log();
+        const auto doc = boost::json::parse(beat->payload).as_object();
+        EXPECT_EQ(doc.at("client_id").as_string(), "ldisd-kent-1");
+        EXPECT_EQ(doc.at("interval_s").as_int64(), 1);
+        at.emplace_back(doc.at("at").as_string());
+    }
+    // Renewed: each later than the one before (RFC 3339 in UTC sorts as text).
+    EXPECT_LT(at[0], at[2]) << at[0] << " " << at[2];
+    // Retained: a monitor that starts later has the last one at once.
+    MqttPeer late(broker.uri(), "late-" + NewUuid().substr(0, 8));
+    late.Subscribe("ldis/v1/status/ldisd/heartbeat/#");
+    const auto retained = late.WaitForTopic("ldis/v1/status/ldisd/heartbeat/ldisd-kent-1", kWait);
+    ASSERT_TRUE(retained);
+    EXPECT_TRUE(retained->retained);
+    // Stopped: the heartbeats stop (the status topic's last will says "offline").
+    daemon.Stop(SIGTERM);
+    monitor.Drain();
+    EXPECT_FALSE(monitor.WaitForTopic("ldis/v1/status/ldisd/heartbeat/ldisd-kent-1",
+                                      std::chrono::milliseconds(2500)));
 }
 
 }  // namespace

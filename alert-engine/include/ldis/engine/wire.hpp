@@ -18,6 +18,10 @@ inline constexpr std::string_view kReceiptTopicPrefix = "ldis/v1/receipts/";
 inline constexpr std::string_view kAlertTopicPrefix = "ldis/v1/alerts/";
 // ldisd's retained "online" / last will "offline".
 inline constexpr std::string_view kStatusTopic = "ldis/v1/status/ldisd";
+// Each instance's heartbeat, retained, every mqtt.heartbeat_s: ldis/v1/status/ldisd/heartbeat/
+// {client id}, {"client_id","at","interval_s"}. An outside monitor raises the alarm when
+// "at" is older than twice the interval (a hung ldisd keeps its connection, and "online").
+inline constexpr std::string_view kHeartbeatTopicPrefix = "ldis/v1/status/ldisd/heartbeat/";
 // Where a rejected report is noted (its topic, id and error paths; never its content).
 inline constexpr std::string_view kRejectedTopic = "ldis/v1/rejected";
 
