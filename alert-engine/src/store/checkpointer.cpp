@@ -23,8 +23,14 @@ Checkpointer::~Checkpointer() {
     thread_.join();
 }
 
-int Checkpointer::OnWal(void* self, sqlite3*, const char*, int pages) {
+int Checkpointer::OnWal(void* self, sqlite3* db, const char*, int pages) {
     if (pages >= kPages) static_cast<Checkpointer*>(self)->Due();
+    // A PASSIVE checkpoint beside a writer that never pauses copies all but the newest
+    // frames, and the WAL only starts again from its beginning once one has copied them all:
+    // under a sustained burst it would grow without end. Past four times the threshold the
+    // writer checkpoints itself, as SQLite's own automatic checkpoint would have.
+    if (pages >= kWriterPages)
+        sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     return SQLITE_OK;
 }
 

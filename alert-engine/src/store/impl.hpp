@@ -21,7 +21,8 @@ using namespace sql;  // NOLINT(google-build-using-namespace): private to the st
 // (commit p99 2.3 ms against a p50 of 0.5). The writer's WAL hook says when it is due.
 class Checkpointer {
 public:
-    static constexpr int kPages = 1000;  // SQLite's own default threshold
+    static constexpr int kPages = 1000;        // SQLite's own default threshold
+    static constexpr int kWriterPages = 4000;  // the writer checkpoints itself (OnWal)
     Checkpointer(const std::string& path, Synchronous synchronous, int busy_timeout_ms);
     ~Checkpointer();
     Checkpointer(const Checkpointer&) = delete;
