@@ -67,7 +67,6 @@ void ExpectEveryEmailWrittenAndReportTwice(const std::string& url, const ldis::t
 
 TEST(PostgresDaemonTest, TwoLdisdOnOneDatabaseTakeEveryReportOnceAndAlertOnce) {
     ldis::test::Mosquitto broker;
-    broker.Start();
     ldis::test::PostgresServer server;
     const std::string url = server.CreateDatabase("ldis");
     ldis::test::TempDir dir_a, dir_b;
@@ -127,7 +126,6 @@ TEST(PostgresDaemonTest, TwoLdisdOnOneDatabaseTakeEveryReportOnceAndAlertOnce) {
 // the crash window is reported.
 TEST(PostgresDaemonTest, AKilledInstanceAndARestartedDatabaseLoseNothing) {
     ldis::test::Mosquitto broker;
-    broker.Start();
     ldis::test::PostgresServer server;
     const std::string url = server.CreateDatabase("ldis");
     ldis::test::TempDir dir_a, dir_b;
@@ -183,7 +181,6 @@ TEST(PostgresDaemonTest, AKilledInstanceAndARestartedDatabaseLoseNothing) {
 // over within a minute.
 TEST(PostgresDaemonTest, FiveKillsAndAThirtySecondOutageInABurstOf5000LoseNothing) {
     ldis::test::Mosquitto broker;
-    broker.Start();
     ldis::test::PostgresServer server;
     const std::string url = server.CreateDatabase("ldis");
     ldis::test::TempDir dir_a, dir_b;

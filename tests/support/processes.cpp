@@ -124,6 +124,9 @@ Mosquitto::~Mosquitto() {
 }
 
 void Mosquitto::Start() {
+    // Started twice (the constructor starts it), the new broker raced the old one for the
+    // port and could lose: stop the running one first.
+    Stop();
     const std::string conf = dir_ / "mosquitto.conf";
     std::ofstream out(conf);
     if (!config_.empty()) {
