@@ -41,6 +41,13 @@ namespace net = boost::asio;
 namespace ldis::app {
 namespace {
 
+// Milliseconds since the epoch, by the wall clock (what the store and documents record).
+std::int64_t WallMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
 std::string_view TopicSource(std::string_view topic) {
     return engine::wire::ReportSource(topic);
 }
@@ -330,9 +337,7 @@ private:
         timer.expires_after(std::chrono::seconds(1));
         timer.async_wait([this, &timer](const boost::system::error_code& ec) {
             if (ec || stopping_.load()) return;
-            const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 std::chrono::system_clock::now().time_since_epoch())
-                                 .count();
+            const auto now = WallMs();
             auto expired = store_.ExpireDue(now);
             if (!expired.ok()) {
                 spdlog::error("alert expiry: {}", expired.error().message);
@@ -387,8 +392,6 @@ private:
                std::to_string(intake_->counters().accepted.load());
     }
 
-    // WATCHDOG=1 from the event loop itself, at half the WatchdogSec= systemd set: a loop
-    // that stops turning stops the keep-alives, and systemd restarts ldisd. STATUS= with it.
     // ldisd's heartbeat for an outside monitor: the retained status says "online" as long as
     // the connection lives, even when ldisd hangs; this says it is still working. On the io
     // thread, at every connection and every mqtt.heartbeat_s. QoS 0: a broker whose access
@@ -409,18 +412,18 @@ private:
         if (clients_.front()->connected()) {
             broker::Message m;
             m.topic = std::string(engine::wire::kHeartbeatTopicPrefix) + config_.mqtt_client_id;
-            m.payload = boost::json::serialize(boost::json::object{
-                {"client_id", config_.mqtt_client_id},
-                {"at", engine::IsoTimeMs(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                             std::chrono::system_clock::now().time_since_epoch())
-                                             .count())},
-                {"interval_s", config_.mqtt_heartbeat_s}});
+            m.payload = boost::json::serialize(
+                boost::json::object{{"client_id", config_.mqtt_client_id},
+                                    {"at", engine::IsoTimeMs(WallMs())},
+                                    {"interval_s", config_.mqtt_heartbeat_s}});
             m.qos = 0;
             m.retained = true;
             clients_.front()->Publish(std::move(m));
         }
     }
 
+    // WATCHDOG=1 from the event loop itself, at half the WatchdogSec= systemd set: a loop
+    // that stops turning stops the keep-alives, and systemd restarts ldisd. STATUS= with it.
     void ScheduleWatchdog(net::steady_timer& timer) {
         std::uint64_t usec = 0;
         if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return;
