@@ -29,6 +29,52 @@ bool ParseAlertStatus(std::string_view text, AlertStatus& out) {
     return false;
 }
 
+std::string_view ToString(Drill drill) {
+    switch (drill) {
+        case Drill::kNone:
+            return "";
+        case Drill::kExercise:
+            return "exercise";
+        case Drill::kTest:
+            return "test";
+    }
+    return "";
+}
+
+bool ParseDrill(std::string_view text, Drill& out) {
+    for (Drill d : {Drill::kNone, Drill::kExercise, Drill::kTest}) {
+        if (ToString(d) == text) {
+            out = d;
+            return true;
+        }
+    }
+    return false;
+}
+
+std::string_view CapStatus(Drill drill) {
+    switch (drill) {
+        case Drill::kNone:
+            return "Actual";
+        case Drill::kExercise:
+            return "Exercise";
+        case Drill::kTest:
+            return "Test";
+    }
+    return "Actual";
+}
+
+std::string_view DrillMarking(Drill drill) {
+    switch (drill) {
+        case Drill::kNone:
+            return "";
+        case Drill::kExercise:
+            return "EXERCISE \xE2\x80\x93 NOT A REAL ALERT";
+        case Drill::kTest:
+            return "TEST \xE2\x80\x93 NOT A REAL ALERT";
+    }
+    return "";
+}
+
 std::string_view ToString(AlertAction action) {
     switch (action) {
         case AlertAction::kApprove:

@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "ldis/engine/codec.hpp"
+#include "ldis/engine/lifecycle.hpp"
 #include "ldis/engine/text.hpp"
 
 namespace json = boost::json;
@@ -211,7 +212,33 @@ std::string AlertSubject(const OutboxItem& item) {
     return headline;
 }
 
+namespace {
+
+std::pair<std::string, std::string> HeadlineOf(const OutboxItem& item);
+
+// "EXERCISE – NOT A REAL ALERT" for a drill's row, else "".
+std::string_view MarkingOf(const OutboxItem& item) {
+    Drill drill = Drill::kNone;
+    ParseDrill(item.drill, drill);
+    return DrillMarking(drill);
+}
+
+}  // namespace
+
+// A drill's marking comes before anything else in every message (issue 16 §2): the subject,
+// the first line of the text and of the HTML, the chat card's title, the SMS.
 std::pair<std::string, std::string> Headline(const OutboxItem& item) {
+    auto [headline, text] = HeadlineOf(item);
+    if (const std::string_view marking = MarkingOf(item); !marking.empty()) {
+        headline = std::string(marking) + ": " + headline;
+        text = std::string(marking) + ". " + text;
+    }
+    return {std::move(headline), std::move(text)};
+}
+
+namespace {
+
+std::pair<std::string, std::string> HeadlineOf(const OutboxItem& item) {
     const std::string tag = "[LDIS " + Upper(item.level) + " \xE2\x80\x93 " +
                             LevelLabel(item.level) + "] " + item.reference + " v" +
                             std::to_string(item.version);
@@ -259,6 +286,8 @@ std::pair<std::string, std::string> Headline(const OutboxItem& item) {
     return {prefix + tag + ": " + Title(item), summary};
 }
 
+}  // namespace
+
 std::string AlertDocument(const OutboxItem& item, const std::string& public_url,
                           const std::string& ack_url) {
     json::object o;
@@ -266,6 +295,7 @@ std::string AlertDocument(const OutboxItem& item, const std::string& public_url,
     o["reference"] = item.reference;
     o["version"] = item.version;
     o["status"] = item.status;
+    o["drill"] = item.drill;  // "" for a real alert; CAP's <status> Exercise or Test else
     o["level"] = item.level;
     o["level_label"] = LevelLabel(item.level);
     o["provisional"] = item.provisional;
@@ -274,7 +304,8 @@ std::string AlertDocument(const OutboxItem& item, const std::string& public_url,
     o["authority"] = item.authority;
     o["district"] = item.district;
     o["family"] = item.family;
-    o["title"] = Title(item);
+    const std::string_view marking = MarkingOf(item);
+    o["title"] = marking.empty() ? Title(item) : std::string(marking) + ": " + Title(item);
     o["issued_at"] = IsoTimeMs(item.issued_at_ms);
     o["updated_at"] = IsoTimeMs(item.created_at_ms);
     o["valid_until"] = IsoTimeMs(item.valid_until_ms);
@@ -312,11 +343,11 @@ EmailMessage RenderEmail(const MessageTemplates& templates, const OutboxItem& it
         EmailMessage message;
     };
     thread_local std::vector<Cached> cache;  // the latest few versions
-    const std::string key = item.reference + '\n' + std::to_string(item.version) + '\n' +
-                            item.status + '\n' + (item.provisional ? "p" : "") + '\n' + item.level +
-                            '\n' + std::to_string(item.created_at_ms) + '\n' + context.public_url +
-                            '\n' + context.from + '\n' + (context.ack_url.empty() ? "" : "a") +
-                            (context.unsubscribe_url.empty() ? "" : "u");
+    const std::string key =
+        item.reference + '\n' + std::to_string(item.version) + '\n' + item.status + '\n' +
+        item.drill + '\n' + (item.provisional ? "p" : "") + '\n' + item.level + '\n' +
+        std::to_string(item.created_at_ms) + '\n' + context.public_url + '\n' + context.from +
+        '\n' + (context.ack_url.empty() ? "" : "a") + (context.unsubscribe_url.empty() ? "" : "u");
     auto found = std::find_if(cache.begin(), cache.end(), [&](const Cached& c) {
         return c.key == key && c.body == item.body && c.alert_text == templates.alert_text &&
                c.alert_html == templates.alert_html;
@@ -574,6 +605,7 @@ std::string NotifyBody(const OutboxItem& item, const std::string& template_id,
                                  {"level", Upper(item.level)},
                                  {"headline", headline},
                                  {"summary", text},
+                                 {"drill", std::string(MarkingOf(item))},
                                  {"alert_url", context.public_url + "/alerts/" + item.reference},
                                  {"ack_url", context.ack_url}};
     json::object body{{"template_id", template_id},

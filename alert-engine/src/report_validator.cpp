@@ -1,4 +1,5 @@
 #include "ldis/engine/report_validator.hpp"
+#include "ldis/engine/lifecycle.hpp"
 
 #include <algorithm>
 #include <boost/json.hpp>
@@ -510,6 +511,7 @@ Validation ReportValidator::Validate(std::string_view payload,
     report.source_type = source_type;
     report.organisation = StringAt(obj.at("source").as_object(), "organisation");
     report.evidence = StringAt(obj, "evidence");
+    ParseDrill(StringAt(obj, "drill"), report.drill);  // the schema allows only its words
     report.document = json::serialize(doc);
     out.report = std::move(report);
     return out;

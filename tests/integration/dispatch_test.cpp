@@ -10,6 +10,7 @@
 
 #include "ldis/engine/report_store.hpp"
 #include "support/daemon.hpp"
+#include "support/http_client.hpp"
 #include "support/mqtt_peer.hpp"
 #include "support/processes.hpp"
 #include "support/reports.hpp"
@@ -243,6 +244,149 @@ TEST_F(DispatchTest, RedReportReachesEverySubscribedMedwayPartnerAndNoOther) {
 
     for (const auto& d : Deliveries())
         EXPECT_EQ(d.status, "delivered") << d.partner << "/" << d.contact << ": " << d.last_error;
+}
+
+// Issue 16 §2: an exercise rehearses the whole chain, and every rendering says first that it
+// is not real: the email's subject and first lines (text and HTML), the coordinators' page,
+// the Teams card's title, the Slack header, the SMS, the MQTT document and CAP. It never
+// counts in the live figures, a real report does not join it, and its drill report shows
+// who acknowledged and who did not.
+TEST_F(DispatchTest, AnExerciseIsMarkedFirstInEveryChannelAndKeptOutOfLiveFigures) {
+    const std::string kMark = "EXERCISE \xE2\x80\x93 NOT A REAL ALERT";
+    SmtpSink smtp;
+    smtp.Start();
+    HttpReceiver hooks({}, kSecret);
+    HttpReceiver notify({}, {}, kNotifyKey);
+    setenv("LDIS_NOTIFY_API_KEY", kNotifyKey.c_str(), 1);
+    const std::string partners =
+        EmailPartner("medway-ed", "ed@example.org", "  levels = [\"red\"]") +
+        "[[partner]]\nid = \"medway-treat\"\nname = \"Medway treatment\"\n"
+        "  [[partner.contact]]\n  name = \"teams\"\n  channel = \"webhook\"\n  format = \"teams\"\n"
+        "  url = \"" +
+        hooks.url("/teams") +
+        "\"\n  secret_file = \"hook.key\"\n  insecure = true\n"
+        "  [[partner.contact]]\n  name = \"slack\"\n  channel = \"webhook\"\n  format = \"slack\"\n"
+        "  url = \"" +
+        hooks.url("/slack") +
+        "\"\n  secret_file = \"hook.key\"\n  insecure = true\n"
+        "  [[partner.subscription]]\n  districts = [\"Medway\"]\n\n"
+        "[[partner]]\nid = \"peers\"\nname = \"Peer naloxone network\"\n"
+        "  [[partner.contact]]\n  name = \"phone\"\n  channel = \"notify_sms\"\n"
+        "  address = \"+447700900123\"\n"
+        "  [[partner.subscription]]\n  levels = [\"red\"]\n";
+    StartDaemon(partners, smtp.url(),
+                {"notify.base_url=" + notify.url(), "notify.sms_template_id=sms-template"});
+    auto report = RedReport();
+    report["drill"] = "exercise";
+    const auto receipt = Submit(report);
+    ASSERT_EQ(Str(receipt.at("level")), "red");
+    const std::string reference = Str(receipt.at("alert_id"));
+    ASSERT_TRUE(Eventually([&] { return smtp.Messages().size() >= 2; }, kWait));
+    ASSERT_TRUE(Eventually([&] { return AllSettled(); }, kWait));
+
+    // Email: the partner's alert and the coordinators' page, subject and first lines.
+    const auto messages = smtp.Messages();
+    ASSERT_EQ(messages.size(), 2u);
+    std::string ack_token;
+    for (const auto& m : messages) {
+        EXPECT_EQ(Header(m, "Subject").rfind(kMark + ": ", 0), 0u) << Header(m, "Subject");
+        const auto& parts = m.at("parts").as_array();
+        ASSERT_EQ(parts.size(), 3u);
+        const std::string text = Str(parts[1].at("text"));
+        EXPECT_EQ(text.rfind(kMark + ": ", 0), 0u) << text.substr(0, 200);
+        const std::string html = Str(parts[2].at("text"));
+        const auto title = html.find("<title>"), h1 = html.find("<h1");
+        ASSERT_NE(title, std::string::npos);
+        ASSERT_NE(h1, std::string::npos);
+        EXPECT_EQ(html.compare(title + 7, kMark.size(), kMark), 0) << html.substr(0, 400);
+        EXPECT_EQ(html.compare(html.find('>', h1) + 1, kMark.size(), kMark), 0)
+            << html.substr(h1, 200);
+        if (Recipient(m) == "ed@example.org") {
+            const auto at = text.find("/ack/");
+            ASSERT_NE(at, std::string::npos);
+            ack_token = text.substr(at + 5, text.find_first_of(" \r\n", at) - at - 5);
+        }
+    }
+    // Teams: the card's first block, its title; Slack: the header block.
+    const auto teams = hooks.Requests("/teams");
+    ASSERT_EQ(teams.size(), 1u);
+    const auto card = ParseObject(Str(teams[0].at("body")));
+    const auto& body = card.at("attachments").at(0).at("content").at("body").as_array();
+    EXPECT_EQ(Str(body.at(0).at("text")).rfind(kMark, 0), 0u) << Str(body.at(0).at("text"));
+    const auto slack = hooks.Requests("/slack");
+    ASSERT_EQ(slack.size(), 1u);
+    const auto blocks = ParseObject(Str(slack[0].at("body"))).at("blocks").as_array();
+    EXPECT_EQ(Str(blocks.at(0).at("type")), "header");
+    EXPECT_EQ(Str(blocks.at(0).at("text").at("text")).rfind(kMark, 0), 0u);
+    // SMS through Notify: the headline and the summary the template shows.
+    const auto sms = notify.Requests("/v2/notifications/sms");
+    ASSERT_EQ(sms.size(), 1u);
+    const auto personalisation = ParseObject(Str(sms[0].at("body"))).at("personalisation");
+    EXPECT_EQ(Str(personalisation.at("headline")).rfind(kMark, 0), 0u);
+    EXPECT_EQ(Str(personalisation.at("summary")).rfind(kMark, 0), 0u);
+    EXPECT_EQ(Str(personalisation.at("drill")), kMark);
+    // MQTT: the alert document.
+    const auto alert = peer_->WaitForTopic("ldis/v1/alerts/red/medway", kWait);
+    ASSERT_TRUE(alert);
+    const auto doc = ParseObject(alert->payload);
+    EXPECT_EQ(Str(doc.at("drill")), "exercise");
+    EXPECT_EQ(Str(doc.at("title")).rfind(kMark, 0), 0u);
+    // CAP: status Exercise, and the headline and description say so first.
+    const std::string coordinator =
+        "Authorization: Bearer " + daemon_->CreateToken("coordinator", "drill test");
+    const auto cap = ldis::test::HttpRequest(
+        "GET", daemon_->http_url() + "/api/v1/alerts/" + reference + "/cap", {}, {coordinator});
+    ASSERT_EQ(cap.status, 200) << cap.body;
+    EXPECT_NE(cap.body.find("<status>Exercise</status>"), std::string::npos) << cap.body;
+    EXPECT_NE(cap.body.find("<headline>" + kMark), std::string::npos) << cap.body;
+    EXPECT_NE(cap.body.find("<description>" + kMark), std::string::npos) << cap.body;
+
+    // Not in the live figures: /metrics counts no issued red alert; the API's list of alerts
+    // shows real ones unless asked for exercises.
+    const auto issued_red = [&] {
+        const auto m = ldis::test::HttpRequest("GET", daemon_->metrics_url() + "/metrics");
+        return m.body.find("ldis_alerts{level=\"red\",status=\"issued\"} 1") != std::string::npos;
+    };
+    const auto listed = [&](const std::string& query) {
+        const auto r = ldis::test::HttpRequest(
+            "GET", daemon_->http_url() + "/api/v1/alerts" + query, {}, {coordinator});
+        EXPECT_EQ(r.status, 200) << r.body;
+        return ParseObject(r.body).at("total").to_number<int>();
+    };
+    EXPECT_FALSE(issued_red());
+    EXPECT_EQ(listed(""), 0);
+    EXPECT_EQ(listed("?drill=exercise"), 1);
+    EXPECT_EQ(listed("?drill=all"), 1);
+    EXPECT_EQ(ldis::test::HttpRequest("GET", daemon_->http_url() + "/api/v1/alerts?drill=real", {},
+                                      {coordinator})
+                  .status,
+              400);
+
+    // One partner acknowledges: the drill report shows its time, and who did not.
+    ASSERT_FALSE(ack_token.empty());
+    EXPECT_EQ(ldis::test::HttpRequest("POST", daemon_->http_url() + "/ack/" + ack_token).status,
+              200);
+    const std::string session =
+        ldis::test::SignIn(daemon_->http_url(), daemon_->CreateToken("coordinator", "drill page"));
+    ASSERT_FALSE(session.empty());
+    const auto page = ldis::test::HttpRequest(
+        "GET", daemon_->http_url() + "/alerts/" + reference + "/drill", {}, {session});
+    ASSERT_EQ(page.status, 200) << page.body;
+    EXPECT_NE(page.body.find(kMark), std::string::npos);
+    EXPECT_NE(page.body.find("1 of 3 partners"), std::string::npos) << page.body;
+    const auto silent = page.body.find("id=\"silent\"");
+    ASSERT_NE(silent, std::string::npos);
+    const std::string who = page.body.substr(silent, page.body.find("</ul>", silent) - silent);
+    EXPECT_NE(who.find("medway-treat"), std::string::npos) << who;
+    EXPECT_NE(who.find("peers"), std::string::npos) << who;
+    EXPECT_EQ(who.find("medway-ed"), std::string::npos) << who;
+
+    // A real report of the same batch, place and time makes a real alert of its own.
+    const auto real = Submit(RedReport());
+    ASSERT_EQ(Str(real.at("level")), "red");
+    EXPECT_NE(Str(real.at("alert_id")), reference);
+    EXPECT_TRUE(Eventually(issued_red, kWait));
+    EXPECT_EQ(listed(""), 1);
 }
 
 TEST_F(DispatchTest, AmberDraftAsksTheCoordinatorsOnceAndReachesNoPartner) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "ldis/engine/postgres.hpp"
+#include "ldis/engine/report_store.hpp"
 #include "ldis/engine/report_validator.hpp"
 #include "support/grading.hpp"
 #include "support/postgres.hpp"
@@ -75,7 +76,7 @@ TEST(PostgresStoreTest, ANewDatabaseHoldsTheSameTablesColumnsAndIndexesAsSqlite)
     const std::string url = server.CreateDatabase("ldis");
     auto db = PostgresDatabase::Open(url);
     ASSERT_TRUE(db.ok()) << db.error().message;
-    EXPECT_EQ(db.value()->schema_version(), 9);
+    EXPECT_EQ(db.value()->schema_version(), ldis::engine::ReportStore::kSchemaVersion);
     EXPECT_TRUE(db.value()->made_schema());
     auto again = PostgresDatabase::Open(url);
     ASSERT_TRUE(again.ok()) << again.error().message;
@@ -151,7 +152,8 @@ TEST(PostgresStoreTest, InstancesStartingTogetherOnAnEmptyDatabaseMakeTheSchemaO
     for (int m : made) makers += m;
     EXPECT_EQ(makers, 1);
     EXPECT_EQ(PgRows(url, "SELECT count(*), max(version) FROM ldis_schema"),
-              std::vector<std::string>{"1\t9"});
+              std::vector<std::string>{"1\t" +
+                                       std::to_string(ldis::engine::ReportStore::kSchemaVersion)});
 }
 
 TEST(PostgresStoreTest, APasswordInTheUrlIsRefusedAndNeverRepeated) {
@@ -242,18 +244,61 @@ TEST(PostgresStoreTest, ADatabaseWrittenByANewerLdisIsRefused) {
     PostgresServer server;
     const std::string url = server.CreateDatabase("ldis");
     ASSERT_TRUE(PostgresDatabase::Open(url).ok());
-    PgRows(url, "UPDATE ldis_schema SET version = 10");
+    const std::string today = std::to_string(ldis::engine::ReportStore::kSchemaVersion);
+    const std::string newer = std::to_string(ldis::engine::ReportStore::kSchemaVersion + 1);
+    PgRows(url, "UPDATE ldis_schema SET version = " + newer);
     const auto opened = PostgresDatabase::Open(url);
     ASSERT_FALSE(opened.ok());
-    EXPECT_NE(opened.error().message.find("schema version 10, written by a newer LDIS"),
+    EXPECT_NE(opened.error().message.find("schema version " + newer + ", written by a newer LDIS"),
               std::string::npos)
         << opened.error().message;
     // A restarted server keeps what was committed: the schema is found, not made again.
-    PgRows(url, "UPDATE ldis_schema SET version = 9");
+    PgRows(url, "UPDATE ldis_schema SET version = " + today);
     server.Restart();
     const auto after = PostgresDatabase::Open(url);
     ASSERT_TRUE(after.ok()) << after.error().message;
     EXPECT_FALSE(after.value()->made_schema());
+}
+
+// Every column of every table, with its type, NOT NULL and default, in order.
+std::vector<std::string> PgColumns(const std::string& url) {
+    return PgRows(url,
+                  "SELECT table_name, column_name, data_type, is_nullable, "
+                  "coalesce(column_default, '-') FROM information_schema.columns WHERE "
+                  "table_schema = 'public' ORDER BY table_name COLLATE \"C\", ordinal_position");
+}
+
+// A database made by the first PostgreSQL store (schema 9, tests/fixtures/schema/
+// postgres-v9.sql: that commit's schema.sql) is brought to today's schema at start, keeps
+// its rows, and ends with exactly the columns a new database is made with.
+TEST(PostgresStoreTest, ADatabaseOfAnEarlierSchemaIsMigratedAtStartAndKeepsItsRows) {
+    PostgresServer server;
+    const std::string fresh = server.CreateDatabase("fresh");
+    ASSERT_TRUE(PostgresDatabase::Open(fresh).ok());
+    const std::string old = server.CreateDatabase("old");
+    PgRows(old,
+           ldis::test::ReadFile(ldis::test::SourcePath("tests/fixtures/schema/postgres-v9.sql")));
+    PgRows(old,
+           "INSERT INTO reports (id, reference, received_at_ms, channel, submitted_at, "
+           "source_type, organisation, authority, district, evidence, document) VALUES "
+           "('r1', 'KM-R000001', 1, 'mqtt', '2026-11-23T09:30:00Z', 'hospital', 'A trust', "
+           "'Medway', 'Medway', 'professional', '{}')");
+    ASSERT_EQ(PgRows(old, "SELECT max(version) FROM ldis_schema"), std::vector<std::string>{"9"});
+    ASSERT_NE(PgColumns(old), PgColumns(fresh));
+
+    auto db = PostgresDatabase::Open(old);
+    ASSERT_TRUE(db.ok()) << db.error().message;
+    EXPECT_EQ(db.value()->schema_version(), ldis::engine::ReportStore::kSchemaVersion);
+    EXPECT_FALSE(db.value()->made_schema());
+    EXPECT_EQ(PgColumns(old), PgColumns(fresh));
+    EXPECT_EQ(PgRows(old, "SELECT reference, drill FROM reports"),
+              std::vector<std::string>{"KM-R000001\t"});
+    // A second start finds it migrated.
+    auto again = PostgresDatabase::Open(old);
+    ASSERT_TRUE(again.ok()) << again.error().message;
+    EXPECT_EQ(PgRows(old, "SELECT count(*) FROM ldis_schema WHERE version = " +
+                              std::to_string(ldis::engine::ReportStore::kSchemaVersion)),
+              std::vector<std::string>{"1"});
 }
 
 // Runs ldisctl; returns its exit code and everything it printed.

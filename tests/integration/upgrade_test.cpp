@@ -177,7 +177,8 @@ TEST_P(UpgradeTest, EveryEarlierSchemaMigratesAndKeepsItsHistory) {
               std::to_string(before.at("reports") + 1));
 }
 
-INSTANTIATE_TEST_SUITE_P(FromEachVersion, UpgradeTest, ::testing::Range(1, 9),
+INSTANTIATE_TEST_SUITE_P(FromEachVersion, UpgradeTest,
+                         ::testing::Range(1, ldis::engine::ReportStore::kSchemaVersion),
                          [](const ::testing::TestParamInfo<int>& param) {
                              return "v" + std::to_string(param.param);
                          });

@@ -230,6 +230,45 @@ TEST(PipelineTest, AReportJoinsTheNewestSignalSeenWithinTheWindowEitherSide) {
     EXPECT_EQ(Correlate(key, {}, kWeek), std::nullopt);
 }
 
+TEST(PipelineTest, ADrillsReportNeverJoinsARealSignalNorARealReportADrills) {
+    Report exercise = Harm("heroin", "Medway NHS Foundation Trust", 1);
+    exercise.drill = ldis::engine::Drill::kExercise;
+    const SignalKey key = KeyOfReport(exercise);
+    EXPECT_EQ(key.drill, ldis::engine::Drill::kExercise);
+    EXPECT_EQ(KeyOfReport(Harm("heroin", "Medway NHS Foundation Trust", 1)).drill,
+              ldis::engine::Drill::kNone);
+    // A real signal of the same family, district and time is not joined; an exercise's is,
+    // and a test's is not.
+    const std::int64_t seen = key.seen_ms;
+    const ldis::engine::SignalSpan real{3, seen - kDay, seen};
+    const ldis::engine::SignalSpan drill{2, seen - kDay, seen, ldis::engine::Drill::kExercise};
+    const ldis::engine::SignalSpan test{4, seen - kDay, seen, ldis::engine::Drill::kTest};
+    EXPECT_EQ(Correlate(key, {real}, kWeek), std::nullopt);
+    EXPECT_EQ(Correlate(key, {real, drill, test}, kWeek), 2);
+    const SignalKey live{"opioid", "Medway", seen};
+    EXPECT_EQ(Correlate(live, {drill, test}, kWeek), std::nullopt);
+    EXPECT_EQ(Correlate(live, {real, drill, test}, kWeek), 3);
+}
+
+TEST(PipelineTest, ADrillIsMarkedFirstWithCapsStatusWord) {
+    using ldis::engine::Drill;
+    EXPECT_EQ(ldis::engine::DrillMarking(Drill::kNone), "");
+    EXPECT_EQ(ldis::engine::DrillMarking(Drill::kExercise),
+              "EXERCISE \xE2\x80\x93 NOT A REAL ALERT");
+    EXPECT_EQ(ldis::engine::DrillMarking(Drill::kTest), "TEST \xE2\x80\x93 NOT A REAL ALERT");
+    EXPECT_EQ(ldis::engine::CapStatus(Drill::kNone), "Actual");
+    EXPECT_EQ(ldis::engine::CapStatus(Drill::kExercise), "Exercise");
+    EXPECT_EQ(ldis::engine::CapStatus(Drill::kTest), "Test");
+    for (Drill d : {Drill::kNone, Drill::kExercise, Drill::kTest}) {
+        Drill back = Drill::kTest;
+        ASSERT_TRUE(ldis::engine::ParseDrill(ldis::engine::ToString(d), back));
+        EXPECT_EQ(back, d);
+    }
+    Drill unchanged = Drill::kNone;
+    EXPECT_FALSE(ldis::engine::ParseDrill("Exercise", unchanged));
+    EXPECT_EQ(unchanged, Drill::kNone);
+}
+
 // ---- Regrade ----
 
 TEST(PipelineTest, ASignalIsGradedOnAllItsReportsAndCountsEachOrganisationOnce) {

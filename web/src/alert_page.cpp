@@ -1,5 +1,6 @@
 // An alert's record for coordinators, and their actions on it (approve, update, cancel,
 // override).
+#include "ldis/engine/drill.hpp"
 #include "pages_common.hpp"
 
 namespace ldis::web {
@@ -73,6 +74,7 @@ WebResponse Pages::AlertPage(const std::string& reference, const Sessions::Sessi
     d.set("audience", a.audience);
     d.set("reports", std::to_string(a.reports));
     if (a.provisional) d.set("provisional", true);
+    if (a.drill != engine::Drill::kNone) d.set("drill", std::string(engine::DrillMarking(a.drill)));
     if (!a.override.level.empty()) {
         d.set("overridden", true);
         d.set("override_by", a.override.by);
@@ -361,6 +363,60 @@ WebResponse Pages::AlertAction(const WebRequest& req, const std::string& referen
     }
     spdlog::info("alert {} by {}: {} v{}", action, session.name, reference, done.value().version);
     return Redirect("/alerts/" + reference);
+}
+
+WebResponse Pages::DrillReport(const std::string& reference, const Sessions::Session& session) {
+    const auto record = services_.store->FindAlertRecord(reference);
+    mus::data d;
+    if (!record) {
+        d.set("error", "There is no alert " + reference);
+        d.set("next", "/");
+        return Render("login", "Alert not found", &d, session, 404);
+    }
+    const auto& a = record->alert;
+    d.set("reference", a.reference);
+    d.set("level", Word(a.level));
+    d.set("tag", Tag(a.level));
+    d.set("status", Word(a.status));
+    d.set("family", Pretty(a.family));
+    d.set("district", a.district);
+    if (a.drill != engine::Drill::kNone) d.set("drill", std::string(engine::DrillMarking(a.drill)));
+    d.set("issued", a.issued_at_ms > 0 ? engine::HumanTimeMs(a.issued_at_ms) : "not issued");
+    const auto summary = engine::SummariseDrill(record->deliveries);
+    mus::data rows{mus::data::type::list};
+    mus::data silent{mus::data::type::list};
+    for (const auto& r : summary.responses) {
+        mus::data row;
+        row.set("partner", r.partner);
+        row.set("contact", r.contact + " (" + r.channel + ")");
+        row.set("sent", engine::HumanTimeMs(r.sent_at_ms));
+        row.set("delivered",
+                r.delivered_at_ms > 0 ? engine::HumanTimeMs(r.delivered_at_ms) : "not delivered");
+        if (r.to_acknowledge_ms >= 0) {
+            row.set("acknowledged", engine::HumanTimeMs(r.acknowledged_at_ms));
+            row.set("took", engine::HumanDuration(r.to_acknowledge_ms));
+        } else {
+            row.set("acknowledged", "not acknowledged");
+            row.set("took", "-");
+            mus::data s;
+            s.set("partner", r.partner);
+            if (r.escalated) s.set("escalated", true);
+            silent << s;
+        }
+        if (r.escalated) row.set("escalated", true);
+        rows << row;
+    }
+    d.set("responses", rows);
+    if (!summary.responses.empty()) d.set("has_responses", true);
+    d.set("silent", silent);
+    if (summary.acknowledged < static_cast<int>(summary.responses.size()))
+        d.set("has_silent", true);
+    d.set("acknowledged", std::to_string(summary.acknowledged));
+    d.set("partners", std::to_string(summary.responses.size()));
+    d.set("median", engine::HumanDuration(summary.median_ms));
+    d.set("slowest", engine::HumanDuration(summary.slowest_ms));
+    d.set("printed", engine::HumanTimeMs(NowMs()));
+    return Render("drill", "Drill report " + a.reference, &d, session);
 }
 
 }  // namespace ldis::web

@@ -284,6 +284,14 @@ std::variant<engine::AlertFilter, Response> Server::Impl::FilterOf(
     f.district = query["district"];
     f.family = query["substance"];
     f.q = query["q"];
+    // Real alerts unless asked: exercises and tests are history apart (issue 16 §2).
+    if (query["drill"] != "all") {
+        engine::Drill drill = engine::Drill::kNone;
+        if (!engine::ParseDrill(query["drill"], drill))
+            return JsonError(http::status::bad_request, "bad_request",
+                             "drill must be exercise, test or all (or absent, for real alerts)");
+        f.drill = drill;
+    }
     for (const auto& [key, field] : {std::pair{"since", &f.since_ms}, {"until", &f.until_ms}}) {
         if (query[key].empty()) continue;
         const auto t = ParseTime(query[key]);

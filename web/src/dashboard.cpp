@@ -13,10 +13,22 @@ WebResponse Pages::Dashboard(const WebRequest& req, const Sessions::Session& ses
     live_filter.limit = 500;
     const auto everything = services_.store->FindAlerts(live_filter);
     std::map<std::string, int> live_by_level;
-    mus::data drafts{mus::data::type::list}, live{mus::data::type::list};
-    bool has_drafts = false, has_live = false;
+    mus::data drafts{mus::data::type::list}, live{mus::data::type::list},
+        drills{mus::data::type::list};
+    bool has_drafts = false, has_live = false, has_drills = false;
     for (const auto& a : everything.alerts) {
-        if (a.status == engine::AlertStatus::kDraft) {
+        if (a.drill != engine::Drill::kNone && a.status != engine::AlertStatus::kDraft) {
+            // Exercises and tests are shown apart and never count in the live figures; only
+            // the live ones, and those that ended today, are listed here.
+            const bool live_drill = engine::IsLive(a.status);
+            if (!live_drill && a.updated_at_ms < NowMs() - 24LL * 3600 * 1000) continue;
+            auto row = AlertRow(a);
+            const auto [acked, partners] = AckProgress(services_.store->Deliveries(a.reference));
+            row.set("acked", std::to_string(acked));
+            row.set("partners", std::to_string(partners));
+            drills << row;
+            has_drills = true;
+        } else if (a.status == engine::AlertStatus::kDraft) {
             auto row = AlertRow(a);
             row.set("csrf", session.csrf);
             drafts << row;
@@ -46,6 +58,8 @@ WebResponse Pages::Dashboard(const WebRequest& req, const Sessions::Session& ses
     if (has_drafts) d.set("has_drafts", true);
     d.set("live", live);
     if (has_live) d.set("has_live", true);
+    d.set("drills", drills);
+    if (has_drills) d.set("has_drills", true);
     mus::data failed{mus::data::type::list};
     bool has_failed = false;
     for (const auto& del : services_.store->Deliveries("")) {
@@ -70,6 +84,12 @@ WebResponse Pages::Dashboard(const WebRequest& req, const Sessions::Session& ses
     filter.authority = q("authority");
     filter.family = q("substance");
     filter.q = q("q");
+    // The history shows real alerts unless asked for exercises and tests, or all.
+    engine::Drill drill = engine::Drill::kNone;
+    if (q("drill") != "all") {
+        engine::ParseDrill(q("drill"), drill);
+        filter.drill = drill;
+    }
     if (auto t = ParseTime(q("since"))) filter.since_ms = *t;
     if (auto t = ParseTime(q("until"))) filter.until_ms = *t;
     filter.limit = 20;
@@ -97,10 +117,14 @@ WebResponse Pages::Dashboard(const WebRequest& req, const Sessions::Session& ses
                                       {"cancelled", "Cancelled"},
                                       {"expired", "Expired"}},
                                      filter.status, "status", false));
+    d.set("filter_drills",
+          Options(
+              {{"", "Real alerts"}, {"exercise", "Exercises"}, {"test", "Tests"}, {"all", "All"}},
+              q("drill") == "all" ? "all" : std::string(engine::ToString(drill)), "drill", false));
     const auto link = [&](std::size_t p) {
         std::string url = "/?page=" + std::to_string(p);
-        for (const char* k :
-             {"level", "status", "district", "authority", "substance", "q", "since", "until"}) {
+        for (const char* k : {"level", "status", "district", "authority", "substance", "q", "since",
+                              "until", "drill"}) {
             if (!q(k).empty()) url += std::string("&") + k + "=" + UrlEncode(q(k));
         }
         return url;

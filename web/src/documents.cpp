@@ -24,9 +24,15 @@ std::string Section(const json::object& sections, std::string_view name) {
     return v && v->is_string() ? std::string(v->as_string()) : std::string();
 }
 
+// "EXERCISE – NOT A REAL ALERT: " before a drill's titles and headlines, else "".
+std::string MarkingPrefix(const engine::Alert& a) {
+    const std::string_view marking = engine::DrillMarking(a.drill);
+    return marking.empty() ? std::string() : std::string(marking) + ": ";
+}
+
 std::string Title(const engine::Alert& a) {
-    return engine::LevelLabel(engine::ToString(a.level)) + " " + a.reference + ": " + a.family +
-           " in " + a.district;
+    return MarkingPrefix(a) + engine::LevelLabel(engine::ToString(a.level)) + " " + a.reference +
+           ": " + a.family + " in " + a.district;
 }
 
 }  // namespace
@@ -99,6 +105,7 @@ json::object AlertJson(const engine::Alert& a, const std::string& public_url) {
         {"reference", a.reference},
         {"version", a.version},
         {"status", engine::ToString(a.status)},
+        {"drill", engine::ToString(a.drill)},
         {"level", engine::ToString(a.level)},
         {"level_label", engine::LevelLabel(engine::ToString(a.level))},
         {"provisional", a.provisional},
@@ -278,7 +285,8 @@ std::string CapXml(const engine::AlertRecord& record, int version, const std::st
                             : v->confidence == "professional" ? "Possible"
                                                               : "Unknown";
     const auto sections = Sections(v->body);
-    std::string description = Section(sections, "summary");
+    // A drill says so first in every part a reader may see alone (issue 16 §2).
+    std::string description = MarkingPrefix(a) + Section(sections, "summary");
     for (const char* part : {"what", "harms"}) {
         const std::string text = Section(sections, part);
         if (!text.empty()) description += "\n\n" + text;
@@ -292,7 +300,9 @@ std::string CapXml(const engine::AlertRecord& record, int version, const std::st
     x += "  <sender>" + EscapeMarkup(sender) + "</sender>\n";
     x += "  <sent>" + IsoTime(v->created_at_ms) + "</sent>\n";
     x += std::string("  <status>") +
-         (v->status == engine::AlertStatus::kDraft ? "Draft" : "Actual") + "</status>\n";
+         std::string(v->status == engine::AlertStatus::kDraft ? "Draft"
+                                                              : engine::CapStatus(a.drill)) +
+         "</status>\n";
     x += "  <msgType>" + msg_type + "</msgType>\n";
     x += "  <scope>Restricted</scope>\n";
     x += "  <restriction>For " + EscapeMarkup(a.audience) +
@@ -312,8 +322,9 @@ std::string CapXml(const engine::AlertRecord& record, int version, const std::st
     if (a.valid_until_ms > 0) x += "    <expires>" + IsoTime(a.valid_until_ms) + "</expires>\n";
     x += "    <senderName>LDIS Kent and Medway</senderName>\n";
     x += "    <headline>" +
-         EscapeMarkup(engine::LevelLabel(engine::ToString(v->level)) + " " + a.reference + " v" +
-                      std::to_string(v->version) + ": " + a.family + " in " + a.district) +
+         EscapeMarkup(MarkingPrefix(a) + engine::LevelLabel(engine::ToString(v->level)) + " " +
+                      a.reference + " v" + std::to_string(v->version) + ": " + a.family + " in " +
+                      a.district) +
          "</headline>\n";
     x += "    <description>" + EscapeMarkup(description) + "</description>\n";
     if (!instruction.empty())

@@ -86,7 +86,7 @@ Pages::Pages(const Services& services, const std::string& templates_dir, std::st
              engine::Areas::LoadFile(services.areas_path).Districts())
             districts_.emplace_back(district, district);
     for (const char* name :
-         {"layout", "login", "report", "receipt", "dashboard", "alert", "grading"}) {
+         {"layout", "login", "report", "receipt", "dashboard", "alert", "grading", "drill"}) {
         const std::string path = templates_dir + "/web/" + name + ".mustache";
         std::string text = ReadAll(path);
         if (text.empty())
@@ -246,6 +246,8 @@ std::optional<WebResponse> Pages::Handle(const WebRequest& req) {
         return AlertPage(rest, *session, {});
     }
     const std::string reference = rest.substr(0, slash);
+    if (req.method == "GET" && rest.substr(slash + 1) == "drill")
+        return DrillReport(reference, *session);
     if (req.method != "POST") return Redirect("/alerts/" + LocalPath("/" + reference).substr(1));
     return AlertAction(req, reference, rest.substr(slash + 1), *session);
 }

@@ -102,6 +102,9 @@ private:
                           const std::vector<std::pair<std::string, std::string>>& findings = {});
     WebResponse AlertAction(const WebRequest& request, const std::string& reference,
                             const std::string& action, const Sessions::Session& session);
+    // After an exercise or a test: how long each partner took to acknowledge, and who did
+    // not (issue 16 §2), to print. Any alert has one; a real alert's says it is real.
+    WebResponse DrillReport(const std::string& reference, const Sessions::Session& session);
 
     const Services& services_;
     std::map<std::string, std::string> templates_;

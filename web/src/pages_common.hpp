@@ -259,6 +259,11 @@ inline mus::data AlertRow(const engine::Alert& a) {
     row.set("reports", std::to_string(a.reports));
     row.set("updated", engine::HumanTimeMs(a.updated_at_ms));
     if (a.provisional) row.set("provisional", true);
+    if (a.drill != engine::Drill::kNone) {
+        // "EXERCISE – NOT A REAL ALERT", shown before the reference wherever the row is.
+        row.set("drill", std::string(engine::DrillMarking(a.drill)));
+        row.set("drill_word", a.drill == engine::Drill::kTest ? "Test" : "Exercise");
+    }
     return row;
 }
 

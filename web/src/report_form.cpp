@@ -111,6 +111,8 @@ WebResponse Pages::ReportForm(const WebRequest& req,
             if (!symptoms.empty()) report["symptoms"] = std::move(symptoms);
             if (!value("description").empty()) report["description"] = value("description");
             report["evidence"] = value("evidence");
+            // Only a signed-in user is offered a drill; the schema refuses any other word.
+            if (session && !value("drill").empty()) report["drill"] = value("drill");
             if (!session) open_reports_.Count(req.client);
             auto outcome = session ? services_.intake->Submit(json::serialize(report), "http")
                                    : services_.intake->Submit(json::serialize(report), "web-open",
@@ -207,6 +209,10 @@ WebResponse Pages::ReportForm(const WebRequest& req,
     }
     offer("route", true);
     offer("evidence", false);
+    o.set("drill", Options({{"", "A real report"},
+                            {"exercise", "An exercise: a rehearsal of the alerting chain"},
+                            {"test", "A test of the system"}},
+                           value("drill"), "drill", false));
     d.set("o", o);
     // The id is the idempotency key: sending the same form twice stores one report.
     std::string id = value("id");

@@ -20,6 +20,7 @@ SignalKey KeyOf(const Report& report, const SignalFacts& own, const Substances& 
     key.seen_ms =
         ParseTimeMs(report.observed_at.empty() ? report.submitted_at : report.observed_at);
     if (key.seen_ms < 0) key.seen_ms = now_ms;
+    key.drill = report.drill;
     return key;
 }
 
@@ -30,7 +31,7 @@ std::optional<std::int64_t> Correlate(const SignalKey& key,
     for (const auto& s : candidates) {
         const bool near =
             s.last_seen_ms >= key.seen_ms - window_ms && s.first_seen_ms <= key.seen_ms + window_ms;
-        if (near && (!joins || s.id > *joins)) joins = s.id;
+        if (near && s.drill == key.drill && (!joins || s.id > *joins)) joins = s.id;
     }
     return joins;
 }

@@ -211,7 +211,7 @@ Result<std::vector<OutboxItem>> ReportStore::Impl::ClaimRows(std::int64_t now, s
             "SELECT d.id, d.kind, d.partner, d.contact, d.channel, d.address, d.attempts, "
             "d.detail, d.version, a.reference, v.status, v.level, v.confidence, a.audience, "
             "a.provisional, s.authority, s.district, s.family, coalesce(a.issued_at_ms, 0), "
-            "v.created_at_ms, coalesce(a.valid_until_ms, 0), v.body "
+            "v.created_at_ms, coalesce(a.valid_until_ms, 0), v.body, s.drill "
             "FROM deliveries d JOIN alerts a ON a.id = d.alert_id "
             "JOIN alert_versions v ON v.alert_id = d.alert_id AND v.version = d.version "
             "JOIN signals s ON s.id = a.signal_id "
@@ -245,6 +245,7 @@ Result<std::vector<OutboxItem>> ReportStore::Impl::ClaimRows(std::int64_t now, s
             it.created_at_ms = sqlite3_column_int64(stmt, 19);
             it.valid_until_ms = sqlite3_column_int64(stmt, 20);
             it.body = ColumnText(stmt, 21);
+            it.drill = ColumnText(stmt, 22);
             if (g) {
                 if (const Family* f = g->substances.Find(it.family)) it.family_label = f->label;
             }

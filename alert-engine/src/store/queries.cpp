@@ -13,13 +13,18 @@ ReportStore::Counts ReportStore::Impl::CountAll() const {
             into[ColumnText(stmt, 0) + "/" + ColumnText(stmt, 1)] = sqlite3_column_int64(stmt, 2);
         sqlite3_finalize(stmt);
     };
-    pairs("SELECT level, status, count(*) FROM alerts GROUP BY level, status", out.alerts);
+    // Live figures leave exercises and tests out (their signal's drill is not '').
+    pairs(
+        "SELECT a.level, a.status, count(*) FROM alerts a JOIN signals s ON s.id = a.signal_id "
+        "WHERE s.drill = '' GROUP BY a.level, a.status",
+        out.alerts);
     pairs("SELECT channel, status, count(*) FROM deliveries GROUP BY channel, status",
           out.deliveries);
     sqlite3_stmt* stmt = nullptr;
-    sqlite3_prepare_v2(reader_->get(),
-                       "SELECT count(*), coalesce(max(received_at_ms), 0) FROM reports", -1, &stmt,
-                       nullptr);
+    sqlite3_prepare_v2(
+        reader_->get(),
+        "SELECT count(*), coalesce(max(received_at_ms), 0) FROM reports WHERE drill = ''", -1,
+        &stmt, nullptr);
     if (sqlite3_step(stmt) == SQLITE_ROW) {
         out.reports = sqlite3_column_int64(stmt, 0);
         out.last_report_ms = sqlite3_column_int64(stmt, 1);
@@ -28,7 +33,8 @@ ReportStore::Counts ReportStore::Impl::CountAll() const {
     sqlite3_prepare_v2(
         reader_->get(),
         "SELECT count(DISTINCT d.alert_id) FROM deliveries d JOIN alerts a ON a.id = "
-        "d.alert_id WHERE a.level = 'red' AND a.status IN ('issued','updated') AND d.kind = "
+        "d.alert_id JOIN signals s ON s.id = a.signal_id WHERE s.drill = '' AND a.level = 'red' "
+        "AND a.status IN ('issued','updated') AND d.kind = "
         "'alert' AND d.ack_due_ms IS NOT NULL AND d.ack_due_ms <= ?1 AND NOT EXISTS (SELECT "
         "1 FROM deliveries x WHERE x.alert_id = d.alert_id AND x.partner = d.partner AND "
         "x.acknowledged_at_ms IS NOT NULL)",
@@ -72,6 +78,10 @@ AlertPage ReportStore::Impl::FindAlerts(const AlertFilter& f) const {
     text(f.authority, "s.authority =");
     text(f.district, "s.district =");
     text(f.family, "s.family =");
+    if (f.drill) {
+        texts.emplace_back(ToString(*f.drill));
+        where += " AND s.drill = ?" + std::to_string(texts.size());
+    }
     if (!f.q.empty()) {
         texts.push_back("%" + f.q + "%");
         where += " AND (v.body LIKE ?" + std::to_string(texts.size()) + " OR a.reference LIKE ?" +
@@ -101,7 +111,7 @@ AlertPage ReportStore::Impl::FindAlerts(const AlertFilter& f) const {
         "s.authority, a.created_at_ms, a.updated_at_ms, coalesce(a.issued_at_ms, 0), "
         "coalesce(a.valid_until_ms, 0), s.level, coalesce(s.override_level, ''), "
         "coalesce(s.override_reason, ''), coalesce(s.override_by, ''), "
-        "coalesce(s.override_at_ms, 0)" +
+        "coalesce(s.override_at_ms, 0), s.drill" +
         from + where + " ORDER BY a.id DESC LIMIT " + std::to_string(f.limit) + " OFFSET " +
         std::to_string(f.offset);
     sqlite3_prepare_v2(reader_->get(), sql.c_str(), -1, &stmt, nullptr);
@@ -137,6 +147,7 @@ AlertPage ReportStore::Impl::FindAlerts(const AlertFilter& f) const {
         a.override.reason = ColumnText(stmt, 21);
         a.override.by = ColumnText(stmt, 22);
         a.override.at_ms = sqlite3_column_int64(stmt, 23);
+        ParseDrill(ColumnText(stmt, 24), a.drill);
         page.alerts.push_back(std::move(a));
     }
     sqlite3_finalize(stmt);

@@ -1,4 +1,4 @@
--- The SQLite store's schema, whole: what a new database is made of (schema version 9).
+-- The SQLite store's schema, whole: what a new database is made of (schema version 10).
 --
 -- A database written by an earlier LDIS is brought here by the files in migrations/,
 -- one per version, each in its own transaction with the PRAGMA user_version bump. The
@@ -12,7 +12,8 @@
 
 -- Every report as received, whole. `seq` is the order of commit; `reference` is the
 -- receipt's (KM-R000042). The document keeps the free text and the contact until
--- retention removes them (purged_at_ms); the indexed fields stay.
+-- retention removes them (purged_at_ms); the indexed fields stay. `drill` is '' for a real
+-- report, else 'exercise' or 'test' (report.hpp, Drill).
 CREATE TABLE reports (
     seq            INTEGER PRIMARY KEY,
     id             TEXT NOT NULL UNIQUE,
@@ -30,7 +31,8 @@ CREATE TABLE reports (
     establishment  TEXT,
     evidence       TEXT NOT NULL,
     document       TEXT NOT NULL,
-    purged_at_ms   INTEGER
+    purged_at_ms   INTEGER,
+    drill          TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX reports_by_area ON reports(district, received_at_ms);
 CREATE INDEX reports_to_purge ON reports(received_at_ms) WHERE purged_at_ms IS NULL;
@@ -38,7 +40,8 @@ CREATE INDEX reports_to_purge ON reports(received_at_ms) WHERE purged_at_ms IS N
 -- Signals: reports of one family of substance in one district, seen within the
 -- correlation window of each other (pipeline.hpp, Correlate). `level` is what the rules
 -- give on all its reports, `facts` their sum (grading.hpp); a coordinator's override
--- (override_*) holds until lifted, and the alert shows it.
+-- (override_*) holds until lifted, and the alert shows it. `drill` is its reports' (a
+-- drill's reports never join a real signal) and its alerts' (CAP <status>).
 CREATE TABLE signals (
     id              INTEGER PRIMARY KEY,
     family          TEXT NOT NULL,
@@ -53,7 +56,8 @@ CREATE TABLE signals (
     override_level  TEXT,
     override_reason TEXT,
     override_by     TEXT,
-    override_at_ms  INTEGER
+    override_at_ms  INTEGER,
+    drill           TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX signals_by_key ON signals(family, district, last_seen_ms);
 -- Which reports a signal has (each report is in one signal) ...

@@ -36,17 +36,18 @@ int ReportStore::Impl::GradeNew(const Report& r, std::int64_t seq, const std::st
     {
         sqlite3_stmt* stmt = writer_.Cached(
             "SELECT id, first_seen_ms, last_seen_ms FROM signals WHERE family = ?1 AND "
-            "district = ?2 AND last_seen_ms >= ?3 AND first_seen_ms <= ?4 "
+            "district = ?2 AND last_seen_ms >= ?3 AND first_seen_ms <= ?4 AND drill = ?5 "
             "ORDER BY id DESC LIMIT 1");
         StatementUse use(stmt);
         BindText(stmt, 1, key.family);
         BindText(stmt, 2, key.district);
         sqlite3_bind_int64(stmt, 3, key.seen_ms - g.window_ms);
         sqlite3_bind_int64(stmt, 4, key.seen_ms + g.window_ms);
+        BindText(stmt, 5, ToString(key.drill));
         int rc;
         while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
             candidates.push_back({sqlite3_column_int64(stmt, 0), sqlite3_column_int64(stmt, 1),
-                                  sqlite3_column_int64(stmt, 2)});
+                                  sqlite3_column_int64(stmt, 2), key.drill});
         }
         if (rc != SQLITE_DONE) return rc;
     }
@@ -55,14 +56,15 @@ int ReportStore::Impl::GradeNew(const Report& r, std::int64_t seq, const std::st
     if (!joins) {
         sqlite3_stmt* stmt = writer_.Cached(
             "INSERT INTO signals (family, authority, district, opened_at_ms, first_seen_ms, "
-            "last_seen_ms) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?5)");
+            "last_seen_ms, drill) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)");
         StatementUse use(stmt);
         BindText(stmt, 1, key.family);
         BindText(stmt, 2, r.authority);
         BindText(stmt, 3, key.district);
         sqlite3_bind_int64(stmt, 4, now);
         sqlite3_bind_int64(stmt, 5, key.seen_ms);
+        BindText(stmt, 6, ToString(key.drill));
         if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE) return rc;
         signal_id = sqlite3_last_insert_rowid(writer_.get());
     } else {

@@ -33,8 +33,8 @@ ReportStore::Impl::Impl(StoreOptions options)
         "INSERT INTO reports (seq, id, reference, received_at_ms, channel, submitted_at, "
         "observed_at, "
         "source_type, organisation, authority, district, ward, ward_current, establishment, "
-        "evidence, document) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) "
+        "evidence, document, drill) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) "
         "ON CONFLICT(id) DO NOTHING");
     find_reference_ = writer_.Prepare("SELECT reference FROM reports WHERE id = ?1");
     LoadNextSeq();
@@ -202,6 +202,7 @@ void ReportStore::Impl::Commit(const std::vector<Pending*>& batch) {
             BindText(insert_, 14, r.establishment, true);
             BindText(insert_, 15, r.evidence);
             BindText(insert_, 16, r.document);
+            BindText(insert_, 17, ToString(r.drill));
             rc = sqlite3_step(insert_);
             if (rc != SQLITE_DONE) break;
             rc = SQLITE_OK;

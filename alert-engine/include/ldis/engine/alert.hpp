@@ -41,6 +41,7 @@ struct Alert {
     std::int64_t issued_at_ms = 0;    // 0 while a draft
     std::int64_t valid_until_ms = 0;  // 0 while a draft
     SignalOverride override;          // its signal's override; level "" when none
+    Drill drill = Drill::kNone;       // an exercise's or a test's: marked first everywhere
 };
 
 // One version of an alert, as it was written.

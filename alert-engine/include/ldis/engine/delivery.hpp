@@ -90,7 +90,8 @@ struct OutboxItem {
     std::int64_t issued_at_ms = 0;
     std::int64_t created_at_ms = 0;  // of the version
     std::int64_t valid_until_ms = 0;
-    std::string body;  // the version's sections as JSON
+    std::string body;   // the version's sections as JSON
+    std::string drill;  // "" for a real alert, "exercise" or "test" (Drill): marked first
 };
 
 // What became of one attempt.

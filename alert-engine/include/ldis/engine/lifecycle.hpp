@@ -16,6 +16,16 @@ enum class AlertStatus { kDraft, kIssued, kUpdated, kCancelled, kExpired };
 std::string_view ToString(AlertStatus status);
 bool ParseAlertStatus(std::string_view text, AlertStatus& out);
 
+// A drill's word in the report, the store and the API: "" (real), "exercise", "test".
+std::string_view ToString(Drill drill);
+bool ParseDrill(std::string_view text, Drill& out);
+// CAP 1.2's <status> for it: "Actual", "Exercise", "Test".
+std::string_view CapStatus(Drill drill);
+// What every rendering of a drill's message says before anything else, so that no one who
+// reads only the first words acts on it: "EXERCISE – NOT A REAL ALERT", "TEST – NOT A
+// REAL ALERT"; "" for a real alert. Pure.
+std::string_view DrillMarking(Drill drill);
+
 // What may happen to an alert.
 enum class AlertAction { kApprove, kRevise, kCancel, kExpire };
 std::string_view ToString(AlertAction action);

@@ -31,7 +31,8 @@ namespace ldis::engine {
 struct SignalKey {
     std::string family;  // the panel's word (CorrelationFamily) when no rule family matched
     std::string district;
-    std::int64_t seen_ms = 0;  // observed_at, else submitted_at, else now
+    std::int64_t seen_ms = 0;    // observed_at, else submitted_at, else now
+    Drill drill = Drill::kNone;  // an exercise's or a test's reports make signals of their own
 };
 
 // The key of a report whose own facts are `own`.
@@ -43,11 +44,13 @@ struct SignalSpan {
     std::int64_t id = 0;
     std::int64_t first_seen_ms = 0;
     std::int64_t last_seen_ms = 0;
+    Drill drill = Drill::kNone;
 };
 
 // The signal a report of `key` joins: of `candidates` (signals of its family and district),
-// the newest whose reports were seen within `window_ms` of it, either side. None: the
-// report opens a new signal.
+// the newest whose reports were seen within `window_ms` of it, either side, and that is as
+// real as it (a drill's report never joins a real signal, nor a real report a drill's).
+// None: the report opens a new signal.
 std::optional<std::int64_t> Correlate(const SignalKey& key,
                                       const std::vector<SignalSpan>& candidates,
                                       std::int64_t window_ms);

@@ -11,6 +11,12 @@ namespace ldis::engine {
 // report is graded as usual, but its alert always waits for a coordinator.
 enum class Trust { kTrusted, kUnverified };
 
+// Whether a report, and the signal and alert it makes, is real or a rehearsal (issue 16 §2;
+// CAP 1.2's <status> Actual, Exercise or Test): the report's "drill". A drill's reports never
+// join a real signal, its alerts are marked first and unmistakably in every rendering
+// (DrillMarking, lifecycle.hpp), and it never counts in live figures.
+enum class Drill { kNone, kExercise, kTest };
+
 struct Report {
     std::string id;            // lower-case UUID
     std::string submitted_at;  // RFC 3339 as submitted
@@ -25,6 +31,7 @@ struct Report {
     std::string evidence;
     std::string document;  // the whole report, serialised
     Trust trust = Trust::kTrusted;
+    Drill drill = Drill::kNone;
 };
 
 }  // namespace ldis::engine

@@ -15,7 +15,7 @@ namespace ldis::engine {
 // many concurrent Insert() calls share one fsync. Reads use their own connection.
 class ReportStore final : public Store {
 public:
-    static constexpr int kSchemaVersion = 9;
+    static constexpr int kSchemaVersion = 10;
 
     // Opens or creates the file, checks its integrity header and migrates it.
     // Throws StoreError naming the file and the problem.

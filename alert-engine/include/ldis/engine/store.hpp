@@ -77,6 +77,8 @@ struct AlertFilter {
     std::string q;              // words in the latest version's text
     std::int64_t since_ms = 0;  // updated at or after
     std::int64_t until_ms = 0;  // updated before (0: no bound)
+    // Real alerts only (Drill::kNone), an exercise's or a test's; none: all of them.
+    std::optional<Drill> drill;
     std::size_t limit = 50;
     std::size_t offset = 0;
 };

@@ -8,7 +8,9 @@
 namespace ldis::engine {
 namespace sql {
 extern const char* const kPostgresSchemaSql;
-}
+extern const char* const kPostgresMigrationSql[];
+extern const int kPostgresMigrationCount;
+}  // namespace sql
 
 namespace {
 
@@ -91,6 +93,24 @@ Result<std::unique_ptr<PostgresDatabase>> PostgresDatabase::Open(const std::stri
     auto version = pg::Exec(c, "read the schema version", "SELECT max(version) FROM ldis_schema");
     if (!version.ok()) return failed(version.error());
     impl->version = static_cast<int>(version.value().integer(0, 0));
+    // An earlier version is brought up to this one inside the same transaction and lock:
+    // the instance that starts first migrates, the others find it done.
+    constexpr int kFirstVersion = 9;  // the PostgreSQL store's first schema
+    static_assert(ReportStore::kSchemaVersion >= kFirstVersion);
+    if (sql::kPostgresMigrationCount != ReportStore::kSchemaVersion - kFirstVersion)
+        return failed(Error{"this ldisd was built with " +
+                            std::to_string(sql::kPostgresMigrationCount) +
+                            " PostgreSQL migrations; schema version " +
+                            std::to_string(ReportStore::kSchemaVersion) + " needs " +
+                            std::to_string(ReportStore::kSchemaVersion - kFirstVersion)});
+    for (int v = impl->version; v >= kFirstVersion && v < ReportStore::kSchemaVersion; ++v) {
+        if (auto r = pg::ExecScript(c, "migrate the schema to version " + std::to_string(v + 1),
+                                    sql::kPostgresMigrationSql[v - kFirstVersion]);
+            !r.ok())
+            return failed(r.error());
+        impl->version = v + 1;
+        impl->migrated = true;
+    }
     if (impl->version != ReportStore::kSchemaVersion) {
         return failed(Error{"the database has schema version " + std::to_string(impl->version) +
                             (impl->version > ReportStore::kSchemaVersion

@@ -12,6 +12,7 @@ struct PostgresDatabase::Impl {
     std::string where;  // the URL as messages show it
     int version = 0;
     bool made = false;
+    bool migrated = false;  // brought from an earlier schema version at this start
 };
 
 // Walks the audit chain on `c` (migrate.cpp): the number of entries, or the first broken.

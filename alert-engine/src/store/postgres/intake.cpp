@@ -55,12 +55,12 @@ StoredReport PostgresStore::Impl::Take(const Report& r, std::string_view channel
         "store the report",
         "INSERT INTO reports (seq, id, reference, received_at_ms, channel, submitted_at, "
         "observed_at, source_type, organisation, authority, district, ward, ward_current, "
-        "establishment, evidence, document) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
-        "$11, $12, $13, $14, $15, $16) ON CONFLICT (id) DO NOTHING RETURNING seq",
+        "establishment, evidence, document, drill) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+        "$10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (id) DO NOTHING RETURNING seq",
         {Int(seq), r.id, reference, Int(now), std::string(channel), r.submitted_at,
          TextOrNull(r.observed_at), r.source_type, r.organisation, r.authority, r.district,
          TextOrNull(r.ward), TextOrNull(r.ward_current), TextOrNull(r.establishment), r.evidence,
-         r.document});
+         r.document, std::string(ToString(r.drill))});
     if (inserted.size() == 0) return stored_before();
     StoredReport out{r.id, reference, false, {}, {}};
     intake->Audit("ldisd", "report.accepted", reference,
@@ -79,10 +79,13 @@ void PostgresStore::Impl::GradeInto(const Report& r, std::int64_t seq, const std
     const auto found = intake->Run(
         "find the report's signal",
         "SELECT id, first_seen_ms, last_seen_ms FROM signals WHERE family = $1 AND district = "
-        "$2 AND last_seen_ms >= $3 AND first_seen_ms <= $4 ORDER BY id DESC LIMIT 1",
-        {key.family, key.district, Int(key.seen_ms - g.window_ms), Int(key.seen_ms + g.window_ms)});
+        "$2 AND last_seen_ms >= $3 AND first_seen_ms <= $4 AND drill = $5 ORDER BY id DESC "
+        "LIMIT 1",
+        {key.family, key.district, Int(key.seen_ms - g.window_ms), Int(key.seen_ms + g.window_ms),
+         std::string(ToString(key.drill))});
     for (int i = 0; i < found.size(); ++i)
-        candidates.push_back({found.integer(i, 0), found.integer(i, 1), found.integer(i, 2)});
+        candidates.push_back(
+            {found.integer(i, 0), found.integer(i, 1), found.integer(i, 2), key.drill});
     const std::optional<std::int64_t> joins = Correlate(key, candidates, g.window_ms);
     std::int64_t signal_id = 0;
     if (joins) {
@@ -96,8 +99,10 @@ void PostgresStore::Impl::GradeInto(const Report& r, std::int64_t seq, const std
             intake
                 ->Run("open a signal",
                       "INSERT INTO signals (family, authority, district, opened_at_ms, "
-                      "first_seen_ms, last_seen_ms) VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
-                      {key.family, r.authority, key.district, Int(now), Int(key.seen_ms)})
+                      "first_seen_ms, last_seen_ms, drill) VALUES ($1, $2, $3, $4, $5, $5, $6) "
+                      "RETURNING id",
+                      {key.family, r.authority, key.district, Int(now), Int(key.seen_ms),
+                       std::string(ToString(key.drill))})
                 .integer(0, 0);
     }
     intake->Run("join the report to its signal",

@@ -47,7 +47,8 @@ Result<std::vector<OutboxItem>> PostgresStore::Impl::Claim(std::int64_t now, std
                     "read the claimed delivery's version",
                     "SELECT a.reference, v.status, v.level, v.confidence, a.audience, "
                     "a.provisional, s.authority, s.district, s.family, coalesce(a.issued_at_ms, "
-                    "0), v.created_at_ms, coalesce(a.valid_until_ms, 0), v.body FROM alerts a "
+                    "0), v.created_at_ms, coalesce(a.valid_until_ms, 0), v.body, s.drill FROM "
+                    "alerts a "
                     "JOIN alert_versions v ON v.alert_id = a.id AND v.version = $2 JOIN signals "
                     "s ON s.id = a.signal_id WHERE a.id = $1",
                     {Int(rows.integer(i, 9)), Int(it.version)});
@@ -65,6 +66,7 @@ Result<std::vector<OutboxItem>> PostgresStore::Impl::Claim(std::int64_t now, std
                 it.created_at_ms = v.integer(0, 10);
                 it.valid_until_ms = v.integer(0, 11);
                 it.body = std::string(v.text(0, 12));
+                it.drill = std::string(v.text(0, 13));
                 if (g) {
                     if (const Family* f = g->substances.Find(it.family)) it.family_label = f->label;
                 }

@@ -92,6 +92,10 @@ AlertPage PostgresStore::FindAlerts(const AlertFilter& f) const {
     text(f.authority, "s.authority =");
     text(f.district, "s.district =");
     text(f.family, "s.family =");
+    if (f.drill) {
+        params.emplace_back(std::string(ToString(*f.drill)));
+        where += " AND s.drill = $" + Int(static_cast<std::int64_t>(params.size()));
+    }
     if (!f.q.empty()) {
         // SQLite's LIKE ignores the case of ASCII letters; ILIKE does the same here.
         params.emplace_back("%" + f.q + "%");
@@ -117,7 +121,7 @@ AlertPage PostgresStore::FindAlerts(const AlertFilter& f) const {
         "a.created_at_ms, a.updated_at_ms, coalesce(a.issued_at_ms, 0), "
         "coalesce(a.valid_until_ms, 0), s.level, coalesce(s.override_level, ''), "
         "coalesce(s.override_reason, ''), coalesce(s.override_by, ''), "
-        "coalesce(s.override_at_ms, 0)" +
+        "coalesce(s.override_at_ms, 0), s.drill" +
             from + where + " ORDER BY a.id DESC LIMIT " + Int(static_cast<std::int64_t>(f.limit)) +
             " OFFSET " + Int(static_cast<std::int64_t>(f.offset)),
         params);
@@ -155,6 +159,7 @@ AlertPage PostgresStore::FindAlerts(const AlertFilter& f) const {
         a.override.reason = std::string(rows.text(i, 21));
         a.override.by = std::string(rows.text(i, 22));
         a.override.at_ms = rows.integer(i, 23);
+        ParseDrill(rows.text(i, 24), a.drill);
         page.alerts.push_back(std::move(a));
     }
     return page;
@@ -228,11 +233,16 @@ Store::Counts PostgresStore::CountAll() const {
                 r.value().integer(i, 2);
         }
     };
-    pairs("SELECT level, status, count(*) FROM alerts GROUP BY level, status", out.alerts);
+    // Live figures leave exercises and tests out (their signal's drill is not '').
+    pairs(
+        "SELECT a.level, a.status, count(*) FROM alerts a JOIN signals s ON s.id = a.signal_id "
+        "WHERE s.drill = '' GROUP BY a.level, a.status",
+        out.alerts);
     pairs("SELECT channel, status, count(*) FROM deliveries GROUP BY channel, status",
           out.deliveries);
-    if (auto r = pg::Exec(c, "count reports",
-                          "SELECT count(*), coalesce(max(received_at_ms), 0) FROM reports");
+    if (auto r = pg::Exec(
+            c, "count reports",
+            "SELECT count(*), coalesce(max(received_at_ms), 0) FROM reports WHERE drill = ''");
         r.ok()) {
         out.reports = r.value().integer(0, 0);
         out.last_report_ms = r.value().integer(0, 1);
@@ -240,7 +250,9 @@ Store::Counts PostgresStore::CountAll() const {
     if (auto r = pg::Exec(
             c, "count overdue red alerts",
             "SELECT count(DISTINCT d.alert_id) FROM deliveries d JOIN alerts a ON a.id = "
-            "d.alert_id WHERE a.level = 'red' AND a.status IN ('issued','updated') AND d.kind = "
+            "d.alert_id JOIN signals s ON s.id = a.signal_id WHERE s.drill = '' AND a.level = "
+            "'red' "
+            "AND a.status IN ('issued','updated') AND d.kind = "
             "'alert' AND d.ack_due_ms IS NOT NULL AND d.ack_due_ms <= $1 AND NOT EXISTS (SELECT "
             "1 FROM deliveries x WHERE x.alert_id = d.alert_id AND x.partner = d.partner AND "
             "x.acknowledged_at_ms IS NOT NULL)",

@@ -1,5 +1,5 @@
 -- The PostgreSQL store's schema, whole (issue 15): the same tables, columns, keys and
--- indexes as the SQLite store's schema.sql (schema version 9), in PostgreSQL's types.
+-- indexes as the SQLite store's schema.sql (schema version 10), in PostgreSQL's types.
 -- PostgresSchemaTest.* checks that the two hold the same columns in the same order with
 -- the same NOT NULL, so that a history moves between them whole; change both together.
 --
@@ -11,14 +11,16 @@
 -- - No WITHOUT ROWID: PostgreSQL has no rowid.
 -- - The version is a row in ldis_schema, not PRAGMA user_version, and the schema is
 --   made under a transaction-scoped advisory lock, so that two instances starting at once
---   against an empty database make it once.
+--   against an empty database make it once. A database of an earlier version is brought
+--   here by postgres/migrations/NNNN.sql (from version 9, the first PostgreSQL had), under
+--   the same lock, each adding its ldis_schema row.
 --
 -- Times are milliseconds since the Unix epoch (_ms); JSON is stored as text.
 
 CREATE TABLE ldis_schema (
     version BIGINT NOT NULL
 );
-INSERT INTO ldis_schema (version) VALUES (9);
+INSERT INTO ldis_schema (version) VALUES (10);
 
 -- Every report as received, whole. `seq` is the order of commit; `reference` is the
 -- receipt's (KM-R000042). The document keeps the free text and the contact until
@@ -40,7 +42,8 @@ CREATE TABLE reports (
     establishment  TEXT,
     evidence       TEXT NOT NULL,
     document       TEXT NOT NULL,
-    purged_at_ms   BIGINT
+    purged_at_ms   BIGINT,
+    drill          TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX reports_by_area ON reports(district, received_at_ms);
 CREATE INDEX reports_to_purge ON reports(received_at_ms) WHERE purged_at_ms IS NULL;
@@ -63,7 +66,8 @@ CREATE TABLE signals (
     override_level  TEXT,
     override_reason TEXT,
     override_by     TEXT,
-    override_at_ms  BIGINT
+    override_at_ms  BIGINT,
+    drill           TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX signals_by_key ON signals(family, district, last_seen_ms);
 -- Which reports a signal has (each report is in one signal) ...
