@@ -204,6 +204,78 @@ std::string Absolute(const fs::path& base, const std::string& value) {
     return p.lexically_normal().string();
 }
 
+// [[feeds]] (issue 16 §3): the feeds LDIS expects to hear from, each at least once in its
+// longest normal silence.
+void ReadFeeds(const toml::node& node, const std::string& path,
+               std::vector<engine::FeedSpec>& feeds, std::vector<ConfigError>& errors) {
+    const auto* list = node.as_array();
+    const auto line = [](const toml::node& n) { return static_cast<int>(n.source().begin.line); };
+    if (list == nullptr || !list->is_array_of_tables()) {
+        errors.push_back({path, line(node),
+                          "feeds must be [[feeds]] tables, each with source_type, organisation "
+                          "and max_silence_s"});
+        return;
+    }
+    for (const auto& item : *list) {
+        const auto& t = *item.as_table();
+        engine::FeedSpec feed;
+        bool ok = true;
+        for (const auto& [key, value] : t) {
+            const std::string k(key.str());
+            if (k == "source_type" && value.is_string()) {
+                feed.source_type = value.as_string()->get();
+            } else if (k == "organisation" && value.is_string()) {
+                feed.organisation = value.as_string()->get();
+            } else if (k == "max_silence_s" && value.is_integer()) {
+                feed.max_silence_ms = value.as_integer()->get() * 1000;
+            } else {
+                errors.push_back(
+                    {path, line(value),
+                     k == "source_type" || k == "organisation" || k == "max_silence_s"
+                         ? "feeds." + k + " must be " +
+                               (k == "max_silence_s" ? "a whole number" : "a string")
+                         : "unknown key feeds." + k +
+                               " (a feed has source_type, organisation and max_silence_s)"});
+                ok = false;
+            }
+        }
+        const bool type_ok =
+            !feed.source_type.empty() &&
+            feed.source_type.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") == std::string::npos;
+        if (ok && !type_ok) {
+            errors.push_back({path, line(item),
+                              "feeds.source_type must be a report's source.type, such as "
+                              "\"custody\" (got \"" +
+                                  feed.source_type + "\")"});
+            ok = false;
+        }
+        if (ok && (feed.organisation.empty() || feed.organisation.size() > 200 ||
+                   feed.organisation.find_first_of("/+#") != std::string::npos)) {
+            errors.push_back({path, line(item),
+                              "feeds.organisation must be 1 to 200 characters without '/', '+' "
+                              "or '#' (it is a level of the heartbeat topic), as the feed's "
+                              "reports spell source.organisation"});
+            ok = false;
+        }
+        if (ok && (feed.max_silence_ms < 1000 || feed.max_silence_ms > 90LL * 86400 * 1000)) {
+            errors.push_back({path, line(item),
+                              "feeds.max_silence_s must be 1 to 7776000 seconds (90 days): the "
+                              "longest silence that is normal for this feed"});
+            ok = false;
+        }
+        for (const auto& other : feeds) {
+            if (ok && other.source_type == feed.source_type &&
+                other.organisation == feed.organisation) {
+                errors.push_back({path, line(item),
+                                  "the feed " + feed.source_type + "/" + feed.organisation +
+                                      " is listed twice"});
+                ok = false;
+            }
+        }
+        if (ok) feeds.push_back(std::move(feed));
+    }
+}
+
 }  // namespace
 
 std::string ConfigError::ToString() const {
@@ -238,6 +310,10 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
 
     std::map<std::string, Setting> settings;
     for (const auto& [section, node] : root) {
+        if (section.str() == "feeds") {
+            ReadFeeds(node, path, load.config.feeds, errors);
+            continue;
+        }
         const auto* table = node.as_table();
         if (table == nullptr) {
             errors.push_back({path, static_cast<int>(node.source().begin.line),

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "ldis/engine/feeds.hpp"
 #include "ldis/engine/messages.hpp"
 #include "ldis/engine/report_validator.hpp"
 #include "ldis/engine/store.hpp"
@@ -92,6 +93,9 @@ struct Config {
     std::string path_substances;
     std::string path_areas;
     std::string path_schema;
+
+    // [[feeds]]: the feeds expected to send (issue 16 §3), watched for silence.
+    std::vector<engine::FeedSpec> feeds;
 
     // The MQTT topic filter for reports, through $share/{group}/ when a group is set.
     std::string ReportFilter() const;

@@ -96,6 +96,16 @@ public:
         runtime_.store(runtime);
         store_.SetGrading(runtime->grading);
         intake_ = std::make_unique<engine::Intake>(runtime->validator, store_);
+        if (!config_.feeds.empty()) {
+            // A feed the coordinators were told is silent stays so across a restart, until
+            // it is seen; the others are judged from this start.
+            std::vector<std::optional<engine::FeedState>> restored;
+            for (const auto& feed : config_.feeds)
+                restored.push_back(engine::ParseFeedState(store_.Setting(engine::FeedKey(feed))));
+            feeds_ = std::make_unique<engine::FeedWatch>(config_.feeds, WallMs(), restored);
+            intake_->SetOnReport(
+                [this](const engine::Report& r) { FeedSeen(r.source_type, r.organisation); });
+        }
         if (!config_.email_username.empty() && config_.email_smtp_url.starts_with("smtp://") &&
             !config_.email_starttls)
             spdlog::warn("email.allow_plaintext_auth: the SMTP password is sent without TLS to {}",
@@ -117,6 +127,9 @@ public:
         for (int i = 0; i < config_.mqtt_intake_connections; ++i) {
             broker::ClientOptions options = IntakeOptions(IntakeClientId(i));
             options.subscriptions = {config_.ReportFilter()};
+            // Feeds' heartbeats, on the first connection (not shared: each is one message).
+            if (i == 0 && feeds_)
+                options.subscriptions.emplace_back(engine::wire::kFeedHeartbeatFilter);
             options.status_topic = i == 0 ? std::string(engine::wire::kStatusTopic) : "";
             auto* slot = &clients_.emplace_back();
             // The first intake connection, once subscribed, makes ldisd ready for systemd.
@@ -164,6 +177,7 @@ public:
             return std::shared_ptr<const engine::MessageTemplates>(now, &now->email_templates);
         };
         services.assets_dir = config_.path_assets;
+        if (feeds_) services.feeds = [this] { return feeds_->Status(); };
         services.sender = engine::EmailAddressOf(config_.email_from);
         try {
             http_ = std::make_unique<web::Server>(io_, http_options, services);
@@ -196,6 +210,8 @@ public:
         ScheduleWatchdog(watchdog);
         net::steady_timer heartbeat(io_);
         Heartbeat(heartbeat);
+        net::steady_timer feed_check(io_);
+        CheckFeeds(feed_check);
         spdlog::info("ldisd started: store={} mqtt={} filter={} connections={}",
                      config_.store_url.empty() ? config_.store_path : config_.store_url,
                      config_.mqtt_uri, config_.ReportFilter(), clients_.size());
@@ -229,6 +245,7 @@ private:
             if (expiry_) expiry_->cancel();
             if (watchdog_) watchdog_->cancel();
             if (heartbeat_) heartbeat_->cancel();
+            if (feed_check_) feed_check_->cancel();
             if (http_) http_->Stop();
             // Outcomes already known are recorded; transfers cut short are sent again,
             // with the same idempotency key, at the next start.
@@ -477,9 +494,61 @@ private:
         spdlog::info("configuration reloaded from {}", config_path);
     }
 
+    // Silent feeds (issue 16 §3): a report or heartbeat from a configured feed. Any thread;
+    // never blocks: a feed back from silence is told on the io thread.
+    void FeedSeen(std::string_view source, std::string_view organisation) {
+        if (!feeds_) return;
+        if (auto change = feeds_->Seen(source, organisation, WallMs()))
+            net::post(io_, [this, change = *change] { TellFeedChange(change); });
+    }
+
+    // Every second: the feeds newly silent past their limit.
+    void CheckFeeds(net::steady_timer& timer) {
+        if (!feeds_) return;
+        feed_check_ = &timer;
+        for (const auto& change : feeds_->Check(WallMs())) TellFeedChange(change);
+        timer.expires_after(std::chrono::seconds(1));
+        timer.async_wait([this, &timer](const boost::system::error_code& ec) {
+            if (!ec && !stopping_.load()) CheckFeeds(timer);
+        });
+    }
+
+    // The coordinators' notice and the feed's state, in one transaction; on the io thread.
+    void TellFeedChange(const engine::FeedChange& change) {
+        const bool silent = change.kind == engine::FeedChange::Kind::kSilent;
+        engine::Store::Notice notice;
+        notice.kind = silent ? engine::kKindFeedSilent : engine::kKindFeedBack;
+        notice.detail = engine::FeedNoticeDetail(change);
+        notice.audit_action = silent ? "feed.silent" : "feed.back";
+        notice.subject = engine::FeedKey(change.feed);
+        notice.setting_key = engine::FeedKey(change.feed);
+        notice.setting_value = engine::FeedStateJson({change.last_seen_ms, silent, change.now_ms});
+        const auto queued = store_.QueueNotice(notice, change.now_ms);
+        if (!queued.ok()) {
+            spdlog::error(
+                "feed {}/{}: the coordinators' notice could not be stored ({}); trying "
+                "again",
+                change.feed.source_type, change.feed.organisation, queued.error().message);
+            feeds_->Revert(change);
+            return;
+        }
+        if (silent)
+            spdlog::warn("feed silent: {}/{} sent nothing for longer than {} s; {} notice(s)",
+                         change.feed.source_type, change.feed.organisation,
+                         change.feed.max_silence_ms / 1000, queued.value());
+        else
+            spdlog::info("feed back: {}/{} is sending again; {} notice(s)", change.feed.source_type,
+                         change.feed.organisation, queued.value());
+    }
+
     // Runs on Paho's callback thread. Returns only once the report is committed or
     // rejected: Paho acknowledges the message when this returns.
     void OnReport(broker::Client& client, const broker::Message& m) {
+        std::string_view feed_source, feed_organisation;
+        if (engine::wire::FeedHeartbeat(m.topic, feed_source, feed_organisation)) {
+            FeedSeen(feed_source, feed_organisation);  // a heartbeat: nothing to store
+            return;
+        }
         const std::string_view source = TopicSource(m.topic);
         auto delay = std::chrono::milliseconds(100);
         for (;;) {
@@ -581,8 +650,10 @@ private:
     net::steady_timer* expiry_ = nullptr;
     net::steady_timer* watchdog_ = nullptr;
     net::steady_timer* heartbeat_ = nullptr;
-    bool ready_notified_ = false;         // on the io thread only
-    std::int64_t last_retention_ms_ = 0;  // io thread only
+    net::steady_timer* feed_check_ = nullptr;
+    std::unique_ptr<engine::FeedWatch> feeds_;  // [[feeds]]; null when none are configured
+    bool ready_notified_ = false;               // on the io thread only
+    std::int64_t last_retention_ms_ = 0;        // io thread only
 };
 
 Daemon::Daemon(Config config, std::string config_path, std::vector<std::string> overrides)

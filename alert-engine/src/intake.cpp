@@ -102,6 +102,7 @@ Result<IntakeOutcome> Intake::Submit(std::string_view payload, std::string_view 
             stored.value().level.empty() ? "-" : stored.value().level,
             stored.value().alert_reference.empty() ? "-" : stored.value().alert_reference);
     }
+    if (on_report_) on_report_(report);
     return outcome;
 }
 

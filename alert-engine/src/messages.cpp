@@ -128,6 +128,11 @@ std::string RfcDate(std::int64_t ms) {
     return out;
 }
 
+// The page a message links to: its alert's, or the dashboard for a notice about no alert.
+std::string AlertUrl(const OutboxItem& item, const std::string& public_url) {
+    return item.reference.empty() ? public_url + "/" : public_url + "/alerts/" + item.reference;
+}
+
 std::string Title(const OutboxItem& item) {
     const std::string label =
         item.family_label.empty() ? "an unidentified substance" : item.family_label;
@@ -155,7 +160,7 @@ mus::data AlertData(const OutboxItem& item, const MessageContext& context) {
     d.set("issued", HumanTimeMs(item.issued_at_ms));
     d.set("updated", HumanTimeMs(item.created_at_ms));
     d.set("valid_until", HumanTimeMs(item.valid_until_ms));
-    d.set("alert_url", context.public_url + "/alerts/" + item.reference);
+    d.set("alert_url", AlertUrl(item, context.public_url));
     if (!context.ack_url.empty()) d.set("ack_url", context.ack_url);
     if (!context.unsubscribe_url.empty()) d.set("unsubscribe_url", context.unsubscribe_url);
     mus::data list{mus::data::type::list};
@@ -272,6 +277,21 @@ std::pair<std::string, std::string> HeadlineOf(const OutboxItem& item) {
                     "messages, from " +
                     item.reference + " v" + std::to_string(item.version) +
                     ". Nothing has changed yet: edit config/partners.toml if the partner agrees."};
+    if (item.kind == kKindFeedSilent)
+        return {"[LDIS feed silent] " + DetailText(item, "organisation") + " (" +
+                    DetailText(item, "source_type") + ")",
+                "No report or heartbeat has come from " + DetailText(item, "organisation") + " (" +
+                    DetailText(item, "source_type") + ") for " + DetailText(item, "silent_for") +
+                    ", longer than its usual longest silence of " + DetailText(item, "limit") +
+                    ". Its system or its connection to LDIS may be broken: reports it sends may "
+                    "not be reaching LDIS. Check with the organisation. You will be told once "
+                    "when it sends again."};
+    if (item.kind == kKindFeedBack)
+        return {"[LDIS feed back] " + DetailText(item, "organisation") + " (" +
+                    DetailText(item, "source_type") + ")",
+                DetailText(item, "organisation") + " (" + DetailText(item, "source_type") +
+                    ") is sending to LDIS again, after " + DetailText(item, "silent_for") +
+                    " of silence. Reports it held back may arrive now."};
     if (item.kind == kKindDeadLetter)
         return {"[LDIS delivery failed] " + item.reference + " v" + std::to_string(item.version) +
                     " to " + DetailText(item, "partner") + " by " + DetailText(item, "channel"),
@@ -312,7 +332,7 @@ std::string AlertDocument(const OutboxItem& item, const std::string& public_url,
     json::object sections = Sections(item);
     sections.erase("scrubbed");
     o["sections"] = std::move(sections);
-    o["url"] = public_url + "/alerts/" + item.reference;
+    o["url"] = AlertUrl(item, public_url);
     if (!ack_url.empty()) o["ack_url"] = ack_url;
     return json::serialize(o);
 }
@@ -381,13 +401,15 @@ EmailMessage RenderEmailOnce(const MessageTemplates& templates, const OutboxItem
     const auto [headline, text] = Headline(item);
     m.subject = headline;
     const bool notice = item.kind == kKindApproval || item.kind == kKindPage ||
-                        item.kind == kKindDeadLetter || item.kind == kKindUnsubscribe;
+                        item.kind == kKindDeadLetter || item.kind == kKindUnsubscribe ||
+                        item.kind == kKindFeedSilent || item.kind == kKindFeedBack;
     mus::data d = AlertData(item, context);
     d.set("headline", headline);
     d.set("notice_text", text);
     if (item.kind == kKindApproval) d.set("approval", true);
     if (item.kind == kKindPage) d.set("page", true);
     if (item.kind == kKindDeadLetter) d.set("dead_letter", true);
+    if (item.reference.empty()) d.set("no_alert", true);  // a feed's notice
     m.text = Render(notice ? templates.notice_text : templates.alert_text, d, false);
     m.html = Render(notice ? templates.notice_html : templates.alert_html, d, true);
     const std::string from = EmailAddressOf(context.from);
@@ -512,11 +534,11 @@ mus::data ChatData(bool teams, const OutboxItem& item, const MessageContext& con
     } else {
         d.set("header", JsonString(Cut(headline, 150)));  // plain text, at most 150
         d.set("fallback", JsonString(Cut(SlackEscape(headline), 3000)));
-        if (item.kind == kKindDeadLetter || item.kind == kKindApproval || item.kind == kKindPage)
+        if (item.kind != kKindAlert && item.kind != kKindEscalation && item.kind != kKindMqtt)
             d.set("notice", JsonString(Cut(SlackEscape(text), 2900)));
     }
     if (!context.ack_url.empty()) d.set("ack_url", JsonString(context.ack_url));
-    d.set("alert_url", JsonString(context.public_url + "/alerts/" + item.reference));
+    d.set("alert_url", JsonString(AlertUrl(item, context.public_url)));
     return d;
 }
 
@@ -606,7 +628,7 @@ std::string NotifyBody(const OutboxItem& item, const std::string& template_id,
                                  {"headline", headline},
                                  {"summary", text},
                                  {"drill", std::string(MarkingOf(item))},
-                                 {"alert_url", context.public_url + "/alerts/" + item.reference},
+                                 {"alert_url", AlertUrl(item, context.public_url)},
                                  {"ack_url", context.ack_url}};
     json::object body{{"template_id", template_id},
                       {"personalisation", std::move(personalisation)},

@@ -755,6 +755,50 @@ TEST_F(SecurityTest, TheProductionBrokerBindsEachOrganisationToItsSourceType) {
     daemon.Stop(SIGTERM);
 }
 
+// 14b. Issue 16 §3: any broker client could publish any feed's heartbeat, and so keep a
+// custody suite whose system has failed looking alive while its reports go nowhere. The
+// production broker lets each organisation keep only its own feed alive.
+TEST_F(SecurityTest, AnOrganisationCanKeepOnlyItsOwnFeedAlive) {
+    TempDir files;
+    const auto broker = ldis::test::StartProductionBroker(
+        files, {{"ldisd", "ldisd-pass"}, {"medway-ed", "ed-pass"}});
+    Mosquitto& secure = *broker;
+    const std::string cert = files / "cert.pem";
+    const std::string uri = "ssl://127.0.0.1:" + std::to_string(secure.port());
+    setenv("LDIS_MQTT_PASSWORD", "ldisd-pass", 1);
+    Ldisd daemon(
+        secure, dir_, {"mqtt.uri=" + uri, "mqtt.ca_file=" + cert, "mqtt.username=ldisd"},
+        ldis::test::ConfigWith(dir_,
+                               "[[feeds]]\nsource_type = \"custody\"\norganisation = \"Kent Police "
+                               "custody\"\nmax_silence_s = 3\n\n[[feeds]]\nsource_type = "
+                               "\"hospital\"\norganisation = \"Medway NHS Foundation Trust\"\n"
+                               "max_silence_s = 3\n"));
+    daemon.SetProbeLogin("ldisd", "ldisd-pass", cert);
+    daemon.Start();
+    unsetenv("LDIS_MQTT_PASSWORD");
+    const auto silent = [&](const std::string& labels) {
+        const auto m = HttpRequest("GET", daemon.metrics_url() + "/metrics");
+        return m.body.find("ldis_feed_silent{" + labels + "} 1") != std::string::npos;
+    };
+    const std::string custody = "source_type=\"custody\",organisation=\"Kent Police custody\"";
+    const std::string hospital =
+        "source_type=\"hospital\",organisation=\"Medway NHS Foundation Trust\"";
+    MqttPeer ed(uri, "ed-" + NewUuid().substr(0, 8), "medway-ed", "ed-pass", cert);
+    ASSERT_TRUE(ed.connected());
+    const auto start = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - start < std::chrono::seconds(5)) {
+        // Its own heartbeat goes through; custody's, from it, is refused by the broker (on a
+        // connection of its own: Paho C drops a connection whose publish was refused).
+        EXPECT_TRUE(ed.Publish("ldis/v1/heartbeat/hospital/Medway NHS Foundation Trust", "{}"));
+        MqttPeer spoof(uri, "spoof-" + NewUuid().substr(0, 8), "medway-ed", "ed-pass", cert);
+        EXPECT_FALSE(spoof.Publish("ldis/v1/heartbeat/custody/Kent Police custody", "{}"));
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    EXPECT_TRUE(Eventually([&] { return silent(custody); }, kWait)) << daemon.log();
+    EXPECT_FALSE(silent(hospital));
+    daemon.Stop(SIGTERM);
+}
+
 // 15. Any submitter key or broker client could make a county-wide red alert go out before
 // a person read it, while a busy nurse without a key could not report at all.
 TEST_F(SecurityTest, TheOpenFormReportsButOnlyTrustedSourcesIssueAtOnce) {

@@ -1,5 +1,7 @@
 #include "support/daemon.hpp"
 
+#include <fstream>
+
 #include <signal.h>
 
 #include <iostream>
@@ -18,6 +20,20 @@ bool Eventually(const std::function<bool()>& probe, std::chrono::milliseconds ti
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return probe();
+}
+
+std::string ConfigWith(const TempDir& dir, const std::string& extra) {
+    std::string text = ReadFile(SourcePath("config/ldisd.toml"));
+    text = text.substr(0, text.find("[paths]"));
+    text += "[paths]\ntemplates = \"" + SourcePath("templates") + "\"\nassets = \"" +
+            SourcePath("node_modules/govuk-frontend/dist/govuk") + "\"\n";
+    for (const char* name : {"partners", "rules", "substances", "areas"})
+        text += std::string(name) + " = \"" + SourcePath(std::string("config/") + name + ".toml") +
+                "\"\n";
+    text += "schema = \"" + SourcePath("config/schema/report.schema.json") + "\"\n\n" + extra;
+    const std::string path = dir / "ldisd.toml";
+    std::ofstream(path) << text;
+    return path;
 }
 
 Ldisd::Ldisd(const Mosquitto& broker, const TempDir& dir, std::vector<std::string> extra_sets,

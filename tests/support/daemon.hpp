@@ -58,6 +58,10 @@ private:
 };
 
 // Polls `probe` every 20 ms until it is true or `timeout` passes.
+// The shipped configuration (config/ldisd.toml) with its paths made absolute, and `extra`
+// (TOML: tables such as [[feeds]]) after it, written to `dir`/ldisd.toml; returns its path.
+std::string ConfigWith(const TempDir& dir, const std::string& extra);
+
 bool Eventually(const std::function<bool()>& probe, std::chrono::milliseconds timeout);
 
 }  // namespace ldis::test

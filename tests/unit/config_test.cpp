@@ -54,6 +54,55 @@ TEST(ConfigTest, RelativePathsResolveAgainstTheConfigFolder) {
     EXPECT_EQ(load.config.path_areas, (dir.path() / "etc/a.toml").string());
 }
 
+// Issue 16 §3: the feeds LDIS expects, each checked, with the line of a wrong one.
+TEST(ConfigTest, FeedsAreReadAndAWrongOneNamesItsLine) {
+    TempDir dir;
+    const auto good = Write(dir, "good.toml",
+                            "[mqtt]\nclient_id = \"x\"\n\n[[feeds]]\nsource_type = \"custody\"\n"
+                            "organisation = \"Medway custody\"\nmax_silence_s = 3600\n\n"
+                            "[[feeds]]\nsource_type = \"hospital\"\norganisation = \"Medway NHS "
+                            "Foundation Trust\"\nmax_silence_s = 86400\n");
+    const auto load = LoadConfig(good, {});
+    ASSERT_TRUE(load.ok()) << Errors(load);
+    ASSERT_EQ(load.config.feeds.size(), 2u);
+    EXPECT_EQ(load.config.feeds[0].source_type, "custody");
+    EXPECT_EQ(load.config.feeds[0].organisation, "Medway custody");
+    EXPECT_EQ(load.config.feeds[0].max_silence_ms, 3600000);
+    EXPECT_TRUE(LoadConfig(SourcePath("config/ldisd.toml"), {}).config.feeds.empty());
+
+    const auto bad = Write(dir, "bad.toml",
+                           "[[feeds]]\nsource_type = \"Custody Suite\"\norganisation = \"A\"\n"
+                           "max_silence_s = 60\n\n"  // 1-4
+                           "[[feeds]]\nsource_type = \"custody\"\norganisation = \"a/b\"\n"
+                           "max_silence_s = 60\n\n"  // 6-9
+                           "[[feeds]]\nsource_type = \"custody\"\norganisation = \"A\"\n"
+                           "max_silence_s = 0\n\n"  // 11-14
+                           "[[feeds]]\nsource_type = \"custody\"\norganisation = \"A\"\n"
+                           "max_silence = 60\n\n"  // 16-19
+                           "[[feeds]]\nsource_type = \"custody\"\norganisation = \"B\"\n"
+                           "max_silence_s = 60\n\n"  // 21-24
+                           "[[feeds]]\nsource_type = \"custody\"\norganisation = \"B\"\n"
+                           "max_silence_s = 90\n");  // 26-29
+    const auto refused = LoadConfig(bad, {});
+    const std::string all = Errors(refused);
+    EXPECT_NE(all.find(bad + ":1: feeds.source_type must be a report's source.type"),
+              std::string::npos)
+        << all;
+    EXPECT_NE(all.find(bad + ":6: feeds.organisation must be 1 to 200 characters without '/'"),
+              std::string::npos)
+        << all;
+    EXPECT_NE(all.find(bad + ":11: feeds.max_silence_s must be 1 to 7776000 seconds"),
+              std::string::npos)
+        << all;
+    EXPECT_NE(all.find(bad + ":19: unknown key feeds.max_silence (a feed has"), std::string::npos)
+        << all;
+    EXPECT_NE(all.find(bad + ":26: the feed custody/B is listed twice"), std::string::npos) << all;
+    EXPECT_EQ(refused.errors.size(), 5u) << all;
+    const auto not_tables = Write(dir, "flat.toml", "feeds = \"custody\"\n");
+    EXPECT_NE(Errors(LoadConfig(not_tables, {})).find("feeds must be [[feeds]] tables"),
+              std::string::npos);
+}
+
 TEST(ConfigTest, UnknownKeyNamesFileLineAndSuggestion) {
     TempDir dir;
     const auto path = Write(dir, "ldisd.toml", "[mqtt]\nclient_id = \"x\"\nurI = \"tcp://h:1\"\n");

@@ -337,3 +337,41 @@ TEST_P(OutboxTest, MoreReportsInALiveAlertReachPartnersAtMostOncePerInterval) {
 }
 
 }  // namespace
+
+// Issue 16 §3: a notice about no alert (a feed fallen silent) is a delivery without one: it
+// is claimed with what it renders from, fails for good with a word to the coordinators like
+// any other, and the feed's state is written in its transaction.
+TEST_P(OutboxTest, ANoticeAboutNoAlertIsQueuedClaimedAndSettledLikeAnyOther) {
+    Store::Notice notice;
+    notice.kind = ldis::engine::kKindFeedSilent;
+    notice.detail = R"({"source_type":"custody","organisation":"Medway custody"})";
+    notice.audit_action = "feed.silent";
+    notice.subject = "feed:custody/Medway custody";
+    notice.setting_key = "feed:custody/Medway custody";
+    notice.setting_value = R"({"silent":true,"since_ms":1})";
+    const auto queued = store_->QueueNotice(notice, Now());
+    ASSERT_TRUE(queued.ok()) << queued.error().message;
+    ASSERT_GE(queued.value(), 1);
+    EXPECT_EQ(store_->Setting("feed:custody/Medway custody"), notice.setting_value);
+    const auto items = Claim();
+    ASSERT_EQ(items.size(), static_cast<std::size_t>(queued.value()));
+    for (const auto& it : items) {
+        EXPECT_EQ(it.kind, "feed_silent");
+        EXPECT_EQ(it.reference, "");
+        EXPECT_EQ(it.version, 0);
+        EXPECT_EQ(it.detail, notice.detail);
+    }
+    // Failed for good: listed with the failed deliveries the dashboard shows (as a failed
+    // notice to the coordinators is: no word about it goes to them by the same way).
+    std::vector<DeliveryOutcome> failed;
+    for (const auto& it : items)
+        failed.push_back({it.id, DeliveryOutcome::Kind::kFailed, "550", -1});
+    Complete(failed);
+    const auto rows = store_->Deliveries("");
+    ASSERT_EQ(rows.size(), items.size());
+    EXPECT_EQ(rows.front().status, "failed");
+    EXPECT_EQ(rows.front().kind, "feed_silent");
+    EXPECT_EQ(rows.front().reference, "");
+    EXPECT_TRUE(Claim().empty());
+    EXPECT_TRUE(store_->VerifyAudit().ok());
+}

@@ -1,4 +1,5 @@
 // The coordinators' dashboard and the grading replay page.
+#include "ldis/engine/drill.hpp"
 #include "pages_common.hpp"
 
 namespace ldis::web {
@@ -60,6 +61,26 @@ WebResponse Pages::Dashboard(const WebRequest& req, const Sessions::Session& ses
     if (has_live) d.set("has_live", true);
     d.set("drills", drills);
     if (has_drills) d.set("has_drills", true);
+    if (services_.feeds) {
+        // The expected feeds (issue 16 §3): a silent one first, in red.
+        mus::data feeds{mus::data::type::list};
+        auto statuses = services_.feeds();
+        std::stable_sort(statuses.begin(), statuses.end(), [](const auto& a, const auto& b) {
+            return a.state.silent > b.state.silent;
+        });
+        for (const auto& f : statuses) {
+            mus::data row;
+            row.set("source_type", Pretty(f.feed.source_type));
+            row.set("organisation", f.feed.organisation);
+            row.set("last_seen", engine::HumanTimeMs(f.state.last_seen_ms));
+            row.set("age", engine::HumanDuration(NowMs() - f.state.last_seen_ms));
+            row.set("limit", engine::HumanDuration(f.feed.max_silence_ms));
+            if (f.state.silent) row.set("silent", true);
+            feeds << row;
+        }
+        d.set("feeds", feeds);
+        d.set("has_feeds", true);
+    }
     mus::data failed{mus::data::type::list};
     bool has_failed = false;
     for (const auto& del : services_.store->Deliveries("")) {

@@ -62,6 +62,37 @@ std::string Server::Impl::MetricsText() {
                "# TYPE ldis_store_disk_size_bytes gauge\n"
             << "ldis_store_disk_size_bytes " << counts.disk_size_bytes << "\n";
     }
+    if (services_.feeds) {
+        // Silent feeds (issue 16 §3): an outside monitor can alert on the age as well.
+        const auto label = [](const std::string& v) {  // Prometheus' escapes: \\ \" \n
+            std::string escaped;
+            for (const char ch : v) {
+                if (ch == '\\' || ch == '"') escaped += '\\';
+                if (ch == '\n') {
+                    escaped += "\\n";
+                    continue;
+                }
+                escaped += ch;
+            }
+            return escaped;
+        };
+        const std::int64_t now_ms = NowMs();
+        std::ostringstream age, silent;
+        for (const auto& f : services_.feeds()) {
+            const std::string labels = "{source_type=\"" + label(f.feed.source_type) +
+                                       "\",organisation=\"" + label(f.feed.organisation) + "\"}";
+            age << "ldis_feed_last_seen_age_seconds" << labels << " "
+                << std::max<std::int64_t>(0, now_ms - f.state.last_seen_ms) / 1000 << "\n";
+            silent << "ldis_feed_silent" << labels << " " << (f.state.silent ? 1 : 0) << "\n";
+        }
+        out << "# HELP ldis_feed_last_seen_age_seconds Seconds since each expected feed sent a "
+               "report or a heartbeat (since ldisd started, if it has not).\n"
+               "# TYPE ldis_feed_last_seen_age_seconds gauge\n"
+            << age.str()
+            << "# HELP ldis_feed_silent 1 while an expected feed is silent past its limit.\n"
+               "# TYPE ldis_feed_silent gauge\n"
+            << silent.str();
+    }
     out << "# HELP ldis_alerts Alerts in the database, by level and status.\n"
            "# TYPE ldis_alerts gauge\n";
     for (const auto& [key, n] : counts.alerts) {

@@ -113,6 +113,7 @@ public:
     Result<int> PurgeFreeText(std::int64_t before_ms, std::int64_t now, const std::string& actor);
 
     Result<int> SetSetting(const std::string& key, const std::string& value);
+    Result<int> QueueNotice(const Store::Notice& notice, std::int64_t now);
 
     Result<int> RecoverInFlight(std::int64_t now);
 

@@ -140,8 +140,8 @@ std::vector<DeliveryRow> ReportStore::Impl::DeliveryQuery(const std::string& whe
         "d.address, d.status, d.attempts, d.created_at_ms, d.updated_at_ms, "
         "coalesce(d.delivered_at_ms, 0), coalesce(d.acknowledged_at_ms, 0), "
         "coalesce(d.fallback_of, 0), coalesce(d.last_error, ''), v.level "
-        "FROM deliveries d JOIN alerts a ON a.id = d.alert_id "
-        "JOIN alert_versions v ON v.alert_id = d.alert_id AND v.version = d.version " +
+        "FROM deliveries d LEFT JOIN alerts a ON a.id = d.alert_id "
+        "LEFT JOIN alert_versions v ON v.alert_id = d.alert_id AND v.version = d.version " +
         where + " ORDER BY d.id";
     if (sqlite3_prepare_v2(reader_->get(), sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) return {};
     if (!key.empty()) BindText(stmt, 1, key);
@@ -212,9 +212,10 @@ Result<std::vector<OutboxItem>> ReportStore::Impl::ClaimRows(std::int64_t now, s
             "d.detail, d.version, a.reference, v.status, v.level, v.confidence, a.audience, "
             "a.provisional, s.authority, s.district, s.family, coalesce(a.issued_at_ms, 0), "
             "v.created_at_ms, coalesce(a.valid_until_ms, 0), v.body, s.drill "
-            "FROM deliveries d JOIN alerts a ON a.id = d.alert_id "
-            "JOIN alert_versions v ON v.alert_id = d.alert_id AND v.version = d.version "
-            "JOIN signals s ON s.id = a.signal_id "
+            // LEFT: a notice about no alert (a feed's) has none, and renders from its detail.
+            "FROM deliveries d LEFT JOIN alerts a ON a.id = d.alert_id "
+            "LEFT JOIN alert_versions v ON v.alert_id = d.alert_id AND v.version = d.version "
+            "LEFT JOIN signals s ON s.id = a.signal_id "
             "WHERE d.status IN ('queued','retrying') AND d.next_attempt_ms <= ?1 "
             "ORDER BY d.next_attempt_ms, d.id LIMIT ?2");
         StatementUse use(stmt);

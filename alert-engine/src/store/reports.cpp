@@ -84,6 +84,32 @@ Result<int> ReportStore::Impl::SetSetting(const std::string& key, const std::str
     });
 }
 
+Result<int> ReportStore::Impl::QueueNotice(const Store::Notice& notice, std::int64_t now) {
+    return OnWriter<int>([&]() -> Result<int> {
+        const auto g = CurrentGrading();
+        Transaction tx(writer_);
+        if (tx.begun() != SQLITE_OK)
+            return Error{options_.path + ": " + writer_.Describe(tx.begun())};
+        const std::vector<Delivery> notices =
+            g ? CoordinatorNotices(g->partners.get(), g->dispatch.enabled, notice.kind,
+                                   notice.detail)
+              : std::vector<Delivery>{};
+        int rc = InsertDeliveries(0, 0, notices, now);  // no alert
+        if (rc == SQLITE_OK && !notice.setting_key.empty()) {
+            sqlite3_stmt* stmt = writer_.Cached(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+            StatementUse use(stmt);
+            BindText(stmt, 1, notice.setting_key);
+            BindText(stmt, 2, notice.setting_value);
+            rc = sqlite3_step(stmt) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(writer_.get());
+        }
+        audit_.push_back({now, "ldisd", notice.audit_action, notice.subject, notice.detail});
+        if (auto failed = Finish(tx, rc)) return *failed;
+        return static_cast<int>(notices.size());
+    });
+}
+
 std::optional<StoredReportRow> ReportStore::Impl::Find(std::string_view id) const {
     auto rows = Query("WHERE id = ?1 OR reference = ?1", id, 1);
     if (rows.empty()) return std::nullopt;

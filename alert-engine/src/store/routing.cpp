@@ -12,7 +12,10 @@ int ReportStore::Impl::InsertDelivery(std::int64_t alert_id, int version, const 
         "fallback_of, detail) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?9, ?9, ?9, ?10, ?11, ?12)");
     StatementUse use(stmt);
-    sqlite3_bind_int64(stmt, 1, alert_id);
+    if (alert_id > 0)
+        sqlite3_bind_int64(stmt, 1, alert_id);
+    else
+        sqlite3_bind_null(stmt, 1);  // a notice about no alert (a feed's)
     sqlite3_bind_int(stmt, 2, version);
     BindText(stmt, 3, d.kind);
     BindText(stmt, 4, d.partner);
@@ -79,7 +82,10 @@ int ReportStore::Impl::MarkRouted(std::int64_t alert_id, int version, std::int64
     sqlite3_stmt* stmt =
         writer_.Cached("UPDATE alerts SET routed_version = ?2, routed_at_ms = ?3 WHERE id = ?1");
     StatementUse use(stmt);
-    sqlite3_bind_int64(stmt, 1, alert_id);
+    if (alert_id > 0)
+        sqlite3_bind_int64(stmt, 1, alert_id);
+    else
+        sqlite3_bind_null(stmt, 1);  // a notice about no alert (a feed's)
     sqlite3_bind_int(stmt, 2, version);
     sqlite3_bind_int64(stmt, 3, now);
     return sqlite3_step(stmt) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(writer_.get());

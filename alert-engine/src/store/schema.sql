@@ -130,10 +130,11 @@ CREATE TABLE audit (
 -- transaction that decided it (PlanDeliveries) and claimed by the dispatcher.
 -- queued -> sending -> delivered | retrying | failed. `slot` is the partner's contact
 -- first used, kept by a fallback (fallback_of names the row that failed); ack_due_ms is
--- when the escalation contact is told if no one acknowledged.
+-- when the escalation contact is told if no one acknowledged. A notice about no alert (a
+-- feed fallen silent, or back) has no alert_id, and version 0.
 CREATE TABLE deliveries (
     id                          INTEGER PRIMARY KEY,
-    alert_id                    INTEGER NOT NULL REFERENCES alerts(id),
+    alert_id                    INTEGER REFERENCES alerts(id),
     version                     INTEGER NOT NULL,
     kind                        TEXT NOT NULL,
     partner                     TEXT NOT NULL,

@@ -156,6 +156,9 @@ std::string ReportStore::Setting(const std::string& key) {
 Result<int> ReportStore::SetSetting(const std::string& key, const std::string& value) {
     return impl_->SetSetting(key, value);
 }
+Result<int> ReportStore::QueueNotice(const Notice& notice, std::int64_t now_ms) {
+    return impl_->QueueNotice(notice, now_ms);
+}
 std::vector<DeliveryRow> ReportStore::Deliveries(std::string_view reference) const {
     return reference.empty()
                ? impl_->DeliveryQuery("", "")

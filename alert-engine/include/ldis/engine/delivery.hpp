@@ -23,7 +23,9 @@ std::string_view ToString(DeliveryStatus status);
 //   escalation  an unacknowledged alert, to the partner's escalation contact;
 //   dead_letter a delivery that failed for good, to the coordinators;
 //   unsubscribe a recipient asked to stop these messages, to the coordinators;
-//   mqtt        the alert document on ldis/v1/alerts/{level}/{authority}.
+//   mqtt        the alert document on ldis/v1/alerts/{level}/{authority};
+//   feed_silent an expected feed silent past its limit, to the coordinators (no alert);
+//   feed_back   that feed sending again, to the coordinators (no alert).
 inline constexpr std::string_view kKindAlert = "alert";
 inline constexpr std::string_view kKindApproval = "approval";
 inline constexpr std::string_view kKindPage = "page";
@@ -32,6 +34,8 @@ inline constexpr std::string_view kKindDeadLetter = "dead_letter";
 inline constexpr std::string_view kKindUnsubscribe =
     "unsubscribe";  // a request, to the coordinators
 inline constexpr std::string_view kKindMqtt = "mqtt";
+inline constexpr std::string_view kKindFeedSilent = "feed_silent";
+inline constexpr std::string_view kKindFeedBack = "feed_back";
 
 // How the dispatcher treats failures, and what the outbox writer needs to route.
 struct DispatchPolicy {

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -47,7 +48,15 @@ public:
 
     const IntakeCounters& counters() const { return counters_; }
 
+    // Called with every valid report once it is stored (or found stored before: a
+    // duplicate), on the submitting thread: the silent-feed watch hears from its feed. Must
+    // not block. Set before the first Submit.
+    void SetOnReport(std::function<void(const Report&)> on_report) {
+        on_report_ = std::move(on_report);
+    }
+
 private:
+    std::function<void(const Report&)> on_report_;
     mutable std::mutex validator_mutex_;
     std::shared_ptr<const ReportValidator> validator_;
     ReportIntake& store_;

@@ -135,6 +135,7 @@ public:
     Result<int> EndSession(std::string_view id_hash, std::int64_t now_ms);
     std::string Setting(const std::string& key);
     Result<int> SetSetting(const std::string& key, const std::string& value);
+    Result<int> QueueNotice(const Notice& notice, std::int64_t now_ms);
 
     // Deliveries as coordinators and partners see them (deliveries.cpp): an
     // acknowledgement or an unsubscribe request is recorded at whichever instance the

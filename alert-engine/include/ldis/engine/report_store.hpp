@@ -59,6 +59,7 @@ public:
     const std::string& AckKey() const override;
     std::string Setting(const std::string& key) override;
     Result<int> SetSetting(const std::string& key, const std::string& value) override;
+    Result<int> QueueNotice(const Notice& notice, std::int64_t now_ms) override;
     std::vector<DeliveryRow> Deliveries(std::string_view reference) const override;
     std::optional<DeliveryRow> FindDelivery(std::int64_t id) const override;
     std::optional<std::int64_t> NextDueMs() const override;

@@ -291,6 +291,20 @@ public:
     // setting it. Both run on the writer; block until done; thread-safe.
     virtual std::string Setting(const std::string& key) = 0;
     virtual Result<int> SetSetting(const std::string& key, const std::string& value) = 0;
+    // A notice to the coordinators about no alert (issue 16 §3: an expected feed fell silent,
+    // or came back): sent to every contact of the coordinators' partner on an enabled
+    // channel, with its audit entry and a setting (the feed's state), in one transaction, so
+    // that a restart neither repeats nor loses it. Returns the deliveries queued. Blocks until
+    // committed; thread-safe.
+    struct Notice {
+        std::string_view kind;     // kKindFeedSilent, kKindFeedBack
+        std::string detail;        // JSON: what the message renders
+        std::string audit_action;  // "feed.silent", "feed.back"
+        std::string subject;       // the audit entry's: "feed:custody/Medway custody"
+        std::string setting_key;   // written with it ("" for none)
+        std::string setting_value;
+    };
+    virtual Result<int> QueueNotice(const Notice& notice, std::int64_t now_ms) = 0;
     // Deliveries of one alert ("" for all), oldest first. Thread-safe.
     virtual std::vector<DeliveryRow> Deliveries(std::string_view reference) const = 0;
     // One delivery by id. Thread-safe.

@@ -22,6 +22,10 @@ inline constexpr std::string_view kStatusTopic = "ldis/v1/status/ldisd";
 // {client id}, {"client_id","at","interval_s"}. An outside monitor raises the alarm when
 // "at" is older than twice the interval (a hung ldisd keeps its connection, and "online").
 inline constexpr std::string_view kHeartbeatTopicPrefix = "ldis/v1/status/ldisd/heartbeat/";
+// A feed's heartbeat (the silent-feed watch, issue 16 §3): ldis/v1/heartbeat/{source type}/
+// {organisation}, any payload. The organisation is as its reports spell source.organisation.
+inline constexpr std::string_view kFeedHeartbeatPrefix = "ldis/v1/heartbeat/";
+inline constexpr std::string_view kFeedHeartbeatFilter = "ldis/v1/heartbeat/+/+";
 // Where a rejected report is noted (its topic, id and error paths; never its content).
 inline constexpr std::string_view kRejectedTopic = "ldis/v1/rejected";
 
@@ -29,6 +33,20 @@ inline constexpr std::string_view kRejectedTopic = "ldis/v1/rejected";
 inline std::string_view ReportSource(std::string_view topic) {
     return topic.starts_with(kReportTopicPrefix) ? topic.substr(kReportTopicPrefix.size())
                                                  : std::string_view();
+}
+// The source type and organisation a feed's heartbeat topic names; false when the topic is
+// not one (or names an empty level).
+inline bool FeedHeartbeat(std::string_view topic, std::string_view& source,
+                          std::string_view& organisation) {
+    if (!topic.starts_with(kFeedHeartbeatPrefix)) return false;
+    const std::string_view rest = topic.substr(kFeedHeartbeatPrefix.size());
+    const auto slash = rest.find('/');
+    if (slash == std::string_view::npos || slash == 0 || slash + 1 == rest.size() ||
+        rest.find('/', slash + 1) != std::string_view::npos)
+        return false;
+    source = rest.substr(0, slash);
+    organisation = rest.substr(slash + 1);
+    return true;
 }
 inline std::string ReceiptTopic(std::string_view source) {
     return std::string(kReceiptTopicPrefix) + std::string(source.empty() ? "unknown" : source);

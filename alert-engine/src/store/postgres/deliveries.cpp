@@ -13,12 +13,13 @@ std::vector<DeliveryRow> PostgresStore::Impl::DeliveryQuery(const std::string& w
     std::lock_guard lock(reader->mutex());
     auto r = pg::Exec(
         reader->c(), "read deliveries",
-        "SELECT d.id, a.reference, d.version, d.kind, d.partner, d.contact, d.channel, "
+        "SELECT d.id, coalesce(a.reference, ''), d.version, d.kind, d.partner, d.contact, "
+        "d.channel, "
         "d.address, d.status, d.attempts, d.created_at_ms, d.updated_at_ms, "
         "coalesce(d.delivered_at_ms, 0), coalesce(d.acknowledged_at_ms, 0), "
-        "coalesce(d.fallback_of, 0), coalesce(d.last_error, ''), v.level FROM deliveries d "
-        "JOIN alerts a ON a.id = d.alert_id JOIN alert_versions v ON v.alert_id = d.alert_id "
-        "AND v.version = d.version " +
+        "coalesce(d.fallback_of, 0), coalesce(d.last_error, ''), coalesce(v.level, '') FROM "
+        "deliveries d LEFT JOIN alerts a ON a.id = d.alert_id LEFT JOIN alert_versions v ON "
+        "v.alert_id = d.alert_id AND v.version = d.version " +
             where + " ORDER BY d.id",
         params);
     std::vector<DeliveryRow> out;

@@ -43,6 +43,11 @@ Result<std::vector<OutboxItem>> PostgresStore::Impl::Claim(std::int64_t now, std
                 it.attempts = static_cast<int>(rows.integer(i, 6));
                 it.detail = std::string(rows.text(i, 7));
                 it.version = static_cast<int>(rows.integer(i, 8));
+                if (rows.integer(i, 9) == 0) {
+                    // A notice about no alert (a feed's): it renders from its detail.
+                    items.push_back(std::move(it));
+                    continue;
+                }
                 const auto v = outbox->Run(
                     "read the claimed delivery's version",
                     "SELECT a.reference, v.status, v.level, v.confidence, a.audience, "

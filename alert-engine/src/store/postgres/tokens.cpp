@@ -174,4 +174,25 @@ Result<int> PostgresStore::SetSetting(const std::string& key, const std::string&
     return 1;
 }
 
+Result<int> PostgresStore::QueueNotice(const Notice& notice, std::int64_t now_ms) {
+    const auto g = impl_->CurrentGrading();
+    const std::vector<Delivery> notices =
+        g ? CoordinatorNotices(g->partners.get(), g->dispatch.enabled, notice.kind, notice.detail)
+          : std::vector<Delivery>{};
+    std::lock_guard lock(impl_->intake->mutex());
+    auto done = impl_->intake->Transaction(
+        [&] {
+            for (const auto& d : notices) impl_->intake->InsertDelivery(0, 0, d, now_ms);
+            if (!notice.setting_key.empty())
+                impl_->intake->Run("write the feed's state",
+                                   "INSERT INTO settings (key, value) VALUES ($1, $2) ON "
+                                   "CONFLICT (key) DO UPDATE SET value = excluded.value",
+                                   {notice.setting_key, notice.setting_value});
+            impl_->intake->Audit("ldisd", notice.audit_action, notice.subject, notice.detail);
+        },
+        now_ms);
+    if (!done.ok()) return done.error();
+    return static_cast<int>(notices.size());
+}
+
 }  // namespace ldis::engine

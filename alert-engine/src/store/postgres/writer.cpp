@@ -53,7 +53,8 @@ void Writer::InsertDelivery(std::int64_t alert_id, int version, const Delivery& 
         "address, status, next_attempt_ms, created_at_ms, updated_at_ms, ack_due_ms, "
         "fallback_of, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9, $9, $9, "
         "$10, $11, $12)",
-        {Int(alert_id), Int(version), std::string(d.kind), d.partner, d.contact, d.slot,
+        {alert_id > 0 ? std::optional<std::string>(Int(alert_id)) : std::nullopt,  // a feed's
+         Int(version), std::string(d.kind), d.partner, d.contact, d.slot,
          std::string(ToString(d.channel)), d.address, Int(now),
          d.ack_due_ms > 0 ? std::optional<std::string>(Int(d.ack_due_ms)) : std::nullopt,
          fallback_of > 0 ? std::optional<std::string>(Int(fallback_of)) : std::nullopt, d.detail});

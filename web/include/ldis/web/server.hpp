@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ldis/engine/dispatcher.hpp"
+#include "ldis/engine/feeds.hpp"
 #include "ldis/engine/intake.hpp"
 #include "ldis/engine/result.hpp"
 #include "ldis/engine/store.hpp"
@@ -56,6 +57,8 @@ struct Services {
     std::function<std::shared_ptr<const engine::MessageTemplates>()> message_templates;
     std::string templates_dir;  // holds web/ and email/ (pages and previews)
     std::string assets_dir;     // GOV.UK Frontend's dist/govuk, served under /assets/
+    // The expected feeds and when each was last seen (issue 16 §3); empty when none.
+    std::function<std::vector<engine::FeedStatus>()> feeds;
 };
 
 // The HTTP server (DESIGN §8) on Boost.Beast, asynchronous, on the daemon's io_context:
