@@ -2,7 +2,9 @@
 
 #include <arpa/inet.h>
 #include <toml++/toml.h>
+
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +12,7 @@
 #include <optional>
 #include <sstream>
 
+#include "ldis/engine/federation.hpp"
 #include "ldis/engine/grading.hpp"
 #include "ldis/engine/messages.hpp"
 #include "ldis/engine/partners.hpp"
@@ -276,6 +279,94 @@ void ReadFeeds(const toml::node& node, const std::string& path,
     }
 }
 
+// [federation] (issue 16 §1): instance, key_file, offer, [federation.policy] and
+// [[federation.peers]]. Paths resolve against the config file's folder.
+void ReadFederation(const toml::node& node, const std::string& path, const fs::path& base,
+                    Config& c, std::vector<ConfigError>& errors) {
+    const auto line = [](const toml::node& n) { return static_cast<int>(n.source().begin.line); };
+    const auto* table = node.as_table();
+    if (table == nullptr) {
+        errors.push_back({path, line(node), "\"federation\" must be a [section]"});
+        return;
+    }
+    const auto fail = [&](const toml::node& n, std::string message) {
+        errors.push_back({path, line(n), std::move(message)});
+    };
+    for (const auto& [key, value] : *table) {
+        const std::string k(key.str());
+        if (k == "instance" && value.is_string()) {
+            c.federation_instance = value.as_string()->get();
+            if (!engine::ValidInstanceName(c.federation_instance))
+                fail(value,
+                     "federation.instance must be 1 to 32 lower-case letters, digits and "
+                     "hyphens (it is a topic level), such as \"medway\"");
+        } else if (k == "key_file" && value.is_string()) {
+            c.federation_key_file = Absolute(base, value.as_string()->get());
+        } else if (k == "offer" && value.is_array()) {
+            c.federation_offer.clear();
+            for (const auto& item : *value.as_array()) {
+                engine::Level level = engine::Level::kNone;
+                if (!item.is_string() || !engine::ParseLevel(item.as_string()->get(), level) ||
+                    level == engine::Level::kNone)
+                    fail(item, "federation.offer lists levels: \"red\", \"amber\", \"green\"");
+                else
+                    c.federation_offer.insert(level);
+            }
+        } else if (k == "policy" && value.is_table()) {
+            for (const auto& [lk, lv] : *value.as_table()) {
+                engine::Level level = engine::Level::kNone;
+                engine::FederatedPolicy policy{};
+                if (!engine::ParseLevel(lk.str(), level) || level == engine::Level::kNone) {
+                    fail(lv, "unknown key federation.policy." + std::string(lk.str()) +
+                                 " (the levels are red, amber and green)");
+                } else if (!lv.is_string() ||
+                           !engine::ParseFederatedPolicy(lv.as_string()->get(), policy)) {
+                    fail(lv, "federation.policy." + std::string(lk.str()) +
+                                 " must be \"forward\", \"review\" or \"record\"");
+                } else {
+                    c.federation_policy[static_cast<int>(level)] = policy;
+                }
+            }
+        } else if (k == "peers" && value.is_array_of_tables()) {
+            for (const auto& item : *value.as_array()) {
+                Config::FederationPeer peer;
+                for (const auto& [pk, pv] : *item.as_table()) {
+                    const std::string p(pk.str());
+                    if (p == "instance" && pv.is_string())
+                        peer.instance = pv.as_string()->get();
+                    else if (p == "name" && pv.is_string())
+                        peer.name = pv.as_string()->get();
+                    else if (p == "public_key_file" && pv.is_string())
+                        peer.public_key_file = Absolute(base, pv.as_string()->get());
+                    else
+                        fail(pv, "unknown key federation.peers." + p +
+                                     " (a peer has instance, name and public_key_file, strings)");
+                }
+                if (!engine::ValidInstanceName(peer.instance) || peer.public_key_file.empty()) {
+                    fail(item,
+                         "each [[federation.peers]] needs instance (its name, such as "
+                         "\"kent\") and public_key_file");
+                    continue;
+                }
+                if (peer.name.empty()) {
+                    peer.name = peer.instance;
+                    peer.name[0] = static_cast<char>(std::toupper(peer.name[0]));
+                    peer.name += " LDIS";
+                }
+                c.federation_peers.push_back(std::move(peer));
+            }
+        } else {
+            fail(value, "unknown or mistyped key federation." + k +
+                            " (federation has instance, key_file, offer, [federation.policy] "
+                            "and [[federation.peers]])");
+        }
+    }
+    if (!c.federation_instance.empty() && c.federation_key_file.empty())
+        fail(node,
+             "federation.key_file is needed with federation.instance: this instance signs "
+             "what it offers");
+}
+
 }  // namespace
 
 std::string ConfigError::ToString() const {
@@ -312,6 +403,10 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
     for (const auto& [section, node] : root) {
         if (section.str() == "feeds") {
             ReadFeeds(node, path, load.config.feeds, errors);
+            continue;
+        }
+        if (section.str() == "federation") {
+            ReadFederation(node, path, base, load.config, errors);
             continue;
         }
         const auto* table = node.as_table();
@@ -693,6 +788,11 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
     secret("mqtt.password_file", "LDIS_MQTT_PASSWORD", c.mqtt_password);
     secret("email.password_file", "LDIS_SMTP_PASSWORD", c.email_password);
     secret("notify.api_key_file", "LDIS_NOTIFY_API_KEY", c.notify_api_key);
+    // What this instance offers its peers rides with the dispatch policy (PlanDeliveries).
+    if (!c.federation_instance.empty()) {
+        c.dispatch.federation_topic = engine::wire::FederationTopic(c.federation_instance);
+        c.dispatch.federation_offer = c.federation_offer;
+    }
     return load;
 }
 

@@ -2,11 +2,13 @@
 
 #include <chrono>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "ldis/engine/feeds.hpp"
 #include "ldis/engine/messages.hpp"
+#include "ldis/engine/pipeline.hpp"
 #include "ldis/engine/report_validator.hpp"
 #include "ldis/engine/store.hpp"
 
@@ -76,7 +78,12 @@ struct Config {
     std::string notify_sms_template_id;
     std::string notify_email_template_id;
 
-    engine::DispatchPolicy dispatch{{}};  // channels from dispatch.channels; retries; ack times
+    // Channels from dispatch.channels (none until read); retries; ack times; federation.
+    engine::DispatchPolicy dispatch = [] {
+        engine::DispatchPolicy p;
+        p.enabled.clear();
+        return p;
+    }();
     int dispatch_max_in_flight = 256;
     int dispatch_timeout_ms = 15000;
     int escalation_check_s = 30;
@@ -96,6 +103,22 @@ struct Config {
 
     // [[feeds]]: the feeds expected to send (issue 16 §3), watched for silence.
     std::vector<engine::FeedSpec> feeds;
+
+    // [federation] (issue 16 §1, docs/federation.md): this instance's name among its peers
+    // ("" when it has none), its signing key, the levels it offers, what it does with each
+    // level it receives, and its peers with their public keys.
+    struct FederationPeer {
+        std::string instance;
+        std::string name;  // as partners read it: "Medway LDIS"
+        std::string public_key_file;
+    };
+    std::string federation_instance;
+    std::string federation_key_file;
+    std::set<engine::Level> federation_offer{engine::Level::kRed};
+    engine::FederatedPolicy federation_policy[4] = {
+        engine::FederatedPolicy::kRecord, engine::FederatedPolicy::kRecord,
+        engine::FederatedPolicy::kReview, engine::FederatedPolicy::kForward};  // by Level
+    std::vector<FederationPeer> federation_peers;
 
     // The MQTT topic filter for reports, through $share/{group}/ when a group is set.
     std::string ReportFilter() const;

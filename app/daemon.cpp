@@ -14,9 +14,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -24,7 +27,9 @@
 #include <thread>
 
 #include "ldis/broker/client.hpp"
+#include "ldis/engine/cap.hpp"
 #include "ldis/engine/dispatcher.hpp"
+#include "ldis/engine/federation.hpp"
 #include "ldis/engine/intake.hpp"
 #include "ldis/engine/messages.hpp"
 #include "ldis/engine/postgres.hpp"
@@ -110,6 +115,10 @@ public:
             !config_.email_starttls)
             spdlog::warn("email.allow_plaintext_auth: the SMTP password is sent without TLS to {}",
                          config_.email_smtp_url);
+        if (auto federation = StartFederation(); !federation.ok()) {
+            spdlog::critical("cannot start: federation: {}", federation.error().message);
+            return 2;
+        }
         try {
             dispatcher_ = std::make_unique<engine::Dispatcher>(io_, store_, DispatchOptions());
         } catch (const std::exception& e) {
@@ -130,6 +139,9 @@ public:
             // Feeds' heartbeats, on the first connection (not shared: each is one message).
             if (i == 0 && feeds_)
                 options.subscriptions.emplace_back(engine::wire::kFeedHeartbeatFilter);
+            // The peers' offers, likewise (issue 16 §1).
+            if (i == 0 && verifier_)
+                options.subscriptions.emplace_back(engine::wire::kFederationFilter);
             options.status_topic = i == 0 ? std::string(engine::wire::kStatusTopic) : "";
             auto* slot = &clients_.emplace_back();
             // The first intake connection, once subscribed, makes ldisd ready for systemd.
@@ -494,6 +506,110 @@ private:
         spdlog::info("configuration reloaded from {}", config_path);
     }
 
+    // Federation (issue 16 §1): this instance's key and its peers'. An Error names the file.
+    engine::Result<bool> StartFederation() {
+        if (config_.federation_instance.empty()) return true;
+        auto key = engine::SigningKey::LoadFile(config_.federation_key_file);
+        if (!key.ok()) return key.error();
+        signing_key_ = std::make_unique<engine::SigningKey>(std::move(key).value());
+        std::vector<engine::PeerKey> peers;
+        for (const auto& peer : config_.federation_peers) {
+            std::ifstream in(peer.public_key_file, std::ios::binary);
+            if (!in)
+                return engine::Error{peer.public_key_file + ": cannot read " + peer.instance +
+                                     "'s public key"};
+            std::ostringstream pem;
+            pem << in.rdbuf();
+            peers.push_back({peer.instance, pem.str()});
+            peer_names_[peer.instance] = peer.name;
+        }
+        auto verifier = engine::PeerVerifier::Create(peers, config_.federation_instance);
+        if (!verifier.ok()) return verifier.error();
+        verifier_ = std::make_unique<engine::PeerVerifier>(std::move(verifier).value());
+        // Strictly increasing across restarts: the send time in microseconds, or one more.
+        last_sequence_ = static_cast<std::uint64_t>(WallMs()) * 1000;
+        spdlog::info("federation: {} offers {} level(s) on {}; {} peer(s)",
+                     config_.federation_instance, config_.federation_offer.size(),
+                     engine::wire::FederationTopic(config_.federation_instance),
+                     config_.federation_peers.size());
+        return true;
+    }
+
+    // The signed CAP of a version offered to the peers; on the io thread.
+    engine::Result<engine::FederationMessage> SignOffer(const engine::OutboxItem& item) {
+        const auto record = store_.FindAlertRecord(item.reference);
+        if (!record) return engine::Error{"no alert " + item.reference};
+        const std::string cap =
+            web::CapDocument(*record, item.version, engine::EmailAddressOf(config_.email_from),
+                             config_.http_public_url);
+        if (cap.empty())
+            return engine::Error{"no version " + std::to_string(item.version) + " of " +
+                                 item.reference};
+        const std::uint64_t sequence =
+            std::max(last_sequence_ + 1, static_cast<std::uint64_t>(WallMs()) * 1000);
+        last_sequence_ = sequence;
+        const auto envelope = signing_key_->Sign(config_.federation_instance, sequence, cap);
+        return engine::FederationMessage{
+            cap,
+            {{std::string(engine::kFederationInstanceProperty), envelope.instance},
+             {std::string(engine::kFederationSequenceProperty), std::to_string(sequence)},
+             {std::string(engine::kFederationSignatureProperty), envelope.signature}}};
+    }
+
+    // A peer's message on ldis/v1/federation/{peer}/alerts; on Paho's callback thread, like a
+    // report: it returns once the version is stored or refused.
+    void OnFederation(const broker::Message& m, std::string_view topic_instance) {
+        if (topic_instance == config_.federation_instance) return;  // our own, from the broker
+        if (!verifier_) return;
+        const auto envelope = engine::EnvelopeFrom(m.user_properties);
+        if (envelope && envelope->instance != topic_instance) {
+            spdlog::warn(
+                "federation: refused a message on {} signed as {}: the topic names "
+                "another instance",
+                m.topic, envelope->instance);
+            return;
+        }
+        std::uint64_t last = 0;
+        const std::string kept = store_.Setting("federation:last:" + std::string(topic_instance));
+        std::from_chars(kept.data(), kept.data() + kept.size(), last);
+        const auto verdict = verifier_->Check(envelope, m.payload, last);
+        if (!verdict.accepted()) {
+            spdlog::warn("federation: refused a message on {}: {}", m.topic, verdict.reason);
+            return;
+        }
+        auto version = engine::ReadCap(m.payload);
+        if (!version.ok()) {
+            spdlog::warn("federation: refused {}'s message {}: {}", topic_instance,
+                         envelope->sequence, version.error().message);
+            return;
+        }
+        engine::FederatedVersion v = std::move(version).value();
+        v.peer = std::string(topic_instance);
+        v.sequence = envelope->sequence;
+        const auto policy = config_.federation_policy[static_cast<int>(v.level)];
+        for (auto delay = std::chrono::milliseconds(100);;
+             delay = std::min(delay * 2, std::chrono::milliseconds(5000))) {
+            const auto stored = store_.ReceiveFederated(v, policy, peer_names_[v.peer], WallMs());
+            if (stored.ok()) {
+                spdlog::info("federation: {} {} from {}: {}{} ({} delivery(ies))", v.identifier,
+                             v.msg_type, v.peer, stored.value().stored ? "" : "already had it; ",
+                             stored.value().decision, stored.value().deliveries);
+                return;
+            }
+            if (stopping_.load()) {
+                spdlog::critical(
+                    "stopping with a federation message that cannot be stored ({}); "
+                    "exiting unacknowledged",
+                    stored.error().message);
+                spdlog::default_logger()->flush();
+                std::_Exit(75);
+            }
+            spdlog::error("federation: {} not stored ({}); trying again", v.identifier,
+                          stored.error().message);
+            std::this_thread::sleep_for(delay);
+        }
+    }
+
     // Silent feeds (issue 16 §3): a report or heartbeat from a configured feed. Any thread;
     // never blocks: a feed back from silence is told on the io thread.
     void FeedSeen(std::string_view source, std::string_view organisation) {
@@ -544,6 +660,8 @@ private:
     // Runs on Paho's callback thread. Returns only once the report is committed or
     // rejected: Paho acknowledges the message when this returns.
     void OnReport(broker::Client& client, const broker::Message& m) {
+        if (const auto peer = engine::wire::FederationInstance(m.topic); !peer.empty())
+            return OnFederation(m, peer);
         std::string_view feed_source, feed_organisation;
         if (engine::wire::FeedHeartbeat(m.topic, feed_source, feed_organisation)) {
             FeedSeen(feed_source, feed_organisation);  // a heartbeat: nothing to store
@@ -623,14 +741,18 @@ private:
         o.timeout = std::chrono::milliseconds(config_.dispatch_timeout_ms);
         o.escalation_check = std::chrono::seconds(config_.escalation_check_s);
         o.mqtt_publish = [this](const std::string& topic, const std::string& payload,
+                                const engine::UserProperties& properties,
                                 std::function<void(bool, std::string)> done) {
             broker::Message m;
             m.topic = topic;
             m.payload = payload;
             m.qos = 1;
+            m.user_properties = properties;
             m.on_done = std::move(done);
             clients_.front()->Publish(std::move(m));
         };
+        if (signing_key_)
+            o.federation_sign = [this](const engine::OutboxItem& item) { return SignOffer(item); };
         return o;
     }
 
@@ -652,8 +774,13 @@ private:
     net::steady_timer* heartbeat_ = nullptr;
     net::steady_timer* feed_check_ = nullptr;
     std::unique_ptr<engine::FeedWatch> feeds_;  // [[feeds]]; null when none are configured
-    bool ready_notified_ = false;               // on the io thread only
-    std::int64_t last_retention_ms_ = 0;        // io thread only
+    // [federation]; null when this instance has no peers.
+    std::unique_ptr<engine::SigningKey> signing_key_;
+    std::unique_ptr<engine::PeerVerifier> verifier_;
+    std::map<std::string, std::string> peer_names_;  // instance -> "Medway LDIS"
+    std::uint64_t last_sequence_ = 0;                // io thread only
+    bool ready_notified_ = false;                    // on the io thread only
+    std::int64_t last_retention_ms_ = 0;             // io thread only
 };
 
 Daemon::Daemon(Config config, std::string config_path, std::vector<std::string> overrides)

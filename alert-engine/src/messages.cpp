@@ -130,7 +130,10 @@ std::string RfcDate(std::int64_t ms) {
 
 // The page a message links to: its alert's, or the dashboard for a notice about no alert.
 std::string AlertUrl(const OutboxItem& item, const std::string& public_url) {
-    return item.reference.empty() ? public_url + "/" : public_url + "/alerts/" + item.reference;
+    // A notice about no alert, or a peer's alert (not one of this instance's): the dashboard.
+    return item.reference.empty() || item.kind == kKindFederated
+               ? public_url + "/"
+               : public_url + "/alerts/" + item.reference;
 }
 
 std::string Title(const OutboxItem& item) {
@@ -303,6 +306,12 @@ std::pair<std::string, std::string> HeadlineOf(const OutboxItem& item) {
     std::string prefix;
     if (item.kind == kKindEscalation) prefix = "[NOT ACKNOWLEDGED] ";
     if (item.status == "cancelled") prefix += "CANCELLED: ";
+    if (item.kind == kKindFederated)
+        // A peer's alert, forwarded (issue 16 §1): whose it is, in its own reference.
+        return {prefix + "[LDIS " + Upper(item.level) + " \xE2\x80\x93 " + LevelLabel(item.level) +
+                    "] Issued by " + DetailText(item, "peer_name") + ", " + item.reference + " v" +
+                    std::to_string(item.version) + ": " + Title(item),
+                "Issued by " + DetailText(item, "peer_name") + ". " + summary};
     return {prefix + tag + ": " + Title(item), summary};
 }
 
@@ -534,7 +543,8 @@ mus::data ChatData(bool teams, const OutboxItem& item, const MessageContext& con
     } else {
         d.set("header", JsonString(Cut(headline, 150)));  // plain text, at most 150
         d.set("fallback", JsonString(Cut(SlackEscape(headline), 3000)));
-        if (item.kind != kKindAlert && item.kind != kKindEscalation && item.kind != kKindMqtt)
+        if (item.kind != kKindAlert && item.kind != kKindEscalation && item.kind != kKindMqtt &&
+            item.kind != kKindFederated)
             d.set("notice", JsonString(Cut(SlackEscape(text), 2900)));
     }
     if (!context.ack_url.empty()) d.set("ack_url", JsonString(context.ack_url));

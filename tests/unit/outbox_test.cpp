@@ -375,3 +375,89 @@ TEST_P(OutboxTest, ANoticeAboutNoAlertIsQueuedClaimedAndSettledLikeAnyOther) {
     EXPECT_TRUE(Claim().empty());
     EXPECT_TRUE(store_->VerifyAudit().ok());
 }
+
+// Issue 16 §1 on both stores: a peer's version stored once; red forwarded at once to the
+// partners who subscribe to it, marked as the peer's; its update reaches them again and its
+// cancellation exactly them; amber waits for a decision, taken once.
+TEST_P(OutboxTest, APeersVersionsAreStoredOnceForwardedByPolicyAndDecidedOnce) {
+    FederatedVersion v;
+    v.peer = "medway";
+    v.reference = "KM-2026-0007";
+    v.version = 1;
+    v.identifier = "KM-2026-0007-v1";
+    v.msg_type = "Alert";
+    v.cap_status = "Actual";
+    v.level = Level::kRed;
+    v.authority = "Medway";
+    v.district = "Medway";
+    v.family = "nitazene";
+    v.headline = "Red Drug Alert KM-2026-0007 v1: nitazene in Medway";
+    v.description = "Two deaths after heroin bought in Gillingham.";
+    v.instruction = "Carry naloxone.";
+    v.sequence = 10;
+    v.cap = "<alert/>";
+    auto first = store_->ReceiveFederated(v, FederatedPolicy::kForward, "Medway LDIS", Now());
+    ASSERT_TRUE(first.ok()) << first.error().message;
+    EXPECT_TRUE(first.value().stored);
+    EXPECT_EQ(first.value().decision, "forwarded");
+    EXPECT_EQ(first.value().deliveries, 2);  // ed (webhook) and police; not Kent-only
+    EXPECT_EQ(store_->Setting("federation:last:medway"), "10");
+    v.sequence = 11;  // the same version again, a new copy: nothing new
+    const auto again = store_->ReceiveFederated(v, FederatedPolicy::kForward, "Medway LDIS", Now());
+    ASSERT_TRUE(again.ok());
+    EXPECT_FALSE(again.value().stored);
+    EXPECT_EQ(again.value().deliveries, 0);
+    EXPECT_EQ(store_->Setting("federation:last:medway"), "11");
+
+    // Claimed as an alert of the peer's: its text from the detail.
+    const auto items = Claim();
+    ASSERT_EQ(items.size(), 2u);
+    for (const auto& it : items) {
+        EXPECT_EQ(it.kind, "federated");
+        EXPECT_EQ(it.reference, "KM-2026-0007");
+        EXPECT_EQ(it.version, 1);
+        EXPECT_EQ(it.level, "red");
+        EXPECT_EQ(it.status, "issued");
+        EXPECT_NE(it.body.find("Carry naloxone."), std::string::npos);
+        EXPECT_NE(it.detail.find("Medway LDIS"), std::string::npos);
+    }
+    std::vector<DeliveryOutcome> done;
+    for (const auto& it : items) done.push_back({it.id, DeliveryOutcome::Kind::kDelivered, "", -1});
+    Complete(done);
+
+    // Its cancellation, whatever the policy now says, reaches exactly those partners.
+    v.version = 2;
+    v.identifier = "KM-2026-0007-v2";
+    v.msg_type = "Cancel";
+    v.sequence = 12;
+    const auto cancel = store_->ReceiveFederated(v, FederatedPolicy::kRecord, "Medway LDIS", Now());
+    ASSERT_TRUE(cancel.ok());
+    EXPECT_EQ(cancel.value().decision, "forwarded");
+    EXPECT_EQ(cancel.value().deliveries, 2);
+    EXPECT_EQ(Recipients(2, "federated"), Recipients(1, "federated"));
+
+    // Amber under review: nothing sent until a coordinator adopts it, and only once.
+    FederatedVersion amber = v;
+    amber.reference = "KM-2026-0008";
+    amber.identifier = "KM-2026-0008-v1";
+    amber.version = 1;
+    amber.msg_type = "Alert";
+    amber.level = Level::kAmber;
+    amber.sequence = 13;
+    const auto review =
+        store_->ReceiveFederated(amber, FederatedPolicy::kReview, "Medway LDIS", Now());
+    ASSERT_TRUE(review.ok());
+    EXPECT_EQ(review.value().decision, "review");
+    EXPECT_EQ(review.value().deliveries, 0);
+    const auto rows = store_->Federated(10);
+    ASSERT_EQ(rows.size(), 3u);
+    EXPECT_EQ(rows[0].reference, "KM-2026-0008");
+    const auto declined = store_->DecideFederated(rows[0].id, false, "a coordinator", Now());
+    ASSERT_TRUE(declined.ok()) << declined.error().message;
+    EXPECT_EQ(declined.value().decision, "declined");
+    EXPECT_EQ(declined.value().decided_by, "a coordinator");
+    const auto twice = store_->DecideFederated(rows[0].id, true, "another", Now());
+    ASSERT_FALSE(twice.ok());
+    EXPECT_NE(twice.error().message.find("waiting for a decision"), std::string::npos);
+    EXPECT_TRUE(store_->VerifyAudit().ok());
+}

@@ -61,6 +61,39 @@ WebResponse Pages::Dashboard(const WebRequest& req, const Sessions::Session& ses
     if (has_live) d.set("has_live", true);
     d.set("drills", drills);
     if (has_drills) d.set("has_drills", true);
+    {
+        // Alerts from the peer instances (issue 16 §1): those waiting for a decision, and
+        // the latest others with what became of them.
+        mus::data waiting{mus::data::type::list}, received{mus::data::type::list};
+        bool has_waiting = false, has_received = false;
+        for (const auto& f : services_.store->Federated(50)) {
+            mus::data row;
+            row.set("id", std::to_string(f.id));
+            row.set("peer", f.peer);
+            row.set("reference", f.reference);
+            row.set("version", std::to_string(f.version));
+            row.set("msg_type", f.msg_type);
+            row.set("headline", f.headline);
+            row.set("level", f.level);
+            row.set("tag", Tag(f.level));
+            row.set("district", f.district);
+            row.set("received", engine::HumanTimeMs(f.received_at_ms));
+            row.set("decision", f.decision);
+            if (f.cap_status != "Actual") row.set("drill", f.cap_status);
+            row.set("csrf", session.csrf);
+            if (f.decision == "review") {
+                waiting << row;
+                has_waiting = true;
+            } else {
+                received << row;
+                has_received = true;
+            }
+        }
+        d.set("federated_waiting", waiting);
+        d.set("federated", received);
+        if (has_waiting) d.set("has_federated_waiting", true);
+        if (has_received) d.set("has_federated", true);
+    }
     if (services_.feeds) {
         // The expected feeds (issue 16 §3): a silent one first, in red.
         mus::data feeds{mus::data::type::list};
@@ -159,6 +192,9 @@ WebResponse Pages::Dashboard(const WebRequest& req, const Sessions::Session& ses
     }
     // Only messages the server chose: a link cannot put words in LDIS's mouth.
     static const std::map<std::string, std::string> kDone = {
+        {"adopted", "The other LDIS's alert was adopted and sent to your partners"},
+        {"declined", "The other LDIS's alert was declined: your partners were not sent it"},
+        {"federated-stale", "That alert from another LDIS was decided already"},
         {"approved", "The alert was approved and issued"},
         {"updated", "An update of the alert was issued"},
         {"cancelled", "The alert was cancelled"}};

@@ -1,4 +1,5 @@
 #include "documents.hpp"
+#include "ldis/web/server.hpp"
 
 #include <ctime>
 
@@ -330,6 +331,16 @@ std::string CapXml(const engine::AlertRecord& record, int version, const std::st
     if (!instruction.empty())
         x += "    <instruction>" + EscapeMarkup(instruction) + "</instruction>\n";
     x += "    <web>" + EscapeMarkup(public_url + "/alerts/" + a.reference) + "</web>\n";
+    // What a peer LDIS routes by (issue 16 §1), in CAP's own place for system-specific values.
+    for (const auto& [name, value] : std::initializer_list<std::pair<const char*, std::string>>{
+             {"LDIS-reference", a.reference},
+             {"LDIS-version", std::to_string(v->version)},
+             {"LDIS-level", std::string(engine::ToString(v->level))},
+             {"LDIS-authority", a.authority},
+             {"LDIS-district", a.district},
+             {"LDIS-family", a.family}})
+        x += std::string("    <parameter><valueName>") + name + "</valueName><value>" +
+             EscapeMarkup(value) + "</value></parameter>\n";
     x += "    <area>\n      <areaDesc>" + EscapeMarkup(a.district + ", " + a.authority) +
          "</areaDesc>\n    </area>\n";
     x += "  </info>\n</alert>\n";
@@ -367,6 +378,11 @@ std::string AtomFeed(const std::vector<engine::Alert>& alerts, const std::string
     }
     x += "</feed>\n";
     return x;
+}
+
+std::string CapDocument(const engine::AlertRecord& record, int version, const std::string& sender,
+                        const std::string& public_url) {
+    return CapXml(record, version, sender, public_url);
 }
 
 }  // namespace ldis::web

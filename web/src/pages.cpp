@@ -197,7 +197,8 @@ WebResponse Pages::TooMany(int retry_after_s, const std::optional<Sessions::Sess
 
 bool Pages::IsPage(std::string_view path) {
     return path == "/" || path == "/login" || path == "/logout" || path == "/report" ||
-           path == "/grading" || path.starts_with("/alerts/") || path.starts_with("/assets/");
+           path == "/grading" || path.starts_with("/alerts/") || path.starts_with("/assets/") ||
+           path.starts_with("/federated/");
 }
 
 std::optional<WebResponse> Pages::Handle(const WebRequest& req) {
@@ -238,6 +239,23 @@ std::optional<WebResponse> Pages::Handle(const WebRequest& req) {
     }
     if (req.path == "/") return Dashboard(req, *session);
     if (req.path == "/grading") return GradingPage(req, *session);
+    if (req.path.starts_with("/federated/")) {
+        // POST /federated/{id}/adopt|decline: a peer's version put before the coordinators.
+        const std::string rest = req.path.substr(11);
+        const auto slash = rest.find('/');
+        const std::string number = rest.substr(0, slash);
+        const std::string action = slash == std::string::npos ? "" : rest.substr(slash + 1);
+        if (req.method != "POST" || number.empty() || number.size() > 18 ||
+            number.find_first_not_of("0123456789") != std::string::npos ||
+            (action != "adopt" && action != "decline"))
+            return Redirect("/");
+        const auto done = services_.store->DecideFederated(std::stoll(number), action == "adopt",
+                                                           session->name, NowMs());
+        if (!done.ok()) return Redirect("/?done=federated-stale");
+        spdlog::info("federation: {} {} by {}", done.value().identifier,
+                     action == "adopt" ? "adopted" : "declined", session->name);
+        return Redirect(action == "adopt" ? "/?done=adopted" : "/?done=declined");
+    }
     // /alerts/{ref} and /alerts/{ref}/{action}
     const std::string rest = req.path.substr(8);
     const auto slash = rest.find('/');

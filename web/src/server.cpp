@@ -67,8 +67,8 @@ void Server::Impl::AddRoutes() {
             },
             std::move(c.reply));
     };
-    for (const char* path :
-         {"/", "/login", "/logout", "/report", "/grading", "/alerts/{path*}", "/assets/{path*}"}) {
+    for (const char* path : {"/", "/login", "/logout", "/report", "/grading", "/alerts/{path*}",
+                             "/assets/{path*}", "/federated/{path*}"}) {
         routes_.Add({"GET", "POST"}, path, to_pages);
     }
 }

@@ -169,9 +169,67 @@ std::vector<Delivery> PlanDeliveries(const VersionToRoute& version,
         out.push_back({kKindMqtt, "", "mqtt", "mqtt", Channel::kMqtt,
                        wire::AlertTopic(ToString(version.level), version.authority)});
     }
+    // Offered to the peers: every version partners are sent of a level this instance offers
+    // (issue 16 §1), whichever channels its own partners use.
+    if (!dispatch.federation_topic.empty() && dispatch.federation_offer.contains(version.level)) {
+        out.push_back({kKindFederation, "", "federation", "federation", Channel::kMqtt,
+                       dispatch.federation_topic});
+    }
     if (version.page) {
         for (auto& d : CoordinatorNotices(partners, dispatch.enabled, kKindPage))
             out.push_back(std::move(d));
+    }
+    return out;
+}
+
+std::string_view ToString(FederatedPolicy policy) {
+    switch (policy) {
+        case FederatedPolicy::kForward:
+            return "forward";
+        case FederatedPolicy::kReview:
+            return "review";
+        case FederatedPolicy::kRecord:
+            return "record";
+    }
+    return "record";
+}
+
+bool ParseFederatedPolicy(std::string_view text, FederatedPolicy& out) {
+    for (auto p : {FederatedPolicy::kForward, FederatedPolicy::kReview, FederatedPolicy::kRecord}) {
+        if (ToString(p) == text) {
+            out = p;
+            return true;
+        }
+    }
+    return false;
+}
+
+std::string_view FederatedDecision(FederatedPolicy for_level, bool forwarded_before) {
+    if (forwarded_before || for_level == FederatedPolicy::kForward) return "forwarded";
+    return for_level == FederatedPolicy::kReview ? "review" : "recorded";
+}
+
+std::vector<Delivery> PlanForwarded(const VersionToRoute& version,
+                                    const std::vector<Recipient>& earlier, const Partners* partners,
+                                    const DispatchPolicy& dispatch, std::int64_t now_ms,
+                                    const std::string& detail) {
+    std::vector<Delivery> out;
+    if (!partners || version.status == AlertStatus::kDraft ||
+        version.status == AlertStatus::kExpired)
+        return out;
+    RouteInput in;
+    in.level = version.level;
+    in.authority = version.authority;
+    in.district = version.district;
+    in.audience = version.audience;
+    in.cancellation = version.status == AlertStatus::kCancelled;
+    in.earlier = earlier;
+    const std::int64_t ack_ms =
+        AckWindowMs(in.level, in.cancellation, dispatch.red_ack_ms, dispatch.amber_ack_ms);
+    for (const auto& r : partners->Route(in, dispatch.enabled)) {
+        const Contact* c = partners->Find(r.partner)->FindContact(r.contact);
+        out.push_back({kKindFederated, r.partner, r.contact, r.slot, c->channel, c->address,
+                       ack_ms > 0 ? now_ms + ack_ms : 0, detail});
     }
     return out;
 }

@@ -8,6 +8,7 @@
 // tokens.cpp (API tokens and web sessions), reports.cpp (reports, settings, retention),
 // queries.cpp (what the API and pages read); store.cpp is the public face.
 
+#include "ldis/engine/federated.hpp"
 #include "sqlite.hpp"
 
 namespace ldis::engine {
@@ -114,6 +115,11 @@ public:
 
     Result<int> SetSetting(const std::string& key, const std::string& value);
     Result<int> QueueNotice(const Store::Notice& notice, std::int64_t now);
+    Result<FederatedOutcome> ReceiveFederated(const FederatedVersion& v, FederatedPolicy for_level,
+                                              const std::string& peer_name, std::int64_t now);
+    std::vector<FederatedRow> Federated(std::size_t limit) const;
+    Result<FederatedRow> DecideFederated(std::int64_t id, bool adopt, const std::string& actor,
+                                         std::int64_t now);
 
     Result<int> RecoverInFlight(std::int64_t now);
 
@@ -262,6 +268,11 @@ private:
     // Ends a writer transaction that may have appended audit entries and queued
     // deliveries: commits them, or rolls back and forgets them. An Error when it failed.
     std::optional<Error> Finish(Transaction& tx, int rc);
+    // Federation (federated.cpp): a peer alert's recipients so far, and its forwarded
+    // version's deliveries queued.
+    int ForwardedRecipients(const std::string& source, std::vector<Recipient>& out);
+    int QueueForwarded(const std::string& detail, const VersionToRoute& route, int version,
+                       std::int64_t now, int& queued);
 
     int MarkRouted(std::int64_t alert_id, int version, std::int64_t now);
 

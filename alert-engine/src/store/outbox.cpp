@@ -1,6 +1,7 @@
 // The outbox: claiming due deliveries, recording outcomes, escalation, acknowledgements and
 // unsubscribe requests.
 #include "impl.hpp"
+#include "ldis/engine/federated.hpp"
 
 namespace ldis::engine {
 
@@ -247,6 +248,7 @@ Result<std::vector<OutboxItem>> ReportStore::Impl::ClaimRows(std::int64_t now, s
             it.valid_until_ms = sqlite3_column_int64(stmt, 20);
             it.body = ColumnText(stmt, 21);
             it.drill = ColumnText(stmt, 22);
+            ExpandForwarded(it);  // a peer's version: it renders from its detail
             if (g) {
                 if (const Family* f = g->substances.Find(it.family)) it.family_label = f->label;
             }

@@ -159,6 +159,19 @@ Result<int> ReportStore::SetSetting(const std::string& key, const std::string& v
 Result<int> ReportStore::QueueNotice(const Notice& notice, std::int64_t now_ms) {
     return impl_->QueueNotice(notice, now_ms);
 }
+Result<FederatedOutcome> ReportStore::ReceiveFederated(const FederatedVersion& version,
+                                                       FederatedPolicy for_level,
+                                                       const std::string& peer_name,
+                                                       std::int64_t now_ms) {
+    return impl_->ReceiveFederated(version, for_level, peer_name, now_ms);
+}
+std::vector<FederatedRow> ReportStore::Federated(std::size_t limit) const {
+    return impl_->Federated(limit);
+}
+Result<FederatedRow> ReportStore::DecideFederated(std::int64_t id, bool adopt,
+                                                  const std::string& actor, std::int64_t now_ms) {
+    return impl_->DecideFederated(id, adopt, actor, now_ms);
+}
 std::vector<DeliveryRow> ReportStore::Deliveries(std::string_view reference) const {
     return reference.empty()
                ? impl_->DeliveryQuery("", "")

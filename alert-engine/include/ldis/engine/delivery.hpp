@@ -25,7 +25,11 @@ std::string_view ToString(DeliveryStatus status);
 //   unsubscribe a recipient asked to stop these messages, to the coordinators;
 //   mqtt        the alert document on ldis/v1/alerts/{level}/{authority};
 //   feed_silent an expected feed silent past its limit, to the coordinators (no alert);
-//   feed_back   that feed sending again, to the coordinators (no alert).
+//   feed_back   that feed sending again, to the coordinators (no alert);
+//   federation  an alert version offered to the peer instances, signed CAP on
+//               ldis/v1/federation/{this instance}/alerts (issue 16 §1);
+//   federated   a peer's alert version forwarded to this instance's partners (no alert of
+//               its own: the detail holds what it renders).
 inline constexpr std::string_view kKindAlert = "alert";
 inline constexpr std::string_view kKindApproval = "approval";
 inline constexpr std::string_view kKindPage = "page";
@@ -36,6 +40,8 @@ inline constexpr std::string_view kKindUnsubscribe =
 inline constexpr std::string_view kKindMqtt = "mqtt";
 inline constexpr std::string_view kKindFeedSilent = "feed_silent";
 inline constexpr std::string_view kKindFeedBack = "feed_back";
+inline constexpr std::string_view kKindFederation = "federation";
+inline constexpr std::string_view kKindFederated = "federated";
 
 // How the dispatcher treats failures, and what the outbox writer needs to route.
 struct DispatchPolicy {
@@ -49,6 +55,10 @@ struct DispatchPolicy {
     // A new report in a live signal makes a new version; unless the level changed, it
     // reaches partners at most once per this interval (the latest version then).
     std::int64_t update_interval_ms = 15LL * 60 * 1000;
+    // Federation (issue 16 §1): where this instance offers its versions to its peers
+    // (wire::FederationTopic; "" when it has none), and the levels it offers.
+    std::string federation_topic;
+    std::set<Level> federation_offer;
 };
 
 // The wait before attempt `attempts + 1`, after `attempts` failed: exponential from

@@ -18,10 +18,21 @@ class io_context;
 
 namespace ldis::engine {
 
-// Publishes one MQTT message at QoS 1; `done(ok, error)` is called once, on any thread,
-// when the broker has acknowledged it or it has failed.
-using MqttPublish = std::function<void(const std::string& topic, const std::string& payload,
-                                       std::function<void(bool ok, std::string error)> done)>;
+// MQTT 5 user properties, in order.
+using UserProperties = std::vector<std::pair<std::string, std::string>>;
+// Publishes one MQTT message at QoS 1 with `properties`; `done(ok, error)` is called once, on
+// any thread, when the broker has acknowledged it or it has failed.
+using MqttPublish =
+    std::function<void(const std::string& topic, const std::string& payload,
+                       const UserProperties& properties, std::function<void(bool, std::string)>)>;
+// Federation (issue 16 §1): the signed CAP of an outbox row of kind "federation", with the
+// MQTT 5 user properties that carry its envelope; an Error (the row is retried) when it
+// cannot be made.
+struct FederationMessage {
+    std::string payload;
+    UserProperties properties;
+};
+using FederationSign = std::function<Result<FederationMessage>(const OutboxItem&)>;
 
 struct DispatcherOptions {
     std::string smtp_url;  // smtp://host:port, smtps://host:port, or maildir:PATH
@@ -42,7 +53,8 @@ struct DispatcherOptions {
     std::chrono::milliseconds timeout{15000};  // one attempt, connect to last byte
     std::chrono::milliseconds escalation_check{30000};
     std::int64_t ack_valid_ms = 30LL * 24 * 3600 * 1000;  // at least; else the alert's validity
-    MqttPublish mqtt_publish;  // none: MQTT deliveries retry until it is set
+    MqttPublish mqtt_publish;        // none: MQTT deliveries retry until it is set
+    FederationSign federation_sign;  // none: this instance offers nothing to peers
 };
 
 // Counts since start. Read with relaxed ordering.

@@ -190,6 +190,31 @@ std::vector<Delivery> PlanDeliveries(const VersionToRoute& version,
                                      const Partners* partners, const DispatchPolicy& dispatch,
                                      std::int64_t now_ms);
 
+// ---- Federation (issue 16 §1): a peer's versions at this instance ----
+
+// What this instance's policy does with a peer's version of a level ([federation.policy]):
+// forward it to its own partners at once, put it before its coordinators to adopt or
+// decline, or only record it.
+enum class FederatedPolicy { kForward, kReview, kRecord };
+std::string_view ToString(FederatedPolicy policy);
+bool ParseFederatedPolicy(std::string_view text, FederatedPolicy& out);
+
+// What becomes of a version received from a peer: "forwarded", "review" or "recorded". An
+// update or cancellation of an alert this instance forwarded (or its coordinators adopted)
+// is forwarded whatever its level, so that the partners who had the alert hear that it
+// changed or ended; otherwise the policy of its level decides.
+std::string_view FederatedDecision(FederatedPolicy for_level, bool forwarded_before);
+
+// The deliveries of a peer's version this instance forwards: its own partners who
+// subscribe to the level and area, as for an alert of its own (a cancellation exactly the
+// earlier recipients, an update the earlier ones and any new subscriber), each with the
+// level's acknowledgement deadline; `detail` is what the message renders (the peer's
+// words). No MQTT document and no page: the peer's alert is not this instance's.
+std::vector<Delivery> PlanForwarded(const VersionToRoute& version,
+                                    const std::vector<Recipient>& earlier, const Partners* partners,
+                                    const DispatchPolicy& dispatch, std::int64_t now_ms,
+                                    const std::string& detail);
+
 // The escalation of an alert that `partner` has not acknowledged by its deadline: a message
 // to the partner's escalation contact, saying how long they had. None when the partner
 // acknowledged, has no escalation contact, or its channel is off.

@@ -136,6 +136,12 @@ public:
     std::string Setting(const std::string& key);
     Result<int> SetSetting(const std::string& key, const std::string& value);
     Result<int> QueueNotice(const Notice& notice, std::int64_t now_ms);
+    Result<FederatedOutcome> ReceiveFederated(const FederatedVersion& version,
+                                              FederatedPolicy for_level,
+                                              const std::string& peer_name, std::int64_t now_ms);
+    std::vector<FederatedRow> Federated(std::size_t limit) const;
+    Result<FederatedRow> DecideFederated(std::int64_t id, bool adopt, const std::string& actor,
+                                         std::int64_t now_ms);
 
     // Deliveries as coordinators and partners see them (deliveries.cpp): an
     // acknowledgement or an unsubscribe request is recorded at whichever instance the

@@ -60,6 +60,13 @@ public:
     std::string Setting(const std::string& key) override;
     Result<int> SetSetting(const std::string& key, const std::string& value) override;
     Result<int> QueueNotice(const Notice& notice, std::int64_t now_ms) override;
+    Result<FederatedOutcome> ReceiveFederated(const FederatedVersion& version,
+                                              FederatedPolicy for_level,
+                                              const std::string& peer_name,
+                                              std::int64_t now_ms) override;
+    std::vector<FederatedRow> Federated(std::size_t limit) const override;
+    Result<FederatedRow> DecideFederated(std::int64_t id, bool adopt, const std::string& actor,
+                                         std::int64_t now_ms) override;
     std::vector<DeliveryRow> Deliveries(std::string_view reference) const override;
     std::optional<DeliveryRow> FindDelivery(std::int64_t id) const override;
     std::optional<std::int64_t> NextDueMs() const override;

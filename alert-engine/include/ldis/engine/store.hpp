@@ -13,6 +13,7 @@
 #include "ldis/engine/alert.hpp"
 #include "ldis/engine/alert_text.hpp"
 #include "ldis/engine/delivery.hpp"
+#include "ldis/engine/federated.hpp"
 #include "ldis/engine/grading.hpp"
 #include "ldis/engine/lifecycle.hpp"
 #include "ldis/engine/panel.hpp"
@@ -305,6 +306,20 @@ public:
         std::string setting_value;
     };
     virtual Result<int> QueueNotice(const Notice& notice, std::int64_t now_ms) = 0;
+    // Federation (issue 16 §1). A version a peer signed, verified: stored once (the same
+    // version again is nothing new), decided by `for_level` (FederatedDecision), forwarded to
+    // this instance's partners when so decided, with the peer's last accepted sequence
+    // ("federation:last:{peer}") and an audit entry, in one transaction. Blocks; thread-safe.
+    virtual Result<FederatedOutcome> ReceiveFederated(const FederatedVersion& version,
+                                                      FederatedPolicy for_level,
+                                                      const std::string& peer_name,
+                                                      std::int64_t now_ms) = 0;
+    // The peers' versions, newest first. Thread-safe.
+    virtual std::vector<FederatedRow> Federated(std::size_t limit) const = 0;
+    // A coordinator adopts (forwards to this instance's partners) or declines a version put
+    // before them ("review"); an Error when it is not waiting. Blocks; thread-safe.
+    virtual Result<FederatedRow> DecideFederated(std::int64_t id, bool adopt,
+                                                 const std::string& actor, std::int64_t now_ms) = 0;
     // Deliveries of one alert ("" for all), oldest first. Thread-safe.
     virtual std::vector<DeliveryRow> Deliveries(std::string_view reference) const = 0;
     // One delivery by id. Thread-safe.

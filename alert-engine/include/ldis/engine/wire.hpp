@@ -26,6 +26,21 @@ inline constexpr std::string_view kHeartbeatTopicPrefix = "ldis/v1/status/ldisd/
 // {organisation}, any payload. The organisation is as its reports spell source.organisation.
 inline constexpr std::string_view kFeedHeartbeatPrefix = "ldis/v1/heartbeat/";
 inline constexpr std::string_view kFeedHeartbeatFilter = "ldis/v1/heartbeat/+/+";
+// Federation (issue 16 §1): each instance offers its alert versions on
+// ldis/v1/federation/{instance}/alerts, carried between the brokers by a bridge.
+inline constexpr std::string_view kFederationPrefix = "ldis/v1/federation/";
+inline constexpr std::string_view kFederationFilter = "ldis/v1/federation/+/alerts";
+inline std::string FederationTopic(std::string_view instance) {
+    return std::string(kFederationPrefix) + std::string(instance) + "/alerts";
+}
+// The instance a federation topic names, or "" when the topic is not one.
+inline std::string_view FederationInstance(std::string_view topic) {
+    if (!topic.starts_with(kFederationPrefix) || !topic.ends_with("/alerts")) return {};
+    const std::string_view instance =
+        topic.substr(kFederationPrefix.size(),
+                     topic.size() - kFederationPrefix.size() - std::string_view("/alerts").size());
+    return instance.find('/') == std::string_view::npos ? instance : std::string_view();
+}
 // Where a rejected report is noted (its topic, id and error paths; never its content).
 inline constexpr std::string_view kRejectedTopic = "ldis/v1/rejected";
 

@@ -37,3 +37,30 @@ ALTER TABLE deliveries_10 RENAME TO deliveries;
 CREATE INDEX deliveries_due ON deliveries(status, next_attempt_ms);
 CREATE INDEX deliveries_by_alert ON deliveries(alert_id, partner);
 CREATE INDEX deliveries_ack_due ON deliveries(ack_due_ms) WHERE escalated = 0;
+-- Alert versions other LDIS instances offered this one (issue 16 §1), verified: one row per
+-- version (peer, identifier), whatever the bridge delivered twice, with what this
+-- instance's policy or its coordinators made of it (decision: forwarded, review, recorded,
+-- adopted, declined). `detail` is what a forwarded message renders (federated.hpp); `cap`
+-- the document as its peer signed it.
+CREATE TABLE federated (
+    id             INTEGER PRIMARY KEY,
+    peer           TEXT NOT NULL,
+    identifier     TEXT NOT NULL,
+    reference      TEXT NOT NULL,
+    version        INTEGER NOT NULL,
+    msg_type       TEXT NOT NULL,
+    cap_status     TEXT NOT NULL,
+    level          TEXT NOT NULL,
+    authority      TEXT NOT NULL,
+    district       TEXT NOT NULL,
+    headline       TEXT NOT NULL,
+    sequence       INTEGER NOT NULL,
+    received_at_ms INTEGER NOT NULL,
+    decision       TEXT NOT NULL,
+    decided_by     TEXT,
+    decided_at_ms  INTEGER,
+    detail         TEXT NOT NULL,
+    cap            TEXT NOT NULL,
+    UNIQUE (peer, identifier)
+);
+CREATE INDEX federated_by_reference ON federated(peer, reference);

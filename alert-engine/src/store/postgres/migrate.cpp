@@ -15,11 +15,11 @@ namespace {
 // Parents before children, as the foreign keys need them.
 constexpr const char* kTables[] = {"reports",  "signals",        "signal_reports", "signal_sources",
                                    "alerts",   "alert_versions", "audit",          "deliveries",
-                                   "settings", "tokens",         "sessions"};
+                                   "settings", "tokens",         "sessions",       "federated"};
 // The numbered columns: their sequences go on from the largest number copied.
 constexpr std::pair<const char*, const char*> kNumbered[] = {
-    {"reports", "seq"}, {"signals", "id"},    {"alerts", "id"},
-    {"audit", "seq"},   {"deliveries", "id"}, {"tokens", "id"}};
+    {"reports", "seq"},   {"signals", "id"}, {"alerts", "id"},   {"audit", "seq"},
+    {"deliveries", "id"}, {"tokens", "id"},  {"federated", "id"}};
 
 struct SqliteCloser {
     void operator()(sqlite3* db) const { sqlite3_close(db); }

@@ -7,6 +7,7 @@
 
 #include <set>
 
+#include "ldis/engine/federated.hpp"
 #include "ldis/engine/lifecycle.hpp"
 #include "store_impl.hpp"
 
@@ -44,7 +45,9 @@ Result<std::vector<OutboxItem>> PostgresStore::Impl::Claim(std::int64_t now, std
                 it.detail = std::string(rows.text(i, 7));
                 it.version = static_cast<int>(rows.integer(i, 8));
                 if (rows.integer(i, 9) == 0) {
-                    // A notice about no alert (a feed's): it renders from its detail.
+                    // A notice about no alert (a feed's), or a peer's version: it renders
+                    // from its detail.
+                    ExpandForwarded(it);
                     items.push_back(std::move(it));
                     continue;
                 }

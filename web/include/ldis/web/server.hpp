@@ -61,6 +61,11 @@ struct Services {
     std::function<std::vector<engine::FeedStatus>()> feeds;
 };
 
+// The CAP 1.2 document of an alert version, as GET /api/v1/alerts/{id}/cap serves it: what
+// federation signs and offers to the peers (issue 16 §1). "" when the version is not there.
+std::string CapDocument(const engine::AlertRecord& record, int version, const std::string& sender,
+                        const std::string& public_url);
+
 // The HTTP server (DESIGN §8) on Boost.Beast, asynchronous, on the daemon's io_context:
 // keep-alive, a body limit, timeouts, JSON errors {"error", "detail"}. Blocking work
 // (intake, the store's writer) runs on a small pool, never on the io thread.
