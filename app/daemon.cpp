@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -29,6 +30,7 @@
 #include "ldis/broker/client.hpp"
 #include "ldis/engine/cap.hpp"
 #include "ldis/engine/dispatcher.hpp"
+#include "ldis/engine/federated.hpp"
 #include "ldis/engine/federation.hpp"
 #include "ldis/engine/intake.hpp"
 #include "ldis/engine/messages.hpp"
@@ -139,9 +141,11 @@ public:
             // Feeds' heartbeats, on the first connection (not shared: each is one message).
             if (i == 0 && feeds_)
                 options.subscriptions.emplace_back(engine::wire::kFeedHeartbeatFilter);
-            // The peers' offers, likewise (issue 16 §1).
-            if (i == 0 && verifier_)
+            // The peers' offers and their acknowledgement counts, likewise (issue 16 §1).
+            if (i == 0 && verifier_) {
                 options.subscriptions.emplace_back(engine::wire::kFederationFilter);
+                options.subscriptions.emplace_back(engine::wire::kFederationAcksFilter);
+            }
             options.status_topic = i == 0 ? std::string(engine::wire::kStatusTopic) : "";
             auto* slot = &clients_.emplace_back();
             // The first intake connection, once subscribed, makes ldisd ready for systemd.
@@ -224,6 +228,8 @@ public:
         Heartbeat(heartbeat);
         net::steady_timer feed_check(io_);
         CheckFeeds(feed_check);
+        net::steady_timer acks_timer(io_);
+        SendAcks(acks_timer);
         spdlog::info("ldisd started: store={} mqtt={} filter={} connections={}",
                      config_.store_url.empty() ? config_.store_path : config_.store_url,
                      config_.mqtt_uri, config_.ReportFilter(), clients_.size());
@@ -258,6 +264,7 @@ private:
             if (watchdog_) watchdog_->cancel();
             if (heartbeat_) heartbeat_->cancel();
             if (feed_check_) feed_check_->cancel();
+            if (acks_timer_) acks_timer_->cancel();
             if (http_) http_->Stop();
             // Outcomes already known are recorded; transfers cut short are sent again,
             // with the same idempotency key, at the next start.
@@ -561,20 +568,11 @@ private:
     void OnFederation(const broker::Message& m, std::string_view topic_instance) {
         if (topic_instance == config_.federation_instance) return;  // our own, from the broker
         if (!verifier_) return;
-        const auto envelope = engine::EnvelopeFrom(m.user_properties);
-        if (envelope && envelope->instance != topic_instance) {
-            spdlog::warn(
-                "federation: refused a message on {} signed as {}: the topic names "
-                "another instance",
-                m.topic, envelope->instance);
-            return;
-        }
-        std::uint64_t last = 0;
-        const std::string kept = store_.Setting("federation:last:" + std::string(topic_instance));
-        std::from_chars(kept.data(), kept.data() + kept.size(), last);
-        const auto verdict = verifier_->Check(envelope, m.payload, last);
-        if (!verdict.accepted()) {
-            spdlog::warn("federation: refused a message on {}: {}", m.topic, verdict.reason);
+        std::optional<engine::Envelope> envelope;
+        if (const auto refused = CheckEnvelope(
+                m, topic_instance, "federation:last:" + std::string(topic_instance), envelope);
+            !refused.empty()) {
+            spdlog::warn("federation: refused a message on {}: {}", m.topic, refused);
             return;
         }
         auto version = engine::ReadCap(m.payload);
@@ -608,6 +606,86 @@ private:
                           stored.error().message);
             std::this_thread::sleep_for(delay);
         }
+    }
+
+    // The envelope's check for a peer's message on `topic_instance`'s topics: "" when it
+    // passes, else why not. `last_key` is the setting holding the last sequence accepted on
+    // that topic (each topic's messages arrive in order; two topics' need not).
+    std::string CheckEnvelope(const broker::Message& m, std::string_view topic_instance,
+                              const std::string& last_key,
+                              std::optional<engine::Envelope>& envelope) {
+        envelope = engine::EnvelopeFrom(m.user_properties);
+        if (envelope && envelope->instance != topic_instance)
+            return "signed as " + envelope->instance.substr(0, 64) +
+                   ", but the topic names another instance";
+        std::uint64_t last = 0;
+        const std::string kept = store_.Setting(last_key);
+        std::from_chars(kept.data(), kept.data() + kept.size(), last);
+        const auto verdict = verifier_->Check(envelope, m.payload, last);
+        return verdict.accepted() ? std::string() : verdict.reason;
+    }
+
+    // Every 5 s: the acknowledgement counts of the peers' alerts forwarded here, sent back to
+    // them when they changed (counts only), signed like an offer; on the io thread.
+    void SendAcks(net::steady_timer& timer) {
+        if (!signing_key_) return;
+        acks_timer_ = &timer;
+        for (const auto& acks : store_.ForwardedAcknowledgements(WallMs())) {
+            const std::string key = acks.peer + "/" + acks.reference;
+            if (acks_sent_[key] == acks || !clients_.front()->connected()) continue;
+            const std::string payload = engine::AcksJson(acks);
+            const std::uint64_t sequence =
+                std::max(last_sequence_ + 1, static_cast<std::uint64_t>(WallMs()) * 1000);
+            last_sequence_ = sequence;
+            const auto envelope =
+                signing_key_->Sign(config_.federation_instance, sequence, payload);
+            broker::Message m;
+            m.topic = engine::wire::FederationAcksTopic(config_.federation_instance);
+            m.payload = payload;
+            m.qos = 1;
+            m.user_properties = {
+                {std::string(engine::kFederationInstanceProperty), envelope.instance},
+                {std::string(engine::kFederationSequenceProperty), std::to_string(sequence)},
+                {std::string(engine::kFederationSignatureProperty), envelope.signature}};
+            clients_.front()->Publish(std::move(m));
+            acks_sent_[key] = acks;
+        }
+        timer.expires_after(std::chrono::seconds(5));
+        timer.async_wait([this, &timer](const boost::system::error_code& ec) {
+            if (!ec && !stopping_.load()) SendAcks(timer);
+        });
+    }
+
+    // A peer's counts of this instance's alert; on Paho's callback thread. Kept as the setting
+    // "federation:acks:{reference}": {peer: {"name", "partners", "acknowledged", "at_ms"}}.
+    void OnFederationAcks(const broker::Message& m, std::string_view topic_instance) {
+        if (topic_instance == config_.federation_instance || !verifier_) return;
+        const std::string last_key = "federation:last-acks:" + std::string(topic_instance);
+        std::optional<engine::Envelope> envelope;
+        if (const auto refused = CheckEnvelope(m, topic_instance, last_key, envelope);
+            !refused.empty()) {
+            spdlog::warn("federation: refused counts on {}: {}", m.topic, refused);
+            return;
+        }
+        auto acks = engine::ParseAcks(m.payload);
+        if (!acks.ok() || acks.value().peer != config_.federation_instance) {
+            spdlog::warn("federation: refused counts from {}: {}", topic_instance,
+                         acks.ok() ? "they are for another instance" : acks.error().message);
+            return;
+        }
+        const std::string key = "federation:acks:" + acks.value().reference;
+        boost::json::error_code ec;
+        auto kept = boost::json::parse(store_.Setting(key), ec);
+        boost::json::object all =
+            !ec && kept.is_object() ? kept.as_object() : boost::json::object{};
+        all[std::string(topic_instance)] =
+            boost::json::object{{"name", peer_names_[std::string(topic_instance)]},
+                                {"partners", acks.value().partners},
+                                {"acknowledged", acks.value().acknowledged},
+                                {"at_ms", WallMs()}};
+        if (!store_.SetSetting(key, boost::json::serialize(all)).ok() ||
+            !store_.SetSetting(last_key, std::to_string(envelope->sequence)).ok())
+            spdlog::error("federation: counts from {} not stored", topic_instance);
     }
 
     // Silent feeds (issue 16 §3): a report or heartbeat from a configured feed. Any thread;
@@ -662,6 +740,8 @@ private:
     void OnReport(broker::Client& client, const broker::Message& m) {
         if (const auto peer = engine::wire::FederationInstance(m.topic); !peer.empty())
             return OnFederation(m, peer);
+        if (const auto peer = engine::wire::FederationAcksInstance(m.topic); !peer.empty())
+            return OnFederationAcks(m, peer);
         std::string_view feed_source, feed_organisation;
         if (engine::wire::FeedHeartbeat(m.topic, feed_source, feed_organisation)) {
             FeedSeen(feed_source, feed_organisation);  // a heartbeat: nothing to store
@@ -779,8 +859,10 @@ private:
     std::unique_ptr<engine::PeerVerifier> verifier_;
     std::map<std::string, std::string> peer_names_;  // instance -> "Medway LDIS"
     std::uint64_t last_sequence_ = 0;                // io thread only
-    bool ready_notified_ = false;                    // on the io thread only
-    std::int64_t last_retention_ms_ = 0;             // io thread only
+    net::steady_timer* acks_timer_ = nullptr;
+    std::map<std::string, engine::ForwardedAcks> acks_sent_;  // io thread only
+    bool ready_notified_ = false;                             // on the io thread only
+    std::int64_t last_retention_ms_ = 0;                      // io thread only
 };
 
 Daemon::Daemon(Config config, std::string config_path, std::vector<std::string> overrides)

@@ -60,4 +60,40 @@ void ExpandForwarded(OutboxItem& item) {
     item.body = text("body");
 }
 
+std::string AcksJson(const ForwardedAcks& acks) {
+    return json::serialize(json::object{{"for", acks.peer},
+                                        {"reference", acks.reference},
+                                        {"partners", acks.partners},
+                                        {"acknowledged", acks.acknowledged}});
+}
+
+Result<ForwardedAcks> ParseAcks(std::string_view text) {
+    if (text.size() > 4096)
+        return Error{"an acknowledgement count of " + std::to_string(text.size()) + " bytes"};
+    json::error_code ec;
+    const auto v = json::parse(text, ec);
+    if (ec || !v.is_object()) return Error{"acknowledgement counts that are not a JSON object"};
+    const auto& o = v.as_object();
+    const auto* who = o.if_contains("for");
+    const auto* reference = o.if_contains("reference");
+    const auto* partners = o.if_contains("partners");
+    const auto* acknowledged = o.if_contains("acknowledged");
+    if (!who || !who->is_string() || !reference || !reference->is_string() || !partners ||
+        !partners->is_int64() || !acknowledged || !acknowledged->is_int64() || o.size() != 4)
+        return Error{
+            "acknowledgement counts need exactly for, reference, partners and "
+            "acknowledged"};
+    ForwardedAcks a;
+    a.peer = std::string(who->as_string());
+    a.reference = std::string(reference->as_string());
+    const std::int64_t p = partners->as_int64(), k = acknowledged->as_int64();
+    if (a.reference.empty() || a.reference.size() > 40 ||
+        a.reference.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != std::string::npos)
+        return Error{"\"" + a.reference.substr(0, 40) + "\" is not an alert reference"};
+    if (p < 0 || p > 100000 || k < 0 || k > p) return Error{"acknowledgement counts out of range"};
+    a.partners = static_cast<int>(p);
+    a.acknowledged = static_cast<int>(k);
+    return a;
+}
+
 }  // namespace ldis::engine

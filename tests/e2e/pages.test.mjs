@@ -4,6 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -17,7 +18,7 @@ const build = process.env.LDIS_BUILD_DIR || path.join(root, 'build');
 const artifacts = process.env.LDIS_E2E_ARTIFACTS || path.join(build, 'e2e-artifacts');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ldis-e2e-'));
 const children = [];
-let browser, base, tokens = {}, reference, alertRef;
+let browser, base, tokens = {}, reference, alertRef, mqtt, medwayKey;
 
 function freePort() {
   return new Promise((resolve) => {
@@ -74,8 +75,38 @@ before(async () => {
     `listener ${mqttPort} 127.0.0.1\nallow_anonymous true\n${process.getuid() === 0 ? 'user root\n' : ''}`);
   start('/usr/sbin/mosquitto', ['-c', path.join(work, 'mosquitto.conf')], path.join(work, 'mosquitto.log'));
   const db = path.join(work, 'ldis.db');
+  // The shipped configuration, with its paths made absolute and a peer, Medway, whose
+  // versions (signed here with its key) this instance puts before its coordinators.
+  mqtt = mqttPort;
+  execFileSync('openssl', ['genpkey', '-algorithm', 'ed25519', '-out', path.join(work, 'self.key')]);
+  fs.chmodSync(path.join(work, 'self.key'), 0o600);
+  medwayKey = crypto.generateKeyPairSync('ed25519');
+  fs.writeFileSync(path.join(work, 'medway.pub'), medwayKey.publicKey.export({ type: 'spki', format: 'pem' }));
+  const shipped = fs.readFileSync(path.join(root, 'config/ldisd.toml'), 'utf8');
+  fs.writeFileSync(path.join(work, 'ldisd.toml'), `${shipped.slice(0, shipped.indexOf('[paths]'))}[paths]
+templates = "${path.join(root, 'templates')}"
+assets = "${path.join(root, 'node_modules/govuk-frontend/dist/govuk')}"
+partners = "${path.join(root, 'config/partners.toml')}"
+rules = "${path.join(root, 'config/rules.toml')}"
+substances = "${path.join(root, 'config/substances.toml')}"
+areas = "${path.join(root, 'config/areas.toml')}"
+schema = "${path.join(root, 'config/schema/report.schema.json')}"
+
+[federation]
+instance = "kent"
+key_file = "${path.join(work, 'self.key')}"
+
+[federation.policy]
+red = "review"
+amber = "review"
+
+[[federation.peers]]
+instance = "medway"
+name = "Medway LDIS"
+public_key_file = "${path.join(work, 'medway.pub')}"
+`);
   start(path.join(build, 'app/ldisd'), [
-    '--config', path.join(root, 'config/ldisd.toml'),
+    '--config', path.join(work, 'ldisd.toml'),
     '--set', `mqtt.uri=tcp://127.0.0.1:${mqttPort}`, '--set', `store.path=${db}`,
     '--set', `http.listen=127.0.0.1:${httpPort}`, '--set', `http.public_url=${base}`,
     '--set', 'http.metrics_listen=127.0.0.1:0',
@@ -319,4 +350,53 @@ test('an admin replays proposed grading rules from the dashboard and is warned o
   await admin.click('button:has-text("Replay")');
   assert.match(await admin.textContent('.govuk-error-summary'), /the proposed rules:/);
   await adminContext.close();
+});
+
+// Issue 16 §1: a version Medway's LDIS signed, as the bridge would deliver it.
+function offerFromMedway(cap, sequence) {
+  const signed = Buffer.from(`ldis-federation/1\nmedway\n${sequence}\n${cap}`, 'utf8');
+  const signature = crypto.sign(null, signed, medwayKey.privateKey).toString('base64url');
+  execFileSync('mosquitto_pub', ['-p', String(mqtt), '-V', 'mqttv5', '-q', '1',
+    '-t', 'ldis/v1/federation/medway/alerts', '-s',
+    '-D', 'publish', 'user-property', 'ldis-instance', 'medway',
+    '-D', 'publish', 'user-property', 'ldis-sequence', String(sequence),
+    '-D', 'publish', 'user-property', 'ldis-signature', signature], { input: cap });
+}
+
+test('a coordinator adopts one alert from another LDIS and declines another', async () => {
+  // Two of Medway's alerts: this instance's own CAP of its alert, renamed as Medway's.
+  const own = await (await fetch(`${base}/api/v1/alerts/${alertRef}/cap`,
+    { headers: { Authorization: `Bearer ${tokens.coordinator}` } })).text();
+  assert.match(own, /LDIS-reference/);
+  const cap = (ref) => own.replaceAll(alertRef, ref).replace(/-v\d+</g, '-v1<')
+    .replace(/<value>\d+<\/value><\/parameter>/, '<value>1</value></parameter>')
+    .replace(/<msgType>\w+<\/msgType>/, '<msgType>Alert</msgType>').replace(/<references>[^<]*<\/references>\n?/, '');
+  offerFromMedway(cap('MW-2026-0041'), 1000);
+  offerFromMedway(cap('MW-2026-0042'), 1001);
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, 'coordinator');
+  await until(async () => {
+    await page.goto(`${base}/`);
+    return (await page.$$('#federated-waiting tbody tr')).length === 2;
+  }, 'two alerts from Medway waiting');
+  await shot(page, '14-federated-waiting');
+  await accessible(page, 'dashboard with alerts from another LDIS');
+  await page.click('button:has-text("Adopt MW-2026-0041 v1")');
+  await page.waitForURL(/done=adopted/);
+  assert.match(await page.textContent('.govuk-notification-banner__heading'), /adopted/);
+  await page.click('button:has-text("Decline MW-2026-0042 v1")');
+  await page.waitForURL(/done=declined/);
+  assert.match(await page.textContent('.govuk-notification-banner__heading'), /declined/);
+  const decided = await page.$$eval('#federated tbody tr', (trs) => trs.map((tr) => tr.textContent));
+  assert.ok(decided.some((r) => r.includes('MW-2026-0041') && r.includes('adopted')), decided.join('|'));
+  assert.ok(decided.some((r) => r.includes('MW-2026-0042') && r.includes('declined')), decided.join('|'));
+  assert.equal((await page.$$('#federated-waiting tbody tr')).length, 0);
+  await shot(page, '15-federated-decided');
+  await accessible(page, 'dashboard after deciding');
+  // The adopted one went to this instance's partners, marked as Medway's.
+  const mail = path.join(work, 'mail', 'new');
+  await until(() => fs.readdirSync(mail).some((f) => f.includes('MW-2026-0041')), 'an email of the adopted alert');
+  assert.ok(!fs.readdirSync(mail).some((f) => f.includes('MW-2026-0042')), 'the declined alert was sent');
+  await context.close();
 });

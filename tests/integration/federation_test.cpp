@@ -241,6 +241,26 @@ TEST_F(FederationTest, AMedwayAlertReachesKentsPartnersAndOnlySignedFreshVersion
         kWait));
     EXPECT_LT(kent_at - medway_at, 1000)
         << "Kent's partner heard " << kent_at - medway_at << " ms after Medway's";
+    // Kent's partner acknowledges: Medway's coordinators see the count beside their own.
+    std::string text;
+    for (const auto& m : smtp_.Messages())
+        if (Str(m.at("rcpt_tos").as_array().at(0)) == "treat@kent.example")
+            text = Str(m.at("parts").as_array().at(1).at("text"));
+    const auto at = text.find("/ack/");
+    ASSERT_NE(at, std::string::npos) << text;
+    const std::string ack = text.substr(at, text.find_first_of(" \r\n", at) - at);
+    EXPECT_EQ(HttpRequest("POST", kent_->http_url() + ack).status, 200);
+    const std::string medway_session =
+        ldis::test::SignIn(medway_->http_url(), medway_->CreateToken("coordinator", "m"));
+    EXPECT_TRUE(Eventually(
+        [&] {
+            const auto page = HttpRequest("GET", medway_->http_url() + "/alerts/" + reference, {},
+                                          {medway_session});
+            return page.body.find("Kent LDIS partners: 1 of 1 acknowledged") != std::string::npos;
+        },
+        kWait))
+        << kent_->log();
+
     // Nothing personal crossed: the CAP has no report, no contact.
     const auto tapped = offers.seen();
     ASSERT_EQ(tapped.size(), 1u);

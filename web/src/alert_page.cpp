@@ -95,6 +95,37 @@ WebResponse Pages::AlertPage(const std::string& reference, const Sessions::Sessi
     const auto [acked, partners] = AckProgress(record->deliveries);
     d.set("acked", std::to_string(acked));
     d.set("partners", std::to_string(partners));
+    {
+        // The peers' partners' acknowledgements of this alert, sent back as counts (issue 16
+        // §1): "Kent LDIS partners: 7 of 9 acknowledged".
+        json::error_code bad;
+        const auto rolled =
+            json::parse(services_.store->Setting("federation:acks:" + reference), bad);
+        mus::data peers{mus::data::type::list};
+        bool any = false;
+        if (!bad && rolled.is_object()) {
+            for (const auto& [peer, counts] : rolled.as_object()) {
+                if (!counts.is_object()) continue;
+                const auto& c = counts.as_object();
+                const auto number = [&](const char* key) {
+                    const auto* v = c.if_contains(key);
+                    return v && v->is_int64() ? v->as_int64() : 0;
+                };
+                const auto* name = c.if_contains("name");
+                mus::data row;
+                row.set("peer", name && name->is_string() && !name->as_string().empty()
+                                    ? std::string(name->as_string())
+                                    : std::string(peer));
+                row.set("acked", std::to_string(number("acknowledged")));
+                row.set("partners", std::to_string(number("partners")));
+                row.set("at", engine::HumanTimeMs(number("at_ms")));
+                peers << row;
+                any = true;
+            }
+        }
+        d.set("peer_acks", peers);
+        if (any) d.set("has_peer_acks", true);
+    }
     json::error_code ec;
     const auto body = json::parse(a.body, ec);
     const auto& kHeadings = engine::SectionHeadings();

@@ -10,7 +10,8 @@ MessageContext Dispatcher::Impl::ContextFor(const OutboxItem& item) const {
     c.public_url = options_.public_url;
     c.from = options_.from;
     c.now_ms = NowMs();
-    if (item.kind == kKindAlert || item.kind == kKindEscalation) {
+    // A peer's alert forwarded here is acknowledged like one of this instance's (issue 16).
+    if (item.kind == kKindAlert || item.kind == kKindEscalation || item.kind == kKindFederated) {
         const std::int64_t expires =
             std::max(item.valid_until_ms, c.now_ms + options_.ack_valid_ms) / 1000;
         c.ack_url = options_.public_url + std::string(wire::kAckPath) +

@@ -171,6 +171,25 @@ std::vector<FederatedRow> ReportStore::Impl::Federated(std::size_t limit) const 
     return out;
 }
 
+std::vector<ForwardedAcks> ReportStore::Impl::ForwardedAcknowledgements(std::int64_t now) const {
+    std::lock_guard lock(reader_mutex_);
+    sqlite3_stmt* stmt = nullptr;
+    sqlite3_prepare_v2(
+        reader_->get(),
+        "SELECT json_extract(detail, '$.peer'), json_extract(detail, '$.reference'), "
+        "count(DISTINCT partner), count(DISTINCT CASE WHEN acknowledged_at_ms IS "
+        "NOT NULL THEN partner END) FROM deliveries WHERE kind = 'federated' AND "
+        "created_at_ms >= ?1 GROUP BY 1, 2 ORDER BY 1, 2",
+        -1, &stmt, nullptr);
+    sqlite3_bind_int64(stmt, 1, now - 30LL * 24 * 3600 * 1000);
+    std::vector<ForwardedAcks> out;
+    while (sqlite3_step(stmt) == SQLITE_ROW)
+        out.push_back({ColumnText(stmt, 0), ColumnText(stmt, 1), sqlite3_column_int(stmt, 2),
+                       sqlite3_column_int(stmt, 3)});
+    sqlite3_finalize(stmt);
+    return out;
+}
+
 Result<FederatedRow> ReportStore::Impl::DecideFederated(std::int64_t id, bool adopt,
                                                         const std::string& actor,
                                                         std::int64_t now) {

@@ -118,6 +118,7 @@ public:
     Result<FederatedOutcome> ReceiveFederated(const FederatedVersion& v, FederatedPolicy for_level,
                                               const std::string& peer_name, std::int64_t now);
     std::vector<FederatedRow> Federated(std::size_t limit) const;
+    std::vector<ForwardedAcks> ForwardedAcknowledgements(std::int64_t now) const;
     Result<FederatedRow> DecideFederated(std::int64_t id, bool adopt, const std::string& actor,
                                          std::int64_t now);
 

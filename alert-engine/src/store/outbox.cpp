@@ -137,7 +137,9 @@ std::vector<DeliveryRow> ReportStore::Impl::DeliveryQuery(const std::string& whe
     std::lock_guard lock(reader_mutex_);
     sqlite3_stmt* stmt = nullptr;
     const std::string sql =
-        "SELECT d.id, a.reference, d.version, d.kind, d.partner, d.contact, d.channel, "
+        // A peer's alert forwarded here has its reference in its detail (issue 16 §1).
+        "SELECT d.id, coalesce(a.reference, json_extract(d.detail, '$.reference'), ''), "
+        "d.version, d.kind, d.partner, d.contact, d.channel, "
         "d.address, d.status, d.attempts, d.created_at_ms, d.updated_at_ms, "
         "coalesce(d.delivered_at_ms, 0), coalesce(d.acknowledged_at_ms, 0), "
         "coalesce(d.fallback_of, 0), coalesce(d.last_error, ''), v.level "
@@ -334,7 +336,9 @@ Result<int> ReportStore::Impl::CompleteOnWriter(const std::vector<DeliveryOutcom
                                                                      {"channel", channel},
                                                                      {"attempts", attempts},
                                                                      {"error", error}})});
-        if (kind != kKindAlert && kind != kKindEscalation && kind != kKindMqtt) continue;
+        if (kind != kKindAlert && kind != kKindEscalation && kind != kKindMqtt &&
+            kind != kKindFederated && kind != kKindFederation)
+            continue;
         // The partner's next channel, then a word to the coordinators.
         std::string next = "No fallback contact is configured for this partner.";
         if (g && g->partners && !partner.empty()) {

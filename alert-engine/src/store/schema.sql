@@ -159,6 +159,8 @@ CREATE TABLE deliveries (
 CREATE INDEX deliveries_due ON deliveries(status, next_attempt_ms);
 CREATE INDEX deliveries_by_alert ON deliveries(alert_id, partner);
 CREATE INDEX deliveries_ack_due ON deliveries(ack_due_ms) WHERE escalated = 0;
+-- A peer's forwarded versions' deliveries, for the acknowledgement counts sent back to it.
+CREATE INDEX deliveries_federated ON deliveries(created_at_ms) WHERE kind = 'federated';
 
 -- The store's own values: the key that signs acknowledgement links, retention's marks.
 CREATE TABLE settings (

@@ -168,6 +168,9 @@ Result<FederatedOutcome> ReportStore::ReceiveFederated(const FederatedVersion& v
 std::vector<FederatedRow> ReportStore::Federated(std::size_t limit) const {
     return impl_->Federated(limit);
 }
+std::vector<ForwardedAcks> ReportStore::ForwardedAcknowledgements(std::int64_t now_ms) const {
+    return impl_->ForwardedAcknowledgements(now_ms);
+}
 Result<FederatedRow> ReportStore::DecideFederated(std::int64_t id, bool adopt,
                                                   const std::string& actor, std::int64_t now_ms) {
     return impl_->DecideFederated(id, adopt, actor, now_ms);

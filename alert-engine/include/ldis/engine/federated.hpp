@@ -7,6 +7,7 @@
 #include "ldis/engine/delivery.hpp"
 #include "ldis/engine/grading.hpp"
 #include "ldis/engine/lifecycle.hpp"
+#include "ldis/engine/result.hpp"
 
 namespace ldis::engine {
 
@@ -58,6 +59,23 @@ struct FederatedOutcome {
     std::string decision;
     int deliveries = 0;  // forwarded to this many of its partners' contacts
 };
+
+// How many of this instance's partners were sent a peer's alert (any version) and how many
+// acknowledged it: the counts sent back to the peer (issue 16 §1, "acknowledgements roll
+// up"), and what the peer shows beside its own.
+struct ForwardedAcks {
+    std::string peer;       // whose alert: the issuing instance
+    std::string reference;  // in its reference
+    int partners = 0;
+    int acknowledged = 0;
+    bool operator==(const ForwardedAcks&) const = default;
+};
+
+// The counts message, JSON: {"for", "reference", "partners", "acknowledged"}. Pure.
+std::string AcksJson(const ForwardedAcks& acks);
+// Reads a peer's counts message, hostile: the instance it is for, an LDIS reference, whole
+// numbers with acknowledged <= partners <= 100000. Pure.
+Result<ForwardedAcks> ParseAcks(std::string_view json);
 
 // "forwarded", "adopted": the version went to this instance's partners.
 inline bool WentToPartners(std::string_view decision) {

@@ -140,6 +140,7 @@ public:
                                               FederatedPolicy for_level,
                                               const std::string& peer_name, std::int64_t now_ms);
     std::vector<FederatedRow> Federated(std::size_t limit) const;
+    std::vector<ForwardedAcks> ForwardedAcknowledgements(std::int64_t now_ms) const;
     Result<FederatedRow> DecideFederated(std::int64_t id, bool adopt, const std::string& actor,
                                          std::int64_t now_ms);
 

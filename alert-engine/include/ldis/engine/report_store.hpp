@@ -65,6 +65,7 @@ public:
                                               const std::string& peer_name,
                                               std::int64_t now_ms) override;
     std::vector<FederatedRow> Federated(std::size_t limit) const override;
+    std::vector<ForwardedAcks> ForwardedAcknowledgements(std::int64_t now_ms) const override;
     Result<FederatedRow> DecideFederated(std::int64_t id, bool adopt, const std::string& actor,
                                          std::int64_t now_ms) override;
     std::vector<DeliveryRow> Deliveries(std::string_view reference) const override;

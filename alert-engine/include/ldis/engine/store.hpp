@@ -314,6 +314,9 @@ public:
                                                       FederatedPolicy for_level,
                                                       const std::string& peer_name,
                                                       std::int64_t now_ms) = 0;
+    // For each peer alert forwarded here in the last 30 days, how many of this instance's
+    // partners were sent it and how many acknowledged (counts only). Thread-safe.
+    virtual std::vector<ForwardedAcks> ForwardedAcknowledgements(std::int64_t now_ms) const = 0;
     // The peers' versions, newest first. Thread-safe.
     virtual std::vector<FederatedRow> Federated(std::size_t limit) const = 0;
     // A coordinator adopts (forwards to this instance's partners) or declines a version put

@@ -33,6 +33,19 @@ inline constexpr std::string_view kFederationFilter = "ldis/v1/federation/+/aler
 inline std::string FederationTopic(std::string_view instance) {
     return std::string(kFederationPrefix) + std::string(instance) + "/alerts";
 }
+// Acknowledgement counts sent back to the issuing instance: ldis/v1/federation/{sender}/acks.
+inline constexpr std::string_view kFederationAcksFilter = "ldis/v1/federation/+/acks";
+inline std::string FederationAcksTopic(std::string_view instance) {
+    return std::string(kFederationPrefix) + std::string(instance) + "/acks";
+}
+// The instance a federation counts topic names, or "".
+inline std::string_view FederationAcksInstance(std::string_view topic) {
+    if (!topic.starts_with(kFederationPrefix) || !topic.ends_with("/acks")) return {};
+    const std::string_view instance =
+        topic.substr(kFederationPrefix.size(),
+                     topic.size() - kFederationPrefix.size() - std::string_view("/acks").size());
+    return instance.find('/') == std::string_view::npos ? instance : std::string_view();
+}
 // The instance a federation topic names, or "" when the topic is not one.
 inline std::string_view FederationInstance(std::string_view topic) {
     if (!topic.starts_with(kFederationPrefix) || !topic.ends_with("/alerts")) return {};

@@ -37,6 +37,7 @@ ALTER TABLE deliveries_10 RENAME TO deliveries;
 CREATE INDEX deliveries_due ON deliveries(status, next_attempt_ms);
 CREATE INDEX deliveries_by_alert ON deliveries(alert_id, partner);
 CREATE INDEX deliveries_ack_due ON deliveries(ack_due_ms) WHERE escalated = 0;
+CREATE INDEX deliveries_federated ON deliveries(created_at_ms) WHERE kind = 'federated';
 -- Alert versions other LDIS instances offered this one (issue 16 §1), verified: one row per
 -- version (peer, identifier), whatever the bridge delivered twice, with what this
 -- instance's policy or its coordinators made of it (decision: forwarded, review, recorded,

@@ -13,7 +13,8 @@ std::vector<DeliveryRow> PostgresStore::Impl::DeliveryQuery(const std::string& w
     std::lock_guard lock(reader->mutex());
     auto r = pg::Exec(
         reader->c(), "read deliveries",
-        "SELECT d.id, coalesce(a.reference, ''), d.version, d.kind, d.partner, d.contact, "
+        "SELECT d.id, coalesce(a.reference, d.detail::json ->> 'reference', ''), d.version, "
+        "d.kind, d.partner, d.contact, "
         "d.channel, "
         "d.address, d.status, d.attempts, d.created_at_ms, d.updated_at_ms, "
         "coalesce(d.delivered_at_ms, 0), coalesce(d.acknowledged_at_ms, 0), "

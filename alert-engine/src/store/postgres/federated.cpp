@@ -147,6 +147,23 @@ std::vector<FederatedRow> PostgresStore::Federated(std::size_t limit) const {
     return out;
 }
 
+std::vector<ForwardedAcks> PostgresStore::ForwardedAcknowledgements(std::int64_t now_ms) const {
+    std::lock_guard lock(impl_->reader->mutex());
+    auto r = pg::Exec(impl_->reader->c(), "count the peers' alerts' acknowledgements",
+                      "SELECT detail::json ->> 'peer', detail::json ->> 'reference', "
+                      "count(DISTINCT partner), count(DISTINCT partner) FILTER (WHERE "
+                      "acknowledged_at_ms IS NOT NULL) FROM deliveries WHERE kind = 'federated' "
+                      "AND created_at_ms >= $1 GROUP BY 1, 2 ORDER BY 1, 2",
+                      {Int(now_ms - 30LL * 24 * 3600 * 1000)});
+    std::vector<ForwardedAcks> out;
+    if (!r.ok()) return out;
+    const auto& rows = r.value();
+    for (int i = 0; i < rows.size(); ++i)
+        out.push_back({std::string(rows.text(i, 0)), std::string(rows.text(i, 1)),
+                       static_cast<int>(rows.integer(i, 2)), static_cast<int>(rows.integer(i, 3))});
+    return out;
+}
+
 Result<FederatedRow> PostgresStore::DecideFederated(std::int64_t id, bool adopt,
                                                     const std::string& actor, std::int64_t now_ms) {
     const auto g = impl_->CurrentGrading();

@@ -139,7 +139,9 @@ Result<int> PostgresStore::Impl::CompleteNow(const std::vector<DeliveryOutcome>&
                                                                          {"channel", channel},
                                                                          {"attempts", attempts},
                                                                          {"error", error}}));
-                if (kind != kKindAlert && kind != kKindEscalation && kind != kKindMqtt) continue;
+                if (kind != kKindAlert && kind != kKindEscalation && kind != kKindMqtt &&
+                    kind != kKindFederated && kind != kKindFederation)
+                    continue;
                 // The partner's next channel, then a word to the coordinators.
                 std::string next = "No fallback contact is configured for this partner.";
                 if (g && g->partners && !partner.empty()) {

@@ -31,4 +31,5 @@ CREATE TABLE federated (
     UNIQUE (peer, identifier)
 );
 CREATE INDEX federated_by_reference ON federated(peer, reference);
+CREATE INDEX deliveries_federated ON deliveries(created_at_ms) WHERE kind = 'federated';
 INSERT INTO ldis_schema (version) VALUES (10);
