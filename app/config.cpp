@@ -312,6 +312,26 @@ void ReadFederation(const toml::node& node, const std::string& path, const fs::p
                 else
                     c.federation_offer.insert(level);
             }
+        } else if (k == "offer_districts" && value.is_table()) {
+            // [federation.offer_districts] amber = ["Gravesham", ...]: only there.
+            for (const auto& [lk, lv] : *value.as_table()) {
+                engine::Level level = engine::Level::kNone;
+                if (!engine::ParseLevel(lk.str(), level) || level == engine::Level::kNone ||
+                    !lv.is_array()) {
+                    fail(lv, "federation.offer_districts." + std::string(lk.str()) +
+                                 " must be a level (red, amber, green) with a list of districts");
+                    continue;
+                }
+                auto& districts = c.federation_offer_districts[level];
+                for (const auto& d : *lv.as_array()) {
+                    if (d.is_string() && !d.as_string()->get().empty())
+                        districts.insert(d.as_string()->get());
+                    else
+                        fail(d,
+                             "federation.offer_districts lists district names, such as "
+                             "\"Gravesham\"");
+                }
+            }
         } else if (k == "policy" && value.is_table()) {
             for (const auto& [lk, lv] : *value.as_table()) {
                 engine::Level level = engine::Level::kNone;
@@ -357,8 +377,9 @@ void ReadFederation(const toml::node& node, const std::string& path, const fs::p
             }
         } else {
             fail(value, "unknown or mistyped key federation." + k +
-                            " (federation has instance, key_file, offer, [federation.policy] "
-                            "and [[federation.peers]])");
+                            " (federation has instance, key_file, offer, "
+                            "[federation.offer_districts], [federation.policy] and "
+                            "[[federation.peers]])");
         }
     }
     if (!c.federation_instance.empty() && c.federation_key_file.empty())
@@ -792,6 +813,7 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
     if (!c.federation_instance.empty()) {
         c.dispatch.federation_topic = engine::wire::FederationTopic(c.federation_instance);
         c.dispatch.federation_offer = c.federation_offer;
+        c.dispatch.federation_offer_districts = c.federation_offer_districts;
     }
     return load;
 }

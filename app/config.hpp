@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -115,6 +116,7 @@ struct Config {
     std::string federation_instance;
     std::string federation_key_file;
     std::set<engine::Level> federation_offer{engine::Level::kRed};
+    std::map<engine::Level, std::set<std::string>> federation_offer_districts;
     engine::FederatedPolicy federation_policy[4] = {
         engine::FederatedPolicy::kRecord, engine::FederatedPolicy::kRecord,
         engine::FederatedPolicy::kReview, engine::FederatedPolicy::kForward};  // by Level

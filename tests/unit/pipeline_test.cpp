@@ -422,6 +422,54 @@ TEST(PipelineTest, AnIssuedVersionReachesItsSubscribersWithTheLevelsDeadlineAndT
               (std::vector<std::string>{"alert:ed/desk"}));
 }
 
+// Issue 16 §1: what this instance offers its peers is its own rule, by level and district.
+TEST(PipelineTest, AVersionIsOfferedToThePeersByLevelAndWhereOnlySomeDistricts) {
+    DispatchPolicy dispatch;
+    dispatch.enabled.erase(Channel::kMqtt);
+    const auto offered = [&](AlertStatus status, Level level, const std::string& district) {
+        auto v = Version(status, level);
+        v.district = district;
+        for (const auto& d : PlanDeliveries(v, {}, &Routing(), dispatch, kNow))
+            if (d.kind == ldis::engine::kKindFederation) return d.address;
+        return std::string("not offered");
+    };
+    EXPECT_EQ(offered(AlertStatus::kIssued, Level::kRed, "Medway"), "not offered");  // no peers
+    dispatch.federation_topic = "ldis/v1/federation/medway/alerts";
+    dispatch.federation_offer = {Level::kRed, Level::kAmber};
+    dispatch.federation_offer_districts[Level::kAmber] = {"Medway"};  // borders Kent
+    EXPECT_EQ(offered(AlertStatus::kIssued, Level::kRed, "Thanet"),
+              "ldis/v1/federation/medway/alerts");
+    EXPECT_EQ(offered(AlertStatus::kCancelled, Level::kRed, "Thanet"),
+              "ldis/v1/federation/medway/alerts");
+    EXPECT_EQ(offered(AlertStatus::kUpdated, Level::kAmber, "Medway"),
+              "ldis/v1/federation/medway/alerts");
+    EXPECT_EQ(offered(AlertStatus::kIssued, Level::kAmber, "Thanet"), "not offered");
+    EXPECT_EQ(offered(AlertStatus::kIssued, Level::kGreen, "Medway"), "not offered");
+    EXPECT_EQ(offered(AlertStatus::kDraft, Level::kRed, "Medway"), "not offered");
+}
+
+TEST(PipelineTest, APeersVersionIsForwardedByPolicyAndItsFollowUpsAlways) {
+    using ldis::engine::FederatedDecision;
+    using ldis::engine::FederatedPolicy;
+    EXPECT_EQ(FederatedDecision(FederatedPolicy::kForward, false), "forwarded");
+    EXPECT_EQ(FederatedDecision(FederatedPolicy::kReview, false), "review");
+    EXPECT_EQ(FederatedDecision(FederatedPolicy::kRecord, false), "recorded");
+    // An update or cancellation of an alert that went to partners goes to them too.
+    EXPECT_EQ(FederatedDecision(FederatedPolicy::kRecord, true), "forwarded");
+    EXPECT_EQ(FederatedDecision(FederatedPolicy::kReview, true), "forwarded");
+    // Forwarded to the partners who subscribe, marked with the detail; a cancellation
+    // exactly to the earlier recipients.
+    DispatchPolicy dispatch;
+    const auto planned = ldis::engine::PlanForwarded(Version(AlertStatus::kIssued, Level::kRed), {},
+                                                     &Routing(), dispatch, kNow, "{\"x\":1}");
+    EXPECT_EQ(Slots(planned), (std::vector<std::string>{"federated:ed/desk"}));
+    EXPECT_EQ(planned[0].detail, "{\"x\":1}");
+    EXPECT_EQ(planned[0].ack_due_ms, kNow + dispatch.red_ack_ms);
+    EXPECT_TRUE(ldis::engine::PlanForwarded(Version(AlertStatus::kCancelled, Level::kRed), {},
+                                            &Routing(), dispatch, kNow, "{}")
+                    .empty());
+}
+
 TEST(PipelineTest, AProvisionalRedIssuedAtOncePagesTheCoordinatorsOnEveryEnabledChannel) {
     DispatchPolicy dispatch;
     auto v = Version(AlertStatus::kIssued, Level::kRed);

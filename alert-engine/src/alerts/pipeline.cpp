@@ -169,9 +169,13 @@ std::vector<Delivery> PlanDeliveries(const VersionToRoute& version,
         out.push_back({kKindMqtt, "", "mqtt", "mqtt", Channel::kMqtt,
                        wire::AlertTopic(ToString(version.level), version.authority)});
     }
-    // Offered to the peers: every version partners are sent of a level this instance offers
-    // (issue 16 §1), whichever channels its own partners use.
-    if (!dispatch.federation_topic.empty() && dispatch.federation_offer.contains(version.level)) {
+    // Offered to the peers: every version partners are sent of a level this instance offers,
+    // in a district it offers that level for (issue 16 §1), whichever channels its own
+    // partners use.
+    const auto only = dispatch.federation_offer_districts.find(version.level);
+    if (!dispatch.federation_topic.empty() && dispatch.federation_offer.contains(version.level) &&
+        (only == dispatch.federation_offer_districts.end() ||
+         only->second.contains(version.district))) {
         out.push_back({kKindFederation, "", "federation", "federation", Channel::kMqtt,
                        dispatch.federation_topic});
     }

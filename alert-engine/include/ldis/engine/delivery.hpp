@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <random>
 #include <set>
@@ -59,6 +60,9 @@ struct DispatchPolicy {
     // (wire::FederationTopic; "" when it has none), and the levels it offers.
     std::string federation_topic;
     std::set<Level> federation_offer;
+    // Levels offered only in some districts (e.g. amber where the district borders the
+    // peer's area): the level's districts. A level offered and not here: every district.
+    std::map<Level, std::set<std::string>> federation_offer_districts;
 };
 
 // The wait before attempt `attempts + 1`, after `attempts` failed: exponential from
