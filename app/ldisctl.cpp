@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "api_client.hpp"
+#include "ldis/engine/charts.hpp"
 #include "ldis/engine/panel.hpp"
 #include "ldis/engine/report_store.hpp"
 #include "ldis/engine/text.hpp"
@@ -124,6 +125,18 @@ int main(int argc, char** argv) {
     std::string alert_reference;
     deliveries_list->add_option("--alert", alert_reference, "only this alert (KM-2026-0007)");
     deliveries_list->add_flag("--json", as_json, "print JSON instead of a table");
+    auto* report =
+        cli.add_subcommand("report", "reports on what happened (read from the database)");
+    report->require_subcommand(1);
+    auto* quarterly = report->add_subcommand(
+        "quarterly", "a quarter's reports, alerts, times to alert and acknowledgements (2026-Q4)");
+    std::string quarter_name, report_format = "csv";
+    quarterly->add_option("quarter", quarter_name, "the quarter, as 2026-Q4")->required();
+    quarterly->add_option("--format", report_format, "csv (the default) or html (prints on A4)")
+        ->check(CLI::IsMember({"csv", "html"}));
+    quarterly
+        ->add_option("--db", db, "the SQLite file (store.path) or postgresql://... (store.url)")
+        ->required();
     auto* purge = cli.add_subcommand(
         "purge",
         "remove the free text and contact of every report received before a date "
@@ -403,6 +416,24 @@ int main(int argc, char** argv) {
             std::cout << created.value() << '\n';
             std::cerr << "ldisctl: token for \"" << name << "\" (" << role
                       << ") created; it is shown only now\n";
+            return 0;
+        }
+        if (quarterly->parsed()) {
+            const auto quarter = ldis::engine::ParseQuarter(quarter_name);
+            if (!quarter.ok()) {
+                std::cerr << "ldisctl: " << quarter.error().message << '\n';
+                return 2;
+            }
+            auto store = OpenStore(db);
+            const auto data = store->ReadInsight(quarter.value().from_ms, quarter.value().to_ms);
+            const auto tables = ldis::engine::QuarterlyTables(data);
+            const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+            std::cout << (report_format == "html"
+                              ? ldis::engine::QuarterlyHtml(quarter.value(), tables, data,
+                                                            "LDIS Kent and Medway", now)
+                              : ldis::engine::QuarterlyCsv(quarter.value(), tables));
             return 0;
         }
         if (purge->parsed()) {

@@ -67,4 +67,11 @@ Result<AckClaim> VerifyAckToken(std::string_view key, std::string_view token, st
     return out;
 }
 
+std::optional<std::string_view> FallsBackAs(std::string_view kind) {
+    for (const std::string_view k :
+         {kKindAlert, kKindEscalation, kKindMqtt, kKindFederated, kKindFederation})
+        if (k == kind) return k;
+    return std::nullopt;
+}
+
 }  // namespace ldis::engine

@@ -36,6 +36,20 @@ DrillSummary SummariseDrill(const std::vector<DeliveryRow>& deliveries) {
         if (d->acknowledged_at_ms > 0 &&
             (r.acknowledged_at_ms == 0 || d->acknowledged_at_ms < r.acknowledged_at_ms))
             r.acknowledged_at_ms = d->acknowledged_at_ms;
+        if (d->ack_due_ms > 0 && (r.due_ms == 0 || d->ack_due_ms < r.due_ms))
+            r.due_ms = d->ack_due_ms;
+        Answer said = Answer::kNone;
+        ParseAnswer(d->answer, said);
+        const auto rank = [](Answer a) {
+            return ConfirmsAction(a) ? 2 : a == Answer::kNone ? 0 : 1;
+        };
+        if (said != Answer::kNone &&
+            (rank(said) > rank(r.answer) ||
+             (rank(said) == rank(r.answer) && d->answered_at_ms >= r.answered_at_ms))) {
+            r.answer = said;
+            r.answer_note = d->answer_note;
+            r.answered_at_ms = d->answered_at_ms;
+        }
     }
     DrillSummary out;
     std::vector<std::int64_t> times;
@@ -59,6 +73,16 @@ DrillSummary SummariseDrill(const std::vector<DeliveryRow>& deliveries) {
         out.median_ms = n % 2 == 1 ? times[n / 2] : (times[n / 2 - 1] + times[n / 2]) / 2;
         out.slowest_ms = times.back();
     }
+    return out;
+}
+
+std::vector<DrillResponse> UnconfirmedByDeadline(const DrillSummary& summary, std::int64_t now_ms) {
+    std::vector<DrillResponse> out;
+    for (const auto& r : summary.responses)
+        if (r.due_ms > 0 && r.due_ms <= now_ms && !ConfirmsAction(r.answer)) out.push_back(r);
+    std::stable_sort(out.begin(), out.end(), [](const DrillResponse& a, const DrillResponse& b) {
+        return a.due_ms < b.due_ms;
+    });
     return out;
 }
 

@@ -1,5 +1,9 @@
 #include "ldis/engine/lifecycle.hpp"
 
+#include <algorithm>
+
+#include "ldis/engine/alert_text.hpp"
+
 namespace ldis::engine {
 
 std::string_view ToString(AlertStatus status) {
@@ -129,6 +133,40 @@ PolicyDecision DecidePolicy(Level level, std::string_view audience, const Policy
         return {AlertStatus::kIssued, true, std::string(audience)};
     }
     return {AlertStatus::kDraft, false, std::string(audience)};
+}
+
+const std::vector<std::string>& Audiences() {
+    static const std::vector<std::string> kAudiences = {"professionals", "services", "public"};
+    return kAudiences;
+}
+
+bool IsAudience(std::string_view text) {
+    const auto& all = Audiences();
+    return std::find(all.begin(), all.end(), text) != all.end();
+}
+
+std::optional<Error> WordingProblem(std::string_view reference, AlertAction action,
+                                    const AlertWording& wording) {
+    const bool closing = action == AlertAction::kCancel || action == AlertAction::kExpire;
+    if (closing && !wording.sections.empty())
+        return Error{"the wording of " + std::string(reference) +
+                     " changes with an update, not a " + std::string(ToString(action))};
+    if (closing && !wording.audience.empty())
+        return Error{"the audience of " + std::string(reference) +
+                     " changes with an approval or an update, not a " +
+                     std::string(ToString(action))};
+    if (!wording.audience.empty() && !IsAudience(wording.audience))
+        return Error{"\"" + wording.audience +
+                     "\" is not an audience: choose professionals, services or public"};
+    const auto& allowed = WordingSections();
+    for (const auto& [name, text] : wording.sections) {
+        if (std::find(allowed.begin(), allowed.end(), name) == allowed.end())
+            return Error{"\"" + name +
+                         "\" is not a section a coordinator writes; choose what, harms or advice"};
+        if (text.empty() || text.size() > 4000)
+            return Error{"the " + name + " section must be 1 to 4,000 characters"};
+    }
+    return std::nullopt;
 }
 
 }  // namespace ldis::engine

@@ -181,6 +181,8 @@ mus::data AlertData(const OutboxItem& item, const MessageContext& context) {
         d.set("escalation", true);
         d.set("escalated_partner", DetailText(item, "partner_name"));
         d.set("ack_within", DetailText(item, "ack_within"));
+        // Acknowledged, but nothing said of what it did (issue 17 §4), or nothing at all.
+        if (DetailText(item, "answer") == "received") d.set("escalation_received", true);
     }
     return d;
 }

@@ -7,6 +7,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "ldis/engine/lifecycle.hpp"
 #include "ldis/engine/text.hpp"
 #include "toml_file.hpp"
 
@@ -24,7 +25,6 @@ constexpr std::pair<Channel, std::string_view> kChannels[] = {
 const std::vector<std::string> kSectors = {"clinical",         "treatment", "harm_reduction",
                                            "criminal_justice", "prison",    "youth",
                                            "public_health"};
-const std::vector<std::string> kAudiences = {"professionals", "services", "public"};
 const std::vector<std::string> kFormats = {"teams", "slack", "json"};
 
 std::vector<std::string> Words(std::initializer_list<const char*> list) {
@@ -161,7 +161,7 @@ public:
                 Fail(*t.get("districts"), what + ".districts: unknown district \"" + d + "\"");
             s.districts.insert(d);
         }
-        for (const auto& a : List(t, "audiences", what, kAudiences)) s.audiences.insert(a);
+        for (const auto& a : List(t, "audiences", what, Audiences())) s.audiences.insert(a);
         s.contacts = List(t, "contacts", what);
         for (const auto& c : s.contacts) {
             if (!p.FindContact(c))

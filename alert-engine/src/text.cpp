@@ -61,6 +61,12 @@ std::string HumanTimeMs(std::int64_t ms) {
     return FormatUtc(ms, "%d %b %Y %H:%M UTC");
 }
 
+std::string HumanDateMs(std::int64_t ms) {
+    std::string day = FormatUtc(ms, "%d %B %Y");
+    if (day.starts_with('0')) day.erase(0, 1);
+    return day;
+}
+
 std::int64_t DaysFromCivil(std::int64_t y, unsigned m, unsigned d) {
     y -= m <= 2;
     const std::int64_t era = (y >= 0 ? y : y - 399) / 400;

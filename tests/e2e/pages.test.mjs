@@ -18,7 +18,7 @@ const build = process.env.LDIS_BUILD_DIR || path.join(root, 'build');
 const artifacts = process.env.LDIS_E2E_ARTIFACTS || path.join(build, 'e2e-artifacts');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ldis-e2e-'));
 const children = [];
-let browser, base, tokens = {}, reference, alertRef, mqtt, medwayKey;
+let browser, base, tokens = {}, reference, alertRef, mqtt, medwayKey, ackLink;
 
 function freePort() {
   return new Promise((resolve) => {
@@ -233,7 +233,7 @@ test('a coordinator signs in, approves the amber draft and sees deliveries appea
   await accessible(page, 'alert record');
   // The filters of the history table.
   await page.goto(`${base}/?level=amber&status=issued`);
-  assert.match(await page.textContent('caption'), /^1 alert\(s\)/);
+  assert.match(await page.textContent('table[aria-labelledby="history-heading"] caption'), /^1 alert\(s\)/);
   await context.close();
 });
 
@@ -245,6 +245,7 @@ test('a partner acknowledges through the link and the dashboard count moves', as
   const text = eml.split('Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n')[1]
     .split('--')[0].replace(/\s+/g, '');
   const link = Buffer.from(text, 'base64').toString('utf8').match(/http:\/\/127\.0\.0\.1:\d+\/ack\/\S+/)[0];
+  ackLink = link;
   const partnerContext = await browser.newContext();
   const partner = await partnerContext.newPage();
   await partner.goto(link);
@@ -261,6 +262,59 @@ test('a partner acknowledges through the link and the dashboard count moves', as
   const progress = await page.textContent(`[data-ack="${alertRef}"]`);
   assert.match(progress, /^1 of \d+ partners acknowledged$/);
   await shot(page, '09-dashboard-acknowledged');
+  await context.close();
+});
+
+test('the partner comes back: it has seen this too, reports it, then says what it did', async () => {
+  const partnerContext = await browser.newContext({ viewport: { width: 375, height: 812 }, isMobile: true });
+  const partner = await partnerContext.newPage();
+  await partner.goto(ackLink);
+  await partner.waitForSelector('h1:has-text("Already acknowledged")');
+  assert.match(await partner.textContent('main'), /What you told us: Received/);
+  await partner.check('#answer-seen_too');
+  await accessible(partner, 'acknowledgement page with answers');
+  await shot(partner, '08b-ack-answers-phone');
+  await partner.click('button:has-text("Update what we did")');
+  await partner.waitForSelector('h1:has-text("Thank you: acknowledged")');
+  assert.match(await partner.textContent('main'), /We have seen this too/);
+  // The report form, filled in from the alert: its substance and area, and its reference.
+  await partner.click('a:has-text("Report what you have seen")');
+  await partner.waitForSelector('#related-alert');
+  assert.match(await partner.textContent('#related-alert'), new RegExp(alertRef));
+  assert.notEqual(await partner.inputValue('#substance'), '');
+  assert.notEqual(await partner.inputValue('#district'), '');
+  await accessible(partner, 'report form from an alert');
+  await partner.selectOption('#source_type', 'treatment');
+  await partner.fill('#organisation', 'Forward Trust Medway');
+  await partner.fill('#cases', '1');
+  await partner.check('input[name="evidence"][value="professional"]');
+  await partner.click('button:has-text("Send report")');
+  await partner.waitForSelector('.govuk-panel--confirmation');
+  // Later: what they did, with a note that names someone; the name is not kept.
+  await partner.goto(ackLink);
+  await partner.check('#answer-actions');
+  await partner.fill('#note', 'Briefed the night team and outreach; told Darren McAllister on 07700 900123.');
+  await partner.click('button:has-text("Update what we did")');
+  await partner.waitForSelector('h1:has-text("Thank you: acknowledged")');
+  assert.match(await partner.textContent('main'), /Actions taken/);
+  await partnerContext.close();
+
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, 'coordinator', `/alerts/${alertRef}`);
+  await page.waitForSelector('#answers');
+  const answers = await page.textContent('#answers');
+  assert.match(answers, /Actions taken/);
+  assert.match(answers, /Briefed the night team and outreach/);
+  assert.doesNotMatch(answers, /07700 900123|McAllister/);
+  await accessible(page, 'alert record with partners\' answers');
+  await shot(page, '09b-alert-answers');
+  // The partner's report answers this alert: its document names it.
+  const record = await (await fetch(`${base}/api/v1/alerts/${alertRef}`, {
+    headers: { Authorization: `Bearer ${tokens.coordinator}` } })).json();
+  const acks = record.acknowledgements.filter((a) => a.answer === 'actions');
+  assert.equal(acks.length, 1);
+  assert.ok(!acks[0].note.includes('900123'));
   await context.close();
 });
 
@@ -286,6 +340,120 @@ test('a coordinator writes the wording, is shown a name it holds, and edits it o
   assert.doesNotMatch(await page.textContent('main'), /Darren/);
   await shot(page, '11-wording-sent');
   await context.close();
+});
+
+test('the dashboard draws the trends and the map with the numbers the database holds, and the quarterly report prints', async () => {
+  const db = path.join(work, 'ldis.db');
+  // Counted here, with SQL of the test's own: real reports by district, live alerts' highest
+  // level by district.
+  const sql = (q) => execFileSync('sqlite3', ['-separator', '|', db, q]).toString().trim().split('\n')
+    .filter((l) => l).map((l) => l.split('|'));
+  const reports = Object.fromEntries(sql("SELECT district, count(*) FROM reports WHERE drill = '' GROUP BY district")
+    .map(([d, n]) => [d, Number(n)]));
+  const rank = { green: 1, amber: 2, red: 3 };
+  const live = {};
+  for (const [d, level] of sql("SELECT s.district, a.level FROM alerts a JOIN signals s ON s.id = a.signal_id WHERE s.drill = '' AND a.status IN ('issued', 'updated')")) {
+    live[d] = live[d] || { level: 'none', count: 0 };
+    live[d].count += 1;
+    if ((rank[level] || 0) > (rank[live[d].level] || 0)) live[d].level = level;
+  }
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  await signIn(page, 'coordinator');
+  await page.waitForSelector('#district-map svg');
+  const tiles = await page.$$eval('#district-map g[data-district]', (gs) => gs.map((g) => ({
+    district: g.getAttribute('data-district'), level: g.getAttribute('data-level'),
+    count: Number(g.querySelector('text:last-of-type').textContent) })));
+  assert.equal(tiles.length, 13);
+  for (const t of tiles) {
+    const want = live[t.district] || { level: 'none', count: 0 };
+    assert.equal(t.level, want.level, `${t.district}'s colour`);
+    assert.equal(t.count, want.count, `${t.district}'s live alerts`);
+  }
+  const drawn = await page.$$eval('#chart-district rect[data-category]', (rs) => rs.map((r) => [
+    r.getAttribute('data-category'), Number(r.getAttribute('data-count'))]));
+  const byDistrict = {};
+  for (const [d, n] of drawn) byDistrict[d] = (byDistrict[d] || 0) + n;
+  assert.deepEqual(byDistrict, reports);
+  // A bar leads to the history of its week and district.
+  const href = await page.getAttribute('#chart-district a', 'href');
+  assert.match(href, /^\/\?since=\d{4}-\d{2}-\d{2}&until=\d{4}-\d{2}-\d{2}&district=/);
+  await accessible(page, 'dashboard with trends and map');
+  await shot(page, '20-dashboard-trends');
+  await page.click('#district-map a');
+  await page.waitForURL(/district=/);
+  assert.match(page.url(), /#history$/);
+
+  // The quarterly report: tables and charts, on A4; its CSV counts what the database holds.
+  await page.goto(`${base}/`);
+  await page.click('a:has-text("The quarterly report")');
+  await page.waitForSelector('h1:has-text("quarterly report")');
+  await accessible(page, 'quarterly report');
+  await shot(page, '21-quarterly-report');
+  await page.emulateMedia({ media: 'print' });
+  await page.pdf({ path: path.join(artifacts, '21-quarterly-report.pdf'), format: 'A4' });
+  const quarter = new URL(page.url()).searchParams.get('quarter');
+  const csv = await (await page.request.get(`${base}/reports/quarterly?quarter=${quarter}&format=csv`)).text();
+  const since = Date.parse(`${quarter.slice(0, 4)}-${String((Number(quarter[6]) - 1) * 3 + 1).padStart(2, '0')}-01T00:00:00Z`);
+  for (const [d, n] of sql(`SELECT district, count(*) FROM reports WHERE drill = '' AND received_at_ms >= ${since} GROUP BY district`)) {
+    const said = Number(n) < 3 ? 'fewer than 3' : n;
+    assert.ok(csv.includes(`reports-by-district,${quarter},${d},${said}\r\n`), `${d}: ${said} in\n${csv}`);
+  }
+  assert.equal((await page.request.get(`${base}/reports/quarterly?quarter=2026-Q9`)).status(), 400);
+  await context.close();
+});
+
+test('a coordinator makes an alert public, and anyone reads it on a phone and checks it is real', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, 'coordinator');
+  await page.goto(`${base}/alerts/${alertRef}`);
+  await page.fill('#wording-advice', 'Do not use alone. Test a small amount first. Carry naloxone: any pharmacy can tell you where to get it.');
+  await page.check('#audience-public');
+  await accessible(page, 'alert record with the audience chosen');
+  await page.click('button:has-text("Issue an update with this wording")');
+  await page.waitForURL(new RegExp(`/alerts/${alertRef}$`));
+  assert.match(await page.textContent('#audience'), /public/);
+  await context.close();
+
+  // Anyone, on a phone, without signing in.
+  const phone = await browser.newContext({ viewport: { width: 375, height: 812 }, isMobile: true });
+  const reader = await phone.newPage();
+  await reader.goto(`${base}/public/alerts`);
+  assert.doesNotMatch(reader.url(), /login/);
+  const listed = await reader.textContent('#public-alerts');
+  assert.match(listed, new RegExp(alertRef));
+  assert.match(listed, /Test a small amount first/);
+  // The page fits the phone: nothing scrolls sideways.
+  assert.ok(await reader.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1));
+  await accessible(reader, 'the public alerts page');
+  await shot(reader, '16-public-alerts-phone');
+  await reader.click(`a[href="/public/alerts/${alertRef}"]`);
+  await reader.waitForURL(new RegExp(`/public/alerts/${alertRef}$`));
+  assert.match(await reader.textContent('#public-advice'), /Carry naloxone/);
+  assert.doesNotMatch(await reader.textContent('main'), /Gillingham|ED nurse|affected/);
+  await accessible(reader, 'a public alert');
+  await shot(reader, '17-public-alert-phone');
+  // "Is this alert real?": a genuine reference, and one that is not.
+  await reader.goto(`${base}/public/alerts#check`);
+  await reader.fill('#reference', alertRef.toLowerCase());
+  await reader.click('button:has-text("Check")');
+  assert.match(await reader.textContent('#check-result'), new RegExp(`${alertRef} is a genuine alert`));
+  await accessible(reader, 'a reference checked');
+  await reader.fill('#reference', 'KM-1999-0001');
+  await reader.click('button:has-text("Check")');
+  assert.match(await reader.textContent('#check-result'), /We have not issued an alert/);
+  await reader.fill('#reference', 'not a reference');
+  await reader.click('button:has-text("Check")');
+  assert.match(await reader.textContent('.govuk-error-summary'), /like KM-2026-0007/);
+  await accessible(reader, 'a reference refused');
+  await shot(reader, '18-public-check-phone');
+  await phone.close();
+  const desktop = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const wide = await desktop.newPage();
+  await wide.goto(`${base}/public/alerts`);
+  await shot(wide, '19-public-alerts-desktop');
+  await desktop.close();
 });
 
 test('a coordinator sets the level by hand with a reason, and gives it back to the rules', async () => {

@@ -606,6 +606,74 @@ TEST_F(DispatchTest, UnacknowledgedRedAlertIsEscalated) {
     EXPECT_EQ(to_boss, 1);  // once per alert and partner
 }
 
+// Issue 17 §4: at the deadline, a partner that only said "received" is escalated, saying so;
+// one that said what it did is not. The answers come through the real links, as forms.
+TEST_F(DispatchTest, APartnerThatOnlySaidReceivedIsEscalatedAndOneThatSaidWhatItDidIsNot) {
+    SmtpSink smtp;
+    smtp.Start();
+    std::string partners;
+    for (const std::string id : {"ed", "police"}) {
+        partners += "[[partner]]\nid = \"" + id + "\"\nname = \"" + id +
+                    " team\"\nescalation = \"boss\"\n"
+                    "  [[partner.contact]]\n  name = \"desk\"\n  channel = \"email\"\n"
+                    "  address = \"" +
+                    id +
+                    "-desk@example.org\"\n"
+                    "  [[partner.contact]]\n  name = \"boss\"\n  channel = \"email\"\n"
+                    "  address = \"" +
+                    id +
+                    "-boss@example.org\"\n"
+                    "  [[partner.subscription]]\n  levels = [\"red\"]\n";
+    }
+    StartDaemon(partners, smtp.url(), {"escalation.red_ack_s=6"});
+    Submit(RedReport());
+    std::map<std::string, std::string> links;  // the desk's address: its acknowledgement token
+    ASSERT_TRUE(Eventually(
+        [&] {
+            for (const auto& m : smtp.Messages()) {
+                const std::string text = Str(m.at("parts").as_array().at(1).at("text"));
+                const auto at = text.find("/ack/");
+                if (at == std::string::npos || Header(m, "X-LDIS-Kind") != "alert") continue;
+                links[Recipient(m)] = text.substr(at + 5, text.find_first_of(" \r\n", at) - at - 5);
+            }
+            return links.size() == 2;
+        },
+        kWait));
+    const std::string url = daemon_->http_url() + "/ack/";
+    const std::vector<std::string> form = {"Content-Type: application/x-www-form-urlencoded"};
+    auto said = ldis::test::HttpRequest("POST", url + links.at("ed-desk@example.org"),
+                                        "answer=received", form);
+    ASSERT_EQ(said.status, 200) << said.body;
+    // A word that is not an answer: refused in words, nothing recorded.
+    said = ldis::test::HttpRequest("POST", url + links.at("police-desk@example.org"), "answer=done",
+                                   form);
+    EXPECT_EQ(said.status, 400);
+    EXPECT_NE(said.body.find("Choose an answer"), std::string::npos);
+    said = ldis::test::HttpRequest("POST", url + links.at("police-desk@example.org"),
+                                   "answer=actions&note=Briefed+every+custody+suite", form);
+    ASSERT_EQ(said.status, 200) << said.body;
+    EXPECT_NE(said.body.find("Actions taken"), std::string::npos);
+    ASSERT_TRUE(Eventually(
+        [&] {
+            for (const auto& m : smtp.Messages())
+                if (Recipient(m) == "ed-boss@example.org") return true;
+            return false;
+        },
+        kWait));
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    int to_ed_boss = 0;
+    for (const auto& m : smtp.Messages()) {
+        EXPECT_NE(Recipient(m), "police-boss@example.org");
+        if (Recipient(m) != "ed-boss@example.org") continue;
+        ++to_ed_boss;
+        EXPECT_EQ(Header(m, "X-LDIS-Kind"), "escalation");
+        EXPECT_NE(Str(m.at("parts").as_array().at(1).at("text"))
+                      .find("ed team acknowledged this alert but has not said what it did"),
+                  std::string::npos);
+    }
+    EXPECT_EQ(to_ed_boss, 1);
+}
+
 TEST_F(DispatchTest, KillDuringFanOutLosesNothingAndRepeatsKeepTheirMessageId) {
     SmtpSink smtp(4);  // a relay that takes a few ms a message
     smtp.Start();

@@ -279,6 +279,131 @@ TEST_F(HttpApiTest, AtomFeedParsesWithFeedparser) {
     EXPECT_NE(parsed.find(red), std::string::npos) << parsed;
 }
 
+// Issue 17 §5: the public page shows only alerts a coordinator made public, once issued,
+// with advice and nothing from a report; its Atom feed parses; anyone can check a reference;
+// a cancelled alert says so; exercises and drafts are never published.
+TEST_F(HttpApiTest, OnlyAlertsACoordinatorMadePublicArePublishedAndAnyoneCanCheckAReference) {
+    const std::string red = Str(Report("Medway", "heroin", 1).at("alert_id"));
+    const std::string draft = Str(Report("Swale", "spice").at("alert_id"));
+    auto exercise = ldis::test::ValidReport(NewUuid());
+    exercise["drill"] = "exercise";
+    exercise["harms"].as_object()["deaths"] = 1;
+    const auto drill_res = Call("POST", "/api/v1/reports", "submitter", json::serialize(exercise));
+    ASSERT_EQ(drill_res.status, 202) << drill_res.body;
+    const std::string drill = Str(ParseObject(drill_res.body).at("alert_id"));
+    ASSERT_NE(drill, red);
+
+    // Nothing is public yet; the page needs no sign-in.
+    auto list = Call("GET", "/public/alerts", "");
+    ASSERT_EQ(list.status, 200) << list.body;
+    EXPECT_NE(list.body.find("There are no public drug alerts"), std::string::npos);
+    EXPECT_EQ(list.body.find(red), std::string::npos);
+    EXPECT_EQ(Call("GET", "/public/alerts/" + red, "").status, 404);
+
+    // "Is this alert real?" for a professionals' alert: genuine, its version, no content.
+    std::string lower = red;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    auto check = Call("GET", "/public/check?reference=+" + lower + "+", "");
+    ASSERT_EQ(check.status, 200);
+    EXPECT_NE(check.body.find(red + " is a genuine alert"), std::string::npos) << check.body;
+    EXPECT_NE(check.body.find("Its current version is 1"), std::string::npos);
+    EXPECT_NE(check.body.find("written for professionals"), std::string::npos);
+    EXPECT_EQ(check.body.find("do not use alone"), std::string::npos);
+    // A draft was never sent: as unknown as a reference that does not exist.
+    for (const std::string& unknown : {draft, std::string("KM-1999-9999")}) {
+        check = Call("GET", "/public/check?reference=" + unknown, "");
+        ASSERT_EQ(check.status, 200);
+        EXPECT_NE(check.body.find("We have not issued an alert with the reference " + unknown),
+                  std::string::npos)
+            << unknown;
+    }
+    check = Call("GET", "/public/check?reference=%3Cscript%3Ealert(1)%3C/script%3E", "");
+    EXPECT_EQ(check.status, 400);
+    EXPECT_NE(check.body.find("like KM-2026-0007"), std::string::npos);
+    EXPECT_EQ(check.body.find("<script>alert"), std::string::npos);
+    check = Call("GET", "/public/check?reference=" + drill, "");
+    EXPECT_NE(check.body.find("EXERCISE"), std::string::npos);
+
+    // Only a coordinator makes it public, with an update; a wrong word is the request's fault.
+    auto bad = Call("POST", "/api/v1/alerts/" + red + "/update", "coordinator",
+                    R"({"audience": "everyone"})");
+    EXPECT_EQ(bad.status, 400);
+    EXPECT_NE(bad.body.find("is not an audience"), std::string::npos) << bad.body;
+    bad = Call("POST", "/api/v1/alerts/" + red + "/cancel", "coordinator",
+               R"({"audience": "public"})");
+    EXPECT_EQ(bad.status, 400);
+    EXPECT_EQ(
+        Call("POST", "/api/v1/alerts/" + red + "/update", "submitter", R"({"audience": "public"})")
+            .status,
+        403);
+    for (const std::string& ref : {red, drill}) {
+        const auto made = Call("POST", "/api/v1/alerts/" + ref + "/update", "coordinator",
+                               R"({"audience": "public"})");
+        ASSERT_EQ(made.status, 200) << made.body;
+        EXPECT_EQ(Str(ParseObject(made.body).at("audience")), "public");
+    }
+    ASSERT_EQ(Call("POST", "/api/v1/alerts/" + draft + "/update", "coordinator",
+                   R"({"audience": "public"})")
+                  .status,
+              200);
+
+    list = Call("GET", "/public/alerts", "");
+    ASSERT_EQ(list.status, 200);
+    EXPECT_NE(list.body.find(red), std::string::npos);
+    EXPECT_EQ(list.body.find(draft), std::string::npos);  // a draft, public or not
+    EXPECT_EQ(list.body.find(drill), std::string::npos);  // an exercise is never published
+    auto page = Call("GET", "/public/alerts/" + red, "");
+    ASSERT_EQ(page.status, 200) << page.body;
+    EXPECT_NE(page.body.find("What to do"), std::string::npos);
+    EXPECT_NE(page.body.find("do not use alone"), std::string::npos);
+    EXPECT_NE(page.body.find("If someone overdoses"), std::string::npos);
+    EXPECT_NE(page.body.find("In force"), std::string::npos);
+    EXPECT_NE(page.body.find("Medway Council Public Health"), std::string::npos);
+    // Nothing from a report: no description, place, organisation, counts or signs.
+    for (const auto& body : {list.body, page.body}) {
+        for (const char* detail :
+             {"Gillingham", "Medway NHS Foundation Trust", "ED nurse", "Maritime", "pinpoint",
+              "affected", "died", "naloxone dose", "brown", "injected"})
+            EXPECT_EQ(body.find(detail), std::string::npos) << detail;
+    }
+    EXPECT_EQ(Call("GET", "/public/alerts/" + draft, "").status, 404);
+    EXPECT_EQ(Call("GET", "/public/alerts/" + drill, "").status, 404);
+    EXPECT_EQ(Call("GET", "/public/alerts/..%2F..%2Fetc%2Fpasswd", "").status, 404);
+    EXPECT_EQ(Call("POST", "/public/alerts", "").status, 405);
+    check = Call("GET", "/public/check?reference=" + red, "");
+    EXPECT_NE(check.body.find("/public/alerts/" + red), std::string::npos);
+
+    // The public feed: Atom that parses, this alert only, linking to its public page.
+    const auto feed = Call("GET", "/public/alerts.atom", "");
+    ASSERT_EQ(feed.status, 200);
+    EXPECT_EQ(feed.headers.at("content-type").rfind("application/atom+xml", 0), 0u);
+    EXPECT_EQ(feed.body.find("Gillingham"), std::string::npos);
+    const std::string file = dir_ / "public.atom";
+    std::ofstream(file) << feed.body;
+    ldis::test::Process parse({"/usr/bin/python3", "-c",
+                               "import feedparser, sys\n"
+                               "d = feedparser.parse(open(sys.argv[1]).read())\n"
+                               "assert not d.bozo, d.bozo_exception\n"
+                               "print(len(d.entries), d.entries[0].link)\n",
+                               file},
+                              dir_ / "public-feed.log");
+    EXPECT_EQ(parse.Wait(std::chrono::seconds(20)), 0)
+        << ldis::test::ReadFile(dir_ / "public-feed.log");
+    const std::string parsed = ldis::test::ReadFile(dir_ / "public-feed.log");
+    EXPECT_EQ(parsed.rfind("1 ", 0), 0u) << parsed;
+    EXPECT_NE(parsed.find("/public/alerts/" + red), std::string::npos) << parsed;
+
+    // Cancelled: it says so, and no longer gives advice as if it stood.
+    ASSERT_EQ(Call("POST", "/api/v1/alerts/" + red + "/cancel", "coordinator").status, 200);
+    page = Call("GET", "/public/alerts/" + red, "");
+    ASSERT_EQ(page.status, 200);
+    EXPECT_NE(page.body.find("This alert has been cancelled"), std::string::npos);
+    EXPECT_EQ(page.body.find("What to do"), std::string::npos);
+    check = Call("GET", "/public/check?reference=" + red, "");
+    EXPECT_NE(check.body.find("it is cancelled"), std::string::npos);
+    EXPECT_NE(Call("GET", "/public/alerts.atom", "").body.find("Cancelled: "), std::string::npos);
+}
+
 }  // namespace
 
 namespace {

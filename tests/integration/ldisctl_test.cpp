@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "ldis/engine/insight.hpp"
 #include "ldis/engine/report_store.hpp"
 #include "support/daemon.hpp"
 #include "support/http_client.hpp"
@@ -45,7 +46,8 @@ protected:
     // Runs ldisctl; returns its exit code and everything it printed.
     std::pair<int, std::string> Run(std::vector<std::string> args, const std::string& token = {}) {
         std::vector<std::string> argv{LDISCTL_PATH};
-        if (args[0] != "tokens" && args[0] != "purge" && args[0] != "audit") {
+        if (args[0] != "tokens" && args[0] != "purge" && args[0] != "audit" &&
+            args[0] != "report") {
             if (std::find(args.begin(), args.end(), "--server") == args.end())
                 argv.insert(argv.end(), {"--server", daemon_->http_url()});
             if (!token.empty()) argv.insert(argv.end(), {"--token", token});
@@ -391,3 +393,85 @@ TEST_F(LdisctlTest, ABackupDuringABurstRestoresEveryReportAcknowledgedBeforeIt) 
     }
     again.Stop(SIGTERM);
 }
+
+namespace {
+
+// Issue 17 §2: the quarterly report's CSV, from ldisctl on the database, matches what this
+// test sent, counted here independently; small numbers blurred; a wrong quarter refused.
+TEST_F(LdisctlTest, TheQuarterlyCsvMatchesTheReportsSentCountedIndependently) {
+    struct Sent {
+        std::string district, source, substance, setting, evidence;
+        int n;
+    };
+    const std::vector<Sent> sent = {
+        {"Medway", "hospital", "heroin", "community", "professional", 4},
+        {"Swale", "prison", "spice", "prison", "professional", 3},
+        {"Dover", "drug_checking", "cocaine", "community", "confirmed", 1},
+        {"Thanet", "outreach", "ketamine", "street", "anecdotal", 2}};
+    std::map<std::string, int> by_source, by_district, by_setting;
+    int all = 0, confirmed = 0, drug_checking = 0;
+    for (const auto& s : sent) {
+        for (int i = 0; i < s.n; ++i) {
+            auto r = ldis::test::ValidReport(NewUuid());
+            r["area"] = s.district == "Medway"
+                            ? json::object{{"authority", "Medway"}, {"district", "Medway"}}
+                            : json::object{{"authority", "Kent"}, {"district", s.district}};
+            r["source"].as_object()["type"] = s.source;
+            r["substances"] = json::array{{{"name", s.substance}}};
+            r["setting"] = s.setting;
+            r["evidence"] = s.evidence;
+            const std::string file = dir_ / ("r" + std::to_string(all) + ".json");
+            std::ofstream(file) << json::serialize(r);
+            const auto [code, out] = Run({"submit", file}, submitter_);
+            ASSERT_EQ(code, 0) << out;
+            by_source[s.source] += 1;
+            by_district[s.district] += 1;
+            by_setting[s.setting] += 1;
+            confirmed += s.evidence == "confirmed" ? 1 : 0;
+            drug_checking += s.source == "drug_checking" ? 1 : 0;
+            ++all;
+        }
+    }
+    const auto said = [](int n) {
+        return n > 0 && n < 3 ? std::string("fewer than 3") : std::to_string(n);
+    };
+    const auto named = [](std::string w) {
+        std::replace(w.begin(), w.end(), '_', ' ');
+        w[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(w[0])));
+        return w;
+    };
+    const std::string quarter =
+        ldis::engine::QuarterOf(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count())
+            .name;
+    const auto [code, csv] =
+        Run({"report", "quarterly", quarter, "--format", "csv", "--db", daemon_->db_path()});
+    ASSERT_EQ(code, 0) << csv;
+    const auto has = [&](const std::string& line) {
+        EXPECT_NE(csv.find(line + "\r\n"), std::string::npos) << line << "\n" << csv;
+    };
+    for (const auto& [source, n] : by_source)
+        has("reports-by-source," + quarter + "," + named(source) + "," + said(n));
+    for (const auto& [district, n] : by_district)
+        has("reports-by-district," + quarter + "," + district + "," + said(n));
+    for (const auto& [setting, n] : by_setting)
+        has("reports-by-setting," + quarter + "," + named(setting) + "," + said(n));
+    has("reports-by-source," + quarter + ",All," + std::to_string(all));
+    has("reports-by-family," + quarter + ",All," + std::to_string(all));
+    has("confirmations," + quarter + ",Reports from drug checking services," + said(drug_checking));
+    has("confirmations," + quarter + ",Reports confirmed by a test or laboratory," +
+        said(confirmed));
+    has("exercises," + quarter + ",Exercise and test alerts issued,0");
+
+    const auto [html_code, html] =
+        Run({"report", "quarterly", quarter, "--format", "html", "--db", daemon_->db_path()});
+    ASSERT_EQ(html_code, 0);
+    EXPECT_NE(html.find("<svg"), std::string::npos);
+    EXPECT_NE(html.find("@page{size:A4"), std::string::npos);
+    const auto [wrong, why] = Run({"report", "quarterly", "2026-Q5", "--db", daemon_->db_path()});
+    EXPECT_EQ(wrong, 2);
+    EXPECT_NE(why.find("like 2026-Q4"), std::string::npos) << why;
+}
+
+}  // namespace

@@ -39,6 +39,16 @@ OutboxItem Item() {
     return it;
 }
 
+TEST(DeliveryTest, WhatFailsForGoodFallsBackAsItsOwnKindAndTheCoordinatorsNoticesDoNot) {
+    for (const auto kind :
+         {kKindAlert, kKindEscalation, kKindMqtt, kKindFederated, kKindFederation})
+        EXPECT_EQ(FallsBackAs(std::string(kind)), kind) << kind;
+    for (const auto kind : {kKindApproval, kKindPage, kKindDeadLetter, kKindUnsubscribe,
+                            kKindFeedSilent, kKindFeedBack})
+        EXPECT_FALSE(FallsBackAs(kind).has_value()) << kind;
+    EXPECT_FALSE(FallsBackAs("").has_value());
+}
+
 TEST(DeliveryTest, BackoffDoublesWithJitterUpToTheCap) {
     DispatchPolicy p;
     p.retry_base_ms = 1000;

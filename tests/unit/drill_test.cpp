@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 namespace {
 
 using ldis::engine::DeliveryRow;
@@ -72,6 +74,89 @@ TEST(DrillTest, DurationsReadAsAPersonWouldSayThem) {
     EXPECT_EQ(ldis::engine::HumanDuration(245000), "4 min 05 s");
     EXPECT_EQ(ldis::engine::HumanDuration(3720000), "1 h 02 min");
     EXPECT_EQ(ldis::engine::HumanDuration(90000000), "1 d 1 h");
+}
+
+}  // namespace
+
+namespace {
+
+// Issue 17 §4: what partners say they did, the answer a delivery keeps, and who has not
+// confirmed by the deadline.
+TEST(AnswersTest, AnAnswerIsKeptUntilAStrongerOrLaterOneAndABareReceivedNeverHidesIt) {
+    using ldis::engine::Answer;
+    using ldis::engine::KeptAnswer;
+    for (const auto a : {Answer::kNone, Answer::kReceived, Answer::kShared, Answer::kActions,
+                         Answer::kNotRelevant, Answer::kSeenToo}) {
+        Answer back = Answer::kReceived;
+        ASSERT_TRUE(ldis::engine::ParseAnswer(ldis::engine::ToString(a), back));
+        EXPECT_EQ(back, a);
+    }
+    Answer unchanged = Answer::kShared;
+    EXPECT_FALSE(ldis::engine::ParseAnswer("done", unchanged));
+    EXPECT_EQ(unchanged, Answer::kShared);
+    EXPECT_FALSE(ldis::engine::ConfirmsAction(Answer::kNone));
+    EXPECT_FALSE(ldis::engine::ConfirmsAction(Answer::kReceived));
+    EXPECT_TRUE(ldis::engine::ConfirmsAction(Answer::kNotRelevant));
+    EXPECT_EQ(KeptAnswer(Answer::kNone, Answer::kReceived), Answer::kReceived);
+    EXPECT_EQ(KeptAnswer(Answer::kReceived, Answer::kActions), Answer::kActions);
+    EXPECT_EQ(KeptAnswer(Answer::kActions, Answer::kReceived), Answer::kActions);
+    EXPECT_EQ(KeptAnswer(Answer::kActions, Answer::kNotRelevant), Answer::kNotRelevant);
+
+    // The first acknowledgement; then actions with a note; an old link pressed again keeps
+    // them; a new note replaces the old; another answer drops the note.
+    auto u = ldis::engine::UpdateAnswer(false, Answer::kNone, "", {Answer::kReceived, ""});
+    EXPECT_TRUE(u.acknowledge);
+    EXPECT_TRUE(u.changed);
+    EXPECT_EQ(u.answer, Answer::kReceived);
+    u = ldis::engine::UpdateAnswer(true, Answer::kReceived, "", {Answer::kActions, "briefed"});
+    EXPECT_FALSE(u.acknowledge);
+    EXPECT_TRUE(u.changed);
+    EXPECT_EQ(u.note, "briefed");
+    u = ldis::engine::UpdateAnswer(true, Answer::kActions, "briefed", {Answer::kReceived, ""});
+    EXPECT_FALSE(u.changed);
+    EXPECT_EQ(u.answer, Answer::kActions);
+    EXPECT_EQ(u.note, "briefed");
+    u = ldis::engine::UpdateAnswer(true, Answer::kActions, "briefed", {Answer::kActions, "more"});
+    EXPECT_TRUE(u.changed);
+    EXPECT_EQ(u.note, "more");
+    u = ldis::engine::UpdateAnswer(true, Answer::kActions, "briefed", {Answer::kShared, "x"});
+    EXPECT_EQ(u.answer, Answer::kShared);
+    EXPECT_EQ(u.note, "");
+}
+
+TEST(AnswersTest, EachPartnersStrongestAnswerShowsAndThoseUnconfirmedAtTheirDeadlineAreListed) {
+    auto ed = Row(1, "alert", "ed", "mail", 1000, 1100, 2000);
+    ed.ack_due_ms = 5000;
+    ed.answer = "actions";
+    ed.answer_note = "briefed";
+    ed.answered_at_ms = 3000;
+    auto ed2 = Row(4, "alert", "ed", "mail", 4000, 4100, 4200);  // version 2, bare receipt
+    ed2.ack_due_ms = 9000;
+    ed2.answer = "received";
+    ed2.answered_at_ms = 4200;
+    auto police = Row(2, "alert", "police", "mail", 1000, 1100, 2500);
+    police.ack_due_ms = 5000;
+    police.answer = "received";
+    police.answered_at_ms = 2500;
+    auto prison = Row(3, "alert", "prison", "mail", 1000, 1100, 0);
+    prison.ack_due_ms = 7000;
+    auto youth = Row(5, "alert", "youth", "mail", 1000, 1100, 0);  // green: no deadline
+    const auto summary = SummariseDrill({ed, ed2, police, prison, youth});
+    std::map<std::string, ldis::engine::DrillResponse> by;
+    for (const auto& r : summary.responses) by[r.partner] = r;
+    EXPECT_EQ(by["ed"].answer, ldis::engine::Answer::kActions);
+    EXPECT_EQ(by["ed"].answer_note, "briefed");
+    EXPECT_EQ(by["ed"].due_ms, 5000);
+    EXPECT_EQ(by["police"].answer, ldis::engine::Answer::kReceived);
+    EXPECT_EQ(by["prison"].answer, ldis::engine::Answer::kNone);
+    EXPECT_TRUE(ldis::engine::UnconfirmedByDeadline(summary, 4999).empty());
+    auto late = ldis::engine::UnconfirmedByDeadline(summary, 6000);
+    ASSERT_EQ(late.size(), 1u);
+    EXPECT_EQ(late[0].partner, "police");
+    late = ldis::engine::UnconfirmedByDeadline(summary, 8000);
+    ASSERT_EQ(late.size(), 2u);
+    EXPECT_EQ(late[0].partner, "police");
+    EXPECT_EQ(late[1].partner, "prison");
 }
 
 }  // namespace

@@ -89,3 +89,35 @@ TEST(LifecycleTest, OnlyTrustedSourcesIssueAtOnce) {
 }
 
 }  // namespace
+
+TEST(LifecycleTest, ACoordinatorsWordingAndAudienceAreCheckedBeforeAnythingIsWritten) {
+    EXPECT_EQ(ldis::engine::Audiences(),
+              (std::vector<std::string>{"professionals", "services", "public"}));
+    EXPECT_TRUE(ldis::engine::IsAudience("public"));
+    EXPECT_FALSE(ldis::engine::IsAudience("Public"));
+    ldis::engine::AlertWording w;
+    EXPECT_FALSE(ldis::engine::WordingProblem("KM-2026-0007", AlertAction::kCancel, w));
+    w.audience = "public";
+    EXPECT_FALSE(ldis::engine::WordingProblem("KM-2026-0007", AlertAction::kApprove, w));
+    EXPECT_FALSE(ldis::engine::WordingProblem("KM-2026-0007", AlertAction::kRevise, w));
+    const auto cancel = ldis::engine::WordingProblem("KM-2026-0007", AlertAction::kCancel, w);
+    ASSERT_TRUE(cancel);
+    EXPECT_EQ(cancel->message,
+              "the audience of KM-2026-0007 changes with an approval or an update, not a cancel");
+    w.audience = "everyone";
+    EXPECT_EQ(ldis::engine::WordingProblem("KM-2026-0007", AlertAction::kRevise, w)->message,
+              "\"everyone\" is not an audience: choose professionals, services or public");
+    w.audience.clear();
+    w.sections["advice"] = "Do not use alone.";
+    EXPECT_FALSE(ldis::engine::WordingProblem("KM-2026-0007", AlertAction::kRevise, w));
+    EXPECT_EQ(ldis::engine::WordingProblem("KM-2026-0007", AlertAction::kExpire, w)->message,
+              "the wording of KM-2026-0007 changes with an update, not a expire");
+    w.sections["who"] = "x";
+    EXPECT_NE(ldis::engine::WordingProblem("KM-2026-0007", AlertAction::kRevise, w)
+                  ->message.find("\"who\" is not a section a coordinator writes"),
+              std::string::npos);
+    w.sections.erase("who");
+    w.sections["advice"] = std::string(4001, 'a');
+    EXPECT_EQ(ldis::engine::WordingProblem("KM-2026-0007", AlertAction::kRevise, w)->message,
+              "the advice section must be 1 to 4,000 characters");
+}

@@ -421,11 +421,37 @@ TEST_P(OutboxTest, APeersVersionsAreStoredOnceForwardedByPolicyAndDecidedOnce) {
         EXPECT_NE(it.body.find("Carry naloxone."), std::string::npos);
         EXPECT_NE(it.detail.find("Medway LDIS"), std::string::npos);
     }
+    // The ED's webhook fails for good: the peer's version falls back to the ED's email as
+    // the peer's version still (not an alert of this instance's), and the coordinators hear.
     std::vector<DeliveryOutcome> done;
-    for (const auto& it : items) done.push_back({it.id, DeliveryOutcome::Kind::kDelivered, "", -1});
+    for (const auto& it : items) {
+        const bool ed = it.partner == "ed";
+        done.push_back({it.id,
+                        ed ? DeliveryOutcome::Kind::kFailed : DeliveryOutcome::Kind::kDelivered,
+                        ed ? "410 Gone" : "", -1});
+    }
+    Complete(done);
+    EXPECT_EQ(Recipients(1, "federated"),
+              (std::multiset<std::string>{"ed/hook", "ed/backup", "police/desk"}));
+    EXPECT_TRUE(Recipients(1, "alert").empty());
+    EXPECT_EQ(Recipients(1, "dead_letter"), (std::multiset<std::string>{"coord/team"}));
+    const auto after = Claim();
+    done.clear();
+    int fallbacks = 0;
+    for (const auto& it : after) {
+        done.push_back({it.id, DeliveryOutcome::Kind::kDelivered, "", -1});
+        if (it.partner != "ed") continue;
+        ++fallbacks;
+        EXPECT_EQ(it.kind, "federated");
+        EXPECT_EQ(it.contact, "backup");
+        EXPECT_EQ(it.reference, "KM-2026-0007");
+        EXPECT_NE(it.body.find("Carry naloxone."), std::string::npos);
+    }
+    EXPECT_EQ(fallbacks, 1);
     Complete(done);
 
-    // Its cancellation, whatever the policy now says, reaches exactly those partners.
+    // Its cancellation, whatever the policy now says, reaches exactly those partners,
+    // each through the contact that last reached it.
     v.version = 2;
     v.identifier = "KM-2026-0007-v2";
     v.msg_type = "Cancel";
@@ -434,7 +460,7 @@ TEST_P(OutboxTest, APeersVersionsAreStoredOnceForwardedByPolicyAndDecidedOnce) {
     ASSERT_TRUE(cancel.ok());
     EXPECT_EQ(cancel.value().decision, "forwarded");
     EXPECT_EQ(cancel.value().deliveries, 2);
-    EXPECT_EQ(Recipients(2, "federated"), Recipients(1, "federated"));
+    EXPECT_EQ(Recipients(2, "federated"), (std::multiset<std::string>{"ed/backup", "police/desk"}));
 
     // Amber under review: nothing sent until a coordinator adopts it, and only once.
     FederatedVersion amber = v;
@@ -461,3 +487,119 @@ TEST_P(OutboxTest, APeersVersionsAreStoredOnceForwardedByPolicyAndDecidedOnce) {
     EXPECT_NE(twice.error().message.find("waiting for a decision"), std::string::npos);
     EXPECT_TRUE(store_->VerifyAudit().ok());
 }
+
+namespace {
+
+// Issue 17 §5 on both stores: only a coordinator makes an alert public, with an approval or
+// an update (audited, routed as a new version); a public alert is found as published only
+// once it was issued, never as a draft; a word that is not an audience, or an audience with
+// a cancellation, is refused in words.
+TEST_P(OutboxTest, ACoordinatorMakesAnAlertPublicAndOnlyIssuedPublicAlertsArePublished) {
+    const auto red = SubmitRed();
+    auto draft_report = ldis::test::ValidReport(ldis::test::NewUuid());
+    draft_report["area"] = json::object{{"authority", "Kent"}, {"district", "Swale"}};
+    draft_report["substances"] = json::array{{{"name", "spice"}}};
+    static const auto validator = LoadReportValidator(
+        SourcePath("config/schema/report.schema.json"), SourcePath("config/areas.toml"));
+    auto parsed = validator->Validate(json::serialize(draft_report));
+    ASSERT_TRUE(parsed.ok());
+    const auto draft = store_->Insert(*parsed.report, "mqtt");
+    ASSERT_TRUE(draft.ok());
+    ASSERT_EQ(store_->FindAlert(draft.value().alert_reference)->status, AlertStatus::kDraft);
+
+    AlertFilter published;
+    published.audience = "public";
+    published.published = true;
+    EXPECT_TRUE(store_->FindAlerts(published).alerts.empty());
+
+    AlertWording nonsense;
+    nonsense.audience = "everyone";
+    const auto refused = store_->Act(red.alert_reference, AlertAction::kRevise, "coord", nonsense);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().message,
+              "\"everyone\" is not an audience: choose professionals, services or public");
+    AlertWording to_public;
+    to_public.audience = "public";
+    const auto with_cancel =
+        store_->Act(red.alert_reference, AlertAction::kCancel, "coord", to_public);
+    ASSERT_FALSE(with_cancel.ok());
+    EXPECT_NE(with_cancel.error().message.find("changes with an approval or an update"),
+              std::string::npos);
+    EXPECT_EQ(store_->FindAlert(red.alert_reference)->status, AlertStatus::kIssued);
+
+    const auto made = store_->Act(red.alert_reference, AlertAction::kRevise, "coord", to_public);
+    ASSERT_TRUE(made.ok()) << made.error().message;
+    EXPECT_EQ(made.value().audience, "public");
+    EXPECT_EQ(made.value().version, 2);
+    EXPECT_FALSE(Recipients(2).empty());  // the version was routed as any update is
+    // A draft made public is still not published until it is issued.
+    ASSERT_TRUE(
+        store_->Act(draft.value().alert_reference, AlertAction::kRevise, "coord", to_public).ok());
+    auto found = store_->FindAlerts(published).alerts;
+    ASSERT_EQ(found.size(), 1u);
+    EXPECT_EQ(found[0].reference, red.alert_reference);
+    ASSERT_TRUE(store_->Act(draft.value().alert_reference, AlertAction::kApprove, "coord").ok());
+    EXPECT_EQ(store_->FindAlerts(published).alerts.size(), 2u);
+
+    const auto record = store_->FindAlertRecord(red.alert_reference);
+    ASSERT_TRUE(record.has_value());
+    bool audited = false;
+    for (const auto& e : record->audit)
+        if (e.action == "alert.updated" &&
+            e.detail.find(R"("audience":{"from":"professionals","to":"public"})") !=
+                std::string::npos)
+            audited = e.actor == "coord";
+    EXPECT_TRUE(audited);
+    EXPECT_TRUE(store_->VerifyAudit().ok());
+}
+
+}  // namespace
+
+namespace {
+
+// Issue 17 §4 on both stores: a partner's answers are kept (the acknowledgement once, at the
+// first time; a bare receipt never hides what it did), audited without the note's text, and
+// read back with the delivery; a note too long is refused.
+TEST_P(OutboxTest, APartnersAnswersAreKeptAuditedAndReadBack) {
+    const auto red = SubmitRed();
+    std::int64_t police = 0;
+    for (const auto& d : store_->Deliveries(red.alert_reference))
+        if (d.partner == "police" && d.kind == "alert") police = d.id;
+    ASSERT_GT(police, 0);
+    const auto first = store_->Acknowledge(police, "police@example.org", 1000);
+    ASSERT_TRUE(first.ok()) << first.error().message;
+    EXPECT_EQ(first.value().acknowledged_at_ms, 1000);
+    EXPECT_EQ(first.value().answer, "received");
+    const auto actions = store_->Acknowledge(police, "police@example.org", 2000,
+                                             {Answer::kActions, "Briefed the custody suites."});
+    ASSERT_TRUE(actions.ok());
+    EXPECT_EQ(actions.value().acknowledged_at_ms, 1000);
+    EXPECT_EQ(actions.value().answer, "actions");
+    EXPECT_EQ(actions.value().answer_note, "Briefed the custody suites.");
+    EXPECT_EQ(actions.value().answered_at_ms, 2000);
+    const auto again = store_->Acknowledge(police, "police@example.org", 3000);
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again.value().answer, "actions");
+    EXPECT_EQ(again.value().answered_at_ms, 2000);
+    const auto too_long =
+        store_->Acknowledge(police, "police@example.org", 4000,
+                            {Answer::kActions, std::string(kAnswerNoteMax + 1, 'x')});
+    ASSERT_FALSE(too_long.ok());
+    EXPECT_NE(too_long.error().message.find("longer than 500"), std::string::npos);
+    EXPECT_FALSE(store_->Acknowledge(999999, "nobody", 5000, {Answer::kShared, ""}).ok());
+
+    const auto record = store_->FindAlertRecord(red.alert_reference);
+    ASSERT_TRUE(record.has_value());
+    std::vector<std::string> said;
+    for (const auto& e : record->audit) {
+        if (e.subject != "delivery-" + std::to_string(police)) continue;
+        said.push_back(e.action + " " + e.detail);
+        EXPECT_EQ(e.detail.find("custody"), std::string::npos);  // the note's words: never
+    }
+    EXPECT_EQ(said, (std::vector<std::string>{
+                        R"(delivery.acknowledged {"answer":"received","note":false})",
+                        R"(delivery.answered {"answer":"actions","note":true})"}));
+    EXPECT_TRUE(store_->VerifyAudit().ok());
+}
+
+}  // namespace

@@ -470,6 +470,30 @@ TEST(PipelineTest, APeersVersionIsForwardedByPolicyAndItsFollowUpsAlways) {
                     .empty());
 }
 
+TEST(PipelineTest, APeersVersionRoutesAsItsMessageTypeSaysAndItsRecipientsAreEachSlotsLatest) {
+    const auto first = ldis::engine::ForwardedRoute("Alert", 1, "red", "Medway", "Medway");
+    EXPECT_EQ(first.status, AlertStatus::kIssued);
+    EXPECT_EQ(first.level, Level::kRed);
+    EXPECT_EQ(first.authority, "Medway");
+    EXPECT_EQ(ldis::engine::ForwardedRoute("Update", 2, "amber", "Kent", "Swale").status,
+              AlertStatus::kUpdated);
+    const auto cancel = ldis::engine::ForwardedRoute("Cancel", 3, "red", "Medway", "Medway");
+    EXPECT_EQ(cancel.status, AlertStatus::kCancelled);
+    // A level this instance does not know routes as none: it reaches no one.
+    const auto odd = ldis::engine::ForwardedRoute("Alert", 1, "purple", "Medway", "Medway");
+    EXPECT_EQ(odd.level, Level::kNone);
+    EXPECT_TRUE(
+        ldis::engine::PlanForwarded(odd, {}, &Routing(), DispatchPolicy{}, kNow, "{}").empty());
+
+    // Read in the order queued: the ED's desk, then its boss as the desk's fallback, then
+    // the police. What is left: the boss for the ED's slot, and the police.
+    const auto recipients = ldis::engine::LatestPerSlot(
+        {{"ed", "desk", "ed/desk"}, {"police", "desk", "police/desk"}, {"ed", "boss", "ed/desk"}});
+    ASSERT_EQ(recipients.size(), 2u);
+    EXPECT_EQ(recipients[0].contact, "boss");
+    EXPECT_EQ(recipients[1].partner, "police");
+}
+
 TEST(PipelineTest, AProvisionalRedIssuedAtOncePagesTheCoordinatorsOnEveryEnabledChannel) {
     DispatchPolicy dispatch;
     auto v = Version(AlertStatus::kIssued, Level::kRed);
@@ -507,16 +531,25 @@ TEST(PipelineTest, ACancellationReachesExactlyTheEarlierRecipientsWithNoDeadline
 }
 
 TEST(PipelineTest, AnUnacknowledgedAlertEscalatesToThePartnersEscalationContact) {
+    using ldis::engine::Answer;
     DispatchPolicy dispatch;
     dispatch.red_ack_ms = 4 * 3600 * 1000;
-    const auto escalation = Escalation(Routing(), "ed", Level::kRed, false, dispatch);
+    const auto escalation = Escalation(Routing(), "ed", Level::kRed, Answer::kNone, dispatch);
     ASSERT_TRUE(escalation.has_value());
     EXPECT_EQ(escalation->kind, ldis::engine::kKindEscalation);
     EXPECT_EQ(escalation->address, "boss@example.org");
     EXPECT_NE(escalation->detail.find("\"ack_within\":\"4 hours\""), std::string::npos);
-    // Acknowledged, no escalation contact, or its channel off: none.
-    EXPECT_FALSE(Escalation(Routing(), "ed", Level::kRed, true, dispatch));
-    EXPECT_FALSE(Escalation(Routing(), "kent", Level::kRed, false, dispatch));
+    EXPECT_NE(escalation->detail.find("\"answer\":\"\""), std::string::npos);
+    // Received, and nothing said of what they did by the deadline (issue 17 §4): escalated,
+    // saying so.
+    const auto received = Escalation(Routing(), "ed", Level::kRed, Answer::kReceived, dispatch);
+    ASSERT_TRUE(received.has_value());
+    EXPECT_NE(received->detail.find("\"answer\":\"received\""), std::string::npos);
+    // Actions confirmed in any words, no escalation contact, or its channel off: none.
+    for (const auto said :
+         {Answer::kShared, Answer::kActions, Answer::kNotRelevant, Answer::kSeenToo})
+        EXPECT_FALSE(Escalation(Routing(), "ed", Level::kRed, said, dispatch));
+    EXPECT_FALSE(Escalation(Routing(), "kent", Level::kRed, Answer::kNone, dispatch));
     dispatch.enabled.erase(Channel::kEmail);
-    EXPECT_FALSE(Escalation(Routing(), "ed", Level::kRed, false, dispatch));
+    EXPECT_FALSE(Escalation(Routing(), "ed", Level::kRed, Answer::kNone, dispatch));
 }

@@ -72,6 +72,25 @@ WebResponse Pages::AlertPage(const std::string& reference, const Sessions::Sessi
     d.set("version", std::to_string(a.version));
     d.set("confidence", a.confidence);
     d.set("audience", a.audience);
+    {
+        // Who it is for, as the wording form offers it: only a coordinator makes an alert
+        // public, and only a public one is published at /public/alerts.
+        static const std::map<std::string, std::string, std::less<>> kSaid = {
+            {"professionals", "Professionals: partners who work with people who use drugs"},
+            {"services", "Services: also shared with people who use drugs through services"},
+            {"public", "The public: also published at /public/alerts, advice only"}};
+        mus::data audiences{mus::data::type::list};
+        for (const auto& word : engine::Audiences()) {
+            mus::data o;
+            o.set("value", word);
+            o.set("label", kSaid.at(word));
+            if (word == a.audience) o.set("checked", true);
+            audiences << o;
+        }
+        d.set("audiences", audiences);
+        if (a.audience == "public" && a.issued_at_ms > 0 && a.drill == engine::Drill::kNone)
+            d.set("public_link", "/public/alerts/" + a.reference);
+    }
     d.set("reports", std::to_string(a.reports));
     if (a.provisional) d.set("provisional", true);
     if (a.drill != engine::Drill::kNone) d.set("drill", std::string(engine::DrillMarking(a.drill)));
@@ -266,6 +285,26 @@ WebResponse Pages::AlertPage(const std::string& reference, const Sessions::Sessi
         deliveries << row;
     }
     d.set("deliveries", deliveries);
+    {
+        // What each partner said it did (issue 17 §4), and whether its deadline passed
+        // without it saying so.
+        const auto summary = engine::SummariseDrill(record->deliveries);
+        const std::int64_t now = NowMs();
+        mus::data answers{mus::data::type::list};
+        for (const auto& r : summary.responses) {
+            mus::data row;
+            row.set("partner", r.partner);
+            row.set("answer", std::string(engine::AnswerLabel(r.answer)));
+            row.set("note", r.answer_note);
+            row.set("when", r.answered_at_ms > 0 ? engine::HumanTimeMs(r.answered_at_ms) : "");
+            row.set("due", r.due_ms > 0 ? engine::HumanTimeMs(r.due_ms) : "none asked");
+            if (r.due_ms > 0 && r.due_ms <= now && !engine::ConfirmsAction(r.answer))
+                row.set("overdue", true);
+            answers << row;
+        }
+        d.set("answers", answers);
+        if (!summary.responses.empty()) d.set("has_answers", true);
+    }
     mus::data audit{mus::data::type::list};
     for (const auto& e : record->audit) {
         mus::data row;
@@ -359,6 +398,15 @@ WebResponse Pages::AlertAction(const WebRequest& req, const std::string& referen
         return Redirect("/alerts/" + reference);
     }
     engine::AlertWording wording;
+    if (what != engine::AlertAction::kCancel) {
+        // Who the alert is for, when the coordinator changed it (a public alert is published
+        // at /public/alerts): the store refuses a word that is not an audience.
+        const auto form = ParseForm(req.body);
+        const auto current = services_.store->FindAlert(reference);
+        if (const auto it = form.find("audience");
+            it != form.end() && current && it->second != current->audience)
+            wording.audience = it->second;
+    }
     if (what == engine::AlertAction::kRevise) {
         // The sections the coordinator changed from what the alert says now.
         const auto form = ParseForm(req.body);

@@ -133,7 +133,8 @@ Response Server::Impl::CapResponse(const std::string& ref, int version, const st
 }
 
 // `body` may carry {"wording": {"what"|"harms"|"advice": text}, "send_as_written": bool}
-// for an update: the coordinator's own words, checked by the scrubber first.
+// for an update: the coordinator's own words, checked by the scrubber first; and
+// {"audience": "professionals"|"services"|"public"} with an approval or an update.
 Response Server::Impl::ActOn(const std::string& ref, engine::AlertAction action,
                              const engine::ApiToken& who, const std::string& body) {
     if (!services_.store->FindAlert(ref))
@@ -157,6 +158,16 @@ Response Server::Impl::ActOn(const std::string& ref, engine::AlertAction action,
                 wording.sections[std::string(k)] = std::string(v.as_string());
             }
         }
+        if (const auto* audience = doc.as_object().if_contains("audience")) {
+            if (!audience->is_string())
+                return JsonError(http::status::bad_request, "bad_request",
+                                 "audience must be professionals, services or public");
+            wording.audience = std::string(audience->as_string());
+        }
+        // Sections and audience that cannot be, or cannot go with this action: the request
+        // is wrong, whatever state the alert is in.
+        if (auto problem = engine::WordingProblem(ref, action, wording))
+            return JsonError(http::status::bad_request, "bad_request", problem->message);
         const auto* send = doc.as_object().if_contains("send_as_written");
         const bool as_written = send && send->is_bool() && send->as_bool();
         const auto check = CheckWording(wording.sections);

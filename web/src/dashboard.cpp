@@ -1,8 +1,150 @@
 // The coordinators' dashboard and the grading replay page.
+#include "ldis/engine/charts.hpp"
 #include "ldis/engine/drill.hpp"
+#include "ldis/engine/insight.hpp"
 #include "pages_common.hpp"
 
 namespace ldis::web {
+
+void Pages::Trends(const WebRequest& req, const std::map<std::string, std::string>& district_level,
+                   const std::map<std::string, int>& district_live, void* data_ptr) {
+    auto& d = *static_cast<mus::data*>(data_ptr);
+    const auto q = [&](const char* k) {
+        auto it = req.query.find(k);
+        return it == req.query.end() ? std::string() : it->second;
+    };
+    // The last 12 months, narrowed as the history is by district and substance.
+    const std::int64_t now = NowMs();
+    auto insight = services_.store->ReadInsight(now - 52 * engine::kWeekMs, now);
+    const std::string district = q("district"), family = q("substance");
+    std::erase_if(insight.reports, [&](const engine::ReportTally& r) {
+        return (!district.empty() && r.district != district) ||
+               (!family.empty() && r.family != family);
+    });
+    std::erase_if(insight.versions, [&](const engine::VersionTally& v) {
+        return (!district.empty() && v.district != district) ||
+               (!family.empty() && v.family != family);
+    });
+    if (!district.empty())
+        std::erase_if(insight.timings,
+                      [&](const engine::AlertTiming& t) { return t.district != district; });
+    // Each bar leads to the history of that week, filtered by what the bar counts.
+    const auto week = [](std::int64_t w) {
+        return "since=" + IsoTime(w).substr(0, 10) +
+               "&until=" + IsoTime(w + engine::kWeekMs).substr(0, 10);
+    };
+    const auto with_filters = [&](std::string url) {
+        if (!district.empty() && url.find("district=") == std::string::npos)
+            url += "&district=" + UrlEncode(district);
+        if (!family.empty() && url.find("substance=") == std::string::npos)
+            url += "&substance=" + UrlEncode(family);
+        return url + "#history";
+    };
+    struct Chart {
+        const char* id;
+        const char* title;
+        engine::Series series;
+        std::function<std::string(const std::string&, std::int64_t)> link;
+    };
+    std::vector<Chart> charts;
+    charts.push_back({"chart-family", "Reports per week by substance family",
+                      engine::ReportSeries(insight, engine::ReportBy::kFamily),
+                      [&](const std::string& c, std::int64_t w) {
+                          return with_filters("/?" + week(w) +
+                                              (c == "Other" || c == "not known"
+                                                   ? std::string()
+                                                   : "&substance=" + UrlEncode(c)));
+                      }});
+    charts.push_back({"chart-district", "Reports per week by district",
+                      engine::ReportSeries(insight, engine::ReportBy::kDistrict),
+                      [&](const std::string& c, std::int64_t w) {
+                          return with_filters(
+                              "/?" + week(w) +
+                              (c == "Other" ? std::string() : "&district=" + UrlEncode(c)));
+                      }});
+    charts.push_back(
+        {"chart-source", "Reports per week by source",
+         engine::ReportSeries(insight, engine::ReportBy::kSourceType),
+         [&](const std::string&, std::int64_t w) { return with_filters("/?" + week(w)); }});
+    charts.push_back({"chart-alerts", "Alerts issued per week by level",
+                      engine::AlertSeries(insight), [&](const std::string& c, std::int64_t w) {
+                          return with_filters("/?" + week(w) + "&level=" + UrlEncode(c));
+                      }});
+    mus::data list{mus::data::type::list};
+    for (const auto& c : charts) {
+        mus::data one;
+        one.set("id", c.id);
+        one.set("title", c.title);
+        one.set("svg", engine::WeeklyChartSvg(c.series, c.id, c.title, c.link));
+        one.set("table", engine::WeeklyTableHtml(c.series, std::string(c.title) + ": the numbers"));
+        list << one;
+    }
+    d.set("charts", list);
+    d.set("map", engine::DistrictMapSvg(district_level, district_live, [](const std::string& name) {
+              return "/?district=" + UrlEncode(name) + "#history";
+          }));
+    mus::data tiles{mus::data::type::list};
+    for (const auto& t : engine::DistrictTiles()) {
+        mus::data row;
+        row.set("district", t.district);
+        row.set("href", "/?district=" + UrlEncode(t.district) + "#history");
+        const auto lv = district_level.find(t.district);
+        row.set("level", lv == district_level.end() ? std::string("none") : lv->second);
+        const auto n = district_live.find(t.district);
+        row.set("count", std::to_string(n == district_live.end() ? 0 : n->second));
+        tiles << row;
+    }
+    d.set("map_rows", tiles);
+    const auto timing = engine::SummariseTimings(insight.timings);
+    const auto said = [](std::int64_t ms) {
+        return ms < 0 ? std::string("none yet") : engine::HumanDuration(ms);
+    };
+    d.set("timing_alerts", std::to_string(timing.alerts));
+    d.set("timing_inbox_median", said(timing.to_inbox_median_ms));
+    d.set("timing_inbox_slowest", said(timing.to_inbox_slowest_ms));
+    if (!timing.slowest_to_inbox.empty()) d.set("timing_slowest_ref", timing.slowest_to_inbox);
+    d.set("timing_ack_median", said(timing.to_ack_median_ms));
+    d.set("timing_ack_slowest", said(timing.to_ack_slowest_ms));
+    if (!district.empty() || !family.empty())
+        d.set("trends_narrowed", (district.empty() ? std::string() : district) +
+                                     (district.empty() || family.empty() ? "" : ", ") +
+                                     Pretty(family));
+    d.set("quarter", engine::QuarterOf(now).name);
+}
+
+WebResponse Pages::Quarterly(const WebRequest& req, const Sessions::Session& session) {
+    const auto q = [&](const char* k) {
+        auto it = req.query.find(k);
+        return it == req.query.end() ? std::string() : it->second;
+    };
+    const auto quarter = q("quarter").empty()
+                             ? engine::Result<engine::Quarter>(engine::QuarterOf(NowMs()))
+                             : engine::ParseQuarter(q("quarter"));
+    if (!quarter.ok() || (q("format") != "" && q("format") != "csv" && q("format") != "html")) {
+        mus::data d;
+        d.set("next", "/");
+        d.set("error", !quarter.ok() ? "The quarter is wrong: " + quarter.error().message
+                                     : std::string("The format is csv or html"));
+        return Render("login", "Quarterly report", &d, session, 400);
+    }
+    const auto& period = quarter.value();
+    const auto data = services_.store->ReadInsight(period.from_ms, period.to_ms);
+    const auto tables = engine::QuarterlyTables(data);
+    WebResponse r;
+    r.headers.emplace_back("Cache-Control", "no-store");
+    if (q("format") == "csv") {
+        r.body = engine::QuarterlyCsv(period, tables);
+        r.content_type = "text/csv; charset=utf-8";
+        r.headers.emplace_back("Content-Disposition",
+                               "attachment; filename=\"ldis-" + period.name + ".csv\"");
+        return r;
+    }
+    r.body = engine::QuarterlyHtml(period, tables, data, Issuer(), NowMs());
+    r.headers.emplace_back("Content-Security-Policy",
+                           "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'");
+    r.headers.emplace_back("X-Frame-Options", "DENY");
+    return r;
+}
 
 WebResponse Pages::Dashboard(const WebRequest& req, const Sessions::Session& session) {
     mus::data d;
@@ -16,7 +158,10 @@ WebResponse Pages::Dashboard(const WebRequest& req, const Sessions::Session& ses
     std::map<std::string, int> live_by_level;
     mus::data drafts{mus::data::type::list}, live{mus::data::type::list},
         drills{mus::data::type::list};
-    bool has_drafts = false, has_live = false, has_drills = false;
+    bool has_drafts = false, has_live = false, has_drills = false, has_unconfirmed = false;
+    std::map<std::string, std::string> district_level;  // the highest live level
+    std::map<std::string, int> district_live;
+    mus::data unconfirmed{mus::data::type::list};
     for (const auto& a : everything.alerts) {
         if (a.drill != engine::Drill::kNone && a.status != engine::AlertStatus::kDraft) {
             // Exercises and tests are shown apart and never count in the live figures; only
@@ -37,12 +182,31 @@ WebResponse Pages::Dashboard(const WebRequest& req, const Sessions::Session& ses
         } else if (a.status == engine::AlertStatus::kIssued ||
                    a.status == engine::AlertStatus::kUpdated) {
             ++live_by_level[Word(a.level)];
+            ++district_live[a.district];
+            auto& highest = district_level[a.district];
+            if (engine::ToString(a.level) == "red" || highest.empty() ||
+                (highest == "green" && engine::ToString(a.level) == "amber"))
+                highest = std::string(engine::ToString(a.level));
             auto row = AlertRow(a);
-            const auto [acked, partners] = AckProgress(services_.store->Deliveries(a.reference));
+            const auto rows = services_.store->Deliveries(a.reference);
+            const auto [acked, partners] = AckProgress(rows);
             row.set("acked", std::to_string(acked));
             row.set("partners", std::to_string(partners));
             live << row;
             has_live = true;
+            // Partners who have not said what they did by their deadline (issue 17 §4).
+            for (const auto& r :
+                 engine::UnconfirmedByDeadline(engine::SummariseDrill(rows), NowMs())) {
+                mus::data u;
+                u.set("reference", a.reference);
+                u.set("tag", Tag(a.level));
+                u.set("level", Word(a.level));
+                u.set("partner", r.partner);
+                u.set("due", engine::HumanTimeMs(r.due_ms));
+                u.set("answer", std::string(engine::AnswerLabel(r.answer)));
+                unconfirmed << u;
+                has_unconfirmed = true;
+            }
         }
     }
     mus::data levels{mus::data::type::list};
@@ -59,6 +223,8 @@ WebResponse Pages::Dashboard(const WebRequest& req, const Sessions::Session& ses
     if (has_drafts) d.set("has_drafts", true);
     d.set("live", live);
     if (has_live) d.set("has_live", true);
+    d.set("unconfirmed", unconfirmed);
+    if (has_unconfirmed) d.set("has_unconfirmed", true);
     d.set("drills", drills);
     if (has_drills) d.set("has_drills", true);
     {
@@ -130,6 +296,8 @@ WebResponse Pages::Dashboard(const WebRequest& req, const Sessions::Session& ses
     }
     d.set("failed", failed);
     if (has_failed) d.set("has_failed", true);
+
+    Trends(req, district_level, district_live, &d);
 
     engine::AlertFilter filter;
     filter.level = q("level");

@@ -1,6 +1,8 @@
 #include "documents.hpp"
 #include "ldis/web/server.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <ctime>
 
 #include "ldis/engine/scrubber.hpp"
@@ -236,7 +238,11 @@ json::object AlertRecordJson(const engine::AlertRecord& record, const std::strin
                                         {"partner", d.partner},
                                         {"contact", d.contact},
                                         {"version", d.version},
-                                        {"at", IsoTime(d.acknowledged_at_ms)}});
+                                        {"at", IsoTime(d.acknowledged_at_ms)},
+                                        // What the partner said it did (issue 17 §4).
+                                        {"answer", d.answer},
+                                        {"note", d.answer_note},
+                                        {"answered_at", IsoTime(d.answered_at_ms)}});
         }
     }
     o["deliveries"] = std::move(deliveries);
@@ -374,6 +380,63 @@ std::string AtomFeed(const std::vector<engine::Alert>& alerts, const std::string
              EscapeMarkup(a.reference) + "\"/>\n";
         x += "    <category term=\"" + EscapeMarkup(engine::ToString(a.level)) + "\"/>\n";
         x += "    <summary>" + EscapeMarkup(Section(sections, "summary")) + "</summary>\n";
+        x += "  </entry>\n";
+    }
+    x += "</feed>\n";
+    return x;
+}
+
+PublicAlert PublicView(const engine::Alert& a) {
+    PublicAlert p;
+    p.reference = a.reference;
+    p.version = a.version;
+    p.level = std::string(engine::ToString(a.level));
+    p.level_label = engine::LevelLabel(p.level);
+    std::string family = a.family.empty() ? std::string("an unidentified substance") : a.family;
+    std::replace(family.begin(), family.end(), '_', ' ');
+    family[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(family[0])));
+    p.title = p.level_label + ": " + family + " in " + a.district;
+    p.cancelled = a.status == engine::AlertStatus::kCancelled;
+    p.in_force =
+        a.status == engine::AlertStatus::kIssued || a.status == engine::AlertStatus::kUpdated;
+    p.status = p.cancelled ? "Cancelled" : p.in_force ? "In force" : "Expired";
+    const auto sections = Sections(a.body);
+    p.advice = Section(sections, "advice");
+    p.overdose = Section(sections, "naloxone");
+    p.issued = a.issued_at_ms > 0 ? engine::HumanDateMs(a.issued_at_ms) : std::string();
+    p.updated = engine::HumanTimeMs(a.updated_at_ms);
+    return p;
+}
+
+std::string PublicAtomFeed(const std::vector<engine::Alert>& alerts, const std::string& public_url,
+                           const std::string& issuer, std::int64_t now_ms) {
+    std::int64_t updated = 0;
+    for (const auto& a : alerts) updated = std::max(updated, a.updated_at_ms);
+    if (updated == 0) updated = now_ms;
+    const std::string base = EscapeMarkup(public_url) + "/public/alerts";
+    std::string x = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n";
+    x += "<feed xmlns=\"http://www.w3.org/2005/Atom\">\n";
+    x += "  <id>" + base + ".atom</id>\n";
+    x += "  <title>Drug alerts for the public in Kent and Medway</title>\n";
+    x += "  <updated>" + IsoTime(updated) + "</updated>\n";
+    x += "  <link rel=\"self\" href=\"" + base + ".atom\"/>\n";
+    x += "  <link rel=\"alternate\" href=\"" + base + "\"/>\n";
+    x += "  <author><name>" + EscapeMarkup(issuer) + "</name></author>\n";
+    for (const auto& a : alerts) {
+        const PublicAlert p = PublicView(a);
+        x += "  <entry>\n";
+        x += "    <id>" + base + "/" + EscapeMarkup(p.reference) + "</id>\n";
+        x += "    <title>" +
+             EscapeMarkup((p.cancelled ? "Cancelled: " : "") + p.title + " (" + p.reference + ")") +
+             "</title>\n";
+        x += "    <updated>" + IsoTime(a.updated_at_ms) + "</updated>\n";
+        if (a.issued_at_ms > 0) x += "    <published>" + IsoTime(a.issued_at_ms) + "</published>\n";
+        x += "    <link rel=\"alternate\" href=\"" + base + "/" + EscapeMarkup(p.reference) +
+             "\"/>\n";
+        x += "    <category term=\"" + EscapeMarkup(p.level) + "\"/>\n";
+        x += "    <summary>" +
+             EscapeMarkup(p.cancelled ? "This alert has been cancelled." : p.advice) +
+             "</summary>\n";
         x += "  </entry>\n";
     }
     x += "</feed>\n";

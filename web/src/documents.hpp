@@ -49,6 +49,29 @@ struct WordingCheck {
 };
 WordingCheck CheckWording(const std::map<std::string, std::string>& sections);
 
+// An alert as the public reads it (/public/alerts, issue 17 §5): what it is, where, what to
+// do, when, who issued it; nothing from a report (no counts, no descriptions, no sources).
+// Only the sections written for anyone: the advice (a coordinator's words when they wrote
+// them) and what to do in an overdose. Pure.
+struct PublicAlert {
+    std::string reference;
+    int version = 0;
+    std::string level;        // red, amber, green
+    std::string level_label;  // Drug Alert, Drug Warning, Drug Information
+    std::string title;        // "Drug Alert: Nitazene in Medway"
+    std::string status;       // "In force", "Cancelled", "Expired"
+    bool cancelled = false;
+    bool in_force = false;
+    std::string advice;
+    std::string overdose;
+    std::string issued;   // "23 November 2026"
+    std::string updated;  // "24 November 2026, 14:05"
+};
+PublicAlert PublicView(const engine::Alert& alert);
+// The public Atom feed: the same alerts, as PublicView, linking to their public pages.
+std::string PublicAtomFeed(const std::vector<engine::Alert>& alerts, const std::string& public_url,
+                           const std::string& issuer, std::int64_t now_ms);
+
 // CAP 1.2 for one version of an alert (the latest when `version` is 0): Alert, Update
 // (referencing every earlier version) or Cancel. Valid against CAP-v1.2.xsd.
 std::string CapXml(const engine::AlertRecord& record, int version, const std::string& sender,

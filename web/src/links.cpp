@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "ldis/engine/delivery.hpp"
+#include "ldis/engine/scrubber.hpp"
 #include "ldis/engine/text.hpp"
 #include "ldis/engine/wire.hpp"
 
@@ -31,6 +32,13 @@ std::string LevelName(std::string_view level) {
     return upper + " - " + engine::LevelLabel(level);
 }
 
+LinkForm UnsubscribeForm(const std::string& token) {
+    LinkForm form;
+    form.action = std::string(engine::wire::kUnsubscribePath) + token;
+    form.button = "Ask to stop these messages";
+    return form;
+}
+
 }  // namespace
 
 LinkPages::LinkPages(const Services& services, const std::string& templates_dir)
@@ -47,17 +55,41 @@ LinkPages::LinkPages(const Services& services, const std::string& templates_dir)
 }
 
 WebResponse LinkPages::Render(int status, const std::string& title,
-                              const std::vector<std::string>& paragraphs, const std::string& action,
-                              const std::string& button) const {
+                              const std::vector<std::string>& paragraphs, const LinkForm& form,
+                              const std::vector<std::pair<std::string, std::string>>& links) const {
     mus::data d;
     d.set("title", title);
     mus::data list{mus::data::type::list};
     for (const auto& p : paragraphs) list << mus::data(p);
     d.set("paragraphs", list);
-    if (!action.empty()) {
-        d.set("action", action);
-        d.set("button", button);
+    if (!form.action.empty()) {
+        d.set("action", form.action);
+        d.set("button", form.button);
     }
+    if (form.answers) {
+        mus::data choices{mus::data::type::list};
+        for (const auto a :
+             {engine::Answer::kReceived, engine::Answer::kShared, engine::Answer::kActions,
+              engine::Answer::kNotRelevant, engine::Answer::kSeenToo}) {
+            mus::data c;
+            c.set("value", std::string(engine::ToString(a)));
+            c.set("label", std::string(engine::AnswerLabel(a)));
+            if (engine::ToString(a) == form.chosen) c.set("checked", true);
+            if (a == engine::Answer::kActions) c.set("with_note", true);
+            choices << c;
+        }
+        d.set("choices", choices);
+        d.set("note", form.note);
+        d.set("note_max", std::to_string(engine::kAnswerNoteMax));
+    }
+    mus::data link_list{mus::data::type::list};
+    for (const auto& [href, text] : links) {
+        mus::data l;
+        l.set("href", href);
+        l.set("text", text);
+        link_list << l;
+    }
+    d.set("links", link_list);
     mus::mustache t{template_};  // escapes every value as HTML
     WebResponse r;
     r.status = status;
@@ -69,7 +101,8 @@ WebResponse LinkPages::Render(int status, const std::string& title,
     return r;
 }
 
-WebResponse LinkPages::Acknowledge(const std::string& token, bool record) const {
+WebResponse LinkPages::Acknowledge(const std::string& token, bool record,
+                                   const std::string& body) const {
     auto claim = engine::VerifyAckToken(services_.store->AckKey(), token, NowMs() / 1000);
     if (!claim.ok()) {
         const bool expired = claim.error().message.find("expired") != std::string::npos;
@@ -87,27 +120,79 @@ WebResponse LinkPages::Acknowledge(const std::string& token, bool record) const 
     const auto& d = *row;
     const std::string what =
         d.reference + " version " + std::to_string(d.version) + " (" + LevelName(d.level) + ")";
+    LinkForm form;
+    form.action = std::string(engine::wire::kAckPath) + token;
+    form.button = "Acknowledge";
+    form.answers = true;
+    if (!d.answer.empty()) form.chosen = d.answer;
+    form.note = d.answer_note;
+    // "We have seen this too": a report form that knows the alert (the token is the key).
+    const std::vector<std::pair<std::string, std::string>> report_link = {
+        {"/report?ack=" + token, "Report what you have seen"}};
     if (record) {
-        auto done =
-            services_.store->Acknowledge(id, "ack-link " + d.partner + "/" + d.contact, NowMs());
+        // What the partner did, from the form; a POST without one (an older page, a
+        // script) says it was received.
+        engine::PartnerAnswer answer;
+        std::string note;
+        for (const auto& [key, value] : ParseForm(body)) {
+            if (key == "answer" && !engine::ParseAnswer(value, answer.answer))
+                answer.answer = engine::Answer::kNone;
+            if (key == "note") note = value;
+        }
+        if (answer.answer == engine::Answer::kNone)
+            return Render(400, "Choose an answer",
+                          {"Say what you have done with " + what + ", then send the form again."},
+                          form);
+        std::erase(note, '\r');
+        while (!note.empty() && (note.back() == '\n' || note.back() == ' ')) note.pop_back();
+        if (note.size() > engine::kAnswerNoteMax) {
+            form.chosen = std::string(engine::ToString(answer.answer));
+            return Render(400, "Your note is too long",
+                          {"Keep what you did to " + std::to_string(engine::kAnswerNoteMax) +
+                               " characters: the coordinators need the gist, not the detail.",
+                           "Nothing was recorded yet."},
+                          form);
+        }
+        // A note is a person's words: what could identify someone is taken out before it
+        // is kept, as for every other free text.
+        if (answer.answer == engine::Answer::kActions) answer.note = engine::Scrub(note).text;
+        auto done = services_.store->Acknowledge(id, "ack-link " + d.partner + "/" + d.contact,
+                                                 NowMs(), answer);
         if (!done.ok())
             return Render(503, "Please try again",
                           {"Your acknowledgement could not be recorded just now. Please press "
                            "the button again in a minute."});
-        spdlog::info("delivery acknowledged id={} alert={} partner={}", id, d.reference, d.partner);
-        return Render(
-            200, "Thank you: acknowledged",
-            {"Your receipt of " + what + " is recorded. The LDIS coordinators can see it."});
+        // The answer kept (a later bare "received" never hides what the partner did).
+        engine::Answer kept = engine::Answer::kNone;
+        engine::ParseAnswer(done.value().answer, kept);
+        spdlog::info("delivery acknowledged id={} alert={} partner={} answer={}", id, d.reference,
+                     d.partner, engine::ToString(kept));
+        const std::string said(engine::AnswerLabel(kept));
+        std::vector<std::string> paragraphs = {
+            "Your receipt of " + what + " is recorded. The LDIS coordinators can see it.",
+            "What you told us: " + said + ". You can come back to this link to tell us more."};
+        if (answer.answer == engine::Answer::kSeenToo)
+            return Render(200, "Thank you: acknowledged", paragraphs, {}, report_link);
+        return Render(200, "Thank you: acknowledged", paragraphs);
     }
-    if (d.acknowledged_at_ms > 0)
+    if (d.acknowledged_at_ms > 0) {
+        engine::Answer said = engine::Answer::kNone;
+        engine::ParseAnswer(d.answer, said);
+        form.button = "Update what we did";
         return Render(200, "Already acknowledged",
-                      {"Receipt of " + what + " was already recorded. Thank you."});
+                      {"Receipt of " + what + " was already recorded. Thank you.",
+                       "What you told us: " + std::string(engine::AnswerLabel(said)) +
+                           ". If you have done more since, tell the coordinators here."},
+                      form);
+    }
     return Render(200, "Acknowledge this alert",
-                  {"Confirm that " + d.partner + " received " + what + "."},
-                  std::string(engine::wire::kAckPath) + token, "Acknowledge");
+                  {"Confirm that " + d.partner + " received " + what +
+                   ", and tell the LDIS coordinators what you have done with it."},
+                  form);
 }
 
-WebResponse LinkPages::Unsubscribe(const std::string& token, bool record) const {
+WebResponse LinkPages::Unsubscribe(const std::string& token, bool record,
+                                   const std::string& /*body*/) const {
     auto claim =
         engine::VerifyAckToken(services_.store->AckKey() + ":unsubscribe", token, NowMs() / 1000);
     if (!claim.ok())
@@ -123,8 +208,7 @@ WebResponse LinkPages::Unsubscribe(const std::string& token, bool record) const 
                       {"Drug alerts warn services of batches that kill. Ask the LDIS "
                        "coordinators to stop sending them to " +
                        delivery->address + "?"},
-                      std::string(engine::wire::kUnsubscribePath) + token,
-                      "Ask to stop these messages");
+                      UnsubscribeForm(token));
     auto done = services_.store->RequestUnsubscribe(delivery->id, NowMs());
     if (!done.ok())
         return Render(503, "Please try again", {"Your request could not be recorded just now."});

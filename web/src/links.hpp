@@ -11,19 +11,32 @@
 
 namespace ldis::web {
 
+// A link page's form, when it has one: where it posts, its button, and for the
+// acknowledgement the answers offered (the one given so far chosen) and the note.
+struct LinkForm {
+    std::string action;
+    std::string button;
+    bool answers = false;
+    std::string chosen = "received";
+    std::string note;
+};
+
 class LinkPages {
 public:
     // Throws std::runtime_error when templates/web/link.mustache is missing or does not parse.
     LinkPages(const Services& services, const std::string& templates_dir);
 
-    // GET shows what the link is for and a button; POST (`record`) does it.
-    WebResponse Acknowledge(const std::string& token, bool record) const;
-    WebResponse Unsubscribe(const std::string& token, bool record) const;
+    // GET shows what the link is for and a button; POST (`record`) does it. The
+    // acknowledgement's POST carries the form (`body`): what the partner did (issue 17 §4).
+    WebResponse Acknowledge(const std::string& token, bool record,
+                            const std::string& body = {}) const;
+    WebResponse Unsubscribe(const std::string& token, bool record,
+                            const std::string& body = {}) const;
 
 private:
     WebResponse Render(int status, const std::string& title,
-                       const std::vector<std::string>& paragraphs, const std::string& action = {},
-                       const std::string& button = {}) const;
+                       const std::vector<std::string>& paragraphs, const LinkForm& form = {},
+                       const std::vector<std::pair<std::string, std::string>>& links = {}) const;
 
     const Services& services_;
     std::string template_;

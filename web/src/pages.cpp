@@ -85,8 +85,8 @@ Pages::Pages(const Services& services, const std::string& templates_dir, std::st
         for (const auto& [authority, district] :
              engine::Areas::LoadFile(services.areas_path).Districts())
             districts_.emplace_back(district, district);
-    for (const char* name :
-         {"layout", "login", "report", "receipt", "dashboard", "alert", "grading", "drill"}) {
+    for (const char* name : {"layout", "login", "report", "receipt", "dashboard", "alert",
+                             "grading", "drill", "public", "public_alert"}) {
         const std::string path = templates_dir + "/web/" + name + ".mustache";
         std::string text = ReadAll(path);
         if (text.empty())
@@ -106,6 +106,7 @@ WebResponse Pages::Render(const std::string& name, const std::string& title, voi
     page.set("title", title);
     page.set("body", body.render(data));
     if (data.get("has_errors") != nullptr) page.set("has_errors", true);
+    if (data.get("public_page") != nullptr) page.set("public_page", true);
     if (session) {
         page.set("signed_in", true);
         page.set("user", session->name);
@@ -198,7 +199,8 @@ WebResponse Pages::TooMany(int retry_after_s, const std::optional<Sessions::Sess
 bool Pages::IsPage(std::string_view path) {
     return path == "/" || path == "/login" || path == "/logout" || path == "/report" ||
            path == "/grading" || path.starts_with("/alerts/") || path.starts_with("/assets/") ||
-           path.starts_with("/federated/");
+           path.starts_with("/federated/") || path.starts_with("/public/") ||
+           path == "/reports/quarterly";
 }
 
 std::optional<WebResponse> Pages::Handle(const WebRequest& req) {
@@ -210,6 +212,7 @@ std::optional<WebResponse> Pages::Handle(const WebRequest& req) {
                          "This form was sent from another website: open LDIS and try again", 403);
     }
     if (req.path == "/login") return Login(req);
+    if (req.path.starts_with("/public/")) return PublicPage(req);
     const std::string id = Cookie(req.cookie, SessionCookie());
     const auto session = id.empty() ? std::nullopt : sessions_.Find(id);
     if (req.path == "/report") return ReportForm(req, session);
@@ -239,6 +242,7 @@ std::optional<WebResponse> Pages::Handle(const WebRequest& req) {
     }
     if (req.path == "/") return Dashboard(req, *session);
     if (req.path == "/grading") return GradingPage(req, *session);
+    if (req.path == "/reports/quarterly") return Quarterly(req, *session);
     if (req.path.starts_with("/federated/")) {
         // POST /federated/{id}/adopt|decline: a peer's version put before the coordinators.
         const std::string rest = req.path.substr(11);

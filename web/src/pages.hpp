@@ -93,6 +93,11 @@ private:
     bool FormTokenMatches(const WebRequest& request,
                           const std::multimap<std::string, std::string>& form) const;
     WebResponse Dashboard(const WebRequest& request, const Sessions::Session& session);
+    // The dashboard's trends, map and time to alert (issue 17 §1), into `data` (mus::data).
+    void Trends(const WebRequest& request, const std::map<std::string, std::string>& district_level,
+                const std::map<std::string, int>& district_live, void* data);
+    // /reports/quarterly?quarter=2026-Q4[&format=csv] (issue 17 §2).
+    WebResponse Quarterly(const WebRequest& request, const Sessions::Session& session);
     WebResponse GradingPage(const WebRequest& request, const Sessions::Session& session);
     // `draft` is wording a coordinator sent that the scrubber questioned (`findings`):
     // shown again in the form, with what was found.
@@ -105,6 +110,12 @@ private:
     // After an exercise or a test: how long each partner took to acknowledge, and who did
     // not (issue 16 §2), to print. Any alert has one; a real alert's says it is real.
     WebResponse DrillReport(const std::string& reference, const Sessions::Session& session);
+    // /public/...: the alerts a coordinator made public, their Atom feed and "Is this alert
+    // real?" (issue 17 §5), without sign-in (public_pages.cpp).
+    WebResponse PublicPage(const WebRequest& request);
+    std::vector<engine::Alert> PublicAlerts() const;
+    // Who issues alerts: the coordinators' partner's name.
+    std::string Issuer() const;
 
     const Services& services_;
     std::map<std::string, std::string> templates_;

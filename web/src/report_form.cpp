@@ -113,6 +113,8 @@ WebResponse Pages::ReportForm(const WebRequest& req,
             report["evidence"] = value("evidence");
             // Only a signed-in user is offered a drill; the schema refuses any other word.
             if (session && !value("drill").empty()) report["drill"] = value("drill");
+            // The alert a partner has seen too (the schema checks its form).
+            if (!value("related_alert").empty()) report["related_alert"] = value("related_alert");
             if (!session) open_reports_.Count(req.client);
             auto outcome = session ? services_.intake->Submit(json::serialize(report), "http")
                                    : services_.intake->Submit(json::serialize(report), "web-open",
@@ -147,7 +149,28 @@ WebResponse Pages::ReportForm(const WebRequest& req,
             }
         }
     }
+    if (req.method != "POST") {
+        // From "We have seen this too" on an acknowledgement page (issue 17 §4): the link's
+        // token names the delivery, so the form knows the alert; a reference alone would tell
+        // anyone an alert's substance and district.
+        const auto ack = req.query.find("ack");
+        const auto claim =
+            ack == req.query.end()
+                ? engine::Result<engine::AckClaim>(engine::Error{"none"})
+                : engine::VerifyAckToken(services_.store->AckKey(), ack->second, NowMs() / 1000);
+        const auto delivery =
+            claim.ok() ? services_.store->FindDelivery(claim.value().delivery_id) : std::nullopt;
+        const auto alert =
+            delivery ? services_.store->FindAlert(delivery->reference) : std::nullopt;
+        if (alert) {
+            values["related_alert"] = alert->reference;
+            values["authority"] = alert->authority;
+            values["district"] = alert->district;
+            values["substance"] = Pretty(alert->family);
+        }
+    }
     mus::data d;
+    if (!value("related_alert").empty()) d.set("related_alert", value("related_alert"));
     mus::data f;
     std::set<std::string> with_error;
     for (const auto& name : kTextFields) {

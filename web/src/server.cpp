@@ -26,7 +26,7 @@ void Server::Impl::AddRoutes() {
     });
     // The links in messages: GET shows what the link does and a button; POST does it. Link
     // scanners that fetch every link in a message only ever GET.
-    using LinkPage = WebResponse (LinkPages::*)(const std::string&, bool) const;
+    using LinkPage = WebResponse (LinkPages::*)(const std::string&, bool, const std::string&) const;
     // (Not a structured binding: clang 14, which builds the fuzzers, cannot capture one.)
     for (const auto& link :
          {std::pair<std::string_view, LinkPage>{engine::wire::kUnsubscribePath,
@@ -34,10 +34,13 @@ void Server::Impl::AddRoutes() {
           std::pair<std::string_view, LinkPage>{engine::wire::kAckPath, &LinkPages::Acknowledge}}) {
         const LinkPage page = link.second;
         routes_.Add({"GET", "POST"}, std::string(link.first) + "{token*}", [this, page](Call& c) {
-            Blocking([this, page, token = c.params["token"],
-                      record = c.req.method() ==
-                               http::verb::post] { return FromWeb((links_.*page)(token, record)); },
-                     std::move(c.reply));
+            const bool record = c.req.method() == http::verb::post;
+            Blocking(
+                [this, page, token = c.params["token"], record,
+                 body = record ? std::move(c.req.body()) : std::string()] {
+                    return FromWeb((links_.*page)(token, record, body));
+                },
+                std::move(c.reply));
         });
     }
     routes_.Add({"GET"}, "/api/v1/schema/report", [this](Call& c) {
@@ -67,8 +70,9 @@ void Server::Impl::AddRoutes() {
             },
             std::move(c.reply));
     };
-    for (const char* path : {"/", "/login", "/logout", "/report", "/grading", "/alerts/{path*}",
-                             "/assets/{path*}", "/federated/{path*}"}) {
+    for (const char* path :
+         {"/", "/login", "/logout", "/report", "/grading", "/alerts/{path*}", "/assets/{path*}",
+          "/federated/{path*}", "/public/{path*}", "/reports/quarterly"}) {
         routes_.Add({"GET", "POST"}, path, to_pages);
     }
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 
 #include <boost/json.hpp>
 
@@ -139,15 +140,13 @@ std::vector<Delivery> CoordinatorNotices(const Partners* partners, const std::se
     return out;
 }
 
-std::vector<Delivery> PlanDeliveries(const VersionToRoute& version,
-                                     const std::vector<Recipient>& earlier,
-                                     const Partners* partners, const DispatchPolicy& dispatch,
-                                     std::int64_t now_ms) {
-    if (version.status == AlertStatus::kDraft) {
-        if (!version.ask_coordinators) return {};
-        return CoordinatorNotices(partners, dispatch.enabled, kKindApproval);
-    }
-    if (version.status == AlertStatus::kExpired) return {};
+namespace {
+
+// The partners Partners::Route chooses for a version, each with the level's acknowledgement
+// deadline: what an alert of this instance's own and a peer's forwarded alert share.
+void RoutedPartners(const VersionToRoute& version, const std::vector<Recipient>& earlier,
+                    const Partners& partners, const DispatchPolicy& dispatch, std::int64_t now_ms,
+                    std::string_view kind, const std::string& detail, std::vector<Delivery>& out) {
     RouteInput in;
     in.level = version.level;
     in.authority = version.authority;
@@ -157,14 +156,27 @@ std::vector<Delivery> PlanDeliveries(const VersionToRoute& version,
     in.earlier = earlier;
     const std::int64_t ack_ms =
         AckWindowMs(in.level, in.cancellation, dispatch.red_ack_ms, dispatch.amber_ack_ms);
-    std::vector<Delivery> out;
-    if (partners) {
-        for (const auto& r : partners->Route(in, dispatch.enabled)) {
-            const Contact* c = partners->Find(r.partner)->FindContact(r.contact);
-            out.push_back({kKindAlert, r.partner, r.contact, r.slot, c->channel, c->address,
-                           ack_ms > 0 ? now_ms + ack_ms : 0});
-        }
+    for (const auto& r : partners.Route(in, dispatch.enabled)) {
+        const Contact* c = partners.Find(r.partner)->FindContact(r.contact);
+        out.push_back({kind, r.partner, r.contact, r.slot, c->channel, c->address,
+                       ack_ms > 0 ? now_ms + ack_ms : 0, detail});
     }
+}
+
+}  // namespace
+
+std::vector<Delivery> PlanDeliveries(const VersionToRoute& version,
+                                     const std::vector<Recipient>& earlier,
+                                     const Partners* partners, const DispatchPolicy& dispatch,
+                                     std::int64_t now_ms) {
+    if (version.status == AlertStatus::kDraft) {
+        if (!version.ask_coordinators) return {};
+        return CoordinatorNotices(partners, dispatch.enabled, kKindApproval);
+    }
+    if (version.status == AlertStatus::kExpired) return {};
+    std::vector<Delivery> out;
+    if (partners)
+        RoutedPartners(version, earlier, *partners, dispatch, now_ms, kKindAlert, "{}", out);
     if (dispatch.enabled.contains(Channel::kMqtt)) {
         out.push_back({kKindMqtt, "", "mqtt", "mqtt", Channel::kMqtt,
                        wire::AlertTopic(ToString(version.level), version.authority)});
@@ -221,26 +233,39 @@ std::vector<Delivery> PlanForwarded(const VersionToRoute& version,
     if (!partners || version.status == AlertStatus::kDraft ||
         version.status == AlertStatus::kExpired)
         return out;
-    RouteInput in;
-    in.level = version.level;
-    in.authority = version.authority;
-    in.district = version.district;
-    in.audience = version.audience;
-    in.cancellation = version.status == AlertStatus::kCancelled;
-    in.earlier = earlier;
-    const std::int64_t ack_ms =
-        AckWindowMs(in.level, in.cancellation, dispatch.red_ack_ms, dispatch.amber_ack_ms);
-    for (const auto& r : partners->Route(in, dispatch.enabled)) {
-        const Contact* c = partners->Find(r.partner)->FindContact(r.contact);
-        out.push_back({kKindFederated, r.partner, r.contact, r.slot, c->channel, c->address,
-                       ack_ms > 0 ? now_ms + ack_ms : 0, detail});
+    RoutedPartners(version, earlier, *partners, dispatch, now_ms, kKindFederated, detail, out);
+    return out;
+}
+
+VersionToRoute ForwardedRoute(std::string_view msg_type, int version, std::string_view level,
+                              std::string authority, std::string district) {
+    VersionToRoute route;
+    route.status = msg_type == "Cancel" ? AlertStatus::kCancelled
+                   : version > 1        ? AlertStatus::kUpdated
+                                        : AlertStatus::kIssued;
+    if (!ParseLevel(level, route.level)) route.level = Level::kNone;
+    route.authority = std::move(authority);
+    route.district = std::move(district);
+    return route;
+}
+
+std::vector<Recipient> LatestPerSlot(std::vector<Recipient> in_order) {
+    std::vector<Recipient> out;
+    std::map<std::string, std::size_t> at;
+    for (auto& r : in_order) {
+        if (auto it = at.find(r.slot); it != at.end()) {
+            out[it->second] = std::move(r);
+        } else {
+            at[r.slot] = out.size();
+            out.push_back(std::move(r));
+        }
     }
     return out;
 }
 
 std::optional<Delivery> Escalation(const Partners& partners, std::string_view partner, Level level,
-                                   bool acknowledged, const DispatchPolicy& dispatch) {
-    if (acknowledged) return std::nullopt;
+                                   Answer said, const DispatchPolicy& dispatch) {
+    if (ConfirmsAction(said)) return std::nullopt;
     const Partner* p = partners.Find(partner);
     const Contact* c = p ? p->FindContact(p->escalation) : nullptr;
     if (c == nullptr || !dispatch.enabled.contains(c->channel)) return std::nullopt;
@@ -255,8 +280,10 @@ std::optional<Delivery> Escalation(const Partners& partners, std::string_view pa
                     c->channel,
                     c->address,
                     0,
-                    boost::json::serialize(boost::json::object{
-                        {"partner", p->id}, {"partner_name", p->name}, {"ack_within", within}})};
+                    boost::json::serialize(boost::json::object{{"partner", p->id},
+                                                               {"partner_name", p->name},
+                                                               {"ack_within", within},
+                                                               {"answer", ToString(said)}})};
 }
 
 }  // namespace ldis::engine

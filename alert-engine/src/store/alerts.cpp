@@ -157,16 +157,17 @@ Result<SignalOverride> ReportStore::Impl::OverrideOnWriter(std::int64_t signal_i
 Result<std::string> ReportStore::Impl::ActOnWriter(const std::string& reference, AlertAction action,
                                                    const std::string& actor,
                                                    const AlertWording& wording) {
+    if (auto problem = WordingProblem(reference, action, wording)) return *problem;
     const std::int64_t now = NowMs();
     Transaction tx(writer_);
     if (tx.begun() != SQLITE_OK) return Error{options_.path + ": " + writer_.Describe(tx.begun())};
     std::int64_t alert_id = 0;
-    std::string status_text;
+    std::string status_text, audience;
     int version = 0;
     bool provisional = false;
     {
         sqlite3_stmt* stmt = writer_.Cached(
-            "SELECT id, status, version, provisional FROM alerts WHERE reference = ?1");
+            "SELECT id, status, version, provisional, audience FROM alerts WHERE reference = ?1");
         StatementUse use(stmt);
         BindText(stmt, 1, reference);
         if (sqlite3_step(stmt) != SQLITE_ROW) return Error{"no alert " + reference};
@@ -174,6 +175,7 @@ Result<std::string> ReportStore::Impl::ActOnWriter(const std::string& reference,
         status_text = ColumnText(stmt, 1);
         version = sqlite3_column_int(stmt, 2);
         provisional = sqlite3_column_int(stmt, 3) != 0;
+        audience = ColumnText(stmt, 4);
     }
     AlertStatus from = AlertStatus::kDraft;
     ParseAlertStatus(status_text, from);
@@ -219,18 +221,8 @@ Result<std::string> ReportStore::Impl::ActOnWriter(const std::string& reference,
     }
     boost::json::array worded;
     if (!wording.sections.empty()) {
-        if (action == AlertAction::kCancel || action == AlertAction::kExpire)
-            return Error{"the wording of " + reference + " changes with an update, not a " +
-                         std::string(ToString(action))};
         boost::json::object words;
         for (const auto& [name, text] : wording.sections) {
-            const auto& allowed = WordingSections();
-            if (std::find(allowed.begin(), allowed.end(), name) == allowed.end())
-                return Error{"\"" + name +
-                             "\" is not a section a coordinator writes; choose "
-                             "what, harms or advice"};
-            if (text.empty() || text.size() > 4000)
-                return Error{"the " + name + " section must be 1 to 4,000 characters"};
             words[name] = text;
             worded.emplace_back(name);
         }
@@ -278,6 +270,15 @@ Result<std::string> ReportStore::Impl::ActOnWriter(const std::string& reference,
                 return Error{options_.path + ": " + writer_.Describe(rc)};
         }
     }
+    const bool new_audience = !wording.audience.empty() && wording.audience != audience;
+    if (new_audience) {
+        sqlite3_stmt* stmt = writer_.Cached("UPDATE alerts SET audience = ?2 WHERE id = ?1");
+        StatementUse use(stmt);
+        sqlite3_bind_int64(stmt, 1, alert_id);
+        BindText(stmt, 2, wording.audience);
+        if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE)
+            return Error{options_.path + ": " + writer_.Describe(rc)};
+    }
     outbox_added_ = 0;
     if (const auto g = CurrentGrading(); g && action != AlertAction::kExpire) {
         VersionRoute route;
@@ -311,6 +312,7 @@ Result<std::string> ReportStore::Impl::ActOnWriter(const std::string& reference,
         detail["wording"] = std::move(worded);  // which sections, never their text
         detail["sent_despite_findings"] = wording.confirmed_findings;
     }
+    if (new_audience) detail["audience"] = {{"from", audience}, {"to", wording.audience}};
     audit_.push_back({now, actor, audit_action, reference, boost::json::serialize(detail)});
     if (auto failed = Finish(tx, SQLITE_OK)) return *failed;
     return std::string(ToString(to));

@@ -8,39 +8,18 @@
 
 namespace ldis::engine {
 
-namespace {
-
-VersionToRoute RouteOf(const std::string& msg_type, int version, std::string_view level,
-                       const std::string& authority, const std::string& district) {
-    VersionToRoute route;
-    route.status = msg_type == "Cancel" ? AlertStatus::kCancelled
-                   : version > 1        ? AlertStatus::kUpdated
-                                        : AlertStatus::kIssued;
-    ParseLevel(level, route.level);
-    route.authority = authority;
-    route.district = district;
-    return route;
-}
-
-}  // namespace
-
-// The recipients of a peer alert's forwarded versions so far, each slot's latest.
+// The recipients of a peer alert's forwarded versions so far, each slot's latest (after any
+// fallback, which keeps its kind and detail).
 int ReportStore::Impl::ForwardedRecipients(const std::string& source, std::vector<Recipient>& out) {
     sqlite3_stmt* stmt = writer_.Cached(
         "SELECT partner, contact, slot FROM deliveries WHERE kind = 'federated' AND "
-        "json_extract(detail, '$.source') = ?1 AND fallback_of IS NULL ORDER BY id");
+        "json_extract(detail, '$.source') = ?1 ORDER BY id");
     StatementUse use(stmt);
     BindText(stmt, 1, source);
     int rc;
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        Recipient r{ColumnText(stmt, 0), ColumnText(stmt, 1), ColumnText(stmt, 2)};
-        auto same = std::find_if(out.begin(), out.end(),
-                                 [&](const Recipient& e) { return e.slot == r.slot; });
-        if (same != out.end())
-            *same = r;
-        else
-            out.push_back(r);
-    }
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+        out.push_back({ColumnText(stmt, 0), ColumnText(stmt, 1), ColumnText(stmt, 2)});
+    out = LatestPerSlot(std::move(out));
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
@@ -109,7 +88,8 @@ Result<FederatedOutcome> ReportStore::Impl::ReceiveFederated(const FederatedVers
         }
         if (rc == SQLITE_OK && out.stored && WentToPartners(out.decision)) {
             rc = QueueForwarded(
-                detail, RouteOf(v.msg_type, v.version, ToString(v.level), v.authority, v.district),
+                detail,
+                ForwardedRoute(v.msg_type, v.version, ToString(v.level), v.authority, v.district),
                 v.version, now, out.deliveries);
         }
         if (rc == SQLITE_OK) {
@@ -225,7 +205,8 @@ Result<FederatedRow> ReportStore::Impl::DecideFederated(std::int64_t id, bool ad
         }
         int rc = SQLITE_OK, queued = 0;
         if (adopt)
-            rc = QueueForwarded(detail, RouteOf(msg_type, version, level, authority, district),
+            rc = QueueForwarded(detail,
+                                ForwardedRoute(msg_type, version, level, authority, district),
                                 version, now, queued);
         audit_.push_back({now, actor, adopt ? "federation.adopted" : "federation.declined",
                           identifier,

@@ -127,7 +127,7 @@ public:
     Result<DeliveryRow> RequestUnsubscribe(std::int64_t delivery_id, std::int64_t now);
 
     Result<DeliveryRow> Acknowledge(std::int64_t delivery_id, std::string_view actor,
-                                    std::int64_t now);
+                                    std::int64_t now, const PartnerAnswer& answer);
 
     std::vector<DeliveryRow> DeliveryQuery(const std::string& where, const std::string& key) const;
 
@@ -138,6 +138,7 @@ public:
     const std::string& AckKey() const { return ack_key_; }
 
     ReportStore::Counts CountAll() const;
+    InsightData ReadInsight(std::int64_t from_ms, std::int64_t to_ms) const;
 
     void SetGrading(std::shared_ptr<const GradingSetup> grading);
     std::shared_ptr<const GradingSetup> GradingInUse() const { return CurrentGrading(); }

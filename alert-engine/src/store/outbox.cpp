@@ -102,29 +102,54 @@ Result<DeliveryRow> ReportStore::Impl::RequestUnsubscribe(std::int64_t delivery_
 }
 
 Result<DeliveryRow> ReportStore::Impl::Acknowledge(std::int64_t delivery_id, std::string_view actor,
-                                                   std::int64_t now) {
+                                                   std::int64_t now, const PartnerAnswer& answer) {
+    if (answer.note.size() > kAnswerNoteMax)
+        return Error{"the note is longer than " + std::to_string(kAnswerNoteMax) + " characters"};
     const std::string who(actor);
     auto outcome = OnWriter<int>([&]() -> Result<int> {
         Transaction tx(writer_);
         if (tx.begun() != SQLITE_OK)
             return Error{options_.path + ": " + writer_.Describe(tx.begun())};
-        sqlite3_stmt* stmt = writer_.Cached(
-            "UPDATE deliveries SET acknowledged_at_ms = ?2 WHERE id = ?1 AND "
-            "acknowledged_at_ms IS NULL");
-        int changed = 0;
+        bool acknowledged = false;
+        Answer before = Answer::kNone;
+        std::string before_note;
         {
+            sqlite3_stmt* stmt = writer_.Cached(
+                "SELECT acknowledged_at_ms IS NOT NULL, coalesce(answer, ''), "
+                "coalesce(answer_note, '') FROM deliveries WHERE id = ?1");
+            StatementUse use(stmt);
+            sqlite3_bind_int64(stmt, 1, delivery_id);
+            if (sqlite3_step(stmt) != SQLITE_ROW) return 0;
+            acknowledged = sqlite3_column_int(stmt, 0) != 0;
+            ParseAnswer(ColumnText(stmt, 1), before);
+            before_note = ColumnText(stmt, 2);
+        }
+        const AnswerUpdate update = UpdateAnswer(acknowledged, before, before_note, answer);
+        if (!update.acknowledge && !update.changed) return 0;
+        {
+            sqlite3_stmt* stmt = writer_.Cached(
+                "UPDATE deliveries SET acknowledged_at_ms = coalesce(acknowledged_at_ms, ?2), "
+                "answer = nullif(?3, ''), answer_note = nullif(?4, ''), answered_at_ms = CASE "
+                "WHEN ?5 THEN ?2 ELSE answered_at_ms END WHERE id = ?1");
             StatementUse use(stmt);
             sqlite3_bind_int64(stmt, 1, delivery_id);
             sqlite3_bind_int64(stmt, 2, now);
+            BindText(stmt, 3, ToString(update.answer));
+            BindText(stmt, 4, update.note);
+            sqlite3_bind_int(stmt, 5, update.changed ? 1 : 0);
             if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE)
                 return Error{options_.path + ": " + writer_.Describe(rc)};
-            changed = sqlite3_changes(writer_.get());
         }
-        if (changed == 0) return 0;
-        audit_.push_back(
-            {now, who, "delivery.acknowledged", "delivery-" + std::to_string(delivery_id), "{}"});
+        // The answer's word in the audit, never the note's text.
+        const std::string detail = boost::json::serialize(boost::json::object{
+            {"answer", ToString(update.answer)}, {"note", !update.note.empty()}});
+        const std::string subject = "delivery-" + std::to_string(delivery_id);
+        if (update.acknowledge)
+            audit_.push_back({now, who, "delivery.acknowledged", subject, detail});
+        else
+            audit_.push_back({now, who, "delivery.answered", subject, detail});
         if (auto failed = Finish(tx, SQLITE_OK)) return *failed;
-        return changed;
+        return 1;
     });
     if (!outcome.ok()) return outcome.error();
     auto rows = DeliveryQuery("WHERE d.id = ?1", std::to_string(delivery_id));
@@ -142,8 +167,9 @@ std::vector<DeliveryRow> ReportStore::Impl::DeliveryQuery(const std::string& whe
         "d.version, d.kind, d.partner, d.contact, d.channel, "
         "d.address, d.status, d.attempts, d.created_at_ms, d.updated_at_ms, "
         "coalesce(d.delivered_at_ms, 0), coalesce(d.acknowledged_at_ms, 0), "
-        "coalesce(d.fallback_of, 0), coalesce(d.last_error, ''), v.level "
-        "FROM deliveries d LEFT JOIN alerts a ON a.id = d.alert_id "
+        "coalesce(d.fallback_of, 0), coalesce(d.last_error, ''), v.level, "
+        "coalesce(d.answer, ''), coalesce(d.answer_note, ''), coalesce(d.answered_at_ms, 0), "
+        "coalesce(d.ack_due_ms, 0) FROM deliveries d LEFT JOIN alerts a ON a.id = d.alert_id "
         "LEFT JOIN alert_versions v ON v.alert_id = d.alert_id AND v.version = d.version " +
         where + " ORDER BY d.id";
     if (sqlite3_prepare_v2(reader_->get(), sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) return {};
@@ -168,6 +194,10 @@ std::vector<DeliveryRow> ReportStore::Impl::DeliveryQuery(const std::string& whe
         r.fallback_of = sqlite3_column_int64(stmt, 14);
         r.last_error = ColumnText(stmt, 15);
         r.level = ColumnText(stmt, 16);
+        r.answer = ColumnText(stmt, 17);
+        r.answer_note = ColumnText(stmt, 18);
+        r.answered_at_ms = sqlite3_column_int64(stmt, 19);
+        r.ack_due_ms = sqlite3_column_int64(stmt, 20);
         out.push_back(std::move(r));
     }
     sqlite3_finalize(stmt);
@@ -336,9 +366,8 @@ Result<int> ReportStore::Impl::CompleteOnWriter(const std::vector<DeliveryOutcom
                                                                      {"channel", channel},
                                                                      {"attempts", attempts},
                                                                      {"error", error}})});
-        if (kind != kKindAlert && kind != kKindEscalation && kind != kKindMqtt &&
-            kind != kKindFederated && kind != kKindFederation)
-            continue;
+        const auto falls_back_as = FallsBackAs(kind);
+        if (!falls_back_as) continue;
         // The partner's next channel, then a word to the coordinators.
         std::string next = "No fallback contact is configured for this partner.";
         if (g && g->partners && !partner.empty()) {
@@ -358,7 +387,8 @@ Result<int> ReportStore::Impl::CompleteOnWriter(const std::vector<DeliveryOutcom
                 const Contact* c = g->partners->Find(partner)->FindContact(*fb);
                 rc = InsertDelivery(
                     alert_id, version,
-                    {kind, partner, *fb, slot, c->channel, c->address, ack_due, detail}, now, o.id);
+                    {*falls_back_as, partner, *fb, slot, c->channel, c->address, ack_due, detail},
+                    now, o.id);
                 if (rc != SQLITE_OK) break;
                 next = "Falling back to " + *fb + " (" + std::string(ToString(c->channel)) + ").";
             }
@@ -399,14 +429,16 @@ Result<int> ReportStore::Impl::EscalateOnWriter(std::int64_t now) {
         std::string partner;
         int version;
         std::string level;
-        bool acknowledged;
+        Answer said;
     };
     std::vector<Due> due;
     {
         sqlite3_stmt* stmt = writer_.Cached(
             "SELECT d.alert_id, d.partner, a.version, a.level, "
-            "(SELECT count(*) FROM deliveries x WHERE x.alert_id = d.alert_id AND x.partner = "
-            "d.partner AND x.acknowledged_at_ms IS NOT NULL) "
+            // The most the partner said: 2 it confirmed what it did, 1 only acknowledged.
+            "(SELECT max(CASE WHEN x.answer IN ('shared','actions','not_relevant','seen_too') "
+            "THEN 2 WHEN x.acknowledged_at_ms IS NOT NULL THEN 1 ELSE 0 END) FROM deliveries x "
+            "WHERE x.alert_id = d.alert_id AND x.partner = d.partner) "
             "FROM deliveries d JOIN alerts a ON a.id = d.alert_id "
             "WHERE d.escalated = 0 AND d.ack_due_ms IS NOT NULL AND d.ack_due_ms <= ?1 "
             "AND d.kind = 'alert' AND a.status IN ('issued','updated') "
@@ -416,7 +448,7 @@ Result<int> ReportStore::Impl::EscalateOnWriter(std::int64_t now) {
         while (sqlite3_step(stmt) == SQLITE_ROW) {
             due.push_back({sqlite3_column_int64(stmt, 0), ColumnText(stmt, 1),
                            sqlite3_column_int(stmt, 2), ColumnText(stmt, 3),
-                           sqlite3_column_int64(stmt, 4) > 0});
+                           SaidAtMost(sqlite3_column_int64(stmt, 4))});
         }
     }
     int queued = 0;
@@ -435,8 +467,7 @@ Result<int> ReportStore::Impl::EscalateOnWriter(std::int64_t now) {
         }
         Level level = Level::kNone;
         ParseLevel(d.level, level);
-        const auto escalation =
-            Escalation(*g->partners, d.partner, level, d.acknowledged, g->dispatch);
+        const auto escalation = Escalation(*g->partners, d.partner, level, d.said, g->dispatch);
         if (!escalation) continue;
         rc = InsertDelivery(d.alert_id, d.version, *escalation, now);
         if (rc != SQLITE_OK) break;

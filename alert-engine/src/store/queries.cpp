@@ -78,6 +78,8 @@ AlertPage ReportStore::Impl::FindAlerts(const AlertFilter& f) const {
     text(f.authority, "s.authority =");
     text(f.district, "s.district =");
     text(f.family, "s.family =");
+    text(f.audience, "a.audience =");
+    if (f.published) where += " AND a.issued_at_ms IS NOT NULL";
     if (f.drill) {
         texts.emplace_back(ToString(*f.drill));
         where += " AND s.drill = ?" + std::to_string(texts.size());

@@ -60,18 +60,11 @@ int ReportStore::Impl::QueueDeliveries(const VersionRoute& v, const GradingSetup
             "'alert' ORDER BY id");
         StatementUse use(stmt);
         sqlite3_bind_int64(stmt, 1, v.alert_id);
-        std::map<std::string, std::size_t> at;
         int rc;
-        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-            Recipient r{ColumnText(stmt, 0), ColumnText(stmt, 1), ColumnText(stmt, 2)};
-            if (auto it = at.find(r.slot); it != at.end()) {
-                earlier[it->second] = std::move(r);
-            } else {
-                at[r.slot] = earlier.size();
-                earlier.push_back(std::move(r));
-            }
-        }
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+            earlier.push_back({ColumnText(stmt, 0), ColumnText(stmt, 1), ColumnText(stmt, 2)});
         if (rc != SQLITE_DONE) return rc;
+        earlier = LatestPerSlot(std::move(earlier));
     }
     return InsertDeliveries(v.alert_id, v.version,
                             PlanDeliveries(v.what, earlier, g.partners.get(), g.dispatch, now),

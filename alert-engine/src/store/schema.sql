@@ -36,6 +36,8 @@ CREATE TABLE reports (
 );
 CREATE INDEX reports_by_area ON reports(district, received_at_ms);
 CREATE INDEX reports_to_purge ON reports(received_at_ms) WHERE purged_at_ms IS NULL;
+-- The dashboard's trends and the quarterly report count reports by when they came (issue 17).
+CREATE INDEX reports_by_time ON reports(received_at_ms);
 
 -- Signals: reports of one family of substance in one district, seen within the
 -- correlation window of each other (pipeline.hpp, Correlate). `level` is what the rules
@@ -154,7 +156,12 @@ CREATE TABLE deliveries (
     escalated                   INTEGER NOT NULL DEFAULT 0,
     fallback_of                 INTEGER,
     detail                      TEXT NOT NULL DEFAULT '{}',
-    unsubscribe_requested_at_ms INTEGER
+    unsubscribe_requested_at_ms INTEGER,
+    -- What the partner said it did (issue 17 §4): received, shared, actions, not_relevant,
+    -- seen_too (engine::Answer); a scrubbed note with "actions"; when it last said so.
+    answer                      TEXT,
+    answer_note                 TEXT,
+    answered_at_ms              INTEGER
 );
 CREATE INDEX deliveries_due ON deliveries(status, next_attempt_ms);
 CREATE INDEX deliveries_by_alert ON deliveries(alert_id, partner);

@@ -141,8 +141,8 @@ Result<int> ReportStore::RecoverInFlight(std::int64_t now_ms) {
     return impl_->RecoverInFlight(now_ms);
 }
 Result<DeliveryRow> ReportStore::Acknowledge(std::int64_t delivery_id, std::string_view actor,
-                                             std::int64_t now_ms) {
-    return impl_->Acknowledge(delivery_id, actor, now_ms);
+                                             std::int64_t now_ms, const PartnerAnswer& answer) {
+    return impl_->Acknowledge(delivery_id, actor, now_ms, answer);
 }
 Result<DeliveryRow> ReportStore::RequestUnsubscribe(std::int64_t delivery_id, std::int64_t now_ms) {
     return impl_->RequestUnsubscribe(delivery_id, now_ms);
@@ -184,6 +184,9 @@ std::optional<DeliveryRow> ReportStore::FindDelivery(std::int64_t id) const {
     auto rows = impl_->DeliveryQuery("WHERE d.id = ?1", std::to_string(id));
     if (rows.empty()) return std::nullopt;
     return std::move(rows.front());
+}
+InsightData ReportStore::ReadInsight(std::int64_t from_ms, std::int64_t to_ms) const {
+    return impl_->ReadInsight(from_ms, to_ms);
 }
 ReportStore::Counts ReportStore::CountAll() const {
     return impl_->CountAll();

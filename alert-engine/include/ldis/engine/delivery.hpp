@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "ldis/engine/answers.hpp"
 #include "ldis/engine/partners.hpp"
 #include "ldis/engine/result.hpp"
 
@@ -43,6 +44,11 @@ inline constexpr std::string_view kKindFeedSilent = "feed_silent";
 inline constexpr std::string_view kKindFeedBack = "feed_back";
 inline constexpr std::string_view kKindFederation = "federation";
 inline constexpr std::string_view kKindFederated = "federated";
+
+// What a delivery of `kind` that failed for good becomes: the same kind to the partner's
+// next contact, and a dead letter to the coordinators. None for the coordinators' own
+// notices (a dead letter about a dead letter would never end): they are only logged.
+std::optional<std::string_view> FallsBackAs(std::string_view kind);
 
 // How the dispatcher treats failures, and what the outbox writer needs to route.
 struct DispatchPolicy {
@@ -136,9 +142,14 @@ struct DeliveryRow {
     std::int64_t updated_at_ms = 0;
     std::int64_t delivered_at_ms = 0;
     std::int64_t acknowledged_at_ms = 0;
+    std::int64_t ack_due_ms = 0;  // 0: no acknowledgement asked
     std::int64_t fallback_of = 0;
     std::string last_error;
     std::string level;  // of the version delivered
+    // What the partner said it did (issue 17 §4): an Answer's word, "" before any.
+    std::string answer;
+    std::string answer_note;  // scrubbed, with "actions"
+    std::int64_t answered_at_ms = 0;
     // Set by RequestUnsubscribe when the request had been made before (nothing was sent).
     bool unsubscribe_already_requested = false;
 };

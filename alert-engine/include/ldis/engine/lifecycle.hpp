@@ -1,9 +1,12 @@
 #pragma once
 
 #include <functional>
+#include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "ldis/engine/grading.hpp"
 #include "ldis/engine/report.hpp"
@@ -33,6 +36,27 @@ std::string_view ToString(AlertAction action);
 // Live alerts (draft, issued, updated) take new versions; cancelled and expired ones
 // are closed for good.
 bool IsLive(AlertStatus status);
+
+// Who an alert is for (DESIGN §6): "professionals", "services" (for people who use drugs)
+// or "public". Only a coordinator makes an alert public, and only a public alert is
+// published without sign-in (/public/alerts).
+const std::vector<std::string>& Audiences();
+bool IsAudience(std::string_view text);
+
+// Words a coordinator wrote for an alert: section name (WordingSections()) to text, how
+// many things the scrubber found in them that the coordinator chose to send anyway, and
+// the audience the coordinator chose ("" keeps the alert's).
+struct AlertWording {
+    std::map<std::string, std::string> sections;
+    int confirmed_findings = 0;
+    std::string audience;
+};
+
+// What is wrong with a coordinator's wording for `action` on `reference`, in words they
+// understand ("the wording of KM-2026-0007 changes with an update, not a cancel"; "\"all\"
+// is not an audience: choose professionals, services or public"), or nullopt. Pure.
+std::optional<Error> WordingProblem(std::string_view reference, AlertAction action,
+                                    const AlertWording& wording);
 
 // The status after `action`, or an Error saying why it makes no sense, naming the
 // alert: "cannot approve KM-2026-0007: it is cancelled". Pure.

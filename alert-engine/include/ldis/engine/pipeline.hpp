@@ -215,10 +215,22 @@ std::vector<Delivery> PlanForwarded(const VersionToRoute& version,
                                     const DispatchPolicy& dispatch, std::int64_t now_ms,
                                     const std::string& detail);
 
-// The escalation of an alert that `partner` has not acknowledged by its deadline: a message
-// to the partner's escalation contact, saying how long they had. None when the partner
-// acknowledged, has no escalation contact, or its channel is off.
+// How a peer's version is routed here: a "Cancel" is a cancellation, a version after the
+// first an update, the first an issue; an unknown level routes as none (reaches no one).
+VersionToRoute ForwardedRoute(std::string_view msg_type, int version, std::string_view level,
+                              std::string authority, std::string district);
+
+// Each slot's latest recipient (`earlier` above), from an alert's deliveries in the order
+// they were queued: a fallback stands in place of the contact it replaced, in that
+// contact's place in the list.
+std::vector<Recipient> LatestPerSlot(std::vector<Recipient> in_order);
+
+// The escalation of an alert whose `partner` has not confirmed by its deadline what it did
+// (issue 17 §4): `said` is the most it answered, none (not even acknowledged) or a bare
+// "received". A message to the partner's escalation contact, saying how long they had and
+// whether they acknowledged at all. None when the partner confirmed its actions
+// (ConfirmsAction), has no escalation contact, or its channel is off.
 std::optional<Delivery> Escalation(const Partners& partners, std::string_view partner, Level level,
-                                   bool acknowledged, const DispatchPolicy& dispatch);
+                                   Answer said, const DispatchPolicy& dispatch);
 
 }  // namespace ldis::engine

@@ -151,7 +151,7 @@ public:
     std::optional<DeliveryRow> FindDelivery(std::int64_t id) const;
     std::map<std::string, std::int64_t> DeliveryCounts() const;
     Result<DeliveryRow> Acknowledge(std::int64_t delivery_id, std::string_view actor,
-                                    std::int64_t now_ms);
+                                    std::int64_t now_ms, const PartnerAnswer& answer = {});
     Result<DeliveryRow> RequestUnsubscribe(std::int64_t delivery_id, std::int64_t now_ms);
 
     // What the API, the pages and ldisctl read, and the coordinators' reveal and the
@@ -167,6 +167,7 @@ public:
     std::optional<AlertRecord> FindAlertRecord(std::string_view reference) const;
     Result<std::int64_t> VerifyAudit() const;
     Store::Counts CountAll() const;
+    InsightData ReadInsight(std::int64_t from_ms, std::int64_t to_ms) const;
     Result<StoredReportRow> Reveal(std::string_view id, std::string_view actor,
                                    std::string_view reason);
     Result<int> PurgeFreeText(std::int64_t before_ms, std::int64_t now_ms, std::string_view actor);

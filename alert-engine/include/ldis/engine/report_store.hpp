@@ -15,7 +15,7 @@ namespace ldis::engine {
 // many concurrent Insert() calls share one fsync. Reads use their own connection.
 class ReportStore final : public Store {
 public:
-    static constexpr int kSchemaVersion = 10;
+    static constexpr int kSchemaVersion = 11;
 
     // Opens or creates the file, checks its integrity header and migrates it.
     // Throws StoreError naming the file and the problem.
@@ -54,7 +54,7 @@ public:
     void EscalateDue(std::int64_t now_ms, std::function<void(Result<int>)> done) override;
     Result<int> RecoverInFlight(std::int64_t now_ms) override;
     Result<DeliveryRow> Acknowledge(std::int64_t delivery_id, std::string_view actor,
-                                    std::int64_t now_ms) override;
+                                    std::int64_t now_ms, const PartnerAnswer& answer = {}) override;
     Result<DeliveryRow> RequestUnsubscribe(std::int64_t delivery_id, std::int64_t now_ms) override;
     const std::string& AckKey() const override;
     std::string Setting(const std::string& key) override;
@@ -73,6 +73,7 @@ public:
     std::optional<std::int64_t> NextDueMs() const override;
     std::map<std::string, std::int64_t> DeliveryCounts() const override;
     Counts CountAll() const override;
+    InsightData ReadInsight(std::int64_t from_ms, std::int64_t to_ms) const override;
     Result<std::string> CreateToken(std::string_view name, std::string_view role) override;
     std::optional<ApiToken> FindToken(std::string_view secret) const override;
     Result<StoredReportRow> Reveal(std::string_view id, std::string_view actor,

@@ -15,6 +15,7 @@
 #include "ldis/engine/delivery.hpp"
 #include "ldis/engine/federated.hpp"
 #include "ldis/engine/grading.hpp"
+#include "ldis/engine/insight.hpp"
 #include "ldis/engine/lifecycle.hpp"
 #include "ldis/engine/panel.hpp"
 #include "ldis/engine/pipeline.hpp"
@@ -80,6 +81,8 @@ struct AlertFilter {
     std::int64_t until_ms = 0;  // updated before (0: no bound)
     // Real alerts only (Drill::kNone), an exercise's or a test's; none: all of them.
     std::optional<Drill> drill;
+    std::string audience;    // professionals, services, public ("" any)
+    bool published = false;  // only alerts that were issued (never a draft or its cancellation)
     std::size_t limit = 50;
     std::size_t offset = 0;
 };
@@ -116,13 +119,6 @@ struct ApiToken {
     std::int64_t id = 0;
     std::string name;
     std::string role;  // submitter, coordinator, admin
-};
-
-// Words a coordinator wrote for an alert: section name (WordingSections()) to text, and
-// how many things the scrubber found in them that the coordinator chose to send anyway.
-struct AlertWording {
-    std::map<std::string, std::string> sections;
-    int confirmed_findings = 0;
 };
 
 // An access key as `ldisctl tokens list` shows it: never its secret.
@@ -277,10 +273,13 @@ public:
     // Checks the audit log's hash chain. Returns the number of entries, or an Error
     // naming the first entry that does not match.
     virtual Result<std::int64_t> VerifyAudit() const = 0;
-    // Records a partner's acknowledgement of a delivery (idempotent), with an audit entry.
+    // Records a partner's acknowledgement of a delivery (idempotent: the first time is
+    // kept), and what it said it did (issue 17 §4; KeptAnswer decides which answer stays),
+    // with an audit entry for the acknowledgement and one for each answer that changes.
     // Blocks until committed; thread-safe.
     virtual Result<DeliveryRow> Acknowledge(std::int64_t delivery_id, std::string_view actor,
-                                            std::int64_t now_ms) = 0;
+                                            std::int64_t now_ms,
+                                            const PartnerAnswer& answer = {}) = 0;
     // A recipient's request to stop these messages (the List-Unsubscribe link): recorded
     // in the audit log and sent to the coordinators, who own partners.toml, once per
     // delivery; a request made again only sets unsubscribe_already_requested. Nothing is
@@ -342,6 +341,10 @@ public:
         std::int64_t disk_size_bytes = -1;
     };
     virtual Counts CountAll() const = 0;
+    // What happened between `from_ms` and `to_ms`, counted for the dashboard's trends and
+    // the quarterly report (insight.hpp; issue 17 §1, §2). Real reports and alerts only.
+    // Thread-safe.
+    virtual InsightData ReadInsight(std::int64_t from_ms, std::int64_t to_ms) const = 0;
 
     // Creates a bearer token for `name` with `role`; returns the secret, which is shown
     // once and stored only as its hash. Blocks until committed; thread-safe.

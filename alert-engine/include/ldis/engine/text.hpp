@@ -22,6 +22,8 @@ std::string LevelLabel(std::string_view level);
 std::string IsoTimeMs(std::int64_t ms);
 // The same as "23 Nov 2026 09:30 UTC", for people; "" for 0 or less. Pure.
 std::string HumanTimeMs(std::int64_t ms);
+// The day alone, "23 November 2026"; "" for 0 or less. Pure.
+std::string HumanDateMs(std::int64_t ms);
 
 // Milliseconds since the epoch of an RFC 3339 date-time the report schema has accepted
 // ("2026-11-23T09:30:00Z", "...+01:00", with or without fractions), or -1. Pure.

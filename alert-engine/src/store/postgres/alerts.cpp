@@ -178,6 +178,7 @@ Result<SignalOverride> PostgresStore::Override(std::int64_t signal_id, std::stri
 std::string PostgresStore::Impl::Act(const std::string& reference, AlertAction action,
                                      const std::string& actor, const AlertWording& wording,
                                      std::int64_t now) {
+    if (auto problem = WordingProblem(reference, action, wording)) throw pgstore::Refused{*problem};
     auto& w = *intake;
     const auto found = w.Run("find the alert",
                              "SELECT a.id, a.status, a.version, a.provisional, s.family, "
@@ -189,11 +190,13 @@ std::string PostgresStore::Impl::Act(const std::string& reference, AlertAction a
           {"signal\x1f" + std::string(found.text(0, 4)) + "\x1f" + std::string(found.text(0, 5))});
     // Read again under the lock: a report at another instance may have just revised it.
     const auto row =
-        w.Run("read the alert", "SELECT id, status, version, provisional FROM alerts WHERE id = $1",
+        w.Run("read the alert",
+              "SELECT id, status, version, provisional, audience FROM alerts WHERE id = $1",
               {Int(found.integer(0, 0))});
     const std::int64_t alert_id = row.integer(0, 0);
     const int version = static_cast<int>(row.integer(0, 2));
     const bool provisional = row.integer(0, 3) != 0;
+    const std::string audience(row.text(0, 4));
     AlertStatus from = AlertStatus::kDraft;
     ParseAlertStatus(row.text(0, 1), from);
     std::string audit_action;
@@ -222,20 +225,8 @@ std::string PostgresStore::Impl::Act(const std::string& reference, AlertAction a
     AddVersion(alert_id, new_version, ToString(to), now);
     boost::json::array worded;
     if (!wording.sections.empty()) {
-        if (action == AlertAction::kCancel || action == AlertAction::kExpire)
-            throw pgstore::Refused{Error{"the wording of " + reference +
-                                         " changes with an update, not a " +
-                                         std::string(ToString(action))}};
         boost::json::object words;
         for (const auto& [name, text] : wording.sections) {
-            const auto& allowed = WordingSections();
-            if (std::find(allowed.begin(), allowed.end(), name) == allowed.end())
-                throw pgstore::Refused{Error{"\"" + name +
-                                             "\" is not a section a coordinator writes; choose "
-                                             "what, harms or advice"}};
-            if (text.empty() || text.size() > 4000)
-                throw pgstore::Refused{
-                    Error{"the " + name + " section must be 1 to 4,000 characters"}};
             words[name] = text;
             worded.emplace_back(name);
         }
@@ -259,6 +250,10 @@ std::string PostgresStore::Impl::Act(const std::string& reference, AlertAction a
               "UPDATE alert_versions SET body = $3 WHERE alert_id = $1 AND version = $2",
               {Int(alert_id), Int(new_version), WithWording(body.text(0, 0), merged)});
     }
+    const bool new_audience = !wording.audience.empty() && wording.audience != audience;
+    if (new_audience)
+        w.Run("set the audience", "UPDATE alerts SET audience = $2 WHERE id = $1",
+              {Int(alert_id), wording.audience});
     if (g && action != AlertAction::kExpire) {
         VersionToRoute what;
         what.status = to;
@@ -282,6 +277,7 @@ std::string PostgresStore::Impl::Act(const std::string& reference, AlertAction a
         detail["wording"] = std::move(worded);  // which sections, never their text
         detail["sent_despite_findings"] = wording.confirmed_findings;
     }
+    if (new_audience) detail["audience"] = {{"from", audience}, {"to", wording.audience}};
     w.Audit(actor, audit_action, reference, boost::json::serialize(detail));
     return std::string(ToString(to));
 }

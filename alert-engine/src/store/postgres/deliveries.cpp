@@ -18,7 +18,9 @@ std::vector<DeliveryRow> PostgresStore::Impl::DeliveryQuery(const std::string& w
         "d.channel, "
         "d.address, d.status, d.attempts, d.created_at_ms, d.updated_at_ms, "
         "coalesce(d.delivered_at_ms, 0), coalesce(d.acknowledged_at_ms, 0), "
-        "coalesce(d.fallback_of, 0), coalesce(d.last_error, ''), coalesce(v.level, '') FROM "
+        "coalesce(d.fallback_of, 0), coalesce(d.last_error, ''), coalesce(v.level, ''), "
+        "coalesce(d.answer, ''), coalesce(d.answer_note, ''), coalesce(d.answered_at_ms, 0), "
+        "coalesce(d.ack_due_ms, 0) FROM "
         "deliveries d LEFT JOIN alerts a ON a.id = d.alert_id LEFT JOIN alert_versions v ON "
         "v.alert_id = d.alert_id AND v.version = d.version " +
             where + " ORDER BY d.id",
@@ -45,6 +47,10 @@ std::vector<DeliveryRow> PostgresStore::Impl::DeliveryQuery(const std::string& w
         d.fallback_of = rows.integer(i, 14);
         d.last_error = std::string(rows.text(i, 15));
         d.level = std::string(rows.text(i, 16));
+        d.answer = std::string(rows.text(i, 17));
+        d.answer_note = std::string(rows.text(i, 18));
+        d.answered_at_ms = rows.integer(i, 19);
+        d.ack_due_ms = rows.integer(i, 20);
         out.push_back(std::move(d));
     }
     return out;
@@ -73,21 +79,39 @@ std::map<std::string, std::int64_t> PostgresStore::DeliveryCounts() const {
 }
 
 Result<DeliveryRow> PostgresStore::Acknowledge(std::int64_t delivery_id, std::string_view actor,
-                                               std::int64_t now_ms) {
+                                               std::int64_t now_ms, const PartnerAnswer& answer) {
+    if (answer.note.size() > kAnswerNoteMax)
+        return Error{"the note is longer than " + std::to_string(kAnswerNoteMax) + " characters"};
     const std::string who(actor);
     {
         std::lock_guard lock(impl_->intake->mutex());
         auto done = impl_->intake->Transaction(
             [&] {
-                // However often the link is followed, and at whichever instance: once.
-                const auto changed = impl_->intake->Run(
-                    "record the acknowledgement",
-                    "UPDATE deliveries SET acknowledged_at_ms = $2 WHERE id = $1 AND "
-                    "acknowledged_at_ms IS NULL RETURNING 1",
-                    {Int(delivery_id), Int(now_ms)});
-                if (changed.size() > 0)
-                    impl_->intake->Audit(who, "delivery.acknowledged",
-                                         "delivery-" + Int(delivery_id), "{}");
+                // However often the link is followed, and at whichever instance: acknowledged
+                // once, at the first time; the row is locked while the answer is decided.
+                auto& w = *impl_->intake;
+                const auto row = w.Run("read the acknowledgement",
+                                       "SELECT acknowledged_at_ms IS NOT NULL, coalesce(answer, "
+                                       "''), coalesce(answer_note, '') FROM deliveries WHERE id "
+                                       "= $1 FOR UPDATE",
+                                       {Int(delivery_id)});
+                if (row.size() == 0) return;
+                Answer before = Answer::kNone;
+                ParseAnswer(row.text(0, 1), before);
+                const AnswerUpdate update = UpdateAnswer(row.text(0, 0) == "t", before,
+                                                         std::string(row.text(0, 2)), answer);
+                if (!update.acknowledge && !update.changed) return;
+                w.Run("record the acknowledgement",
+                      "UPDATE deliveries SET acknowledged_at_ms = coalesce(acknowledged_at_ms, "
+                      "$2), answer = nullif($3, ''), answer_note = nullif($4, ''), "
+                      "answered_at_ms = CASE WHEN $5 THEN $2::bigint ELSE answered_at_ms END "
+                      "WHERE id = $1",
+                      {Int(delivery_id), Int(now_ms), std::string(ToString(update.answer)),
+                       update.note, update.changed ? "true" : "false"});
+                const std::string detail = boost::json::serialize(boost::json::object{
+                    {"answer", ToString(update.answer)}, {"note", !update.note.empty()}});
+                w.Audit(who, update.acknowledge ? "delivery.acknowledged" : "delivery.answered",
+                        "delivery-" + Int(delivery_id), detail);
             },
             now_ms);
         if (!done.ok()) return done.error();

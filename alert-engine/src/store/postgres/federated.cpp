@@ -3,8 +3,6 @@
 // the message, decided by policy or by a coordinator, forwarded in the same transaction.
 #include <boost/json.hpp>
 
-#include <algorithm>
-
 #include "ldis/engine/federated.hpp"
 #include "store_impl.hpp"
 
@@ -13,18 +11,6 @@ namespace ldis::engine {
 using pgstore::Int;
 
 namespace {
-
-VersionToRoute RouteOf(std::string_view msg_type, int version, std::string_view level,
-                       std::string authority, std::string district) {
-    VersionToRoute route;
-    route.status = msg_type == "Cancel" ? AlertStatus::kCancelled
-                   : version > 1        ? AlertStatus::kUpdated
-                                        : AlertStatus::kIssued;
-    ParseLevel(level, route.level);
-    route.authority = std::move(authority);
-    route.district = std::move(district);
-    return route;
-}
 
 // Queues a forwarded version's deliveries on `w` (in its transaction): the peer alert's
 // recipients so far, then the pipeline's plan.
@@ -38,20 +24,14 @@ int QueueForwarded(pgstore::Writer& w, const GradingSetup* g, const std::string&
                                    : std::string();
     const auto rows = w.Run("read the peer alert's recipients",
                             "SELECT partner, contact, slot FROM deliveries WHERE kind = "
-                            "'federated' AND (detail::json ->> 'source') = $1 AND fallback_of "
-                            "IS NULL ORDER BY id",
+                            "'federated' AND (detail::json ->> 'source') = $1 ORDER BY id",
                             {source});
     std::vector<Recipient> earlier;
     for (int i = 0; i < rows.size(); ++i) {
-        Recipient r{std::string(rows.text(i, 0)), std::string(rows.text(i, 1)),
-                    std::string(rows.text(i, 2))};
-        auto same = std::find_if(earlier.begin(), earlier.end(),
-                                 [&](const Recipient& e) { return e.slot == r.slot; });
-        if (same != earlier.end())
-            *same = r;
-        else
-            earlier.push_back(r);
+        earlier.push_back({std::string(rows.text(i, 0)), std::string(rows.text(i, 1)),
+                           std::string(rows.text(i, 2))});
     }
+    earlier = LatestPerSlot(std::move(earlier));
     const auto planned = PlanForwarded(route, earlier, g->partners.get(), g->dispatch, now, detail);
     for (const auto& delivery : planned) w.InsertDelivery(0, version, delivery, now);
     return static_cast<int>(planned.size());
@@ -94,10 +74,11 @@ Result<FederatedOutcome> PostgresStore::ReceiveFederated(const FederatedVersion&
                        detail, v.cap})
                     .size() == 1;
             if (out.stored && WentToPartners(out.decision))
-                out.deliveries = QueueForwarded(
-                    w, g.get(), detail,
-                    RouteOf(v.msg_type, v.version, ToString(v.level), v.authority, v.district),
-                    v.version, now_ms);
+                out.deliveries =
+                    QueueForwarded(w, g.get(), detail,
+                                   ForwardedRoute(v.msg_type, v.version, ToString(v.level),
+                                                  v.authority, v.district),
+                                   v.version, now_ms);
             w.Run("keep the peer's last sequence",
                   "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE "
                   "SET value = excluded.value",
@@ -186,8 +167,9 @@ Result<FederatedRow> PostgresStore::DecideFederated(std::int64_t id, bool adopt,
             if (adopt)
                 queued = QueueForwarded(
                     w, g.get(), std::string(row.text(0, 5)),
-                    RouteOf(row.text(0, 0), static_cast<int>(row.integer(0, 1)), row.text(0, 2),
-                            std::string(row.text(0, 3)), std::string(row.text(0, 4))),
+                    ForwardedRoute(row.text(0, 0), static_cast<int>(row.integer(0, 1)),
+                                   row.text(0, 2), std::string(row.text(0, 3)),
+                                   std::string(row.text(0, 4))),
                     static_cast<int>(row.integer(0, 1)), now_ms);
             w.Audit(actor, adopt ? "federation.adopted" : "federation.declined",
                     std::string(row.text(0, 6)),

@@ -139,9 +139,8 @@ Result<int> PostgresStore::Impl::CompleteNow(const std::vector<DeliveryOutcome>&
                                                                          {"channel", channel},
                                                                          {"attempts", attempts},
                                                                          {"error", error}}));
-                if (kind != kKindAlert && kind != kKindEscalation && kind != kKindMqtt &&
-                    kind != kKindFederated && kind != kKindFederation)
-                    continue;
+                const auto falls_back_as = FallsBackAs(kind);
+                if (!falls_back_as) continue;
                 // The partner's next channel, then a word to the coordinators.
                 std::string next = "No fallback contact is configured for this partner.";
                 if (g && g->partners && !partner.empty()) {
@@ -156,9 +155,7 @@ Result<int> PostgresStore::Impl::CompleteNow(const std::vector<DeliveryOutcome>&
                             g->partners->Fallback(partner, contact, used, g->dispatch.enabled)) {
                         const Contact* c = g->partners->Find(partner)->FindContact(*fb);
                         Delivery d;
-                        d.kind = kind == kKindEscalation ? kKindEscalation
-                                 : kind == kKindMqtt     ? kKindMqtt
-                                                         : kKindAlert;
+                        d.kind = *falls_back_as;
                         d.partner = partner;
                         d.contact = *fb;
                         d.slot = slot;
@@ -245,8 +242,11 @@ Result<int> PostgresStore::Impl::EscalateNow(std::int64_t now) {
             FlushUpdates(*g, now);
             const auto due = outbox->Run(
                 "find overdue acknowledgements",
-                "SELECT d.alert_id, d.partner, max(a.version), max(a.level), count(*) FILTER "
-                "(WHERE x.acknowledged_at_ms IS NOT NULL) FROM deliveries d JOIN alerts a ON "
+                // The most the partner said: 2 it confirmed what it did, 1 only acknowledged.
+                "SELECT d.alert_id, d.partner, max(a.version), max(a.level), coalesce(max(CASE "
+                "WHEN x.answer IN ('shared','actions','not_relevant','seen_too') THEN 2 WHEN "
+                "x.acknowledged_at_ms IS NOT NULL THEN 1 ELSE 0 END), 0) FROM deliveries d "
+                "JOIN alerts a ON "
                 "a.id = d.alert_id LEFT JOIN deliveries x ON x.alert_id = d.alert_id AND "
                 "x.partner = d.partner WHERE d.escalated = 0 AND d.ack_due_ms IS NOT NULL AND "
                 "d.ack_due_ms <= $1 AND d.kind = 'alert' AND a.status IN ('issued','updated') "
@@ -261,8 +261,8 @@ Result<int> PostgresStore::Impl::EscalateNow(std::int64_t now) {
                             {Int(alert_id), partner, Int(now)});
                 Level level = Level::kNone;
                 ParseLevel(due.text(i, 3), level);
-                const auto escalation =
-                    Escalation(*g->partners, partner, level, due.integer(i, 4) > 0, g->dispatch);
+                const auto escalation = Escalation(*g->partners, partner, level,
+                                                   SaidAtMost(due.integer(i, 4)), g->dispatch);
                 if (!escalation) continue;
                 outbox->InsertDelivery(alert_id, static_cast<int>(due.integer(i, 2)), *escalation,
                                        now);

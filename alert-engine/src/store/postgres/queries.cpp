@@ -92,6 +92,8 @@ AlertPage PostgresStore::FindAlerts(const AlertFilter& f) const {
     text(f.authority, "s.authority =");
     text(f.district, "s.district =");
     text(f.family, "s.family =");
+    text(f.audience, "a.audience =");
+    if (f.published) where += " AND a.issued_at_ms IS NOT NULL";
     if (f.drill) {
         params.emplace_back(std::string(ToString(*f.drill)));
         where += " AND s.drill = $" + Int(static_cast<std::int64_t>(params.size()));

@@ -20,7 +20,7 @@
 CREATE TABLE ldis_schema (
     version BIGINT NOT NULL
 );
-INSERT INTO ldis_schema (version) VALUES (10);
+INSERT INTO ldis_schema (version) VALUES (11);
 
 -- Every report as received, whole. `seq` is the order of commit; `reference` is the
 -- receipt's (KM-R000042). The document keeps the free text and the contact until
@@ -47,6 +47,8 @@ CREATE TABLE reports (
 );
 CREATE INDEX reports_by_area ON reports(district, received_at_ms);
 CREATE INDEX reports_to_purge ON reports(received_at_ms) WHERE purged_at_ms IS NULL;
+-- The dashboard's trends and the quarterly report count reports by when they came (issue 17).
+CREATE INDEX reports_by_time ON reports(received_at_ms);
 
 -- Signals: reports of one family of substance in one district, seen within the
 -- correlation window of each other (pipeline.hpp, Correlate). `level` is what the rules
@@ -163,7 +165,12 @@ CREATE TABLE deliveries (
     escalated                   BIGINT NOT NULL DEFAULT 0,
     fallback_of                 BIGINT,
     detail                      TEXT NOT NULL DEFAULT '{}',
-    unsubscribe_requested_at_ms BIGINT
+    unsubscribe_requested_at_ms BIGINT,
+    -- What the partner said it did (issue 17 §4): received, shared, actions, not_relevant,
+    -- seen_too (engine::Answer); a scrubbed note with "actions"; when it last said so.
+    answer                      TEXT,
+    answer_note                 TEXT,
+    answered_at_ms              BIGINT
 );
 CREATE INDEX deliveries_due ON deliveries(status, next_attempt_ms);
 CREATE INDEX deliveries_by_alert ON deliveries(alert_id, partner);

@@ -70,17 +70,10 @@ void Writer::QueueDeliveries(std::int64_t alert_id, int version, const VersionTo
                               "SELECT partner, contact, slot FROM deliveries WHERE alert_id = "
                               "$1 AND kind = 'alert' ORDER BY id",
                               {Int(alert_id)});
-        std::map<std::string, std::size_t> at;
-        for (int i = 0; i < rows.size(); ++i) {
-            Recipient rc{std::string(rows.text(i, 0)), std::string(rows.text(i, 1)),
-                         std::string(rows.text(i, 2))};
-            if (auto it = at.find(rc.slot); it != at.end()) {
-                earlier[it->second] = std::move(rc);
-            } else {
-                at[rc.slot] = earlier.size();
-                earlier.push_back(std::move(rc));
-            }
-        }
+        for (int i = 0; i < rows.size(); ++i)
+            earlier.push_back({std::string(rows.text(i, 0)), std::string(rows.text(i, 1)),
+                               std::string(rows.text(i, 2))});
+        earlier = LatestPerSlot(std::move(earlier));
     }
     for (const Delivery& d : PlanDeliveries(what, earlier, g.partners.get(), g.dispatch, now))
         InsertDelivery(alert_id, version, d, now);
