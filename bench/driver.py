@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 import uuid
 
@@ -140,10 +141,10 @@ class Bench:
         port = json.loads(p.stdout.readline())["port"]
         return p, port, out
 
-    def ldisd(self, name, *sets, partners=None):
+    def ldisd(self, name, *sets, partners=None, keep_db=False):
         db = os.path.join(self.work, f"{name}.db")
         for suffix in ("", "-wal", "-shm"):
-            if os.path.exists(db + suffix):
+            if os.path.exists(db + suffix) and not keep_db:
                 os.remove(db + suffix)
         http_port = free_port()
         metrics_port = free_port()
@@ -171,6 +172,7 @@ class Bench:
             time.sleep(0.1)
         p.db = db
         p.metrics_port = metrics_port
+        p.http_port = http_port
         return p
 
 
@@ -453,6 +455,129 @@ def scenario_webhooks(bench, recipients):
             "ratio_to_sink_alone": len(hooks) / span / alone["per_second"]}
 
 
+def fill_history(db, reports, alerts, years=10):
+    """Ten years of history written straight into the database ldisd made: `reports` real
+    reports in signals of 10 each, `alerts` alerts with two versions and ten deliveries each
+    (20 of them live), as coordinators would have after years of use."""
+    import random
+    import sqlite3
+    rnd = random.Random(7)
+    now = int(time.time() * 1000)
+    start = now - years * 365 * 86400000
+    districts = ["Medway", "Ashford", "Canterbury", "Dartford", "Dover", "Folkestone & Hythe",
+                 "Gravesham", "Maidstone", "Sevenoaks", "Swale", "Thanet", "Tonbridge & Malling",
+                 "Tunbridge Wells"]
+    families = ["opioid", "nitazene", "synthetic_cannabinoid", "benzodiazepine", "cocaine",
+                "stimulant", "ketamine", "xylazine"]
+    sources = ["hospital", "custody", "prison", "treatment", "outreach", "drug_checking", "ambulance"]
+    settings = ["community", "street", "prison", "custody", "home", "hostel"]
+    c = sqlite3.connect(db)
+    c.execute("PRAGMA journal_mode=WAL")
+    c.execute("PRAGMA synchronous=OFF")
+    signals = max(1, reports // 10)
+    c.executemany("INSERT INTO signals (id, family, authority, district, opened_at_ms, first_seen_ms, "
+                  "last_seen_ms, level, confidence) VALUES (?, ?, ?, ?, ?, ?, ?, 'amber', 'professional')",
+                  [(i + 1, families[i % len(families)], "Medway" if i % 13 == 0 else "Kent",
+                    districts[i % 13], start + i * (now - start) // signals,
+                    start + i * (now - start) // signals, start + i * (now - start) // signals)
+                   for i in range(signals)])
+    rows, links = [], []
+    for i in range(reports):
+        at = start + i * (now - start) // reports
+        sig = min(i // 10, signals - 1)
+        d = districts[sig % 13]
+        rows.append((i + 1, f"00000000-0000-4000-8000-{i:012d}", f"KM-R{i + 1:06d}", at, "mqtt",
+                     "2026-01-01T00:00:00Z", sources[i % len(sources)], "Org", "Medway" if d == "Medway" else "Kent",
+                     d, "professional" if i % 5 else "confirmed",
+                     json.dumps({"setting": settings[i % len(settings)]})))
+        links.append((sig + 1, i + 1))
+    c.executemany("INSERT INTO reports (seq, id, reference, received_at_ms, channel, submitted_at, "
+                  "source_type, organisation, authority, district, evidence, document) VALUES "
+                  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    c.executemany("INSERT INTO signal_reports (signal_id, report_seq) VALUES (?, ?)", links)
+    body = json.dumps({"summary": "Drug Warning", "what": "What: opioid", "advice": "Do not use alone."})
+    alert_rows, versions, deliveries = [], [], []
+    for a in range(alerts):
+        sig = a * signals // alerts + 1
+        created = start + a * (now - start) // alerts
+        live = a >= alerts - 20
+        status = "issued" if live else ("cancelled" if a % 3 == 0 else "expired")
+        level = ["red", "amber", "green"][a % 3]
+        year = time.gmtime(created / 1000).tm_year
+        alert_rows.append((a + 1, f"KM-{year}-{a + 1:05d}", sig, status, level, "professional",
+                           "professionals", 2, 0, created, created + 3600000, created + 60000,
+                           created + 365 * 86400000))
+        versions += [(a + 1, 1, "issued", level, "professional", "[]", "{}", body, created + 60000),
+                     (a + 1, 2, status, level, "professional", "[]", "{}", body, created + 3600000)]
+        for p in range(10):
+            # alert, version, kind, partner, contact, slot, channel, address, status,
+            # attempts, next attempt, created, delivered, acknowledged, updated
+            deliveries.append((a + 1, 1, "alert", f"p{p}", "desk", f"p{p}/desk", "email",
+                               f"p{p}@example.org", "delivered" if (a + p) % 50 else "failed", 1,
+                               created, created + 60000, created + 61000 + p * 100,
+                               created + 3600000 + p if p % 3 else None, created + 61000))
+    c.executemany("INSERT INTO alerts (id, reference, signal_id, status, level, confidence, audience, "
+                  "version, provisional, created_at_ms, updated_at_ms, issued_at_ms, valid_until_ms) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", alert_rows)
+    c.executemany("INSERT INTO alert_versions (alert_id, version, status, level, confidence, rules, "
+                  "facts, body, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", versions)
+    c.executemany("INSERT INTO deliveries (alert_id, version, kind, partner, contact, slot, channel, "
+                  "address, status, attempts, next_attempt_ms, created_at_ms, delivered_at_ms, "
+                  "acknowledged_at_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                  deliveries)
+    c.commit()
+    c.close()
+
+
+def signed_in_opener(port, key):
+    """An HTTP client signed in with `key` through the sign-in form, as a browser is."""
+    import http.cookiejar
+    import re
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(f"http://127.0.0.1:{port}/login", timeout=10).read().decode()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    form = urllib.parse.urlencode({"csrf": csrf, "key": key, "next": "/"}).encode()
+    opener.open(f"http://127.0.0.1:{port}/login", data=form, timeout=10).read()
+    return opener
+
+
+def scenario_dashboard(bench, reports, alerts, rounds=20):
+    """The coordinators' dashboard (issue 17 §1: trends, map, time to alert) and the
+    quarterly report over ten years of history: `reports` reports and `alerts` alerts."""
+    p = bench.ldisd("dashboard")
+    db = p.db
+    bench.stop(p)
+    t0 = time.time()
+    fill_history(db, reports, alerts)
+    filled_s = time.time() - t0
+    key = subprocess.run([os.path.join(bench.build, "app", "ldisctl"), "tokens", "create", "--db", db,
+                          "--role", "coordinator", "--name", "bench"], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    # Without the daily retention purge, which would take the free text of the 8 years older
+    # than store.retention_days (160,000 reports) at start: it is not what is measured here.
+    p = bench.ldisd("dashboard", "store.retention_days=0", keep_db=True)
+    opener = signed_in_opener(p.http_port, key)
+    # One view to warm the caches, not counted.
+    opener.open(f"http://127.0.0.1:{p.http_port}/", timeout=60).read()
+    out = {"scenario": "dashboard", "reports": reports, "alerts": alerts, "filled_s": round(filled_s, 1)}
+    for name, path in (("dashboard", "/"), ("quarterly", "/reports/quarterly")):
+        times = []
+        for _ in range(rounds):
+            t = time.perf_counter()
+            with opener.open(f"http://127.0.0.1:{p.http_port}{path}", timeout=30) as r:
+                body = r.read()
+                if r.status != 200 or (name == "dashboard" and b"district-map" not in body):
+                    raise RuntimeError(f"{path} did not render: {r.status}")
+            times.append((time.perf_counter() - t) * 1000)
+        out[name] = {"p50_ms": round(pct(times, 0.5), 1), "p99_ms": round(pct(times, 0.99), 1),
+                     "max_ms": round(max(times), 1)}
+    out["ldisd_peak_rss_kib"] = rss_kib(p.pid, "VmHWM")
+    out["target_met"] = out["dashboard"]["p99_ms"] < 200
+    bench.stop(p)
+    return out
+
+
 def incomplete(s):
     """What a scenario did not finish: a figure from a partial run would be wrong."""
     out = []
@@ -528,6 +653,9 @@ def main():
     ap.add_argument("--recipients", type=int, default=10000, help="fan-out recipients")
     ap.add_argument("--memory-rate", type=int, default=1000)
     ap.add_argument("--memory-seconds", type=int, default=30)
+    ap.add_argument("--history-reports", type=int, default=200000,
+                    help="dashboard: reports in ten years of history")
+    ap.add_argument("--history-alerts", type=int, default=5000, help="dashboard: alerts in it")
     ap.add_argument("--only", default="", help="comma-separated scenarios to run (default: all)")
     ap.add_argument("--out", default=os.path.join(HERE, "bench", "results"))
     args = ap.parse_args()
@@ -555,6 +683,8 @@ def main():
             s["webhooks"] = scenario_webhooks(bench, min(args.recipients, 2000))
         if want("memory"):
             s["memory"] = scenario_memory(bench, args.memory_rate, args.memory_seconds)
+        if want("dashboard"):
+            s["dashboard"] = scenario_dashboard(bench, args.history_reports, args.history_alerts)
     finally:
         bench.close()
     problems = incomplete(s)

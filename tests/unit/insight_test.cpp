@@ -80,8 +80,11 @@ TEST(InsightTest, ChartsCountEveryWeekAndTheLargestCategoriesWithTheRestAsOther)
     EXPECT_NE(svg.find("<a href=\"/?s=nitazene\" aria-label=\"Nitazene, week of 2 November 2026: "
                        "5\"><rect"),
               std::string::npos);
-    EXPECT_NE(svg.find("data-count=\"5\""), std::string::npos);
-    EXPECT_NE(svg.find("Nitazene, week of 2 November 2026: 5"), std::string::npos);
+    EXPECT_NE(svg.find("data-count=\"5\"/></a>"), std::string::npos);
+    // Unlinked, each bar carries its title.
+    const auto plain = WeeklyChartSvg(by_family, "p", "Plain", nullptr);
+    EXPECT_NE(plain.find("<title>Nitazene, week of 2 November 2026: 5</title></rect>"),
+              std::string::npos);
     const auto table = WeeklyTableHtml(by_family, "numbers");
     EXPECT_NE(table.find(">2 November 2026</th>"), std::string::npos);
     EXPECT_NE(table.find("Synthetic cannabinoid"), std::string::npos);

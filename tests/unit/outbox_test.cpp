@@ -599,6 +599,12 @@ TEST_P(OutboxTest, APartnersAnswersAreKeptAuditedAndReadBack) {
     EXPECT_EQ(said, (std::vector<std::string>{
                         R"(delivery.acknowledged {"answer":"received","note":false})",
                         R"(delivery.answered {"answer":"actions","note":true})"}));
+    // Past the retention period the note goes with the reports' free text; the answer stays.
+    ASSERT_TRUE(store_->PurgeFreeText(2001, Now(), "retention").ok());
+    const auto kept = store_->FindDelivery(police);
+    ASSERT_TRUE(kept.has_value());
+    EXPECT_EQ(kept->answer, "actions");
+    EXPECT_EQ(kept->answer_note, "");
     EXPECT_TRUE(store_->VerifyAudit().ok());
 }
 

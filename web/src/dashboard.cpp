@@ -15,7 +15,9 @@ void Pages::Trends(const WebRequest& req, const std::map<std::string, std::strin
     };
     // The last 12 months, narrowed as the history is by district and substance.
     const std::int64_t now = NowMs();
-    auto insight = services_.store->ReadInsight(now - 52 * engine::kWeekMs, now);
+    // Without the settings and evidence, which only the quarterly report needs: the dashboard
+    // reads a year of reports on every view.
+    auto insight = services_.store->ReadInsight(now - 52 * engine::kWeekMs, now, false);
     const std::string district = q("district"), family = q("substance");
     std::erase_if(insight.reports, [&](const engine::ReportTally& r) {
         return (!district.empty() && r.district != district) ||
@@ -282,8 +284,7 @@ WebResponse Pages::Dashboard(const WebRequest& req, const Sessions::Session& ses
     }
     mus::data failed{mus::data::type::list};
     bool has_failed = false;
-    for (const auto& del : services_.store->Deliveries("")) {
-        if (del.status != "failed") continue;
+    for (const auto& del : services_.store->FailedDeliveries(50)) {
         mus::data f;
         f.set("reference", del.reference);
         f.set("version", std::to_string(del.version));

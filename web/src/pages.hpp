@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -127,6 +128,7 @@ private:
     std::vector<std::pair<std::string, std::string>> districts_;
     FailureLimit& bad_keys_;
     FailureLimit open_reports_;
+
     bool open_form_ = true;
 };
 

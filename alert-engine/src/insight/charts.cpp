@@ -1,6 +1,7 @@
 #include "ldis/engine/charts.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "ldis/engine/text.hpp"
 
@@ -16,6 +17,13 @@ std::string LevelColour(const std::string& level) {
     if (level == "amber") return "#f47738";
     if (level == "green") return "#00703c";
     return "#f3f2f1";
+}
+
+// A coordinate to a tenth: enough for a 720-wide drawing, and a fraction of the bytes.
+std::string Num(double v) {
+    const auto tenths = static_cast<long long>(v * 10 + (v >= 0 ? 0.5 : -0.5));
+    const long long tenth = std::llabs(tenths % 10);
+    return std::to_string(tenths / 10) + (tenth != 0 ? "." + std::to_string(tenth) : "");
 }
 
 std::string Day(std::int64_t ms) {
@@ -92,15 +100,15 @@ std::string WeeklyChartSvg(
             const std::string label = Named(s.categories[c].first) + ", week of " +
                                       Day(s.weeks[w]) + ": " + std::to_string(n);
             const std::string href = link ? link(s.categories[c].first, s.weeks[w]) : "";
-            std::string rect = "<rect x=\"" + std::to_string(bx) + "\" y=\"" + std::to_string(y) +
-                               "\" width=\"" + std::to_string(bar) + "\" height=\"" +
-                               std::to_string(h) + "\" fill=\"" + kPalette[c % kPalette.size()] +
-                               "\" data-category=\"" + EscapeHtml(s.categories[c].first) +
-                               "\" data-count=\"" + std::to_string(n) + "\"><title>" +
-                               EscapeHtml(label) + "</title></rect>";
-            x += href.empty() ? rect
+            // A linked bar is named by its link (aria-label); an unlinked one by its title.
+            std::string rect = "<rect x=\"" + Num(bx) + "\" y=\"" + Num(y) + "\" width=\"" +
+                               Num(bar) + "\" height=\"" + Num(h) + "\" fill=\"" +
+                               kPalette[c % kPalette.size()] + "\" data-category=\"" +
+                               EscapeHtml(s.categories[c].first) + "\" data-count=\"" +
+                               std::to_string(n) + "\"";
+            x += href.empty() ? rect + "><title>" + EscapeHtml(label) + "</title></rect>"
                               : "<a href=\"" + EscapeHtml(href) + "\" aria-label=\"" +
-                                    EscapeHtml(label) + "\">" + rect + "</a>";
+                                    EscapeHtml(label) + "\">" + rect + "/></a>";
         }
     }
     // The first and last week under the axis.

@@ -138,7 +138,7 @@ public:
     const std::string& AckKey() const { return ack_key_; }
 
     ReportStore::Counts CountAll() const;
-    InsightData ReadInsight(std::int64_t from_ms, std::int64_t to_ms) const;
+    InsightData ReadInsight(std::int64_t from_ms, std::int64_t to_ms, bool detailed) const;
 
     void SetGrading(std::shared_ptr<const GradingSetup> grading);
     std::shared_ptr<const GradingSetup> GradingInUse() const { return CurrentGrading(); }

@@ -5,7 +5,8 @@
 
 namespace ldis::engine {
 
-InsightData ReportStore::Impl::ReadInsight(std::int64_t from_ms, std::int64_t to_ms) const {
+InsightData ReportStore::Impl::ReadInsight(std::int64_t from_ms, std::int64_t to_ms,
+                                           bool detailed) const {
     InsightData out;
     out.from_ms = from_ms;
     out.to_ms = to_ms;
@@ -28,7 +29,7 @@ InsightData ReportStore::Impl::ReadInsight(std::int64_t from_ms, std::int64_t to
         sqlite3_finalize(stmt);
     };
     const auto i64 = [](sqlite3_stmt* s, int c) { return sqlite3_column_int64(s, c); };
-    each(insight_sql::kReports, [&](sqlite3_stmt* s) {
+    each(detailed ? insight_sql::kReports : insight_sql::kReportsWeekly, [&](sqlite3_stmt* s) {
         out.reports.push_back({i64(s, 0), ColumnText(s, 1), ColumnText(s, 2), ColumnText(s, 3),
                                ColumnText(s, 4), ColumnText(s, 5), i64(s, 6)});
     });

@@ -60,11 +60,25 @@ Result<int> ReportStore::Impl::PurgeFreeText(std::int64_t before_ms, std::int64_
             if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE)
                 return Error{options_.path + ": " + writer_.Describe(rc)};
         }
-        if (due.empty()) return 0;
+        // Partners' notes of what they did (issue 17 §4) are free text too: past the same
+        // period only the answer's word is kept.
+        int notes = 0;
+        {
+            sqlite3_stmt* stmt = writer_.Cached(
+                "UPDATE deliveries SET answer_note = NULL WHERE answer_note IS NOT NULL AND "
+                "answered_at_ms < ?1");
+            StatementUse use(stmt);
+            sqlite3_bind_int64(stmt, 1, before_ms);
+            if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE)
+                return Error{options_.path + ": " + writer_.Describe(rc)};
+            notes = sqlite3_changes(writer_.get());
+        }
+        if (due.empty() && notes == 0) return 0;
         // The audit log names what was done, never the text: its chain still verifies.
-        audit_.push_back({now, actor, "reports.purged", "reports",
-                          boost::json::serialize(boost::json::object{
-                              {"count", due.size()}, {"received_before", IsoTimeMs(before_ms)}})});
+        boost::json::object detail{{"count", due.size()},
+                                   {"received_before", IsoTimeMs(before_ms)}};
+        if (notes > 0) detail["answer_notes"] = notes;
+        audit_.push_back({now, actor, "reports.purged", "reports", boost::json::serialize(detail)});
         if (auto failed = Finish(tx, SQLITE_OK)) return *failed;
         return static_cast<int>(due.size());
     });

@@ -180,13 +180,21 @@ std::vector<DeliveryRow> ReportStore::Deliveries(std::string_view reference) con
                ? impl_->DeliveryQuery("", "")
                : impl_->DeliveryQuery("WHERE a.reference = ?1", std::string(reference));
 }
+std::vector<DeliveryRow> ReportStore::FailedDeliveries(std::size_t limit) const {
+    return impl_->DeliveryQuery(
+        "WHERE d.id IN (SELECT id FROM deliveries WHERE status = 'failed' "
+        "ORDER BY id DESC LIMIT " +
+            std::to_string(limit) + ")",
+        "");
+}
 std::optional<DeliveryRow> ReportStore::FindDelivery(std::int64_t id) const {
     auto rows = impl_->DeliveryQuery("WHERE d.id = ?1", std::to_string(id));
     if (rows.empty()) return std::nullopt;
     return std::move(rows.front());
 }
-InsightData ReportStore::ReadInsight(std::int64_t from_ms, std::int64_t to_ms) const {
-    return impl_->ReadInsight(from_ms, to_ms);
+InsightData ReportStore::ReadInsight(std::int64_t from_ms, std::int64_t to_ms,
+                                     bool detailed) const {
+    return impl_->ReadInsight(from_ms, to_ms, detailed);
 }
 ReportStore::Counts ReportStore::CountAll() const {
     return impl_->CountAll();

@@ -148,6 +148,7 @@ public:
     // acknowledgement or an unsubscribe request is recorded at whichever instance the
     // partner's link reaches, once.
     std::vector<DeliveryRow> Deliveries(std::string_view reference) const;
+    std::vector<DeliveryRow> FailedDeliveries(std::size_t limit) const;
     std::optional<DeliveryRow> FindDelivery(std::int64_t id) const;
     std::map<std::string, std::int64_t> DeliveryCounts() const;
     Result<DeliveryRow> Acknowledge(std::int64_t delivery_id, std::string_view actor,
@@ -167,7 +168,7 @@ public:
     std::optional<AlertRecord> FindAlertRecord(std::string_view reference) const;
     Result<std::int64_t> VerifyAudit() const;
     Store::Counts CountAll() const;
-    InsightData ReadInsight(std::int64_t from_ms, std::int64_t to_ms) const;
+    InsightData ReadInsight(std::int64_t from_ms, std::int64_t to_ms, bool detailed = true) const;
     Result<StoredReportRow> Reveal(std::string_view id, std::string_view actor,
                                    std::string_view reason);
     Result<int> PurgeFreeText(std::int64_t before_ms, std::int64_t now_ms, std::string_view actor);

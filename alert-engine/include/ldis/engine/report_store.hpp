@@ -69,11 +69,13 @@ public:
     Result<FederatedRow> DecideFederated(std::int64_t id, bool adopt, const std::string& actor,
                                          std::int64_t now_ms) override;
     std::vector<DeliveryRow> Deliveries(std::string_view reference) const override;
+    std::vector<DeliveryRow> FailedDeliveries(std::size_t limit) const override;
     std::optional<DeliveryRow> FindDelivery(std::int64_t id) const override;
     std::optional<std::int64_t> NextDueMs() const override;
     std::map<std::string, std::int64_t> DeliveryCounts() const override;
     Counts CountAll() const override;
-    InsightData ReadInsight(std::int64_t from_ms, std::int64_t to_ms) const override;
+    InsightData ReadInsight(std::int64_t from_ms, std::int64_t to_ms,
+                            bool detailed = true) const override;
     Result<std::string> CreateToken(std::string_view name, std::string_view role) override;
     std::optional<ApiToken> FindToken(std::string_view secret) const override;
     Result<StoredReportRow> Reveal(std::string_view id, std::string_view actor,

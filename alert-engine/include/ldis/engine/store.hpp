@@ -324,6 +324,9 @@ public:
                                                  const std::string& actor, std::int64_t now_ms) = 0;
     // Deliveries of one alert ("" for all), oldest first. Thread-safe.
     virtual std::vector<DeliveryRow> Deliveries(std::string_view reference) const = 0;
+    // The `limit` newest deliveries that failed for good, oldest first: the dashboard's list,
+    // without reading every delivery ever made. Thread-safe.
+    virtual std::vector<DeliveryRow> FailedDeliveries(std::size_t limit) const = 0;
     // One delivery by id. Thread-safe.
     virtual std::optional<DeliveryRow> FindDelivery(std::int64_t id) const = 0;
     // Deliveries by status. Thread-safe.
@@ -342,9 +345,10 @@ public:
     };
     virtual Counts CountAll() const = 0;
     // What happened between `from_ms` and `to_ms`, counted for the dashboard's trends and
-    // the quarterly report (insight.hpp; issue 17 §1, §2). Real reports and alerts only.
-    // Thread-safe.
-    virtual InsightData ReadInsight(std::int64_t from_ms, std::int64_t to_ms) const = 0;
+    // the quarterly report (insight.hpp; issue 17 §1, §2). Real reports and alerts only;
+    // the reports' evidence and setting only `detailed` (the quarterly report's). Thread-safe.
+    virtual InsightData ReadInsight(std::int64_t from_ms, std::int64_t to_ms,
+                                    bool detailed = true) const = 0;
 
     // Creates a bearer token for `name` with `role`; returns the secret, which is shown
     // once and stored only as its hash. Blocks until committed; thread-safe.
@@ -357,8 +361,9 @@ public:
                                            std::string_view reason) = 0;
     // Retention (store.retention_days): every report received before `before_ms` whose
     // free text is still held loses it (WithoutFreeText), once, with one audit entry
-    // naming `actor` and the count; the audit chain still verifies. Returns the number of
-    // reports changed. Blocks; thread-safe.
+    // naming `actor` and the count; the audit chain still verifies. Partners' notes of what
+    // they did, answered before `before_ms`, go too (their answers stay). Returns the number
+    // of reports changed. Blocks; thread-safe.
     virtual Result<int> PurgeFreeText(std::int64_t before_ms, std::int64_t now_ms,
                                       std::string_view actor) = 0;
     // Every token, oldest first, with the number of live sessions of each. Thread-safe.

@@ -61,6 +61,13 @@ std::vector<DeliveryRow> PostgresStore::Deliveries(std::string_view reference) c
     return impl_->DeliveryQuery("WHERE a.reference = $1", {std::string(reference)});
 }
 
+std::vector<DeliveryRow> PostgresStore::FailedDeliveries(std::size_t limit) const {
+    return impl_->DeliveryQuery(
+        "WHERE d.id IN (SELECT id FROM deliveries WHERE status = 'failed' ORDER BY id DESC LIMIT " +
+            std::to_string(limit) + ")",
+        {});
+}
+
 std::optional<DeliveryRow> PostgresStore::FindDelivery(std::int64_t id) const {
     auto rows = impl_->DeliveryQuery("WHERE d.id = $1", {Int(id)});
     if (rows.empty()) return std::nullopt;

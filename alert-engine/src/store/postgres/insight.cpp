@@ -7,7 +7,8 @@ namespace ldis::engine {
 
 using pgstore::Int;
 
-InsightData PostgresStore::ReadInsight(std::int64_t from_ms, std::int64_t to_ms) const {
+InsightData PostgresStore::ReadInsight(std::int64_t from_ms, std::int64_t to_ms,
+                                       bool detailed) const {
     InsightData out;
     out.from_ms = from_ms;
     out.to_ms = to_ms;
@@ -25,10 +26,11 @@ InsightData PostgresStore::ReadInsight(std::int64_t from_ms, std::int64_t to_ms)
         for (int i = 0; i < r.value().size(); ++i) row(r.value(), i);
     };
     const auto text = [](const pg::Rows& r, int i, int col) { return std::string(r.text(i, col)); };
-    each("count the reports", insight_sql::kReports, true, [&](const pg::Rows& r, int i) {
-        out.reports.push_back({r.integer(i, 0), text(r, i, 1), text(r, i, 2), text(r, i, 3),
-                               text(r, i, 4), text(r, i, 5), r.integer(i, 6)});
-    });
+    each("count the reports", detailed ? insight_sql::kReports : insight_sql::kReportsWeekly, true,
+         [&](const pg::Rows& r, int i) {
+             out.reports.push_back({r.integer(i, 0), text(r, i, 1), text(r, i, 2), text(r, i, 3),
+                                    text(r, i, 4), text(r, i, 5), r.integer(i, 6)});
+         });
     each("count the alert versions", insight_sql::kVersions, true, [&](const pg::Rows& r, int i) {
         out.versions.push_back({r.integer(i, 0), text(r, i, 1), text(r, i, 2), text(r, i, 3),
                                 text(r, i, 4), r.integer(i, 5)});

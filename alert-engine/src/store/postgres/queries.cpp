@@ -300,11 +300,19 @@ Result<int> PostgresStore::PurgeFreeText(std::int64_t before_ms, std::int64_t no
                     {Int(due.integer(i, 0)), WithoutFreeText(due.text(i, 1), marker), Int(now_ms)});
             }
             purged = due.size();
-            if (purged == 0) return;
+            // Partners' notes of what they did (issue 17 §4) are free text too: past the same
+            // period only the answer's word is kept.
+            const auto notes = w.Run("remove partners' notes past retention",
+                                     "UPDATE deliveries SET answer_note = NULL WHERE answer_note "
+                                     "IS NOT NULL AND answered_at_ms < $1 RETURNING 1",
+                                     {Int(before_ms)});
+            if (purged == 0 && notes.size() == 0) return;
             // The audit log names what was done, never the text: its chain still verifies.
+            boost::json::object detail{{"count", purged},
+                                       {"received_before", IsoTimeMs(before_ms)}};
+            if (notes.size() > 0) detail["answer_notes"] = notes.size();
             w.Audit(std::string(actor), "reports.purged", "reports",
-                    boost::json::serialize(boost::json::object{
-                        {"count", purged}, {"received_before", IsoTimeMs(before_ms)}}));
+                    boost::json::serialize(detail));
         },
         now_ms);
     if (!done.ok()) return done.error();

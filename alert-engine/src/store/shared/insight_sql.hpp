@@ -16,6 +16,12 @@ inline constexpr std::string_view kReports =
     "LEFT JOIN signal_reports sr ON sr.report_seq = r.seq LEFT JOIN signals s ON s.id = "
     "sr.signal_id WHERE r.received_at_ms >= ?1 AND r.received_at_ms < ?2 AND r.drill = '' "
     "GROUP BY 1, 2, 3, 4, 5, 6";
+// The same without evidence and setting ('' in both): what the dashboard's charts need.
+inline constexpr std::string_view kReportsWeekly =
+    "SELECT r.received_at_ms - ((r.received_at_ms - ?3) % ?4), coalesce(s.family, ''), "
+    "r.district, r.source_type, '', '', count(*) FROM reports r LEFT JOIN signal_reports sr ON "
+    "sr.report_seq = r.seq LEFT JOIN signals s ON s.id = sr.signal_id WHERE r.received_at_ms >= "
+    "?1 AND r.received_at_ms < ?2 AND r.drill = '' GROUP BY 1, 2, 3, 4";
 // Alert versions by week, status and level, with the signal's family and district.
 inline constexpr std::string_view kVersions =
     "SELECT v.created_at_ms - ((v.created_at_ms - ?3) % ?4), v.status, v.level, s.family, "
