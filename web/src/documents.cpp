@@ -41,31 +41,7 @@ std::string Title(const engine::Alert& a) {
 }  // namespace
 
 std::string EscapeMarkup(std::string_view text) {
-    std::string out;
-    for (char c : text) {
-        switch (c) {
-            case '&':
-                out += "&amp;";
-                break;
-            case '<':
-                out += "&lt;";
-                break;
-            case '>':
-                out += "&gt;";
-                break;
-            case '"':
-                out += "&quot;";
-                break;
-            case '\'':
-                out += "&#39;";
-                break;
-            default:
-                // XML 1.0 has no place for most control characters.
-                if (static_cast<unsigned char>(c) >= 0x20 || c == '\n' || c == '\t')
-                    out.push_back(c);
-        }
-    }
-    return out;
+    return engine::EscapeHtml(text);
 }
 
 std::string IsoTime(std::int64_t ms) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ldis/engine/insight.hpp"
+#include "ldis/engine/text.hpp"
 
 namespace ldis::engine {
 
@@ -38,8 +39,5 @@ std::string DistrictMapSvg(const std::map<std::string, std::string>& levels,
 // print stylesheet for A4, nothing fetched from anywhere.
 std::string QuarterlyHtml(const Quarter& quarter, const std::vector<ReportTable>& tables,
                           const InsightData& data, const std::string& issuer, std::int64_t made_ms);
-
-// Text made safe in HTML and SVG.
-std::string EscapeHtml(std::string_view text);
 
 }  // namespace ldis::engine

@@ -18,6 +18,10 @@ std::string DidYouMean(std::string_view word, const std::vector<std::string>& ch
 // Pure.
 std::string LevelLabel(std::string_view level);
 
+// Text made safe inside HTML, SVG or XML: & < > " ' escaped, control characters (which
+// XML 1.0 has no place for) dropped, line breaks and tabs kept. Pure.
+std::string EscapeHtml(std::string_view text);
+
 // Milliseconds since the epoch as "2026-11-23T09:30:00+00:00"; "" for 0 or less. Pure.
 std::string IsoTimeMs(std::int64_t ms);
 // The same as "23 Nov 2026 09:30 UTC", for people; "" for 0 or less. Pure.
