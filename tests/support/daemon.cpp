@@ -1,5 +1,7 @@
 #include "support/daemon.hpp"
 
+#include <filesystem>
+
 #include <fstream>
 
 #include <signal.h>
@@ -64,6 +66,11 @@ void Ldisd::Start() {
         argv.push_back("--set");
         argv.push_back(s);
     }
+    // Another Ldisd in the same folder (a test that starts a new one with other settings)
+    // appends to the same file: this start's lines are those after what is there now.
+    std::error_code size_error;
+    const auto size = std::filesystem::file_size(log_path, size_error);
+    log_from_ = size_error ? 0 : static_cast<std::size_t>(size);
     process_ = std::make_unique<Process>(argv, log_path);
     const bool connected = Eventually(
         [&] {
@@ -110,9 +117,18 @@ std::string Ldisd::CreateToken(const std::string& role, const std::string& name)
 }
 
 int Ldisd::LoggedPort(std::string_view listener) const {
-    const std::string log = ReadFile(dir_ / ("ldisd-" + std::to_string(starts_) + ".log"));
+    const std::string path = dir_ / ("ldisd-" + std::to_string(starts_) + ".log");
     const std::string mark = std::string(listener) + " listening on 127.0.0.1:";
-    const auto at = log.rfind(mark);
+    // ldisd says "online" on the broker once it has subscribed, which can be before its
+    // listeners are up (under the sanitizers, by most of a second): wait for the line.
+    std::string log;
+    const auto this_start = [&] {
+        log = ReadFile(path);
+        const auto at = log.rfind(mark);
+        return at != std::string::npos && at >= log_from_ ? at : std::string::npos;
+    };
+    Eventually([&] { return this_start() != std::string::npos; }, std::chrono::seconds(20));
+    const auto at = this_start();
     if (at == std::string::npos)
         throw std::runtime_error("ldisd did not say its " + std::string(listener) + " port:\n" +
                                  log);

@@ -54,6 +54,7 @@ private:
     std::string db_path_;
     std::unique_ptr<Process> process_;
     int starts_ = 0;
+    std::size_t log_from_ = 0;  // where this start's lines begin in its log
     std::string probe_username_, probe_password_, probe_ca_file_;
 };
 
