@@ -1,7 +1,7 @@
 // What happened, counted (issue 17 §1, §2), on SQLite: the queries of insight_sql.hpp on the
 // reader connection.
 #include "impl.hpp"
-#include "shared/insight_sql.hpp"
+#include "sql/insight_sql.hpp"
 
 namespace ldis::engine {
 

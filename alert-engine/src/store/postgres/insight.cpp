@@ -1,6 +1,6 @@
 // What happened, counted (issue 17 §1, §2), on PostgreSQL: the queries of insight_sql.hpp,
 // as SQLite's store/insight.cpp runs them.
-#include "../shared/insight_sql.hpp"
+#include "../sql/insight_sql.hpp"
 #include "store_impl.hpp"
 
 namespace ldis::engine {
