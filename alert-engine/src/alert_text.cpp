@@ -1,4 +1,5 @@
 #include "ldis/engine/alert_text.hpp"
+#include "ldis/engine/text.hpp"
 
 #include <algorithm>
 #include <boost/json.hpp>
@@ -38,18 +39,9 @@ std::string LevelLabel(Level level) {
     return "Logged";
 }
 
-std::string Action(Level level) {
-    switch (level) {
-        case Level::kRed:
-            return "Act now: warn the people you work with today and have naloxone ready.";
-        case Level::kAmber:
-            return "Warn the people you work with and watch for these harms.";
-        case Level::kGreen:
-            return "For information: be aware, and report any cases.";
-        case Level::kNone:
-            return "Logged for correlation; no action needed.";
-    }
-    return "";
+// "1 report", "3 reports".
+std::string Counted(long long n, const char* one, const char* many) {
+    return std::to_string(n) + " " + (n == 1 ? one : many);
 }
 
 // Parsing costs more than rendering, and every report that joins a live alert renders a
@@ -303,7 +295,8 @@ RenderedAlert RenderAlert(const AlertTemplates& templates, const AlertMeta& meta
     d.set("family_label", family ? family->label : std::string("an unidentified substance"));
     d.set("district", meta.district);
     d.set("authority", meta.authority);
-    d.set("action", Action(grade.level));
+    d.set("action", LevelAction(ToString(grade.level)));
+    d.set("place", Place(meta.district, meta.authority));
     d.set("cases_text", count_text("cases"));
     d.set("deaths_text", count_text("deaths"));
     if (number("deaths") > 0) d.set("deaths", true);
@@ -313,6 +306,8 @@ RenderedAlert RenderAlert(const AlertTemplates& templates, const AlertMeta& meta
         d.set("naloxone_doses", std::to_string(number("naloxone_doses")));
     d.set("reports", std::to_string(number("reports")));
     d.set("sources", std::to_string(number("sources")));
+    d.set("reports_text", Counted(number("reports"), "report", "reports"));
+    d.set("sources_text", Counted(number("sources"), "independent source", "independent sources"));
     std::string types;
     for (const auto& t : source_types) types += (types.empty() ? "" : ", ") + t;
     d.set("source_types", types);
@@ -322,6 +317,8 @@ RenderedAlert RenderAlert(const AlertTemplates& templates, const AlertMeta& meta
     mus::data reasons{mus::data::type::list};
     for (const auto& f : grade.fired) reasons << mus::data(f.reason);
     d.set("reasons", reasons);
+    const std::string strongest = StrongestReason(grade);
+    if (!strongest.empty()) d.set("strongest_reason", strongest);
     mus::data symptom_list{mus::data::type::list};
     for (const auto& s : symptoms) symptom_list << mus::data(s);
     if (!symptoms.empty()) d.set("symptoms", symptom_list);
@@ -346,6 +343,7 @@ RenderedAlert RenderAlert(const AlertTemplates& templates, const AlertMeta& meta
     current.set("version", std::to_string(meta.version));
     current.set("status", meta.status);
     current.set("level", std::string(ToString(grade.level)));
+    current.set("last", true);
     history << current;
     d.set("history", history);
 

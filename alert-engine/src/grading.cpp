@@ -400,4 +400,18 @@ Grade Rules::Apply(const SignalFacts& facts) const {
     return grade;
 }
 
+std::string StrongestReason(const Grade& grade) {
+    const FiredRule* strongest = nullptr;
+    const FiredRule* raise = nullptr;
+    for (const auto& f : grade.fired) {
+        if (f.id == "under-18") {
+            raise = &f;
+        } else if (strongest == nullptr || f.level > strongest->level) {
+            strongest = &f;
+        }
+    }
+    if (strongest == nullptr) return raise ? raise->reason : std::string();
+    return raise ? strongest->reason + " " + raise->reason : strongest->reason;
+}
+
 }  // namespace ldis::engine

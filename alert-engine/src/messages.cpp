@@ -145,6 +145,47 @@ std::string Title(const OutboxItem& item) {
     return title;
 }
 
+// A section as stored ends with its template's line break; a message lays out its own.
+std::string Trimmed(std::string text) {
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    return text;
+}
+
+// At most one blank line in a row: a section of the template that is absent from this
+// message (an escalation, a cancellation) leaves its line behind.
+std::string OneBlankLine(const std::string& text) {
+    std::string out;
+    out.reserve(text.size());
+    int newlines = 0;
+    for (const char c : text) {
+        newlines = c == '\n' ? newlines + 1 : 0;
+        if (newlines <= 2) out.push_back(c);
+    }
+    return out;
+}
+
+// The banner's colours (GOV.UK's red, orange and green; grey for a cancellation), each
+// with a text colour of at least 4.5:1 contrast on it.
+std::pair<std::string, std::string> BannerColours(const OutboxItem& item) {
+    if (item.status == "cancelled") return {"#505a5f", "#ffffff"};
+    if (item.level == "red") return {"#d4351c", "#ffffff"};
+    if (item.level == "amber") return {"#f47738", "#0b0c0c"};
+    if (item.level == "green") return {"#00703c", "#ffffff"};
+    return {"#505a5f", "#ffffff"};
+}
+
+std::string_view MarkingOf(const OutboxItem& item);
+
+// The one line a partner must act on: the level's action, or to stop sharing a cancelled
+// alert; "" for a notice to the coordinators (its own words say what to do).
+std::string ActionOf(const OutboxItem& item) {
+    if (item.kind != kKindAlert && item.kind != kKindEscalation && item.kind != kKindFederated &&
+        item.kind != kKindMqtt)
+        return {};
+    if (item.status == "cancelled") return "Stop sharing this alert: it is cancelled.";
+    return LevelAction(item.level);
+}
+
 mus::data AlertData(const OutboxItem& item, const MessageContext& context) {
     const auto sections = Sections(item);
     mus::data d;
@@ -167,16 +208,34 @@ mus::data AlertData(const OutboxItem& item, const MessageContext& context) {
     if (!context.ack_url.empty()) d.set("ack_url", context.ack_url);
     if (!context.unsubscribe_url.empty()) d.set("unsubscribe_url", context.unsubscribe_url);
     mus::data list{mus::data::type::list};
+    // The sections a partner reads under the banner and the action (issue 17 §6): the
+    // summary is what the banner and the action already say, the acknowledgement request
+    // sits under its button, and the history with the record at the end.
+    mus::data details{mus::data::type::list};
     for (const auto& [name, heading] : SectionHeadings()) {
-        const std::string text = Section(sections, name);
+        const std::string text = Trimmed(Section(sections, name));
         if (text.empty()) continue;
         mus::data s;
         s.set("heading", heading);
+        s.set("heading_upper", Upper(heading));
         s.set("text", text);
+        if (name != "summary" && name != "acknowledgement" && name != "history") details << s;
         list << s;
     }
     d.set("sections", list);
+    d.set("details", details);
     d.set("summary", Section(sections, "summary"));
+    if (const std::string t = Trimmed(Section(sections, "acknowledgement")); !t.empty())
+        d.set("acknowledge_text", t);
+    if (const std::string t = Trimmed(Section(sections, "history")); !t.empty())
+        d.set("history_text", t);
+    d.set("place", Place(item.district, item.authority));
+    d.set("action", ActionOf(item));
+    const auto [background, foreground] = BannerColours(item);
+    d.set("banner_bg", background);
+    d.set("banner_fg", foreground);
+    if (const std::string_view marking = MarkingOf(item); !marking.empty())
+        d.set("marking", std::string(marking));
     if (item.kind == kKindEscalation) {
         d.set("escalation", true);
         d.set("escalated_partner", DetailText(item, "partner_name"));
@@ -421,7 +480,7 @@ EmailMessage RenderEmailOnce(const MessageTemplates& templates, const OutboxItem
     if (item.kind == kKindPage) d.set("page", true);
     if (item.kind == kKindDeadLetter) d.set("dead_letter", true);
     if (item.reference.empty()) d.set("no_alert", true);  // a feed's notice
-    m.text = Render(notice ? templates.notice_text : templates.alert_text, d, false);
+    m.text = OneBlankLine(Render(notice ? templates.notice_text : templates.alert_text, d, false));
     m.html = Render(notice ? templates.notice_html : templates.alert_html, d, true);
     const std::string from = EmailAddressOf(context.from);
     const auto at = from.find('@');
@@ -534,21 +593,41 @@ mus::data ChatData(bool teams, const OutboxItem& item, const MessageContext& con
         if (section.empty() || name == "history") continue;
         mus::data s;
         s.set("heading", JsonString(heading));
+        const std::string trimmed = Trimmed(section);
         // Block Kit: a section's text is under 3,000 characters.
         s.set("text",
-              JsonString(teams ? TeamsPlainText(section) : Cut(SlackEscape(section), 2900)));
+              JsonString(teams ? TeamsPlainText(trimmed) : Cut(SlackEscape(trimmed), 2900)));
+        // Slack has no heading block inside a message: the heading in bold, then the text.
+        if (!teams)
+            s.set("titled", JsonString(Cut("*" + heading + "*\n" + SlackEscape(trimmed), 2900)));
         d.set(name, s);
     }
+    const bool cancelled = item.status == "cancelled";
+    if (const std::string action = ActionOf(item); !action.empty()) {
+        d.set("action",
+              JsonString(teams ? TeamsPlainText(action) : "*" + SlackEscape(action) + "*"));
+        if (const std::string t = Trimmed(Section(sections, "acknowledgement")); !t.empty())
+            d.set("acknowledge", JsonString(teams ? TeamsPlainText(t) : SlackEscape(t)));
+    }
+    const std::string facts = item.reference + " version " + std::to_string(item.version) +
+                              (item.issued_at_ms > 0 ? ", " + HumanTimeMs(item.issued_at_ms) : "");
+    d.set("facts", JsonString(teams ? TeamsPlainText(facts) : SlackEscape(facts)));
     if (teams) {
         d.set("headline", JsonString(TeamsPlainText(headline)));
         d.set("colour", JsonString(item.level == "red" ? "Attention" : "Warning"));
+        // The banner: the Container styles Teams draws in red, orange and green.
+        d.set("style", JsonString(cancelled               ? "emphasis"
+                                  : item.level == "red"   ? "attention"
+                                  : item.level == "amber" ? "warning"
+                                  : item.level == "green" ? "good"
+                                                          : "emphasis"));
     } else {
         d.set("header", JsonString(Cut(headline, 150)));  // plain text, at most 150
         d.set("fallback", JsonString(Cut(SlackEscape(headline), 3000)));
-        if (item.kind != kKindAlert && item.kind != kKindEscalation && item.kind != kKindMqtt &&
-            item.kind != kKindFederated)
-            d.set("notice", JsonString(Cut(SlackEscape(text), 2900)));
     }
+    if (item.kind != kKindAlert && item.kind != kKindEscalation && item.kind != kKindMqtt &&
+        item.kind != kKindFederated)
+        d.set("notice", JsonString(teams ? TeamsPlainText(text) : Cut(SlackEscape(text), 2900)));
     if (!context.ack_url.empty()) d.set("ack_url", JsonString(context.ack_url));
     d.set("alert_url", JsonString(AlertUrl(item, context.public_url)));
     return d;
@@ -639,6 +718,8 @@ std::string NotifyBody(const OutboxItem& item, const std::string& template_id,
                                  {"level", Upper(item.level)},
                                  {"headline", headline},
                                  {"summary", text},
+                                 // The SMS in the email's order: headline, action, link.
+                                 {"action", ActionOf(item)},
                                  {"drill", std::string(MarkingOf(item))},
                                  {"alert_url", AlertUrl(item, context.public_url)},
                                  {"ack_url", context.ack_url}};

@@ -39,6 +39,20 @@ std::string LevelLabel(std::string_view level) {
     return "Logged";
 }
 
+std::string LevelAction(std::string_view level) {
+    if (level == "red")
+        return "Act now: warn the people you work with today and have naloxone ready.";
+    if (level == "amber") return "Warn the people you work with and watch for these harms.";
+    if (level == "green") return "For information: be aware, and report any cases.";
+    return "Logged for correlation; no action needed.";
+}
+
+std::string Place(std::string_view district, std::string_view authority) {
+    if (district.empty() || district == authority) return std::string(authority);
+    if (authority.empty()) return std::string(district);
+    return std::string(district) + ", " + std::string(authority);
+}
+
 namespace {
 
 std::string FormatUtc(std::int64_t ms, const char* format) {

@@ -568,3 +568,94 @@ test('a coordinator adopts one alert from another LDIS and declines another', as
   assert.ok(!fs.readdirSync(mail).some((f) => f.includes('MW-2026-0042')), 'the declined alert was sent');
   await context.close();
 });
+
+// Issue 17 §6: the red alert's email as a partner reads it, in Chromium at a phone's width and
+// a desk's, light and dark: the level's colour with what and where, then the action and the
+// Acknowledge button within the first screen, the sections, and "Stop these messages" last.
+test('a partner reads a red alert email on a phone and at a desk, light and dark', async () => {
+  const report = {
+    schema: 'ldis.report/1', id: crypto.randomUUID(), submitted_at: new Date().toISOString(),
+    source: { type: 'hospital', organisation: 'Medway NHS Foundation Trust' },
+    area: { authority: 'Kent', district: 'Swale' }, setting: 'community',
+    substances: [{ name: 'nitazene', form: 'tablet', colour: 'blue' }],
+    harms: { cases: 4, hospitalisations: 3, deaths: 2 }, symptoms: ['pinpoint pupils'],
+    evidence: 'professional',
+  };
+  const posted = await fetch(`${base}/api/v1/reports`, {
+    method: 'POST', body: JSON.stringify(report),
+    headers: { Authorization: `Bearer ${tokens.submitter}`, 'Content-Type': 'application/json' },
+  });
+  const answer = await posted.text();
+  assert.equal(posted.status, 202, answer);
+  const receipt = JSON.parse(answer);
+  assert.equal(receipt.level, 'red');
+  const red = receipt.alert_id;
+  const mail = path.join(work, 'mail', 'new');
+  const file = await until(() => fs.readdirSync(mail).find((f) => f.includes(`${red}-v1-alert`)),
+    'an email of the red alert');
+  const eml = fs.readFileSync(path.join(mail, file), 'utf8');
+  const part = (type) => Buffer.from(eml.split(`Content-Type: ${type}; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n`)[1]
+    .split('--')[0].replace(/\s+/g, ''), 'base64').toString('utf8');
+  const html = part('text/html');
+  const text = part('text/plain');
+  fs.mkdirSync(artifacts, { recursive: true });
+  fs.writeFileSync(path.join(artifacts, '22-email-red.txt'), text);
+  // The plain text reads in the same order.
+  let at = 0;
+  for (const next of ['[LDIS RED', 'Act now', 'ACKNOWLEDGE: http', 'WHAT IS HAPPENING', 'Why this level: ',
+    'HARMS AND WARNING SIGNS', 'Stop these messages: http']) {
+    const found = text.indexOf(next, at);
+    assert.ok(found >= 0, `plain text: "${next}" missing or out of order`);
+    at = found;
+  }
+
+  const views = [['22-email-red-phone', { width: 375, height: 812 }, 'light'],
+    ['23-email-red-desktop', { width: 1280, height: 900 }, 'light'],
+    ['24-email-red-phone-dark', { width: 375, height: 812 }, 'dark']];
+  for (const [name, viewport, scheme] of views) {
+    // As a mail client shows it: the HTML alone, nothing fetched (it has no script: the unit
+    // test says so; axe-core needs the page's JavaScript on to look at it).
+    const context = await browser.newContext({ viewport, colorScheme: scheme, isMobile: viewport.width < 500 });
+    const page = await context.newPage();
+    await page.route('**/*', (route) => route.abort());
+    await page.setContent(html);
+    const box = async (selector) => (await page.locator(selector).first().boundingBox());
+    const banner = await box('#banner');
+    const button = await box('#acknowledge');
+    const firstSection = await box('h2');
+    const unsubscribe = await box('#unsubscribe');
+    assert.ok(banner.y < 5, `${name}: the banner comes first`);
+    assert.ok(button.y > banner.y + banner.height - 1 && button.y < firstSection.y,
+      `${name}: the button comes after the banner and before the sections`);
+    assert.ok(button.y + button.height < viewport.height, `${name}: the button is on the first screen`);
+    assert.ok(button.height >= 44, `${name}: the button is big enough to tap (${button.height} px)`);
+    const lastSection = await page.locator('h2').last().boundingBox();
+    assert.ok(unsubscribe.y > lastSection.y, `${name}: "Stop these messages" comes last`);
+    const colours = await page.$eval('#banner', (td) => getComputedStyle(td).backgroundColor);
+    assert.equal(colours, 'rgb(212, 53, 28)', `${name}: the banner is red`);
+    assert.equal(await page.textContent('h1 span'), 'RED – Drug Alert');
+    assert.match(await page.textContent('h1'), /Nitazenes.* in Swale/);
+    assert.doesNotMatch(await page.textContent('body'), /Swale, Kent, Kent|One-minute summary/);
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= viewport.width, `${name}: nothing scrolls sideways (${width} px)`);
+    if (scheme === 'dark') {
+      const card = await page.$eval('.ldis-card', (t) => getComputedStyle(t).backgroundColor);
+      assert.equal(card, 'rgb(29, 30, 31)', 'the card is dark in a dark scheme');
+    }
+    await shot(page, name);
+    await accessible(page, `${name} email`);
+    await context.close();
+  }
+
+  // The email gives the strongest reason; the record keeps every one.
+  const reason = text.match(/Why this level: (.*)/)[1];
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, 'coordinator', `/alerts/${red}`);
+  await page.waitForSelector('#reasons');
+  const reasons = await page.$$eval('#reasons li', (lis) => lis.map((li) => li.textContent));
+  assert.ok(reasons.length >= 2, `more than one rule fired: ${reasons}`);
+  assert.equal(reasons[0], reason, 'the strongest reason is the first on the record');
+  for (const other of reasons.slice(1)) assert.ok(!text.includes(other), `the email repeats "${other}"`);
+  await context.close();
+});

@@ -193,11 +193,15 @@ TEST_F(DispatchTest, RedReportReachesEverySubscribedMedwayPartnerAndNoOther) {
     EXPECT_EQ(Str(parts[2].at("type")), "text/html");
     const std::string text = Str(parts[1].at("text"));
     const std::string html = Str(parts[2].at("text"));
-    // Text and HTML say the same: the reference, the summary and the acknowledgement link.
-    for (const std::string& shared : {reference, std::string("One-minute summary"),
-                                      std::string("/ack/"), std::string("Act now")}) {
-        EXPECT_NE(text.find(shared), std::string::npos) << shared;
-        EXPECT_NE(html.find(shared), std::string::npos) << shared;
+    // Text and HTML say the same, in the same order (issue 17 §6): the reference, the
+    // action, the acknowledgement link, then the sections with the one strongest reason.
+    for (const std::string& body : {text, html}) {
+        std::size_t at = 0;
+        for (const std::string& next : {reference, std::string("Act now"), std::string("/ack/"),
+                                        std::string("Why this level: ")}) {
+            at = body.find(next, at);
+            ASSERT_NE(at, std::string::npos) << next << " is missing or out of order";
+        }
     }
     // Nothing that identifies the person, or the reporter's contact, left the system.
     for (const auto& m : messages) {
@@ -312,7 +316,8 @@ TEST_F(DispatchTest, AnExerciseIsMarkedFirstInEveryChannelAndKeptOutOfLiveFigure
     ASSERT_EQ(teams.size(), 1u);
     const auto card = ParseObject(Str(teams[0].at("body")));
     const auto& body = card.at("attachments").at(0).at("content").at("body").as_array();
-    EXPECT_EQ(Str(body.at(0).at("text")).rfind(kMark, 0), 0u) << Str(body.at(0).at("text"));
+    const auto& banner = body.at(0).at("items").at(0);  // the title in the coloured banner
+    EXPECT_EQ(Str(banner.at("text")).rfind(kMark, 0), 0u) << Str(banner.at("text"));
     const auto slack = hooks.Requests("/slack");
     ASSERT_EQ(slack.size(), 1u);
     const auto blocks = ParseObject(Str(slack[0].at("body"))).at("blocks").as_array();

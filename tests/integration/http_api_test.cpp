@@ -308,7 +308,7 @@ TEST_F(HttpApiTest, OnlyAlertsACoordinatorMadePublicArePublishedAndAnyoneCanChec
     EXPECT_NE(check.body.find(red + " is a genuine alert"), std::string::npos) << check.body;
     EXPECT_NE(check.body.find("Its current version is 1"), std::string::npos);
     EXPECT_NE(check.body.find("written for professionals"), std::string::npos);
-    EXPECT_EQ(check.body.find("do not use alone"), std::string::npos);
+    EXPECT_EQ(check.body.find("Do not use alone"), std::string::npos);
     // A draft was never sent: as unknown as a reference that does not exist.
     for (const std::string& unknown : {draft, std::string("KM-1999-9999")}) {
         check = Call("GET", "/public/check?reference=" + unknown, "");
@@ -355,7 +355,7 @@ TEST_F(HttpApiTest, OnlyAlertsACoordinatorMadePublicArePublishedAndAnyoneCanChec
     auto page = Call("GET", "/public/alerts/" + red, "");
     ASSERT_EQ(page.status, 200) << page.body;
     EXPECT_NE(page.body.find("What to do"), std::string::npos);
-    EXPECT_NE(page.body.find("do not use alone"), std::string::npos);
+    EXPECT_NE(page.body.find("Do not use alone"), std::string::npos);
     EXPECT_NE(page.body.find("If someone overdoses"), std::string::npos);
     EXPECT_NE(page.body.find("In force"), std::string::npos);
     EXPECT_NE(page.body.find("Medway Council Public Health"), std::string::npos);

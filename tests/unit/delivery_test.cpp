@@ -35,8 +35,65 @@ OutboxItem Item() {
     it.family_label = "nitazenes (high-potency synthetic opioids)";
     it.body = boost::json::serialize(boost::json::object{
         {"summary", "Drug Alert KM-2026-0007 v2: nitazenes in Medway. <b>3</b> affected."},
+        {"what", "Brown powder, <b>3</b> bags\n"},
         {"harms", std::string(5000, 'x')}});
     return it;
+}
+
+// A whole alert as RenderAlert writes it (templates/alert/), every section.
+OutboxItem WholeAlert() {
+    OutboxItem it = Item();
+    it.status = "issued";
+    it.version = 1;
+    it.issued_at_ms = 1764000000000;
+    it.created_at_ms = 1764000000000;
+    it.valid_until_ms = 1795536000000;
+    it.body = boost::json::serialize(boost::json::object{
+        {"summary",
+         "Drug Alert KM-2026-0007 v1: nitazenes in Medway. 3 affected, 2 died. Act now: warn "
+         "the people you work with today and have naloxone ready.\n"},
+        {"what",
+         "Substance: nitazenes\n- heroin, sold as brown, powder\nWhere: Medway "
+         "(community)\nWhen: 2026-11-23 to 2026-11-23\n"},
+        {"evidence",
+         "3 reports from 2 independent sources (hospital, police). Confidence: corroborated. "
+         "Not yet confirmed by a laboratory.\nWhy this level: Two or more people died.\n"},
+        {"harms",
+         "3 affected; 3 admitted to hospital; 1 in critical care; 2 died.\nWarning signs:\n- "
+         "pinpoint pupils\n"},
+        {"actions", "Share this alert with your teams today.\n"},
+        {"advice", "Do not use alone.\n"},
+        {"naloxone", "Call 999; give naloxone.\n"},
+        {"report", "Report further cases to LDIS with reference KM-2026-0007.\n"},
+        {"contacts", "Medway Council Public Health, ldis@example.org.\n"},
+        {"sharing", "Share only this official version, KM-2026-0007 v1.\n"},
+        {"acknowledgement",
+         "Please acknowledge this alert within 4 hours, and say what you did about it.\n"},
+        {"history", "v1 issued (red)\n"}});
+    return it;
+}
+
+MessageContext Links() {
+    MessageContext c;
+    c.public_url = "https://ldis.example.org";
+    c.from = "LDIS <ldis@example.org>";
+    c.ack_url = "https://ldis.example.org/ack/t";
+    c.unsubscribe_url = "https://ldis.example.org/unsubscribe/u";
+    return c;
+}
+
+// Each of `marks` in `text`, each after the one before.
+void ExpectInOrder(const std::string& text, const std::vector<std::string>& marks) {
+    std::size_t from = 0;
+    for (std::size_t i = 0; i < marks.size(); ++i) {
+        const auto at = text.find(marks[i], from);
+        if (at == std::string::npos) {
+            ADD_FAILURE() << marks[i] << " is not "
+                          << (i == 0 ? std::string("there") : "after " + marks[i - 1]);
+            return;
+        }
+        from = at + marks[i].size();
+    }
 }
 
 TEST(DeliveryTest, WhatFailsForGoodFallsBackAsItsOwnKindAndTheCoordinatorsNoticesDoNot) {
@@ -119,8 +176,8 @@ TEST(DeliveryTest, EmailIsMultipartAlternativeWithStableMessageIdAndEscapedHtml)
               "synthetic opioids) in Medway");
     EXPECT_EQ(m.message_id, "<ldis-KM-2026-0007-v2-alert-d42@example.org>");
     EXPECT_EQ(RenderEmail(templates, Item(), c).message_id, m.message_id);
-    EXPECT_NE(m.text.find("<b>3</b>"), std::string::npos);              // plain text as written
-    EXPECT_NE(m.html.find("&lt;b&gt;3&lt;/b&gt;"), std::string::npos);  // HTML escaped
+    EXPECT_NE(m.text.find("Brown powder, <b>3</b> bags"), std::string::npos);  // as written
+    EXPECT_NE(m.html.find("Brown powder, &lt;b&gt;3&lt;/b&gt; bags"), std::string::npos);
     const std::string mime = m.ToMime(c.from, "desk@example.org", 0);
     const auto alternative = mime.find("Content-Type: multipart/alternative");
     const auto plain = mime.find("Content-Type: text/plain");
@@ -172,6 +229,85 @@ TEST(DeliveryTest, EachRecipientOfAVersionGetsTheirOwnLinksAndMessageId) {
               std::string::npos);
 }
 
+// Issue 17 §6: a partner reading on a phone sees the level in colour with what and where,
+// then the action and the Acknowledge button, then the sections without their labels, and
+// the record and "Stop these messages" last and apart. The plain text reads in the same order.
+TEST(DeliveryTest, TheEmailPutsTheLevelTheActionAndTheButtonFirstAndStopTheseMessagesLast) {
+    const auto templates = MessageTemplates::LoadDir(ldis::test::SourcePath("templates"));
+    const auto m = RenderEmail(templates, WholeAlert(), Links());
+    ExpectInOrder(
+        m.html,
+        {"<title>[LDIS RED", "id=\"banner\" bgcolor=\"#d4351c\"", "RED &#8211; Drug Alert",
+         "Nitazenes (high-potency synthetic opioids) in Medway", "KM-2026-0007 version 1",
+         "Act now: warn the people", "id=\"acknowledge\" href=\"https://ldis.example.org/ack/t\"",
+         "Please acknowledge this alert within 4 hours", ">What is happening</h2>",
+         ">Evidence and confidence</h2>", ">Harms and warning signs</h2>", ">Sharing</h2>",
+         "Read this alert in LDIS", "Versions: v1 issued (red)", "id=\"unsubscribe\""});
+    // Said once: no summary repeating the banner, no acknowledgement section under the button,
+    // no "Medway, Medway", no table of labels.
+    for (const std::string absent : {"One-minute summary", "Medway, Medway", ">Acknowledgement<",
+                                     ">Version history<", "Area:", "<img", "<script"})
+        EXPECT_EQ(m.html.find(absent), std::string::npos) << absent;
+    // Outlook and Gmail: every table is layout only, and a dark scheme is declared.
+    for (auto at = m.html.find("<table"); at != std::string::npos;
+         at = m.html.find("<table", at + 1))
+        EXPECT_EQ(m.html.compare(at, 26, "<table role=\"presentation\""), 0)
+            << m.html.substr(at, 60);
+    EXPECT_NE(m.html.find("<meta name=\"color-scheme\" content=\"light dark\">"),
+              std::string::npos);
+    EXPECT_NE(m.html.find("@media (prefers-color-scheme: dark)"), std::string::npos);
+
+    ExpectInOrder(m.text, {"[LDIS RED",
+                           "RED - Drug Alert: Nitazenes (high-potency synthetic opioids) in Medway",
+                           "KM-2026-0007 version 1", "Act now: warn the people",
+                           "ACKNOWLEDGE: https://ldis.example.org/ack/t",
+                           "Please acknowledge this alert within 4 hours",
+                           "\nWHAT IS HAPPENING\nSubstance:", "\nEVIDENCE AND CONFIDENCE\n",
+                           "\nHARMS AND WARNING SIGNS\n3 affected", "\nSHARING\n",
+                           "Read this alert in LDIS: https://ldis.example.org/alerts/KM-2026-0007",
+                           "Stop these messages: https://ldis.example.org/unsubscribe/u"});
+    EXPECT_EQ(m.text.rfind("[LDIS RED", 0), 0u);
+    EXPECT_EQ(m.text.find("One-minute summary"), std::string::npos);
+    EXPECT_EQ(m.text.find("\n\n\n"), std::string::npos) << m.text;  // no ragged gaps
+}
+
+TEST(DeliveryTest, EachLevelHasItsColourAndACancellationSaysStopSharing) {
+    const auto templates = MessageTemplates::LoadDir(ldis::test::SourcePath("templates"));
+    OutboxItem amber = WholeAlert();
+    amber.level = "amber";
+    const auto a = RenderEmail(templates, amber, Links());
+    EXPECT_NE(a.html.find("bgcolor=\"#f47738\" style=\"background-color: #f47738; color: #0b0c0c;"),
+              std::string::npos);
+    EXPECT_NE(a.html.find("Warn the people you work with"), std::string::npos);
+    OutboxItem cancelled = WholeAlert();
+    cancelled.status = "cancelled";
+    const auto c = RenderEmail(templates, cancelled, Links());
+    EXPECT_NE(c.html.find("bgcolor=\"#505a5f\""), std::string::npos);
+    ExpectInOrder(c.html, {"id=\"banner\"", "Stop sharing this alert: it is cancelled."});
+    EXPECT_EQ(c.html.find("Act now"), std::string::npos);
+    ExpectInOrder(c.text, {"CANCELLED: [LDIS RED", "This alert is cancelled.",
+                           "Stop sharing this alert: it is cancelled."});
+    // An exercise says so before anything else in the banner.
+    OutboxItem drill = WholeAlert();
+    drill.drill = "exercise";
+    const auto d = RenderEmail(templates, drill, Links());
+    const auto h1 = d.html.find("<h1");
+    EXPECT_EQ(d.html.compare(d.html.find('>', h1) + 1, 8, "EXERCISE"), 0);
+}
+
+// The SMS through GOV.UK Notify gets the same parts in the same order to lay out.
+TEST(DeliveryTest, NotifyGetsTheActionBesideTheHeadlineAndTheLink) {
+    OutboxItem sms = WholeAlert();
+    sms.channel = Channel::kNotifySms;
+    sms.address = "+447700900123";
+    const auto body = boost::json::parse(NotifyBody(sms, "tpl", Links(), "ref"));
+    const auto& p = body.at("personalisation");
+    EXPECT_EQ(std::string(p.at("headline").as_string()).rfind("[LDIS RED", 0), 0u);
+    EXPECT_EQ(p.at("action"),
+              "Act now: warn the people you work with today and have naloxone ready.");
+    EXPECT_EQ(p.at("ack_url"), "https://ldis.example.org/ack/t");
+}
+
 TEST(DeliveryTest, SlackSectionsStayUnder3000Characters) {
     MessageContext c;
     c.public_url = "https://ldis.example.org";
@@ -201,7 +337,9 @@ protected:
     ldis::test::TempDir dir_;
 };
 
-TEST_F(ChatTemplateTest, TheShippedTemplatesMakeACardAndBlocksWithEverySection) {
+// Issue 17 §6: the card and the blocks in the email's order: the banner in the level's
+// colour, the action, the Acknowledge button, then the sections; never the summary again.
+TEST_F(ChatTemplateTest, TheShippedTemplatesPutTheBannerTheActionAndTheButtonFirst) {
     const auto templates = MessageTemplates::LoadDir(Root());
     MessageContext c;
     c.public_url = "https://ldis.example.org";
@@ -210,20 +348,47 @@ TEST_F(ChatTemplateTest, TheShippedTemplatesMakeACardAndBlocksWithEverySection) 
     const auto& content = card.at("attachments").at(0).at("content");
     EXPECT_EQ(content.at("type"), "AdaptiveCard");
     const auto& body = content.at("body").as_array();
-    ASSERT_EQ(body.size(), 5u);  // the headline, then heading and text of summary and harms
-    EXPECT_EQ(body[1].at("text"), "One-minute summary");
-    EXPECT_EQ(body[3].at("text"), "Harms and warning signs");
-    EXPECT_EQ(content.at("actions").at(0).at("url").as_string(),
-              c.ack_url);  // a quote survives, escaped
-    EXPECT_EQ(content.at("actions").at(1).at("url"),
-              "https://ldis.example.org/alerts/KM-2026-0007");
+    ASSERT_EQ(body.size(), 7u);  // banner, action, buttons, heading and text of what and harms
+    EXPECT_EQ(body[0].at("type"), "Container");
+    EXPECT_EQ(body[0].at("style"), "attention");  // red
+    EXPECT_EQ(std::string(body[0].at("items").at(0).at("text").as_string()).rfind("\\[LDIS RED", 0),
+              0u);
+    EXPECT_EQ(body[0].at("items").at(1).at("text"), "KM-2026-0007 version 2");
+    EXPECT_EQ(body[1].at("text"),
+              "Act now: warn the people you work with today and have naloxone ready.");
+    EXPECT_EQ(body[2].at("type"), "ActionSet");
+    const auto& buttons = body[2].at("actions").as_array();
+    ASSERT_EQ(buttons.size(), 2u);
+    EXPECT_EQ(buttons[0].at("title"), "Acknowledge");
+    EXPECT_EQ(buttons[0].at("url").as_string(), c.ack_url);  // a quote survives, escaped
+    EXPECT_EQ(buttons[1].at("url"), "https://ldis.example.org/alerts/KM-2026-0007");
+    EXPECT_EQ(body[3].at("text"), "What is happening");
+    EXPECT_EQ(body[4].at("text"), "Brown powder, \\<b\\>3\\</b\\> bags");  // as written
+    EXPECT_EQ(body[5].at("text"), "Harms and warning signs");
+    EXPECT_EQ(boost::json::serialize(card).find("One-minute summary"), std::string::npos);
+    OutboxItem amber = Item();
+    amber.level = "amber";
+    EXPECT_EQ(boost::json::parse(WebhookBody(templates, "teams", amber, c))
+                  .at("attachments")
+                  .at(0)
+                  .at("content")
+                  .at("body")
+                  .at(0)
+                  .at("style"),
+              "warning");
+
     const auto slack = boost::json::parse(WebhookBody(templates, "slack", Item(), c));
     const auto& blocks = slack.at("blocks").as_array();
-    ASSERT_EQ(blocks.size(), 4u);  // header, summary, harms, actions
+    ASSERT_EQ(blocks.size(), 6u);  // header, reference, action, buttons, what, harms
     EXPECT_EQ(blocks[0].at("type"), "header");
-    EXPECT_NE(blocks[1].at("text").at("text").as_string().find("&lt;b&gt;3&lt;/b&gt;"),
-              std::string::npos);
+    EXPECT_EQ(blocks[1].at("type"), "context");
+    EXPECT_EQ(blocks[2].at("text").at("text"),
+              "*Act now: warn the people you work with today and have naloxone ready.*");
+    EXPECT_EQ(blocks[3].at("type"), "actions");
     EXPECT_EQ(blocks[3].at("elements").as_array().size(), 2u);
+    EXPECT_EQ(blocks[3].at("elements").at(0).at("text").at("text"), "Acknowledge");
+    EXPECT_EQ(blocks[4].at("text").at("text"),
+              "*What is happening*\nBrown powder, &lt;b&gt;3&lt;/b&gt; bags");
     // Without an acknowledgement link: one button, still JSON.
     c.ack_url.clear();
     EXPECT_EQ(boost::json::parse(WebhookBody(templates, "slack", Item(), c))

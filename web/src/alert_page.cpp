@@ -69,6 +69,7 @@ WebResponse Pages::AlertPage(const std::string& reference, const Sessions::Sessi
     d.set("family", Pretty(a.family));
     d.set("district", a.district);
     d.set("authority", a.authority);
+    d.set("place", engine::Place(a.district, a.authority));
     d.set("version", std::to_string(a.version));
     d.set("confidence", a.confidence);
     d.set("audience", a.audience);
@@ -101,6 +102,39 @@ WebResponse Pages::AlertPage(const std::string& reference, const Sessions::Sessi
         d.set("override_at", engine::HumanTimeMs(a.override.at_ms));
         d.set("rules_level", a.override.rules_level);
         if (a.override.rules_level != a.override.level) d.set("rules_differ", true);
+    }
+    {
+        // Every reason for the level, strongest first: messages carry only the strongest
+        // (issue 17 §6), the record keeps the rest.
+        mus::data reasons{mus::data::type::list};
+        bool any = false;
+        if (!record->versions.empty()) {
+            json::error_code bad;
+            const auto rules = json::parse(record->versions.back().rules, bad);
+            std::vector<std::pair<engine::Level, std::string>> fired;
+            if (!bad && rules.is_array()) {
+                for (const auto& r : rules.as_array()) {
+                    if (!r.is_object()) continue;
+                    const auto* reason = r.as_object().if_contains("reason");
+                    const auto* level = r.as_object().if_contains("level");
+                    if (reason == nullptr || !reason->is_string()) continue;
+                    engine::Level l = engine::Level::kNone;
+                    if (level != nullptr && level->is_string())
+                        engine::ParseLevel(level->as_string(), l);
+                    fired.emplace_back(l, std::string(reason->as_string()));
+                }
+            }
+            std::stable_sort(fired.begin(), fired.end(),
+                             [](const auto& x, const auto& y) { return x.first > y.first; });
+            for (const auto& [level, reason] : fired) {
+                reasons << mus::data(reason);
+                any = true;
+            }
+        }
+        if (any) {
+            d.set("reasons", reasons);
+            d.set("has_reasons", true);
+        }
     }
     using engine::AlertStatus;
     const bool live = a.status == AlertStatus::kDraft || a.status == AlertStatus::kIssued ||

@@ -51,6 +51,12 @@ struct Grade {
     std::vector<FiredRule> fired;
 };
 
+// Why a grade is what it is, in the one sentence a partner reads: the reason of the first
+// rule of the highest level that fired (config/rules.toml puts the strongest first), and
+// the raise for someone under 18 after it when that fired too; "" when no rule fired. The
+// other reasons stay on the alert's record. Pure.
+std::string StrongestReason(const Grade& grade);
+
 // The rules of config/rules.toml. Immutable after loading; Apply() is thread-safe.
 class Rules {
 public:

@@ -18,6 +18,14 @@ std::string DidYouMean(std::string_view word, const std::vector<std::string>& ch
 // Pure.
 std::string LevelLabel(std::string_view level);
 
+// The one-line action of a level, the first thing a partner reads after the banner: red
+// "Act now: ...", amber "Warn the people ...", green "For information: ...". Pure.
+std::string LevelAction(std::string_view level);
+
+// Where, said once: "Medway" when the district is the council itself (a unitary
+// authority), else "Dartford, Kent"; whichever is given when the other is empty. Pure.
+std::string Place(std::string_view district, std::string_view authority);
+
 // Text made safe inside HTML, SVG or XML: & < > " ' escaped, control characters (which
 // XML 1.0 has no place for) dropped, line breaks and tabs kept. Pure.
 std::string EscapeHtml(std::string_view text);
