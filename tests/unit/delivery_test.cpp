@@ -276,7 +276,7 @@ TEST(DeliveryTest, EachLevelHasItsColourAndACancellationSaysStopSharing) {
     OutboxItem amber = WholeAlert();
     amber.level = "amber";
     const auto a = RenderEmail(templates, amber, Links());
-    EXPECT_NE(a.html.find("bgcolor=\"#f47738\" style=\"background-color: #f47738; color: #0b0c0c;"),
+    EXPECT_NE(a.html.find("bgcolor=\"#f47738\" style=\"background-color:#f47738;color:#0b0c0c"),
               std::string::npos);
     EXPECT_NE(a.html.find("Warn the people you work with"), std::string::npos);
     OutboxItem cancelled = WholeAlert();
