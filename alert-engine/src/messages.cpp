@@ -176,12 +176,17 @@ std::pair<std::string, std::string> BannerColours(const OutboxItem& item) {
 
 std::string_view MarkingOf(const OutboxItem& item);
 
+// An alert for partners (the alert, its escalation, a peer's, the MQTT document), as against
+// a notice to the coordinators (an approval, a page, a failed delivery, a feed).
+bool ForPartners(const OutboxItem& item) {
+    return item.kind == kKindAlert || item.kind == kKindEscalation || item.kind == kKindFederated ||
+           item.kind == kKindMqtt;
+}
+
 // The one line a partner must act on: the level's action, or to stop sharing a cancelled
 // alert; "" for a notice to the coordinators (its own words say what to do).
 std::string ActionOf(const OutboxItem& item) {
-    if (item.kind != kKindAlert && item.kind != kKindEscalation && item.kind != kKindFederated &&
-        item.kind != kKindMqtt)
-        return {};
+    if (!ForPartners(item)) return {};
     if (item.status == "cancelled") return "Stop sharing this alert: it is cancelled.";
     return LevelAction(item.level);
 }
@@ -236,6 +241,8 @@ mus::data AlertData(const OutboxItem& item, const MessageContext& context) {
     d.set("banner_fg", foreground);
     if (const std::string_view marking = MarkingOf(item); !marking.empty())
         d.set("marking", std::string(marking));
+    // A peer's alert says whose it is in the banner, as its subject does (issue 16 §1).
+    if (item.kind == kKindFederated) d.set("issuer", "Issued by " + DetailText(item, "peer_name"));
     if (item.kind == kKindEscalation) {
         d.set("escalation", true);
         d.set("escalated_partner", DetailText(item, "partner_name"));
@@ -625,8 +632,7 @@ mus::data ChatData(bool teams, const OutboxItem& item, const MessageContext& con
         d.set("header", JsonString(Cut(headline, 150)));  // plain text, at most 150
         d.set("fallback", JsonString(Cut(SlackEscape(headline), 3000)));
     }
-    if (item.kind != kKindAlert && item.kind != kKindEscalation && item.kind != kKindMqtt &&
-        item.kind != kKindFederated)
+    if (!ForPartners(item))
         d.set("notice", JsonString(teams ? TeamsPlainText(text) : Cut(SlackEscape(text), 2900)));
     if (!context.ack_url.empty()) d.set("ack_url", JsonString(context.ack_url));
     d.set("alert_url", JsonString(AlertUrl(item, context.public_url)));

@@ -287,6 +287,14 @@ TEST(DeliveryTest, EachLevelHasItsColourAndACancellationSaysStopSharing) {
     EXPECT_EQ(c.html.find("Act now"), std::string::npos);
     ExpectInOrder(c.text, {"CANCELLED: [LDIS RED", "This alert is cancelled.",
                            "Stop sharing this alert: it is cancelled."});
+    // A peer's alert says whose it is in the banner, before the action.
+    OutboxItem peer = WholeAlert();
+    peer.kind = "federated";
+    peer.detail = R"({"peer_name": "Medway LDIS"})";
+    const auto f = RenderEmail(templates, peer, Links());
+    ExpectInOrder(f.html,
+                  {"id=\"banner\"", "Issued by Medway LDIS &#183; KM-2026-0007", "Act now"});
+    ExpectInOrder(f.text, {"Issued by Medway LDIS, KM-2026-0007 version 1", "Act now"});
     // An exercise says so before anything else in the banner.
     OutboxItem drill = WholeAlert();
     drill.drill = "exercise";
