@@ -212,24 +212,21 @@ mus::data AlertData(const OutboxItem& item, const MessageContext& context) {
     d.set("alert_url", AlertUrl(item, context.public_url));
     if (!context.ack_url.empty()) d.set("ack_url", context.ack_url);
     if (!context.unsubscribe_url.empty()) d.set("unsubscribe_url", context.unsubscribe_url);
-    mus::data list{mus::data::type::list};
     // The sections a partner reads under the banner and the action (issue 17 §6): the
     // summary is what the banner and the action already say, the acknowledgement request
     // sits under its button, and the history with the record at the end.
     mus::data details{mus::data::type::list};
     for (const auto& [name, heading] : SectionHeadings()) {
+        if (name == "summary" || name == "acknowledgement" || name == "history") continue;
         const std::string text = Trimmed(Section(sections, name));
         if (text.empty()) continue;
         mus::data s;
         s.set("heading", heading);
         s.set("heading_upper", Upper(heading));
         s.set("text", text);
-        if (name != "summary" && name != "acknowledgement" && name != "history") details << s;
-        list << s;
+        details << s;
     }
-    d.set("sections", list);
     d.set("details", details);
-    d.set("summary", Section(sections, "summary"));
     if (const std::string t = Trimmed(Section(sections, "acknowledgement")); !t.empty())
         d.set("acknowledge_text", t);
     if (const std::string t = Trimmed(Section(sections, "history")); !t.empty())
@@ -621,7 +618,6 @@ mus::data ChatData(bool teams, const OutboxItem& item, const MessageContext& con
     d.set("facts", JsonString(teams ? TeamsPlainText(facts) : SlackEscape(facts)));
     if (teams) {
         d.set("headline", JsonString(TeamsPlainText(headline)));
-        d.set("colour", JsonString(item.level == "red" ? "Attention" : "Warning"));
         // The banner: the Container styles Teams draws in red, orange and green.
         d.set("style", JsonString(cancelled               ? "emphasis"
                                   : item.level == "red"   ? "attention"

@@ -44,6 +44,13 @@ function start(command, args, log) {
   return child;
 }
 
+// One part of an email ldisd wrote (each part is base64 in UTF-8), decoded.
+function emailPart(eml, type) {
+  const encoded = eml.split(`Content-Type: ${type}; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n`)[1]
+    .split('--')[0].replace(/\s+/g, '');
+  return Buffer.from(encoded, 'base64').toString('utf8');
+}
+
 async function shot(page, name) {
   fs.mkdirSync(artifacts, { recursive: true });
   await page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
@@ -242,9 +249,7 @@ test('a partner acknowledges through the link and the dashboard count moves', as
   const file = await until(() => fs.readdirSync(mail).find((f) => f.includes(`${alertRef}-v2-alert`)),
     'an email of the approved alert');
   const eml = fs.readFileSync(path.join(mail, file), 'utf8');
-  const text = eml.split('Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n')[1]
-    .split('--')[0].replace(/\s+/g, '');
-  const link = Buffer.from(text, 'base64').toString('utf8').match(/http:\/\/127\.0\.0\.1:\d+\/ack\/\S+/)[0];
+  const link = emailPart(eml, 'text/plain').match(/http:\/\/127\.0\.0\.1:\d+\/ack\/\S+/)[0];
   ackLink = link;
   const partnerContext = await browser.newContext();
   const partner = await partnerContext.newPage();
@@ -594,10 +599,8 @@ test('a partner reads a red alert email on a phone and at a desk, light and dark
   const file = await until(() => fs.readdirSync(mail).find((f) => f.includes(`${red}-v1-alert`)),
     'an email of the red alert');
   const eml = fs.readFileSync(path.join(mail, file), 'utf8');
-  const part = (type) => Buffer.from(eml.split(`Content-Type: ${type}; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n`)[1]
-    .split('--')[0].replace(/\s+/g, ''), 'base64').toString('utf8');
-  const html = part('text/html');
-  const text = part('text/plain');
+  const html = emailPart(eml, 'text/html');
+  const text = emailPart(eml, 'text/plain');
   fs.mkdirSync(artifacts, { recursive: true });
   fs.writeFileSync(path.join(artifacts, '22-email-red.txt'), text);
   // The plain text reads in the same order.
