@@ -390,12 +390,14 @@ private:
     }
 
     // Once a day (and at start): reports older than store.retention_days lose their free
-    // text and contact (docs/privacy.md).
+    // text, contact and photos (docs/privacy.md); photos no report named within a day go
+    // whatever the retention (with none, only they go).
     void Retain(std::int64_t now_ms) {
         constexpr std::int64_t kDay = 24LL * 3600 * 1000;
-        if (config_.store_retention_days <= 0 || now_ms - last_retention_ms_ < kDay) return;
+        if (now_ms - last_retention_ms_ < kDay) return;
         last_retention_ms_ = now_ms;
-        const std::int64_t before = now_ms - config_.store_retention_days * kDay;
+        const std::int64_t before =
+            config_.store_retention_days > 0 ? now_ms - config_.store_retention_days * kDay : 0;
         auto purged = store_.PurgeFreeText(before, now_ms, "ldisd retention");
         if (!purged.ok())
             spdlog::error("retention: {}", purged.error().message);
@@ -833,6 +835,11 @@ private:
         };
         if (signing_key_)
             o.federation_sign = [this](const engine::OutboxItem& item) { return SignOffer(item); };
+        o.photo = [this](const std::string& id) -> std::optional<std::string> {
+            auto found = store_.FindPhoto(id, true);
+            if (!found) return std::nullopt;
+            return std::move(found->second);
+        };
         return o;
     }
 

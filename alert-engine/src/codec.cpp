@@ -70,6 +70,13 @@ std::string Sha256Hex(std::string_view data) {
     return Hex(std::string_view(reinterpret_cast<const char*>(digest), length));
 }
 
+std::string Sha1Hex(std::string_view data) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha1(), nullptr);
+    return Hex(std::string_view(reinterpret_cast<const char*>(digest), length));
+}
+
 std::string HmacSha256(std::string_view key, std::string_view data) {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int length = 0;

@@ -155,6 +155,24 @@ std::optional<Error> WordingProblem(std::string_view reference, AlertAction acti
         return Error{"the audience of " + std::string(reference) +
                      " changes with an approval or an update, not a " +
                      std::string(ToString(action))};
+    if (closing && wording.photos && !wording.photos->empty())
+        return Error{"photos go out with an approval or an update of " + std::string(reference) +
+                     ", not a " + std::string(ToString(action))};
+    if (wording.photos) {
+        if (wording.photos->size() > 3)
+            return Error{"at most three photos go out with a version; " +
+                         std::to_string(wording.photos->size()) + " were chosen"};
+        for (const auto& id : *wording.photos) {
+            const bool hex = id.size() == 35 && id.starts_with("ph-") &&
+                             id.find_first_not_of("0123456789abcdef", 3) == std::string::npos;
+            if (!hex)
+                return Error{"\"" + id.substr(0, 40) +
+                             "\" is not a photo's id (ph- and 32 hex digits, as the record "
+                             "lists them)"};
+            if (std::count(wording.photos->begin(), wording.photos->end(), id) > 1)
+                return Error{"the photo " + id + " is chosen twice"};
+        }
+    }
     if (!wording.audience.empty() && !IsAudience(wording.audience))
         return Error{"\"" + wording.audience +
                      "\" is not an audience: choose professionals, services or public"};

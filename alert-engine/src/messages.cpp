@@ -15,6 +15,7 @@
 #include "ldis/engine/codec.hpp"
 #include "ldis/engine/lifecycle.hpp"
 #include "ldis/engine/text.hpp"
+#include "ldis/engine/wire.hpp"
 
 namespace json = boost::json;
 namespace mus = kainjow::mustache;
@@ -227,6 +228,29 @@ mus::data AlertData(const OutboxItem& item, const MessageContext& context) {
         details << s;
     }
     d.set("details", details);
+    if (const auto photos = PhotosOf(item); !photos.empty()) {
+        // Photos of the batch, last of the sections and after their warning (issue 17 §3).
+        mus::data list{mus::data::type::list};
+        const std::string what =
+            item.family_label.empty() ? std::string("the substance") : item.family_label;
+        for (std::size_t i = 0; i < photos.size(); ++i) {
+            mus::data p;
+            p.set("cid", photos[i].content_id);
+            p.set("alt", "Photo " + std::to_string(i + 1) + " of " + std::to_string(photos.size()) +
+                             ": the batch reported (" + what + ") in " +
+                             Place(item.district, item.authority) + ", as sent to " +
+                             item.reference + ".");
+            list << p;
+        }
+        d.set("photos", list);
+        d.set("photos_text",
+              photos.size() == 1
+                  ? std::string("One photo of the batch comes with this email, in its formatted "
+                                "version, after a warning.")
+                  : std::to_string(photos.size()) +
+                        " photos of the batch come with this email, in its formatted version, "
+                        "after a warning.");
+    }
     if (const std::string t = Trimmed(Section(sections, "acknowledgement")); !t.empty())
         d.set("acknowledge_text", t);
     if (const std::string t = Trimmed(Section(sections, "history")); !t.empty())
@@ -254,6 +278,39 @@ mus::data AlertData(const OutboxItem& item, const MessageContext& context) {
 void CheckChatTemplate(const std::string& path, const std::string& text, bool teams);
 
 }  // namespace
+
+std::vector<VersionPhoto> VersionPhotos(std::string_view photos_json) {
+    std::vector<VersionPhoto> out;
+    if (photos_json.empty()) return out;
+    json::error_code ec;
+    const auto doc = json::parse(photos_json, ec);
+    if (ec || !doc.is_array()) return out;
+    for (const auto& v : doc.as_array()) {
+        const auto* o = v.if_object();
+        if (!o) continue;
+        VersionPhoto p;
+        const auto text = [&](const char* key) {
+            const auto* f = o->if_contains(key);
+            return f && f->is_string() ? std::string(f->as_string()) : std::string();
+        };
+        const auto number = [&](const char* key) {
+            const auto* f = o->if_contains(key);
+            return f && f->is_int64() ? f->as_int64() : std::int64_t{0};
+        };
+        p.id = text("id");
+        p.sha1 = text("sha1");
+        p.bytes = number("bytes");
+        p.width = static_cast<int>(number("width"));
+        p.height = static_cast<int>(number("height"));
+        // Only what the store writes: "ph-" and hex. Anything else is not a photo of ours.
+        if (p.id.size() != 35 || !p.id.starts_with("ph-") ||
+            p.id.find_first_not_of("0123456789abcdef", 3) != std::string::npos)
+            continue;
+        p.content_id = p.id + "@ldis";
+        out.push_back(std::move(p));
+    }
+    return out;
+}
 
 const std::vector<std::pair<std::string, std::string>>& SectionHeadings() {
     return kHeadings;
@@ -437,11 +494,12 @@ EmailMessage RenderEmail(const MessageTemplates& templates, const OutboxItem& it
         EmailMessage message;
     };
     thread_local std::vector<Cached> cache;  // the latest few versions
-    const std::string key =
-        item.reference + '\n' + std::to_string(item.version) + '\n' + item.status + '\n' +
-        item.drill + '\n' + (item.provisional ? "p" : "") + '\n' + item.level + '\n' +
-        std::to_string(item.created_at_ms) + '\n' + context.public_url + '\n' + context.from +
-        '\n' + (context.ack_url.empty() ? "" : "a") + (context.unsubscribe_url.empty() ? "" : "u");
+    const std::string key = item.reference + '\n' + std::to_string(item.version) + '\n' +
+                            item.status + '\n' + item.drill + '\n' + (item.provisional ? "p" : "") +
+                            '\n' + item.level + '\n' + std::to_string(item.created_at_ms) + '\n' +
+                            item.photos + '\n' + context.public_url + '\n' + context.from + '\n' +
+                            (context.ack_url.empty() ? "" : "a") +
+                            (context.unsubscribe_url.empty() ? "" : "u");
     auto found = std::find_if(cache.begin(), cache.end(), [&](const Cached& c) {
         return c.key == key && c.body == item.body && c.alert_text == templates.alert_text &&
                c.alert_html == templates.alert_html;
@@ -498,6 +556,10 @@ EmailMessage RenderEmailOnce(const MessageTemplates& templates, const OutboxItem
         m.headers.emplace_back("List-Unsubscribe", "<" + context.unsubscribe_url + ">");
         m.headers.emplace_back("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
     }
+    if (!notice) {
+        for (const auto& photo : PhotosOf(item))
+            m.images.push_back({photo.id, photo.content_id, {}});
+    }
     return m;
 }
 
@@ -519,8 +581,30 @@ std::string EmailMessage::ToMime(const std::string& from, const std::string& to,
     out += "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n";
     out += WrappedBase64(text);
     out += "--" + boundary + "\r\n";
+    // An image the channel could not put in (a photo purged since) is left out: the HTML's
+    // alt text stands for it.
+    const bool related =
+        std::any_of(images.begin(), images.end(), [](const Image& i) { return !i.jpeg.empty(); });
+    // Not the outer boundary with a suffix: a boundary must not begin another (RFC 2046).
+    const std::string inner = "ldis-related-" + Sha256Hex(message_id + "related").substr(0, 24);
+    if (related) {
+        out += "Content-Type: multipart/related; type=\"text/html\"; boundary=\"" + inner +
+               "\"\r\n\r\n";
+        out += "--" + inner + "\r\n";
+    }
     out += "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n";
     out += WrappedBase64(html);
+    if (related) {
+        for (const auto& image : images) {
+            if (image.jpeg.empty()) continue;
+            out += "--" + inner + "\r\n";
+            out += "Content-Type: image/jpeg\r\nContent-Transfer-Encoding: base64\r\n";
+            out += "Content-ID: <" + image.content_id + ">\r\n";
+            out += "Content-Disposition: inline; filename=\"" + image.photo_id + ".jpg\"\r\n\r\n";
+            out += WrappedBase64(image.jpeg);
+        }
+        out += "--" + inner + "--\r\n";
+    }
     out += "--" + boundary + "--\r\n";
     return out;
 }
@@ -632,6 +716,15 @@ mus::data ChatData(bool teams, const OutboxItem& item, const MessageContext& con
         d.set("notice", JsonString(teams ? TeamsPlainText(text) : Cut(SlackEscape(text), 2900)));
     if (!context.ack_url.empty()) d.set("ack_url", JsonString(context.ack_url));
     d.set("alert_url", JsonString(AlertUrl(item, context.public_url)));
+    // Photos of the batch (issue 17 §3): a link, never the photos, to the page the
+    // delivery's own token opens, which shows them after a warning.
+    if (const auto photos = PhotosOf(item); !photos.empty() && !context.ack_url.empty()) {
+        const std::string said = std::string(photos.size() == 1 ? "One photo" : "Photos") +
+                                 " of the batch reported, to help recognise it. Content "
+                                 "warning: they show the drugs, not anyone.";
+        d.set("photos_url", JsonString(context.ack_url + std::string(wire::kPhotosSuffix)));
+        d.set("photos_text", JsonString(teams ? TeamsPlainText(said) : SlackEscape(said)));
+    }
     return d;
 }
 

@@ -512,6 +512,10 @@ Validation ReportValidator::Validate(std::string_view payload,
     report.organisation = StringAt(obj.at("source").as_object(), "organisation");
     report.evidence = StringAt(obj, "evidence");
     ParseDrill(StringAt(obj, "drill"), report.drill);  // the schema allows only its words
+    if (const auto* photos = obj.if_contains("photos"); photos && photos->is_array()) {
+        for (const auto& id : photos->as_array())
+            report.photos.emplace_back(id.as_string());  // the schema allows only ids
+    }
     report.document = json::serialize(doc);
     out.report = std::move(report);
     return out;

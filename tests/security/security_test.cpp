@@ -20,6 +20,7 @@
 #include "support/daemon.hpp"
 #include "support/http_client.hpp"
 #include "support/mqtt_peer.hpp"
+#include "support/photos.hpp"
 #include "support/processes.hpp"
 #include "support/reports.hpp"
 #include "support/servers.hpp"
@@ -922,6 +923,83 @@ TEST_F(SecurityTest, ForwardedHeadersAreBelievedOnlyFromTrustedProxies) {
     EXPECT_TRUE(hsts_when_forwarded_https());
     // Something that is not an address counts as the proxy's own.
     EXPECT_EQ(from("not-an-address"), 401);
+}
+
+// 20. Photos of a batch (issue 17 §3) are the first binary upload LDIS takes: a file that is
+// not what it says, a decompression bomb, one too large, and reports that name photos they
+// have no right to. Each is refused with its own words and nothing is kept; the larger body
+// a photo may have is allowed on its path alone.
+TEST_F(SecurityTest, HostilePhotosAndPhotoNamesAreRefusedAndNothingIsKept) {
+    StartDaemon();
+    const std::string submitter = Token("submitter");
+    const auto upload = [&](const std::string& bytes, const std::string& type) {
+        return HttpRequest("POST", url_ + "/api/v1/photos", bytes,
+                           {"Authorization: Bearer " + submitter, "Content-Type: " + type});
+    };
+    const auto error = [](const ldis::test::HttpResponse& r) {
+        return r.status == 0 ? std::string() : Str(ParseObject(r.body).at("detail"));
+    };
+    // A GIF called a JPEG, and an HTML page called a PNG: the bytes say what they are.
+    const std::string gif = std::string("GIF89a\x01\x00\x01\x00\x00\x00\x00;", 14);
+    auto r = upload(gif, "image/jpeg");
+    EXPECT_EQ(r.status, 422);
+    EXPECT_NE(error(r).find("JPEG or PNG"), std::string::npos) << r.body;
+    r = upload("<html><script>alert(1)</script></html>", "image/png");
+    EXPECT_EQ(r.status, 422);
+    // A 60-byte PNG that says it is 60000 by 60000 pixels: refused from its header.
+    r = upload(ldis::test::PngClaiming(60000, 60000), "image/png");
+    EXPECT_EQ(r.status, 422);
+    EXPECT_NE(error(r).find("60000 by 60000"), std::string::npos) << r.body;
+    // A JPEG cut short.
+    const std::string jpeg = ldis::test::MakeJpeg(300, 200, ldis::test::ExifWithGps());
+    r = upload(jpeg.substr(0, jpeg.size() / 2), "image/jpeg");
+    EXPECT_EQ(r.status, 422);
+    // Over 5 MB: 413 saying so; and no other path takes what a photo may be.
+    r = upload(std::string(5 * 1024 * 1024 + 1, 'x'), "image/jpeg");
+    EXPECT_EQ(r.status, 413);
+    EXPECT_NE(error(r).find("5 MB"), std::string::npos) << r.body;
+    r = HttpRequest("POST", url_ + "/api/v1/reports", std::string(300 * 1024, ' '),
+                    Auth(submitter));
+    EXPECT_EQ(r.status, 413);
+    // No token, no upload.
+    EXPECT_EQ(
+        HttpRequest("POST", url_ + "/api/v1/photos", jpeg, {"Content-Type: image/jpeg"}).status,
+        401);
+
+    // A report naming a photo never uploaded (or purged): 422, and the report is not kept.
+    auto report = ldis::test::ValidReport(ldis::test::NewUuid());
+    report["photos"] = json::array{json::value("ph-0123456789abcdef0123456789abcdef")};
+    r = HttpRequest("POST", url_ + "/api/v1/reports", json::serialize(report), Auth(submitter));
+    EXPECT_EQ(r.status, 422);
+    EXPECT_EQ(Str(ParseObject(r.body).at("error")), "unknown_photo");
+    // Four photos, or a name that is not a photo's: the schema refuses them.
+    report["photos"] = json::array{"ph-1", "ph-2", "ph-3", "ph-4"};
+    r = HttpRequest("POST", url_ + "/api/v1/reports", json::serialize(report), Auth(submitter));
+    EXPECT_EQ(r.status, 422) << r.body;
+    EXPECT_NE(r.body.find("photos"), std::string::npos);
+    // A photo another report has named is not this one's.
+    r = upload(jpeg, "image/jpeg");
+    ASSERT_EQ(r.status, 201) << r.body;
+    const std::string id = Str(ParseObject(r.body).at("id"));
+    auto first = ldis::test::ValidReport(ldis::test::NewUuid());
+    first["photos"] = json::array{json::value(id)};
+    Submit(json::serialize(first), submitter);
+    auto second = ldis::test::ValidReport(ldis::test::NewUuid());
+    second["photos"] = json::array{json::value(id)};
+    r = HttpRequest("POST", url_ + "/api/v1/reports", json::serialize(second), Auth(submitter));
+    EXPECT_EQ(r.status, 422);
+    EXPECT_NE(error(r).find("belongs to another report"), std::string::npos) << r.body;
+    // The same report sent again (a retry) may name its own photo.
+    r = HttpRequest("POST", url_ + "/api/v1/reports", json::serialize(first), Auth(submitter));
+    EXPECT_EQ(r.status, 200) << r.body;
+
+    // Kept: the one good photo, and the reports that were accepted; nothing else.
+    auto store = Store();
+    EXPECT_EQ(store.CountReports(), 1);
+    const auto kept = store.FindPhoto(id, true);
+    ASSERT_TRUE(kept.has_value());
+    EXPECT_EQ(kept->first.report_id, Str(first.at("id")));
+    EXPECT_EQ(ldis::test::Leftovers(kept->second), "");
 }
 
 }  // namespace

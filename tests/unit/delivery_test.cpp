@@ -455,3 +455,64 @@ TEST(DeliveryTest, WebhookSignatureIsHmacOfTimestampAndBody) {
 }
 
 }  // namespace
+
+// A version with photos (issue 17 §3): the email names each by its Content-ID after the
+// warning, with alt text, and the channel's JPEG goes in a multipart/related beside the
+// HTML; Teams and Slack get a link to the photos page behind the acknowledgement token and
+// never the photo; a notice carries none; a photo the store no longer holds is left out
+// and its alt text stands.
+TEST(DeliveryTest, PhotosGoInlineInTheEmailAndAsALinkInChatNeverInANotice) {
+    const auto templates = MessageTemplates::LoadDir(ldis::test::SourcePath("templates"));
+    MessageContext c;
+    c.public_url = "https://ldis.example.org";
+    c.from = "LDIS <ldis@example.org>";
+    c.ack_url = "https://ldis.example.org/ack/t0k";
+    auto item = Item();
+    const std::string id = "ph-" + std::string(32, 'a');
+    item.photos = "[{\"id\":\"" + id + "\",\"sha1\":\"" + std::string(40, '1') +
+                  "\",\"bytes\":4,\"width\":640,\"height\":480},{\"id\":\"../x\"}]";
+    auto m = RenderEmail(templates, item, c);
+    ASSERT_EQ(m.images.size(), 1u);  // the second is not a photo of ours
+    EXPECT_EQ(m.images[0].content_id, id + "@ldis");
+    const auto warning = m.html.find("Content warning:");
+    const auto image =
+        m.html.find("<img src=\"cid:" + id + "@ldis\" alt=\"Photo 1 of 1: the batch");
+    EXPECT_NE(warning, std::string::npos);
+    EXPECT_NE(image, std::string::npos);
+    EXPECT_LT(m.html.find("id=\"acknowledge\""), warning);  // after the button and sections
+    EXPECT_NE(m.text.find("PHOTOS OF THE BATCH\nOne photo of the batch comes with this email"),
+              std::string::npos);
+    // Without its JPEG (purged), the email stays multipart/alternative.
+    EXPECT_EQ(m.ToMime(c.from, "desk@example.org", 0).find("multipart/related"), std::string::npos);
+    m.images[0].jpeg = std::string("\xFF\xD8\xFF\xD9", 4);
+    const std::string mime = m.ToMime(c.from, "desk@example.org", 0);
+    const auto related = mime.find("Content-Type: multipart/related; type=\"text/html\"");
+    const auto html = mime.find("Content-Type: text/html");
+    const auto jpeg = mime.find("Content-Type: image/jpeg");
+    EXPECT_LT(mime.find("Content-Type: text/plain"), related);
+    EXPECT_LT(related, html);
+    EXPECT_LT(html, jpeg);
+    EXPECT_NE(mime.find("Content-ID: <" + id + "@ldis>\r\n", jpeg), std::string::npos);
+    EXPECT_NE(mime.find("/9j/2Q==", jpeg), std::string::npos);  // the JPEG, base64
+    // The same version without photos is not served from the rendering with them.
+    EXPECT_TRUE(RenderEmail(templates, Item(), c).images.empty());
+    EXPECT_EQ(RenderEmail(templates, Item(), c).html.find("cid:"), std::string::npos);
+
+    for (const std::string format : {"teams", "slack"}) {
+        const std::string body = WebhookBody(templates, format, item, c);
+        EXPECT_NE(body.find("https://ldis.example.org/ack/t0k/photos"), std::string::npos)
+            << format;
+        EXPECT_NE(body.find("Content warning"), std::string::npos) << format;
+        EXPECT_EQ(body.find(id), std::string::npos) << format;  // a link, not the photo
+        boost::json::error_code ec;
+        boost::json::parse(body, ec);
+        EXPECT_FALSE(ec) << format << ": " << body;
+        // Without an acknowledgement link there is no token to open the page with.
+        MessageContext plain = c;
+        plain.ack_url.clear();
+        EXPECT_EQ(WebhookBody(templates, format, item, plain).find("/photos"), std::string::npos);
+    }
+    auto notice = item;
+    notice.kind = "approval";
+    EXPECT_TRUE(RenderEmail(templates, notice, c).images.empty());
+}

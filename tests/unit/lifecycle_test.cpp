@@ -121,3 +121,28 @@ TEST(LifecycleTest, ACoordinatorsWordingAndAudienceAreCheckedBeforeAnythingIsWri
     EXPECT_EQ(ldis::engine::WordingProblem("KM-2026-0007", AlertAction::kRevise, w)->message,
               "the advice section must be 1 to 4,000 characters");
 }
+
+// Photos a coordinator chooses for a version (issue 17 §3): at most three, each once, each a
+// photo's id, and only with an approval or an update.
+TEST(LifecycleTest, ACoordinatorsChoiceOfPhotosIsCheckedBeforeAnythingIsWritten) {
+    const std::string a = "ph-" + std::string(32, 'a'), b = "ph-" + std::string(32, 'b');
+    ldis::engine::AlertWording w;
+    w.photos = std::vector<std::string>{a, b};
+    EXPECT_FALSE(ldis::engine::WordingProblem("KM-2026-0007", AlertAction::kRevise, w));
+    EXPECT_FALSE(ldis::engine::WordingProblem("KM-2026-0007", AlertAction::kApprove, w));
+    EXPECT_EQ(ldis::engine::WordingProblem("KM-2026-0007", AlertAction::kCancel, w)->message,
+              "photos go out with an approval or an update of KM-2026-0007, not a cancel");
+    w.photos->push_back(a);
+    EXPECT_EQ(ldis::engine::WordingProblem("KM-2026-0007", AlertAction::kRevise, w)->message,
+              "the photo " + a + " is chosen twice");
+    w.photos =
+        std::vector<std::string>{a, b, "ph-" + std::string(32, 'c'), "ph-" + std::string(32, 'd')};
+    EXPECT_EQ(ldis::engine::WordingProblem("KM-2026-0007", AlertAction::kRevise, w)->message,
+              "at most three photos go out with a version; 4 were chosen");
+    w.photos = std::vector<std::string>{"../../etc/passwd"};
+    EXPECT_EQ(ldis::engine::WordingProblem("KM-2026-0007", AlertAction::kRevise, w)->message,
+              "\"../../etc/passwd\" is not a photo's id (ph- and 32 hex digits, as the record "
+              "lists them)");
+    w.photos = std::vector<std::string>{};  // none chosen: a cancellation may say so
+    EXPECT_FALSE(ldis::engine::WordingProblem("KM-2026-0007", AlertAction::kCancel, w));
+}

@@ -12,9 +12,11 @@
 #include <map>
 #include <mutex>
 
+#include "ldis/engine/messages.hpp"
 #include "ldis/engine/postgres.hpp"
 #include "ldis/engine/report_store.hpp"
 #include "ldis/engine/report_validator.hpp"
+#include "support/photos.hpp"
 #include "support/postgres.hpp"
 #include "support/processes.hpp"
 #include "support/reports.hpp"
@@ -609,3 +611,107 @@ TEST_P(OutboxTest, APartnersAnswersAreKeptAuditedAndReadBack) {
 }
 
 }  // namespace
+
+// Photos of a batch (issue 17 §3), on both stores: an upload is kept under a random id and
+// named by the report that names it (and by no later one); the alert's record lists it; an
+// automatic version carries none, a coordinator's choice puts it in the next version and
+// in what its deliveries carry (CAP's size and digest among it); a photo of another alert
+// is refused; retention takes a report's photos with its free text, and an upload no report
+// named after a day.
+TEST_P(OutboxTest, APhotoIsNamedByItsReportAndGoesOutOnlyWithTheVersionACoordinatorChose) {
+    const std::string jpeg = ldis::test::MakeJpeg(64, 48, "");
+    const auto saved = store_->SavePhoto(jpeg, 64, 48, "clinician@example.org");
+    ASSERT_TRUE(saved.ok()) << saved.error().message;
+    const PhotoRow& photo = saved.value();
+    EXPECT_TRUE(photo.id.starts_with("ph-"));
+    EXPECT_EQ(photo.id.size(), 35u);
+    EXPECT_EQ(photo.report_id, "");
+    EXPECT_EQ(photo.bytes, static_cast<std::int64_t>(jpeg.size()));
+    const auto stray = store_->SavePhoto(jpeg, 64, 48, "clinician@example.org");
+    ASSERT_TRUE(stray.ok());
+    EXPECT_NE(stray.value().id, photo.id);
+
+    auto r = ldis::test::ValidReport(ldis::test::NewUuid());
+    r["harms"].as_object()["deaths"] = 1;
+    r["photos"] = json::array{json::value(photo.id)};
+    static const auto validator = LoadReportValidator(
+        SourcePath("config/schema/report.schema.json"), SourcePath("config/areas.toml"));
+    auto v = validator->Validate(json::serialize(r));
+    ASSERT_TRUE(v.ok());
+    ASSERT_EQ(v.report->photos, std::vector<std::string>{photo.id});
+    const auto red = store_->Insert(*v.report, "http");
+    ASSERT_TRUE(red.ok());
+    const std::string ref = red.value().alert_reference;
+
+    const auto found = store_->FindPhoto(photo.id, true);
+    ASSERT_TRUE(found.has_value());
+    EXPECT_EQ(found->first.report_id, v.report->id);
+    EXPECT_EQ(found->first.sha256, photo.sha256);
+    EXPECT_EQ(found->second, jpeg);  // byte for byte, whichever store keeps it
+    EXPECT_EQ(store_->FindPhoto(photo.id, false)->second, "");
+    EXPECT_FALSE(store_->FindPhoto("ph-00000000000000000000000000000000", true).has_value());
+    const auto listed = store_->AlertPhotos(ref);
+    ASSERT_EQ(listed.size(), 1u);
+    EXPECT_EQ(listed[0].id, photo.id);
+
+    // A second report naming the same photo does not take it.
+    auto again = ldis::test::ValidReport(ldis::test::NewUuid());
+    again["photos"] = json::array{json::value(photo.id)};
+    auto v2 = validator->Validate(json::serialize(again));
+    ASSERT_TRUE(v2.ok());
+    ASSERT_TRUE(store_->Insert(*v2.report, "http").ok());
+    EXPECT_EQ(store_->FindPhoto(photo.id, false)->first.report_id, v.report->id);
+
+    // The automatic version carries none, nor do its deliveries.
+    auto record = store_->FindAlertRecord(ref);
+    ASSERT_TRUE(record.has_value());
+    for (const auto& version : record->versions) EXPECT_EQ(version.photos, "") << version.version;
+    for (const auto& item : Claim()) EXPECT_EQ(item.photos, "") << item.kind;
+
+    // A photo of no report of this alert is refused, and nothing is written.
+    AlertWording other;
+    other.photos = std::vector<std::string>{stray.value().id};
+    const auto refused = store_->Act(ref, AlertAction::kRevise, "coord", other);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().message, "the photo " + stray.value().id +
+                                           " is not from a report of " + ref +
+                                           ": choose from the photos its record shows");
+    EXPECT_EQ(store_->FindAlertRecord(ref)->versions.size(), record->versions.size());
+
+    // The coordinator's choice: the next version and each of its deliveries carry it.
+    AlertWording chosen;
+    chosen.photos = std::vector<std::string>{photo.id};
+    const auto updated = store_->Act(ref, AlertAction::kRevise, "coord", chosen);
+    ASSERT_TRUE(updated.ok()) << updated.error().message;
+    record = store_->FindAlertRecord(ref);
+    const auto& latest = record->versions.back();
+    const auto carried = VersionPhotos(latest.photos);
+    ASSERT_EQ(carried.size(), 1u);
+    EXPECT_EQ(carried[0].id, photo.id);
+    EXPECT_EQ(carried[0].sha1, photo.sha1);
+    EXPECT_EQ(carried[0].bytes, photo.bytes);
+    EXPECT_EQ(carried[0].width, 64);
+    bool any = false;
+    for (const auto& item : Claim()) {
+        if (item.kind != "alert" || item.version != latest.version) continue;
+        any = true;
+        EXPECT_EQ(item.photos, latest.photos);
+    }
+    EXPECT_TRUE(any);
+    const auto audited = std::find_if(record->audit.rbegin(), record->audit.rend(),
+                                      [](const auto& e) { return e.action == "alert.updated"; });
+    ASSERT_NE(audited, record->audit.rend());
+    EXPECT_NE(audited->detail.find(photo.id), std::string::npos);
+
+    // Retention: nothing is old enough yet but the upload no report named, after a day.
+    const std::int64_t now = Now();
+    ASSERT_TRUE(store_->PurgeFreeText(0, now, "test").ok());
+    EXPECT_TRUE(store_->FindPhoto(stray.value().id, false).has_value());
+    ASSERT_TRUE(store_->PurgeFreeText(0, now + 25LL * 3600 * 1000, "test").ok());
+    EXPECT_FALSE(store_->FindPhoto(stray.value().id, false).has_value());
+    EXPECT_TRUE(store_->FindPhoto(photo.id, false).has_value());
+    ASSERT_TRUE(store_->PurgeFreeText(now + 1000, now + 1000, "test").ok());
+    EXPECT_FALSE(store_->FindPhoto(photo.id, false).has_value());
+    EXPECT_TRUE(store_->AlertPhotos(ref).empty());
+    EXPECT_TRUE(store_->VerifyAudit().ok());
+}

@@ -1,6 +1,7 @@
 // An alert's record for coordinators, and their actions on it (approve, update, cancel,
 // override).
 #include "ldis/engine/drill.hpp"
+#include "ldis/engine/messages.hpp"
 #include "pages_common.hpp"
 
 namespace ldis::web {
@@ -93,6 +94,40 @@ WebResponse Pages::AlertPage(const std::string& reference, const Sessions::Sessi
             d.set("public_link", "/public/alerts/" + a.reference);
     }
     d.set("reports", std::to_string(a.reports));
+    {
+        // Photos of the batch (issue 17 §3): every photo of the alert's reports; those the
+        // latest version carries are ticked in the wording form.
+        const auto photos = services_.store->AlertPhotos(a.reference);
+        std::vector<engine::VersionPhoto> sent;
+        int sent_version = 0;
+        if (!record->versions.empty()) {
+            sent = engine::VersionPhotos(record->versions.back().photos);
+            sent_version = record->versions.back().version;
+        }
+        mus::data list{mus::data::type::list};
+        int number = 0;
+        for (const auto& p : photos) {
+            mus::data o;
+            o.set("id", p.id);
+            o.set("reference", a.reference);
+            o.set("number", std::to_string(++number));
+            o.set("width", std::to_string(p.width));
+            o.set("height", std::to_string(p.height));
+            o.set("shown_width", std::to_string(std::min(p.width, 480)));
+            std::string report = p.report_id;
+            for (const auto& r : record->reports)
+                if (r.id == p.report_id) report = r.reference;
+            o.set("report", report);
+            if (std::any_of(sent.begin(), sent.end(),
+                            [&](const engine::VersionPhoto& v) { return v.id == p.id; })) {
+                o.set("sent", true);
+                o.set("sent_version", std::to_string(sent_version));
+            }
+            list << o;
+        }
+        if (number > 0) d.set("has_photos", true);
+        d.set("photos", list);
+    }
     if (a.provisional) d.set("provisional", true);
     if (a.drill != engine::Drill::kNone) d.set("drill", std::string(engine::DrillMarking(a.drill)));
     if (!a.override.level.empty()) {
@@ -440,6 +475,14 @@ WebResponse Pages::AlertAction(const WebRequest& req, const std::string& referen
         if (const auto it = form.find("audience");
             it != form.end() && current && it->second != current->audience)
             wording.audience = it->second;
+        // The photos ticked go with this version; a form that offered photos and had none
+        // ticked sends none (only the wording form offers them).
+        if (what == engine::AlertAction::kRevise &&
+            !services_.store->AlertPhotos(reference).empty()) {
+            wording.photos.emplace();
+            for (auto [it, end] = form.equal_range("photo"); it != end; ++it)
+                wording.photos->push_back(it->second);
+        }
     }
     if (what == engine::AlertAction::kRevise) {
         // The sections the coordinator changed from what the alert says now.
@@ -530,6 +573,25 @@ WebResponse Pages::DrillReport(const std::string& reference, const Sessions::Ses
     d.set("slowest", engine::HumanDuration(summary.slowest_ms));
     d.set("printed", engine::HumanTimeMs(NowMs()));
     return Render("drill", "Drill report " + a.reference, &d, session);
+}
+
+WebResponse Pages::AlertPhoto(const std::string& reference, const std::string& id) {
+    const auto photos = services_.store->AlertPhotos(reference);
+    const bool ours = std::any_of(photos.begin(), photos.end(),
+                                  [&](const engine::PhotoRow& p) { return p.id == id; });
+    auto found = ours ? services_.store->FindPhoto(id, true) : std::nullopt;
+    WebResponse r;
+    if (!found) {
+        r.status = 404;
+        r.content_type = "text/plain; charset=utf-8";
+        r.body = "No such photo of " + reference;
+        return r;
+    }
+    r.body = std::move(found->second);
+    r.content_type = "image/jpeg";
+    r.headers = {{"Cache-Control", "private, no-store"},
+                 {"Content-Security-Policy", "default-src 'none'"}};
+    return r;
 }
 
 }  // namespace ldis::web

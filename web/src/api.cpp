@@ -1,5 +1,6 @@
 // The JSON API (docs/api.md), CAP and the Atom feed: who may do what (Authorize), and each
 // endpoint.
+#include "ldis/engine/photo.hpp"
 #include "server_impl.hpp"
 
 namespace ldis::web {
@@ -134,7 +135,8 @@ Response Server::Impl::CapResponse(const std::string& ref, int version, const st
 
 // `body` may carry {"wording": {"what"|"harms"|"advice": text}, "send_as_written": bool}
 // for an update: the coordinator's own words, checked by the scrubber first; and
-// {"audience": "professionals"|"services"|"public"} with an approval or an update.
+// {"audience": "professionals"|"services"|"public"} with an approval or an update; and
+// {"photos": ["ph-…"]}: the photos of the alert's reports to go out with this version.
 Response Server::Impl::ActOn(const std::string& ref, engine::AlertAction action,
                              const engine::ApiToken& who, const std::string& body) {
     if (!services_.store->FindAlert(ref))
@@ -164,10 +166,34 @@ Response Server::Impl::ActOn(const std::string& ref, engine::AlertAction action,
                                  "audience must be professionals, services or public");
             wording.audience = std::string(audience->as_string());
         }
+        if (const auto* photos = doc.as_object().if_contains("photos")) {
+            const auto* list = photos->if_array();
+            if (!list)
+                return JsonError(http::status::bad_request, "bad_request",
+                                 "photos must be a list of the ids the alert's record shows, "
+                                 "as [\"ph-…\"]");
+            wording.photos.emplace();
+            for (const auto& id : *list) {
+                if (!id.is_string())
+                    return JsonError(http::status::bad_request, "bad_request",
+                                     "each photo is its id, as text");
+                wording.photos->emplace_back(id.as_string());
+            }
+        }
         // Sections and audience that cannot be, or cannot go with this action: the request
         // is wrong, whatever state the alert is in.
         if (auto problem = engine::WordingProblem(ref, action, wording))
             return JsonError(http::status::bad_request, "bad_request", problem->message);
+        if (wording.photos && !wording.photos->empty()) {
+            const auto photos = services_.store->AlertPhotos(ref);
+            for (const auto& id : *wording.photos) {
+                if (std::none_of(photos.begin(), photos.end(),
+                                 [&](const engine::PhotoRow& p) { return p.id == id; }))
+                    return JsonError(http::status::bad_request, "bad_request",
+                                     "the photo " + id + " is not from a report of " + ref +
+                                         ": choose from the photos its record shows");
+            }
+        }
         const auto* send = doc.as_object().if_contains("send_as_written");
         const bool as_written = send && send->is_bool() && send->as_bool();
         const auto check = CheckWording(wording.sections);
@@ -285,6 +311,91 @@ Response Server::Impl::ReplayResponse(const std::string& body) {
     }
 }
 
+namespace {
+
+json::object PhotoJson(const engine::PhotoRow& p) {
+    return {{"id", p.id},
+            {"report", p.report_id.empty() ? json::value(nullptr) : json::value(p.report_id)},
+            {"width", p.width},
+            {"height", p.height},
+            {"bytes", p.bytes},
+            {"sha256", p.sha256},
+            {"url", "/api/v1/photos/" + p.id}};
+}
+
+}  // namespace
+
+// The body is the image itself, whatever its Content-Type says: its bytes say what it is.
+// Only a JPEG of its pixels is kept (no EXIF, GPS or comments); the id goes in a report's
+// "photos" within a day.
+Response Server::Impl::UploadPhoto(const std::string& body, const engine::ApiToken& who) {
+    engine::PhotoLimits limits;
+    limits.max_bytes = options_.max_photo_body;
+    auto clean = engine::CleanUpload(body, limits);
+    if (!clean.ok())
+        return JsonError(http::status::unprocessable_entity, "invalid_photo",
+                         clean.error().message);
+    auto saved = services_.store->SavePhoto(clean.value().jpeg, clean.value().width,
+                                            clean.value().height, who.name);
+    if (!saved.ok()) {
+        Response res =
+            JsonError(http::status::service_unavailable, "unavailable",
+                      "the photo could not be stored; send it again: " + saved.error().message);
+        res.set(http::field::retry_after, "5");
+        return res;
+    }
+    spdlog::info("photo {} uploaded by {} ({} x {}, {} bytes)", saved.value().id, who.name,
+                 saved.value().width, saved.value().height, saved.value().bytes);
+    return Make(http::status::created, json::serialize(PhotoJson(saved.value())),
+                "application/json");
+}
+
+// The JPEG kept, never the upload; for coordinators, never cached.
+Response Server::Impl::PhotoResponse(const std::string& id) {
+    auto found = services_.store->FindPhoto(id, true);
+    if (!found) return JsonError(http::status::not_found, "not_found", "no photo " + id);
+    Response res = Make(http::status::ok, std::move(found->second), "image/jpeg");
+    res.set(http::field::cache_control, "private, no-store");
+    res.set(http::field::content_disposition, "inline; filename=\"" + found->first.id + ".jpg\"");
+    res.set("Content-Security-Policy", "default-src 'none'");
+    return res;
+}
+
+// A report naming a photo that was never uploaded (or was purged unnamed after a day), or
+// that another report has named, is refused before anything is stored, saying which.
+std::optional<Response> Server::Impl::PhotosProblem(const std::string& body) {
+    if (body.find("\"photos\"") == std::string::npos) return std::nullopt;
+    json::error_code ec;
+    const auto doc = json::parse(body, ec);
+    const auto* obj = !ec ? doc.if_object() : nullptr;
+    const auto* photos = obj ? obj->if_contains("photos") : nullptr;
+    if (!photos || !photos->is_array()) return std::nullopt;  // the validator says why
+    const auto* id = obj->if_contains("id");
+    std::string report = id && id->is_string() ? std::string(id->as_string()) : "";
+    std::transform(report.begin(), report.end(), report.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    std::size_t i = 0;
+    for (const auto& photo : photos->as_array()) {
+        const auto* name = photo.if_string();
+        if (name && name->size() <= 64) {
+            const auto found = services_.store->FindPhoto(*name, false);
+            const std::string where = "photos/" + std::to_string(i) + ": ";
+            if (!found)
+                return JsonError(http::status::unprocessable_entity, "unknown_photo",
+                                 where + "no photo " + std::string(*name) +
+                                     " was uploaded, or it was not named by a report within a "
+                                     "day and was removed: upload it again (POST "
+                                     "/api/v1/photos)");
+            if (!found->first.report_id.empty() && found->first.report_id != report)
+                return JsonError(http::status::unprocessable_entity, "unknown_photo",
+                                 where + "the photo " + std::string(*name) +
+                                     " belongs to another report: upload it again for this one");
+        }
+        ++i;
+    }
+    return std::nullopt;
+}
+
 // Reads ?since, ?until, ?limit, ?offset and the word filters; or the 400 to send.
 std::variant<engine::AlertFilter, Response> Server::Impl::FilterOf(
     std::map<std::string, std::string> query) {
@@ -334,7 +445,24 @@ void Server::Impl::AddApiRoutes() {
         auto body = std::make_shared<std::string>(std::move(c.req.body()));
         Authorized(
             Bearer(c.req), kAnyRole, c.client,
-            [this, body](const engine::ApiToken&) { return SubmitReport(*body); },
+            [this, body](const engine::ApiToken&) {
+                if (auto refused = PhotosProblem(*body)) return std::move(*refused);
+                return SubmitReport(*body);
+            },
+            std::move(c.reply));
+    });
+    // Photos of a batch (issue 17 §3): anyone who may report uploads; only coordinators see.
+    routes_.Add({"POST"}, "/api/v1/photos", [this](Call& c) {
+        auto body = std::make_shared<std::string>(std::move(c.req.body()));
+        Authorized(
+            Bearer(c.req), kAnyRole, c.client,
+            [this, body](const engine::ApiToken& who) { return UploadPhoto(*body, who); },
+            std::move(c.reply));
+    });
+    routes_.Add({"GET"}, "/api/v1/photos/{id}", [this](Call& c) {
+        Authorized(
+            Bearer(c.req), kCoordinator | kAdmin, c.client,
+            [this, id = c.params["id"]](const engine::ApiToken&) { return PhotoResponse(id); },
             std::move(c.reply));
     });
     routes_.Add({"GET"}, "/feeds/alerts.atom", [this](Call& c) {
@@ -403,9 +531,12 @@ void Server::Impl::AddApiRoutes() {
                 const auto record = services_.store->FindAlertRecord(ref);
                 if (!record)
                     return JsonError(http::status::not_found, "not_found", "no alert " + ref);
-                return Make(http::status::ok,
-                            json::serialize(AlertRecordJson(*record, services_.public_url)),
-                            "application/json");
+                auto out = AlertRecordJson(*record, services_.public_url);
+                json::array photos;
+                for (const auto& p : services_.store->AlertPhotos(ref))
+                    photos.push_back(PhotoJson(p));
+                out["photos"] = std::move(photos);
+                return Make(http::status::ok, json::serialize(out), "application/json");
             },
             std::move(c.reply));
     });

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <ctime>
 
+#include "ldis/engine/messages.hpp"
 #include "ldis/engine/scrubber.hpp"
 #include "ldis/engine/text.hpp"
 
@@ -184,13 +185,16 @@ json::object AlertRecordJson(const engine::AlertRecord& record, const std::strin
     for (const auto& v : record.versions) {
         json::error_code ec;
         auto rules = json::parse(v.rules, ec);
+        json::array photos;  // the ids a coordinator chose to go out with this version
+        for (const auto& p : engine::VersionPhotos(v.photos)) photos.emplace_back(p.id);
         versions.push_back({{"version", v.version},
                             {"status", engine::ToString(v.status)},
                             {"level", engine::ToString(v.level)},
                             {"confidence", v.confidence},
                             {"rules", ec ? json::value(json::array{}) : std::move(rules)},
                             {"created_at", IsoTime(v.created_at_ms)},
-                            {"sections", Sections(v.body)}});
+                            {"sections", Sections(v.body)},
+                            {"photos", std::move(photos)}});
     }
     o["versions"] = std::move(versions);
     json::array reports;
@@ -323,6 +327,15 @@ std::string CapXml(const engine::AlertRecord& record, int version, const std::st
              {"LDIS-family", a.family}})
         x += std::string("    <parameter><valueName>") + name + "</valueName><value>" +
              EscapeMarkup(value) + "</value></parameter>\n";
+    // The photos a coordinator chose for this version (issue 17 §3): CAP 1.2 gives each its
+    // size in bytes and its SHA-1 digest; the uri is the API's, for coordinators' tokens.
+    for (const auto& photo : engine::VersionPhotos(v->photos)) {
+        x += "    <resource>\n      <resourceDesc>Photo of the batch</resourceDesc>\n";
+        x += "      <mimeType>image/jpeg</mimeType>\n";
+        x += "      <size>" + std::to_string(photo.bytes) + "</size>\n";
+        x += "      <uri>" + EscapeMarkup(public_url + "/api/v1/photos/" + photo.id) + "</uri>\n";
+        x += "      <digest>" + photo.sha1 + "</digest>\n    </resource>\n";
+    }
     x += "    <area>\n      <areaDesc>" + EscapeMarkup(a.district + ", " + a.authority) +
          "</areaDesc>\n    </area>\n";
     x += "  </info>\n</alert>\n";

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "ldis/engine/delivery.hpp"
+#include "ldis/engine/messages.hpp"
 #include "ldis/engine/scrubber.hpp"
 #include "ldis/engine/text.hpp"
 #include "ldis/engine/wire.hpp"
@@ -54,9 +55,10 @@ LinkPages::LinkPages(const Services& services, const std::string& templates_dir)
     if (!t.is_valid()) throw std::runtime_error(path + ": " + t.error_message());
 }
 
-WebResponse LinkPages::Render(int status, const std::string& title,
-                              const std::vector<std::string>& paragraphs, const LinkForm& form,
-                              const std::vector<std::pair<std::string, std::string>>& links) const {
+WebResponse LinkPages::Render(
+    int status, const std::string& title, const std::vector<std::string>& paragraphs,
+    const LinkForm& form, const std::vector<std::pair<std::string, std::string>>& links,
+    const std::vector<std::pair<std::string, std::string>>& images) const {
     mus::data d;
     d.set("title", title);
     mus::data list{mus::data::type::list};
@@ -90,19 +92,80 @@ WebResponse LinkPages::Render(int status, const std::string& title,
         link_list << l;
     }
     d.set("links", link_list);
+    mus::data image_list{mus::data::type::list};
+    for (const auto& [src, alt] : images) {
+        mus::data i;
+        i.set("src", src);
+        i.set("alt", alt);
+        image_list << i;
+    }
+    d.set("images", image_list);
     mus::mustache t{template_};  // escapes every value as HTML
     WebResponse r;
     r.status = status;
     r.body = t.render(d);
     r.headers = {{"Cache-Control", "no-store"},
                  {"Content-Security-Policy",
-                  "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"},
+                  std::string("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'") +
+                      (images.empty() ? "" : "; img-src 'self'")},
                  {"X-Frame-Options", "DENY"}};
     return r;
 }
 
+WebResponse LinkPages::Photos(const std::string& token, const std::string& photo) const {
+    auto claim = engine::VerifyAckToken(services_.store->AckKey(), token, NowMs() / 1000);
+    if (!claim.ok())
+        return Render(claim.error().message.find("expired") != std::string::npos ? 410 : 400,
+                      "This link does not work", {claim.error().message + "."});
+    const auto row = services_.store->FindDelivery(claim.value().delivery_id);
+    const auto record = row ? services_.store->FindAlertRecord(row->reference) : std::nullopt;
+    std::vector<engine::VersionPhoto> photos;
+    if (record) {
+        for (const auto& v : record->versions)
+            if (v.version == row->version) photos = engine::VersionPhotos(v.photos);
+    }
+    if (photos.empty())
+        return Render(404, "No photos", {"This alert's version came with no photos."});
+    const std::string base =
+        std::string(engine::wire::kAckPath) + token + std::string(engine::wire::kPhotosSuffix);
+    if (!photo.empty()) {
+        // Only a photo of this version: the token opens nothing else.
+        const bool ours = std::any_of(photos.begin(), photos.end(),
+                                      [&](const engine::VersionPhoto& p) { return p.id == photo; });
+        auto found = ours ? services_.store->FindPhoto(photo, true) : std::nullopt;
+        if (!found) return Render(404, "No such photo", {"This link names no photo of the alert."});
+        WebResponse r;
+        r.body = std::move(found->second);
+        r.content_type = "image/jpeg";
+        r.headers = {{"Cache-Control", "private, no-store"},
+                     {"Content-Security-Policy", "default-src 'none'"}};
+        return r;
+    }
+    std::vector<std::pair<std::string, std::string>> images;
+    for (std::size_t i = 0; i < photos.size(); ++i)
+        images.emplace_back(base + "/" + photos[i].id, "Photo " + std::to_string(i + 1) + " of " +
+                                                           std::to_string(photos.size()) +
+                                                           " of the batch reported in " +
+                                                           row->reference + ".");
+    return Render(200, "Photos of the batch: " + row->reference,
+                  {"Content warning: the photos below show the drugs reported in " +
+                       row->reference + " version " + std::to_string(row->version) +
+                       ", to help you recognise them. They are of the drugs, not of anyone.",
+                   "Share them only as the alert says."},
+                  {}, {{std::string(engine::wire::kAckPath) + token, "Acknowledge the alert"}},
+                  images);
+}
+
 WebResponse LinkPages::Acknowledge(const std::string& token, bool record,
                                    const std::string& body) const {
+    if (const auto slash = token.find('/'); slash != std::string::npos) {
+        const std::string rest = token.substr(slash);
+        const std::string_view photos = engine::wire::kPhotosSuffix;
+        if (!record && (rest == photos || rest.starts_with(std::string(photos) + "/")))
+            return Photos(token.substr(0, slash),
+                          rest.size() > photos.size() ? rest.substr(photos.size() + 1) : "");
+        return Render(404, "This link does not work", {"LDIS has no page at this address."});
+    }
     auto claim = engine::VerifyAckToken(services_.store->AckKey(), token, NowMs() / 1000);
     if (!claim.ok()) {
         const bool expired = claim.error().message.find("expired") != std::string::npos;

@@ -34,9 +34,15 @@ public:
                             const std::string& body = {}) const;
 
 private:
+    // /ack/{token}/photos: the photos of the delivery's version after a content warning;
+    // /ack/{token}/photos/{id}: one of them, the JPEG kept (issue 17 §3). The token is the
+    // only authority, as for the acknowledgement; only GET.
+    WebResponse Photos(const std::string& token, const std::string& photo) const;
+    // `images`: src and alt of each image the page shows (only the photos page has any).
     WebResponse Render(int status, const std::string& title,
                        const std::vector<std::string>& paragraphs, const LinkForm& form = {},
-                       const std::vector<std::pair<std::string, std::string>>& links = {}) const;
+                       const std::vector<std::pair<std::string, std::string>>& links = {},
+                       const std::vector<std::pair<std::string, std::string>>& images = {}) const;
 
     const Services& services_;
     std::string template_;

@@ -195,15 +195,33 @@ private:
             return Stream(std::move(socket));
     }
 
+    // The header first: its path says how large a body may be (a photo's upload may be
+    // larger than any other request), then the body within that. Beast compares a
+    // Content-Length with the limit as the header ends, and never again: so the header is
+    // read under the larger limit, and any other path's Content-Length is checked here.
     void Read() {
+        const auto& options = server_->options();
         parser_.emplace();
-        parser_->body_limit(server_->options().max_body);
+        parser_->body_limit(std::max(options.max_body, options.max_photo_body));
         parser_->header_limit(16 * 1024);
-        beast::get_lowest_layer(stream_).expires_after(server_->options().timeout);
-        http::async_read(stream_, buffer_, *parser_,
-                         [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-                             self->OnRead(ec);
-                         });
+        beast::get_lowest_layer(stream_).expires_after(options.timeout);
+        http::async_read_header(
+            stream_, buffer_, *parser_,
+            [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                if (ec) return self->OnRead(ec);
+                const auto& head = self->parser_->get();
+                const std::string_view target(head.target().data(), head.target().size());
+                const bool photo = head.method() == http::verb::post &&
+                                   target.substr(0, target.find('?')) == "/api/v1/photos";
+                const std::size_t limit = photo ? self->server_->options().max_photo_body
+                                                : self->server_->options().max_body;
+                if (self->parser_->content_length().value_or(0) > limit)
+                    return self->OnRead(http::error::body_limit);
+                self->parser_->body_limit(limit);  // a chunked body's, chunk by chunk
+                http::async_read(
+                    self->stream_, self->buffer_, *self->parser_,
+                    [self](beast::error_code read, std::size_t) { self->OnRead(read); });
+            });
     }
 
     void OnRead(beast::error_code ec) {
@@ -217,9 +235,16 @@ private:
         }
         if (ec == http::error::body_limit) {
             keep_alive_ = false;
+            // (The start line is read before any body limit can be passed.)
+            const bool photo = parser_->get().target().starts_with("/api/v1/photos");
             return Send(JsonError(
                 http::status::payload_too_large, "payload_too_large",
-                "the body is over " + std::to_string(server_->options().max_body) + " bytes"));
+                photo ? "the photo is over " +
+                            std::to_string(server_->options().max_photo_body / (1024 * 1024)) +
+                            " MB: send a smaller one (a phone's photo at its usual size is "
+                            "well under it)"
+                      : "the body is over " + std::to_string(server_->options().max_body) +
+                            " bytes"));
         }
         if (ec) {
             keep_alive_ = false;

@@ -268,6 +268,8 @@ std::optional<WebResponse> Pages::Handle(const WebRequest& req) {
         return AlertPage(rest, *session, {});
     }
     const std::string reference = rest.substr(0, slash);
+    if (req.method == "GET" && rest.substr(slash + 1).starts_with("photos/"))
+        return AlertPhoto(reference, rest.substr(slash + 8));
     if (req.method == "GET" && rest.substr(slash + 1) == "drill")
         return DrillReport(reference, *session);
     if (req.method != "POST") return Redirect("/alerts/" + LocalPath("/" + reference).substr(1));

@@ -111,6 +111,8 @@ private:
     // After an exercise or a test: how long each partner took to acknowledge, and who did
     // not (issue 16 §2), to print. Any alert has one; a real alert's says it is real.
     WebResponse DrillReport(const std::string& reference, const Sessions::Session& session);
+    // One photo of the alert's reports, the JPEG kept (issue 17 §3), for a coordinator.
+    WebResponse AlertPhoto(const std::string& reference, const std::string& id);
     // /public/...: the alerts a coordinator made public, their Atom feed and "Is this alert
     // real?" (issue 17 §5), without sign-in (public_pages.cpp).
     WebResponse PublicPage(const WebRequest& request);

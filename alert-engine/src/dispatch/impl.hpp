@@ -143,6 +143,8 @@ private:
     void ScheduleEscalation();
 
     MessageContext ContextFor(const OutboxItem& item) const;
+    void PutPhotos(EmailMessage& m);  // channels/email.cpp; on the reactor thread
+    std::vector<std::pair<std::string, std::shared_ptr<const std::string>>> photo_cache_;
 
     void Send(OutboxItem item);
 

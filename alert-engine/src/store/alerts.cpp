@@ -219,6 +219,21 @@ Result<std::string> ReportStore::Impl::ActOnWriter(const std::string& reference,
     if (const int rc = AddVersion(alert_id, new_version, ToString(to), now); rc != SQLITE_OK) {
         return Error{options_.path + ": " + writer_.Describe(rc)};
     }
+    boost::json::array pictured;
+    if (wording.photos && !wording.photos->empty()) {
+        // Only a coordinator's choice puts photos in a version (issue 17 §3).
+        auto chosen = ChosenPhotos(alert_id, reference, *wording.photos);
+        if (!chosen.ok()) return chosen.error();
+        sqlite3_stmt* stmt = writer_.Cached(
+            "UPDATE alert_versions SET photos = ?3 WHERE alert_id = ?1 AND version = ?2");
+        StatementUse use(stmt);
+        sqlite3_bind_int64(stmt, 1, alert_id);
+        sqlite3_bind_int(stmt, 2, new_version);
+        BindText(stmt, 3, chosen.value());
+        if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE)
+            return Error{options_.path + ": " + writer_.Describe(rc)};
+        for (const auto& id : *wording.photos) pictured.emplace_back(id);
+    }
     boost::json::array worded;
     if (!wording.sections.empty()) {
         boost::json::object words;
@@ -313,6 +328,7 @@ Result<std::string> ReportStore::Impl::ActOnWriter(const std::string& reference,
         detail["sent_despite_findings"] = wording.confirmed_findings;
     }
     if (new_audience) detail["audience"] = {{"from", audience}, {"to", wording.audience}};
+    if (!pictured.empty()) detail["photos"] = std::move(pictured);
     audit_.push_back({now, actor, audit_action, reference, boost::json::serialize(detail)});
     if (auto failed = Finish(tx, SQLITE_OK)) return *failed;
     return std::string(ToString(to));

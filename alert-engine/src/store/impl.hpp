@@ -77,6 +77,14 @@ public:
     std::optional<ApiToken> FindToken(std::string_view secret) const;
 
     std::vector<TokenRow> Tokens() const;
+    Result<PhotoRow> SavePhoto(const std::string& jpeg, int width, int height,
+                               const std::string& uploaded_by);
+    std::optional<std::pair<PhotoRow, std::string>> FindPhoto(std::string_view id,
+                                                              bool with_jpeg) const;
+    std::vector<PhotoRow> AlertPhotos(std::string_view reference) const;
+    int LinkPhotos(const Report& report);  // on the writer, in the report's transaction
+    Result<std::string> ChosenPhotos(std::int64_t alert_id, const std::string& reference,
+                                     const std::vector<std::string>& ids);
 
     Result<int> RevokeToken(std::int64_t id, const std::string& actor);
 

@@ -244,7 +244,8 @@ Result<std::vector<OutboxItem>> ReportStore::Impl::ClaimRows(std::int64_t now, s
             "SELECT d.id, d.kind, d.partner, d.contact, d.channel, d.address, d.attempts, "
             "d.detail, d.version, a.reference, v.status, v.level, v.confidence, a.audience, "
             "a.provisional, s.authority, s.district, s.family, coalesce(a.issued_at_ms, 0), "
-            "v.created_at_ms, coalesce(a.valid_until_ms, 0), v.body, s.drill "
+            "v.created_at_ms, coalesce(a.valid_until_ms, 0), v.body, s.drill, "
+            "coalesce(v.photos, '') "
             // LEFT: a notice about no alert (a feed's) has none, and renders from its detail.
             "FROM deliveries d LEFT JOIN alerts a ON a.id = d.alert_id "
             "LEFT JOIN alert_versions v ON v.alert_id = d.alert_id AND v.version = d.version "
@@ -280,6 +281,7 @@ Result<std::vector<OutboxItem>> ReportStore::Impl::ClaimRows(std::int64_t now, s
             it.valid_until_ms = sqlite3_column_int64(stmt, 20);
             it.body = ColumnText(stmt, 21);
             it.drill = ColumnText(stmt, 22);
+            it.photos = ColumnText(stmt, 23);
             ExpandForwarded(it);  // a peer's version: it renders from its detail
             if (g) {
                 if (const Family* f = g->substances.Find(it.family)) it.family_label = f->label;

@@ -167,7 +167,8 @@ std::optional<AlertRecord> ReportStore::Impl::FindAlertRecord(std::string_view r
         sqlite3_stmt* stmt = nullptr;
         sqlite3_prepare_v2(reader_->get(),
                            "SELECT v.version, v.status, v.level, v.confidence, v.rules, v.body, "
-                           "v.created_at_ms FROM alert_versions v JOIN alerts a ON a.id = "
+                           "v.created_at_ms, coalesce(v.photos, '') FROM alert_versions v JOIN "
+                           "alerts a ON a.id = "
                            "v.alert_id WHERE a.reference = ?1 ORDER BY v.version",
                            -1, &stmt, nullptr);
         BindText(stmt, 1, ref);
@@ -175,7 +176,7 @@ std::optional<AlertRecord> ReportStore::Impl::FindAlertRecord(std::string_view r
             record.versions.push_back({sqlite3_column_int(stmt, 0), StatusColumn(stmt, 1),
                                        LevelColumn(stmt, 2), ColumnText(stmt, 3),
                                        ColumnText(stmt, 4), ColumnText(stmt, 5),
-                                       sqlite3_column_int64(stmt, 6)});
+                                       sqlite3_column_int64(stmt, 6), ColumnText(stmt, 7)});
         }
         sqlite3_finalize(stmt);
         sqlite3_prepare_v2(

@@ -1,5 +1,6 @@
 // Reports: lookups, free text revealed with a reason, retention, settings.
 #include "impl.hpp"
+#include "sql/photos_sql.hpp"
 
 namespace ldis::engine {
 
@@ -73,11 +74,24 @@ Result<int> ReportStore::Impl::PurgeFreeText(std::int64_t before_ms, std::int64_
                 return Error{options_.path + ": " + writer_.Describe(rc)};
             notes = sqlite3_changes(writer_.get());
         }
-        if (due.empty() && notes == 0) return 0;
+        // Photos (issue 17 §3) leave with their report's free text; an upload no report
+        // named within a day leaves then.
+        int photos = 0;
+        {
+            sqlite3_stmt* stmt = writer_.Cached(photos_sql::kPurge);
+            StatementUse use(stmt);
+            sqlite3_bind_int64(stmt, 1, before_ms);
+            sqlite3_bind_int64(stmt, 2, now - photos_sql::kUnnamedForMs);
+            if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE)
+                return Error{options_.path + ": " + writer_.Describe(rc)};
+            photos = sqlite3_changes(writer_.get());
+        }
+        if (due.empty() && notes == 0 && photos == 0) return 0;
         // The audit log names what was done, never the text: its chain still verifies.
         boost::json::object detail{{"count", due.size()},
                                    {"received_before", IsoTimeMs(before_ms)}};
         if (notes > 0) detail["answer_notes"] = notes;
+        if (photos > 0) detail["photos"] = photos;
         audit_.push_back({now, actor, "reports.purged", "reports", boost::json::serialize(detail)});
         if (auto failed = Finish(tx, SQLITE_OK)) return *failed;
         return static_cast<int>(due.size());

@@ -39,6 +39,23 @@ CREATE INDEX reports_to_purge ON reports(received_at_ms) WHERE purged_at_ms IS N
 -- The dashboard's trends and the quarterly report count reports by when they came (issue 17).
 CREATE INDEX reports_by_time ON reports(received_at_ms);
 
+-- Photos of a batch (issue 17 §3): JPEGs written anew from an upload's pixels alone (no
+-- EXIF, GPS or comments), with the database's durability and backup. report_id is set when
+-- a report names the upload; one never named is purged after a day.
+CREATE TABLE photos (
+    id            TEXT PRIMARY KEY,
+    report_id     TEXT,
+    uploaded_by   TEXT NOT NULL,
+    sha256        TEXT NOT NULL,
+    sha1          TEXT NOT NULL,
+    width         INTEGER NOT NULL,
+    height        INTEGER NOT NULL,
+    bytes         INTEGER NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    jpeg          BLOB NOT NULL
+);
+CREATE INDEX photos_by_report ON photos(report_id);
+
 -- Signals: reports of one family of substance in one district, seen within the
 -- correlation window of each other (pipeline.hpp, Correlate). `level` is what the rules
 -- give on all its reports, `facts` their sum (grading.hpp); a coordinator's override
@@ -112,6 +129,7 @@ CREATE TABLE alert_versions (
     body          TEXT NOT NULL DEFAULT '{}',
     scrubbed      INTEGER NOT NULL DEFAULT 0,
     created_at_ms INTEGER NOT NULL,
+    photos        TEXT,  -- the photos a coordinator chose for this version: a JSON array of ids
     PRIMARY KEY (alert_id, version)
 );
 

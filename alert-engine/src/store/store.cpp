@@ -221,6 +221,17 @@ Result<int> ReportStore::PurgeFreeText(std::int64_t before_ms, std::int64_t now_
                                        std::string_view actor) {
     return impl_->PurgeFreeText(before_ms, now_ms, std::string(actor));
 }
+Result<PhotoRow> ReportStore::SavePhoto(const std::string& jpeg, int width, int height,
+                                        std::string_view uploaded_by) {
+    return impl_->SavePhoto(jpeg, width, height, std::string(uploaded_by));
+}
+std::optional<std::pair<PhotoRow, std::string>> ReportStore::FindPhoto(std::string_view id,
+                                                                       bool with_jpeg) const {
+    return impl_->FindPhoto(id, with_jpeg);
+}
+std::vector<PhotoRow> ReportStore::AlertPhotos(std::string_view reference) const {
+    return impl_->AlertPhotos(reference);
+}
 std::vector<TokenRow> ReportStore::Tokens() const {
     return impl_->Tokens();
 }

@@ -212,7 +212,8 @@ void ReportStore::Impl::Commit(const std::vector<Pending*>& batch) {
                 audit_.push_back({now, "ldisd", "report.accepted", reference,
                                   "{\"id\":\"" + r.id + "\",\"channel\":\"" +
                                       std::string(batch[i]->channel) + "\"}"});
-                if (batch_grading_) {
+                if (!r.photos.empty()) rc = LinkPhotos(r);
+                if (rc == SQLITE_OK && batch_grading_) {
                     StageTimer pipeline(Stage::kPipeline);
                     rc = GradeNew(r, seq, reference, now, *batch_grading_, results.back());
                 }

@@ -53,6 +53,9 @@ struct AlertVersion {
     std::string rules;  // JSON [{"id","level","reason"}]
     std::string body;   // JSON sections
     std::int64_t created_at_ms = 0;
+    // The photos a coordinator chose for it: JSON [{"id", "sha1", "bytes", "width",
+    // "height"}], "" for none (never in an automatic version).
+    std::string photos;
 };
 
 }  // namespace ldis::engine

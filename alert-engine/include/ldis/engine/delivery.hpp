@@ -116,6 +116,9 @@ struct OutboxItem {
     std::int64_t valid_until_ms = 0;
     std::string body;   // the version's sections as JSON
     std::string drill;  // "" for a real alert, "exercise" or "test" (Drill): marked first
+    // The photos a coordinator chose for this version (issue 17 §3), as the version keeps
+    // them: a JSON array of {"id", "sha1", "bytes", "width", "height"}; "" for none.
+    std::string photos;
 };
 
 // What became of one attempt.

@@ -55,6 +55,9 @@ struct DispatcherOptions {
     std::int64_t ack_valid_ms = 30LL * 24 * 3600 * 1000;  // at least; else the alert's validity
     MqttPublish mqtt_publish;        // none: MQTT deliveries retry until it is set
     FederationSign federation_sign;  // none: this instance offers nothing to peers
+    // A kept photo's JPEG by id (Store::FindPhoto), for the emails of versions with photos
+    // (issue 17 §3); none, or nullopt for a photo purged since: the email goes without it.
+    std::function<std::optional<std::string>(const std::string& id)> photo;
 };
 
 // Counts since start. Read with relaxed ordering.

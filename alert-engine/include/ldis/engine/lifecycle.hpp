@@ -50,6 +50,9 @@ struct AlertWording {
     std::map<std::string, std::string> sections;
     int confirmed_findings = 0;
     std::string audience;
+    // The photos of the alert's reports to go out with this version (issue 17 §3), by id;
+    // unset sends none. At most three, with an approval or an update only.
+    std::optional<std::vector<std::string>> photos;
 };
 
 // What is wrong with a coordinator's wording for `action` on `reference`, in words they

@@ -38,10 +38,35 @@ struct EmailMessage {
     std::string text;
     std::string html;
     std::vector<std::pair<std::string, std::string>> headers;  // X-LDIS-*, List-Unsubscribe
+    // The photos a coordinator chose for the version (issue 17 §3), shown by the HTML
+    // through "cid:" after a content warning: RenderEmail names them, the channel puts in
+    // each one's JPEG (the store's, never an upload) before ToMime.
+    struct Image {
+        std::string photo_id;    // ph-…
+        std::string content_id;  // without <>, as the HTML's cid: says
+        std::string jpeg;
+    };
+    std::vector<Image> images;
     // RFC 5322 with CRLF line ends: multipart/alternative, text/plain then text/html,
-    // each base64 in UTF-8; the subject RFC 2047-encoded.
+    // each base64 in UTF-8; the subject RFC 2047-encoded. With images, the HTML and the
+    // images are a multipart/related inside the alternative (RFC 2387).
     std::string ToMime(const std::string& from, const std::string& to, std::int64_t now_ms) const;
 };
+
+// The photos an item's version carries (OutboxItem::photos), each with the Content-ID its
+// email gives it; none when the version has none or its list cannot be read. Pure.
+struct VersionPhoto {
+    std::string id;
+    std::string sha1;
+    std::int64_t bytes = 0;
+    int width = 0;
+    int height = 0;
+    std::string content_id;  // "<id>@ldis"
+};
+std::vector<VersionPhoto> VersionPhotos(std::string_view photos_json);
+inline std::vector<VersionPhoto> PhotosOf(const OutboxItem& item) {
+    return VersionPhotos(item.photos);
+}
 
 // The alert's sections in the order messages show them, with their headings. Pure.
 const std::vector<std::pair<std::string, std::string>>& SectionHeadings();

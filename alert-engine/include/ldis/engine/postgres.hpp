@@ -128,6 +128,12 @@ public:
     Result<std::string> CreateToken(std::string_view name, std::string_view role);
     std::optional<ApiToken> FindToken(std::string_view secret) const;
     std::vector<TokenRow> Tokens() const;
+    // Photos of a batch (photos.cpp).
+    Result<PhotoRow> SavePhoto(const std::string& jpeg, int width, int height,
+                               std::string_view uploaded_by) override;
+    std::optional<std::pair<PhotoRow, std::string>> FindPhoto(std::string_view id,
+                                                              bool with_jpeg) const override;
+    std::vector<PhotoRow> AlertPhotos(std::string_view reference) const override;
     Result<int> RevokeToken(std::int64_t id, std::string_view actor);
     Result<int> CreateSession(const WebSession& session, std::size_t max_per_token,
                               std::size_t max_total);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace ldis::engine {
 
@@ -29,7 +30,8 @@ struct Report {
     std::string ward_current;   // the ward of today for a former ward, else == ward
     std::string establishment;  // canonical name or ""
     std::string evidence;
-    std::string document;  // the whole report, serialised
+    std::string document;             // the whole report, serialised
+    std::vector<std::string> photos;  // the uploaded photos it names (ids), at most three
     Trust trust = Trust::kTrusted;
     Drill drill = Drill::kNone;
 };

@@ -15,7 +15,7 @@ namespace ldis::engine {
 // many concurrent Insert() calls share one fsync. Reads use their own connection.
 class ReportStore final : public Store {
 public:
-    static constexpr int kSchemaVersion = 11;
+    static constexpr int kSchemaVersion = 12;
 
     // Opens or creates the file, checks its integrity header and migrates it.
     // Throws StoreError naming the file and the problem.
@@ -83,6 +83,11 @@ public:
     Result<int> PurgeFreeText(std::int64_t before_ms, std::int64_t now_ms,
                               std::string_view actor) override;
     std::vector<TokenRow> Tokens() const override;
+    Result<PhotoRow> SavePhoto(const std::string& jpeg, int width, int height,
+                               std::string_view uploaded_by) override;
+    std::optional<std::pair<PhotoRow, std::string>> FindPhoto(std::string_view id,
+                                                              bool with_jpeg) const override;
+    std::vector<PhotoRow> AlertPhotos(std::string_view reference) const override;
     Result<int> RevokeToken(std::int64_t id, std::string_view actor) override;
     Result<int> CreateSession(const WebSession& session, std::size_t max_per_token,
                               std::size_t max_total) override;

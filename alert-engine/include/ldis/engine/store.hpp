@@ -121,6 +121,19 @@ struct ApiToken {
     std::string role;  // submitter, coordinator, admin
 };
 
+// A photo of a batch as kept (issue 17 §3): a JPEG CleanUpload wrote anew; never the upload.
+struct PhotoRow {
+    std::string id;           // "ph-" and 32 hex digits, random
+    std::string report_id;    // the report that named it; "" until one does
+    std::string uploaded_by;  // the token's name
+    std::string sha256;       // of the JPEG, hex
+    std::string sha1;         // of the JPEG, hex: CAP's <digest>
+    int width = 0;
+    int height = 0;
+    std::int64_t bytes = 0;
+    std::int64_t created_at_ms = 0;
+};
+
 // An access key as `ldisctl tokens list` shows it: never its secret.
 struct TokenRow {
     std::int64_t id = 0;
@@ -362,10 +375,22 @@ public:
     // Retention (store.retention_days): every report received before `before_ms` whose
     // free text is still held loses it (WithoutFreeText), once, with one audit entry
     // naming `actor` and the count; the audit chain still verifies. Partners' notes of what
-    // they did, answered before `before_ms`, go too (their answers stay). Returns the number
-    // of reports changed. Blocks; thread-safe.
+    // they did, answered before `before_ms`, go too (their answers stay), and the photos of
+    // those reports, with every photo no report named within a day of its upload (so a
+    // `before_ms` of 0 purges only those). Returns the number of reports changed. Blocks;
+    // thread-safe.
     virtual Result<int> PurgeFreeText(std::int64_t before_ms, std::int64_t now_ms,
                                       std::string_view actor) = 0;
+    // Keeps a photo cleaned by CleanUpload (photo.hpp), uploaded by `uploaded_by`, under a
+    // new random id, with an audit entry; no report names it yet (a report's `photos` does,
+    // when it is stored). Blocks until committed; thread-safe.
+    virtual Result<PhotoRow> SavePhoto(const std::string& jpeg, int width, int height,
+                                       std::string_view uploaded_by) = 0;
+    // One photo: its row, and its JPEG when `with_jpeg`. Thread-safe.
+    virtual std::optional<std::pair<PhotoRow, std::string>> FindPhoto(std::string_view id,
+                                                                      bool with_jpeg) const = 0;
+    // The photos of the reports of an alert's signal, oldest first. Thread-safe.
+    virtual std::vector<PhotoRow> AlertPhotos(std::string_view reference) const = 0;
     // Every token, oldest first, with the number of live sessions of each. Thread-safe.
     virtual std::vector<TokenRow> Tokens() const = 0;
     // Revokes a token and ends every web session signed in with it, at once, with an audit

@@ -91,5 +91,8 @@ inline std::string AlertTopic(std::string_view level, std::string_view authority
 // the coordinators to stop sending to that contact.
 inline constexpr std::string_view kAckPath = "/ack/";
 inline constexpr std::string_view kUnsubscribePath = "/unsubscribe/";
+// After an acknowledgement link: the photos of the delivery's version, behind a warning
+// (issue 17 §3); "/photos/{id}" after it is one photo's JPEG.
+inline constexpr std::string_view kPhotosSuffix = "/photos";
 
 }  // namespace ldis::engine::wire

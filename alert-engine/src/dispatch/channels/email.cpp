@@ -4,8 +4,33 @@
 
 namespace ldis::engine {
 
+// The JPEGs of the photos an email shows (issue 17 §3). Photos never change, so the last
+// few are kept: a version with photos goes to every partner at once.
+void Dispatcher::Impl::PutPhotos(EmailMessage& m) {
+    for (auto& image : m.images) {
+        const auto cached = std::find_if(photo_cache_.begin(), photo_cache_.end(),
+                                         [&](const auto& p) { return p.first == image.photo_id; });
+        if (cached != photo_cache_.end()) {
+            image.jpeg = *cached->second;
+            continue;
+        }
+        if (!options_.photo) continue;
+        auto jpeg = options_.photo(image.photo_id);
+        if (!jpeg) {
+            spdlog::warn("email: photo {} is no longer kept; the email goes without it",
+                         image.photo_id);
+            continue;
+        }
+        image.jpeg = *jpeg;
+        if (photo_cache_.size() >= 6) photo_cache_.erase(photo_cache_.begin());
+        photo_cache_.emplace_back(image.photo_id,
+                                  std::make_shared<const std::string>(std::move(*jpeg)));
+    }
+}
+
 void Dispatcher::Impl::WriteMaildir(const OutboxItem& item) {
-    const EmailMessage m = RenderEmail(options_.templates, item, ContextFor(item));
+    EmailMessage m = RenderEmail(options_.templates, item, ContextFor(item));
+    PutPhotos(m);
     const std::string mime = m.ToMime(options_.from, item.address, NowMs());
     std::string name = IdempotencyKey(item);
     const fs::path tmp = fs::path(maildir_) / "tmp" / (name + ".eml");
@@ -50,7 +75,8 @@ void Dispatcher::Impl::LaunchSmtp(OutboxItem item) {
 
 std::unique_ptr<Dispatcher::Impl::Transfer> Dispatcher::Impl::PrepareSmtp(OutboxItem item) {
     const auto rendering = std::chrono::steady_clock::now();
-    const EmailMessage m = RenderEmail(options_.templates, item, ContextFor(item));
+    EmailMessage m = RenderEmail(options_.templates, item, ContextFor(item));
+    PutPhotos(m);
     auto t = NewTransfer(std::move(item), Protocol::kSmtp);
     t->upload = m.ToMime(options_.from, t->item.address, NowMs());
     Observe(Stage::kRender, std::chrono::steady_clock::now() - rendering);

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "../rows.hpp"
+#include "../sql/photos_sql.hpp"
 #include "ldis/engine/alert_text.hpp"
 #include "ldis/engine/lifecycle.hpp"
 #include "store_impl.hpp"
@@ -223,6 +224,23 @@ std::string PostgresStore::Impl::Act(const std::string& reference, AlertAction a
           {Int(alert_id), std::string(ToString(to)), Int(new_version), Int(now),
            Int(g ? g->valid_for_ms : 365LL * 24 * 3600 * 1000)});
     AddVersion(alert_id, new_version, ToString(to), now);
+    boost::json::array pictured;
+    if (wording.photos && !wording.photos->empty()) {
+        // Only a coordinator's choice puts photos in a version (issue 17 §3).
+        std::vector<PhotoRow> chosen;
+        for (const auto& id : *wording.photos) {
+            const auto p = w.Run("read a chosen photo",
+                                 std::string("SELECT ") + photos_sql::kColumns +
+                                     photos_sql::kOfAlerts + "WHERE a.id = $1 AND p.id = $2",
+                                 {Int(alert_id), id});
+            if (p.size() == 0) throw pgstore::Refused{photos_sql::NotOfTheAlert(id, reference)};
+            chosen.push_back(pgstore::PhotoOf(p, 0));
+            pictured.emplace_back(id);
+        }
+        w.Run("keep the version's photos",
+              "UPDATE alert_versions SET photos = $3 WHERE alert_id = $1 AND version = $2",
+              {Int(alert_id), Int(new_version), photos_sql::VersionPhotos(chosen)});
+    }
     boost::json::array worded;
     if (!wording.sections.empty()) {
         boost::json::object words;
@@ -278,6 +296,7 @@ std::string PostgresStore::Impl::Act(const std::string& reference, AlertAction a
         detail["sent_despite_findings"] = wording.confirmed_findings;
     }
     if (new_audience) detail["audience"] = {{"from", audience}, {"to", wording.audience}};
+    if (!pictured.empty()) detail["photos"] = std::move(pictured);
     w.Audit(actor, audit_action, reference, boost::json::serialize(detail));
     return std::string(ToString(to));
 }

@@ -65,6 +65,11 @@ StoredReport PostgresStore::Impl::Take(const Report& r, std::string_view channel
     StoredReport out{r.id, reference, false, {}, {}};
     intake->Audit("ldisd", "report.accepted", reference,
                   "{\"id\":\"" + r.id + "\",\"channel\":\"" + std::string(channel) + "\"}");
+    // The photos it names become its own, if no other report took them first.
+    for (const auto& id : r.photos)
+        intake->Run("name the report's photos",
+                    "UPDATE photos SET report_id = $2 WHERE id = $1 AND report_id IS NULL",
+                    {id, r.id});
     if (g) GradeInto(r, seq, reference, now, *g, out);
     return out;
 }

@@ -55,7 +55,8 @@ Result<std::vector<OutboxItem>> PostgresStore::Impl::Claim(std::int64_t now, std
                     "read the claimed delivery's version",
                     "SELECT a.reference, v.status, v.level, v.confidence, a.audience, "
                     "a.provisional, s.authority, s.district, s.family, coalesce(a.issued_at_ms, "
-                    "0), v.created_at_ms, coalesce(a.valid_until_ms, 0), v.body, s.drill FROM "
+                    "0), v.created_at_ms, coalesce(a.valid_until_ms, 0), v.body, s.drill, "
+                    "coalesce(v.photos, '') FROM "
                     "alerts a "
                     "JOIN alert_versions v ON v.alert_id = a.id AND v.version = $2 JOIN signals "
                     "s ON s.id = a.signal_id WHERE a.id = $1",
@@ -75,6 +76,7 @@ Result<std::vector<OutboxItem>> PostgresStore::Impl::Claim(std::int64_t now, std
                 it.valid_until_ms = v.integer(0, 11);
                 it.body = std::string(v.text(0, 12));
                 it.drill = std::string(v.text(0, 13));
+                it.photos = std::string(v.text(0, 14));
                 if (g) {
                     if (const Family* f = g->substances.Find(it.family)) it.family_label = f->label;
                 }

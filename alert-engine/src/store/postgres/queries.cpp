@@ -2,6 +2,8 @@
 // two writes that go with reading reports: a coordinator's reveal and the retention purge.
 #include <boost/json.hpp>
 
+#include "../sql/insight_sql.hpp"
+#include "../sql/photos_sql.hpp"
 #include "ldis/engine/alert_text.hpp"
 #include "ldis/engine/text.hpp"
 #include "store_impl.hpp"
@@ -178,7 +180,8 @@ std::optional<AlertRecord> PostgresStore::FindAlertRecord(std::string_view refer
         PGconn* c = impl_->reader->c();
         auto versions = pg::Exec(c, "read the alert's versions",
                                  "SELECT v.version, v.status, v.level, v.confidence, v.rules, "
-                                 "v.body, v.created_at_ms FROM alert_versions v JOIN alerts a ON "
+                                 "v.body, v.created_at_ms, coalesce(v.photos, '') FROM "
+                                 "alert_versions v JOIN alerts a ON "
                                  "a.id = v.alert_id WHERE a.reference = $1 ORDER BY v.version",
                                  {ref});
         if (versions.ok()) {
@@ -192,6 +195,7 @@ std::optional<AlertRecord> PostgresStore::FindAlertRecord(std::string_view refer
                 v.rules = std::string(rows.text(i, 4));
                 v.body = std::string(rows.text(i, 5));
                 v.created_at_ms = rows.integer(i, 6);
+                v.photos = std::string(rows.text(i, 7));
                 record.versions.push_back(std::move(v));
             }
         }
@@ -306,11 +310,18 @@ Result<int> PostgresStore::PurgeFreeText(std::int64_t before_ms, std::int64_t no
                                      "UPDATE deliveries SET answer_note = NULL WHERE answer_note "
                                      "IS NOT NULL AND answered_at_ms < $1 RETURNING 1",
                                      {Int(before_ms)});
-            if (purged == 0 && notes.size() == 0) return;
+            // Photos (issue 17 §3) leave with their report's free text; an upload no report
+            // named within a day leaves then.
+            const auto photos =
+                w.Run("remove photos past retention",
+                      insight_sql::InsightSql(photos_sql::kPurge, true) + " RETURNING 1",
+                      {Int(before_ms), Int(now_ms - photos_sql::kUnnamedForMs)});
+            if (purged == 0 && notes.size() == 0 && photos.size() == 0) return;
             // The audit log names what was done, never the text: its chain still verifies.
             boost::json::object detail{{"count", purged},
                                        {"received_before", IsoTimeMs(before_ms)}};
             if (notes.size() > 0) detail["answer_notes"] = notes.size();
+            if (photos.size() > 0) detail["photos"] = photos.size();
             w.Audit(std::string(actor), "reports.purged", "reports",
                     boost::json::serialize(detail));
         },

@@ -20,7 +20,7 @@
 CREATE TABLE ldis_schema (
     version BIGINT NOT NULL
 );
-INSERT INTO ldis_schema (version) VALUES (11);
+INSERT INTO ldis_schema (version) VALUES (12);
 
 -- Every report as received, whole. `seq` is the order of commit; `reference` is the
 -- receipt's (KM-R000042). The document keeps the free text and the contact until
@@ -49,6 +49,22 @@ CREATE INDEX reports_by_area ON reports(district, received_at_ms);
 CREATE INDEX reports_to_purge ON reports(received_at_ms) WHERE purged_at_ms IS NULL;
 -- The dashboard's trends and the quarterly report count reports by when they came (issue 17).
 CREATE INDEX reports_by_time ON reports(received_at_ms);
+
+-- Photos of a batch (issue 17 §3), as SQLite's schema.sql: JPEGs written anew from an
+-- upload's pixels alone; report_id set when a report names the upload.
+CREATE TABLE photos (
+    id            TEXT PRIMARY KEY,
+    report_id     TEXT,
+    uploaded_by   TEXT NOT NULL,
+    sha256        TEXT NOT NULL,
+    sha1          TEXT NOT NULL,
+    width         BIGINT NOT NULL,
+    height        BIGINT NOT NULL,
+    bytes         BIGINT NOT NULL,
+    created_at_ms BIGINT NOT NULL,
+    jpeg          BYTEA NOT NULL
+);
+CREATE INDEX photos_by_report ON photos(report_id);
 
 -- Signals: reports of one family of substance in one district, seen within the
 -- correlation window of each other (pipeline.hpp, Correlate). `level` is what the rules
@@ -122,6 +138,7 @@ CREATE TABLE alert_versions (
     body          TEXT NOT NULL DEFAULT '{}',
     scrubbed      BIGINT NOT NULL DEFAULT 0,
     created_at_ms BIGINT NOT NULL,
+    photos        TEXT,  -- the photos a coordinator chose for this version: a JSON array of ids
     PRIMARY KEY (alert_id, version)
 );
 

@@ -25,6 +25,9 @@ struct Refused {
     Error error;
 };
 
+// A PhotoRow from photos_sql::kColumns at `row` (photos.cpp).
+PhotoRow PhotoOf(const pg::Rows& rows, int row);
+
 inline std::string Int(std::int64_t v) {
     return std::to_string(v);
 }

@@ -25,6 +25,8 @@ struct ServerOptions {
     // busy LDIS is, so by default it is on loopback, and not on the public listener.
     std::string metrics_listen;
     std::size_t max_body = 256 * 1024;  // larger requests get 413
+    // POST /api/v1/photos only: a photo of a batch (PhotoLimits::max_bytes); larger is 413.
+    std::size_t max_photo_body = 5 * 1024 * 1024;
     std::chrono::seconds timeout{10};   // to read a request or write a response
     std::size_t max_connections = 512;  // open at once; beyond it, 503 and close
     int sign_in_failures = 10;          // wrong keys or bearer tokens per address per 10 min
