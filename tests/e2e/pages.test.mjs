@@ -662,3 +662,102 @@ test('a partner reads a red alert email on a phone and at a desk, light and dark
   for (const other of reasons.slice(1)) assert.ok(!text.includes(other), `the email repeats "${other}"`);
   await context.close();
 });
+
+// EXIF as a phone writes it, cut to what matters: the owner (Artist) and a GPS latitude of
+// 51° 23' 20.40" N, as tests/support/photos.cpp makes it.
+const photoOwner = 'Jo Smith, Medway ED';
+function exifWithGps() {
+  const le16 = (v) => { const b = Buffer.alloc(2); b.writeUInt16LE(v); return b; };
+  const le32 = (v) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; };
+  const entry = (tag, type, count, value) => Buffer.concat([le16(tag), le16(type), le32(count), value]);
+  const artist = Buffer.from(`${photoOwner}\0`);
+  const ifd0 = 8, artistAt = ifd0 + 2 + 2 * 12 + 4, gps = artistAt + artist.length;
+  const rationals = gps + 2 + 2 * 12 + 4;
+  const latitude = Buffer.concat([51, 1, 23, 1, 2040, 100].map(le32));
+  return Buffer.concat([Buffer.from('Exif\0\0II*\0', 'binary'), le32(ifd0),
+    le16(2), entry(0x013B, 2, artist.length, le32(artistAt)), entry(0x8825, 4, 1, le32(gps)), le32(0),
+    artist, le16(2), entry(0x0001, 2, 2, Buffer.from('N\0\0\0', 'binary')), entry(0x0002, 5, 3, le32(rationals)),
+    le32(0), latitude]);
+}
+
+test('a coordinator sees a photo of the batch on the record and sends it; the partner sees it after a warning', async () => {
+  // A photo as a phone would send it: drawn by Chromium, with EXIF holding a GPS position
+  // and the owner's name put in after its first marker.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  await page.goto(`${base}/login`);
+  const drawn = await page.evaluate(() => {
+    const c = document.createElement('canvas');
+    c.width = 800; c.height = 600;
+    const g = c.getContext('2d');
+    g.fillStyle = '#e8e4d8'; g.fillRect(0, 0, 800, 600);
+    for (const [x, y] of [[250, 300], [420, 260], [560, 340]]) {
+      g.fillStyle = '#3f7fbf'; g.beginPath(); g.ellipse(x, y, 70, 45, 0.3, 0, 2 * Math.PI); g.fill();
+      g.fillStyle = '#ffffff'; g.font = 'bold 28px sans-serif'; g.fillText('M30', x - 28, y + 10);
+    }
+    return c.toDataURL('image/jpeg', 0.9).split(',')[1];
+  });
+  const plain = Buffer.from(drawn, 'base64');
+  const exif = exifWithGps();
+  const app1 = Buffer.concat([Buffer.from([0xFF, 0xE1, (exif.length + 2) >> 8, (exif.length + 2) & 0xFF]), exif]);
+  const upload = Buffer.concat([plain.subarray(0, 2), app1, plain.subarray(2)]);
+  assert.ok(upload.includes(photoOwner), 'the upload carries the owner, so the test can fail');
+  const uploaded = await fetch(`${base}/api/v1/photos`, {
+    method: 'POST', body: upload,
+    headers: { Authorization: `Bearer ${tokens.submitter}`, 'Content-Type': 'image/jpeg' },
+  });
+  const photo = JSON.parse(await uploaded.text());
+  assert.equal(uploaded.status, 201, JSON.stringify(photo));
+  const report = {
+    schema: 'ldis.report/1', id: crypto.randomUUID(), submitted_at: new Date().toISOString(),
+    source: { type: 'hospital', organisation: 'Darent Valley Hospital' },
+    area: { authority: 'Kent', district: 'Dartford' }, setting: 'community',
+    substances: [{ name: 'diazepam', sold_as: 'diazepam', form: 'tablet', colour: 'blue', imprint: 'M30' }],
+    harms: { cases: 3, hospitalisations: 2, deaths: 1 }, evidence: 'professional', photos: [photo.id],
+  };
+  const posted = await fetch(`${base}/api/v1/reports`, {
+    method: 'POST', body: JSON.stringify(report),
+    headers: { Authorization: `Bearer ${tokens.submitter}`, 'Content-Type': 'application/json' },
+  });
+  const receipt = JSON.parse(await posted.text());
+  assert.equal(posted.status, 202, JSON.stringify(receipt));
+  const ref = receipt.alert_id;
+
+  // The record shows it, and offers it for the next version.
+  await signIn(page, 'coordinator', `/alerts/${ref}`);
+  await page.waitForSelector('#photos img');
+  assert.ok(await page.$eval('#photos img', (img) => img.complete && img.naturalWidth === 800),
+    'the photo loads on the record');
+  await page.check(`#photo-${photo.id}`);
+  await shot(page, '25-record-photo');
+  await accessible(page, 'the record with a photo');
+  await page.click('button:has-text("Issue an update with this wording and audience")');
+  await page.waitForURL(new RegExp(`/alerts/${ref}`));
+  assert.ok(await page.isChecked(`#photo-${photo.id}`), 'the latest version carries the photo');
+  await context.close();
+
+  // The partner's email: the photo after its warning, inline, as the page would show it.
+  const mail = path.join(work, 'mail', 'new');
+  const file = await until(() => fs.readdirSync(mail).find((f) => f.includes(`${ref}-v2-alert`)),
+    'an email of the version with the photo');
+  const eml = fs.readFileSync(path.join(mail, file), 'utf8');
+  assert.ok(!eml.includes(photoOwner) && !eml.includes('Exif'), 'nothing of the EXIF is in the email');
+  const html = emailPart(eml, 'text/html');
+  const cid = `${photo.id}@ldis`;
+  const encoded = eml.split(`Content-ID: <${cid}>\r\n`)[1].split('\r\n\r\n')[1].split('--')[0].replace(/\s+/g, '');
+  const jpeg = Buffer.from(encoded, 'base64');
+  assert.ok(!jpeg.includes(photoOwner) && !jpeg.includes('Exif'), 'the photo sent is pixels alone');
+  const phone = await browser.newContext({ viewport: { width: 375, height: 812 }, isMobile: true });
+  const view = await phone.newPage();
+  await view.route('**/*', (route) => route.abort());
+  // A mail client puts the part where the HTML says cid:; here a data: URL stands for it.
+  await view.setContent(html.replace(`cid:${cid}`, `data:image/jpeg;base64,${encoded}`));
+  const warning = await view.locator('#photo-warning').boundingBox();
+  const image = await view.locator(`img[alt^="Photo 1 of 1"]`).boundingBox();
+  assert.ok(warning && image && warning.y < image.y, 'the warning comes before the photo');
+  assert.ok(image.width <= 375, 'the photo fits a phone');
+  await view.locator('#photo-warning').scrollIntoViewIfNeeded();
+  await shot(view, '26-email-photo-phone');
+  await accessible(view, 'the email with a photo');
+  await phone.close();
+});

@@ -98,8 +98,9 @@ TEST(PostgresStoreTest, ANewDatabaseHoldsTheSameTablesColumnsAndIndexesAsSqlite)
         // SQLite: name, type, NOT NULL (a primary key's column is never null either).
         std::vector<std::string> expected;
         for (const auto& row : LiteRows(lite,
+                                        // SQLite's BLOB is PostgreSQL's bytea (a photo).
                                         "SELECT name, CASE upper(type) WHEN 'INTEGER' THEN "
-                                        "'bigint' ELSE lower(type) END, "
+                                        "'bigint' WHEN 'BLOB' THEN 'bytea' ELSE lower(type) END, "
                                         "CASE WHEN \"notnull\" OR pk > 0 THEN 'NO' ELSE 'YES' END "
                                         "FROM pragma_table_info('" +
                                             table + "') ORDER BY cid"))

@@ -580,17 +580,11 @@ WebResponse Pages::AlertPhoto(const std::string& reference, const std::string& i
     const bool ours = std::any_of(photos.begin(), photos.end(),
                                   [&](const engine::PhotoRow& p) { return p.id == id; });
     auto found = ours ? services_.store->FindPhoto(id, true) : std::nullopt;
+    if (found) return JpegResponse(std::move(found->second));
     WebResponse r;
-    if (!found) {
-        r.status = 404;
-        r.content_type = "text/plain; charset=utf-8";
-        r.body = "No such photo of " + reference;
-        return r;
-    }
-    r.body = std::move(found->second);
-    r.content_type = "image/jpeg";
-    r.headers = {{"Cache-Control", "private, no-store"},
-                 {"Content-Security-Policy", "default-src 'none'"}};
+    r.status = 404;
+    r.content_type = "text/plain; charset=utf-8";
+    r.body = "No such photo of " + reference;
     return r;
 }
 

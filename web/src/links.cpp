@@ -134,12 +134,7 @@ WebResponse LinkPages::Photos(const std::string& token, const std::string& photo
                                       [&](const engine::VersionPhoto& p) { return p.id == photo; });
         auto found = ours ? services_.store->FindPhoto(photo, true) : std::nullopt;
         if (!found) return Render(404, "No such photo", {"This link names no photo of the alert."});
-        WebResponse r;
-        r.body = std::move(found->second);
-        r.content_type = "image/jpeg";
-        r.headers = {{"Cache-Control", "private, no-store"},
-                     {"Content-Security-Policy", "default-src 'none'"}};
-        return r;
+        return JpegResponse(std::move(found->second));
     }
     std::vector<std::pair<std::string, std::string>> images;
     for (std::size_t i = 0; i < photos.size(); ++i)

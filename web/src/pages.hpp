@@ -37,6 +37,17 @@ struct WebResponse {
     std::vector<std::pair<std::string, std::string>> headers;
 };
 
+// A kept photo's JPEG (issue 17 §3), as every page that shows one serves it: never cached,
+// never run as anything else.
+inline WebResponse JpegResponse(std::string jpeg) {
+    WebResponse r;
+    r.body = std::move(jpeg);
+    r.content_type = "image/jpeg";
+    r.headers = {{"Cache-Control", "private, no-store"},
+                 {"Content-Security-Policy", "default-src 'none'"}};
+    return r;
+}
+
 // Signed-in people: a random session id in an HttpOnly, SameSite=Strict cookie, and a
 // CSRF token that every POST form carries. Kept in the database as the id's hash: a
 // restart signs nobody out, and revoking an access key ends its sessions at once.
