@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 
 #include "ldis/engine/codec.hpp"
 #include "support/daemon.hpp"
@@ -307,3 +308,121 @@ TEST_F(PhotosTest, APhonesGpsAndOwnerReachNoOutputAndOnlyACoordinatorsChoiceSend
 }
 
 }  // namespace
+
+namespace {
+
+// A form as a browser sends it with files: multipart/form-data (RFC 7578).
+struct FormField {
+    std::string name, value;
+    std::optional<std::string> filename = std::nullopt;  // a file input's
+};
+
+std::pair<std::string, std::string> Multipart(const std::vector<FormField>& fields) {
+    const std::string boundary = "----WebKitFormBoundaryQ3vX9pL0mR2sT7aZ";
+    std::string body;
+    for (const auto& f : fields) {
+        body += "--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + f.name + "\"";
+        if (f.filename)
+            body += "; filename=\"" + *f.filename + "\"\r\nContent-Type: application/octet-stream";
+        body += "\r\n\r\n" + f.value + "\r\n";
+    }
+    body += "--" + boundary + "--\r\n";
+    return {"Content-Type: multipart/form-data; boundary=" + boundary, body};
+}
+
+// The ids of the photos the page offers to keep, as its checkboxes hold them.
+std::vector<std::string> KeptOn(const std::string& page) {
+    std::vector<std::string> ids;
+    const std::string mark = "name=\"photo_id\" type=\"checkbox\" value=\"";
+    for (auto at = page.find(mark); at != std::string::npos; at = page.find(mark, at + 1))
+        ids.push_back(page.substr(at + mark.size(), 35));
+    return ids;
+}
+
+}  // namespace
+
+// The report form (issue 17 §3): a clinician who is not signed in attaches photos from a
+// phone as a browser sends them. Each is written anew before it is kept, a hostile one is
+// refused by name (its name escaped), a form sent back with a mistake keeps the photos
+// already attached, a fourth is refused, an unticked one is left out, and what the report
+// names carries nothing of the EXIF.
+TEST_F(PhotosTest, TheReportFormTakesPhotosWritesThemAnewAndKeepsThemThroughAMistake) {
+    const auto page = ldis::test::OpenForm(url_ + "/report");
+    ASSERT_EQ(page.response.status, 200);
+    EXPECT_NE(page.response.body.find("enctype=\"multipart/form-data\""), std::string::npos);
+    EXPECT_NE(page.response.body.find("type=\"file\" accept=\"image/jpeg,image/png\" multiple"),
+              std::string::npos);
+    const std::string phone = ldis::test::MakeJpeg(1200, 900, ldis::test::ExifWithGps());
+    ASSERT_FALSE(Leaks(phone).empty()) << "the upload holds the EXIF, so the test can fail";
+    const std::string id = ldis::test::NewUuid();
+    std::vector<FormField> report = {{"csrf", page.csrf},
+                                     {"id", id},
+                                     {"source_type", "hospital"},
+                                     {"organisation", "Medway NHS Foundation Trust"},
+                                     {"authority", "Medway"},
+                                     {"district", "Medway"},
+                                     {"cases", "3"},
+                                     {"hospitalisations", "2"},
+                                     {"deaths", "1"},
+                                     {"evidence", "professional"}};
+    const auto post = [&](std::vector<FormField> fields) {
+        const auto [type, body] = Multipart(fields);
+        return HttpRequest("POST", url_ + "/report", body, {page.cookie, type});
+    };
+    // 1. No substance given: the mistake is shown, the phone's photo kept, the GIF refused.
+    auto fields = report;
+    fields.push_back({"photos", phone, "IMG_0001.jpg"});
+    fields.push_back({"photos", "GIF89a\x01\x00\x01\x00", "<img src=x onerror=alert(1)>.gif"});
+    fields.push_back({"photos", "", ""});  // the file input a browser sends empty
+    fields.push_back({"photo_id", "ph-0123456789abcdef0123456789abcdef"});  // never uploaded
+    const auto first = post(fields);
+    EXPECT_EQ(first.status, 422) << first.body.substr(0, 400);
+    EXPECT_NE(first.body.find("Enter what the drug is"), std::string::npos);
+    EXPECT_NE(first.body.find("&lt;img src=x onerror=alert(1)&gt;.gif: the file is not"),
+              std::string::npos)
+        << "the refused file is named, escaped";
+    EXPECT_EQ(first.body.find("<img src=x"), std::string::npos);
+    EXPECT_NE(first.body.find("A photo attached before is no longer kept"), std::string::npos);
+    EXPECT_NE(first.body.find("Photo 1: 1200 × 900 pixels"), std::string::npos);
+    const auto kept = KeptOn(first.body);
+    ASSERT_EQ(kept.size(), 1u) << "the phone's photo alone is kept";
+    // 2. Given again with three more: the first two join it, the fourth photo is refused.
+    fields = report;
+    fields.push_back({"substance", "heroin"});
+    fields.push_back({"photo_id", kept[0]});
+    for (const char* name : {"bag.png", "wrap.png", "fourth.png"})
+        fields.push_back({"photos", ldis::test::MakePng(640, 480), name});
+    const auto second = post(fields);
+    EXPECT_EQ(second.status, 422) << second.body.substr(0, 400);
+    EXPECT_NE(second.body.find("Attach at most 3 photos: fourth.png was not attached"),
+              std::string::npos);
+    const auto three = KeptOn(second.body);
+    ASSERT_EQ(three.size(), 3u);
+    EXPECT_EQ(three[0], kept[0]) << "the photo attached first stays first";
+    EXPECT_NE(second.body.find("Photo 3: 640 × 480 pixels"), std::string::npos);
+    // 3. Sent with the second photo unticked: the report is stored, naming two.
+    fields = report;
+    fields.push_back({"substance", "heroin"});
+    fields.push_back({"photo_id", three[0]});
+    fields.push_back({"photo_id", three[2]});
+    const auto third = post(fields);
+    ASSERT_EQ(third.status, 200) << third.body.substr(0, 400);
+    EXPECT_NE(third.body.find("Report received"), std::string::npos);
+    const auto at = third.body.find("id=\"alert\">");
+    ASSERT_NE(at, std::string::npos) << "a red report makes an alert";
+    const std::string ref = third.body.substr(at + 11, third.body.find('<', at) - at - 11);
+    // The coordinator's record names the two photos ticked, of this report, and no other.
+    const auto alert = Call("GET", "/api/v1/alerts/" + ref, "coordinator");
+    ASSERT_EQ(alert.status, 200) << alert.body;
+    const auto photos = ParseObject(alert.body).at("photos").as_array();
+    ASSERT_EQ(photos.size(), 2u) << alert.body;
+    EXPECT_EQ(Str(photos[0].at("id")), three[0]);
+    EXPECT_EQ(Str(photos[1].at("id")), three[2]);
+    for (const auto& p : photos) {
+        const auto jpeg = Call("GET", "/api/v1/photos/" + Str(p.at("id")), "coordinator");
+        ASSERT_EQ(jpeg.status, 200);
+        EXPECT_EQ(Leaks(jpeg.body), "");
+        EXPECT_EQ(ldis::test::Leftovers(jpeg.body), "");
+    }
+    EXPECT_EQ(Leaks(alert.body), "");
+}

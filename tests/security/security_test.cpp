@@ -961,6 +961,26 @@ TEST_F(SecurityTest, HostilePhotosAndPhotoNamesAreRefusedAndNothingIsKept) {
     r = HttpRequest("POST", url_ + "/api/v1/reports", std::string(300 * 1024, ' '),
                     Auth(submitter));
     EXPECT_EQ(r.status, 413);
+    // The report form takes three photos' worth only as multipart/form-data, and no more.
+    const std::string multipart = "Content-Type: multipart/form-data; boundary=b0undary";
+    r = HttpRequest("POST", url_ + "/report", "a=" + std::string(300 * 1024, 'x'), {kForm});
+    EXPECT_EQ(r.status, 413);
+    r = HttpRequest("POST", url_ + "/report", std::string(15 * 1024 * 1024 + 256 * 1024 + 1, 'x'),
+                    {multipart});
+    EXPECT_EQ(r.status, 413);
+    EXPECT_NE(error(r).find("the report with its photos is over 15 MB"), std::string::npos)
+        << r.body;
+    // A form cut short, or with no boundary, is a clear 400: nothing is kept.
+    r = HttpRequest("POST", url_ + "/report",
+                    "--b0undary\r\nContent-Disposition: form-data; name=\"photos\"; "
+                    "filename=\"a.jpg\"\r\n\r\n" +
+                        jpeg,
+                    {multipart});
+    EXPECT_EQ(r.status, 400);
+    EXPECT_NE(r.body.find("its last boundary is missing"), std::string::npos) << r.body;
+    r = HttpRequest("POST", url_ + "/report", "x", {"Content-Type: multipart/form-data"});
+    EXPECT_EQ(r.status, 400);
+    EXPECT_NE(r.body.find("has no boundary"), std::string::npos) << r.body;
     // No token, no upload.
     EXPECT_EQ(
         HttpRequest("POST", url_ + "/api/v1/photos", jpeg, {"Content-Type: image/jpeg"}).status,
@@ -992,6 +1012,21 @@ TEST_F(SecurityTest, HostilePhotosAndPhotoNamesAreRefusedAndNothingIsKept) {
     // The same report sent again (a retry) may name its own photo.
     r = HttpRequest("POST", url_ + "/api/v1/reports", json::serialize(first), Auth(submitter));
     EXPECT_EQ(r.status, 200) << r.body;
+    // Nor may the open form take it, by naming it as a photo attached before.
+    const auto form = ldis::test::OpenForm(url_ + "/report");
+    const std::string fields[][2] = {{"csrf", form.csrf},          {"id", ldis::test::NewUuid()},
+                                     {"source_type", "hospital"},  {"organisation", "A hospital"},
+                                     {"authority", "Medway"},      {"district", "Medway"},
+                                     {"substance", "heroin"},      {"cases", "1"},
+                                     {"evidence", "professional"}, {"photo_id", id}};
+    std::string body;
+    for (const auto& [name, value] : fields)
+        body += "--b0undary\r\nContent-Disposition: form-data; name=\"" + name + "\"\r\n\r\n" +
+                value + "\r\n";
+    r = HttpRequest("POST", url_ + "/report", body + "--b0undary--", {form.cookie, multipart});
+    EXPECT_EQ(r.status, 422);
+    EXPECT_NE(r.body.find("A photo attached before is no longer kept"), std::string::npos);
+    EXPECT_EQ(r.body.find(id), std::string::npos) << "the page does not offer it to keep";
 
     // Kept: the one good photo, and the reports that were accepted; nothing else.
     auto store = Store();

@@ -1,5 +1,6 @@
 // The listeners: binding, the accept loop with its connection cap and descriptor shedding, TLS
 // (its context, reloads), trust in forwarded headers, and the connections themselves.
+#include "ldis/web/multipart.hpp"
 #include "server_impl.hpp"
 
 namespace ldis::web {
@@ -195,26 +196,22 @@ private:
             return Stream(std::move(socket));
     }
 
-    // The header first: its path says how large a body may be (a photo's upload may be
-    // larger than any other request), then the body within that. Beast compares a
-    // Content-Length with the limit as the header ends, and never again: so the header is
-    // read under the larger limit, and any other path's Content-Length is checked here.
+    // The header first: its path says how large a body may be (a photo's upload, or the
+    // report form with up to three photos, may be larger than any other request), then the
+    // body within that. Beast compares a Content-Length with the limit as the header ends,
+    // and never again: so the header is read under the largest limit, and each path's
+    // Content-Length is checked here.
     void Read() {
         const auto& options = server_->options();
         parser_.emplace();
-        parser_->body_limit(std::max(options.max_body, options.max_photo_body));
+        parser_->body_limit(FormLimit(options));
         parser_->header_limit(16 * 1024);
         beast::get_lowest_layer(stream_).expires_after(options.timeout);
         http::async_read_header(
             stream_, buffer_, *parser_,
             [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                 if (ec) return self->OnRead(ec);
-                const auto& head = self->parser_->get();
-                const std::string_view target(head.target().data(), head.target().size());
-                const bool photo = head.method() == http::verb::post &&
-                                   target.substr(0, target.find('?')) == "/api/v1/photos";
-                const std::size_t limit = photo ? self->server_->options().max_photo_body
-                                                : self->server_->options().max_body;
+                const std::size_t limit = self->BodyLimit();
                 if (self->parser_->content_length().value_or(0) > limit)
                     return self->OnRead(http::error::body_limit);
                 self->parser_->body_limit(limit);  // a chunked body's, chunk by chunk
@@ -222,6 +219,35 @@ private:
                     self->stream_, self->buffer_, *self->parser_,
                     [self](beast::error_code read, std::size_t) { self->OnRead(read); });
             });
+    }
+
+    // The report form with its photos: the form's fields and three photos at most.
+    static std::size_t FormLimit(const ServerOptions& options) {
+        return options.max_body + 3 * options.max_photo_body;
+    }
+    enum class Upload { kNone, kPhoto, kForm };
+    Upload UploadOf() const {
+        const auto& head = parser_->get();
+        if (head.method() != http::verb::post) return Upload::kNone;
+        const std::string_view target(head.target().data(), head.target().size());
+        const std::string_view path = target.substr(0, target.find('?'));
+        if (path == "/api/v1/photos") return Upload::kPhoto;
+        const auto type = head[http::field::content_type];
+        if (path == "/report" && IsMultipartForm(std::string_view(type.data(), type.size())))
+            return Upload::kForm;
+        return Upload::kNone;
+    }
+    std::size_t BodyLimit() const {
+        const auto& options = server_->options();
+        switch (UploadOf()) {
+            case Upload::kPhoto:
+                return options.max_photo_body;
+            case Upload::kForm:
+                return FormLimit(options);
+            case Upload::kNone:
+                break;
+        }
+        return options.max_body;
     }
 
     void OnRead(beast::error_code ec) {
@@ -235,16 +261,21 @@ private:
         }
         if (ec == http::error::body_limit) {
             keep_alive_ = false;
-            // (The start line is read before any body limit can be passed.)
-            const bool photo = parser_->get().target().starts_with("/api/v1/photos");
-            return Send(JsonError(
-                http::status::payload_too_large, "payload_too_large",
-                photo ? "the photo is over " +
-                            std::to_string(server_->options().max_photo_body / (1024 * 1024)) +
-                            " MB: send a smaller one (a phone's photo at its usual size is "
-                            "well under it)"
-                      : "the body is over " + std::to_string(server_->options().max_body) +
-                            " bytes"));
+            // (The header is read before any body limit can be passed.)
+            const auto mb = [](std::size_t bytes) { return std::to_string(bytes / (1024 * 1024)); };
+            const auto& options = server_->options();
+            const Upload upload = UploadOf();
+            return Send(
+                JsonError(http::status::payload_too_large, "payload_too_large",
+                          upload == Upload::kPhoto
+                              ? "the photo is over " + mb(options.max_photo_body) +
+                                    " MB: send a smaller one (a phone's photo at its usual size is "
+                                    "well under it)"
+                          : upload == Upload::kForm
+                              ? "the report with its photos is over " + mb(FormLimit(options)) +
+                                    " MB: attach at most 3 photos of " +
+                                    mb(options.max_photo_body) + " MB each, and send it again"
+                              : "the body is over " + std::to_string(options.max_body) + " bytes"));
         }
         if (ec) {
             keep_alive_ = false;

@@ -55,7 +55,8 @@ Pages::Pages(const Services& services, const std::string& templates_dir, std::st
       sessions_(*services.store),
       bad_keys_(bad_keys),
       open_reports_(std::max(options.open_reports_per_hour, 1), std::chrono::hours(1)),
-      open_form_(options.open_reports_per_hour > 0) {
+      open_form_(options.open_reports_per_hour > 0),
+      max_photo_bytes_(options.max_photo_body) {
     json::error_code ec;
     const auto schema = json::parse(ReadAll(services.schema_path), ec);
     // Every list the form offers is the schema's own enum, and the districts are

@@ -23,7 +23,8 @@ struct WebRequest {
     std::string method;  // GET, POST
     std::string path;
     std::map<std::string, std::string> query;
-    std::string body;            // application/x-www-form-urlencoded for POST
+    std::string body;            // application/x-www-form-urlencoded or multipart/form-data
+    std::string content_type;    // the Content-Type header, which says which
     std::string cookie;          // the Cookie header
     std::string sec_fetch_site;  // the Sec-Fetch-Site header: same-origin, cross-site, ...
     std::string origin;          // the Origin header, or ""
@@ -143,6 +144,7 @@ private:
     FailureLimit open_reports_;
 
     bool open_form_ = true;
+    std::size_t max_photo_bytes_ = 0;  // ServerOptions::max_photo_body: one photo's, at most
 };
 
 }  // namespace ldis::web

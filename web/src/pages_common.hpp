@@ -228,6 +228,7 @@ inline std::string FieldOf(const std::string& pointer) {
         {"/route", "route"},
         {"/symptoms", "symptoms"},
         {"/description", "description"},
+        {"/photos", "photos"},
         {"/evidence", "evidence"}};
     for (const auto& [path, field] : kMap) {
         if (pointer == path || pointer.starts_with(path + "/")) return field;

@@ -1,8 +1,29 @@
 // The clinician's report form: the lists the schema and areas offer, checking and
 // submitting what was typed.
+#include "ldis/engine/photo.hpp"
+#include "ldis/web/multipart.hpp"
 #include "pages_common.hpp"
 
 namespace ldis::web {
+namespace {
+
+constexpr std::size_t kMaxPhotos = 3;  // the report schema's maxItems for "photos"
+
+// "1.2 MB", "640 KB": a photo's size as the form says it.
+std::string SizeText(std::int64_t bytes) {
+    if (bytes >= 1024 * 1024) {
+        const auto tenths = bytes * 10 / (1024 * 1024);
+        return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + " MB";
+    }
+    return std::to_string(std::max<std::int64_t>(1, bytes / 1024)) + " KB";
+}
+
+bool PhotoId(std::string_view id) {
+    return id.size() == 35 && id.starts_with("ph-") &&
+           id.find_first_not_of("0123456789abcdef", 3) == std::string_view::npos;
+}
+
+}  // namespace
 
 WebResponse Pages::ReportForm(const WebRequest& req,
                               const std::optional<Sessions::Session>& session) {
@@ -18,8 +39,31 @@ WebResponse Pages::ReportForm(const WebRequest& req,
         for (auto& h : cookie.headers) r.headers.push_back(std::move(h));
         return r;
     };
+    std::vector<engine::PhotoRow> photos;  // attached, in order: kept, then new
+    std::vector<std::pair<std::string, std::string>> photo_errors;
+    bool counted = false;  // against an open form's hourly limit, once a request
     if (req.method == "POST") {
-        const auto form = ParseForm(req.body);
+        // A form with photos comes as multipart/form-data; one without may come either way.
+        std::multimap<std::string, std::string> form;
+        std::vector<FormPart> files;
+        if (IsMultipartForm(req.content_type)) {
+            auto parts = ParseMultipart(req.content_type, req.body);
+            if (!parts.ok()) {
+                mus::data d;
+                d.set("next", "/report");
+                d.set("error", "Your browser sent the form in a way LDIS could not read (" +
+                                   parts.error().message + "): open it again");
+                return with_cookie(Render("login", "Report a concerning batch", &d, session, 400));
+            }
+            for (auto& part : parts.value()) {
+                if (!part.filename)
+                    form.emplace(std::move(part.name), std::move(part.data));
+                else if (part.name == "photos" && !part.data.empty())
+                    files.push_back(std::move(part));  // an empty file input sends no bytes
+            }
+        } else {
+            form = ParseForm(req.body);
+        }
         const auto field = form.find("csrf");
         if (field == form.end() || !SameSecret(field->second, csrf) ||
             (!session && !FormTokenMatches(req, form))) {
@@ -33,6 +77,7 @@ WebResponse Pages::ReportForm(const WebRequest& req,
                 return TooMany(wait, session);
         }
         for (const auto& [k, v] : form) {
+            if (k == "photo_id") continue;  // below
             if (k != "sign") {
                 values[k] = v;
             } else if (const auto& known = engine::ControlledSymptoms();
@@ -40,6 +85,60 @@ WebResponse Pages::ReportForm(const WebRequest& req,
                        std::find(signs.begin(), signs.end(), v) == signs.end()) {
                 signs.push_back(v);
             }
+        }
+        // Photos (issue 17 §3). Those attached on an earlier try come back as ticked
+        // checkboxes of their ids (a file input cannot be filled again): each must still be
+        // kept, and named by no other report. The id is random, so it is its own key.
+        std::string report_id = values["id"];
+        std::transform(report_id.begin(), report_id.end(), report_id.begin(),
+                       [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+        for (auto [it, end] = form.equal_range("photo_id"); it != end; ++it) {
+            if (std::any_of(photos.begin(), photos.end(),
+                            [&](const engine::PhotoRow& p) { return p.id == it->second; }))
+                continue;
+            const auto kept = PhotoId(it->second) && photos.size() < kMaxPhotos
+                                  ? services_.store->FindPhoto(it->second, false)
+                                  : std::nullopt;
+            if (!kept || (!kept->first.report_id.empty() && kept->first.report_id != report_id))
+                photo_errors.emplace_back("photos",
+                                          "A photo attached before is no longer kept: attach "
+                                          "it again");
+            else
+                photos.push_back(kept->first);
+        }
+        // New files: each written anew from its pixels (no EXIF, no GPS) and kept at once, so
+        // that a form sent back with an error keeps them.
+        engine::PhotoLimits limits;
+        limits.max_bytes = max_photo_bytes_;
+        for (const auto& file : files) {
+            const std::string name = FileNameForMessage(*file.filename);
+            if (photos.size() >= kMaxPhotos) {
+                photo_errors.emplace_back("photos",
+                                          "Attach at most 3 photos: " + name + " was not attached");
+                continue;
+            }
+            const auto clean = engine::CleanUpload(file.data, limits);
+            if (!clean.ok()) {
+                photo_errors.emplace_back("photos", name + ": " + clean.error().message);
+                continue;
+            }
+            const auto saved = services_.store->SavePhoto(clean.value().jpeg, clean.value().width,
+                                                          clean.value().height,
+                                                          session ? session->name : "web-open");
+            if (!saved.ok()) {
+                photo_errors.emplace_back(
+                    "photos", "LDIS could not keep " + name + " just now: attach it again");
+                continue;
+            }
+            spdlog::info("photo {} attached on the report form ({} x {}, {} bytes)",
+                         saved.value().id, saved.value().width, saved.value().height,
+                         saved.value().bytes);
+            photos.push_back(saved.value());
+        }
+        // Photos kept count against an open form's hourly limit, as a report does.
+        if (!session && !files.empty()) {
+            open_reports_.Count(req.client);
+            counted = true;
         }
     }
     const auto value = [&](const std::string& k) {
@@ -66,6 +165,7 @@ WebResponse Pages::ReportForm(const WebRequest& req,
             if (v.size() > 6 || v.find_first_not_of("0123456789") != std::string::npos)
                 errors.emplace_back(n, Pretty(n) + " must be a whole number, like 3");
         }
+        errors.insert(errors.end(), photo_errors.begin(), photo_errors.end());
         if (value("evidence").empty()) errors.emplace_back("evidence", "Select how sure you are");
         if (!value("observed_date").empty() && !ParseTime(value("observed_date")))
             errors.emplace_back("observed_date",
@@ -110,12 +210,17 @@ WebResponse Pages::ReportForm(const WebRequest& req,
             }
             if (!symptoms.empty()) report["symptoms"] = std::move(symptoms);
             if (!value("description").empty()) report["description"] = value("description");
+            if (!photos.empty()) {
+                json::array ids;
+                for (const auto& p : photos) ids.emplace_back(p.id);
+                report["photos"] = std::move(ids);
+            }
             report["evidence"] = value("evidence");
             // Only a signed-in user is offered a drill; the schema refuses any other word.
             if (session && !value("drill").empty()) report["drill"] = value("drill");
             // The alert a partner has seen too (the schema checks its form).
             if (!value("related_alert").empty()) report["related_alert"] = value("related_alert");
-            if (!session) open_reports_.Count(req.client);
+            if (!session && !counted) open_reports_.Count(req.client);
             auto outcome = session ? services_.intake->Submit(json::serialize(report), "http")
                                    : services_.intake->Submit(json::serialize(report), "web-open",
                                                               {}, engine::Trust::kUnverified);
@@ -201,6 +306,21 @@ WebResponse Pages::ReportForm(const WebRequest& req,
         }
     }
     d.set("f", f);
+    {
+        mus::data list{mus::data::type::list};
+        std::size_t n = 0;
+        for (const auto& p : photos) {
+            mus::data o;
+            o.set("id", p.id);
+            o.set("n", std::to_string(++n));
+            o.set("width", std::to_string(p.width));
+            o.set("height", std::to_string(p.height));
+            o.set("size", SizeText(p.bytes));
+            list << o;
+        }
+        if (n > 0) d.set("has_photos", true);
+        d.set("photos", list);
+    }
     if (!errors.empty()) {
         d.set("has_errors", true);
         d.set("errors", error_list);

@@ -56,6 +56,7 @@ void Server::Impl::AddRoutes() {
         web.path = c.path;
         web.query = c.Query();
         web.body = std::move(c.req.body());
+        web.content_type = Header(c.req, http::field::content_type);
         web.cookie = Header(c.req, http::field::cookie);
         web.origin = Header(c.req, http::field::origin);
         web.sec_fetch_site = c.req["Sec-Fetch-Site"];
