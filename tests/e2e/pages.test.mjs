@@ -702,30 +702,46 @@ test('a coordinator sees a photo of the batch on the record and sends it; the pa
   const app1 = Buffer.concat([Buffer.from([0xFF, 0xE1, (exif.length + 2) >> 8, (exif.length + 2) & 0xFF]), exif]);
   const upload = Buffer.concat([plain.subarray(0, 2), app1, plain.subarray(2)]);
   assert.ok(upload.includes(photoOwner), 'the upload carries the owner, so the test can fail');
-  const uploaded = await fetch(`${base}/api/v1/photos`, {
-    method: 'POST', body: upload,
-    headers: { Authorization: `Bearer ${tokens.submitter}`, 'Content-Type': 'image/jpeg' },
-  });
-  const photo = JSON.parse(await uploaded.text());
-  assert.equal(uploaded.status, 201, JSON.stringify(photo));
-  const report = {
-    schema: 'ldis.report/1', id: crypto.randomUUID(), submitted_at: new Date().toISOString(),
-    source: { type: 'hospital', organisation: 'Darent Valley Hospital' },
-    area: { authority: 'Kent', district: 'Dartford' }, setting: 'community',
-    substances: [{ name: 'diazepam', sold_as: 'diazepam', form: 'tablet', colour: 'blue', imprint: 'M30' }],
-    harms: { cases: 3, hospitalisations: 2, deaths: 1 }, evidence: 'professional', photos: [photo.id],
-  };
-  const posted = await fetch(`${base}/api/v1/reports`, {
-    method: 'POST', body: JSON.stringify(report),
-    headers: { Authorization: `Bearer ${tokens.submitter}`, 'Content-Type': 'application/json' },
-  });
-  const receipt = JSON.parse(await posted.text());
-  assert.equal(posted.status, 202, JSON.stringify(receipt));
-  const ref = receipt.alert_id;
+
+  // A clinician attaches it on the report form, forgets the substance, and sends it again:
+  // the photo is kept through the mistake, as a ticked "Photos attached".
+  const clinician = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const form = await clinician.newPage();
+  await signIn(form, 'submitter', '/report');
+  await form.waitForURL(/\/report$/);
+  await form.selectOption('#source_type', 'hospital');
+  await form.fill('#organisation', 'Darent Valley Hospital');
+  await form.check('input[name="authority"][value="Kent"]');
+  await form.selectOption('#district', 'Dartford');
+  await form.selectOption('#setting', 'community');
+  await form.fill('#sold_as', 'diazepam');
+  await form.selectOption('#form', 'tablet');
+  await form.selectOption('#colour', 'blue');
+  await form.fill('#imprint', 'M30');
+  await form.fill('#cases', '3');
+  await form.fill('#hospitalisations', '2');
+  await form.fill('#deaths', '1');
+  await form.check('input[name="evidence"][value="professional"]');
+  await form.setInputFiles('#photos', { name: 'IMG_0412.jpg', mimeType: 'image/jpeg', buffer: upload });
+  await form.click('button:has-text("Send report")');
+  await form.waitForSelector('.govuk-error-summary');
+  assert.match(await form.textContent('.govuk-error-summary'), /Enter what the drug is/);
+  assert.match(await form.textContent('label[for="photo-1"]'), /Photo 1: 800 × 600 pixels/);
+  assert.ok(await form.isChecked('#photo-1'), 'the photo attached stays attached');
+  await form.locator('#photos').scrollIntoViewIfNeeded();
+  await shot(form, '27-report-photo-kept');
+  await accessible(form, 'the report form with a photo attached');
+  await form.fill('#substance', 'diazepam');
+  await form.click('button:has-text("Send report")');
+  await form.waitForSelector('.govuk-panel--confirmation');
+  const ref = (await form.textContent('#alert')).trim();
+  await clinician.close();
 
   // The record shows it, and offers it for the next version.
   await signIn(page, 'coordinator', `/alerts/${ref}`);
   await page.waitForSelector('#photos img');
+  const photo = { id: await page.getAttribute('input[name="photo"]', 'value') };
+  assert.match(photo.id, /^ph-[0-9a-f]{32}$/);
   assert.ok(await page.$eval('#photos img', (img) => img.complete && img.naturalWidth === 800),
     'the photo loads on the record');
   await page.check(`#photo-${photo.id}`);
