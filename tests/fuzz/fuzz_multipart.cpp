@@ -41,7 +41,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         boundary.remove_suffix(1);
     std::string again;
     for (const auto& p : parts.value()) {
-        again += "--" + std::string(boundary) + "\r\nContent-Disposition: form-data; name=" + Quoted(p.name);
+        again += "--" + std::string(boundary) +
+                 "\r\nContent-Disposition: form-data; name=" + Quoted(p.name);
         if (p.filename) again += "; filename=" + Quoted(*p.filename);
         again += "\r\n";
         if (!p.content_type.empty()) again += "Content-Type: " + p.content_type + "\r\n";

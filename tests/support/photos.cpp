@@ -63,6 +63,21 @@ std::string ExifWithGps() {
     return std::string("Exif\0\0", 6) + tiff;
 }
 
+std::string ExifWithOrientation(int orientation, bool motorola) {
+    const auto u16 = [&](std::uint32_t v) {
+        std::string le = Le16(v);
+        return motorola ? std::string{le[1], le[0]} : le;
+    };
+    const auto u32 = [&](std::uint32_t v) {
+        return motorola ? u16(v >> 16) + u16(v & 0xFFFF) : u16(v & 0xFFFF) + u16(v >> 16);
+    };
+    std::string tiff = motorola ? std::string("MM\0*", 4) : std::string("II*\0", 4);
+    tiff += u32(8) + u16(1);  // IFD0 at 8, one entry: Orientation, SHORT, 1, in place
+    tiff += u16(0x0112) + u16(3) + u32(1) + u16(static_cast<std::uint32_t>(orientation)) + u16(0);
+    tiff += u32(0);
+    return std::string("Exif\0\0", 6) + tiff;
+}
+
 // A JPEG of a gradient, `exif` written as its APP1 segment and a comment after it.
 std::string MakeJpeg(int width, int height, const std::string& exif, bool progressive) {
     jpeg_compress_struct cinfo{};

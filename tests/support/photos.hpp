@@ -14,6 +14,9 @@ extern const std::string kPhotoLatitude;
 
 // EXIF ("Exif\0\0" and TIFF) with the owner (Artist) and a GPS IFD.
 std::string ExifWithGps();
+// EXIF with IFD0's Orientation alone (1 to 8 as EXIF has them; any other number too), in
+// Intel ("II") or Motorola ("MM", as an iPhone writes it) byte order.
+std::string ExifWithOrientation(int orientation, bool motorola = false);
 // A JPEG of a gradient, `exif` written as its APP1 segment and a comment naming the owner.
 std::string MakeJpeg(int width, int height, const std::string& exif, bool progressive = false);
 // A PNG with transparency, a tEXt chunk naming the owner and an eXIf chunk with GPS.

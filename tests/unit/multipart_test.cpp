@@ -21,8 +21,7 @@ std::string Field(const std::string& name, const std::string& value) {
 TEST(MultipartTest, ReadsFieldsAndFilesAsABrowserSendsThem) {
     const std::string jpeg("\xFF\xD8\xFF\xE0\r\n--not-the-boundary\r\n\0\x01", 26);
     const std::string body = Field("csrf", "a1b2") + Field("sign", "vomiting") +
-                             Field("sign", "seizures") +
-                             kDash +
+                             Field("sign", "seizures") + kDash +
                              "\r\nContent-Disposition: form-data; name=\"photos\"; "
                              "filename=\"IMG_0001.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n" +
                              jpeg + "\r\n" + kDash +
@@ -51,7 +50,8 @@ TEST(MultipartTest, AQuotedBoundaryAPreambleAndHeadersInAnyCase) {
     const std::string body =
         "This is the preamble, ignored\r\n--a b'c\r\ncontent-disposition: FORM-DATA; "
         "NAME=\"x\\\"y\"\r\n\r\n1\r\n--a b'c--\r\nand an epilogue";
-    const auto parts = ParseMultipart("Multipart/Form-Data; charset=utf-8; boundary=\"a b'c\"", body);
+    const auto parts =
+        ParseMultipart("Multipart/Form-Data; charset=utf-8; boundary=\"a b'c\"", body);
     ASSERT_TRUE(parts.ok()) << parts.error().message;
     ASSERT_EQ(parts.value().size(), 1u);
     EXPECT_EQ(parts.value()[0].name, "x\"y");
@@ -66,9 +66,9 @@ TEST(MultipartTest, RefusesWhatCannotBeReadSayingWhy) {
     EXPECT_EQ(error("application/x-www-form-urlencoded", "a=b"),
               "the form is not multipart/form-data");
     EXPECT_NE(error("multipart/form-data", "").find("no boundary"), std::string::npos);
-    EXPECT_NE(error("multipart/form-data; boundary=" + std::string(71, 'b'), "")
-                  .find("no boundary"),
-              std::string::npos)
+    EXPECT_NE(
+        error("multipart/form-data; boundary=" + std::string(71, 'b'), "").find("no boundary"),
+        std::string::npos)
         << "RFC 2046 allows 70 characters at most";
     EXPECT_NE(error("multipart/form-data; boundary=a<b", "").find("no boundary"),
               std::string::npos);
@@ -76,17 +76,18 @@ TEST(MultipartTest, RefusesWhatCannotBeReadSayingWhy) {
               "the form's Content-Type cannot be read: a quote is not closed");
     EXPECT_EQ(error(kType, "just text"), "the form's body has no part");
     // Cut short: in a header, in a part's data, before the closing delimiter.
-    EXPECT_NE(error(kType, kDash + "\r\nContent-Disposition: form-data; name=\"a\"")
-                  .find("cut short"),
-              std::string::npos);
+    EXPECT_NE(
+        error(kType, kDash + "\r\nContent-Disposition: form-data; name=\"a\"").find("cut short"),
+        std::string::npos);
     EXPECT_NE(error(kType, Field("a", "1").substr(0, 60)).find("cut short"), std::string::npos);
     EXPECT_NE(error(kType, Field("a", "1") + kDash).find("cut short"), std::string::npos);
     EXPECT_NE(error(kType, Field("a", "1")).find("cut short"), std::string::npos);
     // A part must be form-data with a name.
     EXPECT_EQ(error(kType, kDash + "\r\nContent-Type: text/plain\r\n\r\nx\r\n" + kDash + "--"),
               "a part of the form has no Content-Disposition");
-    EXPECT_EQ(error(kType, kDash + "\r\nContent-Disposition: form-data\r\n\r\nx\r\n" + kDash + "--"),
-              "a part of the form has no name");
+    EXPECT_EQ(
+        error(kType, kDash + "\r\nContent-Disposition: form-data\r\n\r\nx\r\n" + kDash + "--"),
+        "a part of the form has no name");
     EXPECT_EQ(error(kType, kDash + "\r\nContent-Disposition: attachment; name=\"a\"\r\n\r\nx\r\n" +
                                kDash + "--"),
               "a part of the form is not form-data");

@@ -19,6 +19,7 @@ using ldis::engine::CleanUpload;
 using ldis::engine::PhotoLimits;
 using ldis::engine::SniffPhotoType;
 using ldis::test::ExifWithGps;
+using ldis::test::ExifWithOrientation;
 using ldis::test::Leftovers;
 using ldis::test::MakeJpeg;
 using ldis::test::MakePng;
@@ -121,4 +122,93 @@ TEST(PhotoTest, ALargePhotoIsMadeSmallerKeepingItsShape) {
     ASSERT_TRUE(tall.ok()) << tall.error().message;
     EXPECT_LE(tall.value().height, 2048);
     EXPECT_GE(tall.value().height, 1300);
+}
+
+namespace {
+
+struct Decoded {
+    int width = 0, height = 0;
+    std::vector<unsigned char> rgb;
+    // The colour near a corner: "TL", "TR", "BL", "BR" (a few pixels in, off JPEG's edges).
+    std::pair<int, int> RedGreenAt(const std::string& corner) const {
+        const int x = corner[1] == 'L' ? 3 : width - 4, y = corner[0] == 'T' ? 3 : height - 4;
+        const auto at = (static_cast<std::size_t>(y) * static_cast<std::size_t>(width) +
+                         static_cast<std::size_t>(x)) *
+                        3;
+        return {rgb[at], rgb[at + 1]};
+    }
+};
+
+Decoded Decode(const std::string& jpeg) {
+    jpeg_decompress_struct cinfo{};
+    jpeg_error_mgr err{};
+    cinfo.err = jpeg_std_error(&err);
+    jpeg_create_decompress(&cinfo);
+    jpeg_mem_src(&cinfo, reinterpret_cast<const unsigned char*>(jpeg.data()),
+                 static_cast<unsigned long>(jpeg.size()));
+    jpeg_read_header(&cinfo, TRUE);
+    cinfo.out_color_space = JCS_RGB;
+    jpeg_start_decompress(&cinfo);
+    Decoded d;
+    d.width = static_cast<int>(cinfo.output_width);
+    d.height = static_cast<int>(cinfo.output_height);
+    d.rgb.resize(static_cast<std::size_t>(d.width) * static_cast<std::size_t>(d.height) * 3);
+    while (cinfo.output_scanline < cinfo.output_height) {
+        JSAMPROW row = d.rgb.data() + static_cast<std::size_t>(d.width) * 3 * cinfo.output_scanline;
+        jpeg_read_scanlines(&cinfo, &row, 1);
+    }
+    jpeg_finish_decompress(&cinfo);
+    jpeg_destroy_decompress(&cinfo);
+    return d;
+}
+
+}  // namespace
+
+// A phone held sideways stores its pixels sideways and says so in EXIF's Orientation. The
+// photo kept is turned upright before the EXIF is dropped, or a partner would see the
+// tablets on their side with nothing left to say why. The stored gradient's corners are
+// told apart by colour (red grows to the right, green downwards); where each must be seen
+// is EXIF 2.3's table, written here as corners rather than as the code's arithmetic.
+TEST(PhotoTest, APhotoIsTurnedUprightAsItsExifOrientationSaysBeforeTheExifIsDropped) {
+    struct Seen {
+        int orientation;
+        bool turned;                                     // width and height swap
+        const char *top_left, *top_right, *bottom_left;  // where the stored corner is seen
+    };
+    const Seen table[] = {{1, false, "TL", "TR", "BL"}, {2, false, "TR", "TL", "BR"},
+                          {3, false, "BR", "BL", "TR"}, {4, false, "BL", "BR", "TL"},
+                          {5, true, "TL", "BL", "TR"},  {6, true, "TR", "BR", "TL"},
+                          {7, true, "BR", "TR", "BL"},  {8, true, "BL", "TL", "BR"}};
+    const Decoded stored = Decode(MakeJpeg(240, 120, ""));
+    for (const bool motorola : {false, true}) {
+        for (const auto& want : table) {
+            SCOPED_TRACE("orientation " + std::to_string(want.orientation) +
+                         (motorola ? " (MM)" : " (II)"));
+            const auto clean =
+                CleanUpload(MakeJpeg(240, 120, ExifWithOrientation(want.orientation, motorola)));
+            ASSERT_TRUE(clean.ok()) << clean.error().message;
+            EXPECT_EQ(clean.value().width, want.turned ? 120 : 240);
+            EXPECT_EQ(clean.value().height, want.turned ? 240 : 120);
+            EXPECT_EQ(Leftovers(clean.value().jpeg), "");
+            const Decoded seen = Decode(clean.value().jpeg);
+            for (const auto& [from, to] : {std::pair<const char*, const char*>{"TL", want.top_left},
+                                           {"TR", want.top_right},
+                                           {"BL", want.bottom_left}}) {
+                const auto [r0, g0] = stored.RedGreenAt(from);
+                const auto [r1, g1] = seen.RedGreenAt(to);
+                EXPECT_NEAR(r1, r0, 12) << "the stored " << from << " corner, seen at " << to;
+                EXPECT_NEAR(g1, g0, 12) << "the stored " << from << " corner, seen at " << to;
+            }
+        }
+    }
+    // An orientation EXIF does not have, or an EXIF cut short, leaves the photo as stored.
+    for (const int odd : {0, 9, 65535}) {
+        const auto clean = CleanUpload(MakeJpeg(240, 120, ExifWithOrientation(odd)));
+        ASSERT_TRUE(clean.ok());
+        EXPECT_EQ(clean.value().width, 240) << odd;
+    }
+    const std::string cut = ExifWithOrientation(6).substr(0, 14);
+    const auto clean = CleanUpload(MakeJpeg(240, 120, cut));
+    ASSERT_TRUE(clean.ok());
+    EXPECT_EQ(clean.value().width, 240);
 }

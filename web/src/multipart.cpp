@@ -71,9 +71,8 @@ std::optional<Parameters> ParseParameters(std::string_view header) {
             at = header.find(';', at);
         } else {
             const std::size_t end = header.find(';', at);
-            value = std::string(Trim(header.substr(at, end == std::string_view::npos
-                                                           ? std::string_view::npos
-                                                           : end - at)));
+            value = std::string(Trim(header.substr(
+                at, end == std::string_view::npos ? std::string_view::npos : end - at)));
             at = end;
         }
         out.values.emplace_back(std::move(name), std::move(value));
@@ -127,8 +126,7 @@ engine::Result<std::vector<FormPart>> ParseMultipart(std::string_view content_ty
             return Error{"the form's body is cut short or malformed after a boundary"};
         at += 2;
         if (parts.size() >= limits.max_parts)
-            return Error{"the form has more than " + std::to_string(limits.max_parts) +
-                         " fields"};
+            return Error{"the form has more than " + std::to_string(limits.max_parts) + " fields"};
         const std::size_t head_end = body.find("\r\n\r\n", at);
         const bool no_headers = body.substr(at, 2) == "\r\n";
         if (!no_headers && (head_end == std::string_view::npos))

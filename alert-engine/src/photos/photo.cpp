@@ -9,6 +9,7 @@
 
 #include <jerror.h>
 #include <jpeglib.h>
+#include <libexif/exif-data.h>
 #include <png.h>
 
 #include <algorithm>
@@ -25,7 +26,77 @@ struct Pixels {
     int width = 0;
     int height = 0;
     std::vector<unsigned char> rgb;
+    // How a camera says the stored pixels are to be turned to be seen upright: EXIF's
+    // Orientation, 1 (as stored) to 8. A phone held sideways stores its pixels sideways.
+    int orientation = 1;
 };
+
+// EXIF's Orientation from an APP1 segment ("Exif\0\0" and TIFF), read by libexif; 1 when
+// there is none or it cannot be read (a damaged EXIF leaves the photo as stored).
+int ExifOrientation(const unsigned char* segment, unsigned int size) {
+    ExifData* exif = exif_data_new_from_data(segment, size);
+    if (!exif) return 1;
+    int orientation = 1;
+    const ExifEntry* entry = exif_content_get_entry(exif->ifd[EXIF_IFD_0], EXIF_TAG_ORIENTATION);
+    if (entry && entry->format == EXIF_FORMAT_SHORT && entry->components == 1 && entry->size >= 2)
+        orientation = exif_get_short(entry->data, exif_data_get_byte_order(exif));
+    exif_data_unref(exif);
+    return orientation >= 1 && orientation <= 8 ? orientation : 1;
+}
+
+// The pixels as they are to be seen (EXIF 2.3, Orientation): each pixel of the upright image
+// taken from where the camera stored it. 5 to 8 swap width and height.
+Pixels Upright(const Pixels& in) {
+    if (in.orientation == 1) return in;
+    const int w = in.width, h = in.height, o = in.orientation;
+    Pixels out;
+    out.width = o >= 5 ? h : w;
+    out.height = o >= 5 ? w : h;
+    out.rgb.resize(in.rgb.size());
+    for (int y = 0; y < out.height; ++y) {
+        for (int x = 0; x < out.width; ++x) {
+            int sx = x, sy = y;
+            switch (o) {
+                case 2:
+                    sx = w - 1 - x;
+                    break;  // mirrored
+                case 3:
+                    sx = w - 1 - x;
+                    sy = h - 1 - y;
+                    break;  // upside down
+                case 4:
+                    sy = h - 1 - y;
+                    break;  // mirrored, upside down
+                case 5:
+                    sx = y;
+                    sy = x;
+                    break;  // transposed
+                case 6:
+                    sx = y;
+                    sy = h - 1 - x;
+                    break;  // turned right to be seen
+                case 7:
+                    sx = w - 1 - y;
+                    sy = h - 1 - x;
+                    break;  // transversed
+                case 8:
+                    sx = w - 1 - y;
+                    sy = x;
+                    break;  // turned left to be seen
+                default:
+                    break;
+            }
+            const auto from = (static_cast<std::size_t>(sy) * static_cast<std::size_t>(w) +
+                               static_cast<std::size_t>(sx)) *
+                              3;
+            const auto to = (static_cast<std::size_t>(y) * static_cast<std::size_t>(out.width) +
+                             static_cast<std::size_t>(x)) *
+                            3;
+            std::memcpy(&out.rgb[to], &in.rgb[from], 3);
+        }
+    }
+    return out;
+}
 
 struct JpegError {
     jpeg_error_mgr manager;
@@ -84,7 +155,16 @@ std::string DecodeJpeg(std::string_view bytes, const PhotoLimits& limits, Pixels
     cinfo.progress = &progress;
     jpeg_mem_src(&cinfo, reinterpret_cast<const unsigned char*>(bytes.data()),
                  static_cast<unsigned long>(bytes.size()));
-    jpeg_read_header(&cinfo, TRUE);  // markers (EXIF, XMP, ICC, comments) are skipped
+    // APP1 is kept for its Orientation alone; other markers (XMP, ICC, comments) are skipped.
+    jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);
+    jpeg_read_header(&cinfo, TRUE);
+    for (auto* m = cinfo.marker_list; m; m = m->next) {
+        if (m->marker == JPEG_APP0 + 1 && m->data_length >= 6 &&
+            std::memcmp(m->data, "Exif\0\0", 6) == 0) {
+            out.orientation = ExifOrientation(m->data, m->data_length);
+            break;
+        }
+    }
     const std::uint64_t width = cinfo.image_width, height = cinfo.image_height;
     if (width * height > limits.max_pixels) {
         jpeg_destroy_decompress(&cinfo);
@@ -245,6 +325,7 @@ Result<CleanPhoto> CleanUpload(std::string_view upload, const PhotoLimits& limit
                                                  : DecodePng(upload, limits, pixels);
     if (!why.empty()) return Error{why};
     if (pixels.width <= 0 || pixels.height <= 0) return Error{"the photo has no pixels"};
+    pixels = Upright(pixels);
     const int side = std::max(pixels.width, pixels.height);
     if (side > limits.max_side)
         pixels = Shrink(pixels, (side + limits.max_side - 1) / limits.max_side);

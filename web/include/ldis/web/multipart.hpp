@@ -26,8 +26,8 @@ struct FormPart {
 };
 
 struct MultipartLimits {
-    std::size_t max_parts = 200;     // the report form has about sixty fields at most
-    std::size_t max_header = 2048;   // one part's header block, in bytes
+    std::size_t max_parts = 200;    // the report form has about sixty fields at most
+    std::size_t max_header = 2048;  // one part's header block, in bytes
 };
 
 // True for a Content-Type of multipart/form-data (whatever its case and parameters).
