@@ -118,12 +118,7 @@ WebResponse LinkPages::Photos(const std::string& token, const std::string& photo
         return Render(claim.error().message.find("expired") != std::string::npos ? 410 : 400,
                       "This link does not work", {claim.error().message + "."});
     const auto row = services_.store->FindDelivery(claim.value().delivery_id);
-    const auto record = row ? services_.store->FindAlertRecord(row->reference) : std::nullopt;
-    std::vector<engine::VersionPhoto> photos;
-    if (record) {
-        for (const auto& v : record->versions)
-            if (v.version == row->version) photos = engine::VersionPhotos(v.photos);
-    }
+    const auto photos = row ? engine::VersionPhotos(row->photos) : std::vector<engine::VersionPhoto>{};
     if (photos.empty())
         return Render(404, "No photos", {"This alert's version came with no photos."});
     const std::string base =

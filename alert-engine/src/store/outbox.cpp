@@ -169,7 +169,8 @@ std::vector<DeliveryRow> ReportStore::Impl::DeliveryQuery(const std::string& whe
         "coalesce(d.delivered_at_ms, 0), coalesce(d.acknowledged_at_ms, 0), "
         "coalesce(d.fallback_of, 0), coalesce(d.last_error, ''), v.level, "
         "coalesce(d.answer, ''), coalesce(d.answer_note, ''), coalesce(d.answered_at_ms, 0), "
-        "coalesce(d.ack_due_ms, 0) FROM deliveries d LEFT JOIN alerts a ON a.id = d.alert_id "
+        "coalesce(d.ack_due_ms, 0), coalesce(v.photos, '') "
+        "FROM deliveries d LEFT JOIN alerts a ON a.id = d.alert_id "
         "LEFT JOIN alert_versions v ON v.alert_id = d.alert_id AND v.version = d.version " +
         where + " ORDER BY d.id";
     if (sqlite3_prepare_v2(reader_->get(), sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) return {};
@@ -198,6 +199,7 @@ std::vector<DeliveryRow> ReportStore::Impl::DeliveryQuery(const std::string& whe
         r.answer_note = ColumnText(stmt, 18);
         r.answered_at_ms = sqlite3_column_int64(stmt, 19);
         r.ack_due_ms = sqlite3_column_int64(stmt, 20);
+        r.photos = ColumnText(stmt, 21);
         out.push_back(std::move(r));
     }
     sqlite3_finalize(stmt);

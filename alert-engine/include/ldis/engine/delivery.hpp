@@ -153,6 +153,8 @@ struct DeliveryRow {
     std::string answer;
     std::string answer_note;  // scrubbed, with "actions"
     std::int64_t answered_at_ms = 0;
+    // The photos of the version delivered (VersionPhotos reads it), "" when none.
+    std::string photos;
     // Set by RequestUnsubscribe when the request had been made before (nothing was sent).
     bool unsubscribe_already_requested = false;
 };

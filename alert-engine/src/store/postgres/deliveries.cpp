@@ -20,7 +20,7 @@ std::vector<DeliveryRow> PostgresStore::Impl::DeliveryQuery(const std::string& w
         "coalesce(d.delivered_at_ms, 0), coalesce(d.acknowledged_at_ms, 0), "
         "coalesce(d.fallback_of, 0), coalesce(d.last_error, ''), coalesce(v.level, ''), "
         "coalesce(d.answer, ''), coalesce(d.answer_note, ''), coalesce(d.answered_at_ms, 0), "
-        "coalesce(d.ack_due_ms, 0) FROM "
+        "coalesce(d.ack_due_ms, 0), coalesce(v.photos, '') FROM "
         "deliveries d LEFT JOIN alerts a ON a.id = d.alert_id LEFT JOIN alert_versions v ON "
         "v.alert_id = d.alert_id AND v.version = d.version " +
             where + " ORDER BY d.id",
@@ -51,6 +51,7 @@ std::vector<DeliveryRow> PostgresStore::Impl::DeliveryQuery(const std::string& w
         d.answer_note = std::string(rows.text(i, 18));
         d.answered_at_ms = rows.integer(i, 19);
         d.ack_due_ms = rows.integer(i, 20);
+        d.photos = std::string(rows.text(i, 21));
         out.push_back(std::move(d));
     }
     return out;
