@@ -66,6 +66,16 @@ async function accessible(page, name) {
     `${name} has accessibility violations`);
 }
 
+// Fills the report form as a clinician would: each field by its id; the radios (authority,
+// evidence) by their value.
+async function fillReport(page, fields) {
+  for (const [id, value] of Object.entries(fields)) {
+    if (id === 'authority' || id === 'evidence') await page.check(`input[name="${id}"][value="${value}"]`);
+    else if (await page.$eval(`#${id}`, (e) => e.tagName === 'SELECT')) await page.selectOption(`#${id}`, value);
+    else await page.fill(`#${id}`, value);
+  }
+}
+
 async function signIn(page, role, next = '/') {
   if (next === '/report') await page.goto(`${base}/login?next=/report`);  // open to all
   else await page.goto(`${base}${next}`);
@@ -205,14 +215,10 @@ test('anyone can report without a key, and the receipt says a person reads it fi
   await page.goto(`${base}/report`);
   assert.match(page.url(), /\/report$/);
   await accessible(page, 'open report form');
-  await page.selectOption('#source_type', 'hospital');
-  await page.fill('#organisation', 'Darent Valley Hospital');
-  await page.check('input[name="authority"][value="Kent"]');
-  await page.selectOption('#district', 'Dartford');
-  await page.fill('#substance', 'heroin');
-  await page.fill('#cases', '1');
-  await page.fill('#deaths', '1');
-  await page.check('input[name="evidence"][value="professional"]');
+  await fillReport(page, {
+    source_type: 'hospital', organisation: 'Darent Valley Hospital', authority: 'Kent',
+    district: 'Dartford', substance: 'heroin', cases: '1', deaths: '1', evidence: 'professional',
+  });
   await page.click('button:has-text("Send report")');
   await page.waitForSelector('.govuk-panel--confirmation');
   assert.match(await page.textContent('main'), /wait for a person/);
@@ -709,19 +715,12 @@ test('a coordinator sees a photo of the batch on the record and sends it; the pa
   const form = await clinician.newPage();
   await signIn(form, 'submitter', '/report');
   await form.waitForURL(/\/report$/);
-  await form.selectOption('#source_type', 'hospital');
-  await form.fill('#organisation', 'Darent Valley Hospital');
-  await form.check('input[name="authority"][value="Kent"]');
-  await form.selectOption('#district', 'Dartford');
-  await form.selectOption('#setting', 'community');
-  await form.fill('#sold_as', 'diazepam');
-  await form.selectOption('#form', 'tablet');
-  await form.selectOption('#colour', 'blue');
-  await form.fill('#imprint', 'M30');
-  await form.fill('#cases', '3');
-  await form.fill('#hospitalisations', '2');
-  await form.fill('#deaths', '1');
-  await form.check('input[name="evidence"][value="professional"]');
+  await fillReport(form, {
+    source_type: 'hospital', organisation: 'Darent Valley Hospital', authority: 'Kent',
+    district: 'Dartford', setting: 'community', sold_as: 'diazepam', form: 'tablet',
+    colour: 'blue', imprint: 'M30', cases: '3', hospitalisations: '2', deaths: '1',
+    evidence: 'professional',
+  });
   await form.setInputFiles('#photos', { name: 'IMG_0412.jpg', mimeType: 'image/jpeg', buffer: upload });
   await form.click('button:has-text("Send report")');
   await form.waitForSelector('.govuk-error-summary');

@@ -618,6 +618,46 @@ TEST_P(OutboxTest, APartnersAnswersAreKeptAuditedAndReadBack) {
 // in what its deliveries carry (CAP's size and digest among it); a photo of another alert
 // is refused; retention takes a report's photos with its free text, and an upload no report
 // named after a day.
+// A coordinator's version is rendered again: before, it copied the last version's text, so a
+// partner's v2 said "Share only this official version, KM-… v1" and its summary "v1". Its
+// own number, status and history now, and what coordinators wrote still in it.
+TEST_P(OutboxTest, ACoordinatorsVersionNamesItselfNotTheVersionBefore) {
+    const auto red = SubmitRed();
+    const std::string ref = red.alert_reference;
+    AlertWording worded;
+    worded.sections["advice"] = "Test a small amount first; carry naloxone.";
+    ASSERT_TRUE(store_->Act(ref, AlertAction::kRevise, "coord", worded).ok());
+    ASSERT_TRUE(store_->Act(ref, AlertAction::kRevise, "coord").ok());
+    ASSERT_TRUE(store_->Act(ref, AlertAction::kCancel, "coord").ok());
+    const auto record = store_->FindAlertRecord(ref);
+    ASSERT_TRUE(record.has_value());
+    ASSERT_EQ(record->versions.size(), 4u);
+    for (const auto& v : record->versions) {
+        SCOPED_TRACE("version " + std::to_string(v.version));
+        const auto body = json::parse(v.body).as_object();
+        const std::string sharing(body.at("sharing").as_string());
+        const std::string summary(body.at("summary").as_string());
+        std::string history(body.at("history").as_string());
+        while (!history.empty() && std::isspace(static_cast<unsigned char>(history.back())))
+            history.pop_back();
+        const std::string mine = ref + " v" + std::to_string(v.version);
+        EXPECT_NE(sharing.find(mine + "."), std::string::npos) << sharing;
+        EXPECT_NE(summary.find(mine), std::string::npos) << summary;
+        EXPECT_TRUE(history.ends_with("v" + std::to_string(v.version) + " " +
+                                      std::string(ToString(v.status)) + " (red)"))
+            << history;
+        if (v.version >= 2) {
+            EXPECT_EQ(std::string(body.at("advice").as_string()),
+                      "Test a small amount first; carry naloxone.");
+        }
+    }
+    EXPECT_NE(json::parse(record->versions.back().body)
+                  .at("history")
+                  .as_string()
+                  .find("v1 issued (red); v2 updated (red); v3 updated (red); v4 cancelled (red)"),
+              std::string::npos);
+}
+
 TEST_P(OutboxTest, APhotoIsNamedByItsReportAndGoesOutOnlyWithTheVersionACoordinatorChose) {
     const std::string jpeg = ldis::test::MakeJpeg(64, 48, "");
     const auto saved = store_->SavePhoto(jpeg, 64, 48, "clinician@example.org");

@@ -118,7 +118,8 @@ WebResponse LinkPages::Photos(const std::string& token, const std::string& photo
         return Render(claim.error().message.find("expired") != std::string::npos ? 410 : 400,
                       "This link does not work", {claim.error().message + "."});
     const auto row = services_.store->FindDelivery(claim.value().delivery_id);
-    const auto photos = row ? engine::VersionPhotos(row->photos) : std::vector<engine::VersionPhoto>{};
+    const auto photos =
+        row ? engine::VersionPhotos(row->photos) : std::vector<engine::VersionPhoto>{};
     if (photos.empty())
         return Render(404, "No photos", {"This alert's version came with no photos."});
     const std::string base =

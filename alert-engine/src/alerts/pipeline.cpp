@@ -71,6 +71,17 @@ Regrading Regrade(const SignalFacts& facts, const SignalOverride& held, const Ru
     return out;
 }
 
+RenderedAlert RenderVersionAgain(const AlertTemplates& templates, const Rules& rules,
+                                 const Substances& substances, const AlertMeta& meta,
+                                 const std::vector<std::string>& documents,
+                                 std::string_view facts_text, std::string_view level,
+                                 const SignalOverride& held) {
+    Regrading graded = Regrade(FactsFromJson(facts_text), held, rules);
+    Grade shown = std::move(graded.shown);
+    ParseLevel(level, shown.level);
+    return RenderAlert(templates, meta, documents, graded.facts, shown, substances);
+}
+
 VersionDecision NextVersion(const std::optional<LiveAlert>& live, Level level, const Policy& policy,
                             bool trusted, std::int64_t now_ms, std::int64_t update_interval_ms) {
     VersionDecision d;

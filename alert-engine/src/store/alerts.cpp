@@ -48,6 +48,67 @@ int ReportStore::Impl::AddVersion(std::int64_t alert_id, int version, std::strin
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+std::vector<AlertVersionLine> ReportStore::Impl::HistoryBefore(std::int64_t alert_id, int version) {
+    sqlite3_stmt* stmt = writer_.Cached(
+        "SELECT version, status, level FROM alert_versions WHERE alert_id = ?1 AND version < ?2 "
+        "ORDER BY version DESC LIMIT 9");
+    StatementUse use(stmt);
+    sqlite3_bind_int64(stmt, 1, alert_id);
+    sqlite3_bind_int(stmt, 2, version);
+    std::vector<AlertVersionLine> out;
+    while (sqlite3_step(stmt) == SQLITE_ROW)
+        out.insert(out.begin(),
+                   {sqlite3_column_int(stmt, 0), ColumnText(stmt, 1), ColumnText(stmt, 2)});
+    return out;
+}
+
+int ReportStore::Impl::RenderAgain(std::int64_t alert_id, int version, const GradingSetup& g) {
+    std::int64_t signal_id = 0;
+    std::string level, facts_text, wording;
+    AlertMeta meta;
+    meta.version = version;
+    meta.public_url = g.public_url;
+    {
+        sqlite3_stmt* stmt = writer_.Cached(
+            "SELECT a.signal_id, a.reference, a.provisional, a.wording, s.authority, "
+            "s.district, v.status, v.level, v.facts FROM alerts a JOIN signals s ON s.id = "
+            "a.signal_id JOIN alert_versions v ON v.alert_id = a.id AND v.version = ?2 WHERE "
+            "a.id = ?1");
+        StatementUse use(stmt);
+        sqlite3_bind_int64(stmt, 1, alert_id);
+        sqlite3_bind_int(stmt, 2, version);
+        const int rc = sqlite3_step(stmt);
+        if (rc == SQLITE_DONE) return SQLITE_OK;
+        if (rc != SQLITE_ROW) return rc;
+        signal_id = sqlite3_column_int64(stmt, 0);
+        meta.reference = ColumnText(stmt, 1);
+        meta.provisional = sqlite3_column_int(stmt, 2) != 0;
+        wording = ColumnText(stmt, 3);
+        meta.authority = ColumnText(stmt, 4);
+        meta.district = ColumnText(stmt, 5);
+        meta.status = ColumnText(stmt, 6);
+        level = ColumnText(stmt, 7);
+        facts_text = ColumnText(stmt, 8);
+    }
+    meta.history = HistoryBefore(alert_id, version);
+    SignalOverride held;
+    if (const int rc = ReadOverride(signal_id, held); rc != SQLITE_OK) return rc;
+    std::vector<std::string> documents;
+    if (const int rc = LatestDocuments(signal_id, documents); rc != SQLITE_OK) return rc;
+    const RenderedAlert rendered = RenderVersionAgain(g.templates, g.rules, g.substances, meta,
+                                                      documents, facts_text, level, held);
+    std::string body = rendered.ToJson();
+    if (!wording.empty() && wording != "{}") body = WithWording(body, wording);
+    sqlite3_stmt* stmt = writer_.Cached(
+        "UPDATE alert_versions SET body = ?3, scrubbed = ?4 WHERE alert_id = ?1 AND version = ?2");
+    StatementUse use(stmt);
+    sqlite3_bind_int64(stmt, 1, alert_id);
+    sqlite3_bind_int(stmt, 2, version);
+    BindText(stmt, 3, body);
+    sqlite3_bind_int(stmt, 4, rendered.scrubbed);
+    return sqlite3_step(stmt) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(writer_.get());
+}
+
 // Sets (level) or lifts (level "") a coordinator's override of a signal's level, and
 // makes the signal's alert follow: a new version at the level now shown, by policy (a
 // red goes out at once; an amber is a draft to approve), or a new alert. The override
@@ -285,6 +346,10 @@ Result<std::string> ReportStore::Impl::ActOnWriter(const std::string& reference,
                 return Error{options_.path + ": " + writer_.Describe(rc)};
         }
     }
+    if (const auto g = CurrentGrading()) {
+        if (const int rc = RenderAgain(alert_id, new_version, *g); rc != SQLITE_OK)
+            return Error{options_.path + ": " + writer_.Describe(rc)};
+    }
     const bool new_audience = !wording.audience.empty() && wording.audience != audience;
     if (new_audience) {
         sqlite3_stmt* stmt = writer_.Cached("UPDATE alerts SET audience = ?2 WHERE id = ?1");
@@ -507,17 +572,7 @@ int ReportStore::Impl::ReviseAlert(const AlertRevision& rv, const GradingSetup& 
     meta.authority = rv.authority;
     meta.district = rv.district;
     meta.public_url = g.public_url;
-    {
-        sqlite3_stmt* stmt = writer_.Cached(
-            "SELECT version, status, level FROM alert_versions WHERE alert_id = ?1 "
-            "ORDER BY version DESC LIMIT 9");
-        StatementUse use(stmt);
-        sqlite3_bind_int64(stmt, 1, alert_id);
-        while (sqlite3_step(stmt) == SQLITE_ROW) {
-            meta.history.insert(meta.history.begin(), {sqlite3_column_int(stmt, 0),
-                                                       ColumnText(stmt, 1), ColumnText(stmt, 2)});
-        }
-    }
+    meta.history = HistoryBefore(alert_id, version);
     const RenderedAlert rendered =
         RenderAlert(g.templates, meta, rv.documents, rv.facts, rv.grade, g.substances);
     std::string body = rendered.ToJson();

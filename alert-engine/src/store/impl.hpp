@@ -202,6 +202,15 @@ private:
     // The latest version's rules and facts, copied into a new version row.
     int AddVersion(std::int64_t alert_id, int version, std::string_view status, std::int64_t now);
 
+    // A version made by a coordinator's action is the last one's with a new number, status
+    // and history: its text is rendered again from the signal's reports (as ReviseAlert
+    // renders one), with every coordinator's wording, so that its summary, "Sharing" and
+    // history name this version. Runs in the caller's transaction. Returns an SQLite code;
+    // an alert with no signal (none in this store today) keeps the text it was given.
+    int RenderAgain(std::int64_t alert_id, int version, const GradingSetup& g);
+    // The last nine versions before `version`, oldest first: the alert text's history.
+    std::vector<AlertVersionLine> HistoryBefore(std::int64_t alert_id, int version);
+
     // Sets (level) or lifts (level "") a coordinator's override of a signal's level, and
     // makes the signal's alert follow: a new version at the level now shown, by policy (a
     // red goes out at once; an amber is a draft to approve), or a new alert. The override

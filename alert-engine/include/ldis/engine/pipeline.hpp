@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ldis/engine/alert_text.hpp"
 #include "ldis/engine/delivery.hpp"
 #include "ldis/engine/grading.hpp"
 #include "ldis/engine/lifecycle.hpp"
@@ -90,6 +91,17 @@ Regrading Regrade(const SignalFacts& before, const SignalFacts& own, bool new_so
 // or lifts an override (the rules may have changed since the last report, so they run
 // again, as a replay would).
 Regrading Regrade(const SignalFacts& facts, const SignalOverride& held, const Rules& rules);
+
+// The text of a version a coordinator's action made (approve, confirm, update, cancel): the
+// signal's grade on the version's stored facts (`facts_text`) under `held`, its override,
+// shown at the version's own `level` (the rules may have changed since it was graded), and
+// rendered from the signal's `documents` with `meta`'s number, status and history. Without
+// it, a coordinator's v2 kept v1's text, "Share only this official version, … v1" included.
+RenderedAlert RenderVersionAgain(const AlertTemplates& templates, const Rules& rules,
+                                 const Substances& substances, const AlertMeta& meta,
+                                 const std::vector<std::string>& documents,
+                                 std::string_view facts_text, std::string_view level,
+                                 const SignalOverride& held);
 
 // ---- NextVersion: what the grade makes of the signal's alert ----
 

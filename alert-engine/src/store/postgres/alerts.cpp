@@ -41,6 +41,58 @@ void PostgresStore::Impl::AddVersion(std::int64_t alert_id, int version, std::st
                 {Int(alert_id), Int(version), std::string(status), Int(now)});
 }
 
+std::vector<AlertVersionLine> PostgresStore::Impl::HistoryBefore(std::int64_t alert_id,
+                                                                 int version) {
+    const auto rows = intake->Run("read the alert's history",
+                                  "SELECT version, status, level FROM alert_versions WHERE "
+                                  "alert_id = $1 AND version < $2 ORDER BY version DESC LIMIT 9",
+                                  {Int(alert_id), Int(version)});
+    std::vector<AlertVersionLine> out;
+    for (int i = 0; i < rows.size(); ++i)
+        out.insert(out.begin(), {static_cast<int>(rows.integer(i, 0)), std::string(rows.text(i, 1)),
+                                 std::string(rows.text(i, 2))});
+    return out;
+}
+
+void PostgresStore::Impl::RenderAgain(std::int64_t alert_id, int version, const GradingSetup& g) {
+    const auto row = intake->Run(
+        "read the version to render again",
+        "SELECT a.signal_id, a.reference, a.provisional, a.wording, s.authority, s.district, "
+        "v.status, v.level, v.facts, coalesce(s.override_level, ''), "
+        "coalesce(s.override_reason, ''), coalesce(s.override_by, ''), "
+        "coalesce(s.override_at_ms, 0), s.level FROM alerts a JOIN signals s ON s.id = "
+        "a.signal_id JOIN alert_versions v ON v.alert_id = a.id AND v.version = $2 WHERE a.id "
+        "= $1",
+        {Int(alert_id), Int(version)});
+    if (row.size() == 0) return;
+    AlertMeta meta;
+    meta.reference = std::string(row.text(0, 1));
+    meta.version = version;
+    meta.provisional = row.integer(0, 2) != 0;
+    meta.authority = std::string(row.text(0, 4));
+    meta.district = std::string(row.text(0, 5));
+    meta.status = std::string(row.text(0, 6));
+    meta.public_url = g.public_url;
+    meta.history = HistoryBefore(alert_id, version);
+    SignalOverride held;
+    held.signal_id = row.integer(0, 0);
+    held.level = std::string(row.text(0, 9));
+    held.reason = std::string(row.text(0, 10));
+    held.by = std::string(row.text(0, 11));
+    held.at_ms = row.integer(0, 12);
+    held.rules_level = std::string(row.text(0, 13));
+    const RenderedAlert rendered =
+        RenderVersionAgain(g.templates, g.rules, g.substances, meta,
+                           LatestDocuments(held.signal_id), row.text(0, 8), row.text(0, 7), held);
+    std::string body = rendered.ToJson();
+    if (const std::string_view wording = row.text(0, 3); !wording.empty() && wording != "{}")
+        body = WithWording(body, wording);
+    intake->Run("write the version's text again",
+                "UPDATE alert_versions SET body = $3, scrubbed = $4 WHERE alert_id = $1 AND "
+                "version = $2",
+                {Int(alert_id), Int(version), body, Int(rendered.scrubbed ? 1 : 0)});
+}
+
 std::vector<StoredSignal> PostgresStore::Signals() const {
     std::vector<StoredSignal> out;
     std::lock_guard lock(impl_->reader->mutex());
@@ -268,6 +320,7 @@ std::string PostgresStore::Impl::Act(const std::string& reference, AlertAction a
               "UPDATE alert_versions SET body = $3 WHERE alert_id = $1 AND version = $2",
               {Int(alert_id), Int(new_version), WithWording(body.text(0, 0), merged)});
     }
+    if (g) RenderAgain(alert_id, new_version, *g);
     const bool new_audience = !wording.audience.empty() && wording.audience != audience;
     if (new_audience)
         w.Run("set the audience", "UPDATE alerts SET audience = $2 WHERE id = $1",

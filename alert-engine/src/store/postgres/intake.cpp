@@ -247,16 +247,7 @@ std::string PostgresStore::Impl::ReviseAlert(const Revision& rv, const GradingSe
     meta.authority = rv.authority;
     meta.district = rv.district;
     meta.public_url = g.public_url;
-    const auto history =
-        intake->Run("read the alert's history",
-                    "SELECT version, status, level FROM alert_versions WHERE alert_id "
-                    "= $1 ORDER BY version DESC LIMIT 9",
-                    {Int(alert_id)});
-    for (int i = 0; i < history.size(); ++i) {
-        meta.history.insert(meta.history.begin(),
-                            {static_cast<int>(history.integer(i, 0)),
-                             std::string(history.text(i, 1)), std::string(history.text(i, 2))});
-    }
+    meta.history = HistoryBefore(alert_id, next.version);
     const RenderedAlert rendered =
         RenderAlert(g.templates, meta, rv.documents, rv.facts, shown, g.substances);
     std::string body = rendered.ToJson();

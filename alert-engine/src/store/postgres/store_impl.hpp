@@ -136,6 +136,11 @@ struct PostgresStore::Impl {
     // alerts.cpp
     std::shared_ptr<const GradingSetup> CurrentGrading() const;
     void AddVersion(std::int64_t alert_id, int version, std::string_view status, std::int64_t now);
+    // A coordinator's version's text rendered again, with its own number, status and
+    // history (SQLite's ReportStore::Impl::RenderAgain, which says why).
+    void RenderAgain(std::int64_t alert_id, int version, const GradingSetup& g);
+    // The last nine versions before `version`, oldest first: the alert text's history.
+    std::vector<AlertVersionLine> HistoryBefore(std::int64_t alert_id, int version);
     std::string Act(const std::string& reference, AlertAction action, const std::string& actor,
                     const AlertWording& wording, std::int64_t now);
     SignalOverride Override(std::int64_t signal_id, const std::string& level,
