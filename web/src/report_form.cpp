@@ -92,7 +92,9 @@ WebResponse Pages::ReportForm(const WebRequest& req,
         std::string report_id = values["id"];
         std::transform(report_id.begin(), report_id.end(), report_id.begin(),
                        [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-        for (auto [it, end] = form.equal_range("photo_id"); it != end; ++it) {
+        // (No structured binding here: clang 14 refuses a lambda that names one.)
+        const auto kept_ids = form.equal_range("photo_id");
+        for (auto it = kept_ids.first; it != kept_ids.second; ++it) {
             if (std::any_of(photos.begin(), photos.end(),
                             [&](const engine::PhotoRow& p) { return p.id == it->second; }))
                 continue;
