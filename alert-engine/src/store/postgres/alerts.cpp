@@ -41,6 +41,25 @@ void PostgresStore::Impl::AddVersion(std::int64_t alert_id, int version, std::st
                 {Int(alert_id), Int(version), std::string(status), Int(now)});
 }
 
+SignalOverride PostgresStore::Impl::ReadOverride(std::int64_t signal_id, std::string* facts) {
+    const auto row =
+        intake->Run("read the signal",
+                    "SELECT coalesce(override_level, ''), coalesce(override_reason, ''), "
+                    "coalesce(override_by, ''), coalesce(override_at_ms, 0), level, facts "
+                    "FROM signals WHERE id = $1",
+                    {Int(signal_id)});
+    SignalOverride held;
+    if (row.size() == 0) return held;
+    held.signal_id = signal_id;
+    held.level = std::string(row.text(0, 0));
+    held.reason = std::string(row.text(0, 1));
+    held.by = std::string(row.text(0, 2));
+    held.at_ms = row.integer(0, 3);
+    held.rules_level = std::string(row.text(0, 4));
+    if (facts) *facts = std::string(row.text(0, 5));
+    return held;
+}
+
 std::vector<AlertVersionLine> PostgresStore::Impl::HistoryBefore(std::int64_t alert_id,
                                                                  int version) {
     const auto rows = intake->Run("read the alert's history",
@@ -58,11 +77,8 @@ void PostgresStore::Impl::RenderAgain(std::int64_t alert_id, int version, const 
     const auto row = intake->Run(
         "read the version to render again",
         "SELECT a.signal_id, a.reference, a.provisional, a.wording, s.authority, s.district, "
-        "v.status, v.level, v.facts, coalesce(s.override_level, ''), "
-        "coalesce(s.override_reason, ''), coalesce(s.override_by, ''), "
-        "coalesce(s.override_at_ms, 0), s.level FROM alerts a JOIN signals s ON s.id = "
-        "a.signal_id JOIN alert_versions v ON v.alert_id = a.id AND v.version = $2 WHERE a.id "
-        "= $1",
+        "v.status, v.level, v.facts FROM alerts a JOIN signals s ON s.id = a.signal_id JOIN "
+        "alert_versions v ON v.alert_id = a.id AND v.version = $2 WHERE a.id = $1",
         {Int(alert_id), Int(version)});
     if (row.size() == 0) return;
     AlertMeta meta;
@@ -74,13 +90,7 @@ void PostgresStore::Impl::RenderAgain(std::int64_t alert_id, int version, const 
     meta.status = std::string(row.text(0, 6));
     meta.public_url = g.public_url;
     meta.history = HistoryBefore(alert_id, version);
-    SignalOverride held;
-    held.signal_id = row.integer(0, 0);
-    held.level = std::string(row.text(0, 9));
-    held.reason = std::string(row.text(0, 10));
-    held.by = std::string(row.text(0, 11));
-    held.at_ms = row.integer(0, 12);
-    held.rules_level = std::string(row.text(0, 13));
+    const SignalOverride held = ReadOverride(row.integer(0, 0));
     const RenderedAlert rendered =
         RenderVersionAgain(g.templates, g.rules, g.substances, meta,
                            LatestDocuments(held.signal_id), row.text(0, 8), row.text(0, 7), held);

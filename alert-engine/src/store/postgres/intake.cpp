@@ -121,21 +121,10 @@ void PostgresStore::Impl::GradeInto(const Report& r, std::int64_t seq, const std
                                       {Int(signal_id), r.organisation})
                                 .size() == 1;
     // Regrade: the stored facts and a coordinator's override, grown by the report's.
-    const auto row =
-        intake->Run("read the signal",
-                    "SELECT coalesce(override_level, ''), coalesce(override_reason, ''), "
-                    "coalesce(override_by, ''), coalesce(override_at_ms, 0), level, facts "
-                    "FROM signals WHERE id = $1",
-                    {Int(signal_id)});
-    SignalOverride held;
-    held.signal_id = signal_id;
-    held.level = std::string(row.text(0, 0));
-    held.reason = std::string(row.text(0, 1));
-    held.by = std::string(row.text(0, 2));
-    held.at_ms = row.integer(0, 3);
-    held.rules_level = std::string(row.text(0, 4));
+    std::string stored_facts;
+    const SignalOverride held = ReadOverride(signal_id, &stored_facts);
     const Regrading rg =
-        Regrade(FactsFromJson(row.text(0, 5)), own, new_source, held, g.rules, g.substances);
+        Regrade(FactsFromJson(stored_facts), own, new_source, held, g.rules, g.substances);
     const std::string facts_text = FactsToJson(rg.facts);
     intake->Run(
         "grade the signal",

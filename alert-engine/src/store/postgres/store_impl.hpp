@@ -141,6 +141,9 @@ struct PostgresStore::Impl {
     void RenderAgain(std::int64_t alert_id, int version, const GradingSetup& g);
     // The last nine versions before `version`, oldest first: the alert text's history.
     std::vector<AlertVersionLine> HistoryBefore(std::int64_t alert_id, int version);
+    // The override a coordinator set on a signal (level "" when none), and the signal's
+    // stored facts when `facts` is given: one read of the row for both (SQLite's ReadOverride).
+    SignalOverride ReadOverride(std::int64_t signal_id, std::string* facts = nullptr);
     std::string Act(const std::string& reference, AlertAction action, const std::string& actor,
                     const AlertWording& wording, std::int64_t now);
     SignalOverride Override(std::int64_t signal_id, const std::string& level,
