@@ -16,6 +16,11 @@ Scenarios (DESIGN §10):
   fan-out       one red alert to N email recipients, against the SMTP sink's own acceptance
                 rate (ldis_sink smtp-blast, the same round trips libcurl makes, same bytes)
   webhooks      one red alert to N JSON webhooks, against the HTTP sink's own rate
+
+For experiments: LDIS_BENCH_LATENCY_SET and LDIS_BENCH_FANOUT_SET add ldisd --set options
+(space-separated, e.g. "email.connections=1") to those scenarios; LDIS_BENCH_KEEP=1 keeps
+the work folder (ldisd's database and log, the sinks' journals, the loadgen's map) for
+reading afterwards.
 """
 import argparse
 import glob
@@ -349,7 +354,8 @@ def scenario_latency(bench, alerts, rate, red_every, recipients):
     write_partners(partners, recipients)
     sink, port, journal = bench.sink("smtp", "sink-latency")
     p = bench.ldisd("latency", "store.synchronous=full", f"email.smtp_url=smtp://127.0.0.1:{port}",
-                    "email.connections=4", partners=partners)
+                    "email.connections=4", *os.environ.get("LDIS_BENCH_LATENCY_SET", "").split(),
+                    partners=partners)
     mapping = os.path.join(bench.work, "latency-map.jsonl")
     res = bench.loadgen("--mode", "alerts", "--count", alerts * red_every, "--rate", rate,
                         "--red-every", red_every, "--map", mapping)
@@ -698,8 +704,11 @@ def main():
         print(text)
     else:
         print(json.dumps(s, indent=2)[:6000])
-    print(f"\nwritten to {args.out}/bench.json (work files in {work} were removed)")
-    shutil.rmtree(work, ignore_errors=True)
+    if os.environ.get("LDIS_BENCH_KEEP"):
+        print(f"\nwritten to {args.out}/bench.json (work files kept in {work})")
+    else:
+        print(f"\nwritten to {args.out}/bench.json (work files in {work} were removed)")
+        shutil.rmtree(work, ignore_errors=True)
     for p in problems:
         print("INCOMPLETE: " + p, file=sys.stderr)
     sys.exit(1 if problems else 0)
