@@ -12,6 +12,12 @@
 //   --mix realistic      13 districts, 7 substances; ~45% none (rumours), ~35% green (one
 //                        harm), ~15% amber (nitazene on a test strip), ~5% red (a death)
 //   --rate R             publishes R reports/s (0: flat out, at most --window unacknowledged)
+//   --warmup N           N more reports first, at the same rate and of the same kind, whose
+//                        receipts are awaited but not measured; in --map with "warmup":true.
+//                        What they warm: ldisd's first use of its validator, grading and SQL
+//                        statements, its first SMTP connections, and Paho C's receive thread,
+//                        which after a second without traffic sleeps 100 ms between waits
+//                        (MQTTAsync_cycle), so a report arriving then waits up to 100 ms
 // Each report's submitted_at is its send time (milliseconds). Prints one JSON object:
 // {"mode","count","received","seconds","per_second","p50_ms","p95_ms","p99_ms","levels"}.
 #include <mqtt/async_client.h>
@@ -137,6 +143,7 @@ std::string Field(const std::string& body, const std::string& name) {
 struct Sent {
     Clock::time_point at;
     double unix_at = 0;
+    bool warmup = false;
 };
 
 }  // namespace
@@ -148,6 +155,7 @@ int main(int argc, char** argv) {
     std::string mix = "worst";
     std::string map_path;
     int count = 10000;
+    int warmup = 0;
     int red_every = 1;
     int window = 100;
     double rate = 0;
@@ -156,12 +164,15 @@ int main(int argc, char** argv) {
     cli.add_option("--mode", mode)->check(CLI::IsMember({"intake", "broker-alone", "alerts"}));
     cli.add_option("--mix", mix)->check(CLI::IsMember({"worst", "realistic"}));
     cli.add_option("--count", count);
+    cli.add_option("--warmup", warmup, "reports sent first, not measured");
     cli.add_option("--rate", rate, "reports per second (0: flat out)");
     cli.add_option("--window", window, "publishes awaiting PUBACK at most");
     cli.add_option("--timeout", timeout_s, "seconds to wait for the last receipt");
     cli.add_option("--red-every", red_every, "alerts mode: every Nth report is red");
     cli.add_option("--map", map_path, "alerts mode: where to write report -> alert lines");
     CLI11_PARSE(cli, argc, argv);
+    const int measured = count;
+    count += warmup;  // the warm-up reports come first, then the measured ones
 
     std::mt19937_64 rng{std::random_device{}()};
     const std::string tag = Uuid(rng).substr(0, 8);
@@ -199,6 +210,7 @@ int main(int argc, char** argv) {
     std::map<std::string, int> levels;
     std::vector<std::string> map_lines;
     std::atomic<int> received{0};
+    std::atomic<int> measured_received{0};
 
     mqtt::async_client listener(uri, "loadgen-listen-" + tag,
                                 mqtt::create_options(MQTTVERSION_5, 1000000), nullptr);
@@ -210,22 +222,24 @@ int main(int argc, char** argv) {
         std::lock_guard lock(mutex);
         auto it = sent_at.find(id);
         if (it == sent_at.end()) return;
-        latencies_ms.push_back(
-            std::chrono::duration<double, std::milli>(now - it->second.at).count());
+        if (!it->second.warmup)
+            latencies_ms.push_back(
+                std::chrono::duration<double, std::milli>(now - it->second.at).count());
         if (to_ldisd) {
             const std::string level = Field(body, "level");
-            ++levels[level.empty() ? "rejected" : level];
+            if (!it->second.warmup) ++levels[level.empty() ? "rejected" : level];
             if (red_ids.count(id) != 0) {
                 char line[256];
                 std::snprintf(
                     line, sizeof line,
                     "{\"report\":\"%s\",\"sent_at\":%.6f,\"alert\":\"%s\",\"level\":\"%s\","
-                    "\"receipt_at\":%.6f}",
+                    "\"receipt_at\":%.6f%s}",
                     id.c_str(), it->second.unix_at, Field(body, "alert_id").c_str(), level.c_str(),
-                    unix_now);
+                    unix_now, it->second.warmup ? ",\"warmup\":true" : "");
                 map_lines.emplace_back(line);
             }
         }
+        if (!it->second.warmup) ++measured_received;
         sent_at.erase(it);
         if (++received == count) done.notify_all();
     });
@@ -247,17 +261,20 @@ int main(int argc, char** argv) {
         ->wait();
 
     const auto start = Clock::now();
+    auto measured_start = start;
     std::deque<mqtt::delivery_token_ptr> pending;
     for (int i = 0; i < count; ++i) {
         if (rate > 0)
             std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(
                                                       std::chrono::duration<double>(i / rate)));
+        if (i == warmup) measured_start = Clock::now();
         auto& payload = payloads[static_cast<std::size_t>(i)];
         const double unix_at = UnixNow();
         payload.replace(payload.find(kTime), std::string_view(kTime).size(), Rfc3339(unix_at));
         {
             std::lock_guard lock(mutex);
-            sent_at.emplace(ids[static_cast<std::size_t>(i)], Sent{Clock::now(), unix_at});
+            sent_at.emplace(ids[static_cast<std::size_t>(i)],
+                            Sent{Clock::now(), unix_at, i < warmup});
         }
         pending.push_back(
             publisher.publish(topics[static_cast<std::size_t>(i)], payload, 1, false));
@@ -275,19 +292,20 @@ int main(int argc, char** argv) {
                       [&] { return received.load() >= count; });
     }
     const auto end = Clock::now();
-    const double seconds = std::chrono::duration<double>(end - start).count();
+    const double seconds = std::chrono::duration<double>(end - measured_start).count();
     std::lock_guard lock(mutex);
     std::string level_json;
     for (const auto& [level, n] : levels)
         level_json += (level_json.empty() ? "\"" : ",\"") + level + "\":" + std::to_string(n);
     std::printf(
-        "{\"mode\":\"%s\",\"mix\":\"%s\",\"count\":%d,\"received\":%d,\"seconds\":%.3f,"
+        "{\"mode\":\"%s\",\"mix\":\"%s\",\"count\":%d,\"warmup\":%d,\"received\":%d,"
+        "\"seconds\":%.3f,"
         "\"publish_seconds\":%.3f,\"rate\":%.0f,\"per_second\":%.0f,\"p50_ms\":%.2f,"
         "\"p95_ms\":%.2f,\"p99_ms\":%.2f,\"levels\":{%s}}\n",
-        mode.c_str(), mix.c_str(), count, received.load(), seconds,
-        std::chrono::duration<double>(published - start).count(), rate, received.load() / seconds,
-        Percentile(latencies_ms, 0.50), Percentile(latencies_ms, 0.95),
-        Percentile(latencies_ms, 0.99), level_json.c_str());
+        mode.c_str(), mix.c_str(), measured, warmup, measured_received.load(), seconds,
+        std::chrono::duration<double>(published - measured_start).count(), rate,
+        measured_received.load() / seconds, Percentile(latencies_ms, 0.50),
+        Percentile(latencies_ms, 0.95), Percentile(latencies_ms, 0.99), level_json.c_str());
     if (!map_path.empty()) {
         std::ofstream out(map_path);
         for (const auto& line : map_lines) out << line << '\n';

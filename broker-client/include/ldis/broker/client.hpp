@@ -53,6 +53,15 @@ struct ClientOptions {
 // 1.3.12; tests/integration/broker_client_test.cpp proves it). So a handler that returns
 // only once the message is durably stored never acknowledges what it has not stored.
 // A handler must not make blocking calls on this client.
+//
+// Latency after a quiet second: Paho C has one receive thread for every client in the
+// process. It waits up to 1 s for a socket to be readable and, when the wait ends with
+// nothing to read, sleeps 100 ms before waiting again (MQTTAsync_cycle in 1.3.12 and
+// upstream today; paho.mqtt.c issue 32). A message that arrives during that sleep waits
+// for its end: after a second or more without traffic, a report waits 0-100 ms more about
+// one time in eleven. No option of Paho's changes it. bench/run measures a steady load after
+// a warm-up second and reports the first alert after a start apart (35-73 ms on the
+// machine of issue 14, where a steady report takes 4-5 ms).
 class Client {
 public:
     using MessageHandler = std::function<void(const Message&)>;
