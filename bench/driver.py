@@ -133,20 +133,36 @@ class Bench:
         wait_port(self.mqtt_port)
         self.uri = f"tcp://127.0.0.1:{self.mqtt_port}"
 
-    def start(self, argv, log, **kw):
+    # Each process in a group of its own, and nothing of the group outlives it: an ldisd
+    # under LDIS_BENCH_WRAP (strace, perf) is the wrapper's child, and was left running when
+    # only the wrapper was signalled, using a core through every later run. `group`: SIGTERM
+    # goes to the whole group (the wrapper and ldisd, which then stops as it should).
+    def start(self, argv, log, group=False, **kw):
         p = subprocess.Popen(argv, stdout=open(os.path.join(self.work, log), "w"),
-                             stderr=subprocess.STDOUT, **kw)
+                             stderr=subprocess.STDOUT, start_new_session=True, **kw)
+        p.group_stop = group
         self.procs.append(p)
         return p
 
+    @staticmethod
+    def signal_group(p, sig):
+        try:
+            os.killpg(p.pid, sig)
+        except ProcessLookupError:
+            pass
+
     def stop(self, p, timeout=30):
         if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
+            if getattr(p, "group_stop", False):
+                self.signal_group(p, signal.SIGTERM)
+            else:
+                p.send_signal(signal.SIGTERM)
             try:
                 p.wait(timeout)
             except subprocess.TimeoutExpired:
-                p.kill()
+                self.signal_group(p, signal.SIGKILL)
                 p.wait()
+        self.signal_group(p, signal.SIGKILL)  # whatever it left behind
         if p in self.procs:
             self.procs.remove(p)
 
@@ -168,7 +184,7 @@ class Bench:
         out = os.path.join(self.work, f"{name}.jsonl")
         p = subprocess.Popen([self.tool("ldis_sink"), protocol, "--out", out, *extra],
                              stdout=subprocess.PIPE, stderr=open(os.path.join(self.work, f"{name}.log"), "w"),
-                             text=True)
+                             text=True, start_new_session=True)
         self.procs.append(p)
         port = json.loads(p.stdout.readline())["port"]
         return p, port, out
@@ -190,7 +206,7 @@ class Bench:
             argv += ["--set", f"paths.partners={partners}"]
         for s in sets:
             argv += ["--set", s]
-        p = self.start(argv, f"ldisd-{name}.log")
+        p = self.start(argv, f"ldisd-{name}.log", group=True)
         deadline = time.time() + 20
         while True:
             try:
