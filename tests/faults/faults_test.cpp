@@ -173,7 +173,7 @@ TEST(FaultTest, RepeatedKillDuringABurstLosesNoReportAndNoDelivery) {
     const auto ids = NewIds(reports);
     std::atomic<int> published{0};
     std::thread publisher(
-        [&] { PublishBurst(broker, "fault-publisher", ids, 0, reports, 2, published); });
+        [&, &b = broker] { PublishBurst(b, "fault-publisher", ids, 0, reports, 2, published); });
     for (int k = 1; k <= kills; ++k) {
         Eventually([&] { return published.load() >= k * reports / (kills + 1); },
                    std::chrono::seconds(120));
@@ -198,7 +198,7 @@ TEST(FaultTest, BrokerRestartsDuringABurstLoseNothing) {
     const auto ids = NewIds(reports);
     std::atomic<int> published{0};
     std::thread publisher(
-        [&] { PublishBurst(broker, "restart-publisher", ids, 0, reports, 1, published); });
+        [&, &b = broker] { PublishBurst(b, "restart-publisher", ids, 0, reports, 1, published); });
     for (int k = 1; k <= 2; ++k) {
         Eventually([&] { return published.load() >= k * reports / 3; }, std::chrono::seconds(120));
         broker.Restart();
