@@ -5,12 +5,15 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -1035,6 +1038,53 @@ TEST_F(SecurityTest, HostilePhotosAndPhotoNamesAreRefusedAndNothingIsKept) {
     ASSERT_TRUE(kept.has_value());
     EXPECT_EQ(kept->first.report_id, Str(first.at("id")));
     EXPECT_EQ(ldis::test::Leftovers(kept->second), "");
+}
+
+// A body over the limit is answered with a 413 as soon as its header is read, while the client
+// may still be sending it (curl sends up to 1 MB without waiting). ldisd reads and drops the
+// rest before it closes: a socket closed with bytes still arriving answers them with a reset,
+// the client's next write fails, and the 413 before it is never read (CI saw a status of 0).
+TEST_F(SecurityTest, AClientStillSendingAnOversizedBodyReadsTheRefusal) {
+    StartDaemon();
+    const int fd = Connect(daemon_->http_port());
+    ASSERT_GE(fd, 0);
+    timeval tv{10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    const std::size_t size = 300 * 1024;
+    const std::string head =
+        "POST /api/v1/reports HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: application/json\r\nContent-Length: " +
+        std::to_string(size) + "\r\n\r\n";
+    ASSERT_EQ(send(fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
+    // The answer comes before the body; the client, slower, sends its body after it.
+    pollfd readable{fd, POLLIN, 0};
+    ASSERT_EQ(poll(&readable, 1, 10000), 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const std::string chunk(4096, ' ');
+    std::size_t sent = 0;
+    int error = 0;
+    while (sent < size) {
+        const auto n = send(fd, chunk.data(), std::min(chunk.size(), size - sent), MSG_NOSIGNAL);
+        if (n < 0) {
+            error = errno;
+            break;
+        }
+        sent += static_cast<std::size_t>(n);
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    EXPECT_EQ(sent, size) << "the body could not all be sent: " << std::strerror(error);
+    shutdown(fd, SHUT_WR);
+    std::string response;
+    char buffer[4096];
+    for (;;) {
+        const auto n = read(fd, buffer, sizeof buffer);
+        if (n <= 0) break;
+        response.append(buffer, static_cast<std::size_t>(n));
+    }
+    close(fd);
+    EXPECT_EQ(StatusOf(response), 413) << response;
+    EXPECT_NE(response.find("the body is over"), std::string::npos) << response;
+    EXPECT_NE(response.find("Connection: close"), std::string::npos) << response;
 }
 
 }  // namespace

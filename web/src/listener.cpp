@@ -3,6 +3,8 @@
 #include "ldis/web/multipart.hpp"
 #include "server_impl.hpp"
 
+#include <array>
+
 namespace ldis::web {
 
 engine::Result<int> Server::Impl::Start() {
@@ -345,7 +347,23 @@ private:
         } else {
             beast::error_code ec;
             stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+            if (!ec) Linger();
         }
+    }
+
+    // A lingering close: after the answer and our FIN, read and drop what the client still
+    // sends, until it closes, for 2 s at most and no more than the largest body. Closing a
+    // socket with unread bytes in it, or with more on the way, makes the kernel answer them
+    // with a reset, and a client still sending its body (a 413 is sent once the header is
+    // read) then fails on its write and never reads the 413 that came before it.
+    void Linger() {
+        if (lingered_ == 0) beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(2));
+        stream_.async_read_some(net::buffer(drain_), [self = this->shared_from_this()](
+                                                         beast::error_code ec, std::size_t n) {
+            self->lingered_ += n;
+            if (ec || self->lingered_ > FormLimit(self->server_->options())) return;
+            self->Linger();
+        });
     }
 
     std::shared_ptr<ssl::context> tls_;  // kept: a reload must not pull it from under us
@@ -358,6 +376,8 @@ private:
     bool forwarded_https_ = false;
     unsigned version_ = 11;
     bool keep_alive_ = true;
+    std::array<char, 4096> drain_{};  // what a lingering close reads and drops
+    std::size_t lingered_ = 0;
 };
 
 }  // namespace
