@@ -67,6 +67,14 @@ Result<AckClaim> VerifyAckToken(std::string_view key, std::string_view token, st
     return out;
 }
 
+std::optional<std::string_view> KindNamed(std::string_view text) {
+    for (const std::string_view k :
+         {kKindAlert, kKindApproval, kKindPage, kKindEscalation, kKindDeadLetter, kKindUnsubscribe,
+          kKindMqtt, kKindFeedSilent, kKindFeedBack, kKindFederation, kKindFederated})
+        if (k == text) return k;
+    return std::nullopt;
+}
+
 std::optional<std::string_view> FallsBackAs(std::string_view kind) {
     for (const std::string_view k :
          {kKindAlert, kKindEscalation, kKindMqtt, kKindFederated, kKindFederation})

@@ -8,6 +8,8 @@
 // tokens.cpp (API tokens and web sessions), reports.cpp (reports, settings, retention),
 // queries.cpp (what the API and pages read); store.cpp is the public face.
 
+#include <span>
+
 #include "ldis/engine/federated.hpp"
 #include "sqlite.hpp"
 
@@ -281,8 +283,15 @@ private:
     int InsertDeliveries(std::int64_t alert_id, int version, const std::vector<Delivery>& planned,
                          std::int64_t now);
 
-    // Routes a version just written to the outbox, in the caller's transaction.
+    // Routes a version just written to the outbox, in the caller's transaction: its first
+    // options_.first_deliveries rows, and the rest deferred (one row).
     int QueueDeliveries(const VersionRoute& v, const GradingSetup& g, std::int64_t now);
+    int DeferDeliveries(std::int64_t alert_id, int version, std::span<const Delivery> rest,
+                        std::int64_t now);
+    // The deferred rows of one alert (of all when 0) written out, in the caller's transaction.
+    int WriteOutDeferred(std::int64_t alert_id);
+    // After a commit, and at start: every deferred row written out in a transaction of its own.
+    void WriteOutDeferredNow();
 
     // Ends a writer transaction that may have appended audit entries and queued
     // deliveries: commits them, or rolls back and forgets them. An Error when it failed.
@@ -345,6 +354,7 @@ private:
     std::function<void()> outbox_listener_;  // guarded by mutex_
     CommitClaim claim_hooks_;                // guarded by mutex_
     int outbox_added_ = 0;                   // rows queued by the transaction in hand
+    bool deferred_waiting_ = true;           // deferred_deliveries may have rows (at start: look)
     std::function<void(bool)> held_claim_;   // settles the claim held by the transaction in hand
     std::string ack_key_;
     std::mt19937_64 rng_{std::random_device{}()};

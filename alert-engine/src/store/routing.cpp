@@ -1,5 +1,9 @@
 // Deliveries queued for a new version (as PlanDeliveries decides), the coordinators' notices,
-// the update throttle's flush.
+// the update throttle's flush, and a fan-out's deferred rows.
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+
 #include "impl.hpp"
 
 namespace ldis::engine {
@@ -54,6 +58,8 @@ int ReportStore::Impl::QueueDeliveries(const VersionRoute& v, const GradingSetup
                                        std::int64_t now) {
     std::vector<Recipient> earlier;
     if (v.what.status != AlertStatus::kDraft && v.what.status != AlertStatus::kExpired) {
+        // The alert's earlier fan-out may still be deferred (two reports in one batch).
+        if (const int rc = WriteOutDeferred(v.alert_id); rc != SQLITE_OK) return rc;
         // Each slot's latest row: the contact that reached it last (after any fallback).
         sqlite3_stmt* stmt = writer_.Cached(
             "SELECT partner, contact, slot FROM deliveries WHERE alert_id = ?1 AND kind = "
@@ -66,9 +72,166 @@ int ReportStore::Impl::QueueDeliveries(const VersionRoute& v, const GradingSetup
         if (rc != SQLITE_DONE) return rc;
         earlier = LatestPerSlot(std::move(earlier));
     }
-    return InsertDeliveries(v.alert_id, v.version,
-                            PlanDeliveries(v.what, earlier, g.partners.get(), g.dispatch, now),
-                            now);
+    const auto planned = PlanDeliveries(v.what, earlier, g.partners.get(), g.dispatch, now);
+    const std::size_t first = options_.first_deliveries;
+    if (first == 0 || planned.size() <= first)
+        return InsertDeliveries(v.alert_id, v.version, planned, now);
+    for (std::size_t i = 0; i < first; ++i) {
+        if (const int rc = InsertDelivery(v.alert_id, v.version, planned[i], now); rc != SQLITE_OK)
+            return rc;
+    }
+    return DeferDeliveries(v.alert_id, v.version, {planned.begin() + first, planned.end()}, now);
+}
+
+// A fan-out's deliveries after its first few, as one row: a red alert's 101 rows (one row
+// and four index entries each) took the writer 0.9 ms before its commit, and the first email
+// waited for all of them. The row is in the deciding transaction, so nothing is lost if
+// ldisd stops before WriteOutDeferred: it is written out at the next start.
+int ReportStore::Impl::DeferDeliveries(std::int64_t alert_id, int version,
+                                       std::span<const Delivery> rest, std::int64_t now) {
+    boost::json::array planned;
+    planned.reserve(rest.size());
+    for (const auto& d : rest) {
+        planned.push_back(boost::json::object{{"kind", d.kind},
+                                              {"partner", d.partner},
+                                              {"contact", d.contact},
+                                              {"slot", d.slot},
+                                              {"channel", ToString(d.channel)},
+                                              {"address", d.address},
+                                              {"ack_due_ms", d.ack_due_ms},
+                                              {"detail", d.detail}});
+    }
+    const std::string text = boost::json::serialize(planned);  // bound, not copied: kept
+    sqlite3_stmt* stmt = writer_.Cached(
+        "INSERT INTO deferred_deliveries (alert_id, version, created_at_ms, planned) "
+        "VALUES (?1, ?2, ?3, ?4)");
+    StatementUse use(stmt);
+    sqlite3_bind_int64(stmt, 1, alert_id);
+    sqlite3_bind_int(stmt, 2, version);
+    sqlite3_bind_int64(stmt, 3, now);
+    BindText(stmt, 4, text);
+    if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE) return rc;
+    deferred_waiting_ = true;
+    return SQLITE_OK;
+}
+
+namespace {
+
+// One deferred delivery back from its JSON; false when it is not one (never written so).
+bool DeferredDelivery(const boost::json::value& v, Delivery& d) {
+    const auto* o = v.if_object();
+    if (o == nullptr) return false;
+    const auto text = [&](std::string_view key, std::string& out) {
+        const auto* s = o->if_contains(key);
+        if (s == nullptr || !s->is_string()) return false;
+        out = std::string(s->as_string());
+        return true;
+    };
+    std::string kind, channel;
+    const auto* due = o->if_contains("ack_due_ms");
+    if (!text("kind", kind) || !text("partner", d.partner) || !text("contact", d.contact) ||
+        !text("slot", d.slot) || !text("channel", channel) || !text("address", d.address) ||
+        !text("detail", d.detail) || due == nullptr || !due->is_int64())
+        return false;
+    const auto named = KindNamed(kind);
+    if (!named || !ParseChannel(channel, d.channel)) return false;
+    d.kind = *named;
+    d.ack_due_ms = due->as_int64();
+    return true;
+}
+
+}  // namespace
+
+// The deferred rows of `alert_id` (every alert's when 0) written out as deliveries, in the
+// caller's transaction, each with the time its fan-out was decided.
+int ReportStore::Impl::WriteOutDeferred(std::int64_t alert_id) {
+    if (!deferred_waiting_) return SQLITE_OK;
+    struct Row {
+        std::int64_t id, alert_id;
+        int version;
+        std::int64_t created_at_ms;
+        std::string planned;
+    };
+    std::vector<Row> rows;
+    {
+        sqlite3_stmt* stmt = writer_.Cached(
+            "SELECT id, alert_id, version, created_at_ms, planned FROM deferred_deliveries "
+            "WHERE ?1 = 0 OR alert_id = ?1 ORDER BY id");
+        StatementUse use(stmt);
+        sqlite3_bind_int64(stmt, 1, alert_id);
+        int rc;
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+            rows.push_back({sqlite3_column_int64(stmt, 0), sqlite3_column_int64(stmt, 1),
+                            sqlite3_column_int(stmt, 2), sqlite3_column_int64(stmt, 3),
+                            ColumnText(stmt, 4)});
+        }
+        if (rc != SQLITE_DONE) return rc;
+    }
+    for (const auto& row : rows) {
+        // Never written so by this store: kept as it is for an operator to look at, and not
+        // in the way of any other fan-out.
+        const auto unreadable = [&] {
+            spdlog::error(
+                "store: deferred deliveries {} (alert {}, version {}) cannot be read; kept in "
+                "deferred_deliveries",
+                row.id, row.alert_id, row.version);
+        };
+        boost::system::error_code ec;
+        const auto planned = boost::json::parse(row.planned, ec);
+        std::vector<Delivery> deliveries;
+        bool readable = !ec && planned.is_array();
+        for (std::size_t i = 0; readable && i < planned.as_array().size(); ++i) {
+            Delivery d;
+            readable = DeferredDelivery(planned.as_array()[i], d);
+            deliveries.push_back(std::move(d));
+        }
+        if (!readable) {
+            unreadable();
+            continue;
+        }
+        for (const auto& d : deliveries) {
+            if (const int rc = InsertDelivery(row.alert_id, row.version, d, row.created_at_ms);
+                rc != SQLITE_OK)
+                return rc;
+        }
+        sqlite3_stmt* remove = writer_.Cached("DELETE FROM deferred_deliveries WHERE id = ?1");
+        StatementUse use(remove);
+        sqlite3_bind_int64(remove, 1, row.id);
+        if (const int rc = sqlite3_step(remove); rc != SQLITE_DONE) return rc;
+    }
+    if (alert_id == 0) deferred_waiting_ = false;
+    return SQLITE_OK;
+}
+
+// Just after a commit that deferred deliveries (and at start): they are written out in a
+// transaction of their own, committed without waiting for the disk, as a claim is (the rows
+// they come from are durable already, and the WAL keeps order: anything later that is
+// durable has them). The dispatcher is told of them as of any new rows.
+void ReportStore::Impl::WriteOutDeferredNow() {
+    if (!deferred_waiting_) return;
+    const bool relax =
+        options_.synchronous == Synchronous::kFull || options_.synchronous == Synchronous::kExtra;
+    if (relax) sqlite3_exec(writer_.get(), "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr);
+    int rc;
+    std::string failure;
+    {
+        Transaction tx(writer_);
+        rc = tx.begun();
+        if (rc == SQLITE_OK) rc = WriteOutDeferred(0);
+        if (rc == SQLITE_OK) rc = tx.Commit();
+        if (rc != SQLITE_OK) failure = writer_.Describe(rc);
+    }
+    if (relax)
+        sqlite3_exec(writer_.get(), SynchronousPragma(options_.synchronous), nullptr, nullptr,
+                     nullptr);
+    if (rc != SQLITE_OK) {
+        // Kept, and tried again after the next commit (and at the next start).
+        outbox_added_ = 0;
+        deferred_waiting_ = true;
+        spdlog::error("store: the deferred deliveries could not be written out: {}", failure);
+        return;
+    }
+    NotifyOutbox();
 }
 
 int ReportStore::Impl::MarkRouted(std::int64_t alert_id, int version, std::int64_t now) {

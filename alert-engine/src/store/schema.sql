@@ -187,6 +187,18 @@ CREATE INDEX deliveries_ack_due ON deliveries(ack_due_ms) WHERE escalated = 0;
 -- A peer's forwarded versions' deliveries, for the acknowledgement counts sent back to it.
 CREATE INDEX deliveries_federated ON deliveries(created_at_ms) WHERE kind = 'federated';
 
+-- A fan-out's deliveries after its first few (deferred_deliveries.planned, a JSON array of
+-- what PlanDeliveries decided), written in the transaction that decided them as this one
+-- row, and turned into `deliveries` rows just after it commits (at start, if ldisd stopped
+-- in between): the first emails of a red alert wait for eight rows, not 101.
+CREATE TABLE deferred_deliveries (
+    id            INTEGER PRIMARY KEY,
+    alert_id      INTEGER REFERENCES alerts(id),
+    version       INTEGER NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    planned       TEXT NOT NULL
+);
+
 -- The store's own values: the key that signs acknowledgement links, retention's marks.
 CREATE TABLE settings (
     key   TEXT PRIMARY KEY,

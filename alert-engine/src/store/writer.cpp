@@ -40,6 +40,7 @@ ReportStore::Impl::Impl(StoreOptions options)
     LoadNextSeq();
     LoadLastAuditHash();
     LoadAckKey();
+    WriteOutDeferredNow();  // a fan-out deferred when ldisd last stopped
     grading_ = options_.grading;
     reader_ = std::make_unique<Connection>(
         options_.path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, options_.busy_timeout_ms);
@@ -244,8 +245,14 @@ void ReportStore::Impl::Commit(const std::vector<Pending*>& batch) {
         for (auto* p : batch) p->promise.set_value(Error{options_.path + ": " + failure});
         return;
     }
+    // The reporters learn their outcome first (a receipt is no later than the first email);
+    // the readers wait for the fan-out's deferred rows, so that none sees it half written.
+    std::unique_lock<std::mutex> readers;
+    if (deferred_waiting_) readers = std::unique_lock(reader_mutex_);
     for (std::size_t i = 0; i < batch.size(); ++i)
         batch[i]->promise.set_value(std::move(results[i]));
+    WriteOutDeferredNow();
+    if (readers) readers.unlock();
     NotifyOutbox();
 }
 
@@ -268,6 +275,11 @@ std::optional<Error> ReportStore::Impl::Finish(Transaction& tx, int rc) {
         outbox_added_ = 0;
         LoadLastAuditHash();
         return Error{options_.path + ": " + writer_.Describe(rc)};
+    }
+    {
+        std::unique_lock<std::mutex> readers;
+        if (deferred_waiting_) readers = std::unique_lock(reader_mutex_);
+        WriteOutDeferredNow();
     }
     NotifyOutbox();
     return std::nullopt;

@@ -45,6 +45,9 @@ inline constexpr std::string_view kKindFeedBack = "feed_back";
 inline constexpr std::string_view kKindFederation = "federation";
 inline constexpr std::string_view kKindFederated = "federated";
 
+// The kind named `text`, as one of the constants above; none for a name that is not one.
+std::optional<std::string_view> KindNamed(std::string_view text);
+
 // What a delivery of `kind` that failed for good becomes: the same kind to the partner's
 // next contact, and a dead letter to the coordinators. None for the coordinators' own
 // notices (a dead letter about a dead letter would never end): they are only logged.

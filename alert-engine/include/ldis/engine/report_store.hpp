@@ -15,7 +15,7 @@ namespace ldis::engine {
 // many concurrent Insert() calls share one fsync. Reads use their own connection.
 class ReportStore final : public Store {
 public:
-    static constexpr int kSchemaVersion = 12;
+    static constexpr int kSchemaVersion = 13;
 
     // Opens or creates the file, checks its integrity header and migrates it.
     // Throws StoreError naming the file and the problem.
