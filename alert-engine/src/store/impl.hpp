@@ -8,6 +8,9 @@
 // tokens.cpp (API tokens and web sessions), reports.cpp (reports, settings, retention),
 // queries.cpp (what the API and pages read); store.cpp is the public face.
 
+#include <atomic>
+#include <chrono>
+#include <optional>
 #include <span>
 
 #include "ldis/engine/federated.hpp"
@@ -140,6 +143,9 @@ public:
                                     std::int64_t now, const PartnerAnswer& answer);
 
     std::vector<DeliveryRow> DeliveryQuery(const std::string& where, const std::string& key) const;
+    // Before a read of the outbox: any fan-out's deferred rows written out first, so that no
+    // reader sees one half written (a hop to the writer thread, only when there are some).
+    void SettleDeferred();
 
     std::optional<std::int64_t> NextDueMs() const;
 
@@ -290,8 +296,10 @@ private:
                         std::int64_t now);
     // The deferred rows of one alert (of all when 0) written out, in the caller's transaction.
     int WriteOutDeferred(std::int64_t alert_id);
-    // After a commit, and at start: every deferred row written out in a transaction of its own.
+    // Every deferred row written out in a transaction of its own (writer thread).
     void WriteOutDeferredNow();
+    // After a commit: when the rows it deferred are written out (a little later, or now).
+    void AfterCommitDeferred(bool committed, bool lazily);
 
     // Ends a writer transaction that may have appended audit entries and queued
     // deliveries: commits them, or rolls back and forgets them. An Error when it failed.
@@ -354,8 +362,12 @@ private:
     std::function<void()> outbox_listener_;  // guarded by mutex_
     CommitClaim claim_hooks_;                // guarded by mutex_
     int outbox_added_ = 0;                   // rows queued by the transaction in hand
-    bool deferred_waiting_ = true;           // deferred_deliveries may have rows (at start: look)
-    std::function<void(bool)> held_claim_;   // settles the claim held by the transaction in hand
+    // deferred_deliveries may have rows (at start: look); read by readers (SettleDeferred).
+    std::atomic<bool> deferred_waiting_{true};
+    bool deferred_in_hand_ = false;  // the transaction in hand deferred a fan-out's rows
+    // When the rows deferred by a committed transaction are written out at the latest.
+    std::optional<std::chrono::steady_clock::time_point> deferred_due_;
+    std::function<void(bool)> held_claim_;  // settles the claim held by the transaction in hand
     std::string ack_key_;
     std::mt19937_64 rng_{std::random_device{}()};
     std::thread thread_;

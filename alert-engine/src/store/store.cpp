@@ -111,6 +111,7 @@ AlertPage ReportStore::FindAlerts(const AlertFilter& filter) const {
     return impl_->FindAlerts(filter);
 }
 std::optional<AlertRecord> ReportStore::FindAlertRecord(std::string_view reference) const {
+    impl_->SettleDeferred();
     return impl_->FindAlertRecord(reference);
 }
 std::int64_t ReportStore::CountSignals() const {
@@ -176,6 +177,7 @@ Result<FederatedRow> ReportStore::DecideFederated(std::int64_t id, bool adopt,
     return impl_->DecideFederated(id, adopt, actor, now_ms);
 }
 std::vector<DeliveryRow> ReportStore::Deliveries(std::string_view reference) const {
+    impl_->SettleDeferred();
     return reference.empty()
                ? impl_->DeliveryQuery("", "")
                : impl_->DeliveryQuery("WHERE a.reference = ?1", std::string(reference));
@@ -194,15 +196,18 @@ std::optional<DeliveryRow> ReportStore::FindDelivery(std::int64_t id) const {
 }
 InsightData ReportStore::ReadInsight(std::int64_t from_ms, std::int64_t to_ms,
                                      bool detailed) const {
+    impl_->SettleDeferred();
     return impl_->ReadInsight(from_ms, to_ms, detailed);
 }
 ReportStore::Counts ReportStore::CountAll() const {
+    impl_->SettleDeferred();
     return impl_->CountAll();
 }
 std::optional<std::int64_t> ReportStore::NextDueMs() const {
     return impl_->NextDueMs();
 }
 std::map<std::string, std::int64_t> ReportStore::DeliveryCounts() const {
+    impl_->SettleDeferred();
     return impl_->DeliveryCounts();
 }
 

@@ -153,8 +153,20 @@ void ReportStore::Impl::Run() {
         std::function<void()> job;
         {
             std::unique_lock lock(mutex_);
-            wake_.wait(lock, [this] { return closing_ || !queue_.empty() || !jobs_.empty(); });
-            if (queue_.empty() && jobs_.empty()) return;  // closing, nothing left to do
+            const auto ready = [this] { return closing_ || !queue_.empty() || !jobs_.empty(); };
+            // A fan-out's deferred rows are written out when they are due, busy or not.
+            if (deferred_due_ && (!wake_.wait_until(lock, *deferred_due_, ready) ||
+                                  std::chrono::steady_clock::now() >= *deferred_due_)) {
+                lock.unlock();
+                WriteOutDeferredNow();
+                continue;
+            }
+            wake_.wait(lock, ready);
+            if (queue_.empty() && jobs_.empty()) {  // closing, nothing left to do but these
+                lock.unlock();
+                WriteOutDeferredNow();
+                return;
+            }
             while (!queue_.empty() && batch.size() < options_.max_batch) {
                 batch.push_back(queue_.front());
                 queue_.pop_front();
@@ -238,6 +250,7 @@ void ReportStore::Impl::Commit(const std::vector<Pending*>& batch) {
     }
     SettleClaim(failure.empty());
     if (!failure.empty()) {
+        AfterCommitDeferred(false, true);
         next_seq_ = first_seq;
         audit_.clear();
         outbox_added_ = 0;
@@ -245,14 +258,9 @@ void ReportStore::Impl::Commit(const std::vector<Pending*>& batch) {
         for (auto* p : batch) p->promise.set_value(Error{options_.path + ": " + failure});
         return;
     }
-    // The reporters learn their outcome first (a receipt is no later than the first email);
-    // the readers wait for the fan-out's deferred rows, so that none sees it half written.
-    std::unique_lock<std::mutex> readers;
-    if (deferred_waiting_) readers = std::unique_lock(reader_mutex_);
+    AfterCommitDeferred(true, true);
     for (std::size_t i = 0; i < batch.size(); ++i)
         batch[i]->promise.set_value(std::move(results[i]));
-    WriteOutDeferredNow();
-    if (readers) readers.unlock();
     NotifyOutbox();
 }
 
@@ -271,16 +279,15 @@ std::optional<Error> ReportStore::Impl::Finish(Transaction& tx, int rc) {
     }
     SettleClaim(rc == SQLITE_OK);
     if (rc != SQLITE_OK) {
+        AfterCommitDeferred(false, true);
         audit_.clear();
         outbox_added_ = 0;
         LoadLastAuditHash();
         return Error{options_.path + ": " + writer_.Describe(rc)};
     }
-    {
-        std::unique_lock<std::mutex> readers;
-        if (deferred_waiting_) readers = std::unique_lock(reader_mutex_);
-        WriteOutDeferredNow();
-    }
+    // A transaction after the one that deferred rows (the first outcomes of its fan-out,
+    // usually) writes them out; one that deferred some leaves them a moment.
+    AfterCommitDeferred(true, deferred_in_hand_);
     NotifyOutbox();
     return std::nullopt;
 }
