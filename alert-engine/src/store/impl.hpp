@@ -298,8 +298,9 @@ private:
     int WriteOutDeferred(std::int64_t alert_id);
     // Every deferred row written out in a transaction of its own (writer thread).
     void WriteOutDeferredNow();
-    // After a commit: when the rows it deferred are written out (a little later, or now).
-    void AfterCommitDeferred(bool committed, bool lazily);
+    // After a transaction: the rows it deferred are written out a moment later; a commit that
+    // deferred none writes out any that earlier ones did (the first outcomes, usually).
+    void AfterCommitDeferred(bool committed);
 
     // Ends a writer transaction that may have appended audit entries and queued
     // deliveries: commits them, or rolls back and forgets them. An Error when it failed.

@@ -19,14 +19,8 @@ void ReportStore::Impl::ClaimDue(std::int64_t now, std::size_t limit,
 Result<std::vector<OutboxItem>> ReportStore::Impl::ClaimRelaxed(std::int64_t now,
                                                                 std::size_t limit) {
     WriteOutDeferredNow();  // deferred rows are due from their decision
-    const bool relax =
-        options_.synchronous == Synchronous::kFull || options_.synchronous == Synchronous::kExtra;
-    if (relax) sqlite3_exec(writer_.get(), "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr);
-    auto claimed = ClaimOnWriter(now, limit);
-    if (relax)
-        sqlite3_exec(writer_.get(), SynchronousPragma(options_.synchronous), nullptr, nullptr,
-                     nullptr);
-    return claimed;
+    RelaxedSync relaxed(writer_, options_.synchronous);
+    return ClaimOnWriter(now, limit);
 }
 
 void ReportStore::Impl::Complete(std::vector<DeliveryOutcome> outcomes, std::int64_t now,

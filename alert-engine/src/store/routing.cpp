@@ -211,10 +211,10 @@ int ReportStore::Impl::WriteOutDeferred(std::int64_t alert_id) {
 // written out at once against 4.05-4.2 after the first outcomes).
 constexpr auto kDeferredWait = std::chrono::milliseconds(3);
 
-void ReportStore::Impl::AfterCommitDeferred(bool committed, bool lazily) {
+void ReportStore::Impl::AfterCommitDeferred(bool committed) {
     const bool deferred = std::exchange(deferred_in_hand_, false);
     if (!committed) return;
-    if (deferred && lazily) {
+    if (deferred) {
         if (!deferred_due_) deferred_due_ = std::chrono::steady_clock::now() + kDeferredWait;
         return;
     }
@@ -236,21 +236,16 @@ void ReportStore::Impl::SettleDeferred() {
 void ReportStore::Impl::WriteOutDeferredNow() {
     deferred_due_.reset();
     if (!deferred_waiting_) return;
-    const bool relax =
-        options_.synchronous == Synchronous::kFull || options_.synchronous == Synchronous::kExtra;
-    if (relax) sqlite3_exec(writer_.get(), "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr);
     int rc;
     std::string failure;
     {
+        RelaxedSync relaxed(writer_, options_.synchronous);
         Transaction tx(writer_);
         rc = tx.begun();
         if (rc == SQLITE_OK) rc = WriteOutDeferred(0);
         if (rc == SQLITE_OK) rc = tx.Commit();
         if (rc != SQLITE_OK) failure = writer_.Describe(rc);
     }
-    if (relax)
-        sqlite3_exec(writer_.get(), SynchronousPragma(options_.synchronous), nullptr, nullptr,
-                     nullptr);
     if (rc != SQLITE_OK) {
         // Kept, and tried again after the next commit (and at the next start).
         outbox_added_ = 0;

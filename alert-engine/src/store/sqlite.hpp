@@ -218,6 +218,30 @@ private:
     bool done_ = false;
 };
 
+// While it lives, commits on `c` do not wait for the disk (synchronous=NORMAL in WAL) when
+// the store's setting is FULL or EXTRA: for writes whose loss with the power changes nothing
+// (a claim; rows written out from a durable one). They survive a crash of ldisd, and the
+// next full commit's fsync covers them, as the WAL is written in order.
+class RelaxedSync {
+public:
+    RelaxedSync(Connection& c, Synchronous setting)
+        : c_(c),
+          setting_(setting),
+          relax_(setting == Synchronous::kFull || setting == Synchronous::kExtra) {
+        if (relax_) c_.Exec("PRAGMA synchronous=NORMAL");
+    }
+    ~RelaxedSync() {
+        if (relax_) c_.Exec(SynchronousPragma(setting_));
+    }
+    RelaxedSync(const RelaxedSync&) = delete;
+    RelaxedSync& operator=(const RelaxedSync&) = delete;
+
+private:
+    Connection& c_;
+    Synchronous setting_;
+    bool relax_;
+};
+
 inline int ReadUserVersion(Connection& c) {
     sqlite3_stmt* stmt = nullptr;
     int rc = sqlite3_prepare_v2(c.get(), "PRAGMA user_version", -1, &stmt, nullptr);

@@ -250,7 +250,7 @@ void ReportStore::Impl::Commit(const std::vector<Pending*>& batch) {
     }
     SettleClaim(failure.empty());
     if (!failure.empty()) {
-        AfterCommitDeferred(false, true);
+        AfterCommitDeferred(false);
         next_seq_ = first_seq;
         audit_.clear();
         outbox_added_ = 0;
@@ -258,7 +258,7 @@ void ReportStore::Impl::Commit(const std::vector<Pending*>& batch) {
         for (auto* p : batch) p->promise.set_value(Error{options_.path + ": " + failure});
         return;
     }
-    AfterCommitDeferred(true, true);
+    AfterCommitDeferred(true);
     for (std::size_t i = 0; i < batch.size(); ++i)
         batch[i]->promise.set_value(std::move(results[i]));
     NotifyOutbox();
@@ -279,15 +279,13 @@ std::optional<Error> ReportStore::Impl::Finish(Transaction& tx, int rc) {
     }
     SettleClaim(rc == SQLITE_OK);
     if (rc != SQLITE_OK) {
-        AfterCommitDeferred(false, true);
+        AfterCommitDeferred(false);
         audit_.clear();
         outbox_added_ = 0;
         LoadLastAuditHash();
         return Error{options_.path + ": " + writer_.Describe(rc)};
     }
-    // A transaction after the one that deferred rows (the first outcomes of its fan-out,
-    // usually) writes them out; one that deferred some leaves them a moment.
-    AfterCommitDeferred(true, deferred_in_hand_);
+    AfterCommitDeferred(true);
     NotifyOutbox();
     return std::nullopt;
 }
