@@ -11,6 +11,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -36,6 +38,25 @@ struct Planted {
     std::string text;
     std::vector<std::string> identifiers;
 };
+
+// Where `id` appears in `out` as something a person typed, or npos. An appearance inside a
+// long run of letters, digits, '-' and '_' is a random token (an unsubscribe link, a
+// signed key, a MIME boundary) that happens to spell it, "ijChenjmYEi8..." once in a CI
+// run, not a leak; any other appearance counts, glued to a word or not ("%20Chen", "DrChen").
+std::size_t Leaked(const std::string& out, const std::string& id) {
+    const auto token_char = [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+    };
+    const bool id_is_one_run = std::all_of(id.begin(), id.end(), token_char);
+    for (auto at = out.find(id); at != std::string::npos; at = out.find(id, at + 1)) {
+        if (!id_is_one_run) return at;
+        auto begin = at, end = at + id.size();
+        while (begin > 0 && token_char(out[begin - 1])) --begin;
+        while (end < out.size() && token_char(out[end])) ++end;
+        if (end - begin < 20 || end - begin < id.size() + 8) return at;
+    }
+    return std::string::npos;
+}
 
 std::vector<Planted> Corpus() {
     std::ifstream in(ldis::test::SourcePath("tests/fixtures/privacy/identifying.txt"));
@@ -211,11 +232,11 @@ TEST(PrivacyTest, NothingAReporterTypedLeavesLdisInAnAutomaticAlert) {
     for (const auto& planted : corpus) {
         for (const auto& id : planted.identifiers) {
             for (const auto& out : outputs) {
-                if (out.find(id) != std::string::npos) {
+                if (const auto at = Leaked(out, id); at != std::string::npos) {
                     if (++found <= 20)
                         ADD_FAILURE()
-                            << "\"" << id << "\" left LDIS in: "
-                            << out.substr(out.find(id) > 200 ? out.find(id) - 200 : 0, 400);
+                            << "\"" << id
+                            << "\" left LDIS in: " << out.substr(at > 200 ? at - 200 : 0, 400);
                     break;
                 }
             }
@@ -234,7 +255,7 @@ TEST(PrivacyTest, NothingAReporterTypedLeavesLdisInAnAutomaticAlert) {
                                       {}, as_coordinator);
         ASSERT_EQ(view.status, 200) << view.body;
         for (const auto& id : corpus[i].identifiers) {
-            if (view.body.find(id) != std::string::npos && ++seen_by_coordinator <= 10)
+            if (Leaked(view.body, id) != std::string::npos && ++seen_by_coordinator <= 10)
                 ADD_FAILURE() << "\"" << id << "\" shown to a coordinator: " << view.body;
         }
     }

@@ -58,11 +58,28 @@ private:
     std::string probe_username_, probe_password_, probe_ca_file_;
 };
 
-// Polls `probe` every 20 ms until it is true or `timeout` passes.
 // The shipped configuration (config/ldisd.toml) with its paths made absolute, and `extra`
 // (TOML: tables such as [[feeds]]) after it, written to `dir`/ldisd.toml; returns its path.
 std::string ConfigWith(const TempDir& dir, const std::string& extra);
 
+// How many times slower this build runs ldisd than a release build: AddressSanitizer's
+// build (CI's second pass) is about three times slower, so a test whose wait is set by
+// throughput rather than by a promise (a backlog of thousands of reports) multiplies by it.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LDIS_TEST_SANITIZED 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define LDIS_TEST_SANITIZED 1
+#endif
+#ifdef LDIS_TEST_SANITIZED
+inline constexpr int kSlowdown = 3;
+#else
+inline constexpr int kSlowdown = 1;
+#endif
+
+// Polls `probe` every 20 ms until it is true or `timeout` passes.
 bool Eventually(const std::function<bool()>& probe, std::chrono::milliseconds timeout);
 
 }  // namespace ldis::test
