@@ -24,16 +24,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string One(const std::string& url, const std::string& sql) {
-    PGconn* c = PQconnectdb(url.c_str());
-    PGresult* r = PQexec(c, sql.c_str());
-    std::string out = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0
-                          ? PQgetvalue(r, 0, 0)
-                          : "error: " + std::string(PQerrorMessage(c));
-    PQclear(r);
-    PQfinish(c);
-    return out;
-}
+using ldis::test::PgOne;
 
 // How many reports the log's last "ldisd stopped" line says this instance accepted.
 int Accepted(const std::string& log) {
@@ -60,7 +51,7 @@ void ExpectEveryEmailWrittenAndReportTwice(const std::string& url, const ldis::t
     std::set<std::string> all = mail_a;
     all.insert(mail_b.begin(), mail_b.end());
     EXPECT_EQ(std::to_string(all.size()),
-              One(url, "SELECT count(*) FROM deliveries WHERE channel = 'email'"));
+              PgOne(url, "SELECT count(*) FROM deliveries WHERE channel = 'email'"));
     ::testing::Test::RecordProperty("emails_sent_twice", twice);
     std::cout << "emails sent twice (the crash window, same idempotency key): " << twice << "\n";
 }
@@ -92,23 +83,23 @@ TEST(PostgresDaemonTest, TwoLdisdOnOneDatabaseTakeEveryReportOnceAndAlertOnce) {
         if (++receipts == kReports) break;
     }
     EXPECT_EQ(receipts, kReports);
-    EXPECT_EQ(One(url, "SELECT count(*) FROM reports"), std::to_string(kReports));
-    EXPECT_EQ(One(url, "SELECT count(*) FROM signals"), "1");
-    EXPECT_EQ(One(url, "SELECT count(*) FROM alerts"), "1");
+    EXPECT_EQ(PgOne(url, "SELECT count(*) FROM reports"), std::to_string(kReports));
+    EXPECT_EQ(PgOne(url, "SELECT count(*) FROM signals"), "1");
+    EXPECT_EQ(PgOne(url, "SELECT count(*) FROM alerts"), "1");
 
     // Every partner's email of the alert written once, by one instance or the other.
     ASSERT_TRUE(ldis::test::Eventually(
         [&] {
-            return One(url,
-                       "SELECT count(*) FROM deliveries WHERE channel = 'email' AND "
-                       "status <> 'delivered'") == "0";
+            return PgOne(url,
+                         "SELECT count(*) FROM deliveries WHERE channel = 'email' AND "
+                         "status <> 'delivered'") == "0";
         },
         std::chrono::seconds(30)));
     const auto mail_a = Mail(dir_a), mail_b = Mail(dir_b);
     std::set<std::string> all = mail_a;
     for (const auto& name : mail_b) EXPECT_TRUE(all.insert(name).second) << name << " sent twice";
     EXPECT_EQ(std::to_string(all.size()),
-              One(url, "SELECT count(*) FROM deliveries WHERE channel = 'email'"));
+              PgOne(url, "SELECT count(*) FROM deliveries WHERE channel = 'email'"));
     EXPECT_FALSE(all.empty());
 
     EXPECT_EQ(a.Stop(SIGTERM), 0);
@@ -150,23 +141,23 @@ TEST(PostgresDaemonTest, AKilledInstanceAndARestartedDatabaseLoseNothing) {
         ASSERT_TRUE(peer.Publish("ldis/v1/reports/hospital", json::serialize(report)));
     }
     ASSERT_TRUE(ldis::test::Eventually(
-        [&] { return One(url, "SELECT count(*) FROM reports") == std::to_string(kReports); },
+        [&] { return PgOne(url, "SELECT count(*) FROM reports") == std::to_string(kReports); },
         std::chrono::seconds(60)))
-        << One(url, "SELECT count(*) FROM reports");
-    EXPECT_EQ(One(url, "SELECT count(DISTINCT id) FROM reports"), std::to_string(kReports));
-    EXPECT_EQ(One(url, "SELECT count(*) FROM alerts"), "1");
+        << PgOne(url, "SELECT count(*) FROM reports");
+    EXPECT_EQ(PgOne(url, "SELECT count(DISTINCT id) FROM reports"), std::to_string(kReports));
+    EXPECT_EQ(PgOne(url, "SELECT count(*) FROM alerts"), "1");
     ASSERT_TRUE(ldis::test::Eventually(
         [&] {
-            return One(url,
-                       "SELECT count(*) FROM deliveries WHERE channel = 'email' AND "
-                       "status <> 'delivered'") == "0";
+            return PgOne(url,
+                         "SELECT count(*) FROM deliveries WHERE channel = 'email' AND "
+                         "status <> 'delivered'") == "0";
         },
         std::chrono::seconds(60)))
-        << One(url,
-               "SELECT string_agg(status || ' ' || coalesce(last_error, ''), '; ') FROM "
-               "deliveries WHERE channel = 'email' AND status <> 'delivered'");
+        << PgOne(url,
+                 "SELECT string_agg(status || ' ' || coalesce(last_error, ''), '; ') FROM "
+                 "deliveries WHERE channel = 'email' AND status <> 'delivered'");
     ExpectEveryEmailWrittenAndReportTwice(url, dir_a, dir_b);
-    auto chain = One(url, "SELECT count(*) FROM audit");
+    auto chain = PgOne(url, "SELECT count(*) FROM audit");
     EXPECT_NE(chain, "0");
     EXPECT_EQ(a.Stop(SIGTERM), 0);
     EXPECT_EQ(b.Stop(SIGTERM), 0);
@@ -236,11 +227,11 @@ TEST(PostgresDaemonTest, FiveKillsAndAThirtySecondOutageInABurstOf5000LoseNothin
     ASSERT_EQ(published.load(), kReports);
     // The outage leaves a backlog of ~3,800 reports, cleared at the rate the build runs.
     ASSERT_TRUE(ldis::test::Eventually(
-        [&] { return One(url, "SELECT count(*) FROM reports") == std::to_string(kReports); },
+        [&] { return PgOne(url, "SELECT count(*) FROM reports") == std::to_string(kReports); },
         std::chrono::seconds(120 * ldis::test::kSlowdown)))
-        << One(url, "SELECT count(*) FROM reports");
-    EXPECT_EQ(One(url, "SELECT count(DISTINCT id) FROM reports"), std::to_string(kReports));
-    EXPECT_EQ(One(url, "SELECT count(*) FROM alerts"), "1");
+        << PgOne(url, "SELECT count(*) FROM reports");
+    EXPECT_EQ(PgOne(url, "SELECT count(DISTINCT id) FROM reports"), std::to_string(kReports));
+    EXPECT_EQ(PgOne(url, "SELECT count(*) FROM alerts"), "1");
     // No report was acknowledged while the database was down: no receipt then (a second's
     // grace for the stop itself).
     int during = 0;
@@ -250,9 +241,9 @@ TEST(PostgresDaemonTest, FiveKillsAndAThirtySecondOutageInABurstOf5000LoseNothin
     EXPECT_EQ(during, 0) << "receipts while PostgreSQL was down";
     ASSERT_TRUE(ldis::test::Eventually(
         [&] {
-            return One(url,
-                       "SELECT count(*) FROM deliveries WHERE channel = 'email' AND "
-                       "status <> 'delivered'") == "0";
+            return PgOne(url,
+                         "SELECT count(*) FROM deliveries WHERE channel = 'email' AND "
+                         "status <> 'delivered'") == "0";
         },
         std::chrono::seconds(90 * ldis::test::kSlowdown)));
     ExpectEveryEmailWrittenAndReportTwice(url, dir_a, dir_b);

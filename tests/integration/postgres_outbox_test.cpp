@@ -78,22 +78,7 @@ std::int64_t Now() {
         .count();
 }
 
-std::vector<std::string> Rows(const std::string& url, const std::string& sql) {
-    PGconn* c = PQconnectdb(url.c_str());
-    PGresult* r = PQexec(c, sql.c_str());
-    std::vector<std::string> out;
-    for (int i = 0; i < PQntuples(r); ++i) {
-        std::string row;
-        for (int j = 0; j < PQnfields(r); ++j)
-            row += (j ? "\t" : "") + std::string(PQgetvalue(r, i, j));
-        out.push_back(row);
-    }
-    if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
-        ADD_FAILURE() << sql << ": " << PQerrorMessage(c);
-    PQclear(r);
-    PQfinish(c);
-    return out;
-}
+using ldis::test::PgRows;
 
 class PostgresOutboxTest : public ::testing::Test {
 protected:
@@ -164,8 +149,8 @@ protected:
     std::multiset<std::string> Recipients(int version, const std::string& kind = "alert") {
         std::multiset<std::string> out;
         for (const auto& row :
-             Rows(url_, "SELECT partner || '/' || contact FROM deliveries WHERE version = " +
-                            std::to_string(version) + " AND kind = '" + kind + "'"))
+             PgRows(url_, "SELECT partner || '/' || contact FROM deliveries WHERE version = " +
+                              std::to_string(version) + " AND kind = '" + kind + "'"))
             out.insert(row);
         return out;
     }
@@ -178,7 +163,7 @@ protected:
 
 TEST_F(PostgresOutboxTest, ClaimsAtTwoInstancesAtOnceNeverTakeOneRow) {
     for (int i = 0; i < 3; ++i) SubmitRed(*a_);
-    const auto due = Rows(url_, "SELECT count(*) FROM deliveries WHERE status = 'queued'");
+    const auto due = PgRows(url_, "SELECT count(*) FROM deliveries WHERE status = 'queued'");
     ASSERT_GE(std::stoi(due.at(0)), 6);
     std::vector<std::int64_t> by_a, by_b;
     const auto take = [](PostgresStore& at, std::vector<std::int64_t>& ids) {
@@ -196,7 +181,7 @@ TEST_F(PostgresOutboxTest, ClaimsAtTwoInstancesAtOnceNeverTakeOneRow) {
     for (auto id : by_b)
         EXPECT_TRUE(all.insert(id).second) << "delivery " << id << " claimed twice";
     EXPECT_EQ(static_cast<int>(all.size()), std::stoi(due.at(0)));
-    EXPECT_EQ(Rows(url_, "SELECT count(*) FROM deliveries WHERE status <> 'sending'"),
+    EXPECT_EQ(PgRows(url_, "SELECT count(*) FROM deliveries WHERE status <> 'sending'"),
               std::vector<std::string>{"0"});
 }
 
@@ -233,7 +218,7 @@ TEST_F(PostgresOutboxTest, PermanentFailureFallsBackAndTellsTheCoordinators) {
     EXPECT_EQ(Recipients(1), (std::multiset<std::string>{"ed/hook", "ed/backup", "p0/desk",
                                                          "p1/desk", "p2/desk"}));
     EXPECT_EQ(Recipients(1, "dead_letter"), (std::multiset<std::string>{"coord/team"}));
-    EXPECT_EQ(Rows(url_, "SELECT status, last_error FROM deliveries WHERE contact = 'hook'"),
+    EXPECT_EQ(PgRows(url_, "SELECT status, last_error FROM deliveries WHERE contact = 'hook'"),
               std::vector<std::string>{"failed\tHTTP 400: bad"});
     auto db = PostgresDatabase::Open(url_);
     ASSERT_TRUE(db.ok());
@@ -250,8 +235,8 @@ TEST_F(PostgresOutboxTest, RetriesBackOffThenFailAfterTheLastAttempt) {
     for (int attempt = 1; attempt <= 3; ++attempt) {
         Complete(*b_, {{p0, DeliveryOutcome::Kind::kRetry, "SMTP: connection refused", -1}}, at);
         const auto row =
-            Rows(url_, "SELECT status, attempts, next_attempt_ms > " + std::to_string(at) +
-                           " FROM deliveries WHERE id = " + std::to_string(p0));
+            PgRows(url_, "SELECT status, attempts, next_attempt_ms > " + std::to_string(at) +
+                             " FROM deliveries WHERE id = " + std::to_string(p0));
         if (attempt < 3) {
             EXPECT_EQ(row,
                       std::vector<std::string>{"retrying\t" + std::to_string(attempt) + "\tt"});
@@ -360,9 +345,9 @@ TEST_F(PostgresDispatchTest, TwoInstancesShareAFanOutAndSendEachEmailOnce) {
     std::vector<std::string> pending;
     do {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        pending = Rows(url_,
-                       "SELECT count(*) FROM deliveries WHERE partner LIKE 'p%' AND "
-                       "status <> 'delivered'");
+        pending = PgRows(url_,
+                         "SELECT count(*) FROM deliveries WHERE partner LIKE 'p%' AND "
+                         "status <> 'delivered'");
     } while (pending != std::vector<std::string>{"0"} &&
              std::chrono::steady_clock::now() < deadline);
     EXPECT_EQ(pending, std::vector<std::string>{"0"});
@@ -375,7 +360,7 @@ TEST_F(PostgresDispatchTest, TwoInstancesShareAFanOutAndSendEachEmailOnce) {
     }
     // The 40 partners' rows (version 1; the second report's version is held back by the
     // update interval) were each sent once, whichever instance sent them.
-    EXPECT_EQ(Rows(url_, "SELECT count(*) FROM deliveries WHERE partner LIKE 'p%'"),
+    EXPECT_EQ(PgRows(url_, "SELECT count(*) FROM deliveries WHERE partner LIKE 'p%'"),
               std::vector<std::string>{"40"});
     std::multiset<std::string> seen;
     for (const auto& m : smtp.Messages()) {

@@ -1,6 +1,7 @@
 #include "support/postgres.hpp"
 
 #include <glob.h>
+#include <gtest/gtest.h>
 #include <libpq-fe.h>
 #include <pwd.h>
 #include <signal.h>
@@ -163,6 +164,36 @@ std::string PostgresServer::CreateDatabase(const std::string& name) {
     PQfinish(c);
     if (!ok) throw std::runtime_error("CREATE DATABASE " + name + ": " + error);
     return url(name);
+}
+
+std::vector<std::string> PgRows(const std::string& url, const std::string& sql) {
+    PGconn* c = PQconnectdb(url.c_str());
+    PGresult* r = PQexec(c, sql.c_str());
+    std::vector<std::string> out;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+        for (int i = 0; i < PQntuples(r); ++i) {
+            std::string row;
+            for (int j = 0; j < PQnfields(r); ++j)
+                row += (j ? "\t" : "") + std::string(PQgetvalue(r, i, j));
+            out.push_back(row);
+        }
+    } else if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        ADD_FAILURE() << sql << ": " << PQerrorMessage(c);
+    }
+    PQclear(r);
+    PQfinish(c);
+    return out;
+}
+
+std::string PgOne(const std::string& url, const std::string& sql) {
+    PGconn* c = PQconnectdb(url.c_str());
+    PGresult* r = PQexec(c, sql.c_str());
+    std::string out = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0
+                          ? PQgetvalue(r, 0, 0)
+                          : "error: " + std::string(PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    return out;
 }
 
 }  // namespace ldis::test

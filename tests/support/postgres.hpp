@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "support/processes.hpp"
 
@@ -48,5 +49,11 @@ private:
     std::string tls_cert_, tls_key_;
     std::unique_ptr<Process> process_;
 };
+
+// The rows of `sql` run with libpq on `url`, each as its fields joined by tabs; a
+// statement that fails is a test failure (and no rows).
+std::vector<std::string> PgRows(const std::string& url, const std::string& sql);
+// The first field of the first row of `sql`, or "error: " and the server's message.
+std::string PgOne(const std::string& url, const std::string& sql);
 
 }  // namespace ldis::test
