@@ -10,7 +10,6 @@
 
 #include "ldis/engine/postgres.hpp"
 #include "ldis/engine/report_store.hpp"
-#include "ldis/engine/report_validator.hpp"
 #include "support/grading.hpp"
 #include "support/postgres.hpp"
 #include "support/reports.hpp"
@@ -43,9 +42,7 @@ ldis::engine::Report MakeReport(const std::string& observed, const std::string& 
     r["area"] = district == "Medway" ? json::object{{"authority", "Medway"}, {"district", "Medway"}}
                                      : json::object{{"authority", "Kent"}, {"district", district}};
     r.erase("setting");
-    static const auto validator = ldis::engine::LoadReportValidator(
-        SourcePath("config/schema/report.schema.json"), SourcePath("config/areas.toml"));
-    auto v = validator->Validate(json::serialize(r));
+    auto v = ldis::test::ValidateShipped(r);
     EXPECT_TRUE(v.ok()) << (v.errors.empty() ? "" : v.errors[0].path + " " + v.errors[0].message);
     return *v.report;
 }
@@ -57,6 +54,38 @@ std::unique_ptr<PostgresStore> Instance(const std::string& url) {
     auto opened = PostgresStore::Open(o);
     EXPECT_TRUE(opened.ok()) << (opened.ok() ? "" : opened.error().message);
     return opened.ok() ? std::move(opened).value() : nullptr;
+}
+
+// The alerts' references end -0001 to -`count`: no number taken twice, none skipped.
+void ExpectNumberedInTurn(const std::string& url, std::size_t count) {
+    const auto references = PgRows(url, "SELECT reference FROM alerts ORDER BY reference");
+    ASSERT_EQ(references.size(), count);
+    for (std::size_t i = 0; i < references.size(); ++i) {
+        char tail[32];
+        std::snprintf(tail, sizeof tail, "-%04zu", i + 1);
+        EXPECT_TRUE(references[i].ends_with(tail)) << references[i];
+    }
+}
+
+// How many entries the audit log's one chain has; a test failure, and -1, when it breaks.
+std::int64_t ExpectOneAuditChain(const std::string& url) {
+    auto db = PostgresDatabase::Open(url);
+    EXPECT_TRUE(db.ok());
+    if (!db.ok()) return -1;
+    const auto chain = db.value()->VerifyAudit();
+    EXPECT_TRUE(chain.ok()) << chain.error().message;
+    return chain.ok() ? static_cast<std::int64_t>(chain.value()) : -1;
+}
+
+using Stored = ldis::engine::Result<ldis::engine::StoredReport>;
+
+// `ra` stored by `a` and `rb` by `b` at the same moment, as from `channel`.
+std::pair<Stored, Stored> InsertAtOnce(PostgresStore& a, const ldis::engine::Report& ra,
+                                       PostgresStore& b, const ldis::engine::Report& rb,
+                                       const std::string& channel_b = "mqtt") {
+    Stored sa = ldis::engine::Error{"not run"}, sb = ldis::engine::Error{"not run"};
+    ldis::test::AtOnce([&] { sa = a.Insert(ra, "mqtt"); }, [&] { sb = b.Insert(rb, channel_b); });
+    return {std::move(sa), std::move(sb)};
 }
 
 // CorrelationTest.ThreeAmberReportsMakeOneRedAlertWithVersions, on PostgreSQL: the same
@@ -107,11 +136,7 @@ TEST(PostgresIntakeTest, ThreeAmberReportsMakeOneRedAlertWithVersions) {
     EXPECT_EQ(again.value().reference, "KM-R000001");
     EXPECT_EQ(again.value().alert_reference, alert);
     EXPECT_EQ(PgRows(url, "SELECT count(*) FROM reports"), std::vector<std::string>{"3"});
-    auto db = PostgresDatabase::Open(url);
-    ASSERT_TRUE(db.ok());
-    const auto chain = db.value()->VerifyAudit();
-    ASSERT_TRUE(chain.ok()) << chain.error().message;
-    EXPECT_GT(chain.value(), 6);
+    EXPECT_GT(ExpectOneAuditChain(url), 6);
 }
 
 // Issue 15's concurrency test: the reports of one signal go alternately to two instances,
@@ -165,18 +190,8 @@ TEST(PostgresIntakeTest, ReportsOfOneSignalAtTwoInstancesAtOnceMakeOneSignalAndO
     }
     EXPECT_EQ(PgRows(url, "SELECT count(*) FROM reports"),
               std::vector<std::string>{std::to_string(districts.size() * kPerRound)});
-    // KM-YYYY-0001 to -0013: no number taken twice, none skipped.
-    const auto references = PgRows(url, "SELECT reference FROM alerts ORDER BY reference");
-    ASSERT_EQ(references.size(), districts.size());
-    for (std::size_t i = 0; i < references.size(); ++i) {
-        char tail[32];
-        std::snprintf(tail, sizeof tail, "-%04zu", i + 1);
-        EXPECT_TRUE(references[i].ends_with(tail)) << references[i];
-    }
-    auto db = PostgresDatabase::Open(url);
-    ASSERT_TRUE(db.ok());
-    const auto chain = db.value()->VerifyAudit();
-    EXPECT_TRUE(chain.ok()) << chain.error().message;
+    ExpectNumberedInTurn(url, districts.size());  // KM-YYYY-0001 to -0013
+    ExpectOneAuditChain(url);
 }
 
 // The same report (one id) at two instances at once: stored once; the other instance
@@ -189,10 +204,7 @@ TEST(PostgresIntakeTest, OneReportAtTwoInstancesAtOnceIsStoredOnce) {
     ASSERT_TRUE(a && b);
     for (int round = 0; round < 10; ++round) {
         const auto report = MakeReport("2026-11-01T10:00:00Z", "spice", {{"cases", 1}});
-        ldis::engine::Result<ldis::engine::StoredReport> ra = ldis::engine::Error{"not run"};
-        ldis::engine::Result<ldis::engine::StoredReport> rb = ldis::engine::Error{"not run"};
-        ldis::test::AtOnce([&] { ra = a->Insert(report, "mqtt"); },
-                           [&] { rb = b->Insert(report, "http"); });
+        const auto [ra, rb] = InsertAtOnce(*a, report, *b, report, "http");
         ASSERT_TRUE(ra.ok()) << ra.error().message;
         ASSERT_TRUE(rb.ok()) << rb.error().message;
         EXPECT_NE(ra.value().duplicate, rb.value().duplicate);
@@ -222,25 +234,14 @@ TEST(PostgresIntakeTest, AlertsOpenedAtOnceAtTwoInstancesTakeConsecutiveNumbers)
         const auto rb =
             MakeReport("2026-11-01T10:00:00Z", families[static_cast<std::size_t>(round)], harms,
                        "Kent Community Health", "Swale", "treatment");
-        ldis::engine::Result<ldis::engine::StoredReport> sa = ldis::engine::Error{"not run"};
-        ldis::engine::Result<ldis::engine::StoredReport> sb = ldis::engine::Error{"not run"};
-        ldis::test::AtOnce([&] { sa = a->Insert(ra, "mqtt"); },
-                           [&] { sb = b->Insert(rb, "mqtt"); });
+        const auto [sa, sb] = InsertAtOnce(*a, ra, *b, rb);
         ASSERT_TRUE(sa.ok()) << sa.error().message;
         ASSERT_TRUE(sb.ok()) << sb.error().message;
         EXPECT_NE(sa.value().alert_reference, sb.value().alert_reference);
         n += 2;
     }
-    const auto references = PgRows(url, "SELECT reference FROM alerts ORDER BY reference");
-    ASSERT_EQ(references.size(), static_cast<std::size_t>(n));
-    for (std::size_t i = 0; i < references.size(); ++i) {
-        char tail[32];
-        std::snprintf(tail, sizeof tail, "-%04zu", i + 1);
-        EXPECT_TRUE(references[i].ends_with(tail)) << references[i];
-    }
-    auto db = PostgresDatabase::Open(url);
-    ASSERT_TRUE(db.ok());
-    EXPECT_TRUE(db.value()->VerifyAudit().ok());
+    ExpectNumberedInTurn(url, static_cast<std::size_t>(n));
+    ExpectOneAuditChain(url);
 }
 
 // Two instances appending to the audit log at once (reports only stored, no grading: no
@@ -265,11 +266,7 @@ TEST(PostgresIntakeTest, TheAuditLogStaysOneChainWhenInstancesWriteAtOnce) {
     };
     ldis::test::AtOnce([&] { take(*a.value()); }, [&] { take(*b.value()); });
     EXPECT_EQ(failed.load(), 0);
-    auto db = PostgresDatabase::Open(url);
-    ASSERT_TRUE(db.ok());
-    const auto chain = db.value()->VerifyAudit();
-    ASSERT_TRUE(chain.ok()) << chain.error().message;
-    EXPECT_EQ(chain.value(), 2 * kEach);
+    EXPECT_EQ(ExpectOneAuditChain(url), 2 * kEach);
 }
 
 }  // namespace

@@ -17,7 +17,7 @@
 #include "ldis/engine/dispatcher.hpp"
 #include "ldis/engine/messages.hpp"
 #include "ldis/engine/postgres.hpp"
-#include "ldis/engine/report_validator.hpp"
+#include "support/grading.hpp"
 #include "support/postgres.hpp"
 #include "support/reports.hpp"
 #include "support/servers.hpp"
@@ -107,17 +107,7 @@ protected:
         return opened.ok() ? std::move(opened).value() : nullptr;
     }
 
-    StoredReport SubmitRed(PostgresStore& at) {
-        auto r = ldis::test::ValidReport(ldis::test::NewUuid());
-        r["harms"].as_object()["deaths"] = 1;
-        static const auto validator = LoadReportValidator(
-            SourcePath("config/schema/report.schema.json"), SourcePath("config/areas.toml"));
-        auto v = validator->Validate(json::serialize(r));
-        EXPECT_TRUE(v.ok());
-        auto stored = at.Insert(*v.report, "mqtt");
-        EXPECT_TRUE(stored.ok()) << (stored.ok() ? "" : stored.error().message);
-        return stored.ok() ? stored.value() : StoredReport{};
-    }
+    static StoredReport SubmitRed(PostgresStore& at) { return ldis::test::SubmitRed(at); }
 
     static std::vector<OutboxItem> Claim(PostgresStore& at, std::size_t limit = 100,
                                          std::int64_t when = Now()) {

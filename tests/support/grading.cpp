@@ -1,5 +1,7 @@
 #include "support/grading.hpp"
 
+#include <gtest/gtest.h>
+
 #include <latch>
 #include <thread>
 
@@ -14,6 +16,23 @@ std::shared_ptr<const engine::GradingSetup> ShippedGrading() {
     setup->templates = engine::AlertTemplates::LoadDir(SourcePath("templates/alert"));
     setup->public_url = "https://ldis.example.org";
     return setup;
+}
+
+engine::Validation ValidateShipped(const boost::json::object& report) {
+    static const auto validator = engine::LoadReportValidator(
+        SourcePath("config/schema/report.schema.json"), SourcePath("config/areas.toml"));
+    return validator->Validate(boost::json::serialize(report));
+}
+
+engine::StoredReport SubmitRed(engine::Store& store) {
+    auto r = ValidReport(NewUuid());
+    r["harms"].as_object()["deaths"] = 1;
+    const auto v = ValidateShipped(r);
+    EXPECT_TRUE(v.ok()) << (v.errors.empty() ? "" : v.errors[0].path + " " + v.errors[0].message);
+    if (!v.ok()) return {};
+    auto stored = store.Insert(*v.report, "mqtt");
+    EXPECT_TRUE(stored.ok()) << (stored.ok() ? "" : stored.error().message);
+    return stored.ok() ? stored.value() : engine::StoredReport{};
 }
 
 void AtOnce(const std::function<void()>& first, const std::function<void()>& second) {

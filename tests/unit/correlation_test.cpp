@@ -10,7 +10,6 @@
 
 #include "ldis/engine/postgres.hpp"
 #include "ldis/engine/report_store.hpp"
-#include "ldis/engine/report_validator.hpp"
 #include "support/grading.hpp"
 #include "support/postgres.hpp"
 #include "support/processes.hpp"
@@ -91,9 +90,7 @@ protected:
                         ? json::object{{"authority", "Medway"}, {"district", "Medway"}}
                         : json::object{{"authority", "Kent"}, {"district", district}};
         r.erase("setting");
-        static const auto validator = ldis::engine::LoadReportValidator(
-            SourcePath("config/schema/report.schema.json"), SourcePath("config/areas.toml"));
-        auto v = validator->Validate(json::serialize(r));
+        auto v = ldis::test::ValidateShipped(r);
         EXPECT_TRUE(v.ok()) << (v.errors.empty() ? ""
                                                  : v.errors[0].path + " " + v.errors[0].message);
         auto stored = store_->Insert(*v.report, "mqtt");
@@ -230,9 +227,7 @@ TEST_P(CorrelationTest, NationalAlertRisesWhenLocalEvidenceJoins) {
 
 TEST_P(CorrelationTest, DuplicateReceiptCarriesTheGrade) {
     auto r = ldis::test::ValidReport(ldis::test::NewUuid());
-    static const auto validator = ldis::engine::LoadReportValidator(
-        SourcePath("config/schema/report.schema.json"), SourcePath("config/areas.toml"));
-    const auto v = validator->Validate(json::serialize(r));
+    const auto v = ldis::test::ValidateShipped(r);
     const auto first = store_->Insert(*v.report, "mqtt");
     const auto again = store_->Insert(*v.report, "mqtt");
     ASSERT_TRUE(again.ok());
@@ -345,9 +340,7 @@ TEST_P(CorrelationTest, AnAutomaticVersionCarriesNoFreeTextOnlyControlledValues)
                      {"markings", "bag from Sarah Jones"}},
                     {{"name", "bromazolam"}}};
     r["description"] = "Sarah Jones's flat, 4 Oak Close, car AB12 CDE";
-    static const auto validator = ldis::engine::LoadReportValidator(
-        SourcePath("config/schema/report.schema.json"), SourcePath("config/areas.toml"));
-    const auto v = validator->Validate(json::serialize(r));
+    const auto v = ldis::test::ValidateShipped(r);
     ASSERT_TRUE(v.ok()) << v.errors.front().path << " " << v.errors.front().message;
     const auto stored = store_->Insert(*v.report, "mqtt");
     ASSERT_TRUE(stored.ok());
@@ -373,9 +366,7 @@ TEST_P(CorrelationTest, AlertTextHasEverySectionAndNothingPersonal) {
     r["symptoms"] = json::array{"slow breathing", "patient 943 476 5919 blue lips"};
     r["substances"] = json::array{
         {{"name", "protonitazene"}, {"sold_as", "heroin"}, {"appearance", "brown powder"}}};
-    static const auto validator = ldis::engine::LoadReportValidator(
-        SourcePath("config/schema/report.schema.json"), SourcePath("config/areas.toml"));
-    const auto v = validator->Validate(json::serialize(r));
+    const auto v = ldis::test::ValidateShipped(r);
     ASSERT_TRUE(v.ok());
     const auto stored = store_->Insert(*v.report, "mqtt");
     ASSERT_TRUE(stored.ok());

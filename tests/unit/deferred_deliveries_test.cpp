@@ -10,7 +10,7 @@
 #include <tuple>
 
 #include "ldis/engine/report_store.hpp"
-#include "ldis/engine/report_validator.hpp"
+#include "support/grading.hpp"
 #include "support/processes.hpp"
 #include "support/reports.hpp"
 
@@ -54,17 +54,7 @@ StoreOptions Options(const std::string& path, std::size_t first) {
     return o;
 }
 
-StoredReport SubmitRed(ReportStore& store) {
-    auto r = ldis::test::ValidReport(ldis::test::NewUuid());
-    r["harms"].as_object()["deaths"] = 1;
-    static const auto validator = LoadReportValidator(
-        SourcePath("config/schema/report.schema.json"), SourcePath("config/areas.toml"));
-    auto v = validator->Validate(json::serialize(r));
-    EXPECT_TRUE(v.ok());
-    auto stored = store.Insert(*v.report, "mqtt");
-    EXPECT_TRUE(stored.ok()) << (stored.ok() ? "" : stored.error().message);
-    return stored.ok() ? stored.value() : StoredReport{};
-}
+using ldis::test::SubmitRed;
 
 // What a delivery is, without its row's number and times.
 using Planned =

@@ -19,7 +19,7 @@
 #include "ldis/engine/messages.hpp"
 #include "ldis/engine/postgres.hpp"
 #include "ldis/engine/report_store.hpp"
-#include "ldis/engine/report_validator.hpp"
+#include "support/grading.hpp"
 #include "support/photos.hpp"
 #include "support/postgres.hpp"
 #include "support/processes.hpp"
@@ -112,17 +112,7 @@ protected:
         if (opened.ok()) store_ = std::move(opened).value();
     }
 
-    StoredReport SubmitRed() {
-        auto r = ldis::test::ValidReport(ldis::test::NewUuid());
-        r["harms"].as_object()["deaths"] = 1;
-        static const auto validator = LoadReportValidator(
-            SourcePath("config/schema/report.schema.json"), SourcePath("config/areas.toml"));
-        auto v = validator->Validate(json::serialize(r));
-        EXPECT_TRUE(v.ok());
-        auto stored = store_->Insert(*v.report, "mqtt");
-        EXPECT_TRUE(stored.ok());
-        return stored.value();
-    }
+    StoredReport SubmitRed() { return ldis::test::SubmitRed(*store_); }
 
     std::vector<OutboxItem> Claim(std::int64_t at = Now()) {
         std::promise<Result<std::vector<OutboxItem>>> done;

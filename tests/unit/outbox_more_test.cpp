@@ -165,9 +165,7 @@ TEST_P(OutboxTest, ACoordinatorMakesAnAlertPublicAndOnlyIssuedPublicAlertsArePub
     auto draft_report = ldis::test::ValidReport(ldis::test::NewUuid());
     draft_report["area"] = json::object{{"authority", "Kent"}, {"district", "Swale"}};
     draft_report["substances"] = json::array{{{"name", "spice"}}};
-    static const auto validator = LoadReportValidator(
-        SourcePath("config/schema/report.schema.json"), SourcePath("config/areas.toml"));
-    auto parsed = validator->Validate(json::serialize(draft_report));
+    auto parsed = ldis::test::ValidateShipped(draft_report);
     ASSERT_TRUE(parsed.ok());
     const auto draft = store_->Insert(*parsed.report, "mqtt");
     ASSERT_TRUE(draft.ok());
@@ -338,9 +336,7 @@ TEST_P(OutboxTest, APhotoIsNamedByItsReportAndGoesOutOnlyWithTheVersionACoordina
     auto r = ldis::test::ValidReport(ldis::test::NewUuid());
     r["harms"].as_object()["deaths"] = 1;
     r["photos"] = json::array{json::value(photo.id)};
-    static const auto validator = LoadReportValidator(
-        SourcePath("config/schema/report.schema.json"), SourcePath("config/areas.toml"));
-    auto v = validator->Validate(json::serialize(r));
+    auto v = ldis::test::ValidateShipped(r);
     ASSERT_TRUE(v.ok());
     ASSERT_EQ(v.report->photos, std::vector<std::string>{photo.id});
     const auto red = store_->Insert(*v.report, "http");
@@ -361,7 +357,7 @@ TEST_P(OutboxTest, APhotoIsNamedByItsReportAndGoesOutOnlyWithTheVersionACoordina
     // A second report naming the same photo does not take it.
     auto again = ldis::test::ValidReport(ldis::test::NewUuid());
     again["photos"] = json::array{json::value(photo.id)};
-    auto v2 = validator->Validate(json::serialize(again));
+    auto v2 = ldis::test::ValidateShipped(again);
     ASSERT_TRUE(v2.ok());
     ASSERT_TRUE(store_->Insert(*v2.report, "http").ok());
     EXPECT_EQ(store_->FindPhoto(photo.id, false)->first.report_id, v.report->id);
