@@ -2,11 +2,14 @@
 // ldisctl's output (ldisctl_output.cpp).
 
 #include <boost/json.hpp>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "api_client.hpp"
+#include "ldis/engine/grading.hpp"
 #include "ldis/engine/store.hpp"
+#include "ldis/engine/substances.hpp"
 
 namespace ldis::app::ctl {
 
@@ -22,5 +25,22 @@ std::string Str(const boost::json::value& v);
 void PrintAlerts(const boost::json::array& alerts);
 // Percent-encoding for a query value.
 std::string Encode(const std::string& text);
+
+// What the database holds, as a table, or as JSON with `as_json`, on standard output
+// (ldisctl_tables.cpp); each returns ldisctl's exit code. The newest `limit` reports:
+int PrintReports(engine::Store& store, std::size_t limit, bool as_json);
+// Every alert:
+int PrintStoredAlerts(engine::Store& store, bool as_json);
+// Every API token, with its sessions (never the token itself):
+int PrintTokens(engine::Store& store, bool as_json);
+// Every delivery, or one alert's (`alert_reference`, "" for all), with a count by status:
+int PrintDeliveries(engine::Store& store, const std::string& alert_reference, bool as_json);
+
+// ldisctl grading test: every incident of the panel's table (TOML) graded by `rules`;
+// prints each disagreement and the agreement; 0 when all agree, 1 when any disagrees, 2
+// when the table cannot be read.
+int RunPanelTable(const std::string& table_path, const engine::Substances& substances,
+                  const engine::Rules& rules, const std::string& rules_path,
+                  const std::string& substances_path);
 
 }  // namespace ldis::app::ctl
