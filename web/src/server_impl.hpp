@@ -275,11 +275,13 @@ private:
     // that fetch every link in a message only ever GET.
 
     Response SubmitReport(const std::string& body);
-    // Photos of a batch (api.cpp): an upload cleaned and kept; one served to a coordinator;
-    // the 422 for a report that names a photo that was never uploaded or is another's.
+    // Photos of a batch (photos_api.cpp): an upload cleaned and kept; one served to a
+    // coordinator; the 422 for a report that names a photo that was never uploaded or is
+    // another's; a photo as the API lists it.
     Response UploadPhoto(const std::string& body, const engine::ApiToken& who);
     Response PhotoResponse(const std::string& id);
     std::optional<Response> PhotosProblem(const std::string& body);
+    static json::object PhotoJson(const engine::PhotoRow& p);
 
     engine::Result<int> Listen(tcp::acceptor& acceptor, const std::string& listen,
                                const std::string& key);
