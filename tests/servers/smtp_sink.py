@@ -5,6 +5,8 @@ Every message is parsed with Python's own MIME parser (email, policy.default) an
 written as one JSON line to --out: the connection it came on, envelope, headers, and
 each part's content type and decoded text, in order. Recipients whose address contains
 "reject" are refused with 550; --delay-ms slows every DATA to stand for a busy relay.
+Every recipient accepted is also written to --rcpts, when given, as it is accepted: a
+transaction whose message never came shows there and not in --out.
 Stops on SIGTERM.
 """
 import argparse
@@ -21,8 +23,9 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 class Sink:
-    def __init__(self, out, delay_ms):
+    def __init__(self, out, delay_ms, rcpts=""):
         self.out = open(out, "a", encoding="utf-8")
+        self.rcpts = open(rcpts, "a", encoding="utf-8") if rcpts else None
         self.lock = threading.Lock()
         self.delay = delay_ms / 1000.0
 
@@ -30,6 +33,10 @@ class Sink:
         if "reject" in address:
             return "550 5.1.1 Mailbox unavailable"
         envelope.rcpt_tos.append(address)
+        if self.rcpts:
+            with self.lock:
+                self.rcpts.write(json.dumps({"at": time.time(), "rcpt": address}) + "\n")
+                self.rcpts.flush()
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
@@ -66,6 +73,7 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--delay-ms", type=int, default=0)
+    ap.add_argument("--rcpts", default="", help="a JSON line per recipient accepted")
     ap.add_argument("--auth", default="", help="user:password to require AUTH")
     ap.add_argument("--tls-cert", default="", help="PEM certificate: offer and require STARTTLS")
     ap.add_argument("--tls-key", default="")
@@ -92,7 +100,7 @@ def main():
 
         kwargs.update({"authenticator": authenticator, "auth_required": True,
                        "auth_require_tls": bool(args.tls_cert)})
-    controller = Controller(Sink(args.out, args.delay_ms), hostname="127.0.0.1", port=args.port,
+    controller = Controller(Sink(args.out, args.delay_ms, args.rcpts), hostname="127.0.0.1", port=args.port,
                             server_kwargs=kwargs, ssl_context=implicit)
     controller.start()
     stop = threading.Event()

@@ -124,7 +124,9 @@ void SmtpSink::Start() {
                                   "--out",
                                   dir_ / "messages.jsonl",
                                   "--delay-ms",
-                                  std::to_string(delay_ms_)};
+                                  std::to_string(delay_ms_),
+                                  "--rcpts",
+                                  dir_ / "rcpts.jsonl"};
     if (!auth_.empty()) argv.insert(argv.end(), {"--auth", auth_});
     if (!tls_cert_.empty())
         argv.insert(argv.end(), {"--tls-cert", tls_cert_, "--tls-key", tls_key_});
@@ -141,6 +143,13 @@ void SmtpSink::Stop() {
 
 std::vector<boost::json::object> SmtpSink::Messages() const {
     return ReadJsonLines(dir_ / "messages.jsonl");
+}
+
+std::vector<std::string> SmtpSink::Recipients() const {
+    std::vector<std::string> out;
+    for (const auto& line : ReadJsonLines(dir_ / "rcpts.jsonl"))
+        out.emplace_back(line.at("rcpt").as_string());
+    return out;
 }
 
 HttpReceiver::HttpReceiver(std::vector<std::string> plans, std::string secret,

@@ -31,6 +31,8 @@ public:
     }
     // Every message accepted so far: {"conn", "mail_from", "rcpt_tos", "headers", "parts"}.
     std::vector<boost::json::object> Messages() const;
+    // Every recipient the server accepted so far, in order, whether or not its message came.
+    std::vector<std::string> Recipients() const;
 
 private:
     TempDir dir_;

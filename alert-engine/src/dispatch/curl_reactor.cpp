@@ -2,10 +2,15 @@
 // (after curl's multi-uv.c), its timer a steady_timer; transfers set up and finished here.
 #include "impl.hpp"
 
+#include <sys/socket.h>
+
 namespace ldis::engine {
 
-int Dispatcher::Impl::OnSocket(CURL*, curl_socket_t fd, int what, void* userp, void*) {
+int Dispatcher::Impl::OnSocket(CURL* easy, curl_socket_t fd, int what, void* userp, void*) {
     auto* self = static_cast<Impl*>(userp);
+    // The connection a transfer is on (CURLINFO_ACTIVESOCKET is only for CONNECT_ONLY).
+    if (what != CURL_POLL_REMOVE)
+        if (auto t = self->transfers_.find(easy); t != self->transfers_.end()) t->second->fd = fd;
     if (what == CURL_POLL_REMOVE) {
         if (auto it = self->watches_.find(fd); it != self->watches_.end()) {
             auto watch = it->second;
@@ -95,6 +100,12 @@ void Dispatcher::Impl::Action(curl_socket_t fd, int events) {
         curl_multi_remove_handle(multi_, easy);
         auto it = transfers_.find(easy);
         if (it == transfers_.end()) continue;
+        if (it->second->gated) {
+            // Refused before its message (a recipient refused, a timeout): what that means
+            // is said once the commit is known to be durable (OpenGates); a rollback drops it.
+            it->second->done = result;
+            continue;
+        }
         std::unique_ptr<Transfer> t = std::move(it->second);
         transfers_.erase(it);
         Finished(*t, result);
@@ -113,6 +124,10 @@ void Dispatcher::Impl::Release(Transfer& t) {
 std::size_t Dispatcher::Impl::ReadUpload(char* buffer, std::size_t size, std::size_t n,
                                          void* userp) {
     auto* t = static_cast<Transfer*>(userp);
+    if (t->gated) {
+        t->paused = true;
+        return CURL_READFUNC_PAUSE;
+    }
     const std::size_t room = size * n;
     const std::size_t take = std::min(room, t->upload.size() - t->sent);
     std::memcpy(buffer, t->upload.data() + t->sent, take);
@@ -167,6 +182,58 @@ void Dispatcher::Impl::Launch(std::unique_ptr<Transfer> t) {
                 std::string("curl: ") + curl_multi_strerror(rc), -1});
         Release(*node.mapped());
     }
+}
+
+std::unique_ptr<Dispatcher::Impl::Transfer> Dispatcher::Impl::LaunchGated(
+    std::unique_ptr<Transfer> t) {
+    CURL* e = t->easy;
+    transfers_[e] = std::move(t);
+    if (curl_multi_add_handle(multi_, e) == CURLM_OK) return nullptr;
+    return std::move(transfers_.extract(e).mapped());
+}
+
+void Dispatcher::Impl::OpenGates(const std::vector<CURL*>& gated) {
+    bool resumed = false;
+    for (CURL* e : gated) {
+        auto it = transfers_.find(e);
+        if (it == transfers_.end()) continue;
+        Transfer& t = *it->second;
+        t.gated = false;
+        if (t.item.kind == kKindAlert) version_created_[t.item.id] = t.item.created_at_ms;
+        if (t.done) {
+            std::unique_ptr<Transfer> finished = std::move(it->second);
+            transfers_.erase(it);
+            Finished(*finished, *finished->done);
+            Release(*finished);
+        } else if (t.paused) {
+            t.paused = false;
+            curl_easy_pause(e, CURLPAUSE_CONT);
+            resumed = true;
+        }
+    }
+    // curl_easy_pause only asks for a run (a timeout of 0): run it now, not a loop later.
+    if (resumed) Action(CURL_SOCKET_TIMEOUT, 0);
+}
+
+void Dispatcher::Impl::AbortGated(const std::vector<CURL*>& gated) {
+    for (CURL* e : gated) {
+        auto it = transfers_.find(e);
+        if (it == transfers_.end()) continue;
+        if (!it->second->done) Abandon(*it->second);
+        Release(*it->second);
+        transfers_.erase(it);
+        if (smtp_active_ > 0) --smtp_active_;
+    }
+}
+
+// libcurl, when an SMTP transfer is removed before it is done, ends the message it was
+// sending with CRLF.CRLF and waits for the server's answer (smtp_done), so the server
+// accepts what it has: an empty message for one still waiting for its gate, a truncated one
+// mid-message. Shutting the socket first makes that write fail: the server sees the
+// connection drop mid-transaction and discards it.
+void Dispatcher::Impl::Abandon(Transfer& t) {
+    if (t.protocol == Protocol::kSmtp && t.fd != CURL_SOCKET_BAD) ::shutdown(t.fd, SHUT_RDWR);
+    curl_multi_remove_handle(multi_, t.easy);
 }
 
 void Dispatcher::Impl::Post(std::unique_ptr<Transfer> t, const std::string& url,

@@ -54,7 +54,7 @@ Dispatcher::Impl::Impl(net::io_context& io, Outbox& store, DispatcherOptions opt
 
 Dispatcher::Impl::~Impl() {
     for (auto& [easy, t] : transfers_) {
-        curl_multi_remove_handle(multi_, easy);
+        if (!t->done) Abandon(*t);
         Release(*t);
     }
     transfers_.clear();
@@ -77,7 +77,7 @@ void Dispatcher::Impl::Start() {
     // (8 take 0.19), and the rest are claimed by the pump a millisecond later, when the
     // first messages are on the wire (bench/run --only latency: first email p50 3.5-3.7 ->
     // 2.9-3.0 ms). SQLite's writer claims them inside the commit's transaction and they are
-    // held here, prepared, until it is durable (Hold, Settle).
+    // here, their SMTP transactions opened up to DATA, until it is durable (Hold, Settle).
     CommitClaim hooks;
     hooks.room = [this] {
         return stopping_.load() ? std::size_t{0} : std::min(Room(), kClaimAtCommit);
@@ -119,7 +119,7 @@ void Dispatcher::Impl::Stop(std::function<void()> done) {
     curl_timer_.cancel();
     flush_timer_.cancel();
     for (auto& [easy, t] : transfers_) {
-        curl_multi_remove_handle(multi_, easy);
+        if (!t->done) Abandon(*t);
         Release(*t);
     }
     transfers_.clear();
@@ -217,7 +217,13 @@ void Dispatcher::Impl::Hold(Result<std::vector<OutboxItem>> claimed, std::size_t
         if (item.channel == Channel::kEmail && maildir_.empty() && smtp_waiting_.empty() &&
             smtp_active_ < limit && !stopping_) {
             ++smtp_active_;
-            held_.transfers.push_back(PrepareSmtp(std::move(item)));
+            auto t = PrepareSmtp(std::move(item));
+            t->gated = true;
+            CURL* easy = t->easy;
+            if (auto refused = LaunchGated(std::move(t)))
+                held_.transfers.push_back(std::move(refused));
+            else
+                held_.gated.push_back(easy);
         } else {
             held_.items.push_back(std::move(item));
         }
@@ -228,9 +234,10 @@ void Dispatcher::Impl::Settle(bool committed, std::chrono::steady_clock::time_po
     if (!held_.holding) return;  // stopped meanwhile
     Held held = std::move(held_);
     held_ = {};
-    const std::size_t got = held.transfers.size() + held.items.size();
+    const std::size_t got = held.gated.size() + held.transfers.size() + held.items.size();
     if (!committed || stopping_) {
         // Rolled back: the rows are not there to send (or are queued again).
+        AbortGated(held.gated);
         for (auto& t : held.transfers) {
             Release(*t);
             if (smtp_active_ > 0) --smtp_active_;
@@ -240,6 +247,7 @@ void Dispatcher::Impl::Settle(bool committed, std::chrono::steady_clock::time_po
         return;
     }
     if (got > 0) Observe(Stage::kHandoff, std::chrono::steady_clock::now() - at);
+    OpenGates(held.gated);
     for (auto& t : held.transfers) {
         if (t->item.kind == kKindAlert) version_created_[t->item.id] = t->item.created_at_ms;
         Launch(std::move(t));

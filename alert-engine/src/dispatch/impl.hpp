@@ -86,6 +86,13 @@ private:
         std::string retry_after;
         std::string format;  // webhook format
         char error[CURL_ERROR_SIZE] = {0};
+        // An email launched while the commit that claimed it syncs (Hold): curl opens the
+        // transaction (MAIL FROM, RCPT TO, DATA) but ReadUpload gives it no byte of the
+        // message until Settle says the commit is durable.
+        bool gated = false;
+        bool paused = false;                 // ReadUpload paused it, waiting for the gate
+        std::optional<CURLcode> done;        // curl finished it before the gate opened
+        curl_socket_t fd = CURL_SOCKET_BAD;  // its connection, as curl last reported it
     };
 
     // A socket curl asked us to watch. Handlers hold it by shared_ptr, so it outlives
@@ -162,6 +169,21 @@ private:
 
     void Launch(std::unique_ptr<Transfer> t);
 
+    // Hands a gated email to curl; gives it back when curl will not take it.
+    std::unique_ptr<Transfer> LaunchGated(std::unique_ptr<Transfer> t);
+
+    // Opens the gate of every email a claim launched (the commit is durable): each paused
+    // one gets its message, each that curl already finished is finished here.
+    void OpenGates(const std::vector<CURL*>& gated);
+
+    // Takes a transfer from curl before it is done, without letting curl end an email's
+    // message (see curl_reactor.cpp).
+    void Abandon(Transfer& t);
+
+    // Takes back every email a rolled-back claim launched, before any of its message left:
+    // curl closes the connection mid-transaction and the server discards it.
+    void AbortGated(const std::vector<CURL*>& gated);
+
     // libcurl keeps transfers beyond CURLMOPT_MAX_HOST_CONNECTIONS in a pending list that it
     // walks again and again: with 256 emails handed over at once, a 10,000-email fan-out ran
     // at 3,600/s; with two per connection it runs at ~4,800/s. The rest wait here, claimed
@@ -216,6 +238,7 @@ private:
     struct Held {
         bool holding = false;
         std::size_t asked = 0;
+        std::vector<CURL*> gated;                          // emails launched, gated
         std::vector<std::unique_ptr<Transfer>> transfers;  // emails ready to go
         std::vector<OutboxItem> items;                     // the rest, sent as claimed
     };

@@ -291,12 +291,13 @@ std::optional<Error> ReportStore::Impl::Finish(Transaction& tx, int rc) {
 }
 
 // The first deliveries a transaction queued are claimed in it, just before its COMMIT, and
-// handed to the dispatcher held: it renders them and sets up their transfers on its own
-// thread while this one waits for the disk, and sends them when SettleClaim says the
-// commit is durable (a rollback takes the claim with it). Nothing leaves before the commit,
-// and the first email no longer waits, after it, for a claim and eight renders: from the
-// commit to the first transfer's start 0.65 -> 0.07 ms. Claimed in a savepoint, so that a
-// claim that fails part-way leaves the transaction as it was and the rows to the pump.
+// handed to the dispatcher held: it renders them and opens their SMTP transactions on its
+// own thread while this one waits for the disk, and sends the messages when SettleClaim
+// says the commit is durable (a rollback takes the claim with it). Nothing of a message
+// leaves before the commit (only an envelope: the partner's address), and the first email
+// no longer waits, after it, for a claim, eight renders and three round trips. Claimed in a
+// savepoint, so that a claim that fails part-way leaves the transaction as it was and the rows to
+// the pump.
 void ReportStore::Impl::ClaimBeforeCommit() {
     if (outbox_added_ == 0) return;
     CommitClaim hooks;

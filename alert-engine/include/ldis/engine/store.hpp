@@ -196,8 +196,8 @@ struct CommitClaim {
     std::function<std::size_t()> room;
     // The rows claimed for it, on the store's thread (must not block). `held`: claimed
     // inside the commit's own transaction before it is durable, so that the dispatcher
-    // prepares them (renders, sets up the transfer) while the disk writes; nothing may
-    // leave until `settled`.
+    // prepares them (renders, opens an email's SMTP transaction up to DATA) while the disk
+    // writes; nothing of a message may leave until `settled`.
     std::function<void(Result<std::vector<OutboxItem>>, std::size_t asked, bool held)> claimed;
     // After a held claim: true once the commit is durable, false when it was rolled back
     // (the claim with it: whatever the transaction queued is gone or queued again).
