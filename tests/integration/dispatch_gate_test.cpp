@@ -21,6 +21,7 @@
 #include "ldis/engine/dispatcher.hpp"
 #include "ldis/engine/messages.hpp"
 #include "support/daemon.hpp"
+#include "support/grading.hpp"
 #include "support/reports.hpp"
 #include "support/servers.hpp"
 
@@ -83,23 +84,9 @@ private:
 };
 
 OutboxItem RedEmail(std::int64_t id, const std::string& address) {
-    OutboxItem it;
+    OutboxItem it = ldis::test::RedAlertItem();
     it.id = id;
-    it.kind = "alert";
-    it.partner = "ed";
-    it.contact = "desk";
     it.address = address;
-    it.reference = "KM-2026-0007";
-    it.version = 1;
-    it.status = "issued";
-    it.level = "red";
-    it.authority = "Medway";
-    it.district = "Medway";
-    it.family = "nitazene";
-    it.family_label = "nitazenes (high-potency synthetic opioids)";
-    it.body = boost::json::serialize(
-        boost::json::object{{"summary", "Drug Alert KM-2026-0007 v1: nitazenes in Medway.\n"},
-                            {"what", "Blue tablets sold as oxycodone\n"}});
     return it;
 }
 

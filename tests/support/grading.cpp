@@ -9,6 +9,28 @@
 
 namespace ldis::test {
 
+engine::OutboxItem RedAlertItem() {
+    engine::OutboxItem it;
+    it.id = 42;
+    it.kind = "alert";
+    it.partner = "ed";
+    it.contact = "desk";
+    it.address = "desk@example.org";
+    it.reference = "KM-2026-0007";
+    it.version = 2;
+    it.status = "updated";
+    it.level = "red";
+    it.authority = "Medway";
+    it.district = "Medway";
+    it.family = "nitazene";
+    it.family_label = "nitazenes (high-potency synthetic opioids)";
+    it.body = boost::json::serialize(boost::json::object{
+        {"summary", "Drug Alert KM-2026-0007 v2: nitazenes in Medway. <b>3</b> affected."},
+        {"what", "Brown powder, <b>3</b> bags\n"},
+        {"harms", std::string(5000, 'x')}});
+    return it;
+}
+
 std::shared_ptr<const engine::GradingSetup> ShippedGrading() {
     auto setup = std::make_shared<engine::GradingSetup>();
     setup->substances = engine::Substances::LoadFile(SourcePath("config/substances.toml"));

@@ -22,6 +22,10 @@ engine::Validation ValidateShipped(const boost::json::object& report);
 // an empty result, when it is not stored.
 engine::StoredReport SubmitRed(engine::Store& store);
 
+// An outbox row of a red alert's version 2 for one partner's email (desk@example.org, id
+// 42), sections with markup in them and one of 5,000 characters: what delivery tests send.
+engine::OutboxItem RedAlertItem();
+
 // Runs `first` and `second` on two threads released at the same moment (two instances
 // racing), and waits for both.
 void AtOnce(const std::function<void()>& first, const std::function<void()>& second);

@@ -11,6 +11,7 @@
 #include "ldis/engine/codec.hpp"
 #include "ldis/engine/delivery.hpp"
 #include "ldis/engine/messages.hpp"
+#include "support/grading.hpp"
 #include "support/processes.hpp"
 #include "support/reports.hpp"
 
@@ -19,25 +20,7 @@ using namespace ldis::engine;  // NOLINT(google-build-using-namespace): a test f
 namespace {
 
 OutboxItem Item() {
-    OutboxItem it;
-    it.id = 42;
-    it.kind = "alert";
-    it.partner = "ed";
-    it.contact = "desk";
-    it.address = "desk@example.org";
-    it.reference = "KM-2026-0007";
-    it.version = 2;
-    it.status = "updated";
-    it.level = "red";
-    it.authority = "Medway";
-    it.district = "Medway";
-    it.family = "nitazene";
-    it.family_label = "nitazenes (high-potency synthetic opioids)";
-    it.body = boost::json::serialize(boost::json::object{
-        {"summary", "Drug Alert KM-2026-0007 v2: nitazenes in Medway. <b>3</b> affected."},
-        {"what", "Brown powder, <b>3</b> bags\n"},
-        {"harms", std::string(5000, 'x')}});
-    return it;
+    return ldis::test::RedAlertItem();
 }
 
 // A whole alert as RenderAlert writes it (templates/alert/), every section.
