@@ -346,6 +346,7 @@ ConfigLoad LoadConfig(const std::string& path, const std::vector<std::string>& o
     c.email_connections = static_cast<int>(get("email.connections").number);
     if (c.email_connections < 1 || c.email_connections > 64)
         fail("email.connections", "email.connections must be 1 to 64");
+    c.email_envelope_before_commit = get("email.envelope_before_commit").flag;
     c.notify_base_url = get("notify.base_url").text;
     if (!c.notify_base_url.starts_with("https://") && !c.notify_base_url.starts_with("http://"))
         fail("notify.base_url", "notify.base_url must start with https:// or http://");

@@ -73,6 +73,7 @@ struct Config {
     bool email_allow_plaintext_auth = false;  // AUTH over smtp:// without STARTTLS
     std::string email_ca_file;
     int email_connections = 4;
+    bool email_envelope_before_commit = true;
 
     std::string notify_base_url;
     std::string notify_api_key;  // secret, from notify.api_key_file or LDIS_NOTIFY_API_KEY

@@ -52,6 +52,7 @@ const KeySpec kKeys[] = {
     {"email.allow_plaintext_auth", Kind::kBool, "false"},
     {"email.ca_file", Kind::kString, "", Flag::kPath},
     {"email.connections", Kind::kInt, "4"},
+    {"email.envelope_before_commit", Kind::kBool, "true"},
     {"notify.base_url", Kind::kString, "https://api.notifications.service.gov.uk"},
     {"notify.api_key_file", Kind::kString, "", Flag::kSecretFile},
     {"notify.sms_template_id", Kind::kString, ""},

@@ -348,6 +348,7 @@ engine::DispatcherOptions Daemon::Impl::DispatchOptions() {
     o.smtp_starttls = config_.email_starttls;
     o.smtp_ca_file = config_.email_ca_file;
     o.smtp_connections = config_.email_connections;
+    o.smtp_envelope_before_commit = config_.email_envelope_before_commit;
     o.from = config_.email_from;
     o.public_url = config_.http_public_url;
     o.notify_base_url = config_.notify_base_url;

@@ -4,7 +4,8 @@
 // it carries the partner's address and nothing of the report. A rolled-back commit takes
 // its emails back before any byte of their messages leaves, and records nothing for them.
 // The store here is one whose commit the test decides (HeldCommit); the dispatcher, libcurl
-// and the SMTP server (aiosmtpd) are the real ones.
+// and the SMTP server (aiosmtpd) are the real ones. With email.envelope_before_commit =
+// false nothing reaches the server before the commit.
 #include <gtest/gtest.h>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -92,12 +93,13 @@ OutboxItem RedEmail(std::int64_t id, const std::string& address) {
 
 class DispatchGateTest : public ::testing::Test {
 protected:
-    DispatchGateTest() {
+    explicit DispatchGateTest(bool envelope_before_commit = true) {
         smtp_.Start();
         DispatcherOptions o;
         o.smtp_url = smtp_.url();
         o.templates = MessageTemplates::LoadDir(ldis::test::SourcePath("templates"));
         o.smtp_connections = 1;
+        o.smtp_envelope_before_commit = envelope_before_commit;
         dispatcher_ = std::make_unique<Dispatcher>(io_, store_, o);
         dispatcher_->Start();
         thread_ = std::thread([this] {
@@ -202,6 +204,28 @@ TEST_F(DispatchGateTest, ARecipientRefusedBeforeTheCommitIsRecordedOnlyIfTheComm
     EXPECT_NE(OutcomeOf(2)->kind, DeliveryOutcome::Kind::kDelivered);
     EXPECT_NE(OutcomeOf(2)->error.find("550"), std::string::npos) << OutcomeOf(2)->error;
     EXPECT_TRUE(MessagesTo().empty());
+}
+
+// email.envelope_before_commit = false: nothing at all reaches the relay before the commit.
+class DispatchWithoutGateTest : public DispatchGateTest {
+protected:
+    DispatchWithoutGateTest() : DispatchGateTest(false) {}
+};
+
+TEST_F(DispatchWithoutGateTest, NothingReachesTheRelayBeforeTheCommitIsDurable) {
+    store_.Hold({RedEmail(1, "ed@example.org")});
+    Quiet();
+    EXPECT_TRUE(smtp_.Recipients().empty()) << "the envelope went before the commit";
+    store_.Settle(true);
+    ASSERT_TRUE(Eventually([&] { return OutcomeOf(1).has_value(); }, kWait));
+    EXPECT_EQ(OutcomeOf(1)->kind, DeliveryOutcome::Kind::kDelivered) << OutcomeOf(1)->error;
+    EXPECT_EQ(MessagesTo(), std::vector<std::string>{"ed@example.org"});
+
+    store_.Hold({RedEmail(2, "gone@example.org")});
+    store_.Settle(false);
+    Quiet();
+    EXPECT_EQ(smtp_.Recipients(), std::vector<std::string>{"ed@example.org"});
+    EXPECT_FALSE(OutcomeOf(2).has_value());
 }
 
 }  // namespace

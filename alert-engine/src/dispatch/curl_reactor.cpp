@@ -187,9 +187,12 @@ void Dispatcher::Impl::Launch(std::unique_ptr<Transfer> t) {
 std::unique_ptr<Dispatcher::Impl::Transfer> Dispatcher::Impl::LaunchGated(
     std::unique_ptr<Transfer> t) {
     CURL* e = t->easy;
+    t->gated = true;
     transfers_[e] = std::move(t);
     if (curl_multi_add_handle(multi_, e) == CURLM_OK) return nullptr;
-    return std::move(transfers_.extract(e).mapped());
+    t = std::move(transfers_.extract(e).mapped());
+    t->gated = false;  // launched, ungated, when the commit is durable
+    return t;
 }
 
 void Dispatcher::Impl::OpenGates(const std::vector<CURL*>& gated) {

@@ -218,10 +218,10 @@ void Dispatcher::Impl::Hold(Result<std::vector<OutboxItem>> claimed, std::size_t
             smtp_active_ < limit && !stopping_) {
             ++smtp_active_;
             auto t = PrepareSmtp(std::move(item));
-            t->gated = true;
             CURL* easy = t->easy;
-            if (auto refused = LaunchGated(std::move(t)))
-                held_.transfers.push_back(std::move(refused));
+            if (options_.smtp_envelope_before_commit) t = LaunchGated(std::move(t));
+            if (t)
+                held_.transfers.push_back(std::move(t));  // launched when settled
             else
                 held_.gated.push_back(easy);
         } else {

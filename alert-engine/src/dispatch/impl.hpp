@@ -169,7 +169,7 @@ private:
 
     void Launch(std::unique_ptr<Transfer> t);
 
-    // Hands a gated email to curl; gives it back when curl will not take it.
+    // Hands an email to curl gated; gives it back, ungated, when curl will not take it.
     std::unique_ptr<Transfer> LaunchGated(std::unique_ptr<Transfer> t);
 
     // Opens the gate of every email a claim launched (the commit is durable): each paused

@@ -41,6 +41,10 @@ struct DispatcherOptions {
     bool smtp_starttls = false;  // refuse to send over smtp:// unless STARTTLS succeeds
     std::string smtp_ca_file;    // "" uses the system store
     long smtp_connections = 4;   // connections per SMTP server, each reused for many messages
+    // An email claimed at its commit opens its SMTP transaction (MAIL FROM, RCPT TO, DATA:
+    // the partner's address, nothing of the report) while the commit syncs; its message
+    // waits for the commit. false: nothing at all goes to the relay before the commit.
+    bool smtp_envelope_before_commit = true;
     std::string from = "LDIS <ldis@example.org>";
     std::string public_url = "http://127.0.0.1:8080";
     std::string notify_base_url = "https://api.notifications.service.gov.uk";
