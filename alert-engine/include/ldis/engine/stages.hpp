@@ -18,7 +18,8 @@ enum class Stage {
     kReceipt,      // committed -> the receipt handed to the broker client
     kHandoff,      // a commit that queued deliveries -> the dispatcher holds them (the claim)
     kRender,       // one message rendered (email, card, document)
-    kSmtp,         // one SMTP transaction as curl times it (connection reused or new)
+    kSmtp,         // one SMTP transaction as curl times it (connection reused or new;
+                   // one opened during its commit counts the wait for the commit too)
     kWebhook,      // one webhook POST as curl times it
     kCount
 };
