@@ -1,6 +1,7 @@
 #include "ldis/engine/lifecycle.hpp"
 
 #include <algorithm>
+#include <boost/json.hpp>
 
 #include "ldis/engine/alert_text.hpp"
 
@@ -96,6 +97,27 @@ std::string_view ToString(AlertAction action) {
 bool IsLive(AlertStatus status) {
     return status == AlertStatus::kDraft || status == AlertStatus::kIssued ||
            status == AlertStatus::kUpdated;
+}
+
+std::string ActionAuditDetail(AlertStatus from, AlertStatus to, int version,
+                              const AlertWording& wording, std::string_view audience_before) {
+    boost::json::object detail{{"from", std::string(ToString(from))},
+                               {"to", std::string(ToString(to))},
+                               {"version", version}};
+    if (!wording.sections.empty()) {
+        boost::json::array worded;  // which sections, never their text
+        for (const auto& section : wording.sections) worded.emplace_back(section.first);
+        detail["wording"] = std::move(worded);
+        detail["sent_despite_findings"] = wording.confirmed_findings;
+    }
+    if (!wording.audience.empty() && wording.audience != audience_before)
+        detail["audience"] = {{"from", audience_before}, {"to", wording.audience}};
+    if (wording.photos && !wording.photos->empty()) {
+        boost::json::array pictured;
+        for (const auto& id : *wording.photos) pictured.emplace_back(id);
+        detail["photos"] = std::move(pictured);
+    }
+    return boost::json::serialize(detail);
 }
 
 Result<AlertStatus> Transition(std::string_view reference, AlertStatus from, AlertAction action) {

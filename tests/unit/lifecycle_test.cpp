@@ -146,3 +146,28 @@ TEST(LifecycleTest, ACoordinatorsChoiceOfPhotosIsCheckedBeforeAnythingIsWritten)
     w.photos = std::vector<std::string>{};  // none chosen: a cancellation may say so
     EXPECT_FALSE(ldis::engine::WordingProblem("KM-2026-0007", AlertAction::kCancel, w));
 }
+
+// What the audit log keeps of an action: which sections a coordinator wrote but never what
+// they wrote, an audience only when it changed, and the photos chosen.
+TEST(LifecycleTest, TheAuditOfAnActionNamesTheSectionsWrittenButNeverTheirText) {
+    using ldis::engine::ActionAuditDetail;
+    ldis::engine::AlertWording plain;
+    EXPECT_EQ(ActionAuditDetail(AlertStatus::kDraft, AlertStatus::kIssued, 1, plain, "services"),
+              R"({"from":"draft","to":"issued","version":1})");
+
+    ldis::engine::AlertWording worded;
+    worded.sections = {{"what", "Blue tablets in Chatham"}, {"advice", "Test a small amount"}};
+    worded.confirmed_findings = 2;
+    worded.audience = "services";  // as it was: not a change
+    worded.photos = std::vector<std::string>{"ph-1", "ph-2"};
+    const std::string detail =
+        ActionAuditDetail(AlertStatus::kIssued, AlertStatus::kUpdated, 3, worded, "services");
+    EXPECT_EQ(detail, R"({"from":"issued","to":"updated","version":3,"wording":["advice","what"],)"
+                      R"("sent_despite_findings":2,"photos":["ph-1","ph-2"]})");
+    EXPECT_EQ(detail.find("Chatham"), std::string::npos);
+
+    worded.audience = "public";
+    EXPECT_NE(ActionAuditDetail(AlertStatus::kIssued, AlertStatus::kUpdated, 3, worded, "services")
+                  .find(R"("audience":{"from":"services","to":"public"})"),
+              std::string::npos);
+}

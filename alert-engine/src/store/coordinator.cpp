@@ -196,7 +196,6 @@ Result<std::string> ReportStore::Impl::ActOnWriter(const std::string& reference,
     if (const int rc = AddVersion(alert_id, new_version, ToString(to), now); rc != SQLITE_OK) {
         return Error{options_.path + ": " + writer_.Describe(rc)};
     }
-    boost::json::array pictured;
     if (wording.photos && !wording.photos->empty()) {
         // Only a coordinator's choice puts photos in a version (issue 17 §3).
         auto chosen = ChosenPhotos(alert_id, reference, *wording.photos);
@@ -209,15 +208,10 @@ Result<std::string> ReportStore::Impl::ActOnWriter(const std::string& reference,
         BindText(stmt, 3, chosen.value());
         if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE)
             return Error{options_.path + ": " + writer_.Describe(rc)};
-        for (const auto& id : *wording.photos) pictured.emplace_back(id);
     }
-    boost::json::array worded;
     if (!wording.sections.empty()) {
         boost::json::object words;
-        for (const auto& [name, text] : wording.sections) {
-            words[name] = text;
-            worded.emplace_back(name);
-        }
+        for (const auto& [name, text] : wording.sections) words[name] = text;
         // Merged into what earlier coordinators wrote, then into this version's body.
         sqlite3_stmt* read = writer_.Cached("SELECT wording FROM alerts WHERE id = ?1");
         std::string merged = boost::json::serialize(words);
@@ -301,16 +295,8 @@ Result<std::string> ReportStore::Impl::ActOnWriter(const std::string& reference,
             return Error{options_.path + ": " + writer_.Describe(rc)};
         }
     }
-    boost::json::object detail{{"from", std::string(ToString(from))},
-                               {"to", std::string(ToString(to))},
-                               {"version", new_version}};
-    if (!worded.empty()) {
-        detail["wording"] = std::move(worded);  // which sections, never their text
-        detail["sent_despite_findings"] = wording.confirmed_findings;
-    }
-    if (new_audience) detail["audience"] = {{"from", audience}, {"to", wording.audience}};
-    if (!pictured.empty()) detail["photos"] = std::move(pictured);
-    audit_.push_back({now, actor, audit_action, reference, boost::json::serialize(detail)});
+    audit_.push_back({now, actor, audit_action, reference,
+                      ActionAuditDetail(from, to, new_version, wording, audience)});
     if (auto failed = Finish(tx, SQLITE_OK)) return *failed;
     return std::string(ToString(to));
 }

@@ -61,6 +61,13 @@ struct AlertWording {
 std::optional<Error> WordingProblem(std::string_view reference, AlertAction action,
                                     const AlertWording& wording);
 
+// What the audit log keeps of a coordinator's action taking an alert from `from` to `to`
+// as `version`, as JSON: the statuses, the version, which sections they wrote (never their
+// text) and whether they sent it despite the scrubber's findings, the audience if it
+// changed from `audience_before`, and the photos chosen. Pure; every store writes this.
+std::string ActionAuditDetail(AlertStatus from, AlertStatus to, int version,
+                              const AlertWording& wording, std::string_view audience_before);
+
 // The status after `action`, or an Error saying why it makes no sense, naming the
 // alert: "cannot approve KM-2026-0007: it is cancelled". Pure.
 Result<AlertStatus> Transition(std::string_view reference, AlertStatus from, AlertAction action);

@@ -286,7 +286,6 @@ std::string PostgresStore::Impl::Act(const std::string& reference, AlertAction a
           {Int(alert_id), std::string(ToString(to)), Int(new_version), Int(now),
            Int(g ? g->valid_for_ms : 365LL * 24 * 3600 * 1000)});
     AddVersion(alert_id, new_version, ToString(to), now);
-    boost::json::array pictured;
     if (wording.photos && !wording.photos->empty()) {
         // Only a coordinator's choice puts photos in a version (issue 17 §3).
         std::vector<PhotoRow> chosen;
@@ -297,19 +296,14 @@ std::string PostgresStore::Impl::Act(const std::string& reference, AlertAction a
                                  {Int(alert_id), id});
             if (p.size() == 0) throw pgstore::Refused{photos_sql::NotOfTheAlert(id, reference)};
             chosen.push_back(pgstore::PhotoOf(p, 0));
-            pictured.emplace_back(id);
         }
         w.Run("keep the version's photos",
               "UPDATE alert_versions SET photos = $3 WHERE alert_id = $1 AND version = $2",
               {Int(alert_id), Int(new_version), photos_sql::VersionPhotos(chosen)});
     }
-    boost::json::array worded;
     if (!wording.sections.empty()) {
         boost::json::object words;
-        for (const auto& [name, text] : wording.sections) {
-            words[name] = text;
-            worded.emplace_back(name);
-        }
+        for (const auto& [name, text] : wording.sections) words[name] = text;
         // Merged into what earlier coordinators wrote, then into this version's body.
         std::string merged = boost::json::serialize(words);
         const auto old =
@@ -351,16 +345,8 @@ std::string PostgresStore::Impl::Act(const std::string& reference, AlertAction a
               "UPDATE alerts SET routed_version = $2, routed_at_ms = $3 WHERE id = $1",
               {Int(alert_id), Int(new_version), Int(now)});
     }
-    boost::json::object detail{{"from", std::string(ToString(from))},
-                               {"to", std::string(ToString(to))},
-                               {"version", new_version}};
-    if (!worded.empty()) {
-        detail["wording"] = std::move(worded);  // which sections, never their text
-        detail["sent_despite_findings"] = wording.confirmed_findings;
-    }
-    if (new_audience) detail["audience"] = {{"from", audience}, {"to", wording.audience}};
-    if (!pictured.empty()) detail["photos"] = std::move(pictured);
-    w.Audit(actor, audit_action, reference, boost::json::serialize(detail));
+    w.Audit(actor, audit_action, reference,
+            ActionAuditDetail(from, to, new_version, wording, audience));
     return std::string(ToString(to));
 }
 
