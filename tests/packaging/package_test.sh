@@ -25,6 +25,7 @@ for f in ./usr/bin/ldisd ./usr/bin/ldisctl ./etc/ldis/ldisd.toml ./etc/ldis/rule
          ./etc/ldis/schema/report.schema.json ./lib/systemd/system/ldisd.service \
          ./lib/systemd/system/ldis-backup.timer ./usr/lib/ldis/ldis-backup \
          ./usr/share/ldis/templates/web/alert.mustache ./usr/share/ldis/assets/govuk-frontend.min.css \
+         ./usr/share/ldis/assets/assets/images/govuk-crest.svg \
          ./usr/share/man/man8/ldisd.8.gz ./usr/share/man/man1/ldisctl.1.gz \
          ./usr/share/doc/ldis/copyright ./usr/share/ldis/prometheus/ldis-rules.yml; do
   grep -q " $f\$" "$work/contents" || fail "$f is not in the package"

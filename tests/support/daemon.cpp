@@ -50,7 +50,7 @@ Ldisd::~Ldisd() {
     if (process_) process_->Stop(SIGKILL);
 }
 
-void Ldisd::Start() {
+std::string Ldisd::Launch() {
     ++starts_;
     const std::string log_path = dir_ / ("ldisd-" + std::to_string(starts_) + ".log");
     std::vector<std::string> argv{LDISD_PATH, "--config", config_, "--set", "mqtt.uri=" + uri_,
@@ -72,6 +72,11 @@ void Ldisd::Start() {
     const auto size = std::filesystem::file_size(log_path, size_error);
     log_from_ = size_error ? 0 : static_cast<std::size_t>(size);
     process_ = std::make_unique<Process>(argv, log_path);
+    return log_path;
+}
+
+void Ldisd::Start() {
+    const std::string log_path = Launch();
     const bool connected = Eventually(
         [&] {
             return ReadFile(log_path).find("mqtt connected") != std::string::npos ||

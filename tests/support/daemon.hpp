@@ -21,6 +21,9 @@ public:
 
     // Starts ldisd and waits until it is connected and subscribed.
     void Start();
+    // Starts ldisd without waiting for anything (a start meant to fail); returns its log's
+    // path.
+    std::string Launch();
     // The credentials the start probe uses on a broker that requires them (ssl:// URIs
     // need `ca_file`).
     void SetProbeLogin(std::string username, std::string password, std::string ca_file) {
