@@ -148,6 +148,18 @@ int Ldisd::metrics_port() const {
     return LoggedPort("metrics");
 }
 
+bool Ldisd::RefusedTwice(std::chrono::milliseconds within) const {
+    const bool twice = Eventually(
+        [&] {
+            const std::string all = log();
+            const auto first = all.find("mqtt cannot reach");
+            return first != std::string::npos &&
+                   all.find("mqtt cannot reach", first + 1) != std::string::npos;
+        },
+        within);
+    return twice && log().find("mqtt connected") == std::string::npos;
+}
+
 std::string Ldisd::log() const {
     std::string all;
     for (int i = 1; i <= starts_; ++i)

@@ -24,6 +24,11 @@ public:
     // Starts ldisd without waiting for anything (a start meant to fail); returns its log's
     // path.
     std::string Launch();
+    // After Launch against a broker that will not have it (a TLS handshake that fails):
+    // true once the log shows the connection refused twice, the first try and its retry
+    // (reconnect_min_s=1 in tests), and never connected. Start would wait its 20 s for a
+    // connection that cannot come.
+    bool RefusedTwice(std::chrono::milliseconds within = std::chrono::seconds(20)) const;
     // The credentials the start probe uses on a broker that requires them (ssl:// URIs
     // need `ca_file`).
     void SetProbeLogin(std::string username, std::string password, std::string ca_file) {
