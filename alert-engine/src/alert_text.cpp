@@ -1,4 +1,5 @@
 #include "ldis/engine/alert_text.hpp"
+#include "json_text.hpp"
 #include "ldis/engine/text.hpp"
 
 #include <algorithm>
@@ -20,10 +21,7 @@ namespace mus = kainjow::mustache;
 namespace ldis::engine {
 namespace {
 
-std::string Text(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
+using detail::Text;
 
 std::string LevelLabel(Level level) {
     switch (level) {

@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include "json_text.hpp"
 #include "ldis/engine/text.hpp"
 #include "toml_file.hpp"
 
@@ -30,10 +31,7 @@ long long Count(const json::object& o, std::string_view key) {
     return v && v->is_int64() ? v->as_int64() : 0;
 }
 
-std::string Text(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
+using detail::Text;
 
 }  // namespace
 

@@ -5,6 +5,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "json_text.hpp"
 #include "ldis/engine/text.hpp"
 #include "toml_file.hpp"
 
@@ -32,10 +33,7 @@ json::value ToJson(const toml::node& node) {
     throw std::runtime_error("unsupported value");
 }
 
-std::string Text(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
+using detail::Text;
 
 std::vector<std::string> StringList(const toml::node& node, const std::string& where,
                                     const std::string& what) {

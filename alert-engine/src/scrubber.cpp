@@ -108,7 +108,7 @@ bool Put(std::string& out, const Parts&... parts) {
     return true;
 }
 
-// Up to this many rules (Rules() checks).
+// Up to this many rules (ScrubRules() checks).
 constexpr std::size_t kMaxRules = 32;
 
 // Up to this many groups, so a search keeps its submatches on the stack.
@@ -262,7 +262,7 @@ std::string DatePattern() {
            std::string(kMonth) + R"(\s+)" + day + R"(,?\s+\d{4}))";
 }
 
-const std::vector<Rule>& Rules() {
+const std::vector<Rule>& ScrubRules() {
     static const std::vector<Rule> rules = [] {
         std::vector<Rule> r;
         // Email addresses first: they may hold digits that look like other things.
@@ -500,7 +500,7 @@ const RE2::Set& AnyRule() {
         options.set_log_errors(false);
         options.set_max_mem(64 << 20);
         RE2::Set s(options, RE2::UNANCHORED);
-        for (const auto& rule : Rules()) {
+        for (const auto& rule : ScrubRules()) {
             std::string error;
             if (s.Add(rule.source, &error) < 0) throw std::logic_error("scrubber set: " + error);
         }
@@ -527,7 +527,7 @@ std::bitset<kMaxRules> RulesThatMayMatch(std::string_view text) {
 
 Scrubbed Scrub(std::string_view text) {
     Scrubbed out{std::string(text), {}};
-    const auto& rules = Rules();
+    const auto& rules = ScrubRules();
     // A replacement glued to a letter or digit can make a match that was not there (see
     // ApplyRule) for a rule that ran before it: then the set looks again at the new text and
     // every rule it picks runs again. Otherwise one round finds all (the fuzzer checks that

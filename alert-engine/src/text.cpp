@@ -1,6 +1,7 @@
 #include "ldis/engine/text.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <ctime>
 
 namespace ldis::engine {
@@ -145,6 +146,12 @@ std::string EscapeHtml(std::string_view text) {
         }
     }
     return out;
+}
+
+std::int64_t NowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
 }
 
 }  // namespace ldis::engine

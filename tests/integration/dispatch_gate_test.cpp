@@ -140,18 +140,18 @@ protected:
 };
 
 using ldis::test::Eventually;
-constexpr auto kWait = std::chrono::seconds(15);
+constexpr auto kGateWait = std::chrono::seconds(15);
 
 TEST_F(DispatchGateTest, TheEnvelopeGoesWhileTheCommitSyncsAndTheMessageOnlyOnceItIsDurable) {
     store_.Hold({RedEmail(1, "ed@example.org")});
     // The server has the recipient: the transaction is open, waiting for the message.
-    ASSERT_TRUE(Eventually([&] { return Accepted("ed@example.org"); }, kWait));
+    ASSERT_TRUE(Eventually([&] { return Accepted("ed@example.org"); }, kGateWait));
     Quiet();
     EXPECT_TRUE(MessagesTo().empty()) << "the message left before its commit was durable";
     EXPECT_TRUE(store_.Outcomes().empty());
 
     store_.Settle(true);
-    ASSERT_TRUE(Eventually([&] { return OutcomeOf(1).has_value(); }, kWait));
+    ASSERT_TRUE(Eventually([&] { return OutcomeOf(1).has_value(); }, kGateWait));
     EXPECT_EQ(OutcomeOf(1)->kind, DeliveryOutcome::Kind::kDelivered) << OutcomeOf(1)->error;
     EXPECT_EQ(MessagesTo(), std::vector<std::string>{"ed@example.org"});
     const auto messages = smtp_.Messages();
@@ -167,7 +167,7 @@ TEST_F(DispatchGateTest, ARolledBackCommitTakesItsEmailBackBeforeAnyOfTheMessage
         const std::int64_t id = reused ? 3 : 1;
         const std::string gone = reused ? "gone-too@example.org" : "gone@example.org";
         store_.Hold({RedEmail(id, gone)});
-        ASSERT_TRUE(Eventually([&] { return Accepted(gone); }, kWait));
+        ASSERT_TRUE(Eventually([&] { return Accepted(gone); }, kGateWait));
         store_.Settle(false);
         Quiet();
         EXPECT_EQ(MessagesTo(), reused ? first : std::vector<std::string>{})
@@ -180,7 +180,7 @@ TEST_F(DispatchGateTest, ARolledBackCommitTakesItsEmailBackBeforeAnyOfTheMessage
         // The dispatcher goes on: the next commit's email goes, on a new connection.
         store_.Hold({RedEmail(2, "first@example.org")});
         store_.Settle(true);
-        ASSERT_TRUE(Eventually([&] { return OutcomeOf(2).has_value(); }, kWait));
+        ASSERT_TRUE(Eventually([&] { return OutcomeOf(2).has_value(); }, kGateWait));
         EXPECT_EQ(OutcomeOf(2)->kind, DeliveryOutcome::Kind::kDelivered) << OutcomeOf(2)->error;
         EXPECT_EQ(MessagesTo(), first);
     }
@@ -200,7 +200,7 @@ TEST_F(DispatchGateTest, ARecipientRefusedBeforeTheCommitIsRecordedOnlyIfTheComm
     Quiet();
     EXPECT_TRUE(store_.Outcomes().empty());
     store_.Settle(true);
-    ASSERT_TRUE(Eventually([&] { return OutcomeOf(2).has_value(); }, kWait));
+    ASSERT_TRUE(Eventually([&] { return OutcomeOf(2).has_value(); }, kGateWait));
     EXPECT_NE(OutcomeOf(2)->kind, DeliveryOutcome::Kind::kDelivered);
     EXPECT_NE(OutcomeOf(2)->error.find("550"), std::string::npos) << OutcomeOf(2)->error;
     EXPECT_TRUE(MessagesTo().empty());
@@ -217,7 +217,7 @@ TEST_F(DispatchWithoutGateTest, NothingReachesTheRelayBeforeTheCommitIsDurable) 
     Quiet();
     EXPECT_TRUE(smtp_.Recipients().empty()) << "the envelope went before the commit";
     store_.Settle(true);
-    ASSERT_TRUE(Eventually([&] { return OutcomeOf(1).has_value(); }, kWait));
+    ASSERT_TRUE(Eventually([&] { return OutcomeOf(1).has_value(); }, kGateWait));
     EXPECT_EQ(OutcomeOf(1)->kind, DeliveryOutcome::Kind::kDelivered) << OutcomeOf(1)->error;
     EXPECT_EQ(MessagesTo(), std::vector<std::string>{"ed@example.org"});
 

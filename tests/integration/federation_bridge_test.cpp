@@ -24,19 +24,14 @@ using ldis::broker::Message;
 using ldis::test::Mosquitto;
 using ldis::test::MqttPeer;
 using ldis::test::ReadFile;
+using ldis::test::ReplaceOnce;
 using ldis::test::SourcePath;
 using ldis::test::TempDir;
 using namespace ldis::engine;  // NOLINT(google-build-using-namespace): a test file
 
 namespace {
 
-constexpr auto kWait = std::chrono::seconds(15);
-
-void Replace(std::string& text, const std::string& from, const std::string& to) {
-    const auto at = text.find(from);
-    ASSERT_NE(at, std::string::npos) << from;
-    text.replace(at, from.size(), to);
-}
+constexpr auto kBridgeWait = std::chrono::seconds(15);
 
 void Shell(const std::string& command) {
     ASSERT_EQ(std::system((command + " >/dev/null 2>&1").c_str()), 0) << command;
@@ -68,14 +63,14 @@ public:
     // Waits until `n` messages have arrived; returns them all.
     std::vector<Message> WaitFor(std::size_t n) {
         std::unique_lock lock(mutex_);
-        changed_.wait_for(lock, kWait, [&] { return seen_.size() >= n; });
+        changed_.wait_for(lock, kBridgeWait, [&] { return seen_.size() >= n; });
         return seen_;
     }
 
     // Waits until the message signed with `sequence` has arrived; returns them all.
     std::vector<Message> WaitForSequence(std::uint64_t sequence) {
         std::unique_lock lock(mutex_);
-        changed_.wait_for(lock, kWait, [&] {
+        changed_.wait_for(lock, kBridgeWait, [&] {
             return std::any_of(seen_.begin(), seen_.end(), [&](const Message& m) {
                 const auto e = EnvelopeFrom(m.user_properties);
                 return e && e->sequence == sequence;
@@ -103,9 +98,10 @@ protected:
 
         // Medway's broker: an open test listener and the shipped bridge to Kent's.
         std::string bridge = ReadFile(SourcePath("packaging/mosquitto/federation-bridge.conf"));
-        Replace(bridge, "kent-ldis.example.org:8883", "127.0.0.1:" + std::to_string(kent_->port()));
-        Replace(bridge, "/etc/mosquitto/ldis/federation-ca.pem", cert_);
-        Replace(bridge, "remote_password change-me", "remote_password bridge-pass");
+        ReplaceOnce(bridge, "kent-ldis.example.org:8883",
+                    "127.0.0.1:" + std::to_string(kent_->port()));
+        ReplaceOnce(bridge, "/etc/mosquitto/ldis/federation-ca.pem", cert_);
+        ReplaceOnce(bridge, "remote_password change-me", "remote_password bridge-pass");
         medway_ = std::make_unique<Mosquitto>(
             "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
             "persistence_location {dir}/\n" +
@@ -144,7 +140,7 @@ protected:
         o.client_id = "ldisd-medway";
         medway_client_ = std::make_unique<Client>(o, [](const Message&) {});
         medway_client_->Start();
-        ASSERT_TRUE(medway_client_->WaitConnected(kWait));
+        ASSERT_TRUE(medway_client_->WaitConnected(kBridgeWait));
     }
 
     TempDir files_;
@@ -158,14 +154,14 @@ protected:
 
 TEST_F(FederationBridgeTest, SignedVersionsCrossAndNothingElseDoesEvenWhenKentsBrokerIsDown) {
     Receiver kent(kent_uri_, cert_);
-    ASSERT_TRUE(kent.connected(kWait));
+    ASSERT_TRUE(kent.connected(kBridgeWait));
     StartMedwayClient();
     MqttPeer medway_reporter(medway_->uri(), "medway-ed");
     ASSERT_TRUE(medway_reporter.connected());
 
     // The bridge is up once a first offer arrives (it connects on its own schedule).
     std::uint64_t sent = 0;
-    const auto deadline = std::chrono::steady_clock::now() + kWait;
+    const auto deadline = std::chrono::steady_clock::now() + kBridgeWait;
     while (kent.WaitFor(0).empty() && std::chrono::steady_clock::now() < deadline) {
         Offer(++sent, *medway_key_);
         std::this_thread::sleep_for(std::chrono::milliseconds(500));

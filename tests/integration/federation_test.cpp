@@ -36,21 +36,12 @@ using ldis::test::Mosquitto;
 using ldis::test::MqttPeer;
 using ldis::test::NewUuid;
 using ldis::test::ReadFile;
+using ldis::test::ReplaceOnce;
 using ldis::test::SmtpSink;
 using ldis::test::SourcePath;
 using ldis::test::TempDir;
 
-constexpr auto kWait = std::chrono::seconds(20);
-
-void Replace(std::string& text, const std::string& from, const std::string& to) {
-    const auto at = text.find(from);
-    ASSERT_NE(at, std::string::npos) << from;
-    text.replace(at, from.size(), to);
-}
-
-std::string Str(const json::value& v) {
-    return v.is_string() ? std::string(v.as_string()) : std::string();
-}
+constexpr auto kFederationWait = std::chrono::seconds(20);
 
 // Every message on a topic at a broker, with its user properties (a tap on Medway's offers).
 class Tap {
@@ -65,7 +56,7 @@ public:
             seen_.push_back(m);
         });
         client_->Start();
-        client_->WaitConnected(kWait);
+        client_->WaitConnected(kFederationWait);
     }
     ~Tap() { client_->Stop(std::chrono::seconds(2)); }
     std::vector<Message> seen() {
@@ -87,10 +78,10 @@ protected:
             files_, {{"ldisd", "ldisd-pass"}, {"federation-medway", "bridge-pass"}}, true);
         cert_ = files_ / "cert.pem";
         std::string bridge = ReadFile(SourcePath("packaging/mosquitto/federation-bridge.conf"));
-        Replace(bridge, "kent-ldis.example.org:8883",
-                "127.0.0.1:" + std::to_string(kent_broker_->port()));
-        Replace(bridge, "/etc/mosquitto/ldis/federation-ca.pem", cert_);
-        Replace(bridge, "remote_password change-me", "remote_password bridge-pass");
+        ReplaceOnce(bridge, "kent-ldis.example.org:8883",
+                    "127.0.0.1:" + std::to_string(kent_broker_->port()));
+        ReplaceOnce(bridge, "/etc/mosquitto/ldis/federation-ca.pem", cert_);
+        ReplaceOnce(bridge, "remote_password change-me", "remote_password bridge-pass");
         medway_broker_ = std::make_unique<Mosquitto>(
             "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
             "persistence_location {dir}/\n" +
@@ -162,7 +153,7 @@ protected:
                     [&] { return kent_->log().find("unsigned") != std::string::npos; },
                     std::chrono::milliseconds(500));
             },
-            kWait))
+            kFederationWait))
             << kent_->log();
     }
 
@@ -182,7 +173,7 @@ protected:
         auto r = ldis::test::ValidReport(NewUuid());
         if (red) r["harms"].as_object()["deaths"] = 1;  // else amber (the sample report)
         EXPECT_TRUE(peer.Publish("ldis/v1/reports/hospital", json::serialize(r)));
-        const auto seen = peer.WaitForTopic("ldis/v1/receipts/hospital", kWait);
+        const auto seen = peer.WaitForTopic("ldis/v1/receipts/hospital", kFederationWait);
         return seen ? ldis::test::ParseObject(seen->payload) : json::object{};
     }
 
@@ -190,8 +181,8 @@ protected:
     std::vector<std::string> Subjects(const std::string& to) {
         std::vector<std::string> out;
         for (const auto& m : smtp_.Messages()) {
-            if (Str(m.at("rcpt_tos").as_array().at(0)) == to)
-                out.push_back(Str(m.at("headers").at("Subject")));
+            if (ldis::test::StringOf(m.at("rcpt_tos").as_array().at(0)) == to)
+                out.push_back(ldis::test::StringOf(m.at("headers").at("Subject")));
         }
         return out;
     }
@@ -218,16 +209,18 @@ protected:
 TEST_F(FederationTest, AMedwayAlertReachesKentsPartnersAndOnlySignedFreshVersionsDo) {
     Tap offers(medway_broker_->uri(), "ldis/v1/federation/medway/alerts");
     const auto receipt = ReportAtMedway(true);
-    ASSERT_EQ(Str(receipt.at("level")), "red");
-    const std::string reference = Str(receipt.at("alert_id"));
+    ASSERT_EQ(ldis::test::StringOf(receipt.at("level")), "red");
+    const std::string reference = ldis::test::StringOf(receipt.at("alert_id"));
 
     // Kent's partner has it, marked as Medway's, in Medway's reference.
-    ASSERT_TRUE(Eventually([&] { return Subjects("treat@kent.example").size() == 1; }, kWait));
+    ASSERT_TRUE(
+        Eventually([&] { return Subjects("treat@kent.example").size() == 1; }, kFederationWait));
     const std::string subject = Subjects("treat@kent.example")[0];
     EXPECT_NE(subject.find("] Issued by Medway LDIS, " + reference + " v1: "), std::string::npos)
         << subject;
     EXPECT_EQ(subject.rfind("[LDIS RED", 0), 0u) << subject;
-    ASSERT_TRUE(Eventually([&] { return Subjects("ed@medway.example").size() == 1; }, kWait));
+    ASSERT_TRUE(
+        Eventually([&] { return Subjects("ed@medway.example").size() == 1; }, kFederationWait));
     // Within a second of Medway's own partner.
     std::int64_t medway_at = 0, kent_at = 0;
     ASSERT_TRUE(Eventually(
@@ -238,14 +231,14 @@ TEST_F(FederationTest, AMedwayAlertReachesKentsPartnersAndOnlySignedFreshVersion
                 if (d.partner == "kent-treat") kent_at = d.delivered_at_ms;
             return medway_at > 0 && kent_at > 0;
         },
-        kWait));
+        kFederationWait));
     EXPECT_LT(kent_at - medway_at, 1000)
         << "Kent's partner heard " << kent_at - medway_at << " ms after Medway's";
     // Kent's partner acknowledges: Medway's coordinators see the count beside their own.
     std::string text;
     for (const auto& m : smtp_.Messages())
-        if (Str(m.at("rcpt_tos").as_array().at(0)) == "treat@kent.example")
-            text = Str(m.at("parts").as_array().at(1).at("text"));
+        if (ldis::test::StringOf(m.at("rcpt_tos").as_array().at(0)) == "treat@kent.example")
+            text = ldis::test::StringOf(m.at("parts").as_array().at(1).at("text"));
     const auto at = text.find("/ack/");
     ASSERT_NE(at, std::string::npos) << text;
     const std::string ack = text.substr(at, text.find_first_of(" \r\n", at) - at);
@@ -258,7 +251,7 @@ TEST_F(FederationTest, AMedwayAlertReachesKentsPartnersAndOnlySignedFreshVersion
                                           {medway_session});
             return page.body.find("Kent LDIS partners: 1 of 1 acknowledged") != std::string::npos;
         },
-        kWait))
+        kFederationWait))
         << kent_->log();
 
     // Nothing personal crossed: the CAP has no report, no contact.
@@ -289,7 +282,7 @@ TEST_F(FederationTest, AMedwayAlertReachesKentsPartnersAndOnlySignedFreshVersion
                        std::string::npos &&
                    log.find("is not after the last one accepted") != std::string::npos;
         },
-        kWait))
+        kFederationWait))
         << kent_->log();
 
     // Medway's coordinators update, then cancel: Kent's partner hears both.
@@ -298,13 +291,15 @@ TEST_F(FederationTest, AMedwayAlertReachesKentsPartnersAndOnlySignedFreshVersion
                           {}, {token})
                   .status,
               200);
-    ASSERT_TRUE(Eventually([&] { return Subjects("treat@kent.example").size() == 2; }, kWait));
+    ASSERT_TRUE(
+        Eventually([&] { return Subjects("treat@kent.example").size() == 2; }, kFederationWait));
     EXPECT_NE(Subjects("treat@kent.example")[1].find(reference + " v2"), std::string::npos);
     ASSERT_EQ(HttpRequest("POST", medway_->http_url() + "/api/v1/alerts/" + reference + "/cancel",
                           {}, {token})
                   .status,
               200);
-    ASSERT_TRUE(Eventually([&] { return Subjects("treat@kent.example").size() == 3; }, kWait));
+    ASSERT_TRUE(
+        Eventually([&] { return Subjects("treat@kent.example").size() == 3; }, kFederationWait));
     EXPECT_EQ(Subjects("treat@kent.example")[2].rfind("CANCELLED: ", 0), 0u)
         << Subjects("treat@kent.example")[2];
     const auto rows = Received();
@@ -318,14 +313,15 @@ TEST_F(FederationTest, AMedwayAlertReachesKentsPartnersAndOnlySignedFreshVersion
 TEST_F(FederationTest, AnAmberAlertWaitsForKentsCoordinatorsWhoAdoptIt) {
     // An amber report at Medway: a draft, which Medway's coordinators approve.
     const auto receipt = ReportAtMedway(false);
-    ASSERT_EQ(Str(receipt.at("level")), "amber") << json::serialize(receipt);
-    const std::string reference = Str(receipt.at("alert_id"));
+    ASSERT_EQ(ldis::test::StringOf(receipt.at("level")), "amber") << json::serialize(receipt);
+    const std::string reference = ldis::test::StringOf(receipt.at("alert_id"));
     const std::string token = "Authorization: Bearer " + medway_->CreateToken("coordinator", "c");
     ASSERT_EQ(HttpRequest("POST", medway_->http_url() + "/api/v1/alerts/" + reference + "/approve",
                           {}, {token})
                   .status,
               200);
-    ASSERT_TRUE(Eventually([&] { return Received().size() == 1; }, kWait)) << kent_->log();
+    ASSERT_TRUE(Eventually([&] { return Received().size() == 1; }, kFederationWait))
+        << kent_->log();
     EXPECT_EQ(Received()[0].decision, "review");
     std::this_thread::sleep_for(std::chrono::seconds(1));
     EXPECT_TRUE(Subjects("treat@kent.example").empty());
@@ -344,7 +340,8 @@ TEST_F(FederationTest, AnAmberAlertWaitsForKentsCoordinatorsWhoAdoptIt) {
         HttpRequest("POST", kent_->http_url() + "/federated/" + id + "/adopt", "csrf=" + csrf,
                     {session, "Content-Type: application/x-www-form-urlencoded"});
     EXPECT_EQ(adopted.status, 303) << adopted.body;
-    ASSERT_TRUE(Eventually([&] { return Subjects("treat@kent.example").size() == 1; }, kWait));
+    ASSERT_TRUE(
+        Eventually([&] { return Subjects("treat@kent.example").size() == 1; }, kFederationWait));
     EXPECT_NE(Subjects("treat@kent.example")[0].find("Issued by Medway LDIS, " + reference),
               std::string::npos);
     EXPECT_EQ(Received()[0].decision, "adopted");
@@ -366,8 +363,9 @@ namespace {
 // the link is back, each version once.
 TEST_F(FederationTest, ALinkDownForThirtySecondsLosesNothingAndDuplicatesNothing) {
     const auto receipt = ReportAtMedway(true);
-    const std::string reference = Str(receipt.at("alert_id"));
-    ASSERT_TRUE(Eventually([&] { return Subjects("treat@kent.example").size() == 1; }, kWait));
+    const std::string reference = ldis::test::StringOf(receipt.at("alert_id"));
+    ASSERT_TRUE(
+        Eventually([&] { return Subjects("treat@kent.example").size() == 1; }, kFederationWait));
     kent_broker_->Stop();
     const std::string token = "Authorization: Bearer " + medway_->CreateToken("coordinator", "c");
     ASSERT_EQ(HttpRequest("POST", medway_->http_url() + "/api/v1/alerts/" + reference + "/update",

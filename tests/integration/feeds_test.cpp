@@ -26,7 +26,7 @@ using ldis::test::SmtpSink;
 using ldis::test::SourcePath;
 using ldis::test::TempDir;
 
-constexpr auto kWait = std::chrono::seconds(20);
+constexpr auto kFeedsWait = std::chrono::seconds(20);
 const std::string kCustody = "Medway Police custody";
 
 // The coordinators' feed notices the SMTP server has had, of `kind`.
@@ -64,7 +64,7 @@ TEST(FeedsTest, ASilentFeedTellsTheCoordinatorsOnceAndItsReturnOnceMore) {
     daemon.Start();
 
     // Nothing from custody for longer than 2 s: one notice to the coordinators, then no more.
-    ASSERT_TRUE(Eventually([&] { return Notices(smtp, "feed_silent") == 1; }, kWait))
+    ASSERT_TRUE(Eventually([&] { return Notices(smtp, "feed_silent") == 1; }, kFeedsWait))
         << daemon.log();
     const auto notice = smtp.Messages().front();
     EXPECT_EQ(std::string(notice.at("headers").at("Subject").as_string()),
@@ -79,7 +79,7 @@ TEST(FeedsTest, ASilentFeedTellsTheCoordinatorsOnceAndItsReturnOnceMore) {
             return Metrics(daemon).find("ldis_feed_silent{source_type=\"custody\",organisation=\"" +
                                         kCustody + "\"} 1") != std::string::npos;
         },
-        kWait));
+        kFeedsWait));
     const std::string metrics = Metrics(daemon);
     EXPECT_NE(metrics.find("ldis_feed_last_seen_age_seconds{source_type=\"hospital\","
                            "organisation=\"Medway NHS Foundation Trust\"}"),
@@ -102,7 +102,8 @@ TEST(FeedsTest, ASilentFeedTellsTheCoordinatorsOnceAndItsReturnOnceMore) {
                              ldis::test::ValidReportText(ldis::test::NewUuid())));
     for (int i = 0; i < 3; ++i)
         ASSERT_TRUE(peer.Publish("ldis/v1/heartbeat/custody/" + kCustody, "{}"));
-    ASSERT_TRUE(Eventually([&] { return Notices(smtp, "feed_back") == 1; }, kWait)) << daemon.log();
+    ASSERT_TRUE(Eventually([&] { return Notices(smtp, "feed_back") == 1; }, kFeedsWait))
+        << daemon.log();
     const auto back = smtp.Messages().back();
     EXPECT_EQ(std::string(back.at("headers").at("Subject").as_string()),
               "[LDIS feed back] " + kCustody + " (custody)");
@@ -111,7 +112,7 @@ TEST(FeedsTest, ASilentFeedTellsTheCoordinatorsOnceAndItsReturnOnceMore) {
             return Metrics(daemon).find("ldis_feed_silent{source_type=\"custody\",organisation=\"" +
                                         kCustody + "\"} 0") != std::string::npos;
         },
-        kWait));
+        kFeedsWait));
     // Heartbeats within the limit keep it sending: no new notice.
     for (int i = 0; i < 4; ++i) {
         ASSERT_TRUE(peer.Publish("ldis/v1/heartbeat/custody/" + kCustody, "{}"));
@@ -120,7 +121,7 @@ TEST(FeedsTest, ASilentFeedTellsTheCoordinatorsOnceAndItsReturnOnceMore) {
     EXPECT_EQ(Notices(smtp, "feed_silent"), 1);
     EXPECT_EQ(Notices(smtp, "feed_back"), 1);
     // And when it falls silent again, the coordinators hear of it again, once.
-    ASSERT_TRUE(Eventually([&] { return Notices(smtp, "feed_silent") == 2; }, kWait));
+    ASSERT_TRUE(Eventually([&] { return Notices(smtp, "feed_silent") == 2; }, kFeedsWait));
     EXPECT_EQ(daemon.Stop(SIGTERM), 0);
     EXPECT_NE(daemon.log().find("feed silent: custody/" + kCustody), std::string::npos);
 }

@@ -23,10 +23,6 @@ using ldis::test::TempDir;
 
 namespace {
 
-std::string Str(const json::value& v) {
-    return v.is_string() ? std::string(v.as_string()) : std::string();
-}
-
 class HttpApiTest : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -89,8 +85,8 @@ protected:
 
 TEST_F(HttpApiTest, EveryEndpointRefusesEveryRoleItDoesNotAllow) {
     const auto red = Report("Medway", "heroin", 1);
-    const std::string ref = Str(red.at("alert_id"));
-    const std::string report = Str(red.at("report_id"));
+    const std::string ref = ldis::test::StringOf(red.at("alert_id"));
+    const std::string report = ldis::test::StringOf(red.at("report_id"));
     struct Case {
         std::string method, path;
         std::vector<std::string> allowed;
@@ -120,14 +116,14 @@ TEST_F(HttpApiTest, EveryEndpointRefusesEveryRoleItDoesNotAllow) {
                     << role << " " << c.method << " " << c.path << ": " << res.status;
             } else {
                 EXPECT_EQ(res.status, 403) << role << " " << c.method << " " << c.path;
-                EXPECT_EQ(Str(ParseObject(res.body).at("error")), "forbidden");
+                EXPECT_EQ(ldis::test::StringOf(ParseObject(res.body).at("error")), "forbidden");
             }
         }
     }
     // Open to all: the schema, health and metrics.
     const auto schema = HttpRequest("GET", url_ + "/api/v1/schema/report");
     EXPECT_EQ(schema.status, 200);
-    EXPECT_EQ(Str(ParseObject(schema.body).at("$schema")),
+    EXPECT_EQ(ldis::test::StringOf(ParseObject(schema.body).at("$schema")),
               "http://json-schema.org/draft-07/schema#");
 }
 
@@ -139,10 +135,10 @@ TEST_F(HttpApiTest, AlertsFilterAndPage) {
     EXPECT_EQ(all.at("total").as_int64(), 3);
     const auto red = ParseObject(Call("GET", "/api/v1/alerts?level=red", "coordinator").body);
     ASSERT_EQ(red.at("total").as_int64(), 1) << json::serialize(all);
-    EXPECT_EQ(Str(red.at("alerts").at(0).at("district")), "Medway");
+    EXPECT_EQ(ldis::test::StringOf(red.at("alerts").at(0).at("district")), "Medway");
     const auto swale = ParseObject(Call("GET", "/api/v1/alerts?district=Swale", "admin").body);
     ASSERT_EQ(swale.at("total").as_int64(), 1);
-    EXPECT_EQ(Str(swale.at("alerts").at(0).at("family")), "synthetic_cannabinoid");
+    EXPECT_EQ(ldis::test::StringOf(swale.at("alerts").at(0).at("family")), "synthetic_cannabinoid");
     const auto kent = ParseObject(Call("GET", "/api/v1/alerts?authority=Kent", "admin").body);
     EXPECT_EQ(kent.at("total").as_int64(), 2);
     const auto drafts = ParseObject(Call("GET", "/api/v1/alerts?status=draft", "admin").body);
@@ -164,7 +160,7 @@ TEST_F(HttpApiTest, AlertsFilterAndPage) {
             Call("GET", "/api/v1/alerts?limit=1&offset=" + std::to_string(offset), "admin").body);
         ASSERT_EQ(page.at("alerts").as_array().size(), 1u);
         EXPECT_EQ(page.at("total").as_int64(), 3);
-        seen.insert(Str(page.at("alerts").at(0).at("reference")));
+        seen.insert(ldis::test::StringOf(page.at("alerts").at(0).at("reference")));
     }
     EXPECT_EQ(seen.size(), 3u);
     EXPECT_EQ(Call("GET", "/api/v1/alerts?since=yesterday", "admin").status, 400);
@@ -177,30 +173,33 @@ TEST_F(HttpApiTest, CoordinatorApprovesADraftAndTheRecordShowsEverything) {
     r["description"] = "Seen by nurse; patient NHS number 943 476 5919, phone 07700 900123.";
     const auto res = Call("POST", "/api/v1/reports", "submitter", json::serialize(r));
     const auto receipt = ParseObject(res.body);
-    ASSERT_EQ(Str(receipt.at("level")), "amber");
-    const std::string ref = Str(receipt.at("alert_id"));
+    ASSERT_EQ(ldis::test::StringOf(receipt.at("level")), "amber");
+    const std::string ref = ldis::test::StringOf(receipt.at("alert_id"));
 
     const auto approved = Call("POST", "/api/v1/alerts/" + ref + "/approve", "coordinator");
     ASSERT_EQ(approved.status, 200) << approved.body;
-    EXPECT_EQ(Str(ParseObject(approved.body).at("status")), "issued");
+    EXPECT_EQ(ldis::test::StringOf(ParseObject(approved.body).at("status")), "issued");
     // Approving again makes no sense: said as a conflict, naming the alert.
     const auto again = Call("POST", "/api/v1/alerts/" + ref + "/approve", "coordinator");
     EXPECT_EQ(again.status, 409);
-    EXPECT_NE(Str(ParseObject(again.body).at("detail")).find(ref), std::string::npos);
+    EXPECT_NE(ldis::test::StringOf(ParseObject(again.body).at("detail")).find(ref),
+              std::string::npos);
     EXPECT_EQ(Call("POST", "/api/v1/alerts/KM-1999-9999/cancel", "coordinator").status, 404);
 
     ASSERT_TRUE(ldis::test::Eventually(
         [&] {
             const auto rec = ParseObject(Call("GET", "/api/v1/alerts/" + ref, "coordinator").body);
             for (const auto& d : rec.at("deliveries").as_array()) {
-                if (Str(d.at("kind")) == "alert" && Str(d.at("status")) == "delivered") return true;
+                if (ldis::test::StringOf(d.at("kind")) == "alert" &&
+                    ldis::test::StringOf(d.at("status")) == "delivered")
+                    return true;
             }
             return false;
         },
         std::chrono::seconds(20)));
     const auto record = ParseObject(Call("GET", "/api/v1/alerts/" + ref, "coordinator").body);
     EXPECT_EQ(record.at("versions").as_array().size(), 2u);
-    EXPECT_EQ(Str(record.at("versions").at(1).at("status")), "issued");
+    EXPECT_EQ(ldis::test::StringOf(record.at("versions").at(1).at("status")), "issued");
     const auto& linked = record.at("linked_reports").as_array();
     ASSERT_EQ(linked.size(), 1u);
     const std::string report_text = json::serialize(linked[0]);
@@ -209,24 +208,25 @@ TEST_F(HttpApiTest, CoordinatorApprovesADraftAndTheRecordShowsEverything) {
     EXPECT_EQ(report_text.find("07700 900123"), std::string::npos);
     bool approval_named = false;
     for (const auto& e : record.at("audit").as_array()) {
-        if (Str(e.at("action")) == "alert.approved")
-            approval_named = Str(e.at("actor")) == "coordinator@example.org";
+        if (ldis::test::StringOf(e.at("action")) == "alert.approved")
+            approval_named = ldis::test::StringOf(e.at("actor")) == "coordinator@example.org";
     }
     EXPECT_TRUE(approval_named) << json::serialize(record.at("audit"));
     EXPECT_TRUE(record.at("acknowledgements").as_array().empty());
 
     const auto cancelled = Call("POST", "/api/v1/alerts/" + ref + "/cancel", "admin");
     ASSERT_EQ(cancelled.status, 200);
-    EXPECT_EQ(Str(ParseObject(cancelled.body).at("status")), "cancelled");
+    EXPECT_EQ(ldis::test::StringOf(ParseObject(cancelled.body).at("status")), "cancelled");
 
-    const auto report = Call("GET", "/api/v1/reports/" + Str(receipt.at("report_id")), "admin");
+    const auto report =
+        Call("GET", "/api/v1/reports/" + ldis::test::StringOf(receipt.at("report_id")), "admin");
     ASSERT_EQ(report.status, 200);
     EXPECT_EQ(report.body.find("ed.nurse@example.org"), std::string::npos);
     EXPECT_EQ(Call("GET", "/api/v1/reports/" + NewUuid(), "admin").status, 404);
 }
 
 TEST_F(HttpApiTest, CapOfAnAlertAnUpdateAndACancellationValidates) {
-    const std::string ref = Str(Report("Medway", "heroin", 1).at("alert_id"));
+    const std::string ref = ldis::test::StringOf(Report("Medway", "heroin", 1).at("alert_id"));
     ASSERT_EQ(Call("POST", "/api/v1/alerts/" + ref + "/update", "coordinator").status, 200);
     ASSERT_EQ(Call("POST", "/api/v1/alerts/" + ref + "/cancel", "coordinator").status, 200);
     const std::map<int, std::string> expected = {{1, "Alert"}, {2, "Update"}, {3, "Cancel"}};
@@ -257,7 +257,7 @@ TEST_F(HttpApiTest, CapOfAnAlertAnUpdateAndACancellationValidates) {
 }
 
 TEST_F(HttpApiTest, AtomFeedParsesWithFeedparser) {
-    const std::string red = Str(Report("Medway", "heroin", 1).at("alert_id"));
+    const std::string red = ldis::test::StringOf(Report("Medway", "heroin", 1).at("alert_id"));
     Report("Swale", "spice");  // a draft: not in the feed
     const auto feed = Call("GET", "/feeds/alerts.atom", "submitter");
     ASSERT_EQ(feed.status, 200);
@@ -283,14 +283,14 @@ TEST_F(HttpApiTest, AtomFeedParsesWithFeedparser) {
 // with advice and nothing from a report; its Atom feed parses; anyone can check a reference;
 // a cancelled alert says so; exercises and drafts are never published.
 TEST_F(HttpApiTest, OnlyAlertsACoordinatorMadePublicArePublishedAndAnyoneCanCheckAReference) {
-    const std::string red = Str(Report("Medway", "heroin", 1).at("alert_id"));
-    const std::string draft = Str(Report("Swale", "spice").at("alert_id"));
+    const std::string red = ldis::test::StringOf(Report("Medway", "heroin", 1).at("alert_id"));
+    const std::string draft = ldis::test::StringOf(Report("Swale", "spice").at("alert_id"));
     auto exercise = ldis::test::ValidReport(NewUuid());
     exercise["drill"] = "exercise";
     exercise["harms"].as_object()["deaths"] = 1;
     const auto drill_res = Call("POST", "/api/v1/reports", "submitter", json::serialize(exercise));
     ASSERT_EQ(drill_res.status, 202) << drill_res.body;
-    const std::string drill = Str(ParseObject(drill_res.body).at("alert_id"));
+    const std::string drill = ldis::test::StringOf(ParseObject(drill_res.body).at("alert_id"));
     ASSERT_NE(drill, red);
 
     // Nothing is public yet; the page needs no sign-in.
@@ -340,7 +340,7 @@ TEST_F(HttpApiTest, OnlyAlertsACoordinatorMadePublicArePublishedAndAnyoneCanChec
         const auto made = Call("POST", "/api/v1/alerts/" + ref + "/update", "coordinator",
                                R"({"audience": "public"})");
         ASSERT_EQ(made.status, 200) << made.body;
-        EXPECT_EQ(Str(ParseObject(made.body).at("audience")), "public");
+        EXPECT_EQ(ldis::test::StringOf(ParseObject(made.body).at("audience")), "public");
     }
     ASSERT_EQ(Call("POST", "/api/v1/alerts/" + draft + "/update", "coordinator",
                    R"({"audience": "public"})")
@@ -423,8 +423,8 @@ std::vector<json::object> AuditOf(const json::object& record, const std::string&
 // keeps the reason, and lifting gives the level back to the rules.
 TEST_F(HttpApiTest, ACoordinatorOverridesASignalsLevelAndLiftsIt) {
     const auto amber = Report("Medway", "heroin");
-    ASSERT_EQ(Str(amber.at("level")), "amber");
-    const std::string ref = Str(amber.at("alert_id"));
+    ASSERT_EQ(ldis::test::StringOf(amber.at("level")), "amber");
+    const std::string ref = ldis::test::StringOf(amber.at("alert_id"));
     const std::string path = "/api/v1/alerts/" + ref + "/override";
     const std::string why = "Two more deaths in the same stairwell were phoned in to the panel";
 
@@ -446,10 +446,11 @@ TEST_F(HttpApiTest, ACoordinatorOverridesASignalsLevelAndLiftsIt) {
                json::serialize(json::object{{"level", "red"}, {"reason", why}}));
     ASSERT_EQ(res.status, 200) << res.body;
     auto out = ParseObject(res.body);
-    EXPECT_EQ(Str(out.at("level")), "red");
-    EXPECT_EQ(Str(out.at("rules_level")), "amber");
-    EXPECT_EQ(Str(out.at("alert").at("level")), "red");
-    EXPECT_EQ(Str(out.at("alert").at("status")), "issued");  // a red goes out at once
+    EXPECT_EQ(ldis::test::StringOf(out.at("level")), "red");
+    EXPECT_EQ(ldis::test::StringOf(out.at("rules_level")), "amber");
+    EXPECT_EQ(ldis::test::StringOf(out.at("alert").at("level")), "red");
+    EXPECT_EQ(ldis::test::StringOf(out.at("alert").at("status")),
+              "issued");  // a red goes out at once
     EXPECT_EQ(out.at("alert").at("version").as_int64(), 2);
 
     // A new report (one person, nothing the rules would raise) grades the signal again:
@@ -459,21 +460,21 @@ TEST_F(HttpApiTest, ACoordinatorOverridesASignalsLevelAndLiftsIt) {
     res = Call("POST", "/api/v1/reports", "submitter", json::serialize(one));
     ASSERT_EQ(res.status, 202) << res.body;
     const auto again = ParseObject(res.body);
-    EXPECT_EQ(Str(again.at("alert_id")), ref);
-    EXPECT_EQ(Str(again.at("level")), "red");
+    EXPECT_EQ(ldis::test::StringOf(again.at("alert_id")), ref);
+    EXPECT_EQ(ldis::test::StringOf(again.at("level")), "red");
     res = Call("GET", "/api/v1/alerts/" + ref, "coordinator");
     ASSERT_EQ(res.status, 200) << res.body;
     auto record = ParseObject(res.body);
     const auto& alert = record.contains("alert") ? record.at("alert").as_object() : record;
-    EXPECT_EQ(Str(alert.at("level")), "red");
+    EXPECT_EQ(ldis::test::StringOf(alert.at("level")), "red");
     EXPECT_EQ(alert.at("version").as_int64(), 3);
-    EXPECT_EQ(Str(alert.at("rules").at(0)), "override");
-    EXPECT_EQ(Str(alert.at("override").at("reason")), why);
-    EXPECT_EQ(Str(alert.at("override").at("by")), "coordinator@example.org");
-    EXPECT_EQ(Str(alert.at("override").at("rules_level")), "amber");
+    EXPECT_EQ(ldis::test::StringOf(alert.at("rules").at(0)), "override");
+    EXPECT_EQ(ldis::test::StringOf(alert.at("override").at("reason")), why);
+    EXPECT_EQ(ldis::test::StringOf(alert.at("override").at("by")), "coordinator@example.org");
+    EXPECT_EQ(ldis::test::StringOf(alert.at("override").at("rules_level")), "amber");
     const auto overridden = AuditOf(record, "signal.overridden");
     ASSERT_EQ(overridden.size(), 1u) << res.body;
-    EXPECT_EQ(Str(overridden[0].at("actor")), "coordinator@example.org");
+    EXPECT_EQ(ldis::test::StringOf(overridden[0].at("actor")), "coordinator@example.org");
     EXPECT_NE(json::serialize(overridden[0].at("detail")).find(why), std::string::npos) << res.body;
 
     // The page says it was set by hand, and that the rules would give amber.
@@ -485,9 +486,9 @@ TEST_F(HttpApiTest, ACoordinatorOverridesASignalsLevelAndLiftsIt) {
                    {"lift", true}, {"reason", "The panel reviewed it and agrees with amber"}}));
     ASSERT_EQ(res.status, 200) << res.body;
     out = ParseObject(res.body);
-    EXPECT_EQ(Str(out.at("level")), "amber");
+    EXPECT_EQ(ldis::test::StringOf(out.at("level")), "amber");
     EXPECT_TRUE(out.at("override").is_null());
-    EXPECT_EQ(Str(out.at("alert").at("level")), "amber");
+    EXPECT_EQ(ldis::test::StringOf(out.at("alert").at("level")), "amber");
     EXPECT_EQ(out.at("alert").at("version").as_int64(), 4);
     res = Call("GET", "/api/v1/alerts/" + ref, "coordinator");
     record = ParseObject(res.body);
@@ -517,7 +518,7 @@ TEST_F(HttpApiTest, AnAdminReplaysProposedRulesOverTheStoredSignals) {
     out = ParseObject(res.body);
     EXPECT_EQ(out.at("changed").as_int64(), 1);
     EXPECT_EQ(out.at("lowered_live_reds").as_int64(), 1);
-    EXPECT_EQ(Str(out.at("changes").at(0).at("level_now")), "red");
+    EXPECT_EQ(ldis::test::StringOf(out.at("changes").at(0).at("level_now")), "red");
     EXPECT_TRUE(out.at("changes").at(0).at("lowers_live_red").as_bool());
     res = Call("GET", "/api/v1/alerts?level=red", "coordinator");
     EXPECT_EQ(ParseObject(res.body).at("total").as_int64(), 1);  // still red: nothing written

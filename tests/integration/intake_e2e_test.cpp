@@ -25,7 +25,7 @@ using ldis::test::TempDir;
 
 namespace {
 
-constexpr auto kWait = std::chrono::seconds(10);
+constexpr auto kIntakeWait = std::chrono::seconds(10);
 
 class IntakeE2E : public ::testing::Test {
 protected:
@@ -48,8 +48,8 @@ protected:
         const std::string correlation = NewUuid();
         EXPECT_TRUE(peer_->Publish("ldis/v1/reports/" + source, payload, "test/replies/" + source,
                                    correlation));
-        const auto seen =
-            peer_->WaitFor([&](const Seen& s) { return s.correlation_data == correlation; }, kWait);
+        const auto seen = peer_->WaitFor(
+            [&](const Seen& s) { return s.correlation_data == correlation; }, kIntakeWait);
         if (!seen) {
             ADD_FAILURE() << "no receipt for " << payload.substr(0, 200);
             return {};
@@ -59,7 +59,7 @@ protected:
     }
 
     json::object NextRejection() {
-        const auto seen = peer_->WaitForTopic("ldis/v1/rejected", kWait);
+        const auto seen = peer_->WaitForTopic("ldis/v1/rejected", kIntakeWait);
         if (!seen) {
             ADD_FAILURE() << "nothing on ldis/v1/rejected";
             return {};
@@ -135,7 +135,7 @@ TEST_F(IntakeE2E, ReceiptGoesToTheSourceTopicWithoutAResponseTopic) {
     report["source"].as_object()["type"] = "custody";
     report["area"].as_object()["establishment"] = "Medway Custody Suite";
     ASSERT_TRUE(peer_->Publish("ldis/v1/reports/custody", json::serialize(report)));
-    const auto seen = peer_->WaitForTopic("ldis/v1/receipts/custody", kWait);
+    const auto seen = peer_->WaitForTopic("ldis/v1/receipts/custody", kIntakeWait);
     ASSERT_TRUE(seen);
     EXPECT_EQ(ParseObject(seen->payload).at("report_id"), json::value(id));
     EXPECT_EQ(ParseObject(seen->payload).at("status"), "accepted");
@@ -221,18 +221,18 @@ TEST_F(IntakeE2E, KeepsServingAfterBadInput) {
 TEST_F(IntakeE2E, SigtermStopsCleanlyAndPublishesOffline) {
     MqttPeer watcher(broker_.uri(), "watcher-offline");
     watcher.Subscribe("ldis/v1/status/ldisd");
-    ASSERT_TRUE(watcher.WaitFor([](const Seen& s) { return s.payload == "online"; }, kWait));
+    ASSERT_TRUE(watcher.WaitFor([](const Seen& s) { return s.payload == "online"; }, kIntakeWait));
     EXPECT_EQ(daemon_->Stop(SIGTERM), 0);
-    EXPECT_TRUE(watcher.WaitFor([](const Seen& s) { return s.payload == "offline"; }, kWait));
+    EXPECT_TRUE(watcher.WaitFor([](const Seen& s) { return s.payload == "offline"; }, kIntakeWait));
     EXPECT_NE(daemon_->log().find("ldisd stopped"), std::string::npos);
 }
 
 TEST_F(IntakeE2E, LastWillSaysOfflineAfterSigkill) {
     MqttPeer watcher(broker_.uri(), "watcher-will");
     watcher.Subscribe("ldis/v1/status/ldisd");
-    ASSERT_TRUE(watcher.WaitFor([](const Seen& s) { return s.payload == "online"; }, kWait));
+    ASSERT_TRUE(watcher.WaitFor([](const Seen& s) { return s.payload == "online"; }, kIntakeWait));
     daemon_->Stop(SIGKILL);
-    EXPECT_TRUE(watcher.WaitFor([](const Seen& s) { return s.payload == "offline"; }, kWait));
+    EXPECT_TRUE(watcher.WaitFor([](const Seen& s) { return s.payload == "offline"; }, kIntakeWait));
 }
 
 TEST_F(IntakeE2E, LogsOneLinePerReportWithIdAndReference) {
@@ -307,7 +307,7 @@ TEST_F(DaemonConfigTest, SighupReloadsAreas) {
         auto report = ldis::test::ValidReport(NewUuid());
         report["area"].as_object()["ward"] = ward;
         EXPECT_TRUE(peer.Publish("ldis/v1/reports/hospital", json::serialize(report)));
-        const auto seen = peer.WaitForTopic("ldis/v1/receipts/hospital", kWait);
+        const auto seen = peer.WaitForTopic("ldis/v1/receipts/hospital", kIntakeWait);
         return seen ? std::string(ParseObject(seen->payload).at("status").as_string())
                     : std::string("none");
     };
@@ -318,13 +318,14 @@ TEST_F(DaemonConfigTest, SighupReloadsAreas) {
     std::ofstream(dir_ / "areas.toml") << areas;
     kill(daemon.pid(), SIGHUP);
     ASSERT_TRUE(ldis::test::Eventually(
-        [&] { return daemon.log().find("configuration reloaded") != std::string::npos; }, kWait));
+        [&] { return daemon.log().find("configuration reloaded") != std::string::npos; },
+        kIntakeWait));
     EXPECT_EQ(submit_with_ward("Chatham Docks"), "accepted");
     // A broken file is refused, and the daemon keeps what it had.
     std::ofstream(dir_ / "areas.toml") << "[authorities\n";
     kill(daemon.pid(), SIGHUP);
     ASSERT_TRUE(ldis::test::Eventually(
-        [&] { return daemon.log().find("reload refused") != std::string::npos; }, kWait));
+        [&] { return daemon.log().find("reload refused") != std::string::npos; }, kIntakeWait));
     EXPECT_EQ(submit_with_ward("Chatham Docks"), "accepted");
     EXPECT_EQ(daemon.Stop(SIGTERM), 0);
 }
@@ -357,15 +358,16 @@ TEST_F(DaemonConfigTest, SighupSwapsEverythingOrNothing) {
     std::ofstream(partners) << text;
     std::ofstream(rules) << "[[rule]\n";  // broken
     kill(daemon.pid(), SIGHUP);
-    ASSERT_TRUE(ldis::test::Eventually([&] { return reloads("reload refused") == 1; }, kWait));
+    ASSERT_TRUE(
+        ldis::test::Eventually([&] { return reloads("reload refused") == 1; }, kIntakeWait));
     EXPECT_NE(partner_names().find("Medway Council Public Health"), std::string::npos)
         << "a refused reload swapped the partners in";
 
     std::filesystem::copy_file(ldis::test::SourcePath("config/rules.toml"), rules,
                                std::filesystem::copy_options::overwrite_existing);
     kill(daemon.pid(), SIGHUP);
-    ASSERT_TRUE(
-        ldis::test::Eventually([&] { return reloads("configuration reloaded") == 1; }, kWait));
+    ASSERT_TRUE(ldis::test::Eventually([&] { return reloads("configuration reloaded") == 1; },
+                                       kIntakeWait));
     EXPECT_NE(partner_names().find("Medway Public Health Renamed"), std::string::npos);
     EXPECT_EQ(daemon.Stop(SIGTERM), 0);
 }
@@ -404,7 +406,8 @@ TEST_F(DaemonConfigTest, TheAlertPagePreviewsWithTheReloadedTemplates) {
     std::ofstream(card) << text;
     kill(daemon.pid(), SIGHUP);
     ASSERT_TRUE(ldis::test::Eventually(
-        [&] { return daemon.log().find("configuration reloaded") != std::string::npos; }, kWait));
+        [&] { return daemon.log().find("configuration reloaded") != std::string::npos; },
+        kIntakeWait));
     EXPECT_NE(page().find(marker), std::string::npos)
         << "the alert page still previews with the templates loaded at start";
     EXPECT_EQ(daemon.Stop(SIGTERM), 0);
@@ -465,7 +468,7 @@ TEST(DaemonLivenessTest, AHeartbeatIsRetainedAndRenewedEveryInterval) {
     std::vector<std::string> at;
     for (int i = 0; i < 3; ++i) {
         const auto beat =
-            monitor.WaitForTopic("ldis/v1/status/ldisd/heartbeat/ldisd-kent-1", kWait);
+            monitor.WaitForTopic("ldis/v1/status/ldisd/heartbeat/ldisd-kent-1", kIntakeWait);
         ASSERT_TRUE(beat) << daemon.log();
         const auto doc = boost::json::parse(beat->payload).as_object();
         EXPECT_EQ(doc.at("client_id").as_string(), "ldisd-kent-1");
@@ -477,7 +480,8 @@ TEST(DaemonLivenessTest, AHeartbeatIsRetainedAndRenewedEveryInterval) {
     // Retained: a monitor that starts later has the last one at once.
     MqttPeer late(broker.uri(), "late-" + NewUuid().substr(0, 8));
     late.Subscribe("ldis/v1/status/ldisd/heartbeat/#");
-    const auto retained = late.WaitForTopic("ldis/v1/status/ldisd/heartbeat/ldisd-kent-1", kWait);
+    const auto retained =
+        late.WaitForTopic("ldis/v1/status/ldisd/heartbeat/ldisd-kent-1", kIntakeWait);
     ASSERT_TRUE(retained);
     EXPECT_TRUE(retained->retained);
     // Stopped: the heartbeats stop (the status topic's last will says "offline").

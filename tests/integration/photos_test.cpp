@@ -32,10 +32,6 @@ using ldis::test::TempDir;
 
 namespace {
 
-std::string Str(const json::value& v) {
-    return v.is_string() ? std::string(v.as_string()) : std::string();
-}
-
 std::string Sha1(const std::string& bytes) {
     unsigned char digest[SHA_DIGEST_LENGTH];
     SHA1(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
@@ -144,7 +140,7 @@ TEST_F(PhotosTest, APhonesGpsAndOwnerReachNoOutputAndOnlyACoordinatorsChoiceSend
     const auto uploaded = Call("POST", "/api/v1/photos", "submitter", upload, "image/png");
     ASSERT_EQ(uploaded.status, 201) << uploaded.body;
     const auto photo = ParseObject(uploaded.body);
-    const std::string id = Str(photo.at("id"));
+    const std::string id = ldis::test::StringOf(photo.at("id"));
     ASSERT_TRUE(id.starts_with("ph-")) << uploaded.body;
     EXPECT_EQ(photo.at("width").as_int64(), 1200);
     EXPECT_EQ(photo.at("height").as_int64(), 900);
@@ -156,7 +152,7 @@ TEST_F(PhotosTest, APhonesGpsAndOwnerReachNoOutputAndOnlyACoordinatorsChoiceSend
     report["photos"] = json::array{json::value(id)};
     const auto submitted = Call("POST", "/api/v1/reports", "submitter", json::serialize(report));
     ASSERT_EQ(submitted.status, 202) << submitted.body;
-    const std::string ref = Str(ParseObject(submitted.body).at("alert_id"));
+    const std::string ref = ldis::test::StringOf(ParseObject(submitted.body).at("alert_id"));
     ASSERT_FALSE(ref.empty()) << submitted.body;
 
     // Only a coordinator sees the photo; what is served is the JPEG kept, never the upload.
@@ -177,8 +173,9 @@ TEST_F(PhotosTest, APhonesGpsAndOwnerReachNoOutputAndOnlyACoordinatorsChoiceSend
     // The record lists it, named by the report; the automatic version carries none.
     auto record = ParseObject(Call("GET", "/api/v1/alerts/" + ref, "coordinator").body);
     ASSERT_EQ(record.at("photos").as_array().size(), 1u);
-    EXPECT_EQ(Str(record.at("photos").as_array()[0].at("id")), id);
-    EXPECT_EQ(Str(record.at("photos").as_array()[0].at("report")), Str(report.at("id")));
+    EXPECT_EQ(ldis::test::StringOf(record.at("photos").as_array()[0].at("id")), id);
+    EXPECT_EQ(ldis::test::StringOf(record.at("photos").as_array()[0].at("report")),
+              ldis::test::StringOf(report.at("id")));
     const auto& versions = record.at("versions").as_array();
     for (const auto& v : versions) EXPECT_TRUE(v.at("photos").as_array().empty());
     const auto first = Call("GET", "/api/v1/alerts/" + ref + "/cap", "coordinator");
@@ -205,7 +202,7 @@ TEST_F(PhotosTest, APhonesGpsAndOwnerReachNoOutputAndOnlyACoordinatorsChoiceSend
     record = ParseObject(Call("GET", "/api/v1/alerts/" + ref, "coordinator").body);
     const auto& latest = record.at("versions").as_array().back().as_object();
     ASSERT_EQ(latest.at("photos").as_array().size(), 1u);
-    EXPECT_EQ(Str(latest.at("photos").as_array()[0]), id);
+    EXPECT_EQ(ldis::test::StringOf(latest.at("photos").as_array()[0]), id);
     const int version = static_cast<int>(latest.at("version").as_int64());
     const auto settled = [&] {
         const auto ds = Call("GET", "/api/v1/alerts/" + ref, "coordinator");
@@ -416,10 +413,11 @@ TEST_F(PhotosTest, TheReportFormTakesPhotosWritesThemAnewAndKeepsThemThroughAMis
     ASSERT_EQ(alert.status, 200) << alert.body;
     const auto photos = ParseObject(alert.body).at("photos").as_array();
     ASSERT_EQ(photos.size(), 2u) << alert.body;
-    EXPECT_EQ(Str(photos[0].at("id")), three[0]);
-    EXPECT_EQ(Str(photos[1].at("id")), three[2]);
+    EXPECT_EQ(ldis::test::StringOf(photos[0].at("id")), three[0]);
+    EXPECT_EQ(ldis::test::StringOf(photos[1].at("id")), three[2]);
     for (const auto& p : photos) {
-        const auto jpeg = Call("GET", "/api/v1/photos/" + Str(p.at("id")), "coordinator");
+        const auto jpeg =
+            Call("GET", "/api/v1/photos/" + ldis::test::StringOf(p.at("id")), "coordinator");
         ASSERT_EQ(jpeg.status, 200);
         EXPECT_EQ(Leaks(jpeg.body), "");
         EXPECT_EQ(ldis::test::Leftovers(jpeg.body), "");

@@ -7,8 +7,10 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
+#include "ldis/engine/text.hpp"
 
 #include <future>
 #include <set>
@@ -72,12 +74,6 @@ escalation = "duty"
     return t;
 }
 
-std::int64_t Now() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
 using ldis::test::PgRows;
 
 class PostgresOutboxTest : public ::testing::Test {
@@ -110,7 +106,7 @@ protected:
     static StoredReport SubmitRed(PostgresStore& at) { return ldis::test::SubmitRed(at); }
 
     static std::vector<OutboxItem> Claim(PostgresStore& at, std::size_t limit = 100,
-                                         std::int64_t when = Now()) {
+                                         std::int64_t when = ldis::engine::NowMs()) {
         std::promise<Result<std::vector<OutboxItem>>> done;
         at.ClaimDue(when, limit,
                     [&](Result<std::vector<OutboxItem>> r) { done.set_value(std::move(r)); });
@@ -120,7 +116,7 @@ protected:
     }
 
     static void Complete(PostgresStore& at, std::vector<DeliveryOutcome> outcomes,
-                         std::int64_t when = Now()) {
+                         std::int64_t when = ldis::engine::NowMs()) {
         std::promise<Result<int>> done;
         at.Complete(std::move(outcomes), when,
                     [&](Result<int> r) { done.set_value(std::move(r)); });
@@ -177,7 +173,7 @@ TEST_F(PostgresOutboxTest, ClaimsAtTwoInstancesAtOnceNeverTakeOneRow) {
 
 TEST_F(PostgresOutboxTest, ALeaseThatRunsOutIsTakenOverByTheOtherInstance) {
     SubmitRed(*a_);
-    const std::int64_t now = Now();
+    const std::int64_t now = ldis::engine::NowMs();
     const auto first = Claim(*a_, 100, now);
     ASSERT_FALSE(first.empty());
     // A is "sending" them: B finds nothing, and its start takes nothing from a live lease.
@@ -217,7 +213,7 @@ TEST_F(PostgresOutboxTest, PermanentFailureFallsBackAndTellsTheCoordinators) {
 
 TEST_F(PostgresOutboxTest, RetriesBackOffThenFailAfterTheLastAttempt) {
     SubmitRed(*a_);
-    std::int64_t at = Now();
+    std::int64_t at = ldis::engine::NowMs();
     std::int64_t p0 = 0;
     for (const auto& it : Claim(*a_, 100, at))
         if (it.partner == "p0") p0 = it.id;
@@ -247,21 +243,21 @@ TEST_F(PostgresOutboxTest, EscalationRunsOnOneInstanceAtATimeAndMovesWhenItStops
         outcomes.push_back({it.id, DeliveryOutcome::Kind::kDelivered, "", -1});
     Complete(*a_, outcomes);
     // The acknowledgement is 1 s overdue: the leader escalates ed's to its duty contact, once.
-    EXPECT_EQ(Escalate(*a_, Now() + 5000), 1);
+    EXPECT_EQ(Escalate(*a_, ldis::engine::NowMs() + 5000), 1);
     EXPECT_TRUE(a_->leader());
-    EXPECT_EQ(Escalate(*b_, Now() + 5000), 0);
+    EXPECT_EQ(Escalate(*b_, ldis::engine::NowMs() + 5000), 0);
     EXPECT_FALSE(b_->leader());
-    EXPECT_EQ(Escalate(*a_, Now() + 10000), 0);  // not twice
+    EXPECT_EQ(Escalate(*a_, ldis::engine::NowMs() + 10000), 0);  // not twice
     EXPECT_EQ(Recipients(1, "escalation"), (std::multiset<std::string>{"ed/duty"}));
     // A stops (or dies: its connection ends either way); B leads from its next round once
     // the server has ended A's session (its backend exits a moment after the connection
     // closes: one run in six, B's first round came before that).
     a_.reset();
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    EXPECT_EQ(Escalate(*b_, Now() + 15000), 0);
+    EXPECT_EQ(Escalate(*b_, ldis::engine::NowMs() + 15000), 0);
     while (!b_->leader() && std::chrono::steady_clock::now() < deadline) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        EXPECT_EQ(Escalate(*b_, Now() + 15000), 0);
+        EXPECT_EQ(Escalate(*b_, ldis::engine::NowMs() + 15000), 0);
     }
     EXPECT_TRUE(b_->leader());
 }

@@ -5,6 +5,7 @@
 
 #include "ldis/engine/codec.hpp"
 #include "ldis/engine/postgres.hpp"
+#include "ldis/engine/text.hpp"
 #include "support/postgres.hpp"
 
 namespace {
@@ -13,13 +14,7 @@ using ldis::engine::PostgresDatabase;
 using ldis::engine::PostgresStore;
 using ldis::engine::WebSession;
 
-std::int64_t Now() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
-std::unique_ptr<PostgresStore> Instance(const std::string& url) {
+std::unique_ptr<PostgresStore> SessionsInstance(const std::string& url) {
     PostgresStore::Options o;
     o.url = url;
     auto opened = PostgresStore::Open(o);
@@ -30,8 +25,8 @@ std::unique_ptr<PostgresStore> Instance(const std::string& url) {
 TEST(PostgresSessionsTest, AnyInstanceServesASessionAndARevocationEndsItEverywhere) {
     ldis::test::PostgresServer server;
     const std::string url = server.CreateDatabase("ldis");
-    auto a = Instance(url);
-    auto b = Instance(url);
+    auto a = SessionsInstance(url);
+    auto b = SessionsInstance(url);
     ASSERT_TRUE(a && b);
     const auto secret = a->CreateToken("coordinator@kent.example", "coordinator");
     ASSERT_TRUE(secret.ok()) << secret.error().message;
@@ -41,7 +36,7 @@ TEST(PostgresSessionsTest, AnyInstanceServesASessionAndARevocationEndsItEverywhe
     EXPECT_FALSE(b->FindToken(secret.value() + "x"));
 
     // Signed in at A; B serves the same session.
-    const std::int64_t now = Now();
+    const std::int64_t now = ldis::engine::NowMs();
     const WebSession session{ldis::engine::Sha256Hex("session-1"), *who, "csrf-1", now,
                              now + 3600000};
     ASSERT_TRUE(a->CreateSession(session, 5, 100).ok());
@@ -53,7 +48,7 @@ TEST(PostgresSessionsTest, AnyInstanceServesASessionAndARevocationEndsItEverywhe
 
     // A restart of A signs no one out.
     a.reset();
-    a = Instance(url);
+    a = SessionsInstance(url);
     ASSERT_TRUE(a);
     EXPECT_TRUE(a->FindSession(session.id_hash, now + 1000));
 
@@ -87,8 +82,8 @@ TEST(PostgresSessionsTest, AnyInstanceServesASessionAndARevocationEndsItEverywhe
 TEST(PostgresSessionsTest, SettingsAreSharedAndTheAcknowledgementKeyIsOne) {
     ldis::test::PostgresServer server;
     const std::string url = server.CreateDatabase("ldis");
-    auto a = Instance(url);
-    auto b = Instance(url);
+    auto a = SessionsInstance(url);
+    auto b = SessionsInstance(url);
     ASSERT_TRUE(a && b);
     // Links signed by one instance are verified by the other.
     EXPECT_EQ(a->AckKey(), b->AckKey());

@@ -24,7 +24,7 @@ using ldis::test::Ldisd;
 using ldis::test::Mosquitto;
 using ldis::test::TempDir;
 
-constexpr auto kWait = std::chrono::seconds(15);
+constexpr auto kTlsWait = std::chrono::seconds(15);
 
 // An HTTPS client as a browser is one: it trusts `ca` alone, checks the host name, and keeps
 // its connection from one request to the next.
@@ -169,7 +169,7 @@ TEST_F(TlsTest, ARenewedCertificateIsReadOnSighupWithoutDroppingConnections) {
     ASSERT_EQ(kill(daemon_->pid(), SIGHUP), 0);
     ASSERT_TRUE(Eventually(
         [&] { return daemon_->log().find("https: certificate reloaded") != std::string::npos; },
-        kWait))
+        kTlsWait))
         << daemon_->log();
 
     // The connection in hand goes on with the certificate it began with.
@@ -189,7 +189,7 @@ TEST_F(TlsTest, ARenewedCertificateIsReadOnSighupWithoutDroppingConnections) {
             return daemon_->log().find("https: kept the certificate in use: http.tls_key_file") !=
                    std::string::npos;
         },
-        kWait))
+        kTlsWait))
         << daemon_->log();
     TlsClient after(new_ca.cert);
     EXPECT_EQ(after.Get(url_ + "/healthz").status, 200);
@@ -206,7 +206,7 @@ TEST_F(TlsTest, AKeyThatIsNotTheCertificatesStopsTheStartWithTheReason) {
     // The broker connection may come up before HTTPS is tried (it does under the
     // sanitizers): what counts is that ldisd stops, with exit status 2 and the reason.
     daemon_->Launch();
-    EXPECT_TRUE(Eventually([&] { return !daemon_->running(); }, kWait));
+    EXPECT_TRUE(Eventually([&] { return !daemon_->running(); }, kTlsWait));
     EXPECT_EQ(daemon_->Stop(SIGTERM), 2);
     EXPECT_NE(daemon_->log().find("is not the key of the certificate in " + cert),
               std::string::npos)

@@ -29,7 +29,7 @@ using ldis::test::Mosquitto;
 using ldis::test::MqttPeer;
 using ldis::test::TempDir;
 
-constexpr auto kWait = std::chrono::seconds(15);
+constexpr auto kUpgradeWait = std::chrono::seconds(15);
 
 // One value from an SQL query on `path` (read-only), or "" when there is none.
 std::string Query(const std::string& path, const std::string& sql) {
@@ -162,7 +162,7 @@ TEST_P(UpgradeTest, EveryEarlierSchemaMigratesAndKeepsItsHistory) {
     peer.Subscribe("ldis/v1/receipts/#");
     const auto submit = [&](const std::string& id) {
         EXPECT_TRUE(peer.Publish("ldis/v1/reports/hospital", ldis::test::ValidReportText(id)));
-        const auto seen = peer.WaitForTopic("ldis/v1/receipts/hospital", kWait);
+        const auto seen = peer.WaitForTopic("ldis/v1/receipts/hospital", kUpgradeWait);
         return seen ? std::string(ldis::test::ParseObject(seen->payload).at("status").as_string())
                     : std::string("none");
     };

@@ -1,5 +1,7 @@
 #include "support/processes.hpp"
 
+#include <gtest/gtest.h>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -161,6 +163,12 @@ void Mosquitto::Start() {
 void Mosquitto::Stop() {
     if (process_) process_->Stop(SIGTERM);
     process_.reset();
+}
+
+void ReplaceOnce(std::string& text, const std::string& from, const std::string& to) {
+    const auto at = text.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    text.replace(at, from.size(), to);
 }
 
 std::string ReadFile(const std::string& path) {

@@ -85,4 +85,7 @@ private:
 // The whole text of a file ("" if missing).
 std::string ReadFile(const std::string& path);
 
+// Replaces the first `from` in `text` with `to`; a test failure when there is none.
+void ReplaceOnce(std::string& text, const std::string& from, const std::string& to);
+
 }  // namespace ldis::test

@@ -55,4 +55,8 @@ boost::json::object ParseObject(const std::string& text) {
     return boost::json::parse(text).as_object();
 }
 
+std::string StringOf(const boost::json::value& v) {
+    return v.is_string() ? std::string(v.as_string()) : std::string();
+}
+
 }  // namespace ldis::test

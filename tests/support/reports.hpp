@@ -19,4 +19,7 @@ std::string SourcePath(const std::string& relative);
 // Parses a receipt or other JSON text (throws on bad JSON).
 boost::json::object ParseObject(const std::string& text);
 
+// A JSON string's text, or "" when `v` is not a string.
+std::string StringOf(const boost::json::value& v);
+
 }  // namespace ldis::test

@@ -10,18 +10,14 @@
 
 #include "ldis/engine/grading.hpp"
 #include "ldis/engine/text.hpp"
-#include "support/reports.hpp"
+#include "support/shipped.hpp"
 
 namespace json = boost::json;
 using namespace ldis::engine;  // NOLINT(google-build-using-namespace): a test file
+using ldis::test::ShippedSubstances;
 using ldis::test::SourcePath;
 
 namespace {
-
-const Substances& Shipped() {
-    static const Substances s = Substances::LoadFile(SourcePath("config/substances.toml"));
-    return s;
-}
 
 std::string Report(const std::string& authority, const std::string& district, int cases,
                    int deaths) {
@@ -39,10 +35,10 @@ std::string Report(const std::string& authority, const std::string& district, in
 
 std::map<std::string, std::string> Render(const std::string& authority, const std::string& district,
                                           int cases, int deaths, Grade* grade_out = nullptr) {
-    const auto rules = Rules::LoadFile(SourcePath("config/rules.toml"), Shipped());
+    const auto rules = Rules::LoadFile(SourcePath("config/rules.toml"), ShippedSubstances());
     const auto templates = AlertTemplates::LoadDir(SourcePath("templates/alert"));
     const std::vector<std::string> docs = {Report(authority, district, cases, deaths)};
-    const auto facts = FactsOf(docs, Shipped());
+    const auto facts = FactsOf(docs, ShippedSubstances());
     const auto grade = rules.Apply(facts);
     if (grade_out) *grade_out = grade;
     AlertMeta meta;
@@ -52,7 +48,7 @@ std::map<std::string, std::string> Render(const std::string& authority, const st
     meta.authority = authority;
     meta.district = district;
     meta.public_url = "https://ldis.example.org";
-    const auto rendered = RenderAlert(templates, meta, docs, facts, grade, Shipped());
+    const auto rendered = RenderAlert(templates, meta, docs, facts, grade, ShippedSubstances());
     return {rendered.sections.begin(), rendered.sections.end()};
 }
 

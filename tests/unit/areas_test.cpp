@@ -2,17 +2,13 @@
 
 #include <gtest/gtest.h>
 
-#include "support/reports.hpp"
+#include "support/shipped.hpp"
 
 using ldis::engine::Areas;
 using ldis::engine::FoldName;
+using ldis::test::ShippedAreas;
 
 namespace {
-
-const Areas& Shipped() {
-    static const Areas areas = Areas::LoadFile(ldis::test::SourcePath("config/areas.toml"));
-    return areas;
-}
 
 TEST(AreasTest, FoldNameIgnoresCaseSpacingApostrophesAndAmpersands) {
     EXPECT_EQ(FoldName("St Mary's Island"), FoldName("st marys  island"));
@@ -23,7 +19,7 @@ TEST(AreasTest, FoldNameIgnoresCaseSpacingApostrophesAndAmpersands) {
 }
 
 TEST(AreasTest, ShippedFileHasTwoAuthoritiesAndThirteenDistricts) {
-    const auto& a = Shipped();
+    const auto& a = ShippedAreas();
     EXPECT_TRUE(a.HasAuthority("Kent"));
     EXPECT_TRUE(a.HasAuthority("Medway"));
     EXPECT_FALSE(a.HasAuthority("Essex"));
@@ -37,7 +33,7 @@ TEST(AreasTest, ShippedFileHasTwoAuthoritiesAndThirteenDistricts) {
 }
 
 TEST(AreasTest, FormerWardsMapWhereUnambiguous) {
-    const auto& a = Shipped();
+    const auto& a = ShippedAreas();
     auto cuxton = a.FindWard("Medway", "Cuxton and Halling");
     ASSERT_TRUE(cuxton);
     EXPECT_TRUE(cuxton->former);
@@ -55,13 +51,13 @@ TEST(AreasTest, FormerWardsMapWhereUnambiguous) {
 }
 
 TEST(AreasTest, DistrictWithoutWardListAcceptsUnverified) {
-    auto ward = Shipped().FindWard("Thanet", "Cliftonville West");
+    auto ward = ShippedAreas().FindWard("Thanet", "Cliftonville West");
     ASSERT_TRUE(ward);
     EXPECT_FALSE(ward->verified);
 }
 
 TEST(AreasTest, EstablishmentsByNameOrAlias) {
-    const auto& a = Shipped();
+    const auto& a = ShippedAreas();
     const auto* elmley = a.FindEstablishment("elmley");
     ASSERT_NE(elmley, nullptr);
     EXPECT_EQ(elmley->name, "HMP Elmley");

@@ -37,7 +37,7 @@ std::string TwelvePartners() {
     return toml;
 }
 
-std::shared_ptr<GradingSetup> Grading() {
+std::shared_ptr<GradingSetup> GradingWithTwelvePartners() {
     auto setup = std::make_shared<GradingSetup>();
     setup->substances = Substances::LoadFile(SourcePath("config/substances.toml"));
     setup->rules = Rules::LoadFile(SourcePath("config/rules.toml"), setup->substances);
@@ -46,10 +46,10 @@ std::shared_ptr<GradingSetup> Grading() {
     return setup;
 }
 
-StoreOptions Options(const std::string& path, std::size_t first) {
+StoreOptions DeferringOptions(const std::string& path, std::size_t first) {
     StoreOptions o;
     o.path = path;
-    o.grading = Grading();
+    o.grading = GradingWithTwelvePartners();
     o.first_deliveries = first;
     return o;
 }
@@ -92,7 +92,7 @@ std::string Sql(const std::string& path, const std::string& sql) {
 TEST(DeferredDeliveriesTest, OnlyTheFirstRowsAreInTheCommitAndEveryReaderSeesTheWholeFanOut) {
     ldis::test::TempDir dir;
     const std::string path = dir / "ldis.db";
-    ReportStore store(Options(path, 3));
+    ReportStore store(DeferringOptions(path, 3));
     std::mutex mutex;
     std::vector<OutboxItem> claimed;
     CommitClaim hooks;
@@ -117,7 +117,7 @@ TEST(DeferredDeliveriesTest, OnlyTheFirstRowsAreInTheCommitAndEveryReaderSeesThe
     for (const auto& d : rows) EXPECT_EQ(d.created_at_ms, rows.front().created_at_ms) << d.id;
 
     // The same fan-out as a store that writes every row in the deciding transaction.
-    ReportStore whole(Options(dir / "whole.db", 0));
+    ReportStore whole(DeferringOptions(dir / "whole.db", 0));
     const auto same = SubmitRed(whole);
     const auto expected = whole.Deliveries(same.alert_reference);
     EXPECT_EQ(PlannedOf(rows, rows.front().created_at_ms),
@@ -129,7 +129,7 @@ TEST(DeferredDeliveriesTest, AFanOutLeftDeferredIsWrittenOutAtTheNextStart) {
     const std::string path = dir / "ldis.db";
     std::string reference;
     {
-        ReportStore store(Options(path, 3));
+        ReportStore store(DeferringOptions(path, 3));
         // The write-out fails (as a full disk would make it): the deferred row is kept.
         ASSERT_EQ(Sql(path,
                       "CREATE TRIGGER no_write_out BEFORE DELETE ON deferred_deliveries BEGIN "
@@ -142,7 +142,7 @@ TEST(DeferredDeliveriesTest, AFanOutLeftDeferredIsWrittenOutAtTheNextStart) {
         EXPECT_EQ(Sql(path, "SELECT count(*) FROM deferred_deliveries"), "1");
     }
     ASSERT_EQ(Sql(path, "DROP TRIGGER no_write_out"), "");
-    ReportStore store(Options(path, 3));
+    ReportStore store(DeferringOptions(path, 3));
     const auto rows = store.Deliveries(reference);
     ASSERT_EQ(rows.size(), 14u);
     EXPECT_EQ(Sql(path, "SELECT count(*) FROM deferred_deliveries"), "0");
@@ -160,12 +160,12 @@ TEST(DeferredDeliveriesTest, AFanOutLeftDeferredIsWrittenOutAtTheNextStart) {
 TEST(DeferredDeliveriesTest, ADeferredRowThatIsNotOneIsKeptAndTheStoreStillOpens) {
     ldis::test::TempDir dir;
     const std::string path = dir / "ldis.db";
-    { ReportStore store(Options(path, 3)); }
+    { ReportStore store(DeferringOptions(path, 3)); }
     ASSERT_EQ(Sql(path,
                   "INSERT INTO deferred_deliveries (alert_id, version, created_at_ms, planned) "
                   "VALUES (NULL, 1, 1, '[{\"kind\":\"alert\",\"partner\":\"p1\"}]')"),
               "");
-    ReportStore store(Options(path, 3));
+    ReportStore store(DeferringOptions(path, 3));
     EXPECT_EQ(Sql(path, "SELECT count(*) FROM deferred_deliveries"), "1");
     EXPECT_TRUE(store.Deliveries("").empty());
     // And the store goes on taking reports, each with its whole fan-out.

@@ -11,9 +11,9 @@ namespace {
 using ldis::engine::DeliveryRow;
 using ldis::engine::SummariseDrill;
 
-DeliveryRow Row(std::int64_t id, const std::string& kind, const std::string& partner,
-                const std::string& contact, std::int64_t created, std::int64_t delivered,
-                std::int64_t acknowledged) {
+DeliveryRow Delivered(std::int64_t id, const std::string& kind, const std::string& partner,
+                      const std::string& contact, std::int64_t created, std::int64_t delivered,
+                      std::int64_t acknowledged) {
     DeliveryRow d;
     d.id = id;
     d.kind = kind;
@@ -28,15 +28,15 @@ DeliveryRow Row(std::int64_t id, const std::string& kind, const std::string& par
 
 TEST(DrillTest, EachPartnersTimeRunsFromItsFirstMessageToItsFirstAcknowledgement) {
     const auto summary = SummariseDrill({
-        Row(1, "alert", "ed", "mail", 1000, 1100, 0),
-        Row(2, "alert", "ed", "teams", 1000, 1200, 61000),  // a second contact acknowledged
-        Row(3, "alert", "police", "mail", 1000, 1150, 0),
-        Row(4, "alert", "prison", "mail", 1000, 0, 0),    // never delivered
-        Row(5, "page", "coord", "team", 1000, 1100, 0),   // a notice: not a partner's
-        Row(6, "mqtt", "", "", 1000, 1100, 0),            // the MQTT document
-        Row(7, "alert", "ed", "mail", 5000, 5100, 9000),  // version 2: later, not first
-        Row(8, "escalation", "police", "duty", 20000, 20100, 0),
-        Row(9, "alert", "youth", "mail", 1000, 1100, 3000),
+        Delivered(1, "alert", "ed", "mail", 1000, 1100, 0),
+        Delivered(2, "alert", "ed", "teams", 1000, 1200, 61000),  // a second contact acknowledged
+        Delivered(3, "alert", "police", "mail", 1000, 1150, 0),
+        Delivered(4, "alert", "prison", "mail", 1000, 0, 0),    // never delivered
+        Delivered(5, "page", "coord", "team", 1000, 1100, 0),   // a notice: not a partner's
+        Delivered(6, "mqtt", "", "", 1000, 1100, 0),            // the MQTT document
+        Delivered(7, "alert", "ed", "mail", 5000, 5100, 9000),  // version 2: later, not first
+        Delivered(8, "escalation", "police", "duty", 20000, 20100, 0),
+        Delivered(9, "alert", "youth", "mail", 1000, 1100, 3000),
     });
     ASSERT_EQ(summary.responses.size(), 4u);
     EXPECT_EQ(summary.acknowledged, 2);
@@ -61,7 +61,7 @@ TEST(DrillTest, EachPartnersTimeRunsFromItsFirstMessageToItsFirstAcknowledgement
 }
 
 TEST(DrillTest, NoAcknowledgementHasNoMedian) {
-    const auto summary = SummariseDrill({Row(1, "alert", "ed", "mail", 1000, 1100, 0)});
+    const auto summary = SummariseDrill({Delivered(1, "alert", "ed", "mail", 1000, 1100, 0)});
     EXPECT_EQ(summary.acknowledged, 0);
     EXPECT_EQ(summary.median_ms, -1);
     EXPECT_EQ(summary.slowest_ms, -1);
@@ -125,22 +125,22 @@ TEST(AnswersTest, AnAnswerIsKeptUntilAStrongerOrLaterOneAndABareReceivedNeverHid
 }
 
 TEST(AnswersTest, EachPartnersStrongestAnswerShowsAndThoseUnconfirmedAtTheirDeadlineAreListed) {
-    auto ed = Row(1, "alert", "ed", "mail", 1000, 1100, 2000);
+    auto ed = Delivered(1, "alert", "ed", "mail", 1000, 1100, 2000);
     ed.ack_due_ms = 5000;
     ed.answer = "actions";
     ed.answer_note = "briefed";
     ed.answered_at_ms = 3000;
-    auto ed2 = Row(4, "alert", "ed", "mail", 4000, 4100, 4200);  // version 2, bare receipt
+    auto ed2 = Delivered(4, "alert", "ed", "mail", 4000, 4100, 4200);  // version 2, bare receipt
     ed2.ack_due_ms = 9000;
     ed2.answer = "received";
     ed2.answered_at_ms = 4200;
-    auto police = Row(2, "alert", "police", "mail", 1000, 1100, 2500);
+    auto police = Delivered(2, "alert", "police", "mail", 1000, 1100, 2500);
     police.ack_due_ms = 5000;
     police.answer = "received";
     police.answered_at_ms = 2500;
-    auto prison = Row(3, "alert", "prison", "mail", 1000, 1100, 0);
+    auto prison = Delivered(3, "alert", "prison", "mail", 1000, 1100, 0);
     prison.ack_due_ms = 7000;
-    auto youth = Row(5, "alert", "youth", "mail", 1000, 1100, 0);  // green: no deadline
+    auto youth = Delivered(5, "alert", "youth", "mail", 1000, 1100, 0);  // green: no deadline
     const auto summary = SummariseDrill({ed, ed2, police, prison, youth});
     std::map<std::string, ldis::engine::DrillResponse> by;
     for (const auto& r : summary.responses) by[r.partner] = r;

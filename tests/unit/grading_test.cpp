@@ -10,25 +10,17 @@
 #include <functional>
 #include <set>
 
-#include "support/reports.hpp"
+#include "support/shipped.hpp"
 
 namespace json = boost::json;
 using ldis::engine::Level;
 using ldis::engine::Rules;
 using ldis::engine::Substances;
+using ldis::test::ShippedRules;
+using ldis::test::ShippedSubstances;
 using ldis::test::SourcePath;
 
 namespace {
-
-const Substances& Shipped() {
-    static const Substances s = Substances::LoadFile(SourcePath("config/substances.toml"));
-    return s;
-}
-
-const Rules& ShippedRules() {
-    static const Rules r = Rules::LoadFile(SourcePath("config/rules.toml"), Shipped());
-    return r;
-}
 
 // A professional report from Medway Maritime of one person harmed by heroin; each case
 // changes what it needs.
@@ -65,7 +57,7 @@ TEST_P(GradingTable, AgreesWithThePanel) {
     ldis::engine::PanelTable one;
     one.window_days = Panel().window_days;
     one.incidents.push_back(incident);
-    const auto verdicts = ldis::engine::RunPanel(one, Shipped(), ShippedRules());
+    const auto verdicts = ldis::engine::RunPanel(one, ShippedSubstances(), ShippedRules());
     ASSERT_EQ(verdicts.size(), 1u);
     EXPECT_TRUE(verdicts[0].agrees) << "tests/grading/panel.toml:" << incident.line << " "
                                     << incident.name << ": " << verdicts[0].difference;
@@ -84,7 +76,7 @@ INSTANTIATE_TEST_SUITE_P(KentAndMedway, GradingTable, ::testing::ValuesIn(Incide
 // absent from another (both sides of every rule).
 TEST(GradingTest, ThePanelsTableCoversEveryRuleAndLevel) {
     EXPECT_GE(Panel().incidents.size(), 60u);
-    const auto verdicts = ldis::engine::RunPanel(Panel(), Shipped(), ShippedRules());
+    const auto verdicts = ldis::engine::RunPanel(Panel(), ShippedSubstances(), ShippedRules());
     std::set<std::string> levels, fired;
     for (const auto& v : verdicts) {
         levels.insert(v.level);
@@ -97,12 +89,12 @@ TEST(GradingTest, ThePanelsTableCoversEveryRuleAndLevel) {
         for (const auto& report : incident.reports) {
             const json::value doc = json::parse(report);
             for (const auto& s : doc.at("substances").as_array())
-                if (const auto* f = Shipped().FamilyOf(s.at("name").as_string()))
+                if (const auto* f = ShippedSubstances().FamilyOf(s.at("name").as_string()))
                     families.insert(f->id);
         }
-    for (const auto& f : Shipped().families())
+    for (const auto& f : ShippedSubstances().families())
         EXPECT_TRUE(families.count(f.id)) << "no incident names the family " << f.id;
-    const auto rules = Rules::LoadFile(SourcePath("config/rules.toml"), Shipped());
+    const auto rules = Rules::LoadFile(SourcePath("config/rules.toml"), ShippedSubstances());
     for (const auto& id : rules.Ids()) EXPECT_TRUE(fired.count(id)) << id << " never fires";
 }
 
@@ -116,7 +108,7 @@ TEST(GradingTest, CorrelationKeepsWindowAndDistrictApart) {
     c["area"] = json::object{{"authority", "Kent"}, {"district", "Thanet"}};
     const auto signals =
         ldis::engine::GradeReports({json::serialize(a), json::serialize(b), json::serialize(c)},
-                                   Shipped(), ShippedRules(), 7LL * 24 * 3600 * 1000);
+                                   ShippedSubstances(), ShippedRules(), 7LL * 24 * 3600 * 1000);
     ASSERT_EQ(signals.size(), 3u);
     EXPECT_EQ(signals[0].reports.size(), 1u);
     EXPECT_EQ(signals[2].district, "Thanet");
@@ -126,11 +118,12 @@ TEST(GradingTest, CorrelationKeepsWindowAndDistrictApart) {
 // give what FactsOf gives on all the reports at once.
 TEST(GradingTest, MergingReportByReportEqualsFactsOfAll) {
     for (const auto& c : Panel().incidents) {
-        const auto all = ldis::engine::FactsOf(c.reports, Shipped());
-        auto merged = ldis::engine::FactsOf({c.reports.front()}, Shipped());
+        const auto all = ldis::engine::FactsOf(c.reports, ShippedSubstances());
+        auto merged = ldis::engine::FactsOf({c.reports.front()}, ShippedSubstances());
         for (std::size_t i = 1; i < c.reports.size(); ++i) {
-            merged = ldis::engine::Merge(merged, ldis::engine::FactsOf({c.reports[i]}, Shipped()),
-                                         Shipped());
+            merged = ldis::engine::Merge(merged,
+                                         ldis::engine::FactsOf({c.reports[i]}, ShippedSubstances()),
+                                         ShippedSubstances());
         }
         merged.numbers["sources"] =
             all.numbers.at("sources");  // the store counts distinct organisations
@@ -142,7 +135,7 @@ TEST(GradingTest, MergingReportByReportEqualsFactsOfAll) {
 }
 
 TEST(SubstancesTest, FamiliesCopeWithCaseSpacingAndMisspellings) {
-    const auto& s = Shipped();
+    const auto& s = ShippedSubstances();
     const auto family = [&](const char* name) {
         const auto* f = s.FamilyOf(name);
         return f ? f->id : std::string("-");
@@ -171,7 +164,7 @@ TEST(SubstancesTest, FamiliesCopeWithCaseSpacingAndMisspellings) {
 }
 
 TEST(SubstancesTest, MoreDangerousFollowsTheFileOrder) {
-    const auto& s = Shipped();
+    const auto& s = ShippedSubstances();
     EXPECT_EQ(s.MoreDangerous(s.Find("opioid"), s.Find("nitazene"))->id, "nitazene");
     EXPECT_EQ(s.MoreDangerous(nullptr, s.Find("ketamine"))->id, "ketamine");
     EXPECT_EQ(s.families().front().id, "nitazene");
@@ -185,7 +178,7 @@ TEST(SubstancesTest, ANameInTwoFamiliesIsAnError) {
 
 std::string RuleError(const std::string& text) {
     try {
-        Rules::Parse(text, "rules.toml", Shipped());
+        Rules::Parse(text, "rules.toml", ShippedSubstances());
     } catch (const std::runtime_error& e) {
         return e.what();
     }

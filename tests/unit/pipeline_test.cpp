@@ -8,7 +8,7 @@
 #include <boost/json.hpp>
 
 #include "ldis/engine/text.hpp"
-#include "support/reports.hpp"
+#include "support/shipped.hpp"
 
 namespace {
 
@@ -32,6 +32,8 @@ using ldis::engine::SignalOverride;
 using ldis::engine::SignalSpan;
 using ldis::engine::Substances;
 using ldis::engine::VersionToRoute;
+using ldis::test::ShippedRules;
+using ldis::test::ShippedSubstances;
 
 using ldis::engine::AckWindowMs;
 using ldis::engine::AlertReference;
@@ -162,17 +164,6 @@ namespace {
 constexpr std::int64_t kDay = 24 * 60 * kMinute;
 constexpr std::int64_t kWeek = 7 * kDay;
 
-const Substances& Shipped() {
-    static const Substances s =
-        Substances::LoadFile(ldis::test::SourcePath("config/substances.toml"));
-    return s;
-}
-
-const Rules& ShippedRules() {
-    static const Rules r = Rules::LoadFile(ldis::test::SourcePath("config/rules.toml"), Shipped());
-    return r;
-}
-
 // A report as the validator leaves it: the indexed fields and the document.
 Report Harm(const std::string& substance, const std::string& organisation, int cases,
             const std::string& observed_at = "2026-11-23T09:00:00Z") {
@@ -198,7 +189,7 @@ Report Harm(const std::string& substance, const std::string& organisation, int c
 }
 
 SignalKey KeyOfReport(const Report& r) {
-    return KeyOf(r, FactsOf({r.document}, Shipped()), Shipped(), kNow);
+    return KeyOf(r, FactsOf({r.document}, ShippedSubstances()), ShippedSubstances(), kNow);
 }
 
 }  // namespace
@@ -273,15 +264,15 @@ TEST(PipelineTest, ADrillIsMarkedFirstWithCapsStatusWord) {
 
 TEST(PipelineTest, ASignalIsGradedOnAllItsReportsAndCountsEachOrganisationOnce) {
     const Report first = Harm("heroin", "Medway NHS Foundation Trust", 1);
-    const auto one =
-        Regrade({}, FactsOf({first.document}, Shipped()), true, {}, ShippedRules(), Shipped());
+    const auto one = Regrade({}, FactsOf({first.document}, ShippedSubstances()), true, {},
+                             ShippedRules(), ShippedSubstances());
     EXPECT_EQ(one.facts.numbers.at("reports"), 1);
     EXPECT_EQ(one.facts.numbers.at("sources"), 1);
     // A second life-threatening event from the same trust: the cluster rule makes it red, and
     // the trust is still one source.
     const Report second = Harm("heroin", "Medway NHS Foundation Trust", 1);
-    const auto two = Regrade(one.facts, FactsOf({second.document}, Shipped()), false, {},
-                             ShippedRules(), Shipped());
+    const auto two = Regrade(one.facts, FactsOf({second.document}, ShippedSubstances()), false, {},
+                             ShippedRules(), ShippedSubstances());
     EXPECT_EQ(two.facts.numbers.at("reports"), 2);
     EXPECT_EQ(two.facts.numbers.at("sources"), 1);
     EXPECT_EQ(two.rules.level, Level::kRed);
@@ -291,8 +282,8 @@ TEST(PipelineTest, ASignalIsGradedOnAllItsReportsAndCountsEachOrganisationOnce) 
                             [](const auto& f) { return f.id == "life-threatening-cluster"; }));
     // Another organisation is a second source.
     const Report third = Harm("heroin", "Kent Police", 1);
-    const auto three = Regrade(two.facts, FactsOf({third.document}, Shipped()), true, {},
-                               ShippedRules(), Shipped());
+    const auto three = Regrade(two.facts, FactsOf({third.document}, ShippedSubstances()), true, {},
+                               ShippedRules(), ShippedSubstances());
     EXPECT_EQ(three.facts.numbers.at("sources"), 2);
 }
 
@@ -301,8 +292,8 @@ TEST(PipelineTest, ACoordinatorsOverrideHoldsWhenNewReportsGradeTheSignalAgain) 
     held.level = "amber";
     held.reason = "The lab says it is not a nitazene.";
     const Report r = Harm("heroin", "Medway NHS Foundation Trust", 2);
-    const auto graded =
-        Regrade({}, FactsOf({r.document}, Shipped()), true, held, ShippedRules(), Shipped());
+    const auto graded = Regrade({}, FactsOf({r.document}, ShippedSubstances()), true, held,
+                                ShippedRules(), ShippedSubstances());
     EXPECT_EQ(graded.rules.level, Level::kRed);  // what the rules give is kept
     EXPECT_EQ(graded.shown.level, Level::kAmber);
     ASSERT_FALSE(graded.shown.fired.empty());
@@ -311,8 +302,8 @@ TEST(PipelineTest, ACoordinatorsOverrideHoldsWhenNewReportsGradeTheSignalAgain) 
     EXPECT_EQ(graded.shown.fired.front().reason.find("lab"), std::string::npos);
     EXPECT_NE(graded.shown.fired.front().reason.find("the rules give red"), std::string::npos);
     // Lifted: the rules' grade again.
-    const auto lifted =
-        Regrade({}, FactsOf({r.document}, Shipped()), true, {}, ShippedRules(), Shipped());
+    const auto lifted = Regrade({}, FactsOf({r.document}, ShippedSubstances()), true, {},
+                                ShippedRules(), ShippedSubstances());
     EXPECT_EQ(lifted.shown.level, Level::kRed);
 }
 
@@ -320,8 +311,9 @@ TEST(PipelineTest, AnOverrideSetOrLiftedGradesTheStoredFactsAgain) {
     // A coordinator acts on a signal with no new report: its stored facts are graded by the
     // rules as they are now, and the override decides what is shown.
     const Report r = Harm("heroin", "Medway NHS Foundation Trust", 2);
-    const SignalFacts stored =
-        Regrade({}, FactsOf({r.document}, Shipped()), true, {}, ShippedRules(), Shipped()).facts;
+    const SignalFacts stored = Regrade({}, FactsOf({r.document}, ShippedSubstances()), true, {},
+                                       ShippedRules(), ShippedSubstances())
+                                   .facts;
     SignalOverride held;
     held.level = "green";
     const auto lowered = Regrade(stored, held, ShippedRules());

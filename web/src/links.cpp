@@ -18,12 +18,7 @@ namespace ldis::web {
 namespace {
 
 namespace mus = kainjow::mustache;
-
-std::int64_t NowMs() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
+using engine::NowMs;
 
 // "RED - Drug Alert": how a link page names a level.
 std::string LevelName(std::string_view level) {

@@ -34,11 +34,7 @@ inline constexpr auto kSessionLife = std::chrono::hours(12);
 inline constexpr std::size_t kSessionsPerKey = 20;
 inline constexpr std::size_t kSessionsInAll = 5000;
 
-inline std::int64_t NowMs() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
+using engine::NowMs;
 
 inline std::string ReadAll(const std::string& path) {
     std::ifstream in(path, std::ios::binary);

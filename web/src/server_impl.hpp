@@ -58,11 +58,7 @@ using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 using Reply = std::function<void(Response)>;
 
-inline std::int64_t NowMs() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
+using engine::NowMs;
 
 // The server's TLS context from PEM files: TLS 1.2 and later only, the key checked against
 // the certificate. An Error names the file and what is wrong with it.

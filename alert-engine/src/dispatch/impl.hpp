@@ -6,6 +6,7 @@
 
 #include "ldis/engine/dispatcher.hpp"
 #include "ldis/engine/stages.hpp"
+#include "ldis/engine/text.hpp"
 
 #include "ldis/engine/channels.hpp"
 #include "ldis/engine/wire.hpp"
@@ -36,12 +37,6 @@ namespace ldis::engine {
 // queued them (see Dispatcher::Impl::Start).
 inline constexpr std::size_t kClaimAtCommit = 8;
 namespace dispatch_detail {
-
-inline std::int64_t NowMs() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 // libcurl's global state, set up once for the process.
 struct CurlGlobal {

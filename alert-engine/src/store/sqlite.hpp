@@ -7,6 +7,7 @@
 #include "audit_chain.hpp"
 #include "ldis/engine/pipeline.hpp"
 #include "ldis/engine/stages.hpp"
+#include "ldis/engine/text.hpp"
 #include "ldis/engine/wire.hpp"
 #include "rows.hpp"
 
@@ -58,12 +59,6 @@ inline void CreatePrivately(const std::string& path) {
     if (path.empty() || path == ":memory:") return;
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd >= 0) ::close(fd);
-}
-
-inline std::int64_t NowMs() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
 }
 
 inline const char* SynchronousPragma(Synchronous s) {

@@ -44,4 +44,7 @@ std::int64_t ParseTimeMs(std::string_view t);
 // Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm). Pure.
 std::int64_t DaysFromCivil(std::int64_t y, unsigned m, unsigned d);
 
+// The wall clock, in milliseconds since the epoch: what every stored time is counted in.
+std::int64_t NowMs();
+
 }  // namespace ldis::engine

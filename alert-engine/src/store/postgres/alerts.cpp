@@ -224,7 +224,7 @@ Result<SignalOverride> PostgresStore::Override(std::int64_t signal_id, std::stri
     Result<int> queued = 0;
     {
         std::lock_guard lock(impl_->intake->mutex());
-        const std::int64_t now = pgstore::NowMs();
+        const std::int64_t now = NowMs();
         queued = impl_->intake->Transaction(
             [&] {
                 held = impl_->Override(signal_id, std::string(level), std::string(reason),
@@ -356,7 +356,7 @@ Result<Alert> PostgresStore::Act(std::string_view reference, AlertAction action,
     Result<int> queued = 0;
     {
         std::lock_guard lock(impl_->intake->mutex());
-        const std::int64_t now = pgstore::NowMs();
+        const std::int64_t now = NowMs();
         queued = impl_->intake->Transaction(
             [&] { impl_->Act(ref, action, std::string(actor), wording, now); }, now);
     }

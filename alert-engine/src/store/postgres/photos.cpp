@@ -49,7 +49,7 @@ Result<PhotoRow> PostgresStore::SavePhoto(const std::string& jpeg, int width, in
                  width,
                  height,
                  static_cast<std::int64_t>(jpeg.size()),
-                 pgstore::NowMs()};
+                 NowMs()};
     std::lock_guard lock(impl_->intake->mutex());
     auto done = impl_->intake->Transaction(
         [&] {

@@ -262,7 +262,7 @@ Store::Counts PostgresStore::CountAll() const {
             "'alert' AND d.ack_due_ms IS NOT NULL AND d.ack_due_ms <= $1 AND NOT EXISTS (SELECT "
             "1 FROM deliveries x WHERE x.alert_id = d.alert_id AND x.partner = d.partner AND "
             "x.acknowledged_at_ms IS NOT NULL)",
-            {Int(pgstore::NowMs())});
+            {Int(NowMs())});
         r.ok())
         out.red_unacknowledged_overdue = r.value().integer(0, 0);
     // The disk is the database server's: its own monitoring watches it (-1 here).
@@ -280,7 +280,7 @@ Result<StoredReportRow> PostgresStore::Reveal(std::string_view id, std::string_v
                 std::string(actor), "report.revealed", row->reference,
                 boost::json::serialize(boost::json::object{{"reason", std::string(reason)}}));
         },
-        pgstore::NowMs());
+        NowMs());
     if (!done.ok()) return done.error();
     return *row;
 }

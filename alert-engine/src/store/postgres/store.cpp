@@ -131,7 +131,7 @@ void PostgresStore::Impl::AfterCommit(int queued) {
     if (hooks.room && hooks.claimed) {
         return Post([this, wake, hooks] {
             if (const std::size_t n = hooks.room(); n > 0)
-                return hooks.claimed(Claim(pgstore::NowMs(), n), n, false);
+                return hooks.claimed(Claim(NowMs(), n), n, false);
             if (wake) wake();
         });
     }
@@ -143,7 +143,7 @@ Result<StoredReport> PostgresStore::Insert(const Report& report, std::string_vie
     Result<int> queued = 0;
     {
         std::lock_guard lock(impl_->intake->mutex());
-        const std::int64_t now = pgstore::NowMs();
+        const std::int64_t now = NowMs();
         queued = impl_->intake->Transaction([&] { out = impl_->Take(report, channel, now); }, now);
     }
     if (!queued.ok()) return queued.error();

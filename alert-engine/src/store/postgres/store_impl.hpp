@@ -10,6 +10,7 @@
 
 #include "impl.hpp"
 #include "ldis/engine/pipeline.hpp"
+#include "ldis/engine/text.hpp"
 
 namespace ldis::engine::pgstore {
 
@@ -35,7 +36,6 @@ inline std::optional<std::string> TextOrNull(const std::string& s) {
     if (s.empty()) return std::nullopt;
     return s;
 }
-std::int64_t NowMs();
 
 // The advisory locks' keys: "LDIS" and a number (a signal key's lock is its hash).
 inline constexpr std::int64_t kNumberingLock = (std::int64_t{0x4c444953} << 32) | 2;

@@ -12,7 +12,7 @@ using pgstore::Int;
 Result<std::string> PostgresStore::CreateToken(std::string_view name, std::string_view role) {
     const std::string secret = "ldis_" + Base64Url(RandomBytes(32));
     const std::string who(name), what(role);
-    const std::int64_t now = pgstore::NowMs();
+    const std::int64_t now = NowMs();
     std::lock_guard lock(impl_->intake->mutex());
     auto done = impl_->intake->Transaction(
         [&] {
@@ -44,7 +44,7 @@ std::vector<TokenRow> PostgresStore::Tokens() const {
                       "SELECT t.id, t.name, t.role, t.created_at_ms, coalesce(t.revoked_at_ms, 0), "
                       "(SELECT count(*) FROM sessions s WHERE s.token_id = t.id AND "
                       "s.expires_at_ms > $1) FROM tokens t ORDER BY t.id",
-                      {Int(pgstore::NowMs())});
+                      {Int(NowMs())});
     std::vector<TokenRow> out;
     if (!r.ok()) return out;
     const auto& rows = r.value();
@@ -57,7 +57,7 @@ std::vector<TokenRow> PostgresStore::Tokens() const {
 }
 
 Result<int> PostgresStore::RevokeToken(std::int64_t id, std::string_view actor) {
-    const std::int64_t now = pgstore::NowMs();
+    const std::int64_t now = NowMs();
     const std::string who(actor);
     int ended = 0;
     std::optional<Error> refused;
@@ -169,7 +169,7 @@ Result<int> PostgresStore::SetSetting(const std::string& key, const std::string&
                                "(key) DO UPDATE SET value = excluded.value",
                                {key, value});
         },
-        pgstore::NowMs());
+        NowMs());
     if (!done.ok()) return done.error();
     return 1;
 }

@@ -9,12 +9,6 @@
 
 namespace ldis::engine::pgstore {
 
-std::int64_t NowMs() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
 PGconn* Writer::c() const {
     return PostgresAccess::Connection(*db_);
 }
