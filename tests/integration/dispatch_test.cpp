@@ -279,4 +279,47 @@ TEST_F(DispatchTest, AmberDraftAsksTheCoordinatorsOnceAndReachesNoPartner) {
         peer_->WaitForTopic("ldis/v1/alerts/amber/medway", std::chrono::milliseconds(200)));
 }
 
+// A red alert's first emails do not wait for what is left of an earlier alert's fan-out: a
+// partner told of the second batch a minute late could be the one whose client uses it.
+TEST_F(DispatchTest, ASecondRedAlertsFirstEmailGoesBeforeWhatIsLeftOfAnEarlierFanOut) {
+    SmtpSink smtp(/*delay_ms=*/40);  // a busy relay: each message takes 40 ms
+    smtp.Start();
+    constexpr int kMedwayPartners = 30;
+    std::string partners;
+    for (int i = 0; i < kMedwayPartners; ++i) {
+        const std::string n = std::to_string(i);
+        partners += EmailPartner("medway-" + n, "medway-" + n + "@example.org",
+                                 "  authorities = [\"Medway\"]");
+    }
+    partners += EmailPartner("kent-ed", "kent@example.org", "  authorities = [\"Kent\"]");
+    StartDaemon(partners, smtp.url(), {"email.connections=1"});
+
+    ASSERT_EQ(Str(Submit(RedReport()).at("level")), "red");
+    // Every one of the Medway alert's emails is claimed and waiting for the relay.
+    const auto medway_claimed = [&] {
+        int sending = 0;
+        for (const auto& d : Deliveries())
+            if (d.address.rfind("medway-", 0) == 0 && d.status == "sending") ++sending;
+        return sending >= kMedwayPartners - 4;
+    };
+    ASSERT_TRUE(Eventually(medway_claimed, kWait));
+
+    auto kent = RedReport();
+    kent["area"] = json::object{{"authority", "Kent"}, {"district", "Swale"}};
+    ASSERT_EQ(Str(Submit(kent).at("level")), "red");
+    ASSERT_TRUE(Eventually([&] { return AllSettled(); }, std::chrono::seconds(30)));
+
+    int medway_before = 0, medway_after = 0;
+    bool seen = false;
+    for (const auto& m : smtp.Messages()) {
+        const std::string to = Recipient(m);
+        if (to == "kent@example.org") seen = true;
+        if (to.rfind("medway-", 0) == 0) ++(seen ? medway_after : medway_before);
+    }
+    ASSERT_TRUE(seen);
+    EXPECT_EQ(medway_before + medway_after, kMedwayPartners);
+    // First in first out, the Kent email would come after every Medway one.
+    EXPECT_GE(medway_after, kMedwayPartners / 2) << medway_before << " Medway emails before it";
+}
+
 }  // namespace ldis::test::dispatch

@@ -151,13 +151,18 @@ int Ldisd::metrics_port() const {
 bool Ldisd::RefusedTwice(std::chrono::milliseconds within) const {
     const bool twice = Eventually(
         [&] {
-            const std::string all = log();
-            const auto first = all.find("mqtt cannot reach");
+            const std::string lines = ThisStartsLog();
+            const auto first = lines.find("mqtt cannot reach");
             return first != std::string::npos &&
-                   all.find("mqtt cannot reach", first + 1) != std::string::npos;
+                   lines.find("mqtt cannot reach", first + 1) != std::string::npos;
         },
         within);
-    return twice && log().find("mqtt connected") == std::string::npos;
+    return twice && ThisStartsLog().find("mqtt connected") == std::string::npos;
+}
+
+std::string Ldisd::ThisStartsLog() const {
+    const std::string all = ReadFile(dir_ / ("ldisd-" + std::to_string(starts_) + ".log"));
+    return all.substr(std::min(log_from_, all.size()));
 }
 
 std::string Ldisd::log() const {

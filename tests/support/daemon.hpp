@@ -26,8 +26,8 @@ public:
     std::string Launch();
     // After Launch against a broker that will not have it (a TLS handshake that fails):
     // true once the log shows the connection refused twice, the first try and its retry
-    // (reconnect_min_s=1 in tests), and never connected. Start would wait its 20 s for a
-    // connection that cannot come.
+    // (reconnect_min_s=1 in tests), and never connected, in this start's lines alone. Start
+    // would wait its 20 s for a connection that cannot come.
     bool RefusedTwice(std::chrono::milliseconds within = std::chrono::seconds(20)) const;
     // The credentials the start probe uses on a broker that requires them (ssl:// URIs
     // need `ca_file`).
@@ -62,7 +62,8 @@ private:
     std::string db_path_;
     std::unique_ptr<Process> process_;
     int starts_ = 0;
-    std::size_t log_from_ = 0;  // where this start's lines begin in its log
+    std::size_t log_from_ = 0;          // where this start's lines begin in its log
+    std::string ThisStartsLog() const;  // the lines of the latest start alone
     std::string probe_username_, probe_password_, probe_ca_file_;
 };
 

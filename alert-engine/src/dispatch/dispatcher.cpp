@@ -77,7 +77,7 @@ void Dispatcher::Impl::Start() {
     // (8 take 0.19), and the rest are claimed by the pump a millisecond later, when the
     // first messages are on the wire (bench/run --only latency: first email p50 3.5-3.7 ->
     // 2.9-3.0 ms). SQLite's writer claims them inside the commit's transaction and they are
-    // here, their SMTP transactions opened up to DATA, until it is durable (Hold, Settle).
+    // held here, their SMTP transactions opened up to DATA, until it is durable (Hold, Settle).
     CommitClaim hooks;
     hooks.room = [this] {
         return stopping_.load() ? std::size_t{0} : std::min(Room(), kClaimAtCommit);
@@ -214,7 +214,8 @@ void Dispatcher::Impl::Hold(Result<std::vector<OutboxItem>> claimed, std::size_t
     const std::size_t limit = static_cast<std::size_t>(options_.smtp_connections) * 2;
     for (auto& item : claimed.value()) {
         ++in_flight_;
-        if (item.channel == Channel::kEmail && maildir_.empty() && smtp_waiting_.empty() &&
+        // Ahead of what earlier fan-outs left waiting, as SendSmtp would put it.
+        if (item.channel == Channel::kEmail && maildir_.empty() && smtp_firsts_ == 0 &&
             smtp_active_ < limit && !stopping_) {
             ++smtp_active_;
             auto t = PrepareSmtp(std::move(item));
@@ -254,7 +255,7 @@ void Dispatcher::Impl::Settle(bool committed, std::chrono::steady_clock::time_po
     }
     for (auto& item : held.items) {
         --in_flight_;  // Send counts it again
-        Send(std::move(item));
+        Send(std::move(item), /*first=*/true);
     }
     ClaimAgain(got, held.asked, false);
 }

@@ -148,7 +148,8 @@ private:
     void PutPhotos(EmailMessage& m);  // channels/email.cpp; on the reactor thread
     std::vector<std::pair<std::string, std::shared_ptr<const std::string>>> photo_cache_;
 
-    void Send(OutboxItem item);
+    // `first`: one of a version's first deliveries, claimed at the commit that made it.
+    void Send(OutboxItem item, bool first = false);
 
     void SendMqtt(OutboxItem item);
 
@@ -182,8 +183,9 @@ private:
     // libcurl keeps transfers beyond CURLMOPT_MAX_HOST_CONNECTIONS in a pending list that it
     // walks again and again: with 256 emails handed over at once, a 10,000-email fan-out ran
     // at 3,600/s; with two per connection it runs at ~4,800/s. The rest wait here, claimed
-    // (rows `sending`, so sent again after a crash), and are rendered only when they go.
-    void SendSmtp(OutboxItem item);
+    // (rows `sending`, so sent again after a crash), and are rendered only when they go. A
+    // version's first emails (`first`) wait ahead of what earlier fan-outs left waiting.
+    void SendSmtp(OutboxItem item, bool first);
 
     void LaunchWaitingSmtp();
 
@@ -227,6 +229,7 @@ private:
     std::optional<NotifyKey> notify_key_;
     std::atomic<std::size_t> in_flight_{0};  // written on the io thread; read by the writer
     std::deque<OutboxItem> smtp_waiting_;    // claimed emails waiting for a connection
+    std::size_t smtp_firsts_ = 0;            // how many of them, at its front, are firsts
     std::size_t smtp_active_ = 0;            // emails handed to libcurl
     bool claiming_ = false;
     bool wake_pending_ = false;

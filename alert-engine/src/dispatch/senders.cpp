@@ -22,7 +22,7 @@ MessageContext Dispatcher::Impl::ContextFor(const OutboxItem& item) const {
     return c;
 }
 
-void Dispatcher::Impl::Send(OutboxItem item) {
+void Dispatcher::Impl::Send(OutboxItem item, bool first) {
     ++in_flight_;
     if (item.kind == kKindAlert) version_created_[item.id] = item.created_at_ms;
     switch (item.channel) {
@@ -30,7 +30,7 @@ void Dispatcher::Impl::Send(OutboxItem item) {
             return SendMqtt(std::move(item));
         case Channel::kEmail:
             if (!maildir_.empty()) return WriteMaildir(item);
-            return SendSmtp(std::move(item));
+            return SendSmtp(std::move(item), first);
         case Channel::kWebhook:
             return SendWebhook(std::move(item));
         case Channel::kNotifySms:

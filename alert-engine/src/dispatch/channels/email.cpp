@@ -54,8 +54,19 @@ void Dispatcher::Impl::WriteMaildir(const OutboxItem& item) {
 // walks again and again: with 256 emails handed over at once, a 10,000-email fan-out ran
 // at 3,600/s; with two per connection it runs at ~4,800/s. The rest wait here, claimed
 // (rows `sending`, so sent again after a crash), and are rendered only when they go.
-void Dispatcher::Impl::SendSmtp(OutboxItem item) {
-    smtp_waiting_.push_back(std::move(item));
+//
+// A version's first emails (claimed at the commit that made it) go in behind the firsts
+// already waiting and ahead of the rest: first in first out, a second red alert's first
+// partner waited for every email left of the first alert's fan-out (100 recipients: ~45 ms
+// with a fast relay, seconds with a slow one).
+void Dispatcher::Impl::SendSmtp(OutboxItem item, bool first) {
+    if (first) {
+        smtp_waiting_.insert(smtp_waiting_.begin() + static_cast<std::ptrdiff_t>(smtp_firsts_),
+                             std::move(item));
+        ++smtp_firsts_;
+    } else {
+        smtp_waiting_.push_back(std::move(item));
+    }
     LaunchWaitingSmtp();
 }
 
@@ -64,6 +75,7 @@ void Dispatcher::Impl::LaunchWaitingSmtp() {
     while (!stopping_ && !smtp_waiting_.empty() && smtp_active_ < limit) {
         OutboxItem item = std::move(smtp_waiting_.front());
         smtp_waiting_.pop_front();
+        if (smtp_firsts_ > 0) --smtp_firsts_;
         ++smtp_active_;
         LaunchSmtp(std::move(item));
     }
