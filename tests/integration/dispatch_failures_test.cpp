@@ -65,8 +65,8 @@ TEST_F(DispatchTest, WebhookFailuresAreRetriedWithTheSameIdempotencyKey) {
     for (const std::string path : {"/flaky", "/throttled", "/teams"}) {
         const auto requests = hooks.Requests(path);
         ASSERT_EQ(requests.size(), 2u) << path;
-        EXPECT_EQ(Str(requests[0].at("headers").at("idempotency-key")),
-                  Str(requests[1].at("headers").at("idempotency-key")))
+        EXPECT_EQ(StringOf(requests[0].at("headers").at("idempotency-key")),
+                  StringOf(requests[1].at("headers").at("idempotency-key")))
             << path;
         EXPECT_TRUE(requests[1].at("signature_ok").as_bool()) << path;
     }
@@ -74,9 +74,9 @@ TEST_F(DispatchTest, WebhookFailuresAreRetriedWithTheSameIdempotencyKey) {
     const auto throttled = hooks.Requests("/throttled");
     EXPECT_GE(throttled[1].at("at").as_double() - throttled[0].at("at").as_double(), 1.9);
     // The generic format is the alert document.
-    const auto doc = ParseObject(Str(hooks.Requests("/flaky")[1].at("body")));
-    EXPECT_EQ(Str(doc.at("schema")), "ldis.alert/1");
-    EXPECT_EQ(Str(doc.at("level")), "red");
+    const auto doc = ParseObject(StringOf(hooks.Requests("/flaky")[1].at("body")));
+    EXPECT_EQ(StringOf(doc.at("schema")), "ldis.alert/1");
+    EXPECT_EQ(StringOf(doc.at("level")), "red");
 }
 
 TEST_F(DispatchTest, PermanentFailureFallsBackAndTellsTheCoordinators) {
@@ -126,7 +126,7 @@ TEST_F(DispatchTest, PermanentFailureFallsBackAndTellsTheCoordinators) {
     EXPECT_NE(table.find("1 failed"), std::string::npos) << table;
     for (const auto& m : smtp.Messages()) {
         if (Header(m, "X-LDIS-Kind") != "dead_letter") continue;
-        const std::string text = Str(m.at("parts").as_array().at(1).at("text"));
+        const std::string text = StringOf(m.at("parts").as_array().at(1).at("text"));
         EXPECT_NE(text.find("HTTP 400"), std::string::npos) << text;
         EXPECT_NE(text.find("Falling back to backup"), std::string::npos) << text;
     }
@@ -151,15 +151,15 @@ TEST_F(DispatchTest, NotifySmsAndEmailCarryAVerifiedJwtAndMapErrors) {
     ASSERT_TRUE(Eventually([&] { return AllSettled(); }, kWait));
     const auto sms = notify.Requests("/v2/notifications/sms");
     ASSERT_EQ(sms.size(), 1u);
-    EXPECT_EQ(Str(sms[0].at("jwt_error")), "");
-    const auto body = ParseObject(Str(sms[0].at("body")));
-    EXPECT_EQ(Str(body.at("phone_number")), "+447700900123");
-    EXPECT_EQ(Str(body.at("template_id")), "sms-template");
-    EXPECT_FALSE(Str(body.at("reference")).empty());
-    EXPECT_NE(Str(body.at("personalisation").at("ack_url")).find("/ack/"), std::string::npos);
+    EXPECT_EQ(StringOf(sms[0].at("jwt_error")), "");
+    const auto body = ParseObject(StringOf(sms[0].at("body")));
+    EXPECT_EQ(StringOf(body.at("phone_number")), "+447700900123");
+    EXPECT_EQ(StringOf(body.at("template_id")), "sms-template");
+    EXPECT_FALSE(StringOf(body.at("reference")).empty());
+    EXPECT_NE(StringOf(body.at("personalisation").at("ack_url")).find("/ack/"), std::string::npos);
     const auto email = notify.Requests("/v2/notifications/email");
     ASSERT_EQ(email.size(), 1u);  // a ValidationError is not retried
-    EXPECT_EQ(Str(email[0].at("jwt_error")), "");
+    EXPECT_EQ(StringOf(email[0].at("jwt_error")), "");
     for (const auto& d : Deliveries()) {
         if (d.channel == "notify_sms") {
             EXPECT_EQ(d.status, "delivered") << d.last_error;
@@ -197,7 +197,7 @@ TEST_F(DispatchTest, UnacknowledgedRedAlertIsEscalated) {
         ++to_boss;
         EXPECT_EQ(Header(m, "X-LDIS-Kind"), "escalation");
         EXPECT_NE(Header(m, "Subject").find("NOT ACKNOWLEDGED"), std::string::npos);
-        EXPECT_NE(Str(m.at("parts").as_array().at(1).at("text"))
+        EXPECT_NE(StringOf(m.at("parts").as_array().at(1).at("text"))
                       .find("Emergency department has not acknowledged"),
                   std::string::npos);
     }
@@ -230,7 +230,7 @@ TEST_F(DispatchTest, APartnerThatOnlySaidReceivedIsEscalatedAndOneThatSaidWhatIt
     ASSERT_TRUE(Eventually(
         [&] {
             for (const auto& m : smtp.Messages()) {
-                const std::string text = Str(m.at("parts").as_array().at(1).at("text"));
+                const std::string text = StringOf(m.at("parts").as_array().at(1).at("text"));
                 const auto at = text.find("/ack/");
                 if (at == std::string::npos || Header(m, "X-LDIS-Kind") != "alert") continue;
                 links[Recipient(m)] = text.substr(at + 5, text.find_first_of(" \r\n", at) - at - 5);
@@ -266,7 +266,7 @@ TEST_F(DispatchTest, APartnerThatOnlySaidReceivedIsEscalatedAndOneThatSaidWhatIt
         if (Recipient(m) != "ed-boss@example.org") continue;
         ++to_ed_boss;
         EXPECT_EQ(Header(m, "X-LDIS-Kind"), "escalation");
-        EXPECT_NE(Str(m.at("parts").as_array().at(1).at("text"))
+        EXPECT_NE(StringOf(m.at("parts").as_array().at(1).at("text"))
                       .find("ed team acknowledged this alert but has not said what it did"),
                   std::string::npos);
     }
@@ -329,7 +329,7 @@ TEST_F(DispatchTest, SmtpOverStartTlsWithAuth) {
     ASSERT_FALSE(messages.empty());
     for (const auto& m : messages) {
         EXPECT_TRUE(m.at("tls").as_bool());
-        EXPECT_EQ(Str(m.at("login")), "ldis");
+        EXPECT_EQ(StringOf(m.at("login")), "ldis");
     }
     EXPECT_EQ(daemon_->log().find("relay-password"), std::string::npos);
 }

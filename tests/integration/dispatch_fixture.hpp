@@ -42,18 +42,14 @@ inline const std::string kNotifyKey = "ldis_test-" +
                                       std::string("26785a09-ab16-4eb0-8407-a37497a57506") + "-" +
                                       "3d844edf-8d35-48ac-975b-e847b4f122b0";
 
-inline std::string Str(const json::value& v) {
-    return v.is_string() ? std::string(v.as_string()) : std::string();
-}
-
 inline std::string Header(const json::object& message, const std::string& name) {
     const auto& headers = message.at("headers").as_object();
     const auto* v = headers.if_contains(name);
-    return v ? Str(*v) : std::string();
+    return v ? StringOf(*v) : std::string();
 }
 
 inline std::string Recipient(const json::object& message) {
-    return Str(message.at("rcpt_tos").as_array().at(0));
+    return StringOf(message.at("rcpt_tos").as_array().at(0));
 }
 
 // The red report: a death in Medway, with personal data in the free text that must

@@ -27,8 +27,8 @@ TEST_F(DispatchTest, RedReportReachesEverySubscribedMedwayPartnerAndNoOther) {
         "  [[partner.subscription]]\n  districts = [\"Medway\"]\n";
     StartDaemon(partners, smtp.url(), {"email.connections=1"});
     const auto receipt = Submit(RedReport());
-    ASSERT_EQ(Str(receipt.at("level")), "red");
-    const std::string reference = Str(receipt.at("alert_id"));
+    ASSERT_EQ(StringOf(receipt.at("level")), "red");
+    const std::string reference = StringOf(receipt.at("alert_id"));
 
     ASSERT_TRUE(Eventually([&] { return smtp.Messages().size() >= 3; }, kWait));
     ASSERT_TRUE(Eventually([&] { return AllSettled(); }, kWait));
@@ -56,11 +56,11 @@ TEST_F(DispatchTest, RedReportReachesEverySubscribedMedwayPartnerAndNoOther) {
     // multipart/alternative: plain text first, HTML last.
     const auto& parts = mail.at("parts").as_array();
     ASSERT_EQ(parts.size(), 3u);
-    EXPECT_EQ(Str(parts[0].at("type")), "multipart/alternative");
-    EXPECT_EQ(Str(parts[1].at("type")), "text/plain");
-    EXPECT_EQ(Str(parts[2].at("type")), "text/html");
-    const std::string text = Str(parts[1].at("text"));
-    const std::string html = Str(parts[2].at("text"));
+    EXPECT_EQ(StringOf(parts[0].at("type")), "multipart/alternative");
+    EXPECT_EQ(StringOf(parts[1].at("type")), "text/plain");
+    EXPECT_EQ(StringOf(parts[2].at("type")), "text/html");
+    const std::string text = StringOf(parts[1].at("text"));
+    const std::string html = StringOf(parts[2].at("text"));
     // Text and HTML say the same, in the same order (issue 17 §6): the reference, the
     // action, the acknowledgement link, then the sections with the one strongest reason.
     for (const std::string& body : {text, html}) {
@@ -82,27 +82,28 @@ TEST_F(DispatchTest, RedReportReachesEverySubscribedMedwayPartnerAndNoOther) {
     }
     // One connection carried every message.
     std::set<std::string> connections;
-    for (const auto& m : messages) connections.insert(Str(m.at("conn")));
+    for (const auto& m : messages) connections.insert(StringOf(m.at("conn")));
     EXPECT_EQ(connections.size(), 1u);
 
     // Teams: an Adaptive Card in a message; Slack: Block Kit; both signed.
     const auto teams = hooks.Requests("/teams");
     ASSERT_EQ(teams.size(), 1u);
     EXPECT_TRUE(teams[0].at("signature_ok").as_bool());
-    EXPECT_EQ(Str(teams[0].at("headers").at("idempotency-key")).rfind("ldis-" + reference, 0), 0u);
-    const auto card = ParseObject(Str(teams[0].at("body")));
-    EXPECT_EQ(Str(card.at("type")), "message");
+    EXPECT_EQ(StringOf(teams[0].at("headers").at("idempotency-key")).rfind("ldis-" + reference, 0),
+              0u);
+    const auto card = ParseObject(StringOf(teams[0].at("body")));
+    EXPECT_EQ(StringOf(card.at("type")), "message");
     const auto& attachment = card.at("attachments").as_array().at(0).as_object();
-    EXPECT_EQ(Str(attachment.at("contentType")), "application/vnd.microsoft.card.adaptive");
-    EXPECT_EQ(Str(attachment.at("content").at("type")), "AdaptiveCard");
+    EXPECT_EQ(StringOf(attachment.at("contentType")), "application/vnd.microsoft.card.adaptive");
+    EXPECT_EQ(StringOf(attachment.at("content").at("type")), "AdaptiveCard");
     EXPECT_FALSE(attachment.at("content").at("body").as_array().empty());
     const auto slack = hooks.Requests("/slack");
     ASSERT_EQ(slack.size(), 1u);
     EXPECT_TRUE(slack[0].at("signature_ok").as_bool());
-    const auto blocks = ParseObject(Str(slack[0].at("body"))).at("blocks").as_array();
-    EXPECT_EQ(Str(blocks.at(0).at("type")), "header");
+    const auto blocks = ParseObject(StringOf(slack[0].at("body"))).at("blocks").as_array();
+    EXPECT_EQ(StringOf(blocks.at(0).at("type")), "header");
     for (const auto& b : blocks) {
-        if (Str(b.at("type")) == "section") {
+        if (StringOf(b.at("type")) == "section") {
             EXPECT_LT(b.at("text").at("text").as_string().size(), 3000u);
         }
     }
@@ -111,8 +112,8 @@ TEST_F(DispatchTest, RedReportReachesEverySubscribedMedwayPartnerAndNoOther) {
     const auto alert = peer_->WaitForTopic("ldis/v1/alerts/red/medway", kWait);
     ASSERT_TRUE(alert);
     const auto doc = ParseObject(alert->payload);
-    EXPECT_EQ(Str(doc.at("reference")), reference);
-    EXPECT_EQ(Str(doc.at("level")), "red");
+    EXPECT_EQ(StringOf(doc.at("reference")), reference);
+    EXPECT_EQ(StringOf(doc.at("level")), "red");
 
     for (const auto& d : Deliveries())
         EXPECT_EQ(d.status, "delivered") << d.partner << "/" << d.contact << ": " << d.last_error;
@@ -151,8 +152,8 @@ TEST_F(DispatchTest, AnExerciseIsMarkedFirstInEveryChannelAndKeptOutOfLiveFigure
     auto report = RedReport();
     report["drill"] = "exercise";
     const auto receipt = Submit(report);
-    ASSERT_EQ(Str(receipt.at("level")), "red");
-    const std::string reference = Str(receipt.at("alert_id"));
+    ASSERT_EQ(StringOf(receipt.at("level")), "red");
+    const std::string reference = StringOf(receipt.at("alert_id"));
     ASSERT_TRUE(Eventually([&] { return smtp.Messages().size() >= 2; }, kWait));
     ASSERT_TRUE(Eventually([&] { return AllSettled(); }, kWait));
 
@@ -164,9 +165,9 @@ TEST_F(DispatchTest, AnExerciseIsMarkedFirstInEveryChannelAndKeptOutOfLiveFigure
         EXPECT_EQ(Header(m, "Subject").rfind(kMark + ": ", 0), 0u) << Header(m, "Subject");
         const auto& parts = m.at("parts").as_array();
         ASSERT_EQ(parts.size(), 3u);
-        const std::string text = Str(parts[1].at("text"));
+        const std::string text = StringOf(parts[1].at("text"));
         EXPECT_EQ(text.rfind(kMark + ": ", 0), 0u) << text.substr(0, 200);
-        const std::string html = Str(parts[2].at("text"));
+        const std::string html = StringOf(parts[2].at("text"));
         const auto title = html.find("<title>"), h1 = html.find("<h1");
         ASSERT_NE(title, std::string::npos);
         ASSERT_NE(h1, std::string::npos);
@@ -182,28 +183,28 @@ TEST_F(DispatchTest, AnExerciseIsMarkedFirstInEveryChannelAndKeptOutOfLiveFigure
     // Teams: the card's first block, its title; Slack: the header block.
     const auto teams = hooks.Requests("/teams");
     ASSERT_EQ(teams.size(), 1u);
-    const auto card = ParseObject(Str(teams[0].at("body")));
+    const auto card = ParseObject(StringOf(teams[0].at("body")));
     const auto& body = card.at("attachments").at(0).at("content").at("body").as_array();
     const auto& banner = body.at(0).at("items").at(0);  // the title in the coloured banner
-    EXPECT_EQ(Str(banner.at("text")).rfind(kMark, 0), 0u) << Str(banner.at("text"));
+    EXPECT_EQ(StringOf(banner.at("text")).rfind(kMark, 0), 0u) << StringOf(banner.at("text"));
     const auto slack = hooks.Requests("/slack");
     ASSERT_EQ(slack.size(), 1u);
-    const auto blocks = ParseObject(Str(slack[0].at("body"))).at("blocks").as_array();
-    EXPECT_EQ(Str(blocks.at(0).at("type")), "header");
-    EXPECT_EQ(Str(blocks.at(0).at("text").at("text")).rfind(kMark, 0), 0u);
+    const auto blocks = ParseObject(StringOf(slack[0].at("body"))).at("blocks").as_array();
+    EXPECT_EQ(StringOf(blocks.at(0).at("type")), "header");
+    EXPECT_EQ(StringOf(blocks.at(0).at("text").at("text")).rfind(kMark, 0), 0u);
     // SMS through Notify: the headline and the summary the template shows.
     const auto sms = notify.Requests("/v2/notifications/sms");
     ASSERT_EQ(sms.size(), 1u);
-    const auto personalisation = ParseObject(Str(sms[0].at("body"))).at("personalisation");
-    EXPECT_EQ(Str(personalisation.at("headline")).rfind(kMark, 0), 0u);
-    EXPECT_EQ(Str(personalisation.at("summary")).rfind(kMark, 0), 0u);
-    EXPECT_EQ(Str(personalisation.at("drill")), kMark);
+    const auto personalisation = ParseObject(StringOf(sms[0].at("body"))).at("personalisation");
+    EXPECT_EQ(StringOf(personalisation.at("headline")).rfind(kMark, 0), 0u);
+    EXPECT_EQ(StringOf(personalisation.at("summary")).rfind(kMark, 0), 0u);
+    EXPECT_EQ(StringOf(personalisation.at("drill")), kMark);
     // MQTT: the alert document.
     const auto alert = peer_->WaitForTopic("ldis/v1/alerts/red/medway", kWait);
     ASSERT_TRUE(alert);
     const auto doc = ParseObject(alert->payload);
-    EXPECT_EQ(Str(doc.at("drill")), "exercise");
-    EXPECT_EQ(Str(doc.at("title")).rfind(kMark, 0), 0u);
+    EXPECT_EQ(StringOf(doc.at("drill")), "exercise");
+    EXPECT_EQ(StringOf(doc.at("title")).rfind(kMark, 0), 0u);
     // CAP: status Exercise, and the headline and description say so first.
     const std::string coordinator =
         "Authorization: Bearer " + daemon_->CreateToken("coordinator", "drill test");
@@ -256,8 +257,8 @@ TEST_F(DispatchTest, AnExerciseIsMarkedFirstInEveryChannelAndKeptOutOfLiveFigure
 
     // A real report of the same batch, place and time makes a real alert of its own.
     const auto real = Submit(RedReport());
-    ASSERT_EQ(Str(real.at("level")), "red");
-    EXPECT_NE(Str(real.at("alert_id")), reference);
+    ASSERT_EQ(StringOf(real.at("level")), "red");
+    EXPECT_NE(StringOf(real.at("alert_id")), reference);
     EXPECT_TRUE(Eventually(issued_red, kWait));
     EXPECT_EQ(listed(""), 1);
 }
@@ -267,7 +268,7 @@ TEST_F(DispatchTest, AmberDraftAsksTheCoordinatorsOnceAndReachesNoPartner) {
     smtp.Start();
     StartDaemon(EmailPartner("everyone", "all@example.org", ""), smtp.url());
     const auto receipt = Submit(ldis::test::ValidReport(NewUuid()));
-    ASSERT_EQ(Str(receipt.at("level")), "amber");
+    ASSERT_EQ(StringOf(receipt.at("level")), "amber");
     ASSERT_TRUE(Eventually([&] { return !smtp.Messages().empty(); }, kWait));
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
     const auto messages = smtp.Messages();
@@ -294,7 +295,7 @@ TEST_F(DispatchTest, ASecondRedAlertsFirstEmailGoesBeforeWhatIsLeftOfAnEarlierFa
     partners += EmailPartner("kent-ed", "kent@example.org", "  authorities = [\"Kent\"]");
     StartDaemon(partners, smtp.url(), {"email.connections=1"});
 
-    ASSERT_EQ(Str(Submit(RedReport()).at("level")), "red");
+    ASSERT_EQ(StringOf(Submit(RedReport()).at("level")), "red");
     // Every one of the Medway alert's emails is claimed and waiting for the relay.
     const auto medway_claimed = [&] {
         int sending = 0;
@@ -306,7 +307,7 @@ TEST_F(DispatchTest, ASecondRedAlertsFirstEmailGoesBeforeWhatIsLeftOfAnEarlierFa
 
     auto kent = RedReport();
     kent["area"] = json::object{{"authority", "Kent"}, {"district", "Swale"}};
-    ASSERT_EQ(Str(Submit(kent).at("level")), "red");
+    ASSERT_EQ(StringOf(Submit(kent).at("level")), "red");
     ASSERT_TRUE(Eventually([&] { return AllSettled(); }, std::chrono::seconds(30)));
 
     int medway_before = 0, medway_after = 0;

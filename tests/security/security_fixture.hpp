@@ -39,10 +39,6 @@ namespace json = boost::json;
 inline constexpr auto kWait = std::chrono::seconds(15);
 inline const std::string kForm = "Content-Type: application/x-www-form-urlencoded";
 
-inline std::string Str(const json::value& v) {
-    return v.is_string() ? std::string(v.as_string()) : std::string();
-}
-
 // A connected TCP socket to ldisd's port, or -1.
 inline int Connect(int port) {
     const int fd = socket(AF_INET, SOCK_STREAM, 0);

@@ -44,7 +44,7 @@ TEST_F(SecurityTest, TheProductionBrokerBindsEachOrganisationToItsSourceType) {
     ASSERT_TRUE(ed.Publish("ldis/v1/reports/hospital", RedReportText(own)));
     const auto receipt = ed.WaitForTopic("ldis/v1/receipts/hospital", kWait);
     ASSERT_TRUE(receipt) << daemon.log();
-    EXPECT_EQ(Str(ParseObject(receipt->payload).at("status")), "accepted");
+    EXPECT_EQ(StringOf(ParseObject(receipt->payload).at("status")), "accepted");
     EXPECT_TRUE(reader.WaitFor(
         [](const auto& s) { return s.topic.starts_with("ldis/v1/alerts/red/"); }, kWait));
     ldis::engine::StoreOptions o;
@@ -124,17 +124,17 @@ TEST_F(SecurityTest, TheOpenFormReportsButOnlyTrustedSourcesIssueAtOnce) {
         HttpRequest("GET", url_ + "/api/v1/alerts?level=red", {}, Auth(coordinator)).body);
     ASSERT_EQ(alerts.at("total").as_int64(), 1);
     const auto& open_alert = alerts.at("alerts").as_array()[0].as_object();
-    EXPECT_EQ(Str(open_alert.at("status")), "draft");
+    EXPECT_EQ(StringOf(open_alert.at("status")), "draft");
     // The coordinators are asked at once; no partner is sent anything.
     auto store = Store();
     ASSERT_TRUE(Eventually(
         [&] {
-            for (const auto& d : store.Deliveries(Str(open_alert.at("reference"))))
+            for (const auto& d : store.Deliveries(StringOf(open_alert.at("reference"))))
                 if (d.kind == "approval") return true;
             return false;
         },
         kWait));
-    for (const auto& d : store.Deliveries(Str(open_alert.at("reference"))))
+    for (const auto& d : store.Deliveries(StringOf(open_alert.at("reference"))))
         EXPECT_NE(d.kind, "alert") << d.partner;
     // A source type the policy marks untrusted waits too, over MQTT.
     MqttPeer peer(broker_.uri(), "public-" + NewUuid().substr(0, 8));
@@ -146,11 +146,11 @@ TEST_F(SecurityTest, TheOpenFormReportsButOnlyTrustedSourcesIssueAtOnce) {
     ASSERT_TRUE(peer.Publish("ldis/v1/reports/public", json::serialize(public_report)));
     const auto public_receipt = peer.WaitForTopic("ldis/v1/receipts/public", kWait);
     ASSERT_TRUE(public_receipt);
-    const auto public_ref = Str(ParseObject(public_receipt->payload).at("alert_id"));
-    EXPECT_EQ(Str(ParseObject(HttpRequest("GET", url_ + "/api/v1/alerts/" + public_ref, {},
-                                          Auth(coordinator))
-                                  .body)
-                      .at("status")),
+    const auto public_ref = StringOf(ParseObject(public_receipt->payload).at("alert_id"));
+    EXPECT_EQ(StringOf(ParseObject(HttpRequest("GET", url_ + "/api/v1/alerts/" + public_ref, {},
+                                               Auth(coordinator))
+                                       .body)
+                           .at("status")),
               "draft");
     // A trusted, authenticated source still issues a red alert at once.
     auto trusted = ldis::test::ValidReport(NewUuid());
@@ -158,10 +158,11 @@ TEST_F(SecurityTest, TheOpenFormReportsButOnlyTrustedSourcesIssueAtOnce) {
     trusted["harms"].as_object()["deaths"] = 1;
     const auto issued = Submit(json::serialize(trusted), Token("submitter"));
     EXPECT_EQ(
-        Str(ParseObject(HttpRequest("GET", url_ + "/api/v1/alerts/" + Str(issued.at("alert_id")),
-                                    {}, Auth(coordinator))
-                            .body)
-                .at("status")),
+        StringOf(ParseObject(HttpRequest("GET",
+                                         url_ + "/api/v1/alerts/" + StringOf(issued.at("alert_id")),
+                                         {}, Auth(coordinator))
+                                 .body)
+                     .at("status")),
         "issued");
     // The open form is limited per address.
     EXPECT_EQ(
@@ -237,7 +238,7 @@ TEST_F(SecurityTest, HostilePhotosAndPhotoNamesAreRefusedAndNothingIsKept) {
                            {"Authorization: Bearer " + submitter, "Content-Type: " + type});
     };
     const auto error = [](const ldis::test::HttpResponse& r) {
-        return r.status == 0 ? std::string() : Str(ParseObject(r.body).at("detail"));
+        return r.status == 0 ? std::string() : StringOf(ParseObject(r.body).at("detail"));
     };
     // A GIF called a JPEG, and an HTML page called a PNG: the bytes say what they are.
     const std::string gif = std::string("GIF89a\x01\x00\x01\x00\x00\x00\x00;", 14);
@@ -291,7 +292,7 @@ TEST_F(SecurityTest, HostilePhotosAndPhotoNamesAreRefusedAndNothingIsKept) {
     report["photos"] = json::array{json::value("ph-0123456789abcdef0123456789abcdef")};
     r = HttpRequest("POST", url_ + "/api/v1/reports", json::serialize(report), Auth(submitter));
     EXPECT_EQ(r.status, 422);
-    EXPECT_EQ(Str(ParseObject(r.body).at("error")), "unknown_photo");
+    EXPECT_EQ(StringOf(ParseObject(r.body).at("error")), "unknown_photo");
     // Four photos, or a name that is not a photo's: the schema refuses them.
     report["photos"] = json::array{"ph-1", "ph-2", "ph-3", "ph-4"};
     r = HttpRequest("POST", url_ + "/api/v1/reports", json::serialize(report), Auth(submitter));
@@ -300,7 +301,7 @@ TEST_F(SecurityTest, HostilePhotosAndPhotoNamesAreRefusedAndNothingIsKept) {
     // A photo another report has named is not this one's.
     r = upload(jpeg, "image/jpeg");
     ASSERT_EQ(r.status, 201) << r.body;
-    const std::string id = Str(ParseObject(r.body).at("id"));
+    const std::string id = StringOf(ParseObject(r.body).at("id"));
     auto first = ldis::test::ValidReport(ldis::test::NewUuid());
     first["photos"] = json::array{json::value(id)};
     Submit(json::serialize(first), submitter);
@@ -333,7 +334,7 @@ TEST_F(SecurityTest, HostilePhotosAndPhotoNamesAreRefusedAndNothingIsKept) {
     EXPECT_EQ(store.CountReports(), 1);
     const auto kept = store.FindPhoto(id, true);
     ASSERT_TRUE(kept.has_value());
-    EXPECT_EQ(kept->first.report_id, Str(first.at("id")));
+    EXPECT_EQ(kept->first.report_id, StringOf(first.at("id")));
     EXPECT_EQ(ldis::test::Leftovers(kept->second), "");
 }
 

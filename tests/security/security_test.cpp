@@ -129,12 +129,12 @@ TEST_F(SecurityTest, DraftsAreForCoordinatorsOnlyInEveryEndpoint) {
     StartDaemon();
     const std::string submitter = Token("submitter"), coordinator = Token("coordinator");
     const auto receipt = Submit(ldis::test::ValidReportText(NewUuid()), submitter);  // amber
-    const std::string ref = Str(receipt.at("alert_id"));
+    const std::string ref = StringOf(receipt.at("alert_id"));
     ASSERT_FALSE(ref.empty()) << json::serialize(receipt);
     ASSERT_EQ(
-        Str(ParseObject(
-                HttpRequest("GET", url_ + "/api/v1/alerts/" + ref, {}, Auth(coordinator)).body)
-                .at("status")),
+        StringOf(ParseObject(
+                     HttpRequest("GET", url_ + "/api/v1/alerts/" + ref, {}, Auth(coordinator)).body)
+                     .at("status")),
         "draft");
     for (const std::string& path :
          {"/api/v1/alerts/" + ref + "/cap", "/api/v1/alerts/" + ref + "/cap?version=1",
@@ -219,7 +219,7 @@ TEST_F(SecurityTest, TheBrokerNeverCarriesARejectedPayloadOrAReceiptOnLdisTopics
     ASSERT_TRUE(rejected);
     EXPECT_EQ(rejected->payload.find("Jane Doe"), std::string::npos) << rejected->payload;
     EXPECT_EQ(rejected->payload.find("07700"), std::string::npos);
-    EXPECT_EQ(Str(ParseObject(rejected->payload).at("source")), "hospital");
+    EXPECT_EQ(StringOf(ParseObject(rejected->payload).at("source")), "hospital");
     // The receipt went to the source's receipts topic, not the alerts topic named.
     EXPECT_TRUE(watcher.WaitForTopic("ldis/v1/receipts/hospital", kWait));
     for (const std::string topic :
@@ -284,8 +284,8 @@ TEST_F(SecurityTest, ReporterTextIsInertInSlackAndTeams) {
         }
     };
     std::vector<std::string> slack, teams;
-    texts(json::parse(Str(hooks.Requests("/slack").front().at("body"))), texts, slack);
-    texts(json::parse(Str(hooks.Requests("/teams").front().at("body"))), texts, teams);
+    texts(json::parse(StringOf(hooks.Requests("/slack").front().at("body"))), texts, slack);
+    texts(json::parse(StringOf(hooks.Requests("/teams").front().at("body"))), texts, teams);
     ASSERT_FALSE(slack.empty());
     ASSERT_FALSE(teams.empty());
     for (const auto& t : slack) {
@@ -484,7 +484,7 @@ TEST_F(SecurityTest, RevokingAKeyEndsItsSessionsAtOnce) {
     std::int64_t id = 0;
     const auto listed = json::parse(out);
     for (const auto& t : listed.as_array()) {
-        if (Str(t.at("name")) == "Dr Revoked") {
+        if (StringOf(t.at("name")) == "Dr Revoked") {
             id = t.at("id").as_int64();
             EXPECT_EQ(t.at("sessions").as_int64(), 1);
         }
@@ -504,7 +504,7 @@ TEST_F(SecurityTest, RevokingAKeyEndsItsSessionsAtOnce) {
     ASSERT_EQ(Ctl({"tokens", "list", "--db", daemon_->db_path(), "--json"}, &out), 0);
     const auto relisted = json::parse(out);
     for (const auto& t : relisted.as_array())
-        if (Str(t.at("name")) == "Busy ED") {
+        if (StringOf(t.at("name")) == "Busy ED") {
             EXPECT_EQ(t.at("sessions").as_int64(), 20);
         }
 }
@@ -548,7 +548,7 @@ TEST_F(SecurityTest, EveryResponseCarriesTheSafeHeadersAndTheServerChoosesItsWor
             auto r = ldis::test::ValidReport(NewUuid());
             r["area"] = {{"authority", "Kent"}, {"district", district}};
             r["substances"].as_array()[0].as_object()["name"] = substance;
-            if (Str(Submit(json::serialize(r), submitter)["alert_id"]) != "") ++made;
+            if (StringOf(Submit(json::serialize(r), submitter)["alert_id"]) != "") ++made;
         }
     }
     ASSERT_GT(made, 20);
