@@ -20,6 +20,7 @@
 #include "ldis/engine/panel.hpp"
 #include "ldis/engine/report_store.hpp"
 #include "ldis/engine/text.hpp"
+#include "ldis/engine/views.hpp"
 #include "ldisctl_output.hpp"
 #include "ldisctl_store.hpp"
 
@@ -27,7 +28,6 @@ using ldis::app::ctl::Encode;
 using ldis::app::ctl::OpenStore;
 using ldis::app::ctl::PrintAlerts;
 using ldis::app::ctl::Report;
-using ldis::app::ctl::RowJson;
 using ldis::app::ctl::Str;
 
 int main(int argc, char** argv) {
@@ -482,7 +482,7 @@ int main(int argc, char** argv) {
                           << '\n';
                 return 4;
             }
-            std::cout << boost::json::serialize(RowJson(*row)) << '\n';
+            std::cout << boost::json::serialize(ldis::engine::ReportForCoordinators(*row)) << '\n';
             return 0;
         }
     } catch (const std::exception& e) {

@@ -1,5 +1,4 @@
-// ldisctl's output: tables, JSON rows without the reporter's contact, and what an API answer
-// means for the exit code.
+// ldisctl's output: tables, and what an API answer means for the exit code.
 #include "ldisctl_output.hpp"
 
 #include <cctype>
@@ -17,26 +16,6 @@ std::string FormatTime(std::int64_t ms) {
     std::ostringstream out;
     out << std::put_time(&utc, "%Y-%m-%d %H:%M:%SZ");
     return out.str();
-}
-
-boost::json::object RowJson(const ldis::engine::StoredReportRow& row) {
-    boost::json::error_code ec;
-    auto document = boost::json::parse(row.document, ec);
-    // The reporter's contact stays inside the system.
-    if (!ec && document.is_object()) {
-        if (auto* source = document.as_object().if_contains("source");
-            source && source->is_object()) {
-            source->as_object().erase("contact");
-        }
-    }
-    return {{"id", row.id},
-            {"reference", row.reference},
-            {"received_at_ms", row.received_at_ms},
-            {"channel", row.channel},
-            {"source_type", row.source_type},
-            {"authority", row.authority},
-            {"district", row.district},
-            {"report", ec ? boost::json::value(nullptr) : document}};
 }
 
 // Prints what the API said and returns the exit code for it.

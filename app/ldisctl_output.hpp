@@ -15,8 +15,6 @@ namespace ldis::app::ctl {
 
 // "2026-11-30 03:04:55Z" from milliseconds since the epoch.
 std::string FormatTime(std::int64_t ms);
-// A stored report as JSON, without the reporter's contact, which stays inside the system.
-boost::json::object RowJson(const ldis::engine::StoredReportRow& row);
 // Prints what the API said and returns the exit code for it.
 int Report(const ldis::app::ApiResponse& r);
 // A JSON value as text: a string's characters, "" for null, else the JSON.

@@ -6,6 +6,7 @@
 
 #include "ldis/engine/panel.hpp"
 #include "ldis/engine/text.hpp"
+#include "ldis/engine/views.hpp"
 #include "ldisctl_output.hpp"
 
 namespace ldis::app::ctl {
@@ -14,7 +15,7 @@ int PrintReports(engine::Store& store, std::size_t limit, bool as_json) {
     const auto rows = store.Recent(limit);
     if (as_json) {
         boost::json::array out;
-        for (const auto& row : rows) out.push_back(RowJson(row));
+        for (const auto& row : rows) out.push_back(engine::ReportForCoordinators(row));
         std::cout << boost::json::serialize(out) << '\n';
         return 0;
     }
@@ -100,18 +101,11 @@ int PrintDeliveries(engine::Store& store, const std::string& alert_reference, bo
     if (as_json) {
         boost::json::array out;
         for (const auto& d : rows) {
-            out.push_back({{"id", d.id},
-                           {"alert", d.reference},
-                           {"version", d.version},
-                           {"kind", d.kind},
-                           {"partner", d.partner},
-                           {"contact", d.contact},
-                           {"channel", d.channel},
-                           {"status", d.status},
-                           {"attempts", d.attempts},
-                           {"fallback_of", d.fallback_of},
-                           {"acknowledged", d.acknowledged_at_ms > 0},
-                           {"last_error", d.last_error}});
+            // The API's delivery, with the alert it belongs to and whether it was acknowledged.
+            auto o = engine::DeliveryForCoordinators(d);
+            o["alert"] = d.reference;
+            o["acknowledged"] = d.acknowledged_at_ms > 0;
+            out.push_back(std::move(o));
         }
         std::cout << boost::json::serialize(out) << '\n';
         return 0;

@@ -164,6 +164,68 @@ TEST_F(LdisctlTest, PurgeRemovesFreeTextBeforeADateAndTheAuditStillVerifies) {
     EXPECT_EQ(verified, 0) << verified_out;
 }
 
+// `--db` read the database on the host and printed a report as stored: the reporter's typed
+// words unscrubbed (an NHS number, a name, a phone number), where the API gives coordinators
+// them scrubbed. Now ldisctl prints the API's own documents, report and delivery alike.
+TEST_F(LdisctlTest, ReadingTheDatabaseOnTheHostShowsWhatTheApiShowsAndNoMore) {
+    auto r = ldis::test::ValidReport(ldis::test::NewUuid());
+    r["harms"].as_object()["deaths"] = 1;  // red: issued at once, so it has deliveries
+    r["description"] = "patient Callum Whitehead NHS 943 476 5919, his mum on 07700 900123";
+    r["source"].as_object()["role"] = "nurse, ask for Niamh Gallagher";
+    const auto sent = ldis::test::HttpRequest(
+        "POST", daemon_->http_url() + "/api/v1/reports", boost::json::serialize(r),
+        {"Authorization: Bearer " + submitter_, "Content-Type: application/json"});
+    ASSERT_EQ(sent.status, 202) << sent.body;
+    const std::string id(r.at("id").as_string());
+    const std::string alert = ldis::test::StringOf(json::parse(sent.body).at("alert_id"));
+    ASSERT_FALSE(alert.empty()) << sent.body;
+    const auto api = [&](const std::string& path) {
+        const auto got = ldis::test::HttpRequest("GET", daemon_->http_url() + path, "",
+                                                 {"Authorization: Bearer " + coordinator_});
+        EXPECT_EQ(got.status, 200) << got.body;
+        return json::parse(got.body);
+    };
+    const auto report = api("/api/v1/reports/" + id);
+    for (const char* typed :
+         {"Callum Whitehead", "943 476 5919", "07700 900123", "Niamh Gallagher", "ed.nurse@"})
+        ASSERT_EQ(json::serialize(report).find(typed), std::string::npos) << typed;
+
+    const std::string db = daemon_->db_path();
+    auto [code, out] = Run({"reports", "show", id, "--db", db});
+    ASSERT_EQ(code, 0) << out;
+    EXPECT_EQ(json::parse(out), report) << out;
+    std::tie(code, out) = Run({"reports", "list", "--db", db, "--json"});
+    ASSERT_EQ(code, 0) << out;
+    EXPECT_EQ(json::parse(out), json::array{report}) << out;
+
+    // Every delivery as the API's alert record has it, with the alert and whether it was
+    // acknowledged beside it.
+    const auto record = api("/api/v1/alerts/" + alert);
+    const auto& deliveries = record.at("deliveries").as_array();
+    ASSERT_FALSE(deliveries.empty()) << record;
+    std::tie(code, out) = Run({"deliveries", "list", "--db", db, "--alert", alert, "--json"});
+    ASSERT_EQ(code, 0) << out;
+    const auto listed = json::parse(out).as_array();
+    ASSERT_EQ(listed.size(), deliveries.size()) << out;
+    for (std::size_t i = 0; i < listed.size(); ++i) {
+        auto row = listed[i].as_object();
+        EXPECT_EQ(row.at("alert"), json::value(alert));
+        EXPECT_TRUE(row.at("acknowledged").is_bool());
+        row.erase("alert");
+        row.erase("acknowledged");
+        const auto same = std::find_if(deliveries.begin(), deliveries.end(),
+                                       [&](const auto& d) { return d.at("id") == row.at("id"); });
+        ASSERT_NE(same, deliveries.end()) << row;
+        // A delivery may have been sent between the two reads: compare what cannot change.
+        for (const char* key : {"version", "kind", "partner", "contact", "channel", "fallback_of"})
+            EXPECT_EQ(row.at(key), same->at(key)) << key;
+        std::vector<std::string> keys, api_keys;
+        for (const auto& kv : row) keys.emplace_back(kv.key());
+        for (const auto& kv : same->as_object()) api_keys.emplace_back(kv.key());
+        EXPECT_EQ(keys, api_keys);
+    }
+}
+
 }  // namespace
 
 // A panel's table: every incident graded, the disagreements named with their line, the

@@ -1,5 +1,6 @@
 // The JSON API (docs/api.md), CAP and the Atom feed: who may do what (Authorize), and each
 // endpoint.
+#include "ldis/engine/views.hpp"
 #include "server_impl.hpp"
 
 namespace ldis::web {
@@ -423,7 +424,7 @@ void Server::Impl::AddApiRoutes() {
             [this, id = c.params["id"]](const engine::ApiToken&) {
                 const auto row = services_.store->Find(id);
                 if (!row) return JsonError(http::status::not_found, "not_found", "no report " + id);
-                return Make(http::status::ok, json::serialize(ReportJson(*row)),
+                return Make(http::status::ok, json::serialize(engine::ReportForCoordinators(*row)),
                             "application/json");
             },
             std::move(c.reply));

@@ -8,6 +8,7 @@
 #include "ldis/engine/messages.hpp"
 #include "ldis/engine/scrubber.hpp"
 #include "ldis/engine/text.hpp"
+#include "ldis/engine/views.hpp"
 
 namespace json = boost::json;
 
@@ -146,39 +147,6 @@ WordingCheck CheckWording(const std::map<std::string, std::string>& sections) {
     return out;
 }
 
-json::object ReportJson(const engine::StoredReportRow& row) {
-    json::error_code ec;
-    auto doc = json::parse(row.document, ec);
-    if (!ec && doc.is_object()) {
-        auto& r = doc.as_object();
-        // Every field a person typed is scrubbed, not the description alone: a coordinator
-        // reads the facts, and the scrubber's markers say where something was removed.
-        const auto scrub = [](json::value* v) {
-            if (v && v->is_string()) *v = engine::Scrub(std::string(v->as_string())).text;
-        };
-        if (auto* source = r.if_contains("source"); source && source->is_object()) {
-            auto& s = source->as_object();
-            s.erase("contact");  // internal: never leaves the system
-            for (const char* key : {"organisation", "role"}) scrub(s.if_contains(key));
-        }
-        scrub(r.if_contains("description"));
-        if (auto* list = r.if_contains("symptoms"); list && list->is_array())
-            for (auto& item : list->as_array()) scrub(&item);
-        if (auto* list = r.if_contains("substances"); list && list->is_array()) {
-            for (auto& item : list->as_array()) {
-                if (!item.is_object()) continue;
-                for (const char* key : {"name", "sold_as", "appearance", "markings"})
-                    scrub(item.as_object().if_contains(key));
-            }
-        }
-    }
-    return {{"id", row.id},
-            {"reference", row.reference},
-            {"received_at", IsoTime(row.received_at_ms)},
-            {"channel", row.channel},
-            {"report", ec ? json::value(nullptr) : std::move(doc)}};
-}
-
 json::object AlertRecordJson(const engine::AlertRecord& record, const std::string& public_url) {
     json::object o = AlertJson(record.alert, public_url);
     json::array versions;
@@ -198,21 +166,11 @@ json::object AlertRecordJson(const engine::AlertRecord& record, const std::strin
     }
     o["versions"] = std::move(versions);
     json::array reports;
-    for (const auto& r : record.reports) reports.push_back(ReportJson(r));
+    for (const auto& r : record.reports) reports.push_back(engine::ReportForCoordinators(r));
     o["linked_reports"] = std::move(reports);
     json::array deliveries, acknowledgements;
     for (const auto& d : record.deliveries) {
-        deliveries.push_back({{"id", d.id},
-                              {"version", d.version},
-                              {"kind", d.kind},
-                              {"partner", d.partner},
-                              {"contact", d.contact},
-                              {"channel", d.channel},
-                              {"status", d.status},
-                              {"attempts", d.attempts},
-                              {"fallback_of", d.fallback_of},
-                              {"delivered_at", IsoTime(d.delivered_at_ms)},
-                              {"last_error", d.last_error}});
+        deliveries.push_back(engine::DeliveryForCoordinators(d));
         if (d.acknowledged_at_ms > 0) {
             acknowledgements.push_back({{"delivery", d.id},
                                         {"partner", d.partner},

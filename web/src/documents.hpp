@@ -33,10 +33,6 @@ inline bool IsAuditReason(std::string_view reason) {
 
 // A signal's override as JSON {level, reason, by, at, rules_level}, or null when none.
 boost::json::value OverrideJson(const engine::SignalOverride& override_);
-// A report for a coordinator: the reporter's contact removed, every free-text field
-// (organisation, role, substance names, appearance, markings, symptoms, description)
-// scrubbed.
-boost::json::object ReportJson(const engine::StoredReportRow& row);
 boost::json::object AlertRecordJson(const engine::AlertRecord& record,
                                     const std::string& public_url);
 
