@@ -19,8 +19,8 @@ using ldis::test::SourcePath;
 
 namespace {
 
-std::string Report(const std::string& authority, const std::string& district, int cases,
-                   int deaths) {
+std::string ReportDocument(const std::string& authority, const std::string& district, int cases,
+                           int deaths) {
     return json::serialize(json::object{
         {"schema", "ldis.report/1"},
         {"id", ldis::test::NewUuid()},
@@ -37,7 +37,7 @@ std::map<std::string, std::string> Render(const std::string& authority, const st
                                           int cases, int deaths, Grade* grade_out = nullptr) {
     const auto rules = Rules::LoadFile(SourcePath("config/rules.toml"), ShippedSubstances());
     const auto templates = AlertTemplates::LoadDir(SourcePath("templates/alert"));
-    const std::vector<std::string> docs = {Report(authority, district, cases, deaths)};
+    const std::vector<std::string> docs = {ReportDocument(authority, district, cases, deaths)};
     const auto facts = FactsOf(docs, ShippedSubstances());
     const auto grade = rules.Apply(facts);
     if (grade_out) *grade_out = grade;

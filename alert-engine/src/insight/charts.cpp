@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "ldis/engine/text.hpp"
+#include "named.hpp"
 
 namespace ldis::engine {
 namespace {
@@ -28,13 +29,6 @@ std::string Num(double v) {
 
 std::string Day(std::int64_t ms) {
     return HumanDateMs(ms);
-}
-
-std::string Named(const std::string& word) {
-    std::string out = word;
-    std::replace(out.begin(), out.end(), '_', ' ');
-    if (!out.empty()) out[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(out[0])));
-    return out;
 }
 
 }  // namespace
@@ -70,7 +64,7 @@ std::string WeeklyChartSvg(
             if (n == 0) continue;
             const double h = plot * static_cast<double>(n) / static_cast<double>(most);
             y -= h;
-            const std::string label = Named(s.categories[c].first) + ", week of " +
+            const std::string label = detail::Named(s.categories[c].first) + ", week of " +
                                       Day(s.weeks[w]) + ": " + std::to_string(n);
             const std::string href = link ? link(s.categories[c].first, s.weeks[w]) : "";
             // A linked bar is named by its link (aria-label); an unlinked one by its title.
@@ -99,7 +93,7 @@ std::string WeeklyChartSvg(
         x += "<rect x=\"" + std::to_string(kx) + "\" y=\"" + std::to_string(ky) +
              "\" width=\"12\" height=\"12\" fill=\"" + kPalette[c % kPalette.size()] + "\"/>";
         x += "<text x=\"" + std::to_string(kx + 18) + "\" y=\"" + std::to_string(ky + 11) +
-             "\" font-size=\"13\">" + EscapeHtml(Named(s.categories[c].first)) + "</text>";
+             "\" font-size=\"13\">" + EscapeHtml(detail::Named(s.categories[c].first)) + "</text>";
     }
     x += "</svg>";
     return x;
@@ -114,7 +108,7 @@ std::string WeeklyTableHtml(const Series& s, std::string_view caption) {
         "<th scope=\"col\" class=\"govuk-table__header\">Week of</th>";
     for (const auto& [name, counts] : s.categories)
         x += "<th scope=\"col\" class=\"govuk-table__header govuk-table__header--numeric\">" +
-             EscapeHtml(Named(name)) + "</th>";
+             EscapeHtml(detail::Named(name)) + "</th>";
     x += "<th scope=\"col\" class=\"govuk-table__header govuk-table__header--numeric\">All</th>"
          "</tr></thead><tbody class=\"govuk-table__body\">";
     bool any = false;

@@ -6,6 +6,7 @@
 #include "ldis/engine/drill.hpp"
 #include "ldis/engine/scrubber.hpp"
 #include "ldis/engine/text.hpp"
+#include "named.hpp"
 
 namespace ldis::engine {
 namespace {
@@ -71,14 +72,6 @@ std::string Csv(const std::string& field) {
     return out + "\"";
 }
 
-std::string Named(const std::string& word) {
-    if (word.empty()) return "Not known";
-    std::string out = word;
-    std::replace(out.begin(), out.end(), '_', ' ');
-    out[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(out[0])));
-    return out;
-}
-
 ReportTable CountTable(std::string id, std::string title, std::string label,
                        const std::map<std::string, std::int64_t>& counts) {
     ReportTable t{std::move(id), std::move(title), {std::move(label), "Reports"}, {}};
@@ -87,7 +80,7 @@ ReportTable CountTable(std::string id, std::string title, std::string label,
                      [](const auto& a, const auto& b) { return a.second > b.second; });
     std::int64_t total = 0;
     for (const auto& [name, n] : order) {
-        t.rows.push_back({Named(name), SmallCount(n)});
+        t.rows.push_back({detail::Named(name), SmallCount(n)});
         total += n;
     }
     t.rows.push_back({"All", SmallCount(total)});
