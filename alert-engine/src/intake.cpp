@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "ldis/engine/receipt.hpp"
 #include "ldis/engine/stages.hpp"
 
 #include <spdlog/spdlog.h>
@@ -22,16 +23,6 @@ std::string ReadableId(std::string_view payload) {
     const auto* id = doc.as_object().if_contains("id");
     if (id == nullptr || !id->is_string() || id->as_string().size() > 64) return {};
     return std::string(id->as_string());
-}
-
-bool LooksLikeUuid(std::string_view id) {
-    if (id.size() != 36) return false;
-    for (std::size_t i = 0; i < id.size(); ++i) {
-        const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash != (id[i] == '-')) return false;
-        if (!dash && !std::isxdigit(static_cast<unsigned char>(id[i]))) return false;
-    }
-    return true;
 }
 
 }  // namespace
@@ -66,7 +57,8 @@ Result<IntakeOutcome> Intake::Submit(std::string_view payload, std::string_view 
         std::string paths;
         for (const auto& e : outcome.receipt.errors) {
             if (paths.size() > 200) break;
-            paths += (paths.empty() ? "" : ",") + (e.path.empty() ? "/" : e.path);
+            const std::string where = ShareablePath(e);
+            paths += (paths.empty() ? "" : ",") + (where.empty() ? "/" : where);
         }
         spdlog::warn("report rejected id={} channel={} bytes={} errors={} at={}",
                      LooksLikeUuid(outcome.receipt.report_id) ? outcome.receipt.report_id : "-",

@@ -1,6 +1,7 @@
 #include "ldis/engine/receipt.hpp"
 
 #include <boost/json.hpp>
+#include <cctype>
 #include <chrono>
 
 #include "ldis/engine/codec.hpp"
@@ -20,6 +21,22 @@ json::array ErrorsJson(const std::vector<FieldError>& errors) {
 }
 
 }  // namespace
+
+bool LooksLikeUuid(std::string_view id) {
+    if (id.size() != 36) return false;
+    for (std::size_t i = 0; i < id.size(); ++i) {
+        const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash != (id[i] == '-')) return false;
+        if (!dash && !std::isxdigit(static_cast<unsigned char>(id[i]))) return false;
+    }
+    return true;
+}
+
+std::string ShareablePath(const FieldError& error) {
+    if (!error.sent_key) return error.path;
+    const auto slash = error.path.rfind('/');
+    return (slash == std::string::npos ? std::string() : error.path.substr(0, slash)) + "/*";
+}
 
 std::string_view ToString(ReceiptStatus status) {
     switch (status) {
@@ -49,11 +66,11 @@ std::string RejectionJson(std::string_view topic, std::string_view report_id,
     json::object out;
     out["topic"] = topic;
     out["source"] = wire::ReportSource(topic);
-    out["report_id"] = report_id.empty() ? json::value(nullptr) : json::value(report_id);
+    out["report_id"] = LooksLikeUuid(report_id) ? json::value(report_id) : json::value(nullptr);
     // Where the errors are, not what they say: a message can quote the value sent
     // ("got \"Jane Doe's flat\""), and the submitter has the messages in its receipt.
     json::array paths;
-    for (const auto& e : errors) paths.emplace_back(e.path);
+    for (const auto& e : errors) paths.emplace_back(ShareablePath(e));
     out["error_paths"] = std::move(paths);
     out["received_at_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
                                 std::chrono::system_clock::now().time_since_epoch())

@@ -249,8 +249,10 @@ void FindUnknownFields(const json::value& doc, const json::object* schema,
             const json::value* child_schema = known ? known->if_contains(key) : nullptr;
             if (child_schema == nullptr) {
                 if (closed) {
-                    errors.push_back({Pointer(tokens), "unknown field \"" + std::string(key) +
-                                                           "\": ldis.report/1 has no such field"});
+                    errors.push_back({Pointer(tokens),
+                                      "unknown field \"" + std::string(key) +
+                                          "\": ldis.report/1 has no such field",
+                                      /*sent_key=*/true});
                 }
             } else {
                 FindUnknownFields(child, child_schema->if_object(), tokens, errors);

@@ -222,6 +222,19 @@ TEST_F(SecurityTest, TheBrokerNeverCarriesARejectedPayloadOrAReceiptOnLdisTopics
     EXPECT_EQ(StringOf(ParseObject(rejected->payload).at("source")), "hospital");
     // The receipt went to the source's receipts topic, not the alerts topic named.
     EXPECT_TRUE(watcher.WaitForTopic("ldis/v1/receipts/hospital", kWait));
+    // 7b. What a submitter typed where the schema wants a UUID or a field's name went out
+    // too: "id" (a patient's number in place of the report's) and an unknown field's key.
+    auto named = ldis::test::ValidReport("NHS 943 476 5919");
+    named["source"].as_object()["Callum Whitehead"] = "friend";
+    ASSERT_TRUE(hospital.Publish("ldis/v1/reports/hospital", json::serialize(named)));
+    const auto second = watcher.WaitForTopic("ldis/v1/rejected", kWait);
+    ASSERT_TRUE(second);
+    for (const char* sent : {"943 476 5919", "Callum"})
+        EXPECT_EQ(second->payload.find(sent), std::string::npos) << second->payload;
+    EXPECT_TRUE(ParseObject(second->payload).at("report_id").is_null()) << second->payload;
+    const auto own = watcher.WaitForTopic("ldis/v1/receipts/hospital", kWait);
+    ASSERT_TRUE(own);  // the sender is told where, in its own words
+    EXPECT_NE(own->payload.find("/source/Callum Whitehead"), std::string::npos) << own->payload;
     for (const std::string topic :
          {"ldis/v1/status/ldisd", "ldis/v1/receipts/custody", "ldis/v1/alerts/red/kent"}) {
         ASSERT_TRUE(hospital.Publish("ldis/v1/reports/hospital",
@@ -234,7 +247,8 @@ TEST_F(SecurityTest, TheBrokerNeverCarriesARejectedPayloadOrAReceiptOnLdisTopics
             << "a receipt on " << s.topic << ": " << s.payload;
     }
     // Nor do ldisd's own log lines repeat what was sent (13).
-    EXPECT_EQ(daemon_->log().find("Jane Doe"), std::string::npos);
+    for (const char* sent : {"Jane Doe", "943 476 5919", "Callum"})
+        EXPECT_EQ(daemon_->log().find(sent), std::string::npos) << sent;
 }
 
 // 8. Report text went raw into Slack mrkdwn and Teams Markdown: a red alert nobody

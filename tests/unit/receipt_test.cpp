@@ -48,4 +48,30 @@ TEST(ReceiptTest, RejectionNamesTheSourceAndErrorsButNeverThePayload) {
     EXPECT_TRUE(ParseObject(ldis::engine::RejectionJson("t", "", {})).at("report_id").is_null());
 }
 
+// A submitter that put a patient's number in "id", or a name as a field's key: the rejected
+// topic carried both to its subscribers (the submitter's own receipt still names them).
+TEST(ReceiptTest, ARejectionCarriesNeitherAnIdThatIsNotAUuidNorAKeyTheSenderChose) {
+    const std::vector<ldis::engine::FieldError> errors{
+        {"/id", "not a UUID"},
+        {"/source/Callum Whitehead", "unknown field", /*sent_key=*/true},
+        {"/NHS 943 476 5919", "unknown field", /*sent_key=*/true},
+        {"/substances/0/name", "too long"}};
+    const std::string text =
+        ldis::engine::RejectionJson("ldis/v1/reports/hospital", "NHS 943 476 5919", errors);
+    for (const char* sent : {"943 476 5919", "Callum"})
+        EXPECT_EQ(text.find(sent), std::string::npos) << sent << " in " << text;
+    const auto doc = ParseObject(text);
+    EXPECT_TRUE(doc.at("report_id").is_null());
+    EXPECT_EQ(doc.at("error_paths"),
+              (boost::json::array{"/id", "/source/*", "/*", "/substances/0/name"}));
+    EXPECT_EQ(ldis::engine::ShareablePath({"", "bad"}), "");
+    EXPECT_TRUE(ldis::engine::LooksLikeUuid("3B8F2F64-58C5-4A61-9D6C-5E4F8F0A1B2C"));
+    EXPECT_FALSE(ldis::engine::LooksLikeUuid("3b8f2f64-58c5-4a61-9d6c-5e4f8f0a1b2"));
+    EXPECT_FALSE(ldis::engine::LooksLikeUuid("3b8f2f64x58c5-4a61-9d6c-5e4f8f0a1b2c"));
+    // The submitter is told everything, its own words included.
+    Receipt r;
+    r.errors = errors;
+    EXPECT_NE(r.ToJson().find("Callum Whitehead"), std::string::npos);
+}
+
 }  // namespace

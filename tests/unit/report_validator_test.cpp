@@ -223,6 +223,8 @@ TEST_P(ReportValidationTable, ReportsExactlyTheExpectedErrors) {
     for (const auto& e : result.errors) {
         EXPECT_FALSE(e.message.empty());
         EXPECT_EQ(e.message.find("valijson"), std::string::npos);
+        // Only an unknown field's path ends in a key the sender chose (ShareablePath hides it).
+        EXPECT_EQ(e.sent_key, e.message.starts_with("unknown field")) << e.path;
     }
 }
 

@@ -12,6 +12,9 @@ namespace ldis::engine {
 struct FieldError {
     std::string path;
     std::string message;
+    // The path's last token is a key the sender chose (an unknown field), not the schema's:
+    // what was sent, as much as a value is (ShareablePath, receipt.hpp).
+    bool sent_key = false;
     bool operator==(const FieldError&) const = default;
 };
 
