@@ -8,8 +8,6 @@
 #include <spdlog/spdlog.h>
 #include <boost/json.hpp>
 
-#include <cctype>
-
 namespace ldis::engine {
 namespace {
 

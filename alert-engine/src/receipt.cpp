@@ -34,8 +34,8 @@ bool LooksLikeUuid(std::string_view id) {
 
 std::string ShareablePath(const FieldError& error) {
     if (!error.sent_key) return error.path;
-    const auto slash = error.path.rfind('/');
-    return (slash == std::string::npos ? std::string() : error.path.substr(0, slash)) + "/*";
+    // An unknown field's path is its parent's and its own key: "/source/<key>", "/<key>".
+    return error.path.substr(0, error.path.rfind('/')) + "/*";
 }
 
 std::string_view ToString(ReceiptStatus status) {
